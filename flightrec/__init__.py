@@ -1,0 +1,45 @@
+"""flightrec: an in-process flight recorder for AI agents.
+
+Start it with ``import flightrec.auto`` or :func:`start`; record with :func:`record` (and
+the agent vocabulary: steps, tools, LLM calls, memory, checkpoints); read recordings back
+with :func:`load`. Importing this package is cheap and never imports the TUI or any
+optional integration.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .api import dump, get_recorder, load, record, start, stop
+from .errors import (
+    ConfigError,
+    CorruptRecording,
+    DumpFailed,
+    FlightrecError,
+    NotAFlightrecFile,
+    RecordingNotFound,
+    UnsafeDirectory,
+    UnsupportedVersion,
+)
+from .event import Event
+from .reader import Recording
+
+__all__ = [
+    "ConfigError",
+    "CorruptRecording",
+    "DumpFailed",
+    "Event",
+    "FlightrecError",
+    "NotAFlightrecFile",
+    "Recording",
+    "RecordingNotFound",
+    "UnsafeDirectory",
+    "UnsupportedVersion",
+    "__version__",
+    "dump",
+    "get_recorder",
+    "load",
+    "record",
+    "start",
+    "stop",
+]

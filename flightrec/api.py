@@ -1,0 +1,158 @@
+"""The module-level API: ``start``, ``stop``, ``record``, ``dump``, ``load``.
+
+The active recorder lives in the module global ``_recorder``; every public call reads it
+once, so a disabled or never-started recorder costs one global lookup and a compare.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from .config import Config, resolve_config
+from .reader import Recording, open_recording
+from .recorder import Recorder
+
+_recorder: Recorder | None = None
+_start_lock = threading.Lock()
+_fork_hook_installed = False
+
+
+def start(
+    size: str | int | None = None,
+    dir: str | os.PathLike[str] | None = None,
+    *,
+    triggers: bool | tuple[str, ...] | list[str] | None = None,
+    redact: bool | str | None = None,
+    sampling: str | None = None,
+    **options: Any,
+) -> Recorder | None:
+    """Start recording this process (idempotent: a second call returns the running recorder).
+
+    Arguments left out are taken from ``FLIGHTREC_*`` environment variables, then defaults.
+
+    Args:
+        size: ring file size, e.g. ``"64MiB"`` (``FLIGHTREC_SIZE``).
+        dir: directory for the ring and dumps (``FLIGHTREC_DIR``).
+        triggers: install dump triggers (excepthooks, SIGTERM, logging, faulthandler,
+            atexit): True/False or a list of names (``FLIGHTREC_TRIGGERS``). Default: all.
+        redact: PII/secret redaction on or off (``FLIGHTREC_REDACT``). Default: on.
+        sampling: a sampling spec such as ``"token=rate:20,note=fraction:0.5"``.
+        **options: any other :class:`~flightrec.config.Config` field.
+
+    Returns:
+        The running :class:`Recorder`, or None when disabled (``FLIGHTREC_DISABLE=1``).
+
+    Raises:
+        ConfigError: an argument or environment variable is invalid.
+    """
+    global _recorder
+    with _start_lock:
+        if _recorder is not None and not _recorder.closed:
+            return _recorder
+        config = resolve_config(size=size, dir=dir, triggers=triggers, redact=redact, sampling=sampling, **options)
+        if config.disabled:
+            return None
+        rec = Recorder(config)
+        _recorder = rec
+        _install_fork_hook()
+        if config.triggers:
+            from . import triggers as _triggers
+
+            _triggers.install(rec, config)
+        return rec
+
+
+def _install_fork_hook() -> None:
+    global _fork_hook_installed
+    if _fork_hook_installed or not hasattr(os, "register_at_fork"):
+        return
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+    _fork_hook_installed = True
+
+
+def _after_fork_in_child() -> None:
+    """A forked child records into a ring of its own; the parent's is left untouched."""
+    global _recorder, _start_lock
+    _start_lock = threading.Lock()
+    old = _recorder
+    if old is None or old.closed:
+        return
+    old.abandon_after_fork()
+    _recorder = None
+    try:
+        rec = Recorder(old.config)
+    except Exception as exc:
+        print(f"flightrec: could not start a recorder in the forked child: {exc}", file=sys.stderr)
+        return
+    _recorder = rec
+    if old.config.triggers:
+        from . import triggers as _triggers
+
+        _triggers.rebind(rec)
+
+
+def stop() -> None:
+    """Flush and close the recorder; remove its ring file unless configured to keep it."""
+    global _recorder
+    with _start_lock:
+        rec, _recorder = _recorder, None
+    if rec is None:
+        return
+    from . import triggers as _triggers
+
+    _triggers.unbind(rec)
+    if rec.config.dump_on_exit:
+        rec.dump(reason="exit")
+    rec.close()
+
+
+def record(kind: str, /, *, pin: bool = False, **data: Any) -> int | None:
+    """Record one event of ``kind`` with arbitrary fields.
+
+    Args:
+        kind: what happened, e.g. ``"note"``.
+        pin: keep this event in the pinned area, which the ring never overwrites.
+        **data: the event's fields (anything; unserializable values are stored as repr).
+
+    Returns:
+        The event's sequence number, or None when not recording or sampled out.
+    """
+    rec = _recorder
+    if rec is None:
+        return None
+    return rec.record(kind, data, pin)
+
+
+def dump(reason: str = "manual", path: str | os.PathLike[str] | None = None) -> Path | None:
+    """Write the ring to a ``.frec`` dump now and return its path.
+
+    Returns None when not recording, or when the dump could not be written (the reason is
+    printed on stderr and counted); this never raises.
+    """
+    rec = _recorder
+    if rec is None:
+        return None
+    return rec.dump(reason=reason, path=path)
+
+
+def load(path: str | os.PathLike[str]) -> Recording:
+    """Open a dump or ring file for reading.
+
+    Raises:
+        FlightrecError: a subclass of it for a missing, foreign, too new or unsalvageable file.
+    """
+    return open_recording(path)
+
+
+def get_recorder() -> Recorder | None:
+    """The running recorder, if any."""
+    return _recorder
+
+
+def current_config() -> Config | None:
+    """The running recorder's configuration, if any."""
+    return _recorder.config if _recorder is not None else None

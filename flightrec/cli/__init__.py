@@ -1,0 +1,1 @@
+"""The ``flightrec`` command line: one module per verb, dispatched from :mod:`.main`."""

@@ -1,0 +1,33 @@
+"""``flightrec ls``: live recorders and dumps of the current user."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from .discovery import find_dumps, find_rings, human_age, human_size
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    """Add the verb's arguments."""
+    p.add_argument("--dir", help="look only in this directory (default: FLIGHTREC_DIR or the per-user dirs)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """List recorders and dumps; exit 0 even when there are none."""
+    rings = find_rings(args.dir)
+    print("RECORDERS")
+    if not rings:
+        print("  (none)")
+    for r in rings:
+        state = "live" if r.alive and not r.closed else ("closed" if r.closed else "dead: run `flightrec recover`")
+        print(f"  {r.pid:>7}  {state:<6}  age {human_age(r.age_s):>7}  {human_size(r.size):>9}  {r.command[:80]}")
+        print(f"           {r.path}")
+    dumps = find_dumps(args.dir)
+    print("DUMPS")
+    if not dumps:
+        print("  (none)")
+    for d in dumps:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(d.mtime))
+        print(f"  {when}  {human_size(d.size):>9}  {d.path}")
+    return 0

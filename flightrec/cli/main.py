@@ -1,0 +1,64 @@
+"""Entry point of the ``flightrec`` command: parse, dispatch, turn errors into one line."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from ..errors import FlightrecError
+
+VERBS: dict[str, str] = {
+    "ls": "List live recorders (with pid, command, age, size) and dumps",
+    "show": "Summarize a dump or ring file (--json streams its events)",
+    "dump": "Ask a running recorder for a dump",
+    "recover": "Turn ring files of dead processes into dumps",
+    "demo": "Run the bundled demo agent, recorded, then open its dump",
+    "open": "Open a dump (or ring file) in the TUI",
+    "attach": "Attach the TUI to a running recorder",
+    "tui": "Start the TUI on a list of live recorders and dumps",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser, each verb contributed by its own module."""
+    parser = argparse.ArgumentParser(prog="flightrec", description="In-process flight recorder for AI agents.")
+    from .. import __version__
+
+    parser.add_argument("--version", action="version", version=f"flightrec {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="COMMAND")
+    for verb, help_text in VERBS.items():
+        module = importlib.import_module(f".{verb}_cmd", __package__)
+        p = sub.add_parser(verb, help=help_text, description=help_text)
+        module.configure(p)
+        p.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (also used by ``python -m flightrec``)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "verb", None):
+        parser.print_help()
+        return 2
+    try:
+        code = args.run(args)
+    except FlightrecError as exc:
+        print(f"flightrec: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `flightrec show --json x | head`: the reader went away; that is not an error.
+        try:
+            sys.stdout = None  # type: ignore[assignment]
+        except Exception:
+            pass
+        return 0
+    return int(code or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""``flightrec show FILE``: a summary of a recording, or its events as JSON lines."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from typing import Any
+
+from ..reader import Recording, open_recording
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    """Add the verb's arguments."""
+    p.add_argument("file", help="a .frec dump or a ring file")
+    p.add_argument("--json", action="store_true", help="stream every event as one JSON object per line")
+    p.add_argument("--kind", action="append", help="only events of this kind (repeatable; with --json)")
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, (bytes, bytearray, memoryview)):
+        return {"$bytes": bytes(obj).hex()}
+    return str(obj)
+
+
+def event_json(ev: Any) -> str:
+    """One event as a JSON line."""
+    return json.dumps(
+        {
+            "seq": ev.seq,
+            "ts_ns": ev.ts_ns,
+            "kind": ev.kind,
+            "thread": ev.thread,
+            "span": ev.span,
+            "parent": ev.parent,
+            "data": ev.data,
+        },
+        default=_json_default,
+        ensure_ascii=False,
+    )
+
+
+def fmt_ts(ns: int | None) -> str:
+    """Wall-clock time of a ns timestamp, with milliseconds."""
+    if not ns:
+        return "?"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ns / 1e9)) + f".{(ns // 1_000_000) % 1000:03d}"
+
+
+def summary(rec: Recording) -> str:
+    """The human summary printed by ``show``."""
+    meta = rec.meta
+    lines: list[str] = []
+    trig = meta.get("trigger") or {}
+    lines.append(f"{rec.path}  ({rec.kind})")
+    lines.append(
+        f"  process   pid {meta.get('pid', '?')} on {meta.get('host', '?')}, "
+        f"python {meta.get('python', '?')}, flightrec {meta.get('flightrec_version', '?')}"
+    )
+    argv = meta.get("argv")
+    if argv:
+        lines.append(f"  command   {' '.join(str(a) for a in argv)[:200]}")
+    if trig:
+        lines.append(f"  trigger   {trig.get('reason', '?')} at {fmt_ts(meta.get('dump_ns'))}")
+    counts: Counter[str] = Counter()
+    first = last = None
+    n = 0
+    for ev in rec.events():
+        counts[ev.kind] += 1
+        if first is None:
+            first = ev.ts_ns
+        last = ev.ts_ns
+        n += 1
+    span = f"{(last - first) / 1e9:.3f}s" if first is not None and last is not None else "-"
+    lines.append(f"  events    {n} from {fmt_ts(first)} to {fmt_ts(last)} ({span})")
+    c = meta.get("counters") or {}
+    if c:
+        lines.append(
+            f"  counters  recorded {c.get('recorded', '?')}, dropped {c.get('dropped', 0)}, "
+            f"recorder errors {c.get('errors', 0)}, degraded {c.get('degraded', 0)}"
+        )
+    if counts:
+        lines.append("  by kind   " + ", ".join(f"{k} {v}" for k, v in counts.most_common()))
+    if rec.damaged or rec.warnings:
+        lines.append(f"  damage    {rec.damaged} damaged block(s) skipped; " + "; ".join(rec.warnings))
+    exc = meta.get("exception")
+    if exc:
+        lines.append(f"  error     {exc.get('type', '?')}: {exc.get('message', '')}")
+        tb = str(exc.get("traceback", "")).rstrip().splitlines()
+        for line in tb[-12:]:
+            lines.append(f"            {line}")
+    findings = _findings(rec)
+    if findings:
+        lines.append("  findings")
+        for f in findings:
+            lines.append(f"    - {f}")
+    return "\n".join(lines)
+
+
+def _findings(rec: Recording) -> list[str]:
+    finder = getattr(rec, "findings", None)
+    if finder is None:
+        return []
+    try:
+        return [str(f) for f in finder()]
+    except Exception as exc:  # analysis must never hide the summary
+        return [f"(findings unavailable: {type(exc).__name__})"]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the summary or stream JSON lines."""
+    rec = open_recording(args.file)
+    try:
+        if args.json:
+            out = sys.stdout
+            for ev in rec.events(args.kind):
+                out.write(event_json(ev))
+                out.write("\n")
+            out.flush()
+        else:
+            print(summary(rec))
+    finally:
+        rec.close()
+    return 0

@@ -1,0 +1,254 @@
+"""Configuration: ``start()`` arguments, with ``FLIGHTREC_*`` environment variables filling the gaps.
+
+Everything ends up in one frozen :class:`Config`. Parsing errors raise :class:`ConfigError`
+with the offending variable named; ``flightrec.auto`` turns that into a warning and runs
+disabled rather than crash the agent.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "kib": 1024,
+    "ki": 1024,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "mi": 1024**2,
+    "g": 1000**3,
+    "gb": 1000**3,
+    "gib": 1024**3,
+    "gi": 1024**3,
+}
+
+ALL_TRIGGERS = ("excepthook", "threading", "asyncio", "signals", "logging", "faulthandler", "atexit")
+
+
+def parse_size(value: str | int, name: str = "size") -> int:
+    """Parse ``"64MiB"``, ``"512k"``, ``"1048576"`` or an int into bytes."""
+    if isinstance(value, int):
+        if value <= 0:
+            raise ConfigError(f"{name} must be positive, got {value}")
+        return value
+    m = _SIZE_RE.match(str(value))
+    unit = (m.group(2) or "").lower() if m else ""
+    if not m or unit not in _UNITS:
+        raise ConfigError(f"{name}: cannot parse size {value!r} (try e.g. 64MiB, 512KiB, 1048576)")
+    n = int(float(m.group(1)) * _UNITS[unit])
+    if n <= 0:
+        raise ConfigError(f"{name} must be positive, got {value!r}")
+    return n
+
+
+def parse_bool(value: str | bool, name: str) -> bool:
+    """Parse 1/0, true/false, yes/no, on/off."""
+    if isinstance(value, bool):
+        return value
+    v = value.strip().lower()
+    if v in ("1", "true", "yes", "on", "y"):
+        return True
+    if v in ("0", "false", "no", "off", "n", ""):
+        return False
+    raise ConfigError(f"{name}: expected 1/0, true/false, yes/no or on/off, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Everything the recorder needs to know, resolved once at ``start()``."""
+
+    size: int = 64 * 1024 * 1024
+    """Bytes of the mapped ring file (fixed at start)."""
+    block_size: int = 64 * 1024
+    """Raw bytes per block before compression (the open block's capacity)."""
+    pin_size: int = 256 * 1024
+    """Bytes of the pinned area (events that the ring never overwrites)."""
+    dir: Path | None = None
+    """Ring directory (None: the per-user default)."""
+    dump_dir: Path | None = None
+    """Dump directory (None: ``dir`` if given, else the per-user state directory)."""
+    disabled: bool = False
+    keep_ring: bool = False
+    """Leave the ring file behind at ``stop()`` (a clean exit normally removes it)."""
+    redact: bool = True
+    redact_rules: tuple[str, ...] = ()
+    """Only these redaction rules (empty: all)."""
+    redact_keys: tuple[str, ...] = ()
+    """Extra key names whose values are secrets."""
+    redact_allow: tuple[str, ...] = ()
+    """Keys or dotted paths that are never redacted."""
+    sampling: str = ""
+    """Sampling spec, e.g. ``token=rate:20,note=fraction:0.1`` (empty: defaults)."""
+    triggers: tuple[str, ...] = ALL_TRIGGERS
+    log_level: str = "ERROR"
+    """Logging records at or above this level trigger a dump."""
+    max_value: int = 4096
+    """Stored characters per string value; longer ones are truncated with a marker."""
+    max_event: int = 32 * 1024
+    """Encoded bytes per event; a bigger event is stored degraded, with a marker."""
+    dump_interval: float = 1.0
+    """Minimum seconds between two automatically triggered dumps."""
+    max_dumps: int = 50
+    """Most dumps kept in the dump directory; the oldest are deleted first."""
+    max_dump_bytes: int = 2 * 1024**3
+    """Most bytes of dumps kept in the dump directory."""
+    dump_on_exit: bool = False
+    resources: float = 1.0
+    """Seconds between resource samples (0: off)."""
+    env_keys: tuple[str, ...] = ()
+    """Environment variables copied (redacted) into the dump header; none by default."""
+
+    @property
+    def resolved_ring_dir(self) -> Path:
+        """The directory rings are written to."""
+        from .paths import default_ring_dir
+
+        return self.dir if self.dir is not None else default_ring_dir()
+
+    @property
+    def resolved_dump_dir(self) -> Path:
+        """The directory dumps are written to."""
+        from .paths import default_dump_dir
+
+        if self.dump_dir is not None:
+            return self.dump_dir
+        return self.dir if self.dir is not None else default_dump_dir()
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in value.split(",") if p.strip())
+
+
+_ENV: dict[str, tuple[str, Any]] = {
+    # field name -> (env var, parser(value, name))
+    "size": ("FLIGHTREC_SIZE", parse_size),
+    "block_size": ("FLIGHTREC_BLOCK_SIZE", parse_size),
+    "pin_size": ("FLIGHTREC_PIN_SIZE", parse_size),
+    "dir": ("FLIGHTREC_DIR", lambda v, n: Path(v).expanduser()),
+    "dump_dir": ("FLIGHTREC_DUMP_DIR", lambda v, n: Path(v).expanduser()),
+    "disabled": ("FLIGHTREC_DISABLE", parse_bool),
+    "keep_ring": ("FLIGHTREC_KEEP_RING", parse_bool),
+    "redact": ("FLIGHTREC_REDACT", parse_bool),
+    "redact_rules": ("FLIGHTREC_REDACT_RULES", lambda v, n: _split(v)),
+    "redact_keys": ("FLIGHTREC_REDACT_KEYS", lambda v, n: _split(v)),
+    "redact_allow": ("FLIGHTREC_REDACT_ALLOW", lambda v, n: _split(v)),
+    "sampling": ("FLIGHTREC_SAMPLING", lambda v, n: v),
+    "triggers": ("FLIGHTREC_TRIGGERS", lambda v, n: _parse_triggers(v)),
+    "log_level": ("FLIGHTREC_LOG_LEVEL", lambda v, n: v.strip().upper()),
+    "max_value": ("FLIGHTREC_MAX_VALUE", parse_size),
+    "max_event": ("FLIGHTREC_MAX_EVENT", parse_size),
+    "dump_interval": ("FLIGHTREC_DUMP_INTERVAL", lambda v, n: _parse_float(v, n)),
+    "max_dumps": ("FLIGHTREC_MAX_DUMPS", lambda v, n: int(_parse_float(v, n))),
+    "max_dump_bytes": ("FLIGHTREC_MAX_DUMP_BYTES", parse_size),
+    "dump_on_exit": ("FLIGHTREC_DUMP_ON_EXIT", parse_bool),
+    "resources": ("FLIGHTREC_RESOURCES", lambda v, n: _parse_resources(v, n)),
+    "env_keys": ("FLIGHTREC_ENV_KEYS", lambda v, n: _split(v)),
+}
+
+
+def _parse_float(value: str, name: str) -> float:
+    try:
+        f = float(value)
+    except ValueError:
+        raise ConfigError(f"{name}: expected a number, got {value!r}") from None
+    if f < 0:
+        raise ConfigError(f"{name}: must not be negative, got {value!r}")
+    return f
+
+
+def _parse_resources(value: str, name: str) -> float:
+    if value.strip().lower() in ("off", "no", "false", "0", ""):
+        return 0.0
+    return _parse_float(value, name)
+
+
+def _parse_triggers(value: str) -> tuple[str, ...]:
+    v = value.strip().lower()
+    if v in ("all", "1", "on", "yes", "true"):
+        return ALL_TRIGGERS
+    if v in ("none", "0", "off", "no", "false", ""):
+        return ()
+    names = _split(v)
+    unknown = [n for n in names if n not in ALL_TRIGGERS]
+    if unknown:
+        raise ConfigError(f"FLIGHTREC_TRIGGERS: unknown trigger(s) {unknown}; known: {', '.join(ALL_TRIGGERS)}")
+    return names
+
+
+_FIELD_NAMES = {f.name for f in fields(Config)}
+
+
+def resolve_config(env: dict[str, str] | None = None, **kwargs: Any) -> Config:
+    """Build a :class:`Config` from keyword arguments, then ``FLIGHTREC_*`` variables, then defaults.
+
+    Raises:
+        ConfigError: an unknown argument or an unparsable value.
+    """
+    environ = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for key, value in kwargs.items():
+        if value is None:
+            continue
+        if key not in _FIELD_NAMES:
+            extra[key] = value
+            continue
+        values[key] = value
+    for name, (var, parse) in _ENV.items():
+        if name in values:
+            continue
+        raw = environ.get(var)
+        if raw is None:
+            continue
+        try:
+            values[name] = parse(raw, var)
+        except ConfigError:
+            raise
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{var}: {exc}") from None
+    # Argument normalisation: strings and paths accepted where sensible.
+    if "size" in values:
+        values["size"] = parse_size(values["size"], "size")
+    if "block_size" in values:
+        values["block_size"] = parse_size(values["block_size"], "block_size")
+    if "pin_size" in values:
+        values["pin_size"] = parse_size(values["pin_size"], "pin_size")
+    for key in ("dir", "dump_dir"):
+        if key in values and not isinstance(values[key], Path):
+            values[key] = Path(values[key]).expanduser()
+    if "redact" in values and isinstance(values["redact"], str):
+        values["redact"] = parse_bool(values["redact"], "redact")
+    if "triggers" in values:
+        t = values["triggers"]
+        values["triggers"] = ALL_TRIGGERS if t is True else () if t is False else tuple(t)
+    if "resources" in values:
+        r = values["resources"]
+        values["resources"] = 0.0 if r is False or r is None else 1.0 if r is True else float(r)
+    if extra:
+        unknown = ", ".join(sorted(extra))
+        raise ConfigError(f"unknown flightrec option(s): {unknown}")
+    cfg = Config(**values)
+    _validate(cfg)
+    return cfg
+
+
+def _validate(cfg: Config) -> None:
+    if cfg.block_size < 4096:
+        raise ConfigError(f"block_size must be at least 4KiB, got {cfg.block_size}")
+    if cfg.size < 4 * cfg.block_size + 8192:
+        raise ConfigError(f"size {cfg.size} is too small for block_size {cfg.block_size}: need at least 4 blocks")
+    if cfg.pin_size > cfg.size // 8:
+        object.__setattr__(cfg, "pin_size", max(4096, cfg.size // 8 // 4096 * 4096))
+    if cfg.max_event > cfg.block_size - 64:
+        object.__setattr__(cfg, "max_event", cfg.block_size - 64)

@@ -1,0 +1,176 @@
+"""Writing ``.frec`` dumps: framed blocks copied from the ring, a header, an index footer.
+
+A dump is written to a hidden temporary name in the dump directory and renamed into place
+once complete, so a half-written dump never looks whole. The directory is kept under its
+configured caps (count and bytes) by deleting the oldest dumps first.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import sys
+import time
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from . import format as fmt
+from .errors import DumpFailed
+from .event import Event
+from .paths import create_private_file, ensure_private_dir
+
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def dump_name(pid: int, reason: str, now: float | None = None) -> str:
+    """A sortable, unique-enough file name: ``<prog>-<pid>-<YYYYmmdd-HHMMSS>-<reason>.frec``."""
+    prog = Path(sys.argv[0]).stem if sys.argv and sys.argv[0] else "python"
+    prog = _SAFE.sub("_", prog)[:32] or "python"
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    return f"{prog}-{pid}-{stamp}-{_SAFE.sub('_', reason)[:24]}{fmt.DUMP_SUFFIX}"
+
+
+def build_dump(meta: dict[str, Any], blocks: Sequence[bytes]) -> tuple[bytes, list[bytes]]:
+    """Return (preamble + header, index + trailer) for a dump holding ``blocks`` in order."""
+    header = msgspec.msgpack.encode(meta)
+    head = fmt.DUMP_PREAMBLE.pack(fmt.DUMP_MAGIC, fmt.FORMAT_VERSION, 0, len(header), zlib.crc32(header)) + header
+    offset = len(head)
+    entries: list[bytes] = []
+    for block in blocks:
+        h = fmt.parse_block_header(block, 0)
+        if h is None:  # never expected: we only copy blocks we framed ourselves
+            offset += len(block)
+            continue
+        entries.append(
+            fmt.INDEX_ENTRY.pack(offset, h.block_seq, h.first_seq, h.last_seq, h.first_ts, h.last_ts, h.count, h.flags)
+        )
+        offset += len(block)
+    index = b"".join(entries)
+    trailer = fmt.DUMP_TRAILER.pack(offset, len(entries), zlib.crc32(index), 0, fmt.TRAILER_MAGIC)
+    return head, [index, trailer]
+
+
+def write_dump(
+    directory: Path, name: str, meta: dict[str, Any], blocks: Sequence[bytes], max_dumps: int = 0, max_bytes: int = 0
+) -> Path:
+    """Write a dump atomically and return its path.
+
+    Raises:
+        DumpFailed: the directory is unusable or the disk is full; no partial file is left
+            under the final name (nor under the temporary one).
+    """
+    try:
+        ensure_private_dir(directory)
+    except (OSError, Exception) as exc:
+        raise DumpFailed(f"dump directory {directory} is unusable: {exc}") from None
+    head, tail = build_dump(meta, blocks)
+    total = len(head) + sum(len(b) for b in blocks) + sum(len(t) for t in tail)
+    if max_dumps or max_bytes:
+        enforce_caps(directory, max_dumps, max_bytes, incoming=total)
+    final = directory / name
+    n = 1
+    while final.exists():
+        n += 1
+        final = directory / f"{name[: -len(fmt.DUMP_SUFFIX)]}-{n}{fmt.DUMP_SUFFIX}"
+    tmp = directory / f".{final.name}.{os.getpid()}.tmp"
+    try:
+        fd = create_private_file(tmp)
+    except OSError as exc:
+        raise DumpFailed(f"cannot create a dump in {directory}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(head)
+            for block in blocks:
+                f.write(block)
+            for part in tail:
+                f.write(part)
+        os.rename(tmp, final)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise DumpFailed(f"writing dump {final} failed: {exc.strerror or exc}") from None
+    return final
+
+
+def enforce_caps(directory: Path, max_dumps: int, max_bytes: int, incoming: int = 0) -> list[Path]:
+    """Delete the oldest dumps until ``max_dumps - 1`` remain and ``incoming`` bytes fit."""
+    try:
+        dumps = [(p.stat().st_mtime, p.stat().st_size, p) for p in directory.glob("*" + fmt.DUMP_SUFFIX)]
+    except OSError:
+        return []
+    dumps.sort()
+    removed: list[Path] = []
+    total = sum(s for _, s, _ in dumps) + incoming
+    while dumps and ((max_dumps and len(dumps) >= max_dumps) or (max_bytes and total > max_bytes)):
+        _, size, path = dumps.pop(0)
+        try:
+            path.unlink()
+        except OSError:
+            continue
+        total -= size
+        removed.append(path)
+    return removed
+
+
+def encode_events_block(events: Sequence[Event], block_seq: int, flags: int) -> bytes | None:
+    """Frame already-decoded events as one block (for open and pinned areas)."""
+    if not events:
+        return None
+    enc = msgspec.msgpack.Encoder()
+    raw = b"".join(enc.encode(tuple(e)) for e in events)
+    return fmt.encode_block(
+        raw,
+        block_seq=block_seq,
+        first_seq=events[0].seq,
+        last_seq=events[-1].seq,
+        first_ts=events[0].ts_ns,
+        last_ts=events[-1].ts_ns,
+        count=len(events),
+        flags=flags,
+    )
+
+
+def host_meta() -> dict[str, Any]:
+    """Facts about this process that every header carries."""
+    from . import __version__
+
+    return {
+        "format_version": fmt.FORMAT_VERSION,
+        "flightrec_version": __version__,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "python": sys.version.split()[0],
+        "implementation": sys.implementation.name,
+        "platform": sys.platform,
+        "executable": sys.executable,
+    }
+
+
+def recover_ring(recording: Any, directory: Path) -> Path:
+    """Turn a ring file (orphaned by a crash or a kill -9) into a dump."""
+    buf = recording._buf
+    blocks: list[bytes] = []
+    pinned = encode_events_block(recording.pinned, 0, fmt.FLAG_PINNED)
+    if pinned:
+        blocks.append(pinned)
+    for ref in recording.blocks:
+        blocks.append(bytes(buf[ref.offset : ref.offset + ref.header.total_len]))
+    last_block = recording.blocks[-1].header.block_seq if recording.blocks else 0
+    open_block = encode_events_block(recording.open_events, last_block + 1, fmt.FLAG_OPEN)
+    if open_block:
+        blocks.append(open_block)
+    meta = dict(recording.meta)
+    meta["trigger"] = {"reason": "recover", "ring": str(recording.path), "recovered_ns": time.time_ns()}
+    meta["recovered"] = True
+    name = dump_name(int(meta.get("pid", 0)), "recovered")
+    prog = meta.get("prog")
+    if isinstance(prog, str) and prog:
+        name = f"{_SAFE.sub('_', prog)[:32]}-{name.split('-', 1)[1]}"
+    return write_dump(directory, name, meta, blocks)

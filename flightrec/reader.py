@@ -1,0 +1,436 @@
+"""Reading recordings: one code path for dumps and for ring files (live or orphaned).
+
+A :class:`Recording` is a list of block references plus metadata. Blocks are decoded
+lazily (the dump's index footer, or the block headers, give each block's event count), so
+opening a million-event dump costs only its index. Every block is validated (header CRC,
+payload CRC, bounded decompression); torn or corrupt blocks are skipped and counted in
+:attr:`Recording.damaged`, the rest is salvaged.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import time
+import zlib
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgpack
+
+from . import format as fmt
+from .errors import CorruptRecording, NotAFlightrecFile, RecordingNotFound, UnsupportedVersion
+from .event import Event, decode_events
+from .format import U64, BlockHeader, RingField
+
+OPEN_BLOCK_SEQ = 1 << 62
+"""Pseudo block seq given to a ring's open block (it sorts after every written block)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BlockRef:
+    """Where one block lives and what its header promises."""
+
+    offset: int
+    header: BlockHeader
+
+    @property
+    def count(self) -> int:
+        """Events the header says the block holds."""
+        return self.header.count
+
+
+@dataclass(slots=True)
+class _Loaded:
+    events: list[Event]
+    ok: bool
+
+
+@dataclass
+class Recording:
+    """A recording opened for reading: a dump (``.frec``) or a ring file.
+
+    Use :func:`open_recording` (or ``flightrec.load``) to get one.
+    """
+
+    path: Path
+    kind: str
+    """``"dump"`` or ``"ring"``."""
+    meta: dict[str, Any]
+    blocks: list[BlockRef] = field(default_factory=list)
+    pinned: list[Event] = field(default_factory=list)
+    open_events: list[Event] = field(default_factory=list)
+    damaged: int = 0
+    """Blocks found damaged and skipped (plus a damaged header, if any)."""
+    warnings: list[str] = field(default_factory=list)
+    _buf: Any = None
+    _file: Any = None
+    _cache: OrderedDict[int, list[Event]] = field(default_factory=OrderedDict)
+    _bad_blocks: set[int] = field(default_factory=set)
+
+    # ---------------------------------------------------------------- access
+    def events(self, kinds: Iterable[str] | None = None) -> Iterator[Event]:
+        """All events, oldest first, without duplicates; optionally only some kinds."""
+        want = frozenset(kinds) if kinds is not None else None
+        pinned = [e for e in self.pinned if not self._covered(e.seq)]
+        last = -1
+        for p in pinned:  # pinned events older than anything in the ring come first
+            last = p.seq
+            if want is None or p.kind in want:
+                yield p
+        for i in range(len(self.blocks) + 1):
+            evs = self.block_events(i) if i < len(self.blocks) else self.open_events
+            if not evs:
+                continue
+            if evs[0].seq <= last:  # overlaps what was already yielded (rare): filter
+                evs = [e for e in evs if e.seq > last]
+                if not evs:
+                    continue
+            last = evs[-1].seq
+            if want is None:
+                yield from evs
+            else:
+                for ev in evs:
+                    if ev.kind in want:
+                        yield ev
+
+    def _covered(self, seq: int) -> bool:
+        """True if ``seq`` lies inside the range of a ring block or the open block."""
+        if self.blocks and self.blocks[0].header.first_seq <= seq:
+            return True
+        return bool(self.open_events) and self.open_events[0].seq <= seq
+
+    def block_events(self, index: int) -> list[Event]:
+        """Decode one block's events (cached); an empty list if the block is damaged."""
+        cached = self._cache.get(index)
+        if cached is not None:
+            self._cache.move_to_end(index)
+            return cached
+        ref = self.blocks[index]
+        raw = fmt.decode_block_payload(ref.header, self._buf, ref.offset)
+        events: list[Event] = []
+        if raw is None:
+            self._mark_bad(index)
+        else:
+            events, clean = decode_events(raw, count=ref.header.count)
+            if not clean:
+                self._mark_bad(index)
+        self._cache[index] = events
+        if len(self._cache) > 64:
+            self._cache.popitem(last=False)
+        return events
+
+    def _mark_bad(self, index: int) -> None:
+        if index not in self._bad_blocks:
+            self._bad_blocks.add(index)
+            self.damaged += 1
+
+    @property
+    def event_count(self) -> int:
+        """Events in the recording, as promised by the block headers (no decoding)."""
+        pinned = sum(1 for e in self.pinned if not self._covered(e.seq))
+        return sum(b.count for b in self.blocks) + len(self.open_events) + pinned
+
+    @property
+    def first_ts(self) -> int | None:
+        """Timestamp of the oldest event (from block headers when possible)."""
+        for ev in self.events():
+            return ev.ts_ns
+        return None
+
+    @property
+    def counters(self) -> dict[str, Any]:
+        """The recorder's counters (recorded, dropped, errors...) from the header."""
+        return dict(self.meta.get("counters", {}))
+
+    def close(self) -> None:
+        """Release the file mapping."""
+        buf, self._buf = self._buf, None
+        if isinstance(buf, mmap.mmap):
+            try:
+                buf.close()
+            except BufferError:  # an exported memoryview still alive; the GC will close it
+                pass
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> Recording:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# ==================================================================== opening
+
+
+def open_recording(path: str | os.PathLike[str]) -> Recording:
+    """Open a dump or a ring file.
+
+    Raises:
+        RecordingNotFound: the path does not exist.
+        NotAFlightrecFile: a directory, an empty file, or a file that is not ours.
+        UnsupportedVersion: written by a newer format version.
+        CorruptRecording: ours, but damaged beyond salvage.
+    """
+    p = Path(path)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise RecordingNotFound(f"{p}: no such file") from None
+    except OSError as exc:
+        raise NotAFlightrecFile(f"{p}: cannot read it ({exc.strerror})") from None
+    if p.is_dir():
+        raise NotAFlightrecFile(f"{p}: is a directory, not a flightrec recording")
+    if st.st_size == 0:
+        raise NotAFlightrecFile(f"{p}: empty file, not a flightrec recording")
+    try:
+        f = open(p, "rb")  # noqa: SIM115 -- kept open for the mapping's lifetime
+    except OSError as exc:
+        raise NotAFlightrecFile(f"{p}: cannot open it ({exc.strerror})") from None
+    try:
+        buf: Any = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError) as exc:
+        f.close()
+        raise NotAFlightrecFile(f"{p}: cannot map it ({exc})") from None
+    try:
+        magic = bytes(buf[:8])
+        if magic == fmt.DUMP_MAGIC:
+            rec = _open_dump(p, buf)
+        elif magic == fmt.RING_MAGIC:
+            rec = _open_ring(p, buf)
+        elif len(buf) < 8 and (fmt.DUMP_MAGIC.startswith(magic) or fmt.RING_MAGIC.startswith(magic)):
+            raise CorruptRecording(f"{p}: truncated flightrec file ({len(buf)} bytes)")
+        else:
+            raise NotAFlightrecFile(f"{p}: not a flightrec recording (unknown magic {magic[:8]!r})")
+    except BaseException:
+        buf.close()
+        f.close()
+        raise
+    rec._file = f
+    return rec
+
+
+def _decode_meta(blob: bytes) -> dict[str, Any] | None:
+    try:
+        meta = msgpack.unpackb(blob, raw=False, strict_map_key=False, timestamp=3)
+    except Exception:
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def _open_dump(path: Path, buf: Any) -> Recording:
+    size = len(buf)
+    if size < fmt.DUMP_PREAMBLE.size:
+        raise CorruptRecording(f"{path}: truncated dump ({size} bytes, no complete header)")
+    _, version, _flags, header_len, header_crc = fmt.DUMP_PREAMBLE.unpack_from(buf, 0)
+    if version > fmt.FORMAT_VERSION:
+        raise UnsupportedVersion(
+            f"{path}: written by format version {version}; this flightrec reads up to "
+            f"version {fmt.FORMAT_VERSION} (upgrade flightrec)"
+        )
+    if version < 1:
+        raise CorruptRecording(f"{path}: invalid format version {version}")
+    rec = Recording(path=path, kind="dump", meta={}, _buf=buf)
+    data_start = fmt.DUMP_PREAMBLE.size
+    meta = None
+    if header_len <= min(fmt.MAX_DUMP_HEADER, size - data_start):
+        blob = bytes(buf[data_start : data_start + header_len])
+        if zlib.crc32(blob) == header_crc:
+            meta = _decode_meta(blob)
+    if meta is None:
+        rec.damaged += 1
+        rec.warnings.append("dump header damaged: metadata lost, events salvaged")
+    else:
+        rec.meta = meta
+        data_start += header_len
+    refs = _read_index(buf, data_start)
+    if refs is None:
+        rec.warnings.append("index footer missing or damaged: blocks found by scanning")
+        refs = _scan_blocks(buf, data_start, size, aligned=False)
+    _place_blocks(rec, refs)
+    if meta is None and not rec.blocks and not rec.pinned:
+        raise CorruptRecording(f"{path}: damaged beyond salvage (no readable header or block)")
+    return rec
+
+
+def _read_index(buf: Any, data_start: int) -> list[tuple[int, BlockHeader]] | None:
+    size = len(buf)
+    tsize = fmt.DUMP_TRAILER.size
+    if size < data_start + tsize:
+        return None
+    index_offset, n_blocks, index_crc, _, magic = fmt.DUMP_TRAILER.unpack_from(buf, size - tsize)
+    if magic != fmt.TRAILER_MAGIC:
+        return None
+    index_len = n_blocks * fmt.INDEX_ENTRY.size
+    if index_offset < data_start or index_offset + index_len != size - tsize:
+        return None
+    index = bytes(buf[index_offset : index_offset + index_len])
+    if zlib.crc32(index) != index_crc:
+        return None
+    refs: list[tuple[int, BlockHeader]] = []
+    for i in range(n_blocks):
+        offset = fmt.INDEX_ENTRY.unpack_from(index, i * fmt.INDEX_ENTRY.size)[0]
+        header = fmt.parse_block_header(buf, offset) if offset < index_offset else None
+        if header is not None and offset + header.total_len <= index_offset:
+            refs.append((offset, header))
+        else:
+            refs.append((offset, _BAD))
+    return refs
+
+
+_BAD = BlockHeader(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+"""Placeholder for an index entry whose block header is damaged."""
+
+
+def _scan_blocks(buf: Any, start: int, end: int, aligned: bool) -> list[tuple[int, BlockHeader]]:
+    """Find every block with a valid header in ``buf[start:end]``.
+
+    Uses ``find`` on the magic (C speed), so a scan is linear in the file size.
+    """
+    refs: list[tuple[int, BlockHeader]] = []
+    pos = start
+    magic = fmt.BLOCK_MAGIC
+    while True:
+        pos = buf.find(magic, pos, end)
+        if pos < 0:
+            break
+        if aligned and pos % fmt.BLOCK_ALIGN:
+            pos += 1
+            continue
+        header = fmt.parse_block_header(buf, pos)
+        if header is not None and pos + header.total_len <= end:
+            refs.append((pos, header))
+            pos += header.total_len
+        else:
+            pos += 1
+    return refs
+
+
+def _place_blocks(rec: Recording, refs: list[tuple[int, BlockHeader]]) -> None:
+    """Sort valid blocks by seq, split out the pinned ones, count the damaged ones."""
+    good: list[BlockRef] = []
+    seen: set[int] = set()
+    for offset, header in refs:
+        if header is _BAD:
+            rec.damaged += 1
+            continue
+        if header.flags & fmt.FLAG_PINNED:
+            raw = fmt.decode_block_payload(header, rec._buf, offset)
+            if raw is None:
+                rec.damaged += 1
+                continue
+            events, _ = decode_events(raw)
+            rec.pinned.extend(events)
+            continue
+        if header.block_seq in seen:
+            continue
+        seen.add(header.block_seq)
+        good.append(BlockRef(offset, header))
+    good.sort(key=lambda b: b.header.block_seq)
+    rec.blocks = good
+    rec.pinned.sort(key=lambda e: e.seq)
+
+
+# ==================================================================== ring files
+
+
+def ring_u64(buf: Any, field_offset: int) -> int:
+    """Read one u64 field of a ring header."""
+    return int(U64.unpack_from(buf, field_offset)[0])
+
+
+def read_ring_meta(buf: Any) -> dict[str, Any]:
+    """The metadata map stored in a ring's header page (empty if damaged)."""
+    meta_len, meta_crc = fmt.META_LEN_CRC.unpack_from(buf, RingField.META_LEN)
+    if meta_len > fmt.META_MAX:
+        return {}
+    blob = bytes(buf[RingField.META : RingField.META + meta_len])
+    if zlib.crc32(blob) != meta_crc:
+        return {}
+    return _decode_meta(blob) or {}
+
+
+def _open_ring(path: Path, buf: Any) -> Recording:
+    size = len(buf)
+    if size < fmt.RING_HEADER_SIZE:
+        raise CorruptRecording(f"{path}: truncated ring file ({size} bytes)")
+    version, header_size, _ = fmt.RING_VERSION.unpack_from(buf, RingField.VERSION)
+    if version > fmt.FORMAT_VERSION:
+        raise UnsupportedVersion(
+            f"{path}: ring written by format version {version}; this flightrec reads up to "
+            f"version {fmt.FORMAT_VERSION} (upgrade flightrec)"
+        )
+    layout = {
+        name: ring_u64(buf, off)
+        for name, off in (
+            ("ring_offset", RingField.RING_OFFSET),
+            ("ring_size", RingField.RING_SIZE),
+            ("open_offset", RingField.OPEN_OFFSET),
+            ("open_size", RingField.OPEN_SIZE),
+            ("pin_offset", RingField.PIN_OFFSET),
+            ("pin_size", RingField.PIN_SIZE),
+        )
+    }
+    for base, length in (("ring_offset", "ring_size"), ("open_offset", "open_size"), ("pin_offset", "pin_size")):
+        if layout[base] < header_size or layout[base] + layout[length] > size:
+            raise CorruptRecording(f"{path}: ring header damaged (area outside the file)")
+    meta = read_ring_meta(buf)
+    rec = Recording(path=path, kind="ring", meta=meta, _buf=buf)
+    if not meta:
+        rec.warnings.append("ring metadata damaged")
+    meta.setdefault("pid", ring_u64(buf, RingField.PID))
+    meta.setdefault("start_ns", ring_u64(buf, RingField.START_NS))
+    meta["counters"] = {
+        "recorded": ring_u64(buf, RingField.RECORDED),
+        "dropped": ring_u64(buf, RingField.DROPPED),
+        "errors": ring_u64(buf, RingField.ERRORS),
+        "dump_failures": ring_u64(buf, RingField.DUMP_FAILURES),
+        **dict(meta.get("counters", {})),
+    }
+    meta["closed"] = bool(ring_u64(buf, RingField.CLOSED))
+    start = layout["ring_offset"]
+    refs = _scan_blocks(buf, start, start + layout["ring_size"], aligned=True)
+    _place_blocks(rec, refs)
+    # Pinned area: committed length, then whole events only.
+    pin_len = min(ring_u64(buf, RingField.PIN_LEN), layout["pin_size"])
+    pinned, _ = decode_events(bytes(buf[layout["pin_offset"] : layout["pin_offset"] + pin_len]), True)
+    rec.pinned = sorted({e.seq: e for e in rec.pinned + pinned}.values(), key=lambda e: e.seq)
+    rec.open_events = _read_open_block(buf, layout["open_offset"], layout["open_size"])
+    if rec.blocks and rec.open_events:
+        last = rec.blocks[-1].header.last_seq
+        rec.open_events = [e for e in rec.open_events if e.seq > last]
+    return rec
+
+
+def _read_open_block(buf: Any, offset: int, capacity: int) -> list[Event]:
+    """Seqlock read of the open block: retry if the writer reused it while we copied."""
+    events: list[Event] = []
+    for _ in range(50):
+        gen = ring_u64(buf, RingField.OPEN_GEN)
+        length = min(ring_u64(buf, RingField.OPEN_LEN), capacity)
+        raw = bytes(buf[offset : offset + length])
+        if ring_u64(buf, RingField.OPEN_GEN) == gen:
+            events, _ = decode_events(raw, tolerate_tail=True)
+            return events
+        time.sleep(0.001)
+    return events
+
+
+def scan_open_ring_raw(buf: Any) -> bytes:
+    """The raw committed bytes of a ring's open block (for tools that copy them)."""
+    offset = ring_u64(buf, RingField.OPEN_OFFSET)
+    length = min(ring_u64(buf, RingField.OPEN_LEN), ring_u64(buf, RingField.OPEN_SIZE))
+    return bytes(buf[offset : offset + length])
+
+
+def load(path: str | os.PathLike[str]) -> Recording:
+    """Open a recording (dump or ring file); see :func:`open_recording`."""
+    return open_recording(path)
+
+
+_ = OPEN_BLOCK_SEQ

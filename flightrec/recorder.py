@@ -1,0 +1,407 @@
+"""The recorder: the hot path from an agent's call to bytes in the ring.
+
+``record()`` does, in order: sample (keep or drop), redact (before any byte exists),
+encode (MessagePack), and append to the ring under one lock. Every step is wrapped so that
+nothing raised inside the recorder reaches the agent: failures are counted and shown in
+the dump header.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from . import format as fmt
+from .config import Config
+from .context import _tls, current_span, thread_name
+from .dump import dump_name, encode_events_block, host_meta, write_dump
+from .encode import EventEncoder
+from .errors import DumpFailed
+from .format import RingField
+from .paths import create_private_file, default_ring_dir, ensure_private_dir
+from .ring import RingWriter
+
+_time_ns = time.time_ns
+_span_get = current_span.get
+_NO_SPAN = (None, None)
+
+
+class Recorder:
+    """One process's flight recorder. Create it with ``flightrec.start()``."""
+
+    def __init__(self, config: Config) -> None:
+        """Create the ring file and everything on the hot path (raises on failure)."""
+        self.config = config
+        self._lock = threading.Lock()
+        self._dump_lock = threading.Lock()
+        self._seq = 0
+        self.dropped = 0
+        self.errors = 0
+        self.dump_failures = 0
+        self.dumps: list[Path] = []
+        self.pinned_overflow = 0
+        self._last_auto_dump = 0.0
+        self.closed = False
+        self.start_ns = _time_ns()
+        self.error_info: dict[str, Any] | None = None
+        # Imported here, not at module level: `import flightrec` must stay cheap.
+        from .redact import RedactConfig, Redactor
+        from .sampling import Sampler, default_sampling, parse_sampling
+
+        self._sanitizer = Redactor(RedactConfig(enabled=False, max_str=config.max_value))
+        self.redactor: Any = None
+        if config.redact:
+            self.redactor = Redactor(
+                RedactConfig(
+                    rules=frozenset(config.redact_rules) if config.redact_rules else None,
+                    extra_keys=config.redact_keys,
+                    allow_keys=config.redact_allow,
+                    max_str=config.max_value,
+                )
+            )
+        sampling = parse_sampling(config.sampling) if config.sampling else default_sampling()
+        self.sampler = Sampler(sampling)
+        self._encoder = EventEncoder(config.max_event, self._sanitizer.redact)
+        self.ring_path, self.ring = self._create_ring(config)
+        # Hot-path bindings (see record()).
+        self._keep_fast = self.sampler.fast_path()
+        self._encode = self._encoder.fast_encode
+        self._max_event = config.max_event
+        self._append = self.ring.append
+        self._flush_listeners: list[Any] = []
+        self._in_flush_listener = False
+        # Set only once a listener registers: a flush with no listener pays nothing.
+        self.dump_dir = config.resolved_dump_dir
+        self._stop = threading.Event()
+        self._housekeeper: threading.Thread | None = None
+        self._start_housekeeper()
+
+    # ------------------------------------------------------------------ set-up
+    def _create_ring(self, config: Config) -> tuple[Path, RingWriter]:
+        """Create the ring in the configured directory, falling back to the default one."""
+        candidates = [config.resolved_ring_dir]
+        if config.dir is not None:
+            candidates.append(default_ring_dir())
+        last_exc: Exception | None = None
+        for directory in candidates:
+            try:
+                ensure_private_dir(directory)
+                path = directory / f"{os.getpid()}-{self.start_ns}{fmt.RING_SUFFIX}"
+                fd = create_private_file(path)
+            except Exception as exc:
+                last_exc = exc
+                continue
+            try:
+                ring = RingWriter(path, fd, config.size, config.block_size, config.pin_size, self._process_meta())
+            except Exception as exc:
+                os.close(fd)
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+                last_exc = exc
+                continue
+            if directory != candidates[0]:
+                print(
+                    f"flightrec: ring directory {candidates[0]} unusable ({last_exc}); using {directory}",
+                    file=sys.stderr,
+                )
+            return path, ring
+        raise OSError(f"cannot create a ring file: {last_exc}")
+
+    def _process_meta(self) -> dict[str, Any]:
+        meta = host_meta()
+        argv = list(sys.argv)
+        meta["argv"] = [self.redact_text(str(a)) for a in argv]
+        meta["prog"] = Path(argv[0]).name if argv and argv[0] else "python"
+        meta["start_ns"] = self.start_ns
+        meta["cwd"] = self.redact_text(os.getcwd())
+        if self.config.env_keys:
+            meta["env"] = {k: self.redact_text(os.environ[k]) for k in self.config.env_keys if k in os.environ}
+        meta["config"] = {
+            "size": self.config.size,
+            "block_size": self.config.block_size,
+            "redact": self.config.redact,
+            "sampling": self.config.sampling or "default",
+        }
+        return meta
+
+    def redact_text(self, text: str) -> str:
+        """Redact one string with this recording's rules (identity when redaction is off)."""
+        if self.redactor is None:
+            return text
+        try:
+            return self.redactor.redact_text(text)
+        except Exception:
+            self.errors += 1
+            return "<unredactable>"
+
+    # ------------------------------------------------------------------ hot path
+    def record(self, kind: str, data: dict[str, Any], pin: bool = False, is_error: bool = False) -> int | None:
+        """Record one event; returns its seq, or None if it was dropped. Never raises.
+
+        This is the hot path: its steps are inlined and its attributes bound at start.
+        """
+        try:
+            ts = _time_ns()
+            ctx = _span_get()
+            span, parent = _NO_SPAN if ctx is None else ctx
+            incr = None if pin or is_error else self._keep_fast(kind)
+            if incr is not None:
+                incr()
+            elif not pin and not self.sampler.keep(kind, span, self._seq, is_error, ts):
+                self.dropped += 1
+                return None
+            if self.redactor is not None:
+                data = self.redactor.redact(data)
+            try:
+                thread = _tls.name
+            except AttributeError:
+                thread = thread_name()
+            with self._lock:
+                if self.closed:
+                    return None
+                seq = self._seq = self._seq + 1
+                try:
+                    event = self._encode((seq, ts, kind, thread, span, parent, data))
+                    if len(event) > self._max_event:
+                        event = self._encoder.encode(seq, ts, kind, thread, span, parent, data)
+                except Exception:
+                    event = self._encoder.encode(seq, ts, kind, thread, span, parent, data)
+                self._append(event, seq, ts)
+                if pin and not self.ring.append_pinned(event):
+                    self.pinned_overflow += 1
+            return seq
+        except Exception:
+            self.errors += 1
+            return None
+
+    def append_locked(self, kind: str, data: dict[str, Any], span: int | None = None, parent: int | None = None) -> int:
+        """Append an already-redacted event, bypassing sampling. Caller holds the lock.
+
+        Only for flush listeners (re-emitting content that is about to be overwritten).
+        """
+        seq = self._seq = self._seq + 1
+        ts = _time_ns()
+        event = self._encoder.encode(seq, ts, kind, thread_name(), span, parent, data)
+        self.ring.append(event, seq, ts)
+        return seq
+
+    def add_flush_listener(self, listener: Any) -> None:
+        """Call ``listener(at_risk)`` under the recorder lock after every block flush.
+
+        ``at_risk`` lists the ``(first_seq, last_seq)`` of blocks the next flush may
+        overwrite; the listener may call :meth:`append_locked` to re-emit what must survive.
+        """
+        self._flush_listeners.append(listener)
+        self.ring.after_flush = self._after_flush
+
+    def _after_flush(self) -> None:
+        if self._in_flush_listener or not self._flush_listeners:
+            return  # re-emission may itself flush; one level is enough
+        at_risk = self.ring.at_risk()
+        self._in_flush_listener = True
+        try:
+            for listener in self._flush_listeners:
+                try:
+                    listener(at_risk)
+                except Exception:
+                    self.errors += 1
+        finally:
+            self._in_flush_listener = False
+
+    @property
+    def recorded(self) -> int:
+        """Events stored so far."""
+        return self._seq
+
+    # ------------------------------------------------------------------ dumps
+    def counters(self) -> dict[str, Any]:
+        """Counters for the dump header and the ring header."""
+        out: dict[str, Any] = {
+            "recorded": self._seq,
+            "dropped": self.dropped,
+            "errors": self.errors,
+            "degraded": self._encoder.degraded,
+            "dump_failures": self.dump_failures,
+            "pinned_overflow": self.pinned_overflow,
+        }
+        try:
+            out["sampling"] = self.sampler.counters()
+        except Exception:
+            self.errors += 1
+        return out
+
+    def _publish_counters(self) -> None:
+        ring = self.ring
+        ring.set_counter(RingField.RECORDED, self._seq)
+        ring.set_counter(RingField.DROPPED, self.dropped)
+        ring.set_counter(RingField.ERRORS, self.errors)
+        ring.set_counter(RingField.DUMP_FAILURES, self.dump_failures)
+        ring.set_counter(RingField.HEARTBEAT_NS, _time_ns())
+
+    def dump(
+        self,
+        reason: str = "manual",
+        exc: BaseException | None = None,
+        automatic: bool = False,
+        path: str | os.PathLike[str] | None = None,
+    ) -> Path | None:
+        """Write the ring to a ``.frec`` dump and return its path.
+
+        Returns None (and says why on stderr) when the dump was refused because another one
+        is being written, rate-limited (automatic triggers only), or failed (disk full,
+        unwritable directory); the ring is left intact either way.
+        """
+        if self.closed:
+            return None
+        if not self._dump_lock.acquire(blocking=False):
+            return None  # concurrent dumps are refused, not queued
+        try:
+            now = time.monotonic()
+            if automatic and now - self._last_auto_dump < self.config.dump_interval:
+                return None
+            if automatic:
+                self._last_auto_dump = now
+            meta = self._dump_meta(reason, exc)
+            with self._lock:
+                if self.closed:
+                    return None
+                blocks = self._snapshot_blocks()
+                meta["counters"] = self.counters()
+            directory = Path(path).parent if path is not None else self.dump_dir
+            name = Path(path).name if path is not None else dump_name(os.getpid(), reason)
+            try:
+                out = write_dump(directory, name, meta, blocks, self.config.max_dumps, self.config.max_dump_bytes)
+            except DumpFailed as failure:
+                self.dump_failures += 1
+                self._publish_counters()
+                print(f"flightrec: {failure}", file=sys.stderr)
+                return None
+            self.dumps.append(out)
+            self.ring.set_last_dump_path(str(out))
+            self._publish_counters()
+            return out
+        except Exception as failure:  # never let a dump take the agent down
+            self.errors += 1
+            print(f"flightrec: dump failed: {type(failure).__name__}: {failure}", file=sys.stderr)
+            return None
+        finally:
+            self._dump_lock.release()
+
+    def _snapshot_blocks(self) -> list[bytes]:
+        """Framed blocks for a dump, oldest first: pinned, ring blocks, then the open block."""
+        ring = self.ring
+        blocks: list[bytes] = []
+        pinned_raw = ring.pinned_raw()
+        if pinned_raw:
+            from .event import decode_events
+
+            pinned, _ = decode_events(pinned_raw)
+            pb = encode_events_block(pinned, 0, fmt.FLAG_PINNED)
+            if pb:
+                blocks.append(pb)
+        blocks.extend(ring.snapshot_blocks())
+        if ring.open_count:
+            blocks.append(
+                fmt.encode_block(
+                    ring.open_raw(),
+                    block_seq=ring.block_seq,
+                    first_seq=ring.open_first_seq,
+                    last_seq=ring.last_seq,
+                    first_ts=ring.open_first_ts,
+                    last_ts=ring.last_ts,
+                    count=ring.open_count,
+                    flags=fmt.FLAG_OPEN,
+                )
+            )
+        return blocks
+
+    def _dump_meta(self, reason: str, exc: BaseException | None) -> dict[str, Any]:
+        meta = self._process_meta()
+        meta["dump_ns"] = _time_ns()
+        meta["trigger"] = {"reason": reason, "thread": threading.current_thread().name}
+        info = describe_exception(exc, self.redact_text) if exc is not None else self.error_info
+        meta["exception"] = info
+        if self.redactor is not None:
+            try:
+                meta["redaction"] = {"rules": self.redactor.rules(), "replaced": self.redactor.stats()}
+            except Exception:
+                self.errors += 1
+        else:
+            meta["redaction"] = {"rules": [], "replaced": {}, "off": True}
+        return meta
+
+    # ------------------------------------------------------------------ housekeeping
+    def _start_housekeeper(self) -> None:
+        t = threading.Thread(target=self._housekeep, name="flightrec-housekeeper", daemon=True)
+        self._housekeeper = t
+        t.start()
+
+    def _housekeep(self) -> None:
+        """Serve dump requests from viewers and publish counters, a few times a second."""
+        while not self._stop.wait(0.2):
+            try:
+                request = self.ring.read_u64(RingField.DUMP_REQUEST)
+                if request > self.ring.dump_request_seen:
+                    self.ring.dump_request_seen = request
+                    self.dump(reason="request")
+                    self.ring.set_counter(RingField.DUMP_ACK, request)
+                self._publish_counters()
+            except Exception:
+                if self.closed:
+                    return
+                self.errors += 1
+
+    # ------------------------------------------------------------------ shutdown
+    def close(self, remove: bool | None = None) -> None:
+        """Flush and close the ring; delete it unless ``keep_ring`` is configured."""
+        if self.closed:
+            return
+        self._stop.set()
+        with self._lock:
+            if self.closed:
+                return
+            try:
+                self._publish_counters()
+            except Exception:
+                pass
+            self.closed = True
+            keep = self.config.keep_ring if remove is None else not remove
+            try:
+                self.ring.close(remove=not keep)
+            except Exception:
+                pass
+        t = self._housekeeper
+        if t is not None and t is not threading.current_thread():
+            t.join(timeout=1.0)
+
+    def abandon_after_fork(self) -> None:
+        """In a forked child: forget the parent's ring without touching it."""
+        self.closed = True
+        self._stop.set()
+
+
+def describe_exception(exc: BaseException, redact: Any) -> dict[str, Any]:
+    """The exception as header data: type, message and traceback, redacted."""
+    try:
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    except Exception:
+        tb = "<traceback unavailable>"
+    return {
+        "type": f"{type(exc).__module__}.{type(exc).__qualname__}",
+        "message": redact(_safe_str(exc))[:8192],
+        "traceback": redact(tb[-32768:]),
+    }
+
+
+def _safe_str(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:
+        return f"<unprintable {type(exc).__name__}>"

@@ -1,0 +1,160 @@
+"""Dump triggers: uncaught exceptions (main thread, threads, asyncio), SIGTERM, logging,
+fatal errors (faulthandler) and exit.
+
+Every hook chains to whatever was installed before it and never swallows it. The hooks
+look up the active recorder at call time, so they survive ``stop()``/``start()`` and a
+fork (the child's recorder is picked up automatically).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import faulthandler
+import logging
+import os
+import signal
+import sys
+import threading
+from types import FrameType, TracebackType
+from typing import Any
+
+from . import api
+from .config import Config
+from .recorder import Recorder, describe_exception
+
+_installed: set[str] = set()
+_prev_excepthook: Any = None
+_prev_threading_hook: Any = None
+_prev_signal: dict[int, Any] = {}
+_orig_call_exception_handler: Any = None
+_fault_file: Any = None
+
+
+def _on_exception(exc: BaseException, origin: str, reason: str, thread: str | None = None) -> None:
+    """Record the exception as an error event and dump (rate-limited)."""
+    rec = api._recorder
+    if rec is None or isinstance(exc, (KeyboardInterrupt, SystemExit)):
+        return
+    try:
+        info = describe_exception(exc, rec.redact_text)
+        info["origin"] = origin
+        if thread is not None:
+            info["thread"] = thread
+        rec.error_info = info
+        rec.record("error", info, is_error=True)
+        rec.dump(reason=reason, exc=exc, automatic=True)
+    except Exception:
+        rec.errors += 1
+
+
+def _excepthook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    _on_exception(exc, "uncaught", "exception")
+    prev = _prev_excepthook or sys.__excepthook__
+    prev(exc_type, exc, tb)
+
+
+def _threading_hook(args: Any) -> None:
+    if args.exc_value is not None:
+        name = args.thread.name if args.thread is not None else None
+        _on_exception(args.exc_value, "thread", "thread-exception", thread=name)
+    prev = _prev_threading_hook or threading.__excepthook__
+    prev(args)
+
+
+def _call_exception_handler(self: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    exc = context.get("exception")
+    if isinstance(exc, BaseException):
+        _on_exception(exc, "asyncio", "asyncio-exception")
+    _orig_call_exception_handler(self, context)
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    rec = api._recorder
+    name = signal.Signals(signum).name
+    dumped = None
+    if rec is not None:
+        try:
+            rec.record("signal", {"signal": name}, is_error=True)
+            dumped = rec.dump(reason=name)
+        except Exception:
+            rec.errors += 1
+    prev = _prev_signal.get(signum, signal.SIG_DFL)
+    if callable(prev):
+        prev(signum, frame)
+        return
+    if prev == signal.SIG_IGN:
+        return
+    # Default disposition: the process dies of the signal, as it would have without us.
+    if rec is not None and dumped is not None:
+        api.stop()  # the dump holds everything: don't leave the ring for `recover`
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def _at_exit() -> None:
+    api.stop()
+
+
+def install(rec: Recorder, config: Config) -> None:
+    """Install the configured triggers (each at most once per process)."""
+    global _prev_excepthook, _prev_threading_hook, _orig_call_exception_handler, _fault_file
+    wanted = set(config.triggers)
+    if "excepthook" in wanted and "excepthook" not in _installed:
+        _prev_excepthook = sys.excepthook
+        sys.excepthook = _excepthook
+        _installed.add("excepthook")
+    if "threading" in wanted and "threading" not in _installed:
+        _prev_threading_hook = threading.excepthook
+        threading.excepthook = _threading_hook
+        _installed.add("threading")
+    if "asyncio" in wanted and "asyncio" not in _installed:
+        base = asyncio.BaseEventLoop
+        _orig_call_exception_handler = base.call_exception_handler
+        base.call_exception_handler = _call_exception_handler  # type: ignore[method-assign,assignment]
+        _installed.add("asyncio")
+    if "signals" in wanted and "signals" not in _installed and threading.current_thread() is threading.main_thread():
+        try:
+            _prev_signal[signal.SIGTERM] = signal.getsignal(signal.SIGTERM)
+            signal.signal(signal.SIGTERM, _on_signal)
+            _installed.add("signals")
+        except (ValueError, OSError):
+            pass
+    if "logging" in wanted and "logging" not in _installed:
+        from .integrations.logging import install as install_logging
+
+        level = logging.getLevelName(config.log_level)
+        install_logging(level=logging.WARNING, dump_level=level if isinstance(level, int) else logging.ERROR)
+        _installed.add("logging")
+    if "faulthandler" in wanted and "faulthandler" not in _installed and not faulthandler.is_enabled():
+        try:
+            path = rec.ring_path.with_suffix(".fatal")
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+            _fault_file = os.fdopen(fd, "w")
+            faulthandler.enable(file=_fault_file, all_threads=True)
+            _installed.add("faulthandler")
+        except (OSError, ValueError, RuntimeError):
+            pass
+    if "atexit" in wanted and "atexit" not in _installed:
+        atexit.register(_at_exit)
+        _installed.add("atexit")
+
+
+def rebind(rec: Recorder) -> None:
+    """After a fork: the hooks already look up the new recorder; nothing to move."""
+
+
+def unbind(rec: Recorder) -> None:
+    """At stop: the hooks become no-ops while no recorder runs; remove an empty fatal log."""
+    global _fault_file
+    if _fault_file is not None and "faulthandler" in _installed:
+        try:
+            path = rec.ring_path.with_suffix(".fatal")
+            if path.exists() and path.stat().st_size == 0:
+                faulthandler.disable()
+                _fault_file.close()
+                _fault_file = None
+                _installed.discard("faulthandler")
+                path.unlink()
+        except (OSError, ValueError):
+            pass

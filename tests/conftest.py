@@ -1,0 +1,82 @@
+"""Shared fixtures: a real recorder in a private temp directory, and child-process helpers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import flightrec
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def frdir(tmp_path: Path) -> Path:
+    """A 0700 directory for rings and dumps."""
+    d = tmp_path / "fr"
+    d.mkdir(mode=0o700)
+    return d
+
+
+@pytest.fixture
+def recorder(frdir: Path) -> Iterator[flightrec.api.Recorder]:
+    """A running recorder (small ring, no triggers), stopped afterwards."""
+    flightrec.stop()
+    rec = flightrec.start(size="2MiB", dir=frdir, triggers=False, block_size="16KiB", resources=0)
+    assert rec is not None
+    yield rec
+    flightrec.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_recorder() -> Iterator[None]:
+    """Every test starts and ends with no recorder running."""
+    flightrec.stop()
+    yield
+    flightrec.stop()
+
+
+def child_env(frdir: Path, **extra: str) -> dict[str, str]:
+    """Environment for a child process recording into ``frdir``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLIGHTREC_")}
+    env["FLIGHTREC_DIR"] = str(frdir)
+    env["FLIGHTREC_RESOURCES"] = "0"
+    env["PYTHONPATH"] = str(REPO)
+    env.update(extra)
+    return env
+
+
+def run_child(code: str, frdir: Path, timeout: float = 60, **extra: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter recording into ``frdir``; wait for it."""
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=child_env(frdir, **extra),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def spawn_child(code: str, frdir: Path, **extra: str) -> subprocess.Popen[str]:
+    """Start ``code`` in a fresh interpreter recording into ``frdir``; don't wait."""
+    return subprocess.Popen(
+        [sys.executable, "-u", "-c", textwrap.dedent(code)],
+        env=child_env(frdir, **extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run the real ``flightrec`` CLI (``python -m flightrec``)."""
+    e = env if env is not None else {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, "-m", "flightrec", *args], env=e, capture_output=True, text=True, timeout=timeout
+    )

@@ -1,0 +1,133 @@
+"""The CLI as a user runs it: `python -m flightrec ...` in a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+import flightrec
+
+from .conftest import child_env, run_child, run_cli
+
+
+@pytest.fixture
+def crash_dump(frdir: Path) -> Path:
+    """A dump written by a child process that crashed."""
+    result = run_child(
+        """
+        import flightrec.auto, flightrec
+        for i in range(20):
+            flightrec.record("note", i=i)
+            flightrec.record("tool_call", tool="search", args={"q": i})
+        raise RuntimeError("agent gave up")
+        """,
+        frdir,
+    )
+    assert result.returncode == 1
+    [dump] = frdir.glob("*.frec")
+    return dump
+
+
+class TestShow:
+    def test_summary_names_the_error_and_counts(self, crash_dump: Path) -> None:
+        """`show` prints the trigger, the exception and counts by kind."""
+        result = run_cli("show", str(crash_dump))
+        assert result.returncode == 0, result.stderr
+        out = result.stdout
+        assert "RuntimeError: agent gave up" in out
+        assert "note 20" in out and "tool_call 20" in out
+        assert "trigger   exception" in out
+
+    def test_json_streams_one_event_per_line(self, crash_dump: Path) -> None:
+        """`show --json` writes every event as a JSON object per line, in order."""
+        result = run_cli("show", "--json", str(crash_dump))
+        assert result.returncode == 0, result.stderr
+        rows = [json.loads(line) for line in result.stdout.splitlines()]
+        assert [r["seq"] for r in rows] == list(range(1, len(rows) + 1))
+        assert rows[0]["kind"] == "note" and rows[0]["data"] == {"i": 0}
+        assert rows[-1]["kind"] == "error"
+
+    def test_json_kind_filter(self, crash_dump: Path) -> None:
+        """`--kind` keeps only the named kinds."""
+        result = run_cli("show", "--json", "--kind", "tool_call", str(crash_dump))
+        kinds = {json.loads(line)["kind"] for line in result.stdout.splitlines()}
+        assert kinds == {"tool_call"}
+
+
+class TestErrors:
+    @pytest.mark.parametrize("make", ["missing", "directory", "empty", "text", "newer"])
+    def test_bad_input_is_one_line_and_non_zero(self, make: str, tmp_path: Path, crash_dump: Path) -> None:
+        """Wrong input gives one clear line on stderr, a non-zero exit, and no traceback."""
+        target = tmp_path / "target.frec"
+        if make == "directory":
+            target = tmp_path
+        elif make == "empty":
+            target.write_bytes(b"")
+        elif make == "text":
+            target.write_text("just some text\n")
+        elif make == "newer":
+            data = bytearray(crash_dump.read_bytes())
+            data[8] = 99
+            target.write_bytes(bytes(data))
+        result = run_cli("show", str(target))
+        assert result.returncode != 0
+        assert "Traceback" not in result.stderr
+        assert result.stderr.startswith("flightrec: error: ")
+        assert result.stderr.count("\n") == 1
+
+    def test_unknown_verb_and_flag(self) -> None:
+        """argparse errors exit 2 with usage, not a traceback."""
+        result = run_cli("frobnicate")
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        result = run_cli("show", "--nope", "x")
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+class TestLs:
+    def test_lists_live_recorders_and_dumps(self, frdir: Path, crash_dump: Path) -> None:
+        """`ls` shows a running recorder's pid and command, and the dumps."""
+        from .conftest import spawn_child
+
+        child = spawn_child(
+            """
+            import flightrec, time
+            flightrec.start()
+            print("ready", flush=True)
+            time.sleep(30)
+            """,
+            frdir,
+        )
+        try:
+            assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+            result = run_cli("ls", env=child_env(frdir))
+            assert result.returncode == 0, result.stderr
+            assert str(child.pid) in result.stdout and "live" in result.stdout
+            assert crash_dump.name in result.stdout
+        finally:
+            child.kill()
+            child.wait()
+
+
+class TestFilesAreprivate:
+    def test_ring_and_dump_permissions(self, frdir: Path) -> None:
+        """Ring and dump files are 0600, their directory 0700."""
+        rec = flightrec.start(dir=frdir / "sub", triggers=False, resources=0)
+        assert rec is not None
+        path = flightrec.dump()
+        assert path is not None
+        for p in (rec.ring_path, path):
+            assert stat.S_IMODE(os.stat(p).st_mode) == 0o600
+        assert stat.S_IMODE(os.stat(frdir / "sub").st_mode) == 0o700
+
+    def test_directory_writable_by_others_is_refused(self, tmp_path: Path) -> None:
+        """A world-writable ring directory is refused; the recorder falls back to the default one."""
+        bad = tmp_path / "shared"
+        bad.mkdir()
+        os.chmod(bad, 0o777)
+        rec = flightrec.start(dir=bad, triggers=False, resources=0)
+        assert rec is not None
+        assert bad not in rec.ring_path.parents

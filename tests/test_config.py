@@ -1,0 +1,63 @@
+"""Configuration from arguments and FLIGHTREC_* variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from flightrec.config import parse_size, resolve_config
+from flightrec.errors import ConfigError
+
+from .conftest import run_child
+
+
+class TestSizes:
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [("64MiB", 64 * 2**20), ("512k", 512_000), ("1048576", 2**20), ("1.5GiB", int(1.5 * 2**30)), (4096, 4096)],
+    )
+    def test_parse_size(self, text: str | int, expected: int) -> None:
+        """Sizes accept binary and decimal units, plain numbers and ints."""
+        assert parse_size(text) == expected
+
+    @pytest.mark.parametrize("bad", ["", "lots", "-1", "12XB", 0])
+    def test_bad_sizes_raise_config_error(self, bad: str | int) -> None:
+        """An unparsable size raises ConfigError naming the value."""
+        with pytest.raises(ConfigError):
+            parse_size(bad)
+
+
+class TestEnvironment:
+    def test_arguments_win_over_environment(self) -> None:
+        """An explicit argument beats the variable; the variable beats the default."""
+        env = {"FLIGHTREC_SIZE": "8MiB", "FLIGHTREC_REDACT": "0", "FLIGHTREC_TRIGGERS": "excepthook,signals"}
+        cfg = resolve_config(env=env)
+        assert cfg.size == 8 * 2**20 and cfg.redact is False and cfg.triggers == ("excepthook", "signals")
+        assert resolve_config(env=env, size="16MiB").size == 16 * 2**20
+
+    def test_bad_variable_names_itself(self) -> None:
+        """A bad FLIGHTREC_* value raises ConfigError naming the variable."""
+        with pytest.raises(ConfigError, match="FLIGHTREC_DISABLE"):
+            resolve_config(env={"FLIGHTREC_DISABLE": "maybe"})
+        with pytest.raises(ConfigError, match="FLIGHTREC_TRIGGERS"):
+            resolve_config(env={"FLIGHTREC_TRIGGERS": "excepthook,telepathy"})
+
+    def test_unknown_argument(self) -> None:
+        """A misspelt start() option raises ConfigError."""
+        with pytest.raises(ConfigError, match="sise"):
+            resolve_config(env={}, sise="1MiB")
+
+    def test_auto_with_a_bad_variable_warns_and_runs_unrecorded(self, frdir: Path) -> None:
+        """`import flightrec.auto` with a broken variable prints one line and the agent carries on."""
+        result = run_child(
+            """
+            import flightrec.auto, flightrec
+            print("agent ran", flightrec.record("note", x=1))
+            """,
+            frdir,
+            FLIGHTREC_SIZE="huge",
+        )
+        assert result.returncode == 0
+        assert "agent ran None" in result.stdout
+        assert "flightrec: not recording" in result.stderr and "FLIGHTREC_SIZE" in result.stderr

@@ -1,0 +1,113 @@
+"""Dump writing: atomic files, failures that leave the ring intact, concurrency, caps."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+import flightrec
+from flightrec.dump import enforce_caps
+
+from .conftest import run_child
+
+
+class TestFailures:
+    def test_unusable_dump_dir_fails_cleanly_and_recovers(self, frdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """A dump into an unusable directory returns None with a message; the next one succeeds once fixed."""
+        blocker = frdir / "blocker"
+        blocker.write_text("a file where the dump directory should be")
+        rec = flightrec.start(dir=frdir, dump_dir=blocker / "dumps", triggers=False, resources=0)
+        assert rec is not None
+        for i in range(100):
+            flightrec.record("note", i=i)
+        assert flightrec.dump() is None
+        assert "flightrec:" in capsys.readouterr().err
+        assert rec.dump_failures == 1
+        blocker.unlink()
+        path = flightrec.dump()
+        assert path is not None
+        assert [e.data["i"] for e in flightrec.load(path).events()] == list(range(100))
+        assert flightrec.load(path).meta["counters"]["dump_failures"] == 1
+
+    def test_disk_full_leaves_no_partial_file_and_the_ring_intact(self, frdir: Path) -> None:
+        """With file writes capped (as on a full disk) the dump fails, leaves nothing, and a later dump works."""
+        result = run_child(
+            """
+            import resource, signal, flightrec, pathlib, sys
+            flightrec.start(triggers=False, redact=False)
+            for i in range(5000):
+                flightrec.record("note", i=i, pad="x" * 200)
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (20000, resource.RLIM_INFINITY))
+            print("first", flightrec.dump())
+            resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+            flightrec.record("note", i=5000, pad="after")
+            print("second", flightrec.dump())
+            """,
+            frdir,
+        )
+        assert result.returncode == 0, result.stderr
+        lines = dict(line.split(" ", 1) for line in result.stdout.splitlines())
+        assert lines["first"] == "None"
+        assert "writing dump" in result.stderr
+        dumps = list(frdir.glob("*.frec"))
+        assert [str(p) for p in dumps] == [lines["second"]]
+        assert not list(frdir.glob(".*.tmp")), "no temporary file left behind"
+        events = list(flightrec.load(dumps[0]).events())
+        assert [e.data["i"] for e in events] == list(range(5001))
+
+
+class TestConcurrency:
+    def test_concurrent_dumps_write_one_file(self, recorder: flightrec.api.Recorder) -> None:
+        """Eight threads dumping at once: one dump is written, the others are refused, none corrupt."""
+        for i in range(20000):
+            flightrec.record("note", i=i, pad="y" * 100)
+        barrier = threading.Barrier(8)
+        results: list[Path | None] = []
+
+        def go() -> None:
+            barrier.wait()
+            results.append(flightrec.dump())
+
+        threads = [threading.Thread(target=go) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        written = [r for r in results if r is not None]
+        assert len(written) >= 1
+        for path in written:
+            rec = flightrec.load(path)
+            assert rec.damaged == 0
+            seqs = [e.seq for e in rec.events()]
+            assert seqs == list(range(seqs[0], seqs[-1] + 1))
+        assert len(written) < 8, "concurrent dumps are refused, not queued"
+
+
+class TestCaps:
+    def test_oldest_dumps_are_deleted_beyond_the_cap(self, frdir: Path) -> None:
+        """The dump directory keeps at most max_dumps files, deleting the oldest."""
+        flightrec.start(dir=frdir, triggers=False, resources=0, max_dumps=3)
+        paths = []
+        for i in range(6):
+            flightrec.record("note", i=i)
+            p = flightrec.dump(reason=f"r{i}")
+            assert p is not None
+            paths.append(p)
+        left = sorted(frdir.glob("*.frec"))
+        assert len(left) == 3
+        assert set(left) == set(paths[-3:])
+
+    def test_enforce_caps_by_bytes(self, tmp_path: Path) -> None:
+        """Byte caps delete oldest first until the incoming dump fits."""
+        import os
+        import time
+
+        for i in range(5):
+            p = tmp_path / f"d{i}.frec"
+            p.write_bytes(b"x" * 1000)
+            os.utime(p, (time.time() + i, time.time() + i))
+        removed = enforce_caps(tmp_path, 0, 3500, incoming=1000)
+        assert sorted(p.name for p in removed) == ["d0.frec", "d1.frec", "d2.frec"]

@@ -1,0 +1,329 @@
+"""Real child processes: crashes, signals, kill -9, fork — and what the recorder leaves behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+import flightrec
+from flightrec.reader import open_recording
+
+from .conftest import REPO, child_env, run_child, run_cli, spawn_child
+
+
+def _dumps(d: Path) -> list[Path]:
+    return sorted(d.glob("*.frec"), key=lambda p: p.stat().st_mtime)
+
+
+class TestKill9:
+    def test_recover_yields_every_event_committed_before_the_kill(self, frdir: Path) -> None:
+        """kill -9 mid-recording; `flightrec recover` returns exactly the committed events, in order."""
+        child = spawn_child(
+            """
+            import flightrec, sys
+            flightrec.start(size="1MiB", block_size="16KiB")
+            i = 0
+            while True:
+                seq = flightrec.record("note", i=i, text="payload %d" % i)
+                print(seq, flush=True)   # printed only after the event is committed
+                i += 1
+            """,
+            frdir,
+        )
+        assert child.stdout is not None
+        last_printed = 0
+        while last_printed < 3000:
+            line = child.stdout.readline()
+            assert line, child.stderr.read() if child.stderr else ""
+            last_printed = int(line)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        rings = list(frdir.glob("*.ring"))
+        assert len(rings) == 1, "the ring file survives a kill -9"
+        result = run_cli("recover", "--dir", str(frdir), "-o", str(frdir))
+        assert result.returncode == 0, result.stderr
+        assert "recovered" in result.stdout
+        assert not rings[0].exists()
+        [dump] = _dumps(frdir)
+        events = list(flightrec.load(dump).events())
+        seqs = [e.seq for e in events]
+        # Everything up to the last printed seq is there, gap-free, and nothing torn after it.
+        assert seqs[-1] >= last_printed
+        assert seqs == list(range(seqs[0], seqs[-1] + 1))
+        assert all(e.data == {"i": e.seq - 1, "text": f"payload {e.seq - 1}"} for e in events)
+        assert flightrec.load(dump).meta["recovered"] is True
+
+    def test_recover_refuses_a_live_process(self, frdir: Path) -> None:
+        """recover on the ring of a running process says so and exits non-zero."""
+        child = spawn_child(
+            """
+            import flightrec, time
+            flightrec.start()
+            print("ready", flush=True)
+            time.sleep(30)
+            """,
+            frdir,
+        )
+        try:
+            assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+            [ring] = frdir.glob("*.ring")
+            result = run_cli("recover", str(ring))
+            assert result.returncode != 0
+            assert "still running" in result.stderr
+            assert "Traceback" not in result.stderr
+        finally:
+            child.kill()
+            child.wait()
+
+
+class TestTriggers:
+    def test_uncaught_exception_writes_a_dump_with_the_exception(self, frdir: Path) -> None:
+        """An uncaught exception dumps the events before it and the exception with its traceback."""
+        result = run_child(
+            """
+            import flightrec.auto, flightrec
+            for i in range(100):
+                flightrec.record("note", i=i)
+            def fail():
+                raise ValueError("the tool returned garbage")
+            fail()
+            """,
+            frdir,
+        )
+        assert result.returncode == 1
+        assert "ValueError: the tool returned garbage" in result.stderr  # the original hook still ran
+        [dump] = _dumps(frdir)
+        rec = flightrec.load(dump)
+        exc = rec.meta["exception"]
+        assert exc["type"] == "builtins.ValueError"
+        assert exc["message"] == "the tool returned garbage"
+        assert "in fail" in exc["traceback"]
+        events = list(rec.events())
+        assert [e.data["i"] for e in events if e.kind == "note"] == list(range(100))
+        assert events[-1].kind == "error"
+        assert rec.meta["trigger"]["reason"] == "exception"
+        assert not list(frdir.glob("*.ring")), "a clean exit removes the ring"
+
+    def test_sigterm_dumps_then_dies_of_sigterm(self, frdir: Path) -> None:
+        """SIGTERM writes a dump, then the process still ends as SIGTERM would end it."""
+        child = spawn_child(
+            """
+            import flightrec.auto, flightrec, time
+            for i in range(50):
+                flightrec.record("note", i=i)
+            print("ready", flush=True)
+            time.sleep(30)
+            """,
+            frdir,
+        )
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=20) == -signal.SIGTERM
+        [dump] = _dumps(frdir)
+        rec = flightrec.load(dump)
+        assert rec.meta["trigger"]["reason"] == "SIGTERM"
+        kinds = [e.kind for e in rec.events()]
+        assert kinds.count("note") == 50 and kinds[-1] == "signal"
+
+    def test_sigterm_chains_to_the_agents_own_handler(self, frdir: Path) -> None:
+        """A SIGTERM handler installed before flightrec still runs after the dump."""
+        child = spawn_child(
+            """
+            import signal, sys, time
+            def mine(signum, frame):
+                print("agent handler ran", flush=True)
+                sys.exit(3)
+            signal.signal(signal.SIGTERM, mine)
+            import flightrec.auto
+            print("ready", flush=True)
+            time.sleep(30)
+            """,
+            frdir,
+        )
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=20) == 3
+        assert "agent handler ran" in child.stdout.read()
+        assert len(_dumps(frdir)) == 1
+
+    def test_thread_exception_writes_a_dump(self, frdir: Path) -> None:
+        """An uncaught exception in a thread dumps; the process goes on."""
+        result = run_child(
+            """
+            import flightrec.auto, flightrec, threading
+            flightrec.record("note", where="main")
+            def work():
+                flightrec.record("note", where="thread")
+                raise KeyError("missing fact")
+            t = threading.Thread(target=work, name="tool-worker"); t.start(); t.join()
+            print("main continues")
+            """,
+            frdir,
+        )
+        assert result.returncode == 0 and "main continues" in result.stdout
+        assert "KeyError" in result.stderr
+        [dump] = _dumps(frdir)
+        rec = flightrec.load(dump)
+        assert rec.meta["exception"]["type"] == "builtins.KeyError"
+        err = next(e for e in rec.events() if e.kind == "error")
+        assert err.thread == "tool-worker" and err.data["origin"] == "thread"
+
+    def test_asyncio_task_exception_writes_a_dump(self, frdir: Path) -> None:
+        """An exception in an asyncio task that nobody awaits is caught by the loop hook and dumped."""
+        result = run_child(
+            """
+            import asyncio, gc, flightrec.auto
+            async def bad():
+                raise RuntimeError("task blew up")
+            async def main():
+                asyncio.get_running_loop().create_task(bad())
+                await asyncio.sleep(0.05)
+            asyncio.run(main())
+            gc.collect()
+            """,
+            frdir,
+        )
+        assert result.returncode == 0, result.stderr
+        dumps = _dumps(frdir)
+        assert dumps, result.stderr
+        rec = flightrec.load(dumps[-1])
+        assert rec.meta["exception"]["message"] == "task blew up"
+
+    def test_logging_error_triggers_a_dump(self, frdir: Path) -> None:
+        """logging.error() records a log event and dumps."""
+        result = run_child(
+            """
+            import logging, flightrec.auto
+            logging.getLogger("agent").warning("slow tool")
+            logging.getLogger("agent").error("tool failed for good")
+            """,
+            frdir,
+        )
+        assert result.returncode == 0, result.stderr
+        [dump] = _dumps(frdir)
+        logs = [e.data for e in flightrec.load(dump).events() if e.kind == "log"]
+        assert [(d["level"], d["message"]) for d in logs] == [
+            ("WARNING", "slow tool"),
+            ("ERROR", "tool failed for good"),
+        ]
+
+    def test_crash_loop_is_rate_limited(self, frdir: Path) -> None:
+        """Many automatic triggers in a row write one dump per interval, not one each."""
+        result = run_child(
+            """
+            import logging, flightrec.auto
+            for i in range(200):
+                logging.getLogger("agent").error("failure %d", i)
+            """,
+            frdir,
+            FLIGHTREC_DUMP_INTERVAL="60",
+        )
+        assert result.returncode == 0, result.stderr
+        assert len(_dumps(frdir)) == 1
+
+
+class TestLiveReader:
+    def test_reader_in_another_process_sees_only_valid_events(self, frdir: Path) -> None:
+        """Opening the ring of a child that writes flat out yields only whole, in-order, valid events."""
+        child = spawn_child(
+            """
+            import flightrec
+            flightrec.start(size="1MiB", block_size="16KiB", triggers=False)
+            print("ready", flush=True)
+            i = 0
+            while True:
+                flightrec.record("note", i=i, check=i * 7, pad="p" * (i % 300))
+                i += 1
+            """,
+            frdir,
+        )
+        try:
+            assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+            [ring] = frdir.glob("*.ring")
+            newest = []
+            for _ in range(30):
+                with open_recording(ring) as r:
+                    events = list(r.events())
+                seqs = [e.seq for e in events]
+                assert seqs == sorted(set(seqs))
+                for e in events:
+                    assert e.data["check"] == e.data["i"] * 7 and e.data["pad"] == "p" * (e.data["i"] % 300)
+                    assert e.seq == e.data["i"] + 1
+                newest.append(seqs[-1] if seqs else 0)
+                time.sleep(0.01)
+            assert newest[-1] > newest[0], "the reader follows the writer"
+        finally:
+            child.kill()
+            child.wait()
+
+
+class TestFork:
+    def test_forked_child_records_into_its_own_ring(self, frdir: Path) -> None:
+        """After os.fork() the child records into a new ring; the parent's is untouched."""
+        result = run_child(
+            """
+            import os, flightrec
+            flightrec.start(triggers=False, keep_ring=True)
+            flightrec.record("note", who="parent-before")
+            pid = os.fork()
+            if pid == 0:
+                flightrec.record("note", who="child")
+                flightrec.stop()
+                os._exit(0)
+            os.waitpid(pid, 0)
+            flightrec.record("note", who="parent-after")
+            print(os.getpid(), pid)
+            flightrec.stop()
+            """,
+            frdir,
+        )
+        assert result.returncode == 0, result.stderr
+        parent_pid, child_pid = map(int, result.stdout.split())
+        rings = {open_recording(p).meta["pid"]: p for p in frdir.glob("*.ring")}
+        assert set(rings) == {parent_pid, child_pid}
+        parent = [e.data["who"] for e in open_recording(rings[parent_pid]).events()]
+        child = [e.data["who"] for e in open_recording(rings[child_pid]).events()]
+        assert parent == ["parent-before", "parent-after"]
+        assert child == ["child"]
+
+
+class TestDumpRequest:
+    def test_flightrec_dump_pid_asks_a_running_recorder(self, frdir: Path) -> None:
+        """`flightrec dump PID` makes the running process write a dump and prints its path."""
+        child = spawn_child(
+            """
+            import flightrec, time
+            flightrec.start(triggers=False)
+            for i in range(10):
+                flightrec.record("note", i=i)
+            print("ready", flush=True)
+            time.sleep(30)
+            """,
+            frdir,
+        )
+        try:
+            assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+            env = child_env(frdir)
+            result = run_cli("dump", str(child.pid), env=env)
+            assert result.returncode == 0, result.stderr
+            path = Path(result.stdout.strip())
+            assert path.exists()
+            rec = flightrec.load(path)
+            assert rec.meta["trigger"]["reason"] == "request"
+            assert [e.data["i"] for e in rec.events()] == list(range(10))
+        finally:
+            child.kill()
+            child.wait()
+
+    def test_dump_of_an_unknown_pid_is_one_clear_line(self, frdir: Path) -> None:
+        """Asking a pid that has no recorder fails with one line and a non-zero code."""
+        result = run_cli("dump", "999999", env=child_env(frdir))
+        assert result.returncode != 0
+        assert result.stderr.count("\n") == 1 and "no flightrec recorder" in result.stderr
+
+
+_ = (REPO, os, time, pytest)

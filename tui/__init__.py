@@ -1,0 +1,1 @@
+"""The flightrec Textual TUI (installed as ``flightrec.tui``)."""
