@@ -10,12 +10,16 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from . import memory
+from .agent import ToolResponseError, llm, step, tool, tool_error
 from .api import dump, get_recorder, load, record, start, stop
+from .checkpoint import checkpoint
 from .errors import (
     ConfigError,
     CorruptRecording,
     DumpFailed,
     FlightrecError,
+    MissingChunk,
     NotAFlightrecFile,
     RecordingNotFound,
     UnsafeDirectory,
@@ -30,16 +34,24 @@ __all__ = [
     "DumpFailed",
     "Event",
     "FlightrecError",
+    "MissingChunk",
     "NotAFlightrecFile",
     "Recording",
     "RecordingNotFound",
+    "ToolResponseError",
     "UnsafeDirectory",
     "UnsupportedVersion",
     "__version__",
+    "checkpoint",
     "dump",
     "get_recorder",
+    "llm",
     "load",
+    "memory",
     "record",
     "start",
+    "step",
     "stop",
+    "tool",
+    "tool_error",
 ]

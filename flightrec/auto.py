@@ -19,3 +19,12 @@ except FlightrecError as _exc:
 except OSError as _exc:
     print(f"flightrec: not recording: {_exc}", file=sys.stderr)
     recorder = None
+
+if recorder is not None:
+    # Integrations switch on when the agent imports their library; never fatal.
+    try:
+        from .integrations.auto import enable_all as _enable_integrations
+
+        _enable_integrations()
+    except Exception as _exc:
+        print(f"flightrec: integrations not enabled: {_exc}", file=sys.stderr)

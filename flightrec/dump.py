@@ -56,16 +56,28 @@ def build_dump(meta: dict[str, Any], blocks: Sequence[bytes]) -> tuple[bytes, li
 
 
 def write_dump(
-    directory: Path, name: str, meta: dict[str, Any], blocks: Sequence[bytes], max_dumps: int = 0, max_bytes: int = 0
+    directory: Path,
+    name: str,
+    meta: dict[str, Any],
+    blocks: Sequence[bytes],
+    max_dumps: int = 0,
+    max_bytes: int = 0,
+    require_private: bool = True,
 ) -> Path:
     """Write a dump atomically and return its path.
+
+    ``require_private`` (the recorder's dumps) creates the directory 0700 and refuses one
+    that others could write to; a user-chosen output path (``scrub -o``) is taken as is.
 
     Raises:
         DumpFailed: the directory is unusable or the disk is full; no partial file is left
             under the final name (nor under the temporary one).
     """
     try:
-        ensure_private_dir(directory)
+        if require_private:
+            ensure_private_dir(directory)
+        elif not directory.is_dir():
+            raise OSError(f"{directory} is not a directory")
     except (OSError, Exception) as exc:
         raise DumpFailed(f"dump directory {directory} is unusable: {exc}") from None
     head, tail = build_dump(meta, blocks)
@@ -163,7 +175,8 @@ def recover_ring(recording: Any, directory: Path) -> Path:
     for ref in recording.blocks:
         blocks.append(bytes(buf[ref.offset : ref.offset + ref.header.total_len]))
     last_block = recording.blocks[-1].header.block_seq if recording.blocks else 0
-    open_block = encode_events_block(recording.open_events, last_block + 1, fmt.FLAG_OPEN)
+    # min(): a crafted ring may claim the largest block seq; the frame must still encode.
+    open_block = encode_events_block(recording.open_events, min(last_block + 1, (1 << 64) - 1), fmt.FLAG_OPEN)
     if open_block:
         blocks.append(open_block)
     meta = dict(recording.meta)

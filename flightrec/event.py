@@ -35,6 +35,8 @@ class Event(NamedTuple):
 _new_event = tuple.__new__
 _decode_typed = msgspec.msgpack.Decoder(list[Event]).decode
 _array32 = struct.Struct(">BI")
+_TS_LIMIT = 1 << 63
+"""Timestamps are signed 64-bit in block headers: an event outside that range is not one of ours."""
 
 
 def decode_events(raw: bytes, tolerate_tail: bool = False, count: int | None = None) -> tuple[list[Event], bool]:
@@ -51,7 +53,7 @@ def decode_events(raw: bytes, tolerate_tail: bool = False, count: int | None = N
     if count is not None and not tolerate_tail:
         try:
             return _decode_typed(_array32.pack(0xDD, count) + raw), True
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except Exception:  # DecodeError, ValidationError, or RecursionError for absurd nesting
             pass  # salvage what can be salvaged below
     unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, timestamp=3, max_buffer_size=max(len(raw), 1024))
     unpacker.feed(raw)
@@ -60,7 +62,7 @@ def decode_events(raw: bytes, tolerate_tail: bool = False, count: int | None = N
     clean = True
     try:
         for item in unpacker:
-            if type(item) is list and len(item) == 7 and type(item[6]) is dict:
+            if _is_event(item):
                 append(_new_event(Event, item))
             else:
                 clean = False
@@ -70,6 +72,27 @@ def decode_events(raw: bytes, tolerate_tail: bool = False, count: int | None = N
     if count is not None and len(out) != count:
         clean = False
     return out, clean
+
+
+def _is_event(item: Any) -> bool:
+    """True if a decoded item has the shape of an event (the types :class:`Event` promises).
+
+    Readers compare and sort by ``seq`` and index by ``kind``: an item that merely has seven
+    fields (a torn or crafted one) must not get through with, say, a string for a seq.
+    """
+    return (
+        type(item) is list
+        and len(item) == 7
+        and type(item[0]) is int
+        and item[0] >= 0
+        and type(item[1]) is int
+        and -_TS_LIMIT <= item[1] < _TS_LIMIT
+        and type(item[2]) is str
+        and type(item[3]) is str
+        and (item[4] is None or type(item[4]) is int)
+        and (item[5] is None or type(item[5]) is int)
+        and type(item[6]) is dict
+    )
 
 
 def iter_unpacked(raw: bytes) -> Iterator[Any]:

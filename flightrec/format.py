@@ -34,6 +34,11 @@ _BLOCK_HEADER_CRC_SPAN = BLOCK_HEADER_SIZE - 4
 MAX_BLOCK_RAW = 64 * 1024 * 1024
 """A header claiming more raw bytes than this is corrupt: a reader never allocates past it."""
 BLOCK_ALIGN = 8
+LZ4_MAX_RATIO = 256
+"""LZ4 never expands a payload more than ~255x: a header claiming more is corrupt, so a reader's
+allocation stays proportional to the bytes it was given."""
+MIN_EVENT_SIZE = 8
+"""Bytes of the smallest encoded event (``[1, 0, "", "", nil, nil, {}]``): bounds a header's count."""
 
 # ---------------------------------------------------------------------------- ring file
 RING_MAGIC = b"FRECRING"
@@ -183,6 +188,8 @@ def parse_block_header(buf: bytes | memoryview, offset: int = 0) -> BlockHeader 
         return None
     if raw_len > MAX_BLOCK_RAW or comp_len > MAX_BLOCK_RAW or (codec == CODEC_NONE and raw_len != comp_len):
         return None
+    if raw_len > LZ4_MAX_RATIO * comp_len or count * MIN_EVENT_SIZE > raw_len:
+        return None  # more than LZ4 can expand, or more events than the bytes can hold: a lying header
     return BlockHeader(version, codec, flags, bseq, fseq, lseq, fts, lts, count, raw_len, comp_len, crc)
 
 

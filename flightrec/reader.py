@@ -22,6 +22,7 @@ from typing import Any
 import msgpack
 
 from . import format as fmt
+from .analysis import AnalysisMixin
 from .errors import CorruptRecording, NotAFlightrecFile, RecordingNotFound, UnsupportedVersion
 from .event import Event, decode_events
 from .format import U64, BlockHeader, RingField
@@ -50,7 +51,7 @@ class _Loaded:
 
 
 @dataclass
-class Recording:
+class Recording(AnalysisMixin):
     """A recording opened for reading: a dump (``.frec``) or a ring file.
 
     Use :func:`open_recording` (or ``flightrec.load``) to get one.
@@ -223,6 +224,32 @@ def _decode_meta(blob: bytes) -> dict[str, Any] | None:
     return meta if isinstance(meta, dict) else None
 
 
+_META_MAPS = ("trigger", "exception", "counters", "redaction", "config", "env")
+_META_INTS = ("format_version", "pid", "start_ns", "dump_ns")
+
+
+def _clean_meta(meta: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
+    """Drop header fields whose type is not the documented one (a crafted or damaged header).
+
+    Every consumer (``show``, the TUI, ``recover``) can then use the documented fields as
+    documented, without guarding each access.
+    """
+    bad = [k for k in _META_MAPS if k in meta and meta[k] is not None and not isinstance(meta[k], dict)]
+    bad += [k for k in _META_INTS if k in meta and type(meta[k]) is not int]
+    if "argv" in meta and not isinstance(meta["argv"], list):
+        bad.append("argv")
+    for key in bad:
+        del meta[key]
+    if "argv" in meta:
+        meta["argv"] = [a if isinstance(a, str) else repr(a) for a in meta["argv"]]
+    counters = meta.get("counters")
+    if counters:
+        meta["counters"] = {k: v for k, v in counters.items() if type(v) is int or k == "sampling"}
+    if bad:
+        warnings.append(f"header fields of the wrong type ignored: {', '.join(sorted(bad))}")
+    return meta
+
+
 def _open_dump(path: Path, buf: Any) -> Recording:
     size = len(buf)
     if size < fmt.DUMP_PREAMBLE.size:
@@ -233,9 +260,10 @@ def _open_dump(path: Path, buf: Any) -> Recording:
             f"{path}: written by format version {version}; this flightrec reads up to "
             f"version {fmt.FORMAT_VERSION} (upgrade flightrec)"
         )
-    if version < 1:
-        raise CorruptRecording(f"{path}: invalid format version {version}")
     rec = Recording(path=path, kind="dump", meta={}, _buf=buf)
+    if version < 1:  # not a version anyone wrote: a damaged preamble, salvage the rest
+        rec.damaged += 1
+        rec.warnings.append(f"invalid format version {version} in the preamble: read as version 1")
     data_start = fmt.DUMP_PREAMBLE.size
     meta = None
     if header_len <= min(fmt.MAX_DUMP_HEADER, size - data_start):
@@ -246,12 +274,19 @@ def _open_dump(path: Path, buf: Any) -> Recording:
         rec.damaged += 1
         rec.warnings.append("dump header damaged: metadata lost, events salvaged")
     else:
-        rec.meta = meta
+        rec.meta = _clean_meta(meta, rec.warnings)
         data_start += header_len
     refs = _read_index(buf, data_start)
     if refs is None:
         rec.warnings.append("index footer missing or damaged: blocks found by scanning")
         refs = _scan_blocks(buf, data_start, size, aligned=False)
+    elif any(header is _BAD for _, header in refs):
+        # The index points at damaged headers: the blocks may have moved (bytes inserted or
+        # cut out), so look for them; what is still missing then is counted as damaged.
+        rec.warnings.append("index footer points at damaged blocks: blocks found by scanning")
+        listed = len(refs)
+        refs = _scan_blocks(buf, data_start, size, aligned=False)
+        rec.damaged += max(0, listed - len(refs))
     _place_blocks(rec, refs)
     if meta is None and not rec.blocks and not rec.pinned:
         raise CorruptRecording(f"{path}: damaged beyond salvage (no readable header or block)")
@@ -273,13 +308,20 @@ def _read_index(buf: Any, data_start: int) -> list[tuple[int, BlockHeader]] | No
     if zlib.crc32(index) != index_crc:
         return None
     refs: list[tuple[int, BlockHeader]] = []
+    prev_end = data_start
     for i in range(n_blocks):
         offset = fmt.INDEX_ENTRY.unpack_from(index, i * fmt.INDEX_ENTRY.size)[0]
+        if offset < prev_end:
+            # A writer lists its blocks in file order without overlap; anything else is not an
+            # index we wrote (and overlapping entries would make reading quadratic): scan instead.
+            return None
         header = fmt.parse_block_header(buf, offset) if offset < index_offset else None
         if header is not None and offset + header.total_len <= index_offset:
             refs.append((offset, header))
+            prev_end = offset + header.total_len
         else:
             refs.append((offset, _BAD))
+            prev_end = offset + 1
     return refs
 
 
@@ -290,11 +332,17 @@ _BAD = BlockHeader(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 def _scan_blocks(buf: Any, start: int, end: int, aligned: bool) -> list[tuple[int, BlockHeader]]:
     """Find every block with a valid header in ``buf[start:end]``.
 
-    Uses ``find`` on the magic (C speed), so a scan is linear in the file size.
+    Uses ``find`` on the magic (C speed), so a scan is linear in the file size. A valid
+    header is trusted to jump over its payload, unless another block magic lies inside that
+    payload: then the payload CRC decides, so that a torn block (one whose end was cut out,
+    say) cannot hide the intact block that follows it. Those checks are capped at twice the
+    scanned size, so a crafted file cannot make the scan quadratic. A header rejected that
+    way is returned as ``_BAD`` (a damaged block).
     """
     refs: list[tuple[int, BlockHeader]] = []
     pos = start
     magic = fmt.BLOCK_MAGIC
+    budget = 1 << 62
     while True:
         pos = buf.find(magic, pos, end)
         if pos < 0:
@@ -303,18 +351,39 @@ def _scan_blocks(buf: Any, start: int, end: int, aligned: bool) -> list[tuple[in
             pos += 1
             continue
         header = fmt.parse_block_header(buf, pos)
-        if header is not None and pos + header.total_len <= end:
-            refs.append((pos, header))
-            pos += header.total_len
-        else:
+        if header is None or pos + header.total_len > end:
             pos += 1
+            continue
+        nxt = pos + header.total_len
+        # Any magic starting inside this block's span (even one running past its end)?
+        if budget >= header.comp_len and buf.find(magic, pos + len(magic), nxt + len(magic) - 1) >= 0:
+            budget -= header.comp_len
+            if not _payload_ok(buf, pos, header):
+                refs.append((pos, _BAD))  # counted as damaged
+                pos += 1
+                continue
+        refs.append((pos, header))
+        pos = nxt
     return refs
+
+
+def _payload_ok(buf: Any, offset: int, header: BlockHeader) -> bool:
+    """True if the payload of the block at ``offset`` matches its CRC."""
+    start = offset + fmt.BLOCK_HEADER_SIZE
+    return zlib.crc32(buf[start : start + header.comp_len]) == header.payload_crc
 
 
 def _place_blocks(rec: Recording, refs: list[tuple[int, BlockHeader]]) -> None:
     """Sort valid blocks by seq, split out the pinned ones, count the damaged ones."""
     good: list[BlockRef] = []
-    seen: set[int] = set()
+    by_seq: dict[int, int] = {}
+    checked: dict[int, bool] = {}
+
+    def ok(ref: BlockRef) -> bool:
+        if ref.offset not in checked:
+            checked[ref.offset] = _payload_ok(rec._buf, ref.offset, ref.header)
+        return checked[ref.offset]
+
     for offset, header in refs:
         if header is _BAD:
             rec.damaged += 1
@@ -327,10 +396,15 @@ def _place_blocks(rec: Recording, refs: list[tuple[int, BlockHeader]]) -> None:
             events, _ = decode_events(raw)
             rec.pinned.extend(events)
             continue
-        if header.block_seq in seen:
+        ref = BlockRef(offset, header)
+        i = by_seq.get(header.block_seq)
+        if i is not None:
+            # Two blocks claim one seq (a spliced or partly overwritten file): keep an intact one.
+            if not ok(good[i]) and ok(ref):
+                good[i] = ref
             continue
-        seen.add(header.block_seq)
-        good.append(BlockRef(offset, header))
+        by_seq[header.block_seq] = len(good)
+        good.append(ref)
     good.sort(key=lambda b: b.header.block_seq)
     rec.blocks = good
     rec.pinned.sort(key=lambda e: e.seq)
@@ -376,11 +450,24 @@ def _open_ring(path: Path, buf: Any) -> Recording:
             ("pin_size", RingField.PIN_SIZE),
         )
     }
-    for base, length in (("ring_offset", "ring_size"), ("open_offset", "open_size"), ("pin_offset", "pin_size")):
-        if layout[base] < header_size or layout[base] + layout[length] > size:
-            raise CorruptRecording(f"{path}: ring header damaged (area outside the file)")
-    meta = read_ring_meta(buf)
-    rec = Recording(path=path, kind="ring", meta=meta, _buf=buf)
+    floor = max(header_size, fmt.RING_HEADER_SIZE)
+
+    def inside(base: str, length: str) -> bool:
+        return floor <= layout[base] and layout[base] + layout[length] <= size
+
+    # The layout is fixed by the format (header page | open block | pinned area | ring area to
+    # the end); a header that disagrees with it, or with the file's size, is damaged or the
+    # file was truncated: then blocks are searched for in the whole file.
+    consistent = (
+        header_size == fmt.RING_HEADER_SIZE
+        and layout["open_offset"] == header_size
+        and layout["pin_offset"] == layout["open_offset"] + layout["open_size"]
+        and layout["ring_offset"] == fmt.align(layout["pin_offset"] + layout["pin_size"])
+        and layout["ring_offset"] + layout["ring_size"] == size
+    )
+    meta_warnings: list[str] = []
+    meta = _clean_meta(read_ring_meta(buf), meta_warnings)
+    rec = Recording(path=path, kind="ring", meta=meta, _buf=buf, warnings=meta_warnings)
     if not meta:
         rec.warnings.append("ring metadata damaged")
     meta.setdefault("pid", ring_u64(buf, RingField.PID))
@@ -393,17 +480,26 @@ def _open_ring(path: Path, buf: Any) -> Recording:
         **dict(meta.get("counters", {})),
     }
     meta["closed"] = bool(ring_u64(buf, RingField.CLOSED))
-    start = layout["ring_offset"]
-    refs = _scan_blocks(buf, start, start + layout["ring_size"], aligned=True)
+    if consistent:
+        start = layout["ring_offset"]
+        refs = _scan_blocks(buf, start, start + layout["ring_size"], aligned=True)
+    else:
+        rec.damaged += 1
+        rec.warnings.append("ring header damaged or file truncated: blocks found by scanning the whole file")
+        refs = _scan_blocks(buf, fmt.RING_HEADER_SIZE, size, aligned=False)
     _place_blocks(rec, refs)
     # Pinned area: committed length, then whole events only.
-    pin_len = min(ring_u64(buf, RingField.PIN_LEN), layout["pin_size"])
-    pinned, _ = decode_events(bytes(buf[layout["pin_offset"] : layout["pin_offset"] + pin_len]), True)
-    rec.pinned = sorted({e.seq: e for e in rec.pinned + pinned}.values(), key=lambda e: e.seq)
-    rec.open_events = _read_open_block(buf, layout["open_offset"], layout["open_size"])
+    if inside("pin_offset", "pin_size"):
+        pin_len = min(ring_u64(buf, RingField.PIN_LEN), layout["pin_size"])
+        pinned, _ = decode_events(bytes(buf[layout["pin_offset"] : layout["pin_offset"] + pin_len]), True)
+        rec.pinned = sorted({e.seq: e for e in rec.pinned + pinned}.values(), key=lambda e: e.seq)
+    if inside("open_offset", "open_size"):
+        rec.open_events = _read_open_block(buf, layout["open_offset"], layout["open_size"])
     if rec.blocks and rec.open_events:
         last = rec.blocks[-1].header.last_seq
         rec.open_events = [e for e in rec.open_events if e.seq > last]
+    if not consistent and not (meta or rec.blocks or rec.pinned or rec.open_events):
+        raise CorruptRecording(f"{path}: ring header damaged beyond salvage (no readable block or event)")
     return rec
 
 

@@ -16,6 +16,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from . import format as fmt
 from .config import Config
 from .context import _tls, current_span, thread_name
@@ -40,7 +42,6 @@ class Recorder:
         self._lock = threading.Lock()
         self._dump_lock = threading.Lock()
         self._seq = 0
-        self.dropped = 0
         self.errors = 0
         self.dump_failures = 0
         self.dumps: list[Path] = []
@@ -67,6 +68,8 @@ class Recorder:
         sampling = parse_sampling(config.sampling) if config.sampling else default_sampling()
         self.sampler = Sampler(sampling)
         self._encoder = EventEncoder(config.max_event, self._sanitizer.redact)
+        self._encode_data = msgspec.msgpack.Encoder().encode  # no enc_hook: unknown types take the walk
+        self._redact_cache: dict[bytes, msgspec.Raw] = {}
         self.ring_path, self.ring = self._create_ring(config)
         # Hot-path bindings (see record()).
         self._keep_fast = self.sampler.fast_path()
@@ -80,6 +83,9 @@ class Recorder:
         self._stop = threading.Event()
         self._housekeeper: threading.Thread | None = None
         self._start_housekeeper()
+        from .resources import start_sampler
+
+        self._resources = start_sampler(self)
 
     # ------------------------------------------------------------------ set-up
     def _create_ring(self, config: Config) -> tuple[Path, RingWriter]:
@@ -155,10 +161,9 @@ class Recorder:
             if incr is not None:
                 incr()
             elif not pin and not self.sampler.keep(kind, span, self._seq, is_error, ts):
-                self.dropped += 1
-                return None
+                return None  # counted by the sampler, per kind and reason
             if self.redactor is not None:
-                data = self.redactor.redact(data)
+                data = self._redacted(data)
             try:
                 thread = _tls.name
             except AttributeError:
@@ -180,6 +185,35 @@ class Recorder:
         except Exception:
             self.errors += 1
             return None
+
+    def _redacted(self, data: dict[str, Any]) -> Any:
+        """Redact ``data``, reusing the result for a payload seen before.
+
+        Agent traffic repeats itself (the same tool result, the same prompt), and the
+        redactor's walk costs microseconds while encoding costs a few hundred ns: the
+        encoded payload is the cache key, the redacted payload's encoding the value
+        (embedded as is with ``msgspec.Raw``). Same input, same redactor, same output, so
+        a hit is exactly what the walk would have produced.
+        """
+        try:
+            key = self._encode_data(data)
+        except Exception:
+            return self.redactor.redact(data)  # unencodable as given: the walk sanitizes it
+        cache = self._redact_cache
+        hit = cache.get(key)
+        if hit is not None:
+            return hit
+        clean = self.redactor.redact(data)
+        if len(key) <= 8192:
+            try:
+                raw = msgspec.Raw(self._encode_data(clean))
+            except Exception:
+                return clean
+            if len(cache) >= 4096:
+                cache.clear()  # bounded; a full reset is cheaper than LRU bookkeeping here
+            cache[key] = raw
+            return raw
+        return clean
 
     def append_locked(self, kind: str, data: dict[str, Any], span: int | None = None, parent: int | None = None) -> int:
         """Append an already-redacted event, bypassing sampling. Caller holds the lock.
@@ -214,6 +248,18 @@ class Recorder:
                     self.errors += 1
         finally:
             self._in_flush_listener = False
+
+    @property
+    def dropped(self) -> int:
+        """Events dropped by sampling (exact: the sampler counts them)."""
+        try:
+            return sum(self.sampler.counters()["dropped"].values())
+        except Exception:
+            return 0
+
+    @dropped.setter
+    def dropped(self, value: int) -> None:
+        """Ignored: the sampler already counted the drop (TODO: remove callers' increments)."""
 
     @property
     def recorded(self) -> int:
@@ -364,6 +410,8 @@ class Recorder:
         if self.closed:
             return
         self._stop.set()
+        if self._resources is not None:
+            self._resources.stop()
         with self._lock:
             if self.closed:
                 return

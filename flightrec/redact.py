@@ -3,38 +3,66 @@
 The :class:`Redactor` turns any Python value into msgpack-able builtins (``dict``
 with ``str`` keys, ``list``, ``str``, ``int``, ``float``, ``bool``, ``None``,
 ``bytes``) and replaces personal data and credentials on the way with keyed
-pseudonyms such as ``<EMAIL:3f9a0c>``.
+pseudonyms: ``<KIND:xxxxxx>``, where ``xxxxxx`` is the first 6 hex digits of
+HMAC-SHA256(key, value). The same value gets the same pseudonym within one
+Redactor (so events stay correlatable) and a different one under another key.
 
-It sits on the recorder's hot path, so the design is driven by speed:
+Rules (rule name -> KIND label, upper-cased):
 
-* **One regex pass per string.** Every built-in rule is anchored on a single
-  literal "trigger" character (``@`` for e-mail, ``-`` for ``sk-``/``xoxb-``/PEM,
-  a digit for numbers, ``:`` for URLs and IPv6, ...). All rules are compiled into
-  one alternation whose top-level branches each start with such a literal, which
-  lets ``re`` skip straight from one trigger character to the next with its
-  charset-prefix scan instead of trying every rule at every position. Context
-  that lies *before* the trigger (the ``sk`` of ``sk-``, an e-mail's local part,
-  an IBAN's country code) is checked with look-behinds and re-attached when the
-  replacement is spliced in.
-* **Validation in Python, only on candidates.** Luhn, IBAN mod-97, octet ranges,
-  SSN area rules and phone digit counts run only for the rare regex hits.
-* **A bounded two-generation cache** maps already-seen strings to their redacted
-  form, since agent traffic repeats (system prompts, earlier messages).
-* Strings shorter than 6 characters cannot hold any built-in PII and are
-  returned untouched; strings are truncated to ``max_str`` *before* scanning, so
-  a 10 MB string costs what its stored 4 KiB costs.
+* text patterns: ``email``, ``phone`` (international ``+CC ...``, NANP
+  ``(202) 555-0143`` / ``202-555-0143`` / ``1-800-...``, trunk-0 national
+  ``020 7946 0958``), ``card`` (13-19 digits, Luhn, leading 2-6), ``ssn``
+  (``123-45-6789``, never-issued areas excluded), ``ipv4``, ``ipv6``, ``iban``
+  (country length + mod-97), ``openai_key``, ``anthropic_key``, ``aws_key``,
+  ``github_token``, ``slack_token``, ``google_key``, ``stripe_key``, ``jwt``,
+  ``bearer`` (the token after ``Bearer``), ``auth_header`` (the value of an
+  ``Authorization:`` header), ``private_key`` (PEM blocks) and
+  ``url_password`` (only the password of ``scheme://user:pass@host``);
+* ``secret``: the whole value of a dict key whose normalized name ends in a
+  secret word (``password``, ``token``, ``api_key``, ``cookie``, ...);
+* user ``extra_patterns`` and ``extra_keys``.
 
-Pseudonyms are the first 6 hex digits of HMAC-SHA256(key, value): stable within
-one :class:`Redactor`, different across Redactors with different keys. The key
-itself is never kept: only the SHA-256 states of the HMAC inner and outer pads
-are retained, and the Redactor refuses to be pickled or copied.
+Speed (this runs on the recorder's hot path):
+
+* **One regex pass per string.** Every pattern rule is anchored on a literal
+  "trigger" character: ``@`` for e-mail, ``-`` for ``sk-``/``xoxb-``/PEM,
+  ``:`` for URLs and IPv6, ``_`` for ``ghp_``/``sk_live_``, a digit for numbers,
+  and so on. All rules are compiled into one alternation whose top-level
+  branches each start with such a literal, so ``re`` compiles a charset prefix
+  and skips in C from one trigger character to the next instead of trying every
+  rule at every position. Context *before* the trigger (the ``sk`` of ``sk-``,
+  an e-mail's local part, an IBAN's country code) is checked by look-behinds
+  and re-attached when the replacement is spliced in. Cheap validations (octet
+  ranges, SSN areas, digit counts, version words) are look-arounds too; only
+  Luhn, mod-97 and IPv6 structure run in Python, and only on candidates.
+* Whole-string ids (hex trace ids, SHAs, UUIDs, ISO timestamps) are recognised
+  with ``str`` methods and never scanned: their many digits would each be a
+  trigger.
+* **A bounded two-generation cache** maps seen strings to their redacted form,
+  since agent traffic repeats (system prompts, earlier messages, model names).
+* Strings are truncated to ``max_str`` *before* scanning, so a 10 MB string
+  costs what its stored 4 KiB costs; strings shorter than 6 characters hold no
+  built-in match and are not scanned.
+
+Bytes are scanned when they decode as UTF-8 (HTTP bodies, JSON); if anything
+is replaced they are re-encoded, still as ``bytes``. Binary data is stored as
+is. Both are truncated to ``max_bytes`` first.
+
+Known gaps, by design (to keep false positives near zero): phone numbers
+without any separator or ``+`` (indistinguishable from ids and epochs), SSNs
+written with spaces, lower-case IBANs, URL passwords containing a raw ``/``,
+generic high-entropy strings without a known prefix, and names or postal
+addresses (no NER). Numbers glued to a letter or preceded by ``-``/``.``
+(``ORD-2024-000123``, ``v1.2.3.4``) are treated as parts of identifiers.
+
+The HMAC key is never kept: only the SHA-256 states of its inner and outer pads
+are, and a Redactor refuses to be pickled or copied.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import ipaddress
 import os
 import re
 from collections import deque
@@ -43,7 +71,16 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any, NamedTuple
 
-__all__ = ["BUILTIN_RULES", "RedactConfig", "Redactor"]
+__all__ = [
+    "BUILTIN_RULES",
+    "CYCLE",
+    "MAX_DEPTH",
+    "RedactConfig",
+    "Redactor",
+    "iban_ok",
+    "luhn_ok",
+    "normalize_key",
+]
 
 # --------------------------------------------------------------------------
 # Configuration
@@ -67,7 +104,9 @@ class RedactConfig:
             ``"tool.args.email"``, whose values are never redacted.
         callback: ``(path, value) -> replacement | None`` called for every
             string value before the built-in handling; ``None`` keeps it.
-        max_str: Maximum stored characters per string value.
+        max_str: Maximum characters kept from a string value; only these are
+            scanned. (Placeholders can make the stored text a little longer
+            than the kept input, since ``<EMAIL:3f9a0c>`` may replace ``a@b.io``.)
         max_bytes: Maximum stored bytes per bytes value.
         max_depth: Maximum container nesting depth kept.
         max_items: Maximum items kept per list or dict.
@@ -120,11 +159,10 @@ _TRUNC_KEY = "…"
 # Strings shorter than this cannot contain any built-in match (the shortest,
 # an e-mail like "a@b.co", has 6 characters).
 _MIN_LEN = 6
-# Strings shorter than this are rescanned rather than cached: scanning them is
-# about as cheap as a cache round trip, and they would evict long strings.
-_CACHE_MIN_LEN = 16
-# Upper bound on the characters held by one cache generation.
+# Upper bounds on the characters held by one cache generation, and on the
+# length of a string worth caching (only redact_text() sees longer ones).
 _CACHE_MAX_CHARS = 4_000_000
+_CACHE_MAX_ENTRY = 65_536
 _PSEUDO_CACHE_MAX = 8192
 _KEY_CACHE_MAX = 8192
 # Hard cap on walk depth so that a deep (or misconfigured) max_depth can never
@@ -234,6 +272,11 @@ _IBAN_LENGTHS: dict[str, int] = {
 }  # fmt: skip
 
 
+# Luhn: bytes of the reversed digits; digits at odd positions (from the right)
+# are doubled through a translation table, and sum() adds everything in C.
+_LUHN_DOUBLE = bytes((2 * (i - 48) - (9 if i >= 53 else 0)) if 48 <= i <= 57 else 0 for i in range(256))
+
+
 def luhn_ok(digits: str) -> bool:
     """Return whether a string of ASCII digits passes the Luhn checksum.
 
@@ -243,15 +286,14 @@ def luhn_ok(digits: str) -> bool:
     Returns:
         ``True`` if the checksum is valid.
     """
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i & 1:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
+    raw = digits.encode("ascii")[::-1]
+    keep = raw[0::2]
+    total = sum(keep) - 48 * len(keep) + sum(raw[1::2].translate(_LUHN_DOUBLE))
     return total % 10 == 0
+
+
+# IBAN letters become two-digit numbers (A=10 ... Z=35) for the mod-97 check.
+_IBAN_LETTERS = {ord(c): str(i) for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZ", 10)}
 
 
 def iban_ok(iban: str) -> bool:
@@ -271,59 +313,40 @@ def iban_ok(iban: str) -> bool:
     if (want is not None and n != want) or not 15 <= n <= 34:
         return False
     # Move the country code and check digits to the end, letters -> 10..35.
-    return int("".join(str(int(c, 36)) for c in iban[4:] + iban[:4])) % 97 == 1
+    return int((iban[4:] + iban[:4]).translate(_IBAN_LETTERS)) % 97 == 1
 
 
-_VERSION_BEFORE = re.compile(r"(?i)(?:\bversion|\bver|\brev|\brelease|\bv)\.?\s*[:=]?\s*$")
+def _ndigits(span: str) -> int:
+    """Count the digits of a span made of digits and ' .-()' separators."""
+    return len(span) - span.count(" ") - span.count("-") - span.count(".") - span.count("(") - span.count(")")
+
+
+def _chk_card(text: str, a: int, b: int) -> tuple[int, int] | None:
+    span = text[a:b]
+    digits = span.replace(" ", "").replace("-", "")
+    if len(digits) == len(span):
+        return (a, b) if 13 <= len(digits) <= 19 and luhn_ok(digits) else None
+    # Separated numbers must look like a card: one kind of separator, groups
+    # of 4-6 digits (4-4-4-4, 4-6-5, 4-4-4-4-3). The greedy pattern may have
+    # swallowed a following number ("4111 1111 1111 1111 123"), so trailing
+    # groups are dropped until the rest validates.
+    sep = "-" if "-" in span else " "
+    if sep == "-" and " " in span:
+        return None
+    groups = span.split(sep)
+    while len(groups) >= 2:
+        digits = "".join(groups)
+        if 13 <= len(digits) <= 19 and all(4 <= len(g) <= 6 for g in groups[:-1]) and luhn_ok(digits):
+            return a, a + len(sep.join(groups))
+        groups.pop()
+    return None
 
 
 _DIGIT_RUN = re.compile(r"\d+")
 
 
-def _digits(s: str) -> str:
-    return "".join(c for c in s if "0" <= c <= "9")
-
-
-def _chk_card(text: str, a: int, b: int) -> tuple[int, int] | None:
-    span = text[a:b]
-    digits = _digits(span)
-    if not 13 <= len(digits) <= 19 or not luhn_ok(digits):
-        return None
-    if len(digits) != len(span):
-        # Separated numbers must look like a card: one kind of separator and
-        # groups of 4-6 digits (4-4-4-4, 4-6-5, 4-4-4-4-3).
-        sep = "-" if "-" in span else " "
-        if sep == "-" and " " in span:
-            return None
-        groups = span.split(sep)
-        if not 2 <= len(groups) <= 5 or any(not 4 <= len(g) <= 6 for g in groups[:-1]):
-            return None
-    return a, b
-
-
-def _chk_ssn(text: str, a: int, b: int) -> tuple[int, int] | None:
-    area, group, serial = text[a:b].split("-")
-    if area in ("000", "666") or area[0] == "9" or group == "00" or serial == "0000":
-        return None
-    return a, b
-
-
-def _chk_ipv4(text: str, a: int, b: int) -> tuple[int, int] | None:
-    if any(int(o) > 255 for o in text[a:b].split(".")):
-        return None
-    # "version 1.2.3.4" / "v1.2.3.4" is a version number, not an address.
-    if _VERSION_BEFORE.search(text, max(0, a - 12), a):
-        return None
-    return a, b
-
-
-def _chk_phone_national(text: str, a: int, b: int) -> tuple[int, int] | None:
-    return (a, b) if 10 <= len(_digits(text[a:b])) <= 11 else None
-
-
 def _chk_phone_intl(text: str, a: int, b: int) -> tuple[int, int] | None:
-    runs = _DIGIT_RUN.findall(text, a, b)
-    count = sum(map(len, runs))
+    count = _ndigits(text[a:b])
     if count > 15:
         # A greedy match can swallow a following number ("+44 20 7946 0958
         # 2024"); cut back to the last digit group within E.164's 15 digits.
@@ -338,16 +361,16 @@ def _chk_phone_intl(text: str, a: int, b: int) -> tuple[int, int] | None:
     return (a, b) if count >= 8 else None
 
 
-def _chk_token(text: str, a: int, b: int) -> tuple[int, int] | None:
-    # Random credentials of this length contain a digit with near certainty;
-    # requiring one keeps "sk-learn-style-regression" style words out.
-    tok = text[a:b]
-    return (a, b) if any("0" <= c <= "9" for c in tok) else None
+_ANY_DIGIT = re.compile(r"[0-9]")
+
+
+def _has_digit(s: str) -> bool:
+    return _ANY_DIGIT.search(s) is not None
 
 
 def _chk_bearer(text: str, a: int, b: int) -> tuple[int, int] | None:
     tok = text[a:b]
-    if any("0" <= c <= "9" for c in tok):
+    if _has_digit(tok):
         return a, b
     if len(tok) >= 20 and tok.lower() != tok and tok.upper() != tok:
         return a, b
@@ -358,25 +381,52 @@ def _chk_iban(text: str, a: int, b: int) -> tuple[int, int] | None:
     return (a, b) if iban_ok(text[a:b].replace(" ", "")) else None
 
 
-_HEX = frozenset("0123456789abcdefABCDEF")
+_HEX_CHARS = "0123456789abcdefABCDEF"
 _WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+def _ipv6_groups(cand: str) -> list[str] | None:
+    """Return the hex groups of an IPv6 address (IPv4 tail as two), or None."""
+    if "." in cand:
+        i = cand.rfind(":")
+        tail = cand[i + 1 :].split(".")
+        if len(tail) != 4 or not all(t.isdigit() and len(t) <= 3 and int(t) <= 255 for t in tail):
+            return None
+        cand = cand[: i + 1] + "0:0"
+    double = cand.count("::")
+    if double > 1:
+        return None
+    if double:
+        head, tail_s = cand.split("::")
+        groups = (head.split(":") if head else []) + (tail_s.split(":") if tail_s else [])
+        if len(groups) > 7:
+            return None
+    else:
+        groups = cand.split(":")
+        if len(groups) != 8:
+            return None
+    if not all(0 < len(g) <= 4 for g in groups):
+        return None
+    return groups
+
+
+def _after_escape(text: str, i: int) -> bool:
+    """Whether ``text[i]`` follows a JSON-style escape such as a literal ``\\n``."""
+    return i > 1 and text[i - 1] in "nrt" and text[i - 2] == "\\"
 
 
 def _chk_ipv6(text: str, a: int, b: int) -> tuple[int, int] | None:
     # The match starts at the first ':'; re-attach the hex group before it.
-    lo = a
-    while lo > 0 and a - lo < 4 and text[lo - 1] in _HEX:
-        lo -= 1
-    if lo > 0 and text[lo - 1] in _WORD:
+    lo = a - 5 if a >= 5 else 0
+    lo += len(text[lo:a].rstrip(_HEX_CHARS))
+    if a - lo > 4 or (lo > 0 and text[lo - 1] in _WORD and not _after_escape(text, lo)):
         return None
     while b > a and text[b - 1] == ".":
         b -= 1
     if b < len(text) and text[b] in _WORD:
         return None
     cand = text[lo:b]
-    try:
-        ipaddress.IPv6Address(cand)
-    except ValueError:
+    if _ipv6_groups(cand) is None:
         return None
     if "::" in cand:
         # Compressed forms must carry some substance, so that slices such as
@@ -396,67 +446,95 @@ def _chk_ipv6(text: str, a: int, b: int) -> tuple[int, int] | None:
 _NB = r"(?:(?<![A-Za-z0-9_])|(?<=\\[nrt]))"
 _NBD = r"(?:(?<![A-Za-z0-9_\-])|(?<=\\[nrt]))"
 # Start of a number: the character before the trigger digit is not part of a
-# word, a dotted/dashed id ("ORD-2024-000123", "1.2.3") or a '+' phone prefix.
-_NUM_LB = r"(?:(?<![A-Za-z0-9_.\-+].)|(?<=\\[nrt].))"
+# word, a dotted/dashed id ("ORD-2024-000123", "1.2.3") or a '+' phone prefix;
+# n/r/t are allowed only as "\n"-style escapes. (Digits inside a number are
+# rejected earlier, by _DIGIT_LB, in a single step.)
+_NUM_LB = r"(?<![A-Za-mo-qsu-z_.\-+].)(?:(?<![nrt].)|(?<=\\[nrt].))"
 _NUM_END = r"(?![A-Za-z0-9_]|[.\-]\d)"
+_DIGIT_LB = r"(?<![0-9].)"
+# Placed after the first octet and its dot: no version word right before it.
+_NOT_AFTER_VERSION_WORD = "".join(
+    rf"(?<!{word}\d{{{k}}}\.)"
+    for word in ("[Vv]ersion ", "[Vv]ersion: ", "[Vv]ersion=", "[Vv]er ", "[Vv]er. ", "[Rr]ev ", "[Rr]elease ", "[Vv] ")
+    for k in (1, 2, 3)
+)
 _DIGITS = "0123456789"
+
+
+# The rest of an e-mail domain after its first character: labels, then a TLD.
+_DOMAIN_REST = (
+    r"(?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?)*"
+    r"\.[A-Za-z]{2,24}(?![A-Za-z0-9\-])"
+)
 
 
 class _Frag(NamedTuple):
     rule: str
     anchors: str  # literal trigger characters this fragment follows
     pattern: str  # regex for the text after the trigger character
-    ext: int  # characters before the group start that belong to the match
+    back: int  # characters before the trigger that belong to the match (-1: e-mail local part)
     inner: bool = False  # the pattern's one capturing group is the span
     check: Callable[[str, int, int], tuple[int, int] | None] | None = None
     numeric: bool = False  # shares the _NUM_LB start check
 
 
+# Patterns start with a literal or a character class where possible: `re`
+# rejects such a branch with one comparison, while a branch that starts with
+# a look-around costs a full sub-match. Look-behinds that check the context
+# before the trigger come right after that first cheap test.
 _FRAGS: tuple[_Frag, ...] = (
     _Frag(
         "private_key",
         "-",
         r"----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----"
         r"(?:[\s\S]*?-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|[\s\S]*)",
-        1,
+        0,
     ),
-    _Frag("anthropic_key", "-", rf"(?<={_NBD}sk-)ant-[A-Za-z0-9_\-]{{20,}}", 3),
-    _Frag("openai_key", "-", rf"(?<={_NBD}sk-)[A-Za-z0-9_\-]{{20,}}", 3, check=_chk_token),
-    _Frag("slack_token", "-", rf"(?<={_NB}xox[abposr]-)[A-Za-z0-9\-]{{10,}}", 5),
+    _Frag("anthropic_key", "-", rf"ant-(?<={_NBD}sk-ant-)[A-Za-z0-9_\-]{{20,}}", 2),
+    _Frag(
+        "openai_key",
+        "-",
+        # Random keys contain a digit with near certainty; requiring one keeps
+        # words such as "sk-learn-style-regression" out.
+        rf"[A-Za-z0-9_\-](?<=sk-.)(?<={_NBD}sk-.)(?=[A-Za-z_\-]{{0,80}}[0-9])[A-Za-z0-9_\-]{{19,}}",
+        2,
+    ),
+    _Frag("slack_token", "-", rf"[A-Za-z0-9](?<=xox[abposr]-.)(?<={_NB}xox.-.)[A-Za-z0-9\-]{{9,}}", 4),
     _Frag(
         "url_password",
         ":",
-        r"(?<=[A-Za-z0-9]:)//[^\s/?#@:'\"<>\[\]]*:([^\s/?#'\"<>]+)@(?=[A-Za-z0-9\[])",
+        r"//(?<=[A-Za-z0-9]://)[^\s/?#@:'\"<>\[\]]*:([^\s/?#'\"<>]+)@(?=[A-Za-z0-9\[])",
         0,
         inner=True,
     ),
     _Frag(
         "ipv6",
         ":",
-        # Reject a colon preceded by a non-hex word ("std::", "foo:") or by
-        # more than four hex digits; then require "::" ahead or enough groups
-        # for the full form, so times ("12:34:56") and MACs fail in C.
-        r"(?<![G-Zg-z_.]:)(?<![G-Zg-z_.][0-9A-Fa-f]:)(?<![G-Zg-z_.][0-9A-Fa-f]{2}:)"
-        r"(?<![G-Zg-z_.][0-9A-Fa-f]{3}:)(?<![G-Zg-z_.][0-9A-Fa-f]{4}:)(?<![0-9A-Fa-f]{5}:)"
-        r"(?=:|[0-9A-Fa-f.:]{0,40}::|(?:[0-9A-Fa-f]{1,4}:){5})[0-9A-Fa-f:.]{1,45}",
-        1,
+        # Require "::" or enough groups for the full form (so times such as
+        # "12:34:56" and MAC addresses fail early), then reject a colon that
+        # follows a non-hex word ("std::", "foo:") or more than 4 hex digits.
+        r"[0-9A-Fa-f:](?:(?<=::)|(?=[0-9A-Fa-f.:]{0,40}::|[0-9A-Fa-f]{0,3}(?::[0-9A-Fa-f]{1,4}){4}:))"
+        r"(?<![G-Zg-mo-qsu-z_.]:.)(?<![G-Zg-mo-qsu-z_.][0-9A-Fa-f]:.)(?<![G-Zg-mo-qsu-z_.][0-9A-Fa-f]{2}:.)"
+        r"(?<![G-Zg-mo-qsu-z_.][0-9A-Fa-f]{3}:.)(?<![G-Zg-mo-qsu-z_.][0-9A-Fa-f]{4}:.)(?<![0-9A-Fa-f]{5}:.)"
+        r"[0-9A-Fa-f:.]{0,44}",
+        0,
         check=_chk_ipv6,
     ),
     _Frag(
         "jwt",
         "J",
-        rf"(?<={_NBD}eyJ)[A-Za-z0-9_\-]{{8,}}\.eyJ[A-Za-z0-9_\-]{{8,}}\.[A-Za-z0-9_\-]*",
-        3,
+        rf"[A-Za-z0-9_\-](?<={_NBD}eyJ.)[A-Za-z0-9_\-]{{7,}}\.eyJ[A-Za-z0-9_\-]{{8,}}\.[A-Za-z0-9_\-]*",
+        2,
     ),
-    _Frag("aws_key", "A", rf"(?<={_NB}A)(?:KIA|SIA)[A-Z0-9]{{16}}(?![A-Za-z0-9])", 1),
-    _Frag("google_key", "A", rf"(?<={_NBD}A)Iza[0-9A-Za-z_\-]{{35}}(?![A-Za-z0-9_\-])", 1),
-    _Frag("stripe_key", "_", rf"(?<={_NB}[srp]k_)(?:live|test)_[A-Za-z0-9]{{10,}}", 3),
-    _Frag("github_token", "_", rf"(?<={_NB}gh[pousr]_)[A-Za-z0-9]{{30,}}", 4),
-    _Frag("github_token", "_", rf"(?<={_NB}github_)pat_[A-Za-z0-9_]{{22,}}", 7),
+    _Frag("aws_key", "A", rf"[KS]IA(?<={_NB}A.IA)[A-Z0-9]{{16}}(?![A-Za-z0-9])", 0),
+    _Frag("google_key", "A", rf"Iza(?<={_NBD}AIza)[0-9A-Za-z_\-]{{35}}(?![A-Za-z0-9_\-])", 0),
+    _Frag("stripe_key", "_", rf"[lt](?<={_NB}[srp]k_.)(?:(?<=_l)ive|(?<=_t)est)_[A-Za-z0-9]{{10,}}", 2),
+    _Frag("github_token", "_", rf"[A-Za-z0-9](?<={_NB}gh[pousr]_.)[A-Za-z0-9]{{29,}}", 3),
+    _Frag("github_token", "_", rf"pat_(?<={_NB}github_pat_)[A-Za-z0-9_]{{22,}}", 6),
     _Frag(
         "auth_header",
         "zZ",
-        r"(?:(?<=[Aa]uthoriz)ation|(?<=AUTHORIZ)ATION)[\"']?[ \t]*[:=][ \t]*[\"']?"
+        r"[aA](?:(?<=[Aa]uthoriza)tion|(?<=AUTHORIZA)TION)[\"']?[ \t]*[:=][ \t]*[\"']?"
         r"(?:(?:[Bb]earer|[Bb]asic|[Dd]igest|[Tt]oken|Bot|ApiKey|Negotiate|NTLM"
         r"|AWS4-HMAC-SHA256)[ \t]+)?([^\s\"',;]{6,})",
         0,
@@ -465,92 +543,135 @@ _FRAGS: tuple[_Frag, ...] = (
     _Frag(
         "bearer",
         "Bb",
-        rf"(?<={_NBD}.)earer[ \t]+([A-Za-z0-9\-._~+/]{{8,}}=*)",
+        rf"earer(?<={_NBD}.earer)[ \t]+([A-Za-z0-9\-._~+/]{{8,}}=*)",
         0,
         inner=True,
         check=_chk_bearer,
     ),
-    _Frag(
-        "email",
-        "@",
-        r"(?<=[A-Za-z0-9._%+\-]@)(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+"
-        r"[A-Za-z]{2,24}(?![A-Za-z0-9\-])",
-        -1,  # the local part is found by _local_start
-    ),
+    _Frag("email", "@", r"[A-Za-z0-9](?<=[A-Za-z0-9._%+\-]@.)" + _DOMAIN_REST, -1),
+    # URL-encoded, as in query strings: "?email=jane%40example.com".
+    _Frag("email", "%", r"40[A-Za-z0-9](?<=[A-Za-z0-9._%+\-]%40.)" + _DOMAIN_REST, -1),
     _Frag(
         "phone",
         "+",
-        r"(?:(?<![A-Za-z0-9_+]\+)|(?<=\\[nrt]\+))\d{1,3}(?:[ .\-]?(?:\(\d{1,4}\)|\d{1,4})){1,7}"
-        + _NUM_END,
-        1,
+        r"[0-9](?:(?<![A-Za-z0-9_+]\+.)|(?<=\\[nrt]\+.))\d{0,2}(?:[ .\-]?(?:\(\d{1,4}\)|\d{1,4})){1,7}" + _NUM_END,
+        0,
         check=_chk_phone_intl,
     ),
     _Frag(
         "phone",
         "(",
-        r"(?<![A-Za-z0-9_(]\()(?:[2-9]\d{2}\)[ ]?[2-9]\d{2}[\-. ]\d{4}"
-        r"|0\d{2,4}\)[ ]?\d{3,4}[ \-]?\d{3,4})" + _NUM_END,
-        1,
+        r"[0-9](?:(?<![A-Za-z0-9_]\(.)|(?<=\\[nrt]\(.))(?:(?<=\([2-9])\d\d\)[ ]?[2-9]\d\d[\-. ]\d{4}"
+        r"|(?<=\(0)\d{1,3}\)[ ]?\d{3,4}[ \-]?\d{3,4})" + _NUM_END,
+        0,
     ),
     _Frag(
         "iban",
         _DIGITS,
-        rf"(?<={_NB}[A-Z]{{2}}.)\d(?:[ ]?[A-Z0-9]{{4}}){{2,7}}(?:[ ]?[A-Z0-9]{{1,3}})?(?![A-Za-z0-9])",
-        3,
+        rf"\d(?<=[A-Z]{{2}}..)(?<={_NB}[A-Z]{{2}}..)(?:[ ]?[A-Z0-9]{{4}}){{2,7}}(?:[ ]?[A-Z0-9]{{1,3}})?"
+        r"(?![A-Za-z0-9])",
+        2,
         check=_chk_iban,
     ),
     _Frag(
         "ipv4",
         _DIGITS,
-        r"\d{0,2}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?![A-Za-z0-9_]|\.\d)",
-        1,
-        check=_chk_ipv4,
+        # Octets <= 255 (the first one, which includes the trigger digit, by
+        # look-behinds); "version 1.2.3.4" is a version, not an address.
+        r"\d{0,2}\.(?<![3-9]\d\d\.)(?<!2[6-9]\d\.)(?<!25[6-9]\.)"
+        + _NOT_AFTER_VERSION_WORD
+        + r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+        r"\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![A-Za-z0-9_]|\.\d)",
+        0,
         numeric=True,
     ),
-    _Frag("ssn", "012345678", r"\d\d-\d\d-\d{4}" + _NUM_END, 1, check=_chk_ssn, numeric=True),
+    # SSN areas 000, 666 and 900-999, group 00 and serial 0000 are never issued.
+    _Frag(
+        "ssn",
+        "012345678",
+        r"\d\d(?<!000)(?<!666)-(?!00)\d\d-(?!0000)\d{4}" + _NUM_END,
+        0,
+        numeric=True,
+    ),
     _Frag(
         "phone",
         "23456789",
-        r"\d{2}(?:-[2-9]\d{2}-|\.[2-9]\d{2}\.| [2-9]\d{2}[ \-])\d{4}" + _NUM_END,
-        1,
+        r"\d\d(?:-[2-9]\d\d-|\.[2-9]\d\d\.| [2-9]\d\d[ \-])\d{4}" + _NUM_END,
+        0,
         numeric=True,
     ),
     _Frag(
         "phone",
         "1",
-        r"[\-. ](?:\([2-9]\d{2}\)|[2-9]\d{2})[\-. ]?[2-9]\d{2}[\-. ]\d{4}" + _NUM_END,
-        1,
+        r"[\-. ](?:\([2-9]\d\d\)|[2-9]\d\d)[\-. ]?[2-9]\d\d[\-. ]\d{4}" + _NUM_END,
+        0,
         numeric=True,
     ),
     _Frag(
         "phone",
         "0",
-        r"\d{2,4}[ \-]\d{3,4}[ \-]?\d{3,4}" + _NUM_END,
-        1,
-        check=_chk_phone_national,
+        # Trunk prefix 0, then 9-10 more digits: 10-11 digits in all.
+        r"(?=(?:[ \-]?\d){9,10}(?![ \-]?\d))\d\d(?:\d{0,2})[ \-]\d{3,4}[ \-]?\d{3,4}" + _NUM_END,
+        0,
         numeric=True,
     ),
     # Card numbers start with 2-6 (Mastercard 2/5, Amex/Diners/JCB 3, Visa 4,
     # Discover/UnionPay 6); this also keeps epoch milli/micro/nanoseconds and
     # snowflake ids (leading 1) out even when they happen to pass Luhn.
-    _Frag("card", "23456", r"(?:[ \-]?\d){12,18}" + _NUM_END, 1, check=_chk_card, numeric=True),
+    _Frag("card", "23456", r"[0-9 \-](?:[ \-]?\d){11,17}" + _NUM_END, 0, check=_chk_card, numeric=True),
 )
 
-_LOCAL_REV = re.compile(r"[A-Za-z0-9._%+\-]{1,64}")
+_LOCAL_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-"
+
+# Whole-string shapes that are never PII: lower-case hex ids (trace ids,
+# SHAs), UUIDs and ISO dates/timestamps. Event fields are often exactly one of
+# these, and recognising them with str methods is much cheaper than scanning
+# their many digits. (Upper-case hex is excluded: an IBAN such as
+# "DE89370400440532013000" is upper-case hex, and a digits-only string must be
+# short, since a card number is all digits.)
+_ID_FIRST = frozenset("0123456789abcdefABCDEF")
+_LOWER_HEX = "0123456789abcdef"
+_ANY_HEX_DASH = "0123456789abcdefABCDEF-"
+_TIMESTAMP_CHARS = "0123456789-:.,TZ+ "
 
 
-class _Handler(NamedTuple):
-    rule_index: int
-    group: int  # group whose span is the replacement (or whose start anchors it)
-    ext: int
-    check: Callable[[str, int, int], tuple[int, int] | None] | None
+def _id_like(s: str) -> bool:
+    if not s.strip(_LOWER_HEX):
+        return len(s) <= 12 or not s.isdigit()
+    if len(s) == 36 and s[8] == s[13] == s[18] == s[23] == "-":
+        return not s.strip(_ANY_HEX_DASH) and s.count("-") == 4
+    # ISO date or timestamp: "2024-06-01", "2024-06-01T12:34:56.789+00:00".
+    # After the date only a time may follow ("T" or one space, then HH:MM),
+    # with no further spaces, and a '+' only as a trailing time-zone offset;
+    # so nothing like "2024-06-01 202-555-0143" or "... +44 20 ..." passes.
+    if s[4:5] != "-" or s[7:8] != "-" or not s[:4].isdigit() or s.strip(_TIMESTAMP_CHARS):
+        return False
+    n = len(s)
+    if n == 10:
+        return True
+    if s[10] not in "T " or s[13:14] != ":" or " " in s[11:]:
+        return False
+    plus = s.find("+")
+    return plus < 0 or plus >= n - 6
 
 
-def _build_scanner(enabled: set[str]) -> tuple[re.Pattern[str] | None, list[_Handler | None], list[str]]:
+_ID_MAX_LEN = 64
+
+
+# (KIND label, rule name, inner group or 0, characters before the trigger or
+# -1 for an e-mail local part, validator or None) per marker group.
+_Handler = tuple[str, str, int, int, Callable[[str, int, int], tuple[int, int] | None] | None]
+
+
+def _build_scanner(enabled: set[str]) -> tuple[re.Pattern[str] | None, list[_Handler | None]]:
     """Compile the combined single-pass pattern for the enabled built-in rules.
 
-    Returns the pattern (``None`` if no pattern rule is enabled), a handler per
-    group index, and the rule names indexed by ``_Handler.rule_index``.
+    Each fragment ends in an empty "marker" group; as the last group to close
+    it is ``Match.lastindex`` and identifies the fragment that matched.
+
+    Returns:
+        The pattern (``None`` if no pattern rule is enabled) and a handler per
+        group index (``None`` for inner groups).
     """
     frags = [f for f in _FRAGS if f.rule in enabled]
     anchors: list[str] = []
@@ -558,44 +679,32 @@ def _build_scanner(enabled: set[str]) -> tuple[re.Pattern[str] | None, list[_Han
         for c in f.anchors:
             if c not in anchors:
                 anchors.append(c)
-    rule_names = sorted({f.rule for f in frags}, key=BUILTIN_RULES.index)
+    # Digits are the most frequent triggers: their branches come first, and a
+    # digit inside a number fails on a single look-behind (_DIGIT_LB).
+    anchors.sort(key=lambda c: c not in _DIGITS)
     handlers: list[_Handler | None] = [None]
     branches: list[str] = []
-    group = 0
     for c in anchors:
-        plain: list[str] = []
+        mine = [f for f in frags if c in f.anchors]
+        alts: list[str] = []
         numeric: list[str] = []
-        for f in frags:
-            if c not in f.anchors:
-                continue
-            group += 1
-            inner_group = group + 1 if f.inner else group
-            handlers.append(_Handler(rule_names.index(f.rule), inner_group, f.ext, f.check))
+        # Groups are numbered in textual order: plain fragments, then numeric.
+        for f in [f for f in mine if not f.numeric] + [f for f in mine if f.numeric]:
+            inner = 0
             if f.inner:
-                group += 1
                 handlers.append(None)
-            (numeric if f.numeric else plain).append(f"({f.pattern})")
-        alts = list(plain)
+                inner = len(handlers) - 1
+            handlers.append((f.rule.upper(), f.rule, inner, f.back, f.check))
+            (numeric if f.numeric else alts).append(f.pattern + "()")
         if numeric:
             alts.append(_NUM_LB + "(?:" + "|".join(numeric) + ")")
         # Every top-level branch starts with a literal so that `re` compiles a
         # charset prefix and jumps between trigger characters in C.
-        branches.append(re.escape(c) + "(?:" + "|".join(alts) + ")")
+        lead = c + _DIGIT_LB if c in _DIGITS else re.escape(c)
+        branches.append(lead + "(?:" + "|".join(alts) + ")")
     if not branches:
-        return None, handlers, rule_names
-    return re.compile("|".join(branches)), handlers, rule_names
-
-
-def _local_start(text: str, at: int, floor: int) -> int:
-    """Return where the local part of the e-mail whose '@' is at ``at`` starts."""
-    lo = max(floor, at - 64)
-    m = _LOCAL_REV.match(text[lo:at][::-1])
-    if m is None:
-        return at
-    a = at - m.end()
-    while a < at and text[a] == ".":
-        a += 1
-    return a
+        return None, handlers
+    return re.compile("|".join(branches)), handlers
 
 
 # --------------------------------------------------------------------------
@@ -645,7 +754,6 @@ class Redactor:
         "_old",
         "_outer",
         "_pseudo_cache",
-        "_rule_names",
         "_scanner",
         "_secret_keys_on",
         "_stats",
@@ -677,7 +785,7 @@ class Redactor:
         builtin -= cfg.disabled_rules
         if not cfg.enabled:
             builtin = set()
-        self._scanner, self._handlers, self._rule_names = _build_scanner(builtin)
+        self._scanner, self._handlers = _build_scanner(builtin)
         self._secret_keys_on = "secret" in builtin
 
         self._extra: list[tuple[str, str, re.Pattern[str]]] = []
@@ -700,8 +808,10 @@ class Redactor:
         self._need_path = self._callback is not None or bool(self._allow_paths)
         self._key_cache: dict[str, int] = {}
 
-        self._cache: dict[str, _Entry] = {}
-        self._old: dict[str, _Entry] = {}
+        # str -> redacted str; the value is the str itself when clean, else
+        # (redacted, rules hit) so that a hit can replay the statistics.
+        self._cache: dict[str, str | _Entry] = {}
+        self._old: dict[str, str | _Entry] = {}
         self._cache_chars = 0
         self._pseudo_cache: dict[str, str] = {}
 
@@ -730,11 +840,16 @@ class Redactor:
             ``bool``/``None``/``bytes``. Never raises.
         """
         try:
+            if type(value) is dict:
+                return self._dict(value, path, 0, set(), not self._enabled, None)  # type: ignore[arg-type]
             return self._walk(value, path, 0, set(), not self._enabled)
-        except Exception:  # noqa: BLE001 - the recorder must never see an error
+        except Exception:
+            # Last resort: the recorder must never see an error from here.
+            # (The walk already contains failures of repr(), model_dump(),
+            # callbacks and concurrent mutation locally.)
             try:
                 name = type(value).__name__
-            except Exception:  # noqa: BLE001
+            except Exception:
                 name = "object"
             return f"<unredactable {name}>"
 
@@ -771,119 +886,148 @@ class Redactor:
     # -- scanning ----------------------------------------------------------
 
     def _pseudonym(self, value: str) -> str:
+        """First 6 hex digits of HMAC-SHA256(key, value), through a small cache."""
         p = self._pseudo_cache.get(value)
-        if p is None:
-            inner = self._inner.copy()
-            inner.update(value.encode("utf-8", "surrogatepass"))
-            outer = self._outer.copy()
-            outer.update(inner.digest())
-            p = outer.hexdigest()[:6]
-            if len(self._pseudo_cache) >= _PSEUDO_CACHE_MAX:
-                self._pseudo_cache = {}
-            self._pseudo_cache[value] = p
+        return p if p is not None else self._new_pseudonym(value)
+
+    def _new_pseudonym(self, value: str) -> str:
+        try:
+            data = value.encode()
+        except UnicodeEncodeError:  # lone surrogates
+            data = value.encode("utf-8", "surrogatepass")
+        inner = self._inner.copy()
+        inner.update(data)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        p = outer.hexdigest()[:6]
+        if len(self._pseudo_cache) >= _PSEUDO_CACHE_MAX:
+            self._pseudo_cache = {}
+        self._pseudo_cache[value] = p
         return p
 
     def _text(self, s: str) -> str:
         """Scan one (already truncated) string, through the cache."""
-        if len(s) < self._min_len:
-            return s
-        entry = self._cache.get(s)
-        if entry is None:
-            entry = self._old.get(s)
-            if entry is None:
-                entry = self._scan(s)
-            self._remember(s, entry)
-        out, hits = entry
-        if hits:
-            stats = self._stats
-            for rule in hits:
-                stats[rule] = stats.get(rule, 0) + 1
+        e = self._cache.get(s)
+        if e is None:
+            return self._text_miss(s)
+        return e if type(e) is str else self._replay(e)
+
+    def _replay(self, entry: Any) -> str:
+        """Return a cached ``(redacted, rules hit)`` entry's text, counting its hits again."""
+        out: str = entry[0]
+        self._count(entry[1])
         return out
 
-    def _remember(self, s: str, entry: _Entry) -> None:
+    def _text_miss(self, s: str) -> str:
+        """Scan a string that missed the young cache generation, and cache it."""
+        e = self._old.get(s)
+        if e is None:
+            if len(s) < self._min_len:
+                e = s
+            else:
+                out, hits = self._scan(s)
+                e = (out, hits) if hits else out
         n = len(s)
-        if n < _CACHE_MIN_LEN or not self._cache_gen_max:
-            return
-        cache = self._cache
-        if len(cache) >= self._cache_gen_max or self._cache_chars + n > _CACHE_MAX_CHARS:
-            # Generational eviction: O(1), no ordering bookkeeping, and entries
-            # still in use are promoted back from the old generation on a hit.
-            self._old = cache
-            self._cache = cache = {}
-            self._cache_chars = 0
-        cache[s] = entry
-        self._cache_chars += n
+        if self._cache_gen_max and n <= _CACHE_MAX_ENTRY:
+            cache = self._cache
+            if len(cache) >= self._cache_gen_max or self._cache_chars + n > _CACHE_MAX_CHARS:
+                # Generational eviction: O(1), no ordering bookkeeping, and
+                # entries still in use are promoted back from the old
+                # generation on their next hit.
+                self._old = cache
+                self._cache = cache = {}
+                self._cache_chars = 0
+            cache[s] = e
+            self._cache_chars += n
+        return e if type(e) is str else self._replay(e)
+
+    def _count(self, hits: tuple[str, ...]) -> None:
+        stats = self._stats
+        for rule in hits:
+            stats[rule] = stats.get(rule, 0) + 1
 
     def _scan(self, text: str) -> _Entry:
         hits: list[str] = []
         if self._extra:
             for name, kind, pattern in self._extra:
                 if pattern.search(text) is not None:
-                    text = pattern.sub(lambda m, k=kind, n=name: self._sub_extra(m, k, n, hits), text)
+                    text = pattern.sub(self._extra_replacer(kind, name, hits), text)
         scanner = self._scanner
-        if scanner is None or len(text) < _MIN_LEN:
-            return text, tuple(hits)
-        m = scanner.search(text)
-        if m is None:
-            return text, tuple(hits)
+        n = len(text)
+        if (
+            scanner is None
+            or n < _MIN_LEN
+            or (n <= _ID_MAX_LEN and text[0] in _ID_FIRST and _id_like(text))
+            or (first := scanner.search(text)) is None
+        ):
+            return (text, tuple(hits)) if hits else (text, ())
         handlers = self._handlers
-        names = self._rule_names
+        pseudo_get = self._pseudo_cache.get
         parts: list[str] = []
         last = 0
+        search = scanner.search
+        m: re.Match[str] | None = first
         while m is not None:
-            h = handlers[m.lastindex or 0]
-            if h is None:  # pragma: no cover - inner groups never close last
-                m = scanner.search(text, m.start() + 1)
-                continue
-            if h.ext < 0:
-                b = m.end(h.group)
-                a = _local_start(text, m.start(), last)
-                span: tuple[int, int] | None = (a, b) if a < m.start() else None
+            kind, rule, inner, back, check = handlers[m.lastindex]  # type: ignore[index, misc]
+            a, b = m.span()
+            # After a rejected candidate, rescan from just after its start: a
+            # greedy candidate ("2024-06-01 202-555-0143" as one card number)
+            # can contain a valid one.
+            nxt = a + 1
+            if inner:
+                a, b = m.span(inner)
+            elif back < 0:  # e-mail: the local part precedes the '@' trigger
+                window = text[max(last, a - 64) : a]
+                local = window[len(window.rstrip(_LOCAL_CHARS)) :].lstrip(".")
+                a = a - len(local) if local else -1
             else:
-                a = max(m.start(h.group) - h.ext, last)
-                span = (a, m.end(h.group))
-                if h.check is not None:
-                    span = h.check(text, a, span[1])
-            if span is None:
-                m = scanner.search(text, m.start() + 1)
-                continue
-            a, b = span
-            rule = names[h.rule_index]
-            parts.append(text[last:a])
-            parts.append(f"<{rule.upper()}:{self._pseudonym(text[a:b])}>")
-            hits.append(rule)
-            last = b
-            m = scanner.search(text, max(b, m.start() + 1))
+                a -= back
+            if a >= last:
+                if check is not None:
+                    span = check(text, a, b)
+                    if span is None:
+                        m = search(text, nxt)
+                        continue
+                    a, b = span
+                value = text[a:b]
+                parts += (text[last:a], f"<{kind}:{pseudo_get(value) or self._new_pseudonym(value)}>")
+                hits.append(rule)
+                # Continue after the replacement (a validator may have trimmed
+                # the match; the rest is rescanned).
+                last = nxt = b
+            m = search(text, nxt)
         if not parts:
-            return text, tuple(hits)
+            return (text, tuple(hits)) if hits else (text, ())
         parts.append(text[last:])
         return "".join(parts), tuple(hits)
 
-    def _sub_extra(self, m: re.Match[str], kind: str, name: str, hits: list[str]) -> str:
-        value = m.group(0)
-        if not value:
-            return value
-        hits.append(name)
-        return f"<{kind}:{self._pseudonym(value)}>"
+    def _extra_replacer(self, kind: str, name: str, hits: list[str]) -> Callable[[re.Match[str]], str]:
+        def replace(m: re.Match[str]) -> str:
+            value = m.group(0)
+            if not value:
+                return value
+            hits.append(name)
+            return f"<{kind}:{self._pseudonym(value)}>"
 
-    # -- the walk ------------------------------------------------------------
+        return replace
 
-    def _key_class(self, key: str) -> int:
-        kc = self._key_cache.get(key)
-        if kc is None:
-            norm = normalize_key(key)
-            if norm in self._allow_names:
-                kc = _KEY_ALLOWED
-            elif (
-                self._secret_keys_on and norm not in _BENIGN_KEYS and norm.endswith(_SECRET_KEY_ENDINGS)
-            ) or (self._extra_endings and norm.endswith(self._extra_endings)):
-                kc = _KEY_SECRET
-            else:
-                kc = _KEY_NORMAL
+    def _key_slow(self, key: object) -> tuple[str, int]:
+        """Convert a key to a bounded str and classify it (first sight, or odd keys)."""
+        k = key if type(key) is str and len(key) <= self._max_str else self._key_str(key)
+        norm = normalize_key(k)
+        if norm in self._allow_names:
+            kc = _KEY_ALLOWED
+        elif (self._secret_keys_on and norm not in _BENIGN_KEYS and norm.endswith(_SECRET_KEY_ENDINGS)) or (
+            self._extra_endings and norm.endswith(self._extra_endings)
+        ):
+            kc = _KEY_SECRET
+        else:
+            kc = _KEY_NORMAL
+        if k is key:
             if len(self._key_cache) >= _KEY_CACHE_MAX:
                 self._key_cache = {}
-            self._key_cache[key] = kc
-        return kc
+            self._key_cache[k] = kc
+        return k, kc
 
     def _secret(self, value: object) -> object:
         """Replace the value of a secret-named key wholesale."""
@@ -903,8 +1047,12 @@ class Redactor:
     def _safe_repr(self, value: object) -> str:
         try:
             return repr(value)[: self._max_str]
-        except Exception:  # noqa: BLE001
-            return f"<unrepresentable {type(value).__name__}>"
+        except Exception:  # arbitrary user code: anything can fail
+            try:
+                name = type(value).__name__
+            except Exception:
+                name = "object"
+            return f"<unrepresentable {name}>"
 
     def _string(self, s: str, path: str, raw: bool) -> str:
         n = len(s)
@@ -912,13 +1060,15 @@ class Redactor:
             # Truncate before scanning: only stored characters are scanned.
             head = s[: self._max_str]
             tail = f"…<truncated {n - self._max_str} chars>"
+        elif raw:
+            return s
         else:
             head, tail = s, ""
         if not raw:
             if self._callback is not None:
                 try:
                     replaced = self._callback(path, head)
-                except Exception:  # noqa: BLE001 - a broken callback keeps defaults
+                except Exception:
                     replaced = None
                 if replaced is not None:
                     return str(replaced) + tail
@@ -951,23 +1101,23 @@ class Redactor:
             head += f"…<truncated {n - self._max_bytes} bytes>".encode()
         return head
 
-    def _walk(self, v: object, path: str, depth: int, active: set[int], raw: bool) -> object:
+    def _walk(self, v: Any, path: str, depth: int, active: set[int], raw: bool) -> object:
         t = type(v)
         if t is str:
-            return self._string(v, path, raw)  # type: ignore[arg-type]
+            return self._string(v, path, raw)
+        if t is dict:
+            return self._dict(v, path, depth, active, raw, None)
         if t is int:
-            return v if _I64_MIN <= v <= _U64_MAX else self._big_int(v)  # type: ignore[operator]
+            return v if -9223372036854775808 <= v <= 18446744073709551615 else self._big_int(v)
         if t is float or t is bool or v is None:
             return v
-        if t is dict:
-            return self._dict(v, path, depth, active, raw)  # type: ignore[arg-type]
         if t is list or t is tuple:
-            return self._seq(v, len(v), path, depth, active, raw)  # type: ignore[arg-type]
+            return self._seq(v, path, depth, active, raw, None)
         if t is bytes:
-            return self._bytes(v[: self._max_bytes], len(v), raw)  # type: ignore[index, arg-type]
+            return self._bytes(v[: self._max_bytes], len(v), raw)
         return self._other(v, path, depth, active, raw)
 
-    def _other(self, v: object, path: str, depth: int, active: set[int], raw: bool) -> object:
+    def _other(self, v: Any, path: str, depth: int, active: set[int], raw: bool) -> object:
         # Subclasses of builtins are converted to the exact builtin type.
         if isinstance(v, str):
             return self._string(str.__str__(v), path, raw)
@@ -983,16 +1133,16 @@ class Redactor:
         if isinstance(v, memoryview):
             return self._memoryview(v, raw)
         if isinstance(v, dict):
-            return self._dict(v, path, depth, active, raw)
+            return self._dict(v, path, depth, active, raw, None)
         if isinstance(v, list | tuple | set | frozenset | deque):
-            return self._seq(v, len(v), path, depth, active, raw)
-        vt = type(v)
+            return self._seq(v, path, depth, active, raw, None)
         if isinstance(v, type):
             return self._string(self._safe_repr(v), path, raw)
+        vt = type(v)
         if hasattr(vt, "__dataclass_fields__"):
             return self._container(v, path, depth, active, raw, self._dataclass_dict)
         if callable(getattr(vt, "model_dump", None)):
-            return self._container(v, path, depth, active, raw, self._model_dump)
+            return self._container(v, path, depth, active, raw, _model_dump)
         if isinstance(v, Mapping):
             return self._container(v, path, depth, active, raw, _mapping_dict)
         return self._string(self._safe_repr(v), path, raw)
@@ -1016,12 +1166,8 @@ class Redactor:
         except (ValueError, TypeError):  # released or exotic views
             return "<unrepresentable memoryview>"
 
-    def _dataclass_dict(self, v: object) -> dict[str, object]:
-        return {f.name: getattr(v, f.name, None) for f in dataclasses.fields(v)}  # type: ignore[arg-type]
-
-    @staticmethod
-    def _model_dump(v: object) -> object:
-        return v.model_dump()  # type: ignore[attr-defined]
+    def _dataclass_dict(self, v: Any) -> dict[str, object]:
+        return {f.name: getattr(v, f.name, None) for f in dataclasses.fields(v)}
 
     def _container(
         self,
@@ -1030,8 +1176,9 @@ class Redactor:
         depth: int,
         active: set[int],
         raw: bool,
-        convert: Callable[[object], object],
+        convert: Callable[[Any], object],
     ) -> object:
+        """Walk what ``convert`` makes of ``v`` (a dataclass, model or mapping)."""
         if depth > self._max_depth:
             return MAX_DEPTH
         oid = id(v)
@@ -1041,153 +1188,204 @@ class Redactor:
         try:
             try:
                 converted = convert(v)
-            except Exception:  # noqa: BLE001 - e.g. a failing model_dump()
+            except Exception:
                 return self._string(self._safe_repr(v), path, raw)
             return self._walk(converted, path, depth, active, raw)
         finally:
             active.discard(oid)
 
-    def _dict(self, d: dict[Any, Any], path: str, depth: int, active: set[int], raw: bool) -> object:
+    def _dict(
+        self,
+        d: dict[Any, Any],
+        path: str,
+        depth: int,
+        active: set[int],
+        raw: bool,
+        snapshot: list[tuple[Any, Any]] | None,
+    ) -> object:
         if depth > self._max_depth:
             return MAX_DEPTH
         oid = id(d)
         if oid in active:
             return CYCLE
         active.add(oid)
+        out: dict[str, object] = {}
         try:
             total = len(d)
-            try:
-                items: Iterable[tuple[Any, Any]] = d.items()
-                if total > self._max_items:
-                    items = islice(items, self._max_items)
-                return self._dict_body(items, total, path, depth, active, raw)
-            except RecursionError:
-                return MAX_DEPTH
-            except RuntimeError:
-                # Another thread changed the dict while we iterated. Copying
-                # its items is a single C call that holds the GIL, so the
-                # snapshot is consistent.
-                snapshot = list(islice(d.items(), self._max_items))
-                return self._dict_body(snapshot, len(d), path, depth, active, raw)
+            items: Iterable[tuple[Any, Any]] = d.items() if snapshot is None else snapshot
+            if total > self._max_items:
+                items = islice(items, self._max_items)
+            sub = depth + 1
+            maxs = self._max_str
+            # The loops below inline the common cases (short strings, cache
+            # hits, scalars, nested dicts) to save a call per value.
+            if raw:
+                for k, v in items:
+                    if type(k) is not str or len(k) > maxs:
+                        k = self._key_str(k)
+                    t = type(v)
+                    if t is str:
+                        out[k] = v if len(v) <= maxs else self._string(v, path, True)
+                    elif t is int:
+                        out[k] = v if -9223372036854775808 <= v <= 18446744073709551615 else self._big_int(v)
+                    elif t is float or t is bool or v is None:
+                        out[k] = v
+                    elif t is dict:
+                        out[k] = self._dict(v, path, sub, active, True, None)
+                    else:
+                        out[k] = self._walk(v, path, sub, active, True)
+            else:
+                need_path = self._need_path
+                key_get = self._key_cache.get
+                cache_get = self._cache.get
+                fast_str = self._callback is None
+                p = path
+                for k, v in items:
+                    # Known keys are plain str of acceptable length: one lookup.
+                    kc = key_get(k) if type(k) is str else None
+                    if kc is None:
+                        k, kc = self._key_slow(k)
+                    if need_path:
+                        p = f"{path}.{k}" if path else k
+                        if self._allow_paths and self._path_allowed(p):
+                            kc = _KEY_ALLOWED
+                    if kc:
+                        if kc == _KEY_SECRET:
+                            out[k] = self._secret(v)
+                        else:  # allow-listed: sanitize only
+                            out[k] = self._walk(v, p, sub, active, True)
+                        continue
+                    t = type(v)
+                    if t is str:
+                        # Cache hit: one lookup; clean strings are cached as
+                        # themselves, redacted ones as (text, rules hit).
+                        e = cache_get(v) if fast_str else None
+                        if e is None:
+                            if fast_str and len(v) <= maxs:
+                                out[k] = self._text_miss(v)
+                            else:
+                                out[k] = self._string(v, p, False)
+                        elif type(e) is str:
+                            out[k] = e
+                        else:
+                            out[k] = self._replay(e)
+                    elif t is int:
+                        out[k] = v if -9223372036854775808 <= v <= 18446744073709551615 else self._big_int(v)
+                    elif t is float or t is bool or v is None:
+                        out[k] = v
+                    elif t is dict:
+                        out[k] = self._dict(v, p, sub, active, False, None)
+                    else:
+                        out[k] = self._walk(v, p, sub, active, False)
+            if total > self._max_items:
+                out[_TRUNC_KEY] = f"<truncated {total - self._max_items} items>"
+            return out
         except RecursionError:
             return MAX_DEPTH
         except RuntimeError:
-            return "<unstable dict>"
+            # Another thread changed the dict while we iterated. Copying its
+            # items is one C call that holds the GIL, so the copy is consistent.
+            if snapshot is not None:
+                return "<unstable dict>"
+            try:
+                snapshot = list(islice(d.items(), self._max_items))
+            except RuntimeError:
+                return "<unstable dict>"
+            active.discard(oid)
+            return self._dict(d, path, depth, active, raw, snapshot)
         finally:
             active.discard(oid)
-
-    def _dict_body(
-        self,
-        items: Iterable[tuple[Any, Any]],
-        total: int,
-        path: str,
-        depth: int,
-        active: set[int],
-        raw: bool,
-    ) -> dict[str, object]:
-        out: dict[str, object] = {}
-        depth += 1
-        need_path = self._need_path
-        key_cache = self._key_cache
-        walk = self._walk
-        string = self._string
-        child_path = ""
-        n = 0
-        for k, v in items:
-            n += 1
-            if type(k) is not str:
-                k = self._key_str(k)
-            if need_path:
-                child_path = f"{path}.{k}" if path else k
-            child_raw = raw
-            if not raw:
-                kc = key_cache.get(k)
-                if kc is None:
-                    kc = self._key_class(k)
-                if kc:
-                    if kc == _KEY_SECRET:
-                        out[k] = self._secret(v)
-                        continue
-                    child_raw = True
-                elif need_path and self._allow_paths and self._path_allowed(child_path):
-                    child_raw = True
-            t = type(v)
-            if t is str:
-                out[k] = string(v, child_path, child_raw)
-            elif t is int or t is float or t is bool or v is None:
-                out[k] = walk(v, child_path, depth, active, child_raw) if t is int else v
-            else:
-                out[k] = walk(v, child_path, depth, active, child_raw)
-        if total > n:
-            out[_TRUNC_KEY] = f"<truncated {total - n} items>"
-        return out
 
     def _path_allowed(self, path: str) -> bool:
         return path in self._allow_paths or ("[" in path and _PATH_INDEX.sub("", path) in self._allow_paths)
 
     def _key_str(self, k: object) -> str:
-        if isinstance(k, str):
-            s = str.__str__(k)
-        else:
-            s = self._safe_repr(k)
+        s = str.__str__(k) if isinstance(k, str) else self._safe_repr(k)
         return s[: self._max_str]
 
-    def _seq(self, seq: Iterable[Any], total: int, path: str, depth: int, active: set[int], raw: bool) -> object:
+    def _seq(
+        self,
+        seq: Any,
+        path: str,
+        depth: int,
+        active: set[int],
+        raw: bool,
+        snapshot: list[Any] | None,
+    ) -> object:
         if depth > self._max_depth:
             return MAX_DEPTH
         oid = id(seq)
         if oid in active:
             return CYCLE
         active.add(oid)
+        out: list[object] = []
+        append = out.append
         try:
-            try:
-                return self._seq_body(seq, total, path, depth, active, raw)
-            except RecursionError:
-                return MAX_DEPTH
-            except RuntimeError:
-                # A set/deque changed size under us: retry on a C-level copy.
-                snapshot = list(islice(seq, self._max_items))
-                return self._seq_body(snapshot, total, path, depth, active, raw)
+            total = len(seq)
+            items: Iterable[Any] = seq if snapshot is None else snapshot
+            max_items = self._max_items
+            if total > max_items:
+                items = items[:max_items] if type(items) is list or type(items) is tuple else islice(items, max_items)
+            sub = depth + 1
+            maxs = self._max_str
+            if raw:
+                for v in items:
+                    t = type(v)
+                    if t is str:
+                        append(v if len(v) <= maxs else self._string(v, path, True))
+                    elif t is int:
+                        append(v if -9223372036854775808 <= v <= 18446744073709551615 else self._big_int(v))
+                    elif t is float or t is bool or v is None:
+                        append(v)
+                    elif t is dict:
+                        append(self._dict(v, path, sub, active, True, None))
+                    else:
+                        append(self._walk(v, path, sub, active, True))
+            elif self._need_path:
+                for i, v in enumerate(items):
+                    append(self._walk(v, f"{path}[{i}]", sub, active, False))
+            else:
+                cache_get = self._cache.get
+                for v in items:
+                    t = type(v)
+                    if t is str:
+                        e = cache_get(v)
+                        if e is None:
+                            append(self._text_miss(v) if len(v) <= maxs else self._string(v, path, False))
+                        elif type(e) is str:
+                            append(e)
+                        else:
+                            append(self._replay(e))
+                    elif t is int:
+                        append(v if -9223372036854775808 <= v <= 18446744073709551615 else self._big_int(v))
+                    elif t is float or t is bool or v is None:
+                        append(v)
+                    elif t is dict:
+                        append(self._dict(v, path, sub, active, False, None))
+                    else:
+                        append(self._walk(v, path, sub, active, False))
+            if total > max_items:
+                append(f"…<truncated {total - max_items} items>")
+            return out
         except RecursionError:
             return MAX_DEPTH
         except RuntimeError:
-            return "<unstable container>"
+            # A set or deque changed size under us: retry on a C-level copy.
+            if snapshot is not None:
+                return "<unstable container>"
+            try:
+                snapshot = list(islice(seq, self._max_items))
+            except RuntimeError:
+                return "<unstable container>"
+            active.discard(oid)
+            return self._seq(seq, path, depth, active, raw, snapshot)
         finally:
             active.discard(oid)
 
-    def _seq_body(
-        self,
-        seq: Iterable[Any],
-        total: int,
-        path: str,
-        depth: int,
-        active: set[int],
-        raw: bool,
-    ) -> list[object]:
-        max_items = self._max_items
-        if total > max_items:
-            seq = seq[:max_items] if isinstance(seq, list | tuple) else islice(seq, max_items)
-        depth += 1
-        need_path = self._need_path
-        walk = self._walk
-        string = self._string
-        out: list[object] = []
-        append = out.append
-        child_path = ""
-        for i, v in enumerate(seq):
-            if need_path:
-                child_path = f"{path}[{i}]"
-            t = type(v)
-            if t is str:
-                append(string(v, child_path, raw))
-            elif t is float or t is bool or v is None:
-                append(v)
-            else:
-                append(walk(v, child_path, depth, active, raw))
-        if total > len(out):
-            append(f"…<truncated {total - len(out)} items>")
-        return out
+
+def _model_dump(v: Any) -> object:
+    return v.model_dump()
 
 
-def _mapping_dict(v: object) -> object:
-    return dict(v.items())  # type: ignore[attr-defined]
+def _mapping_dict(v: Any) -> object:
+    return dict(v.items())

@@ -14,7 +14,9 @@ from .conftest import run_child
 
 
 class TestFailures:
-    def test_unusable_dump_dir_fails_cleanly_and_recovers(self, frdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def test_unusable_dump_dir_fails_cleanly_and_recovers(
+        self, frdir: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         """A dump into an unusable directory returns None with a message; the next one succeeds once fixed."""
         blocker = frdir / "blocker"
         blocker.write_text("a file where the dump directory should be")

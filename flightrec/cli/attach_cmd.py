@@ -11,8 +11,11 @@ from .discovery import find_ring_for_pid, find_rings
 
 def configure(p: argparse.ArgumentParser) -> None:
     """Add the verb's arguments."""
-    p.add_argument("target", nargs="?", help="pid of the recorded process, or its ring file "
-                                             "(default: pick from the running recorders)")
+    p.add_argument(
+        "target",
+        nargs="?",
+        help="pid of the recorded process, or its ring file (default: pick from the running recorders)",
+    )
     p.add_argument("--dir", help="ring directory (default: FLIGHTREC_DIR or the per-user dir)")
 
 
@@ -35,8 +38,10 @@ def resolve_ring(target: str | None, directory: str | None) -> Path | None:
         if info is None:
             raise RecordingNotFound(f"no flightrec recorder found for pid {target} (see `flightrec ls`)")
         if info.closed or not process_alive(info.pid):
-            raise FlightrecError(f"pid {target} is not running any more; `flightrec open {info.path}` shows "
-                                 "what it recorded and `flightrec recover` turns it into a dump")
+            raise FlightrecError(
+                f"pid {target} is not running any more; `flightrec open {info.path}` shows "
+                "what it recorded and `flightrec recover` turns it into a dump"
+            )
         return info.path
     path = Path(target)
     if not path.exists():

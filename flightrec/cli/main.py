@@ -14,10 +14,13 @@ VERBS: dict[str, str] = {
     "show": "Summarize a dump or ring file (--json streams its events)",
     "dump": "Ask a running recorder for a dump",
     "recover": "Turn ring files of dead processes into dumps",
+    "scrub": "Write a copy of a dump with the current redaction rules (and fields/kinds removed)",
     "demo": "Run the bundled demo agent, recorded, then open its dump",
     "open": "Open a dump (or ring file) in the TUI",
     "attach": "Attach the TUI to a running recorder",
     "tui": "Start the TUI on a list of live recorders and dumps",
+    "run": "Run a Python program (script or -m module) with the recorder and integrations on",
+    "export": "Export a recording as JSON lines, OTLP (file or OTLP/HTTP endpoint) or Chrome trace JSON",
 }
 
 

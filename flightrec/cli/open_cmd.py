@@ -11,9 +11,12 @@ from ..errors import FlightrecError
 def configure(p: argparse.ArgumentParser) -> None:
     """Add the verb's arguments."""
     p.add_argument("file", help="a .frec dump or a ring file")
-    p.add_argument("--screen", default="overview",
-                   choices=["overview", "timeline", "steps", "tools", "memory", "checkpoints", "resources"],
-                   help="the screen to start on (default: overview)")
+    p.add_argument(
+        "--screen",
+        default="overview",
+        choices=["overview", "timeline", "steps", "tools", "memory", "checkpoints", "resources"],
+        help="the screen to start on (default: overview)",
+    )
 
 
 def open_in_tui(path: str | os.PathLike[str], screen: str = "overview") -> int:

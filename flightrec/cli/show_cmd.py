@@ -25,21 +25,36 @@ def _json_default(obj: Any) -> Any:
     return str(obj)
 
 
+def _str_keys(value: Any) -> Any:
+    """``value`` with every map key a string (MessagePack allows any key; JSON does not)."""
+    if isinstance(value, dict):
+        return {k if isinstance(k, str) else str(k): _str_keys(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_str_keys(v) for v in value]
+    return value
+
+
 def event_json(ev: Any) -> str:
     """One event as a JSON line."""
-    return json.dumps(
-        {
-            "seq": ev.seq,
-            "ts_ns": ev.ts_ns,
-            "kind": ev.kind,
-            "thread": ev.thread,
-            "span": ev.span,
-            "parent": ev.parent,
-            "data": ev.data,
-        },
-        default=_json_default,
-        ensure_ascii=False,
-    )
+    row = {
+        "seq": ev.seq,
+        "ts_ns": ev.ts_ns,
+        "kind": ev.kind,
+        "thread": ev.thread,
+        "span": ev.span,
+        "parent": ev.parent,
+        "data": ev.data,
+    }
+    try:
+        return json.dumps(row, default=_json_default, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):  # a map key JSON cannot hold, or absurd nesting
+        pass
+    try:
+        row["data"] = _str_keys(ev.data)
+        return json.dumps(row, default=_json_default, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        row["data"] = {"_degraded": "data not representable as JSON (nested too deeply)"}
+        return json.dumps(row, default=_json_default, ensure_ascii=False)
 
 
 def fmt_ts(ns: int | None) -> str:

@@ -1,0 +1,555 @@
+"""The agent vocabulary: steps, tool calls and LLM calls.
+
+Every function here is a near-free no-op when no recorder runs (one global read), and
+none of them ever raises into the agent because of the recorder: a failure inside the
+recorder is counted in ``Recorder.errors`` and the agent's own call proceeds untouched.
+
+Events (the data contract the reader and the TUI rely on):
+
+* ``step_start`` ``{name, attrs}`` and ``step_end`` ``{name, duration_ms, error?, error_type?}``;
+  the step's id is the events' ``span``, its parent step the events' ``parent``.
+* ``tool_call`` ``{tool, call_id, args, attempt, retry_of?}`` and ``tool_result``
+  ``{tool, call_id, result?, result_len?, error?, error_type?, origin?, latency_ms}``.
+* ``llm`` ``{model, prompt_tokens, completion_tokens, latency_ms, request?, response?}``.
+
+Failure origins of a tool call (``tool_result.origin``):
+
+* ``invocation``: the call itself was malformed (``TypeError``, ``ValueError``, a pydantic
+  ``ValidationError``, HTTP 400/422);
+* ``transient``: may succeed on retry (timeouts, connection errors, network ``OSError``\\ s,
+  HTTP 408/429/5xx, exception classes named like ``*Timeout*``, ``*RateLimit*``);
+* ``response``: the tool ran but answered with an error: raise :class:`ToolResponseError`
+  from the tool, or call :func:`tool_error` inside it and return the payload as usual
+  (other HTTP 4xx and ``JSONDecodeError`` count too);
+* ``reasoning`` / ``interpretation``: the agent's own mistakes, which only the agent can
+  mark: ``flightrec.record("error", origin="reasoning", message=...)``.
+
+An exception of any other kind is recorded without an origin.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import errno
+import functools
+import inspect
+import itertools
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
+
+from . import api
+from .context import current_span
+
+__all__ = [
+    "ToolResponseError",
+    "classify_error",
+    "last_tool_call",
+    "llm",
+    "step",
+    "tool",
+    "tool_error",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_span_ids = itertools.count(1)
+_call_ids = itertools.count(1)
+_perf_ns = time.perf_counter_ns
+
+RESULT_ITEMS = 100
+"""Most list items or dict entries of a tool result that are stored."""
+
+
+def _message(exc: BaseException, limit: int = 2000) -> str:
+    try:
+        text = str(exc)
+    except Exception:
+        text = f"<unprintable {type(exc).__name__}>"
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+# ============================================================================ steps
+
+
+class step:
+    """A named step of the agent's work; steps nest into a tree.
+
+    Use it as a context manager (``with`` or ``async with``) or as a decorator. The
+    current step is held in a context variable, so steps nest across ``await`` and
+    asyncio tasks (a task started inside a step is a child of it) and are per thread.
+    An exception leaving the step is recorded on its ``step_end`` and re-raised unchanged.
+
+    Args:
+        name: what the step does, e.g. ``"plan"``.
+        **attrs: extra fields stored on the ``step_start`` event.
+    """
+
+    __slots__ = ("_id", "_rec", "_t0", "_token", "attrs", "name")
+
+    def __init__(self, name: str, /, **attrs: Any) -> None:
+        """Describe the step; nothing is recorded until it is entered."""
+        self.name = name
+        self.attrs = attrs
+        self._rec: Any = None
+        self._token: contextvars.Token[tuple[int, int | None] | None] | None = None
+        self._id: int | None = None
+        self._t0 = 0
+
+    @property
+    def id(self) -> int | None:
+        """The step's span id once entered (None when not recording)."""
+        return self._id
+
+    def __enter__(self) -> step:
+        rec = api._recorder
+        if rec is None:
+            return self
+        try:
+            outer = current_span.get()
+            sid = next(_span_ids)
+            self._token = current_span.set((sid, outer[0] if outer is not None else None))
+            self._id = sid
+            self._rec = rec
+            self._t0 = _perf_ns()
+            rec.record("step_start", {"name": self.name, "attrs": self.attrs})
+        except Exception:
+            rec.errors += 1
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        rec = self._rec
+        if rec is None:
+            return
+        self._rec = None
+        try:
+            data: dict[str, Any] = {"name": self.name, "duration_ms": round((_perf_ns() - self._t0) / 1e6, 3)}
+            if exc is not None:
+                data["error"] = _message(exc)
+                data["error_type"] = type(exc).__name__
+            rec.record("step_end", data, False, isinstance(exc, Exception))
+        except Exception:
+            rec.errors += 1
+        finally:
+            token, self._token = self._token, None
+            if token is not None:
+                try:
+                    current_span.reset(token)
+                except ValueError:  # exited in another context than entered: restore by value
+                    current_span.set(token.old_value if token.old_value is not contextvars.Token.MISSING else None)
+
+    async def __aenter__(self) -> step:
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    def __call__(self, fn: F) -> F:
+        """Use the step as a decorator: every call of ``fn`` runs in a fresh step."""
+        name, attrs = self.name, self.attrs
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def astep(*args: Any, **kwargs: Any) -> Any:
+                with step(name, **attrs):
+                    return await fn(*args, **kwargs)
+
+            return astep  # type: ignore[return-value]
+
+        @functools.wraps(fn)
+        def sstep(*args: Any, **kwargs: Any) -> Any:
+            with step(name, **attrs):
+                return fn(*args, **kwargs)
+
+        return sstep  # type: ignore[return-value]
+
+    def __repr__(self) -> str:
+        return f"step({self.name!r}, id={self._id})"
+
+
+# ============================================================================ tool failures
+
+
+class ToolResponseError(Exception):
+    """Raise from a tool when the service answered with an error (origin ``response``).
+
+    Args:
+        message: what went wrong.
+        payload: the error payload the service returned, if any (recorded, redacted).
+    """
+
+    def __init__(self, message: str, payload: Any = None) -> None:
+        super().__init__(message)
+        self.payload = payload
+
+
+_NETWORK_ERRNOS = frozenset(
+    getattr(errno, name)
+    for name in (
+        "ECONNRESET",
+        "ECONNREFUSED",
+        "ECONNABORTED",
+        "ETIMEDOUT",
+        "EHOSTUNREACH",
+        "ENETUNREACH",
+        "ENETDOWN",
+        "ENETRESET",
+        "EPIPE",
+        "EHOSTDOWN",
+        "EAGAIN",
+        "ENOTCONN",
+    )
+    if hasattr(errno, name)
+)
+_TRANSIENT_NAMES = (
+    "timeout",
+    "ratelimit",
+    "rate_limit",
+    "throttl",
+    "toomanyrequests",
+    "unavailable",
+    "connectionerror",
+    "temporar",
+)
+
+
+def _status(exc: BaseException) -> int | None:
+    for obj in (exc, getattr(exc, "response", None)):
+        if obj is None:
+            continue
+        for attr in ("status_code", "status"):
+            value = getattr(obj, attr, None)
+            if isinstance(value, int) and not isinstance(value, bool) and 100 <= value < 600:
+                return value
+    return None
+
+
+def classify_error(exc: BaseException) -> str | None:
+    """The origin of a tool failure: invocation, transient or response (None: unknown).
+
+    See the module docstring for the rules.
+    """
+    if isinstance(exc, ToolResponseError):
+        return "response"
+    status = _status(exc)
+    if status is not None:
+        if status in (408, 429) or status >= 500:
+            return "transient"
+        if status in (400, 422):
+            return "invocation"
+        if status >= 400:
+            return "response"
+    names = [c.__name__.lower() for c in type(exc).__mro__]
+    if isinstance(exc, (TimeoutError, ConnectionError)):
+        return "transient"
+    if isinstance(exc, OSError) and (exc.errno in _NETWORK_ERRNOS or "gaierror" in names):
+        return "transient"
+    if any(key in n for n in names for key in _TRANSIENT_NAMES):
+        return "transient"
+    if "jsondecodeerror" in names:
+        return "response"
+    if "validationerror" in names or isinstance(exc, (TypeError, ValueError)):
+        return "invocation"
+    return None
+
+
+# ============================================================================ tools
+
+
+class _Call:
+    """One tool call in flight."""
+
+    __slots__ = ("attempt", "call_id", "key", "marked", "t0", "tool")
+
+    def __init__(self, tool: str, call_id: int, key: tuple[Any, ...] | None, attempt: int) -> None:
+        self.tool = tool
+        self.call_id = call_id
+        self.key = key
+        self.attempt = attempt
+        self.marked: dict[str, Any] | None = None
+        self.t0 = _perf_ns()
+
+
+_current_call: contextvars.ContextVar[_Call | None] = contextvars.ContextVar("flightrec_tool_call", default=None)
+_last_call: contextvars.ContextVar[tuple[int, str] | None] = contextvars.ContextVar(
+    "flightrec_last_tool_call", default=None
+)
+_failed: OrderedDict[tuple[Any, ...], tuple[int, int]] = OrderedDict()
+"""(step, tool, args fingerprint) -> (call_id, attempt) of the latest failed call."""
+_failed_lock = threading.Lock()
+_FAILED_MAX = 1024
+_encoder: Any = None
+
+
+def _fingerprint(args: Any) -> int | None:
+    global _encoder
+    try:
+        import xxhash
+
+        if _encoder is None:
+            import msgspec
+
+            from .encode import _enc_hook
+
+            _encoder = msgspec.msgpack.Encoder(enc_hook=_enc_hook)
+        return xxhash.xxh3_64_intdigest(_encoder.encode(args))
+    except Exception:
+        return None
+
+
+def _bind(sig: inspect.Signature | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    if sig is not None:
+        try:
+            bound = sig.bind(*args, **kwargs)
+        except TypeError:
+            pass
+        else:
+            return {k: v for k, v in bound.arguments.items() if k not in ("self", "cls")}
+    out: dict[str, Any] = {}
+    if args:
+        out["args"] = list(args)
+    if kwargs:
+        out["kwargs"] = kwargs
+    return out
+
+
+def _begin(
+    rec: Any, name: str, sig: inspect.Signature | None, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[_Call | None, contextvars.Token[_Call | None] | None]:
+    try:
+        bound = _bind(sig, args, kwargs)
+        call_id = next(_call_ids)
+        ctx = current_span.get()
+        fp = _fingerprint(bound)
+        key = (ctx[0] if ctx is not None else None, name, fp) if fp is not None else None
+        attempt, retry_of = 1, None
+        if key is not None:
+            with _failed_lock:
+                prev = _failed.get(key)
+            if prev is not None:
+                retry_of, attempt = prev[0], prev[1] + 1
+        call = _Call(name, call_id, key, attempt)
+        data: dict[str, Any] = {"tool": name, "call_id": call_id, "args": bound, "attempt": attempt}
+        if retry_of is not None:
+            data["retry_of"] = retry_of
+        rec.record("tool_call", data)
+        call.t0 = _perf_ns()
+        return call, _current_call.set(call)
+    except Exception:
+        rec.errors += 1
+        return None, None
+
+
+def _bounded_result(result: Any, limit: int) -> tuple[Any, int | None]:
+    """The result as stored, and its full length when it had to be cut."""
+    if isinstance(result, (str, bytes, bytearray)):
+        if len(result) > limit:
+            return result[:limit], len(result)
+        return result, None
+    if isinstance(result, (list, tuple)) and len(result) > RESULT_ITEMS:
+        return list(result[:RESULT_ITEMS]), len(result)
+    if isinstance(result, dict) and len(result) > RESULT_ITEMS:
+        return dict(itertools.islice(result.items(), RESULT_ITEMS)), len(result)
+    return result, None
+
+
+def _end(
+    rec: Any, call: _Call | None, token: contextvars.Token[_Call | None] | None, result: Any, exc: BaseException | None
+) -> None:
+    if call is None:
+        return
+    try:
+        if token is not None:
+            try:
+                _current_call.reset(token)
+            except ValueError:
+                _current_call.set(None)
+        latency = round((_perf_ns() - call.t0) / 1e6, 3)
+        data: dict[str, Any] = {"tool": call.tool, "call_id": call.call_id, "latency_ms": latency}
+        failed = True
+        if exc is not None:
+            data["error"] = _message(exc)
+            data["error_type"] = type(exc).__name__
+            origin = classify_error(exc)
+            if origin is not None:
+                data["origin"] = origin
+            payload = getattr(exc, "payload", None) if isinstance(exc, ToolResponseError) else None
+            if payload is not None:
+                data["result"] = payload
+        else:
+            stored, full = _bounded_result(result, rec.config.max_value)
+            data["result"] = stored
+            if full is not None:
+                data["result_len"] = full
+            if call.marked is not None:
+                data.update(call.marked)
+            else:
+                failed = False
+        if call.key is not None:
+            with _failed_lock:
+                if failed:
+                    _failed[call.key] = (call.call_id, call.attempt)
+                    _failed.move_to_end(call.key)
+                    if len(_failed) > _FAILED_MAX:
+                        _failed.popitem(last=False)
+                else:
+                    _failed.pop(call.key, None)
+        if not failed:
+            _last_call.set((call.call_id, call.tool))
+        rec.record("tool_result", data, False, failed and exc is not None and isinstance(exc, Exception))
+    except Exception:
+        rec.errors += 1
+
+
+@overload
+def tool(fn: F, /) -> F: ...
+@overload
+def tool(fn: str | None = None, /, *, name: str | None = None) -> Callable[[F], F]: ...
+
+
+def tool(fn: Any = None, /, *, name: str | None = None) -> Any:
+    """Record every call of the decorated function as a tool call.
+
+    Works on plain and ``async`` functions: ``@flightrec.tool``, ``@flightrec.tool("search")``
+    or ``@flightrec.tool(name="search")``. Each call records a ``tool_call`` (arguments
+    bound to parameter names) and a ``tool_result`` (result, cut to ``max_value``
+    characters or 100 items with the full length in ``result_len``; or the exception, its
+    type and its origin; and the latency). A call repeating a failed call with the same
+    arguments in the same step is linked to it (``retry_of``, ``attempt``). Exceptions
+    are re-raised unchanged.
+    """
+    if fn is None or isinstance(fn, str):
+        label = name if name is not None else fn
+
+        def deco(f: F) -> F:
+            return _wrap(f, label)
+
+        return deco
+    return _wrap(fn, name)
+
+
+def _wrap(fn: F, name: str | None) -> F:
+    tname = name or getattr(fn, "__name__", None) or "tool"
+    try:
+        sig: inspect.Signature | None = inspect.signature(fn)
+    except (TypeError, ValueError):
+        sig = None
+
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def atool(*args: Any, **kwargs: Any) -> Any:
+            rec = api._recorder
+            if rec is None:
+                return await fn(*args, **kwargs)
+            call, token = _begin(rec, tname, sig, args, kwargs)
+            try:
+                result = await fn(*args, **kwargs)
+            except BaseException as exc:
+                _end(rec, call, token, None, exc)
+                raise
+            _end(rec, call, token, result, None)
+            return result
+
+        return atool  # type: ignore[return-value]
+
+    @functools.wraps(fn)
+    def stool(*args: Any, **kwargs: Any) -> Any:
+        rec = api._recorder
+        if rec is None:
+            return fn(*args, **kwargs)
+        call, token = _begin(rec, tname, sig, args, kwargs)
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            _end(rec, call, token, None, exc)
+            raise
+        _end(rec, call, token, result, None)
+        return result
+
+    return stool  # type: ignore[return-value]
+
+
+def tool_error(message: str, origin: str = "response", **data: Any) -> None:
+    """Mark the tool call in progress as failed although the tool returned normally.
+
+    Call it inside a ``@flightrec.tool`` function whose service answered with an error
+    payload: the call's ``tool_result`` then carries ``error=message`` and ``origin``
+    beside the returned result. Outside a tool call it records an ``error`` event.
+
+    Args:
+        message: what the error was.
+        origin: ``"response"`` (default), or another origin from the module docstring.
+        **data: extra fields for the result (or the error event).
+    """
+    rec = api._recorder
+    if rec is None:
+        return
+    try:
+        call = _current_call.get()
+        if call is not None:
+            call.marked = {
+                "error": message,
+                "error_type": data.pop("error_type", "ToolError"),
+                "origin": origin,
+                **data,
+            }
+        else:
+            rec.record("error", {"message": message, "origin": origin, **data}, False, True)
+    except Exception:
+        rec.errors += 1
+
+
+def last_tool_call() -> tuple[int, str] | None:
+    """``(call_id, tool)`` of the latest tool call that succeeded in this context, if any."""
+    return _last_call.get()
+
+
+# ============================================================================ llm
+
+
+def llm(
+    model: str | None = None,
+    prompt_tokens: int | None = None,
+    completion_tokens: int | None = None,
+    latency_ms: float | None = None,
+    request: Any = None,
+    response: Any = None,
+    **extra: Any,
+) -> int | None:
+    """Record one LLM call.
+
+    Args:
+        model: the model name.
+        prompt_tokens: tokens sent.
+        completion_tokens: tokens received.
+        latency_ms: how long the call took.
+        request: the request (messages, parameters); redacted and cut like any value.
+        response: the response.
+        **extra: more fields (e.g. ``error=...``, ``stop_reason=...``).
+
+    Returns:
+        The event's seq, or None when not recording.
+    """
+    rec = api._recorder
+    if rec is None:
+        return None
+    try:
+        data: dict[str, Any] = {
+            "model": model,
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "latency_ms": latency_ms,
+        }
+        if request is not None:
+            data["request"] = request
+        if response is not None:
+            data["response"] = response
+        if extra:
+            data.update(extra)
+        return rec.record("llm", data, False, "error" in extra)  # type: ignore[no-any-return]
+    except Exception:
+        rec.errors += 1
+        return None

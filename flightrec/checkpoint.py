@@ -1,0 +1,1119 @@
+"""Deduplicated state checkpoints: chunking, the writer-side chunk store, rebuild and diff.
+
+A checkpoint's state is encoded as MessagePack and split into content-addressed *chunks*:
+list items and large values become chunks of their own, named by the xxh3-128 digest of
+their (redacted) encoding; their parent holds a 16-byte reference instead. A chunk already
+in the ring is referenced, not stored again, so checkpointing a 200-message conversation
+that gained one message costs about one message.
+
+Wire format (all inside ordinary events, see docs/FORMAT.md):
+
+* ``"chunk"`` events ``{hash, data}``: ``data`` is the chunk's MessagePack encoding and
+  ``hash`` the hex xxh3-128 digest of ``data``. The same chunk may appear several times
+  (re-emitted copies); any copy serves.
+* Inside chunk data, two MessagePack ext types: ``1`` (16 bytes) is a reference to the
+  chunk with that digest; ``2`` holds an array ``[tag, part, ...]`` whose value is the
+  concatenation of its parts' values (tag ``"s"`` str, ``"b"`` bytes, ``"l"`` list, ``"d"``
+  dict): long lists are split into pages at content-defined boundaries (so that appending
+  to, or dropping from the front of, a conversation changes only a page or two), long
+  strings and bytes into fixed-size pieces.
+* ``"checkpoint"`` events ``{label?, root, chunks, new, size, stored}``: ``root`` is the hex
+  digest of the root chunk, ``chunks`` the digests of the chunks this checkpoint stored for
+  the first time (at most 32 listed, ``new`` counts them all), ``size`` the bytes of the
+  state's chunks and ``stored`` the bytes this checkpoint added.
+
+Invariant: every checkpoint in the ring (and so in every dump) can be rebuilt from the ring
+alone. The writer keeps every chunk still referenced by a checkpoint in the ring in memory
+(bounded by the ring's size) and, from a flush listener, re-emits a chunk whose latest copy
+lies in a block the next flush may overwrite.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from .context import current_span
+from .encode import safe_repr
+from .errors import MissingChunk
+
+if TYPE_CHECKING:
+    from .recorder import Recorder
+
+__all__ = [
+    "EXT_CAT",
+    "EXT_REF",
+    "CheckpointStore",
+    "ChunkIndex",
+    "DiffEntry",
+    "checkpoint",
+    "diff_states",
+    "pack_state",
+]
+
+EXT_REF = 1
+"""MessagePack ext type of a chunk reference (16 bytes: the chunk's xxh3-128 digest)."""
+EXT_CAT = 2
+"""MessagePack ext type of a concatenation node: an array ``[tag, part, ...]``."""
+
+_REF_HEAD = b"\xd8\x01"  # fixext 16, type 1
+_REF_LEN = 18
+MIN_CHUNK = 192
+"""Values whose encoding is shorter than this stay inline in their parent."""
+MAX_CHUNK = 16 * 1024
+"""Largest chunk (encoded bytes); bigger values are split."""
+PAGE_MAX = 64
+"""Most parts per list/dict page or concatenation node."""
+_BOUNDARY_MASK = 15  # a content-defined boundary after 1 part in 16 on average
+_WHOLE_MAX_LEN = 32  # containers longer than this are walked, not encoded whole first
+_MAX_DEPTH = 48
+_CHUNK_LIST_MAX = 32
+_CHUNK_OVERHEAD = 64  # a chunk event's framing, besides its data
+_PENDING = 1 << 62
+_SCALARS = frozenset({str, int, float, bool, type(None), bytes})
+_TAGS = {"s", "b", "l", "d"}
+
+
+# ============================================================================ packing
+
+
+def _array_head(n: int) -> bytes:
+    if n < 16:
+        return bytes((0x90 | n,))
+    if n < 0x10000:
+        return b"\xdc" + n.to_bytes(2, "big")
+    return b"\xdd" + n.to_bytes(4, "big")
+
+
+def _map_head(n: int) -> bytes:
+    if n < 16:
+        return bytes((0x80 | n,))
+    if n < 0x10000:
+        return b"\xde" + n.to_bytes(2, "big")
+    return b"\xdf" + n.to_bytes(4, "big")
+
+
+def _ext(code: int, body: bytes) -> bytes:
+    n = len(body)
+    if n < 0x100:
+        return b"\xc7" + bytes((n, code)) + body
+    if n < 0x10000:
+        return b"\xc8" + n.to_bytes(2, "big") + bytes((code,)) + body
+    return b"\xc9" + n.to_bytes(4, "big") + bytes((code,)) + body
+
+
+def _enc_hook(obj: Any) -> Any:
+    """Convert what msgspec does not know: dataclasses, pydantic models, sets; else repr."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: getattr(obj, f.name, None) for f in dataclasses.fields(obj)}
+    dump = getattr(obj, "model_dump", None)
+    if callable(dump):
+        try:
+            return dump()
+        except Exception:
+            pass
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    if isinstance(obj, (set, frozenset)):
+        return list(obj)
+    return safe_repr(obj)
+
+
+def _to_builtin(obj: Any) -> Any:
+    """One level of conversion for the walk (dataclass -> dict, model -> dict, set -> list)."""
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return list(obj)
+    return _enc_hook(obj)
+
+
+class _Packer:
+    """Turns one state into chunks. Not thread-safe: one per checkpoint call."""
+
+    __slots__ = ("_encode", "_h64", "_h128", "chunks", "max_chunk", "trail")
+
+    def __init__(self, max_chunk: int) -> None:
+        import xxhash
+
+        self._encode = msgspec.msgpack.Encoder(enc_hook=_enc_hook).encode
+        self._h128 = xxhash.xxh3_128_digest
+        self._h64 = xxhash.xxh3_64_intdigest
+        self.max_chunk = max_chunk
+        self.chunks: dict[bytes, bytes] = {}
+        """digest -> data of every chunk the state references, children before parents."""
+        self.trail: list[tuple[bytes, bytes]] | None = None
+        """When set, every chunk registered (duplicates too) is also appended here."""
+
+    def chunk(self, data: bytes) -> bytes:
+        """Register ``data`` as a chunk; return its digest."""
+        h = self._h128(data)
+        if h not in self.chunks:
+            self.chunks[h] = data
+        if self.trail is not None:
+            self.trail.append((h, data))
+        return h
+
+    def ref_or_inline(self, inline: bytes) -> bytes:
+        """``inline`` as a part of its parent: itself if small (or already a ref), else a ref."""
+        if len(inline) < MIN_CHUNK or (len(inline) == _REF_LEN and inline[:2] == _REF_HEAD):
+            return inline
+        return self._ref(inline)
+
+    def paged(self, tag: str, parts: list[bytes], keys: list[int], prev: list[Any] | None = None) -> bytes:
+        """Public face of :meth:`_paged` for the walker."""
+        return self._paged(tag, parts, keys, prev)
+
+    def _ref(self, data: bytes) -> bytes:
+        return _REF_HEAD + self.chunk(data)
+
+    def _enc(self, value: Any) -> bytes:
+        try:
+            return self._encode(value)
+        except Exception:  # e.g. an int beyond 64 bits, unencodable keys
+            return self._encode(safe_repr(value))
+
+    def item(self, value: Any, depth: int = 0) -> bytes:
+        """The inline form of ``value`` inside its parent: small encodings inline, else a ref."""
+        t = type(value)
+        if (t is list or t is dict) and len(value) > _WHOLE_MAX_LEN and depth < _MAX_DEPTH:
+            inline = self.split(value, depth)  # big container: walk it, don't encode it twice
+        else:
+            enc = self._enc(value)
+            n = len(enc)
+            if n < MIN_CHUNK:
+                return enc
+            if n <= self.max_chunk:
+                return self._ref(enc)
+            inline = self.split(value, depth)
+        return self.ref_or_inline(inline)
+
+    def split(self, value: Any, depth: int) -> bytes:
+        """Inline encoding of a value too big for one chunk, its parts made chunks."""
+        t = type(value)
+        if depth >= _MAX_DEPTH:
+            enc = self._enc(value)
+            if len(enc) <= self.max_chunk:
+                return enc
+            return self._enc(safe_repr(value, self.max_chunk // 8))
+        if t is dict:
+            return self._dict(value, depth)
+        if t is list or t is tuple:
+            return self._list(value, depth)
+        if t is str:
+            return self._str(value)
+        if t is bytes or t is bytearray or t is memoryview:
+            return self._bytes(bytes(value))
+        if t in _SCALARS:
+            return self._enc(value)
+        converted = _to_builtin(value)
+        if type(converted) in (dict, list, str):
+            return self.split(converted, depth + 1)
+        return self._enc(safe_repr(value, self.max_chunk // 8))
+
+    # ------------------------------------------------------------ containers
+    def _list(self, value: list[Any] | tuple[Any, ...], depth: int) -> bytes:
+        if all(type(x) in _SCALARS for x in value):
+            enc = self._enc(list(value))
+            if len(enc) <= self.max_chunk:
+                return enc
+            parts = [self.item(x, depth + 1) if type(x) is str or type(x) is bytes else self._enc(x) for x in value]
+            return self._paged("l", parts, [self._part_key(p) for p in parts])
+        # The hot loop of a growing conversation: one encode and one hash per item, inlined.
+        d = depth + 1
+        encode, h128, h64 = self._encode, self._h128, self._h64
+        chunks, trail, max_chunk = self.chunks, self.trail, self.max_chunk
+        parts = []
+        keys: list[int] = []
+        for x in value:
+            t = type(x)
+            e = None
+            if not ((t is dict or t is list) and len(x) > _WHOLE_MAX_LEN):
+                try:
+                    e = encode(x)
+                except Exception:
+                    e = None
+            if e is None or len(e) > max_chunk:
+                p = self.item(x, d)
+                parts.append(p)
+                keys.append(p[-1] if len(p) == _REF_LEN and p[:2] == _REF_HEAD else h64(p))
+            elif len(e) < MIN_CHUNK:
+                parts.append(e)
+                keys.append(h64(e))
+            else:
+                h = h128(e)
+                if h not in chunks:
+                    chunks[h] = e
+                if trail is not None:
+                    trail.append((h, e))
+                parts.append(_REF_HEAD + h)
+                keys.append(h[-1])
+        return self._paged("l", parts, keys)
+
+    def _dict(self, value: dict[Any, Any], depth: int) -> bytes:
+        item = self.item
+        d = depth + 1
+        enc = self._enc
+        parts: list[bytes] = []
+        keys: list[int] = []
+        h64 = self._h64
+        for k, v in value.items():
+            ke = enc(k)
+            parts.append(ke + item(v, d))
+            keys.append(h64(ke))
+        return self._paged("d", parts, keys)
+
+    def _part_key(self, part: bytes) -> int:
+        if len(part) == _REF_LEN and part[:2] == _REF_HEAD:
+            return part[-1]
+        return self._h64(part)
+
+    def _paged(self, tag: str, parts: list[bytes], keys: list[int], prev: list[Any] | None = None) -> bytes:
+        """A list (tag "l") or dict ("d") from its parts: one container if it fits, else pages.
+
+        A page ends after a part whose boundary key has its low bits zero (content-defined,
+        so that inserting or dropping parts disturbs only the pages around them), after
+        ``PAGE_MAX`` parts, or before it would outgrow a chunk.
+
+        ``prev`` (kept by the caller between checkpoints, updated here) remembers the last
+        paging of the same container: when its parts are a prefix of ``parts`` (a list that
+        grew), every page but its last is reused as is.
+        """
+        head = _array_head if tag == "l" else _map_head
+        n = len(parts)
+        if n <= PAGE_MAX and sum(map(len, parts)) + 5 <= self.max_chunk:
+            return head(n) + b"".join(parts)
+        limit = self.max_chunk - 8
+        fits = max(map(len, parts)) * PAGE_MAX <= limit  # then no page can outgrow a chunk
+        ref, join, chunks, trail = self._ref, b"".join, self.chunks, self.trail
+        pages: list[bytes] = []
+        ends: list[int] = []  # where each page ends
+        a = 0
+        if prev and prev[0] == tag and prev[4] == fits and len(prev[1]) <= n and prev[1] == parts[: len(prev[1])]:
+            old_pages, old_ends, old_chunks = prev[2], prev[3], prev[5]
+            keep = len(old_pages) - 1  # the last page may grow: redo it
+            pages, ends = old_pages[:keep], old_ends[:keep]
+            a = ends[-1] if ends else 0
+            for h, blob in old_chunks[:keep]:
+                if h not in chunks:
+                    chunks[h] = blob
+                if trail is not None:
+                    trail.append((h, blob))
+        cuts = [i for i, k in enumerate(keys[a:], a + 1) if not k & _BOUNDARY_MASK]
+        if not cuts or cuts[-1] != n:
+            cuts.append(n)
+        for b in cuts:
+            while a < b:
+                e = min(b, a + PAGE_MAX)
+                if not fits:
+                    size = len(parts[a])
+                    k = a + 1
+                    while k < e and size + len(parts[k]) <= limit:
+                        size += len(parts[k])
+                        k += 1
+                    e = k
+                pages.append(ref(head(e - a) + join(parts[a:e])))
+                ends.append(e)
+                a = e
+        if prev is not None:
+            page_chunks = [(p[2:], chunks[p[2:]]) for p in pages]
+            prev[:] = [tag, parts, pages, ends, fits, page_chunks]
+        return self._cat(tag, pages)
+
+    def _cat(self, tag: str, parts: list[bytes]) -> bytes:
+        """A concatenation node over ``parts`` (refs or inline values), grouped into a tree."""
+        tag_enc = self._encode(tag)
+        while True:
+            if len(parts) <= PAGE_MAX and sum(map(len, parts)) + 16 <= self.max_chunk:
+                return _ext(EXT_CAT, _array_head(len(parts) + 1) + tag_enc + b"".join(parts))
+            groups: list[bytes] = []
+            cur: list[bytes] = []
+            size = 0
+            limit = self.max_chunk - 32
+            for part in parts:
+                if cur and size + len(part) > limit:
+                    groups.append(self._ref(_ext(EXT_CAT, _array_head(len(cur) + 1) + tag_enc + b"".join(cur))))
+                    cur, size = [], 0
+                cur.append(part)
+                size += len(part)
+                if self._part_key(part) & _BOUNDARY_MASK == 0 or len(cur) >= PAGE_MAX:
+                    groups.append(self._ref(_ext(EXT_CAT, _array_head(len(cur) + 1) + tag_enc + b"".join(cur))))
+                    cur, size = [], 0
+            if cur:
+                groups.append(self._ref(_ext(EXT_CAT, _array_head(len(cur) + 1) + tag_enc + b"".join(cur))))
+            if len(groups) >= len(parts):  # no progress (astronomically unlikely): group by count
+                groups = [
+                    self._ref(_ext(EXT_CAT, _array_head(len(g) + 1) + tag_enc + b"".join(g)))
+                    for g in (parts[i : i + 16] for i in range(0, len(parts), 16))
+                ]
+            parts = groups
+
+    def _str(self, value: str) -> bytes:
+        step = self.max_chunk - 16 if value.isascii() else (self.max_chunk - 16) // 4
+        pieces = [self._ref(self._encode(value[i : i + step])) for i in range(0, len(value), step)]
+        return self._cat("s", pieces)
+
+    def _bytes(self, value: bytes) -> bytes:
+        step = self.max_chunk - 16
+        pieces = [self._ref(self._encode(value[i : i + step])) for i in range(0, len(value), step)]
+        return self._cat("b", pieces)
+
+
+def pack_state(state: Any, max_chunk: int = MAX_CHUNK) -> tuple[bytes, dict[bytes, bytes]]:
+    """Split ``state`` into chunks, without redaction and without memo.
+
+    Returns:
+        The root chunk's digest and every chunk it needs (digest -> data), children first
+        and the root last.
+    """
+    packer = _Packer(max_chunk)
+    t = type(state)
+    if t is dict or t is list or t is tuple:
+        inline = packer.split(state, 0)
+    else:
+        inline = packer.item(state)
+        if inline[:2] == _REF_HEAD and len(inline) == _REF_LEN:
+            return inline[2:], packer.chunks
+    root = packer.chunk(inline)
+    return root, packer.chunks
+
+
+_CONTAINERS = (dict, list, tuple)
+_ITEM = object()  # memo-context marker of list items (never equal to a dict key)
+_BLOCK = 16  # list items recognized together, by index-aligned blocks
+_BLOCKS = object()  # memo-context marker of such blocks
+_PROBE = "x"
+
+
+class _Walker:
+    """Packs raw agent state with redaction, memoizing the redacted form of unchanged parts.
+
+    Redaction is the expensive part of a checkpoint (a Python walk of every value), and
+    most of a growing state is unchanged since the previous checkpoint. The walker descends
+    the state's big containers itself and redacts each *unit* below them (a list item or a
+    dict value) on its own, with its path, so that the redactor sees the same context as in
+    a whole walk. A unit is recognized by the digest of its *raw* encoding (one C-speed
+    encode and hash, exact down to types and nesting, no reference to the agent's objects):
+    a unit seen before at the same place reuses its redacted, packed form. The value of a
+    secret-named key is never descended into: it goes to the redactor whole.
+    """
+
+    def __init__(self, redactor: Any, max_chunk: int) -> None:
+        self.redactor = redactor
+        self.max_chunk = max_chunk
+        # (path, slot) -> raw digest -> [part, chunks, gen, boundary key]; slot: _ITEM or the
+        # dict key; (path, _BLOCKS) -> (start index, raw digest) -> [parts, chunks, gen, keys]
+        self._memo: dict[tuple[str, Any], dict[Any, list[Any]]] = {}
+        self._plain: dict[tuple[str, Any], bool] = {}
+        self._paging: dict[str, list[Any]] = {}  # path -> the last paging of that list (see _paged)
+        self._gen = 0
+        self._encode = msgspec.msgpack.Encoder(enc_hook=_enc_hook).encode
+        self.hits = 0
+        self.misses = 0
+
+    def pack(self, state: Any) -> tuple[bytes, dict[bytes, bytes]]:
+        """Redact and split ``state``; see :func:`pack_state`."""
+        self._gen += 1
+        packer = _Packer(self.max_chunk)
+        if type(state) not in _CONTAINERS and (
+            dataclasses.is_dataclass(state) or callable(getattr(state, "model_dump", None))
+        ):
+            state = _to_builtin(state)
+        if type(state) in _CONTAINERS:
+            inline = self._walk(packer, state, "", 0)
+        else:
+            inline = packer.item(self.redactor.redact(state))
+            if len(inline) == _REF_LEN and inline[:2] == _REF_HEAD:
+                return inline[2:], packer.chunks
+        root = packer.chunk(inline)
+        if self._gen % 8 == 0:  # forget what the last 8 checkpoints did not use
+            old = self._gen - 8
+            memo = {}
+            for ctx, entries in self._memo.items():
+                kept = {k: e for k, e in entries.items() if e[2] > old}
+                if kept:
+                    memo[ctx] = kept
+            self._memo = memo
+            self._paging = {k: e for k, e in self._paging.items() if e and e[-1] > old}
+        return root, packer.chunks
+
+    def _walkable(self, x: Any, depth: int) -> bool:
+        t = type(x)
+        if t is dict:
+            vals: Any = x.values()
+        elif t is list or t is tuple:
+            vals = x
+        else:
+            return False
+        if depth >= 24 or (depth >= 2 and len(x) <= _WHOLE_MAX_LEN):
+            return False
+        return any(type(v) in _CONTAINERS for v in vals)
+
+    def _plain_key(self, path: str, key: str) -> bool:
+        """False if the redactor replaces ``key``'s value wholesale (a secret-named key).
+
+        Probed once per place with a one-character value, which no pattern rule touches:
+        only a key rule (or a user callback) changes it. An allow-listed key counts as
+        plain: the walker then redacts below it, which errs on the side of redacting.
+        """
+        c = self._plain.get((path, key))
+        if c is None:
+            out = self.redactor.redact({key: _PROBE}, path)
+            c = isinstance(out, dict) and out.get(key) == _PROBE
+            if len(self._plain) > 4096:
+                self._plain.clear()
+            self._plain[(path, key)] = c
+        return c
+
+    def _context(self, path: str, slot: Any) -> dict[Any, list[Any]]:
+        memo = self._memo.get((path, slot))
+        if memo is None:
+            memo = self._memo[(path, slot)] = {}
+        return memo
+
+    def _walk(self, packer: _Packer, v: Any, path: str, depth: int) -> bytes:
+        """Inline encoding of a walked container (its units redacted, packed or memoized)."""
+        parts: list[bytes] = []
+        keys: list[int] = []
+        h64, h128, encode = packer._h64, packer._h128, self._encode
+        d = depth + 1
+        gen = self._gen
+        chunks = packer.chunks
+        if type(v) is dict:
+            for k, x in v.items():
+                if type(k) is str and self._walkable(x, d) and self._plain_key(path, k):
+                    ke = encode(k)
+                    child = f"{path}.{k}" if path else k
+                    parts.append(ke + packer.ref_or_inline(self._walk(packer, x, child, d)))
+                    keys.append(h64(ke))
+                    continue
+                entry = None
+                memo = self._context(path, k)
+                try:
+                    raw = h128(encode(x))
+                except Exception:
+                    raw = None
+                if raw is not None:
+                    entry = memo.get(raw)
+                if entry is None:
+                    entry = self._unit(packer, x, path, k, False, memo, raw)
+                else:
+                    entry[2] = gen
+                    chunks.update(entry[1])
+                    if packer.trail is not None:
+                        packer.trail.extend(entry[1])
+                    self.hits += 1
+                parts.append(entry[0])
+                keys.append(entry[3])
+            return packer.paged("d", parts, keys)
+        # The hot loop. Most of a growing list is unchanged since the last checkpoint: whole
+        # blocks of _BLOCK items are recognized by one encode and hash, then single items.
+        memo = self._context(path, _ITEM)
+        blocks = self._context(path, _BLOCKS)
+        get = memo.get
+        outer = packer.trail
+        n = len(v)
+        i = 0
+        while i < n:
+            j = min(i + _BLOCK, n)
+            braw = None
+            if j - i == _BLOCK:
+                try:
+                    braw = h128(encode(v[i:j]))
+                except Exception:
+                    braw = None
+                be = blocks.get((i, braw)) if braw is not None else None
+                if be is not None:
+                    be[2] = gen
+                    parts.extend(be[0])
+                    keys.extend(be[3])
+                    chunks.update(be[1])
+                    if outer is not None:
+                        outer.extend(be[1])
+                    self.hits += _BLOCK
+                    i = j
+                    continue
+            start = len(parts)
+            trail: list[tuple[bytes, bytes]] = []
+            packer.trail = trail
+            try:
+                for k in range(i, j):
+                    x = v[k]
+                    t = type(x)
+                    if (
+                        (t is dict or t is list or t is tuple)
+                        and (d < 2 or len(x) > _WHOLE_MAX_LEN)
+                        and self._walkable(x, d)
+                    ):
+                        part = packer.ref_or_inline(self._walk(packer, x, f"{path}[{k}]", d))
+                        parts.append(part)
+                        keys.append(part[-1] if len(part) == _REF_LEN and part[:2] == _REF_HEAD else h64(part))
+                        continue
+                    try:
+                        raw = h128(encode(x))
+                    except Exception:
+                        entry = self._unit(packer, x, path, k, True, None, None)
+                    else:
+                        entry = get(raw)
+                        if entry is None:
+                            entry = self._unit(packer, x, path, k, True, memo, raw)
+                        else:
+                            entry[2] = gen
+                            chunks.update(entry[1])
+                            trail.extend(entry[1])
+                            self.hits += 1
+                    parts.append(entry[0])
+                    keys.append(entry[3])
+            finally:
+                packer.trail = outer
+            if outer is not None:
+                outer.extend(trail)
+            if braw is not None:
+                blocks[(i, braw)] = [tuple(parts[start:]), tuple(trail), gen, tuple(keys[start:])]
+            i = j
+        prev = self._paging.get(path)
+        if prev is None:
+            prev = self._paging[path] = []
+        inline = packer.paged("l", parts, keys, prev)
+        if prev:
+            prev.append(gen)
+        return inline
+
+    def _unit(
+        self,
+        packer: _Packer,
+        x: Any,
+        path: str,
+        slot: Any,
+        is_item: bool,
+        memo: dict[Any, list[Any]] | None,
+        raw: bytes | None,
+    ) -> list[Any]:
+        """Redact and pack one list item (``slot`` its index) or dict value (``slot`` its key).
+
+        Returns:
+            ``[part, chunks, gen, boundary key]``, remembered in ``memo`` under ``raw``.
+        """
+        self.misses += 1
+        trail: list[tuple[bytes, bytes]] = []
+        outer = packer.trail
+        packer.trail = trail
+        try:
+            if is_item:
+                part = packer.item(self.redactor.redact(x, f"{path}[{slot}]"))
+                boundary = part[-1] if len(part) == _REF_LEN and part[:2] == _REF_HEAD else packer._h64(part)
+            else:
+                out = self.redactor.redact({slot: x}, path)
+                if isinstance(out, dict) and len(out) == 1:
+                    k2, x2 = next(iter(out.items()))
+                else:  # cannot happen with a sane redactor; keep the key, drop the value
+                    k2, x2 = (slot if type(slot) is str else safe_repr(slot)), "<unredactable>"
+                ke = self._encode(k2)
+                part = ke + packer.item(x2)
+                boundary = packer._h64(ke)
+        finally:
+            packer.trail = outer
+        if outer is not None:
+            outer.extend(trail)
+        entry = [part, tuple(trail), self._gen, boundary]
+        if memo is not None and raw is not None:
+            memo[raw] = entry
+        return entry
+
+
+class _NoRedaction:
+    """Stands in for the redactor when redaction is off."""
+
+    @staticmethod
+    def redact(value: Any, path: str = "") -> Any:
+        return value
+
+
+# ============================================================================ writer side
+
+
+class CheckpointStore:
+    """The writer side of one recorder: which chunks are in the ring, and keeping them there.
+
+    All state is mutated under the recorder's lock (checkpoint emission and the flush
+    listener both hold it), so it needs no lock of its own.
+    """
+
+    def __init__(self, recorder: Recorder) -> None:
+        """Attach to ``recorder`` (registers a flush listener)."""
+        self._rec = recorder
+        cfg = recorder.config
+        self.max_chunk = max(1024, min(MAX_CHUNK, cfg.max_event - 640))
+        self.budget = max(recorder.ring.ring_size * 3 // 4, 4 * self.max_chunk)
+        """Most (estimated, compressed) chunk bytes kept alive in the ring. Beyond it the
+        chunks of all the checkpoints in the ring would crowd everything else out (or not fit
+        at all), so the oldest checkpoints are given up: they show as not rebuildable."""
+        self._seq_of: dict[bytes, int] = {}  # digest -> seq of its latest copy in the ring
+        self._data: dict[bytes, bytes] = {}  # digest -> data (already redacted)
+        self._csize: dict[bytes, int] = {}  # digest -> its estimated size in the ring
+        self._gen_of: dict[bytes, int] = {}  # digest -> newest checkpoint generation using it
+        self._gen_seq: dict[int, int] = {}  # live generation -> its checkpoint event's seq
+        self._gens: deque[int] = deque()
+        self._gen = 0
+        self._heap: list[tuple[int, bytes]] = []  # (copy seq, digest), stale entries skipped
+        self._bytes = 0
+        self._cbytes = 0
+        redactor = _unbounded(recorder.redactor) if recorder.redactor is not None else _NoRedaction()
+        self._walker = _Walker(redactor, self.max_chunk)
+        self._pack_lock = threading.Lock()
+        self.reemitted = 0
+        """Chunks written again because their previous copy was about to be overwritten."""
+        self.abandoned = 0
+        """Checkpoints given up because the live chunks outgrew :attr:`budget`."""
+        recorder.add_flush_listener(self._on_flush)
+
+    # ------------------------------------------------------------ emission
+    def checkpoint(self, state: Any, label: Any = None) -> int | None:
+        """Record ``state``; see :func:`checkpoint`."""
+        rec = self._rec
+        ts = time.time_ns()
+        ctx = current_span.get()
+        span, parent = (None, None) if ctx is None else ctx
+        if not rec.sampler.keep("checkpoint", span, rec.recorded, False, ts):
+            rec.dropped += 1
+            return None
+        with self._pack_lock:  # the walker's memo is shared
+            root, chunks = self._walker.pack(state)
+        data: dict[str, Any] = {"root": root.hex()}
+        if label is not None:
+            data["label"] = rec.redact_text(label if isinstance(label, str) else safe_repr(label, 256))
+        append = rec.append_locked
+        with rec._lock:
+            if rec.closed:
+                return None
+            self._gen += 1
+            gen = self._gen
+            self._gen_seq[gen] = _PENDING
+            self._gens.append(gen)
+            missing, size = self._register(chunks, gen)
+            ratio = _compress_ratio([chunks[h] for h in missing])
+            new_hex: list[str] = []
+            stored = 0
+            try:
+                for h in missing:
+                    blob = chunks[h]
+                    hx = h.hex()
+                    seq = append("chunk", {"hash": hx, "data": blob}, span, parent)
+                    self._data[h] = blob
+                    self._bytes += len(blob)
+                    csize = self._csize[h] = int(len(blob) * ratio) + _CHUNK_OVERHEAD
+                    self._cbytes += csize
+                    self._seq_of[h] = seq
+                    heapq.heappush(self._heap, (seq, h))
+                    stored += len(blob)
+                    if len(new_hex) < _CHUNK_LIST_MAX:
+                        new_hex.append(hx)
+            except BaseException:  # never leave a chunk marked stored that is not
+                for h in missing:
+                    if h not in self._data:
+                        self._gen_of.pop(h, None)
+                raise
+            data["chunks"] = new_hex
+            data["new"] = len(missing)
+            data["size"] = size
+            data["stored"] = stored
+            seq = append("checkpoint", data, span, parent)
+            self._gen_seq[gen] = seq
+            if self._cbytes > self.budget:
+                self._shrink(gen)
+        return seq
+
+    def _register(self, chunks: dict[bytes, bytes], gen: int) -> tuple[list[bytes], int]:
+        """Mark every chunk of a checkpoint as used by ``gen``; the ones not stored yet, and
+        the state's size (bytes of all its chunks)."""
+        gen_of = self._gen_of
+        missing = [h for h in chunks if h not in gen_of]
+        gen_of.update(dict.fromkeys(chunks, gen))
+        return missing, sum(map(len, chunks.values()))
+
+    # ------------------------------------------------------------ keeping chunks alive
+    def _floor(self) -> int:
+        """Oldest seq still in the ring (the open block counts)."""
+        blocks = self._rec.ring.blocks
+        return blocks[0][3] if blocks else 0
+
+    def _live(self, h: bytes, floor: int) -> bool:
+        s = self._gen_seq.get(self._gen_of.get(h, -1))
+        return s is not None and s >= floor
+
+    def _forget(self, h: bytes) -> None:
+        self._seq_of.pop(h, None)
+        self._gen_of.pop(h, None)
+        blob = self._data.pop(h, None)
+        if blob is not None:
+            self._bytes -= len(blob)
+            self._cbytes -= self._csize.pop(h, 0)
+
+    def _retire_gens(self, floor: int) -> None:
+        gens, gen_seq = self._gens, self._gen_seq
+        while gens and gen_seq.get(gens[0], 0) < floor:
+            del gen_seq[gens.popleft()]
+
+    def _on_flush(self, at_risk: list[tuple[int, int]]) -> None:
+        """Re-emit every live chunk whose latest copy the next flush may overwrite."""
+        rec = self._rec
+        if rec.closed:
+            return
+        ring = rec.ring
+        heap = self._heap
+        for _ in range(16):  # re-emission may flush again (without calling us): loop until quiet
+            block_seq = ring.block_seq
+            floor = self._floor()
+            self._retire_gens(floor)
+            risk = max((last for _, last in at_risk), default=-1)
+            while heap and heap[0][0] <= risk:
+                seq, h = heapq.heappop(heap)
+                if self._seq_of.get(h) != seq:
+                    continue  # stale entry: re-emitted or forgotten since
+                if not self._live(h, floor):
+                    self._forget(h)
+                    continue
+                new = rec.append_locked("chunk", {"hash": h.hex(), "data": self._data[h]})
+                self._seq_of[h] = new
+                heapq.heappush(heap, (new, h))
+                self.reemitted += 1
+            if ring.block_seq == block_seq:
+                return
+            at_risk = ring.at_risk()
+
+    def _shrink(self, current: int) -> None:
+        """Over budget: drop dead chunks, then give up the oldest checkpoints until it fits."""
+        floor = self._floor()
+        self._retire_gens(floor)
+        self._sweep(floor)
+        while self._cbytes > self.budget and self._gens and self._gens[0] != current:
+            del self._gen_seq[self._gens.popleft()]
+            self.abandoned += 1
+            self._sweep(floor)
+
+    def _sweep(self, floor: int) -> None:
+        for h in [h for h in self._gen_of if not self._live(h, floor)]:
+            self._forget(h)
+
+    @property
+    def live_bytes(self) -> int:
+        """Bytes of chunk data held in memory."""
+        return self._bytes
+
+    @property
+    def live_ring_bytes(self) -> int:
+        """Estimated bytes those chunks take in the ring (compressed), compared to :attr:`budget`."""
+        return self._cbytes
+
+
+def _compress_ratio(blobs: list[bytes]) -> float:
+    """How well this data compresses with LZ4 (compressed / raw), measured in one call."""
+    raw = b"".join(blobs)
+    if not raw:
+        return 1.0
+    import lz4.block
+
+    return min(1.0, len(lz4.block.compress(raw, store_size=False)) / len(raw))
+
+
+def _unbounded(redactor: Any) -> Any:
+    """A view of ``redactor`` that does not truncate: a checkpoint must round-trip exactly.
+
+    The recorder's redactor cuts strings and bytes to ``max_value`` and lists to 1000 items,
+    right for events but not for state. This twin shares its rules, caches and pseudonym
+    key (so a secret gets the same pseudonym in a checkpoint as in an event) with those
+    limits lifted. If the redactor's layout is not the expected one, the redactor itself is
+    used: checkpoints are then truncated like events, never unredacted.
+    """
+    unbounded = getattr(redactor, "unbounded", None)
+    if callable(unbounded):
+        return unbounded()
+    try:
+        cls = type(redactor)
+        twin = object.__new__(cls)
+        for name in cls.__slots__:
+            if hasattr(redactor, name):
+                setattr(twin, name, getattr(redactor, name))
+        for name in ("_max_str", "_max_bytes", "_max_items"):
+            if not isinstance(getattr(twin, name), int):
+                return redactor
+            setattr(twin, name, 1 << 62)
+        return twin
+    except Exception:
+        return redactor
+
+
+_stores: weakref.WeakKeyDictionary[Any, CheckpointStore] = weakref.WeakKeyDictionary()
+_stores_lock = threading.Lock()
+
+
+def store_for(recorder: Recorder) -> CheckpointStore:
+    """The recorder's checkpoint store, created on first use."""
+    store = _stores.get(recorder)
+    if store is None:
+        with _stores_lock:
+            store = _stores.get(recorder)
+            if store is None:
+                store = _stores[recorder] = CheckpointStore(recorder)
+    return store
+
+
+def checkpoint(state: Any, label: str | None = None) -> int | None:
+    """Record a snapshot of the agent's state, deduplicated against earlier ones.
+
+    ``state`` is any MessagePack-able structure (dicts, lists, strings, numbers, bytes);
+    dataclasses and pydantic models are converted to dicts, tuples and sets to lists, and
+    anything else is stored as its repr. It is redacted before it is encoded.
+
+    Args:
+        state: the state to record.
+        label: a short name for this checkpoint, e.g. ``"after-plan"``.
+
+    Returns:
+        The checkpoint event's seq (pass it to ``Recording.state_at``), or None when not
+        recording, sampled out, or on an internal error (counted, never raised).
+    """
+    from . import api
+
+    rec = api._recorder
+    if rec is None:
+        return None
+    try:
+        return store_for(rec).checkpoint(state, label)
+    except Exception:
+        rec.errors += 1
+        return None
+
+
+# ============================================================================ reader side
+
+
+class ChunkIndex:
+    """Chunks of a recording by digest, for rebuilding checkpoints.
+
+    Built from ``"chunk"`` events; a copy whose data does not hash to its name is ignored.
+    """
+
+    def __init__(self, events: Iterable[Any]) -> None:
+        """Index the ``"chunk"`` events among ``events``."""
+        import xxhash
+
+        h128 = xxhash.xxh3_128_digest
+        self.data: dict[str, bytes] = {}
+        self.bad = 0
+        """Chunk copies whose data did not match their digest."""
+        for ev in events:
+            if ev.kind != "chunk":
+                continue
+            d = ev.data
+            hx, blob = d.get("hash"), d.get("data")
+            if not isinstance(hx, str) or not isinstance(blob, (bytes, bytearray)) or hx in self.data:
+                continue
+            if h128(blob).hex() != hx:
+                self.bad += 1
+                continue
+            self.data[hx] = bytes(blob)
+        self._complete: dict[str, bool] = {}
+
+    def __contains__(self, digest: str) -> bool:
+        return digest in self.data
+
+    def complete(self, root: str) -> bool:
+        """True if the chunk ``root`` and everything it references are present."""
+        memo = self._complete
+        if root in memo:
+            return memo[root]
+        ok = True
+        stack = [root]
+        order: list[str] = []
+        seen: set[str] = set()
+        while stack:  # iterative: a deep or hostile chunk graph must not blow the stack
+            hx = stack.pop()
+            if hx in seen:
+                continue
+            seen.add(hx)
+            known = memo.get(hx)
+            if known is not None:
+                ok = ok and known
+                continue
+            blob = self.data.get(hx)
+            if blob is None:
+                memo[hx] = ok = False
+                continue
+            order.append(hx)
+            stack.extend(_refs_in(blob))
+        if ok:
+            for hx in order:
+                memo[hx] = True
+        memo[root] = ok
+        return ok
+
+    def rebuild(self, root: str) -> Any:
+        """The value of chunk ``root``, fully resolved.
+
+        Raises:
+            MissingChunk: a chunk it needs is not in the recording (or is damaged).
+        """
+        active: set[bytes] = set()
+
+        def hook(code: int, raw: memoryview) -> Any:
+            if code == EXT_REF:
+                digest = bytes(raw)
+                if digest in active:
+                    raise MissingChunk(f"chunk {digest.hex()} references itself")
+                blob = self.data.get(digest.hex())
+                if blob is None:
+                    raise MissingChunk(f"chunk {digest.hex()} is not in the recording")
+                active.add(digest)
+                try:
+                    return decoder.decode(blob)
+                finally:
+                    active.discard(digest)
+            if code == EXT_CAT:
+                body = decoder.decode(raw)
+                return _concat(body)
+            return msgspec.msgpack.Ext(code, bytes(raw))
+
+        decoder = msgspec.msgpack.Decoder(ext_hook=hook)
+        blob = self.data.get(root)
+        if blob is None:
+            raise MissingChunk(f"root chunk {root} is not in the recording")
+        try:
+            return decoder.decode(blob)
+        except MissingChunk:
+            raise
+        except (msgspec.DecodeError, ValueError, TypeError, RecursionError) as exc:
+            raise MissingChunk(f"checkpoint chunk {root} cannot be decoded: {exc}") from None
+
+
+def _concat(body: Any) -> Any:
+    if not isinstance(body, list) or not body or body[0] not in _TAGS:
+        raise MissingChunk("malformed concatenation node")
+    tag, parts = body[0], body[1:]
+    if tag == "s":
+        return "".join(parts)
+    if tag == "b":
+        return b"".join(parts)
+    if tag == "l":
+        out: list[Any] = []
+        for p in parts:
+            out.extend(p)
+        return out
+    merged: dict[Any, Any] = {}
+    for p in parts:
+        merged.update(p)
+    return merged
+
+
+def _refs_in(blob: bytes) -> list[str]:
+    """Digests referenced directly by one chunk (concatenation nodes looked into)."""
+    refs: list[str] = []
+
+    def hook(code: int, raw: memoryview) -> Any:
+        if code == EXT_REF:
+            refs.append(bytes(raw).hex())
+        elif code == EXT_CAT:
+            decoder.decode(raw)
+        return None
+
+    decoder = msgspec.msgpack.Decoder(ext_hook=hook)
+    try:
+        decoder.decode(blob)
+    except Exception:
+        refs.append("<undecodable>")
+    return refs
+
+
+# ============================================================================ diff
+
+
+@dataclass(frozen=True, slots=True)
+class DiffEntry:
+    """One difference between two states.
+
+    Attributes:
+        op: ``"added"``, ``"removed"`` or ``"changed"``.
+        path: where, e.g. ``messages[3].content`` (empty for the root itself).
+        old: the value before (None when added).
+        new: the value after (None when removed).
+    """
+
+    op: str
+    path: str
+    old: Any
+    new: Any
+
+    def __str__(self) -> str:
+        sign = {"added": "+", "removed": "-", "changed": "~"}.get(self.op, "?")
+        if self.op == "added":
+            return f"{sign} {self.path or '<root>'} = {safe_repr(self.new, 120)}"
+        if self.op == "removed":
+            return f"{sign} {self.path or '<root>'} (was {safe_repr(self.old, 120)})"
+        return f"{sign} {self.path or '<root>'}: {safe_repr(self.old, 60)} -> {safe_repr(self.new, 60)}"
+
+
+def _key_path(path: str, key: Any) -> str:
+    if isinstance(key, str) and key.isidentifier():
+        return f"{path}.{key}" if path else key
+    return f"{path}[{key!r}]"
+
+
+def _fingerprint(value: Any, encode: Callable[[Any], bytes]) -> bytes:
+    try:
+        return encode(value)
+    except Exception:
+        return safe_repr(value).encode()
+
+
+def diff_states(old: Any, new: Any, path: str = "") -> list[DiffEntry]:
+    """What changed from ``old`` to ``new``: added, removed and changed paths.
+
+    Dicts are compared key by key; lists are aligned (so that a message dropped from the
+    front shows as one removal, not as every message changed); anything else by equality.
+    """
+    out: list[DiffEntry] = []
+    encode = msgspec.msgpack.Encoder(enc_hook=_enc_hook).encode
+    _diff(old, new, path, out, encode)
+    return out
+
+
+def _diff(old: Any, new: Any, path: str, out: list[DiffEntry], encode: Callable[[Any], bytes]) -> None:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for k, v in old.items():
+            p = _key_path(path, k)
+            if k not in new:
+                out.append(DiffEntry("removed", p, v, None))
+            else:
+                _diff(v, new[k], p, out, encode)
+        for k, v in new.items():
+            if k not in old:
+                out.append(DiffEntry("added", _key_path(path, k), None, v))
+        return
+    if isinstance(old, list) and isinstance(new, list):
+        import difflib
+
+        a = [_fingerprint(x, encode) for x in old]
+        b = [_fingerprint(x, encode) for x in new]
+        matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+        for op, i1, i2, j1, j2 in matcher.get_opcodes():
+            if op == "equal":
+                continue
+            paired = min(i2 - i1, j2 - j1) if op == "replace" else 0
+            for k in range(paired):
+                _diff(old[i1 + k], new[j1 + k], f"{path}[{j1 + k}]", out, encode)
+            for i in range(i1 + paired, i2):
+                out.append(DiffEntry("removed", f"{path}[{i}]", old[i], None))
+            for j in range(j1 + paired, j2):
+                out.append(DiffEntry("added", f"{path}[{j}]", None, new[j]))
+        return
+    if type(old) is not type(new) or old != new:
+        out.append(DiffEntry("changed", path, old, new))

@@ -1,0 +1,465 @@
+"""LangChain and LangGraph: a callback handler that records runs as flightrec events.
+
+:func:`enable` installs :class:`FlightrecCallbackHandler` globally through langchain-core's
+configure hook, so every chain, graph, chat model, tool and retriever run in the process
+is recorded without passing ``callbacks=`` anywhere (``import flightrec.auto`` does this as
+soon as the application imports ``langchain_core``). Runs map onto the agent vocabulary:
+
+* chains, agents and LangGraph nodes -> steps (``step_start`` / ``step_end``); runs that
+  LangChain itself hides (tagged ``langsmith:hidden``: LangGraph's channel writes and
+  routing) record nothing and their children hang under the visible parent;
+* chat models and LLMs -> a step holding one ``llm`` event (model, token usage, the last
+  messages of the prompt, the reply, latency, or the error);
+* tools -> ``tool_call`` / ``tool_result`` with the failure's origin; a repeated failed call
+  with the same arguments in the same step is linked to it (``attempt``, ``retry_of``);
+* retrievers -> a step holding a ``retrieval`` event with the documents returned;
+* LangGraph state: the state a node starts from, and the graph's final state, are
+  recorded as checkpoints (``langgraph:<node>#<step>``, ``langgraph:final``).
+
+Importing this module imports ``langchain_core``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from typing import Any
+from uuid import UUID
+
+from langchain_core.callbacks import BaseCallbackHandler
+
+from ._bridge import SpanBridge, checkpoint, maybe_json, tail
+
+__all__ = ["FlightrecCallbackHandler", "disable", "enable"]
+
+_HIDDEN = "langsmith:hidden"
+_CONTROL_FLOW = frozenset({"GraphInterrupt", "NodeInterrupt", "GraphBubbleUp", "ParentCommand", "Interrupt"})
+"""LangGraph exceptions that are control flow (interrupts, hand-offs), not failures."""
+MAX_DOCUMENTS = 20
+_MAX_IN_FLIGHT = 10_000
+
+
+def _plain(obj: Any, depth: int = 0) -> Any:
+    """LangChain objects (messages, documents, pydantic models) as plain data."""
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    if depth > 6:
+        return repr(obj)
+    if isinstance(obj, dict):
+        return {str(k): _plain(v, depth + 1) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v, depth + 1) for v in obj]
+    content = getattr(obj, "content", None)
+    msg_type = getattr(obj, "type", None)
+    if content is not None and isinstance(msg_type, str):  # a BaseMessage
+        out: dict[str, Any] = {"role": msg_type, "content": _plain(content, depth + 1)}
+        for attr in ("name", "tool_call_id", "status"):
+            value = getattr(obj, attr, None)
+            if value:
+                out[attr] = value
+        tool_calls = getattr(obj, "tool_calls", None)
+        if tool_calls:
+            out["tool_calls"] = [
+                {"name": c.get("name"), "args": _plain(c.get("args"), depth + 1), "id": c.get("id")} for c in tool_calls
+            ]
+        return out
+    page = getattr(obj, "page_content", None)
+    if isinstance(page, str):  # a Document
+        return {"page_content": page, "metadata": _plain(getattr(obj, "metadata", None), depth + 1)}
+    dump = getattr(obj, "model_dump", None)
+    if callable(dump):
+        try:
+            return _plain(dump(), depth + 1)
+        except Exception:
+            return repr(obj)
+    return obj
+
+
+def _name(serialized: dict[str, Any] | None, kwargs: dict[str, Any], default: str) -> str:
+    name = kwargs.get("name")
+    if name:
+        return str(name)
+    if serialized:
+        if serialized.get("name"):
+            return str(serialized["name"])
+        ident = serialized.get("id")
+        if isinstance(ident, list) and ident:
+            return str(ident[-1])
+    return default
+
+
+def _model(serialized: dict[str, Any] | None, metadata: dict[str, Any] | None, invocation: Any) -> str | None:
+    if metadata and metadata.get("ls_model_name"):
+        return str(metadata["ls_model_name"])
+    for source in (invocation, (serialized or {}).get("kwargs")):
+        if isinstance(source, dict):
+            for key in ("model", "model_name", "model_id"):
+                if source.get(key):
+                    return str(source[key])
+    return None
+
+
+def _usage(response: Any) -> tuple[int | None, int | None, str | None]:
+    """(prompt tokens, completion tokens, model) from an ``LLMResult``."""
+    prompt = completion = None
+    model = None
+    llm_output = getattr(response, "llm_output", None) or {}
+    usage = llm_output.get("token_usage") or llm_output.get("usage") or {}
+    if isinstance(usage, dict):
+        prompt = usage.get("prompt_tokens", usage.get("input_tokens"))
+        completion = usage.get("completion_tokens", usage.get("output_tokens"))
+    model = llm_output.get("model_name") or llm_output.get("model")
+    for gens in getattr(response, "generations", None) or ():
+        for gen in gens:
+            message = getattr(gen, "message", None)
+            meta = getattr(message, "usage_metadata", None)
+            if meta:
+                prompt = (prompt or 0) + int(meta.get("input_tokens") or 0)
+                completion = (completion or 0) + int(meta.get("output_tokens") or 0)
+            rmeta = getattr(message, "response_metadata", None) or {}
+            model = model or rmeta.get("model_name") or rmeta.get("model")
+    return prompt, completion, model
+
+
+def _reply(response: Any) -> Any:
+    out = []
+    for gens in getattr(response, "generations", None) or ():
+        for gen in gens:
+            message = getattr(gen, "message", None)
+            out.append(_plain(message) if message is not None else getattr(gen, "text", None))
+    return out[0] if len(out) == 1 else out
+
+
+class FlightrecCallbackHandler(BaseCallbackHandler):
+    """Records LangChain / LangGraph runs into the running flight recorder.
+
+    Pass it as a callback (``config={"callbacks": [FlightrecCallbackHandler()]}``) or let
+    :func:`enable` install it for every run. It does nothing while no recorder runs and
+    never raises into LangChain.
+
+    Args:
+        checkpoints: record LangGraph node input states and final states as checkpoints.
+    """
+
+    raise_error = False
+    run_inline = True  # callbacks in the caller's thread and order, also for async runs
+
+    def __init__(self, checkpoints: bool = True) -> None:
+        super().__init__()
+        self.bridge = SpanBridge("langchain")
+        self.checkpoints = checkpoints
+        self._graph_roots: set[UUID] = set()
+        self._models: dict[UUID, str | None] = {}
+        self._requests: dict[UUID, Any] = {}
+        """Prompts of LLM calls in flight: stored with the result, one event per call."""
+
+    # ------------------------------------------------------------------ chains / graph nodes
+    def on_chain_start(
+        self,
+        serialized: dict[str, Any] | None,
+        inputs: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """A chain, agent or graph node started: a step (hidden runs pass through)."""
+        try:
+            if tags and _HIDDEN in tags:
+                self.bridge.passthrough(run_id, parent_run_id)
+                return
+            name = _name(serialized, kwargs, "chain")
+            attrs: dict[str, Any] = {"run_id": str(run_id)}
+            node = (metadata or {}).get("langgraph_node")
+            if node is not None:
+                attrs["langgraph_node"] = node
+                attrs["langgraph_step"] = (metadata or {}).get("langgraph_step")
+            if tags:
+                attrs["tags"] = [t for t in tags if not t.startswith("seq:")][:10]
+            self.bridge.step_start(run_id, parent_run_id, name, attrs)
+            if parent_run_id is None and node is None and name == "LangGraph":
+                self._graph_roots.add(run_id)
+            if self.checkpoints and node is not None and node == name and isinstance(inputs, dict):
+                self._checkpoint(inputs, f"langgraph:{node}#{attrs['langgraph_step']}", run_id)
+        except Exception:
+            self._count_error()
+
+    def on_chain_end(self, outputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> None:
+        """A chain ended: ``step_end`` (and the final state of a LangGraph graph)."""
+        try:
+            if self.checkpoints and run_id in self._graph_roots:
+                self._graph_roots.discard(run_id)
+                if isinstance(outputs, dict):
+                    self._checkpoint(outputs, "langgraph:final", run_id)
+            self.bridge.step_end(run_id)
+        except Exception:
+            self._count_error()
+
+    def on_chain_error(
+        self, error: BaseException, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
+    ) -> None:
+        """A chain failed (or was interrupted, which is not a failure)."""
+        self._graph_roots.discard(run_id)
+        self.bridge.step_end(run_id, error=error, benign=type(error).__name__ in _CONTROL_FLOW)
+
+    def _checkpoint(self, state: dict[str, Any], label: str, run_id: UUID) -> None:
+        from ..context import current_span
+
+        token = current_span.set(self.bridge.context_of(run_id))
+        try:
+            checkpoint(_plain(state), label)
+        finally:
+            current_span.reset(token)
+
+    # ------------------------------------------------------------------ LLMs
+    def on_chat_model_start(
+        self,
+        serialized: dict[str, Any] | None,
+        messages: list[list[Any]],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """A chat model call started: a step that will hold the ``llm`` event."""
+        self._llm_start(
+            serialized, messages[0] if len(messages) == 1 else messages, run_id, parent_run_id, metadata, kwargs
+        )
+
+    def on_llm_start(
+        self,
+        serialized: dict[str, Any] | None,
+        prompts: list[str],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """A (completion) LLM call started."""
+        self._llm_start(serialized, prompts, run_id, parent_run_id, metadata, kwargs)
+
+    def _llm_start(
+        self,
+        serialized: dict[str, Any] | None,
+        request: Any,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        metadata: dict[str, Any] | None,
+        kwargs: dict[str, Any],
+    ) -> None:
+        try:
+            model = _model(serialized, metadata, kwargs.get("invocation_params"))
+            name = _name(serialized, kwargs, "llm")
+            attrs: dict[str, Any] = {"run_id": str(run_id), "model": model}
+            node = (metadata or {}).get("langgraph_node")
+            if node is not None:
+                attrs["langgraph_node"] = node
+            self.bridge.llm_start(run_id, parent_run_id, name, attrs)
+            if len(self._models) < _MAX_IN_FLIGHT:
+                self._models[run_id] = model
+                self._requests[run_id] = request
+        except Exception:
+            self._count_error()
+
+    def on_llm_end(self, response: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> None:
+        """An LLM call returned: ``llm`` (tokens, reply) and ``step_end``."""
+        try:
+            prompt, completion, model = _usage(response)
+            request = self._requests.pop(run_id, None)
+            self.bridge.llm_end(
+                run_id,
+                parent_run_id,
+                model=self._models.pop(run_id, None) or model,
+                prompt_tokens=prompt,
+                completion_tokens=completion,
+                request=_plain(tail(request)),
+                response=_reply(response),
+            )
+        except Exception:
+            self._count_error()
+
+    def on_llm_error(
+        self, error: BaseException, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
+    ) -> None:
+        """An LLM call failed: ``llm`` with the error, and ``step_end``."""
+        try:
+            request = self._requests.pop(run_id, None)
+            self.bridge.llm_end(
+                run_id, parent_run_id, model=self._models.pop(run_id, None), request=_plain(tail(request)), error=error
+            )
+        except Exception:
+            self._count_error()
+
+    # ------------------------------------------------------------------ tools
+    def on_tool_start(
+        self,
+        serialized: dict[str, Any] | None,
+        input_str: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        inputs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """A tool was called: ``tool_call`` in the enclosing step."""
+        try:
+            args = _plain(inputs) if inputs is not None else maybe_json(input_str)
+            extra = {"ext_call_id": kwargs["tool_call_id"]} if kwargs.get("tool_call_id") else None
+            self.bridge.tool_start(run_id, parent_run_id, _name(serialized, kwargs, "tool"), args, extra)
+        except Exception:
+            self._count_error()
+
+    def on_tool_end(self, output: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> None:
+        """A tool returned: ``tool_result`` (a ToolMessage's error status counts as a failure)."""
+        try:
+            result = _plain(output)
+            if isinstance(result, dict) and result.get("status") == "error":
+                self.bridge.tool_end(
+                    run_id,
+                    parent_run_id,
+                    result=result.get("content"),
+                    error=str(result.get("content")),
+                    error_type="ToolMessageError",
+                )
+            else:
+                if isinstance(result, dict) and result.get("role") == "tool":
+                    result = maybe_json(result.get("content"))
+                self.bridge.tool_end(run_id, parent_run_id, result=result)
+        except Exception:
+            self._count_error()
+
+    def on_tool_error(
+        self, error: BaseException, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
+    ) -> None:
+        """A tool raised: ``tool_result`` with the error and its origin."""
+        self.bridge.tool_end(run_id, parent_run_id, error=error)
+
+    # ------------------------------------------------------------------ retrievers
+    def on_retriever_start(
+        self,
+        serialized: dict[str, Any] | None,
+        query: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """A retriever was queried: a step."""
+        self.bridge.step_start(
+            run_id, parent_run_id, _name(serialized, kwargs, "retriever"), {"run_id": str(run_id), "query": query}
+        )
+
+    def on_retriever_end(
+        self, documents: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
+    ) -> None:
+        """A retriever returned: a ``retrieval`` event with the documents, then ``step_end``."""
+        try:
+            docs = list(documents or ())
+            self.bridge.event(run_id, "retrieval", {"documents": _plain(docs[:MAX_DOCUMENTS]), "count": len(docs)})
+            self.bridge.step_end(run_id)
+        except Exception:
+            self._count_error()
+
+    def on_retriever_error(
+        self, error: BaseException, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
+    ) -> None:
+        """A retriever failed."""
+        self.bridge.step_end(run_id, error=error)
+
+    # ------------------------------------------------------------------ agents and the rest
+    def on_agent_action(self, action: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> None:
+        """A (classic) agent chose an action: an ``agent_action`` event."""
+        self._event(
+            "agent_action",
+            run_id,
+            tool=getattr(action, "tool", None),
+            tool_input=_plain(getattr(action, "tool_input", None)),
+            log=getattr(action, "log", None),
+        )
+
+    def on_agent_finish(self, finish: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> None:
+        """A (classic) agent finished: an ``agent_finish`` event."""
+        self._event("agent_finish", run_id, output=_plain(getattr(finish, "return_values", None)))
+
+    def on_retry(self, retry_state: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> None:
+        """A run is being retried (tenacity): a ``retry`` event."""
+        outcome = getattr(retry_state, "outcome", None)
+        exc = outcome.exception() if outcome is not None and getattr(outcome, "failed", False) else None
+        self._event(
+            "retry",
+            run_id,
+            attempt=getattr(retry_state, "attempt_number", None),
+            error=f"{type(exc).__name__}: {exc}" if exc is not None else None,
+        )
+
+    def on_custom_event(
+        self,
+        name: str,
+        data: Any,
+        *,
+        run_id: UUID,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """A custom event dispatched by user code: recorded as ``custom`` with its name."""
+        self._event("custom", run_id, name=name, data=_plain(data))
+
+    def _event(self, kind: str, run_id: UUID, **data: Any) -> None:
+        self.bridge.event(run_id, kind, data)
+
+    @staticmethod
+    def _count_error() -> None:
+        from .. import api
+
+        rec = api._recorder
+        if rec is not None:
+            rec.errors += 1
+
+
+_handler: FlightrecCallbackHandler | None = None
+_var: contextvars.ContextVar[FlightrecCallbackHandler | None] | None = None
+
+
+def enable() -> FlightrecCallbackHandler:
+    """Install the handler for every LangChain run in the process (idempotent).
+
+    Uses langchain-core's ``register_configure_hook`` with a context variable whose default
+    is the handler, so runs in every thread and task see it.
+
+    Returns:
+        The installed handler.
+    """
+    global _handler, _var
+    if _handler is not None:
+        return _handler
+    from langchain_core.tracers.context import register_configure_hook
+
+    handler = FlightrecCallbackHandler()
+    var: contextvars.ContextVar[FlightrecCallbackHandler | None] = contextvars.ContextVar(
+        "flightrec_langchain_handler", default=handler
+    )
+    register_configure_hook(var, True, FlightrecCallbackHandler)
+    _handler, _var = handler, var
+    return handler
+
+
+def disable() -> None:
+    """Remove the global handler installed by :func:`enable`."""
+    global _handler, _var
+    if _var is None:
+        return
+    from langchain_core.tracers import context as lc_context
+
+    hooks = lc_context._configure_hooks
+    hooks[:] = [h for h in hooks if h[0] is not _var]
+    _handler, _var = None, None

@@ -1,0 +1,267 @@
+"""Memory bookkeeping: what the agent keeps in, and drops from, its context.
+
+``flightrec.memory.retain / evict / summarize`` record ``"memory"`` events
+``{op, item_id | item_ids, into?, tokens?, reason?, source?, content?, call_id?}`` and
+``flightrec.memory.context`` records ``"context"`` samples ``{used_tokens, limit_tokens, ratio}``.
+``call_id`` links a retained item to the tool call that produced it: the latest tool call
+that succeeded in the same context before the retain (see :func:`flightrec.agent.last_tool_call`),
+when the retain names no ``source`` or names that tool as its source.
+
+The reader rebuilds which items were live at any point of a recording, even after the
+ring wrapped many times: the recorder remembers the live items (id, tokens, reason,
+source; not their content) and, just before the block holding an item's latest retain
+event is overwritten, writes a *carried* retain ``{op: "retain", item_id, ..., carried: seq}``
+whose ``carried`` is the seq of the original retain. A carried retain is bookkeeping, not
+a new decision of the agent.
+"""
+
+from __future__ import annotations
+
+import heapq
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from . import api
+from .context import current_span
+
+if TYPE_CHECKING:
+    from .recorder import Recorder
+
+__all__ = ["context", "evict", "retain", "summarize"]
+
+
+class MemoryTracker:
+    """The live items of one recorder, re-emitted before their retain is overwritten.
+
+    Mutated only under the recorder's lock (emission and the flush listener both hold it).
+    """
+
+    def __init__(self, recorder: Recorder) -> None:
+        """Attach to ``recorder`` (registers a flush listener)."""
+        self._rec = recorder
+        self.max_items = max(64, recorder.config.size // 2048)
+        """Most live items carried across wrap-around; the oldest beyond it are forgotten."""
+        # item id -> [seq of its latest (carried) retain, carried data, original retain seq]
+        self._items: OrderedDict[Hashable, list[Any]] = OrderedDict()
+        self._heap: list[tuple[int, int, Hashable]] = []
+        self._tie = 0
+        self.forgotten = 0
+        """Live items no longer carried because there were more than :attr:`max_items`."""
+        recorder.add_flush_listener(self._on_flush)
+
+    def emit(
+        self, op: str, data: dict[str, Any], item_id: Any = None, item_ids: Iterable[Any] = (), into: Any = None
+    ) -> int | None:
+        """Record one memory event and update the live items atomically with it."""
+        rec = self._rec
+        ts = time.time_ns()
+        ctx = current_span.get()
+        span, parent = (None, None) if ctx is None else ctx
+        if not rec.sampler.keep("memory", span, rec.recorded, False, ts):
+            rec.dropped += 1
+            return None
+        redactor = rec.redactor
+        clean: dict[str, Any] = redactor.redact(data) if redactor is not None else data
+        with rec._lock:
+            if rec.closed:
+                return None
+            seq: int = rec.append_locked("memory", clean, span, parent)
+            items = self._items
+            if op == "retain":
+                carried = {k: v for k, v in clean.items() if k in ("op", "item_id", "tokens", "reason", "source")}
+                self._put(_key(item_id), seq, carried, seq)
+            elif op == "evict":
+                items.pop(_key(item_id), None)
+            elif op == "summarize":
+                for i in item_ids:
+                    items.pop(_key(i), None)
+                carried = {"op": "retain", "item_id": clean.get("into"), "reason": "summarize"}
+                if clean.get("tokens") is not None:
+                    carried["tokens"] = clean["tokens"]
+                self._put(_key(into), seq, carried, seq)
+        return seq
+
+    def _put(self, key: Hashable, seq: int, carried: dict[str, Any], origin: int) -> None:
+        items = self._items
+        items[key] = [seq, carried, origin]
+        items.move_to_end(key)
+        self._tie += 1
+        heapq.heappush(self._heap, (seq, self._tie, key))
+        while len(items) > self.max_items:
+            items.popitem(last=False)
+            self.forgotten += 1
+
+    def _on_flush(self, at_risk: list[tuple[int, int]]) -> None:
+        """Carry every live item whose latest retain the next flush may overwrite."""
+        rec = self._rec
+        if rec.closed or not self._items:
+            if not self._items:
+                self._heap.clear()
+            return
+        ring = rec.ring
+        heap, items = self._heap, self._items
+        for _ in range(16):
+            block_seq = ring.block_seq
+            risk = max((last for _, last in at_risk), default=-1)
+            while heap and heap[0][0] <= risk:
+                seq, _, key = heapq.heappop(heap)
+                entry = items.get(key)
+                if entry is None or entry[0] != seq:
+                    continue
+                data = dict(entry[1])
+                data["carried"] = entry[2]
+                new = rec.append_locked("memory", data)
+                entry[0] = new
+                self._tie += 1
+                heapq.heappush(heap, (new, self._tie, key))
+            if ring.block_seq == block_seq:
+                return
+            at_risk = ring.at_risk()
+
+    def live(self) -> dict[Hashable, dict[str, Any]]:
+        """The live items as the recorder knows them (for tests and introspection)."""
+        return {k: dict(v[1]) for k, v in self._items.items()}
+
+
+def _key(item_id: Any) -> Hashable:
+    try:
+        hash(item_id)
+        return item_id  # type: ignore[no-any-return]
+    except TypeError:
+        return repr(item_id)
+
+
+_trackers: weakref.WeakKeyDictionary[Any, MemoryTracker] = weakref.WeakKeyDictionary()
+_trackers_lock = threading.Lock()
+
+
+def tracker_for(recorder: Recorder) -> MemoryTracker:
+    """The recorder's memory tracker, created on first use."""
+    t = _trackers.get(recorder)
+    if t is None:
+        with _trackers_lock:
+            t = _trackers.get(recorder)
+            if t is None:
+                t = _trackers[recorder] = MemoryTracker(recorder)
+    return t
+
+
+def retain(
+    item_id: Any, content: Any = None, tokens: int | None = None, reason: str | None = None, source: str | None = None
+) -> int | None:
+    """Record that the agent kept an item in its context (a document, a fact, a message).
+
+    Args:
+        item_id: the item's id; retaining the same id again after evicting it is how a
+            reader learns that the agent needed it back.
+        content: the item itself (redacted and cut like any value), optional.
+        tokens: its size in tokens.
+        reason: why it was kept.
+        source: where it came from (a tool name, a URL, ``"user"``...).
+
+    Returns:
+        The event's seq, or None when not recording.
+    """
+    rec = api._recorder
+    if rec is None:
+        return None
+    try:
+        from .agent import last_tool_call
+
+        data: dict[str, Any] = {"op": "retain", "item_id": item_id}
+        if tokens is not None:
+            data["tokens"] = tokens
+        if reason is not None:
+            data["reason"] = reason
+        if source is not None:
+            data["source"] = source
+        if content is not None:
+            data["content"] = content
+        last = last_tool_call()
+        if last is not None and (source is None or source == last[1]):
+            data["call_id"] = last[0]
+        return tracker_for(rec).emit("retain", data, item_id=item_id)
+    except Exception:
+        rec.errors += 1
+        return None
+
+
+def evict(item_id: Any, reason: str | None = None, tokens: int | None = None) -> int | None:
+    """Record that the agent dropped an item from its context.
+
+    Args:
+        item_id: the item's id.
+        reason: why, e.g. ``"context full"``.
+        tokens: tokens freed.
+
+    Returns:
+        The event's seq, or None when not recording.
+    """
+    rec = api._recorder
+    if rec is None:
+        return None
+    try:
+        data: dict[str, Any] = {"op": "evict", "item_id": item_id}
+        if reason is not None:
+            data["reason"] = reason
+        if tokens is not None:
+            data["tokens"] = tokens
+        return tracker_for(rec).emit("evict", data, item_id=item_id)
+    except Exception:
+        rec.errors += 1
+        return None
+
+
+def summarize(item_ids: Iterable[Any], into: Any, tokens: int | None = None, reason: str | None = None) -> int | None:
+    """Record that the agent replaced several items by one summary item.
+
+    Args:
+        item_ids: the items summarized (they leave the context).
+        into: the summary's item id (it enters the context).
+        tokens: the summary's size in tokens.
+        reason: why.
+
+    Returns:
+        The event's seq, or None when not recording.
+    """
+    rec = api._recorder
+    if rec is None:
+        return None
+    try:
+        ids = list(item_ids)
+        data: dict[str, Any] = {"op": "summarize", "item_ids": ids, "into": into}
+        if tokens is not None:
+            data["tokens"] = tokens
+        if reason is not None:
+            data["reason"] = reason
+        return tracker_for(rec).emit("summarize", data, item_ids=ids, into=into)
+    except Exception:
+        rec.errors += 1
+        return None
+
+
+def context(used_tokens: int, limit_tokens: int) -> int | None:
+    """Sample the context window's usage.
+
+    Args:
+        used_tokens: tokens in the context now.
+        limit_tokens: the window's limit.
+
+    Returns:
+        The event's seq, or None when not recording.
+    """
+    rec = api._recorder
+    if rec is None:
+        return None
+    try:
+        ratio = round(used_tokens / limit_tokens, 4) if limit_tokens else None
+        return rec.record(  # type: ignore[no-any-return]
+            "context", {"used_tokens": used_tokens, "limit_tokens": limit_tokens, "ratio": ratio}
+        )
+    except Exception:
+        rec.errors += 1
+        return None

@@ -1,0 +1,424 @@
+"""Deduplicated checkpoints: round trips, dedup, the rebuild invariant through wrap-around, diff."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import random
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import flightrec
+from flightrec.checkpoint import ChunkIndex, DiffEntry, diff_states, pack_state, store_for
+from flightrec.errors import CorruptRecording, MissingChunk
+
+
+@pytest.fixture
+def small(frdir: Path) -> Iterator[Any]:
+    """A recorder with a tiny ring (256 KiB, 8 KiB blocks) that wraps quickly."""
+    rec = flightrec.start(dir=frdir, size="256KiB", block_size="8KiB", triggers=False, resources=0)
+    assert rec is not None
+    yield rec
+    flightrec.stop()
+
+
+@pytest.fixture
+def roomy(frdir: Path) -> Iterator[Any]:
+    """A recorder with a ring big enough that nothing wraps."""
+    rec = flightrec.start(dir=frdir, size="8MiB", triggers=False, resources=0)
+    assert rec is not None
+    yield rec
+    flightrec.stop()
+
+
+def dump_and_load(name: str = "t") -> flightrec.Recording:
+    """Dump the running recorder and open the dump."""
+    path = flightrec.dump(name)
+    assert path is not None
+    return flightrec.load(path)
+
+
+def message(rng: random.Random, i: int, size: int = 600) -> dict[str, Any]:
+    """A chat message of about ``size`` characters."""
+    words = ["order", "refund", "shipping", "status", "please", "check", "the", "item", "today", "thanks"]
+    text = " ".join(rng.choice(words) for _ in range(size // 6))
+    return {"role": "user" if i % 2 else "assistant", "content": f"#{i} {text}", "turn": i}
+
+
+@dataclasses.dataclass
+class Plan:
+    """A dataclass in the state."""
+
+    goal: str
+    steps: list[str]
+
+
+class FakeModel:
+    """Quacks like a pydantic v2 model."""
+
+    def __init__(self, **fields: Any) -> None:
+        self._fields = fields
+
+    def model_dump(self) -> dict[str, Any]:
+        return dict(self._fields)
+
+
+STATES: list[Any] = [
+    0,
+    "short",
+    None,
+    [],
+    {},
+    {"n": 1, "f": 1.5, "b": True, "none": None, "bytes": b"\x00\x01", "neg": -7},
+    {"nested": {"deep": {"deeper": [1, [2, [3, {"x": "y"}]]]}}},
+    {"big_text": "lorem ipsum " * 20_000},
+    {"unicode": "žluťoučký kůň 🐎 " * 3_000},
+    {"blob": bytes(range(256)) * 400},
+    {"many": list(range(20_000))},
+    {"floats": [i / 7 for i in range(3_000)]},
+    {"wide": {f"key{i}": f"value {i} " * (i % 40) for i in range(2_000)}},
+    [{"a": i, "b": [i] * 50} for i in range(300)],
+]
+
+
+class TestRoundTrip:
+    """state_at gives back exactly the state that was checkpointed."""
+
+    @pytest.mark.parametrize("state", STATES, ids=range(len(STATES)))
+    def test_state_round_trips(self, roomy: Any, state: Any) -> None:
+        """Scalars, nesting, long strings and bytes, long lists and wide dicts all round-trip."""
+        seq = flightrec.checkpoint(state, label="s")
+        assert seq is not None
+        with dump_and_load() as rec:
+            assert [c.rebuildable for c in rec.checkpoints()] == [True]
+            assert state == rec.state_at(seq)
+
+    def test_dataclass_model_tuple_and_set_are_converted(self, roomy: Any) -> None:
+        """Dataclasses and pydantic-like models become dicts, tuples lists, sets sorted lists."""
+        seq = flightrec.checkpoint({"plan": Plan("ship", ["a", "b"]), "m": FakeModel(x=1), "t": (1, 2), "s": {3}})
+        with dump_and_load() as rec:
+            assert (rec.state_at(seq)) == {
+                "plan": {"goal": "ship", "steps": ["a", "b"]},
+                "m": {"x": 1},
+                "t": [1, 2],
+                "s": [3],
+            }
+
+    def test_dataclass_root(self, roomy: Any) -> None:
+        """A dataclass as the whole state is converted too."""
+        seq = flightrec.checkpoint(Plan("ship", ["x"] * 100))
+        with dump_and_load() as rec:
+            assert rec.state_at(seq) == {"goal": "ship", "steps": ["x"] * 100}
+
+    def test_label_and_size_are_recorded(self, roomy: Any) -> None:
+        """The checkpoint event carries the label and the state's size."""
+        seq = flightrec.checkpoint({"a": "b" * 1000}, label="after-plan")
+        with dump_and_load() as rec:
+            (info,) = rec.checkpoints()
+            assert (seq, "after-plan", True) == (info.seq, info.label, info.rebuildable)
+            assert info.size > 1000
+
+    def test_state_at_picks_the_checkpoint_at_or_before(self, roomy: Any) -> None:
+        """state_at(seq) is the latest checkpoint at or before seq; None before the first."""
+        flightrec.record("note")
+        first = flightrec.checkpoint({"v": 1})
+        between = flightrec.record("note")
+        second = flightrec.checkpoint({"v": 2})
+        assert first is not None and between is not None and second is not None
+        with dump_and_load() as rec:
+            assert rec.state_at(first - 1) is None
+            assert rec.state_at(first) == {"v": 1}
+            assert rec.state_at(between) == {"v": 1}
+            assert rec.state_at(second + 100) == {"v": 2}
+
+    def test_mutations_in_place_are_seen(self, roomy: Any) -> None:
+        """Changing a message in place, a nested list, or only a value's type shows up."""
+        msgs = [{"role": "user", "content": f"m{i} " * 60, "n": 1, "tags": ["a"]} for i in range(100)]
+        state = {"messages": msgs}
+        expected = {}
+        expected[flightrec.checkpoint(state)] = copy.deepcopy(state)
+        msgs[3]["content"] = "edited"
+        expected[flightrec.checkpoint(state)] = copy.deepcopy(state)
+        msgs[50]["tags"].append("b")
+        expected[flightrec.checkpoint(state)] = copy.deepcopy(state)
+        msgs[60]["n"] = 1.0  # equal to 1, but not the same value
+        expected[flightrec.checkpoint(state)] = copy.deepcopy(state)
+        msgs[61]["n"] = True
+        expected[flightrec.checkpoint(state)] = copy.deepcopy(state)
+        with dump_and_load() as rec:
+            for seq, want in expected.items():
+                got = rec.state_at(seq)
+                assert want == got
+                assert [type(m["n"]) for m in want["messages"]] == [type(m["n"]) for m in got["messages"]]
+
+    def test_the_same_object_in_two_places(self, roomy: Any) -> None:
+        """A value shared by two places of the state is stored once and rebuilt in both."""
+        shared = {"doc": "x" * 5000}
+        state = {"a": [shared] * 40, "b": {"same": shared}}
+        seq = flightrec.checkpoint(state)
+        with dump_and_load() as rec:
+            assert state == rec.state_at(seq)
+
+
+class TestDedup:
+    """A checkpoint stores only what is new since the chunks already in the ring."""
+
+    def test_appending_one_message_stores_about_one_message(self, roomy: Any) -> None:
+        """After a 200-message checkpoint, one more message costs about that message."""
+        rng = random.Random(1)
+        conv = [message(rng, i, 2000) for i in range(200)]
+        flightrec.checkpoint({"messages": conv})
+        conv.append(message(rng, 200, 2000))
+        seq = flightrec.checkpoint({"messages": conv})
+        with dump_and_load() as rec:
+            ev = next(e for e in rec.events(["checkpoint"]) if e.seq == seq)
+            assert ev.data["new"] <= 5
+            assert ev.data["stored"] < 2 * 2100
+            assert ev.data["size"] > 200 * 2000
+
+    def test_an_unchanged_state_stores_nothing(self, roomy: Any) -> None:
+        """Checkpointing the same state twice stores no chunk the second time."""
+        state = {"messages": [{"c": "x" * 500, "i": i} for i in range(50)]}
+        flightrec.checkpoint(state)
+        seq = flightrec.checkpoint(state)
+        with dump_and_load() as rec:
+            ev = next(e for e in rec.events(["checkpoint"]) if e.seq == seq)
+            assert (ev.data["new"], ev.data["stored"], ev.data["chunks"]) == (0, 0, [])
+
+    def test_dropping_from_the_front_changes_few_chunks(self) -> None:
+        """Content-defined pages: a sliding window re-stores only a page or two."""
+        rng = random.Random(2)
+        conv = [message(rng, i, 400) for i in range(400)]
+        _, before = pack_state({"messages": conv})
+        _, after = pack_state({"messages": conv[7:]})
+        assert len(set(after) - set(before)) <= 4
+
+    def test_redaction_off_stores_the_same_way(self, frdir: Path) -> None:
+        """Without redaction, dedup and round trips are the same."""
+        flightrec.start(dir=frdir, size="4MiB", triggers=False, resources=0, redact=False)
+        conv = [{"c": f"msg {i} " * 50} for i in range(100)]
+        a = flightrec.checkpoint({"m": conv})
+        b = flightrec.checkpoint({"m": [*conv, {"c": "new"}]})
+        with dump_and_load() as rec:
+            assert {"m": conv} == rec.state_at(a)
+            ev = next(e for e in rec.events(["checkpoint"]) if e.seq == b)
+            assert ev.data["new"] <= 4
+
+
+class TestWrapAround:
+    """Every checkpoint still in the ring can be rebuilt, however often the ring wrapped."""
+
+    def test_every_checkpoint_in_the_dump_is_rebuildable(self, small: Any) -> None:
+        """Grow, edit, drop from the front and share parts, with filler wrapping the ring many times."""
+        # GIVEN a state that changes in every way between checkpoints
+        rng = random.Random(7)
+        conv: list[dict[str, Any]] = []
+        notes = {"system": "You are a support agent. " * 40}
+        originals: dict[int, Any] = {}
+        for turn in range(250):
+            conv.append(message(rng, turn, rng.choice((100, 300, 900))))
+            if turn % 17 == 5:
+                conv[rng.randrange(len(conv))]["content"] += " (edited)"
+            if len(conv) > 40:
+                del conv[: rng.randint(1, 3)]
+            if turn % 10 == 0:
+                notes[f"fact{turn}"] = f"fact number {turn} " * 20
+            state = {"messages": conv, "notes": notes, "turn": turn, "pinned": conv[:2]}
+            # WHEN it is checkpointed between bursts of unrelated events
+            seq = flightrec.checkpoint(state, label=f"turn {turn}")
+            assert seq is not None
+            originals[seq] = copy.deepcopy(state)
+            for i in range(rng.randint(5, 60)):
+                flightrec.record("filler", i=i, pad="z" * rng.randint(50, 400))
+        store = store_for(small)
+        assert small.errors == 0
+        assert store.reemitted > 0
+        # THEN the dump holds many checkpoints, all rebuildable and exact, and the ring wrapped
+        with dump_and_load() as rec:
+            first_seq = next(rec.events()).seq
+            assert first_seq > 5 * 8192 // 100  # the ring wrapped many times over
+            infos = rec.checkpoints()
+            assert len(infos) >= 10
+            assert all(c.rebuildable for c in infos)
+            for info in infos:
+                assert originals[info.seq] == rec.state_at(info.seq)
+        # AND the live ring file says the same
+        with flightrec.load(small.ring_path) as ring:
+            infos = ring.checkpoints()
+            assert infos and all(c.rebuildable for c in infos)
+            assert originals[infos[-1].seq] == ring.state_at(infos[-1].seq)
+
+    def test_chunk_store_memory_stays_bounded(self, small: Any) -> None:
+        """Chunks of checkpoints long overwritten are forgotten by the writer."""
+        for turn in range(300):
+            flightrec.checkpoint({"t": turn, "text": f"distinct text {turn} " * 100})
+            for _ in range(10):
+                flightrec.record("filler", pad="y" * 300)
+        store = store_for(small)
+        assert store.live_ring_bytes <= store.budget
+        assert store.live_bytes < 8 * small.config.size
+        assert store.abandoned == 0
+
+    def test_states_too_big_for_the_ring_give_up_old_checkpoints(self, small: Any) -> None:
+        """Beyond the budget the oldest checkpoints are abandoned; the newest stays rebuildable."""
+        rng = random.Random(3)
+        for turn in range(6):
+            big = {"doc": "".join(rng.choice("abcdefgh ") for _ in range(60_000)), "turn": turn}
+            flightrec.checkpoint(big)
+        store = store_for(small)
+        assert store.abandoned > 0
+        assert small.errors == 0
+        with dump_and_load() as rec:
+            assert rec.checkpoints()[-1].rebuildable
+            assert rec.state_at(rec.checkpoints()[-1].seq)["turn"] == 5
+
+
+class TestRedaction:
+    """Checkpoint state is redacted before it is encoded, but not truncated."""
+
+    def test_secrets_never_reach_the_ring(self, roomy: Any) -> None:
+        """An e-mail and a password in the state are replaced, in the rebuilt state and in the file."""
+        state = {
+            "messages": [{"content": f"write to jane.doe@corp-mail.com about #{i}"} for i in range(60)],
+            "creds": {"password": "hunter2-hunter2"},
+        }
+        seq = flightrec.checkpoint(state)
+        path = flightrec.dump("secret")
+        assert path is not None
+        with flightrec.load(path) as rec:
+            got = rec.state_at(seq)
+            assert "jane.doe@corp-mail.com" not in got["messages"][0]["content"]
+            assert got["creds"]["password"] != "hunter2-hunter2"
+            raw = b"".join(bytes(e.data.get("data", b"")) for e in rec.events(["chunk"]))
+            assert b"jane.doe@corp-mail.com" not in raw
+            assert b"hunter2" not in raw
+
+    def test_long_strings_are_not_truncated(self, roomy: Any) -> None:
+        """Strings longer than max_value survive whole (events would be cut, state is not)."""
+        text = "word " * 10_000
+        seq = flightrec.checkpoint({"doc": text, "items": list(range(5000))})
+        with dump_and_load() as rec:
+            assert {"doc": text, "items": list(range(5000))} == rec.state_at(seq)
+
+
+class TestRecoverability:
+    """Missing chunks are reported, never silently papered over."""
+
+    def test_a_checkpoint_without_its_chunks_is_not_rebuildable(self, roomy: Any) -> None:
+        """A checkpoint whose root chunk is absent is flagged and state_at raises MissingChunk."""
+        seq = flightrec.record("checkpoint", root="ab" * 16, chunks=[], size=10)
+        assert seq is not None
+        with dump_and_load() as rec:
+            assert [c.rebuildable for c in rec.checkpoints()] == [False]
+            with pytest.raises(MissingChunk):
+                rec.state_at(seq)
+            assert issubclass(MissingChunk, CorruptRecording)
+
+    def test_a_missing_inner_chunk_is_detected(self, roomy: Any) -> None:
+        """Dropping one chunk from the index makes the checkpoint incomplete."""
+        seq = flightrec.checkpoint({"m": [{"c": f"message {i} " * 40} for i in range(50)]})
+        with dump_and_load() as rec:
+            events = list(rec.events())
+        index = ChunkIndex(events)
+        (root,) = [e.data["root"] for e in events if e.seq == seq]
+        assert index.complete(root)
+        victim = next(h for h in index.data if h != root)
+        del index.data[victim]
+        index2 = ChunkIndex([])
+        index2.data = index.data
+        assert not index2.complete(root)
+        with pytest.raises(MissingChunk):
+            index2.rebuild(root)
+
+    def test_a_corrupted_chunk_copy_is_ignored(self) -> None:
+        """A chunk whose data does not match its digest is not used."""
+        root, chunks = pack_state({"x": "y" * 100})
+        assert [root] == list(chunks)
+        good = flightrec.Event(1, 0, "chunk", "t", None, None, {"hash": root.hex(), "data": chunks[root]})
+        bad = flightrec.Event(2, 0, "chunk", "t", None, None, {"hash": root.hex(), "data": b"\x01garbage"})
+        index = ChunkIndex([bad, good])
+        assert index.bad == 1
+        assert index.rebuild(root.hex()) == {"x": "y" * 100}
+
+
+class TestDiff:
+    """diff shows what changed between two checkpoints, path by path."""
+
+    def test_diff_between_checkpoints(self, roomy: Any) -> None:
+        """A new message, an edited one and a changed field show as added/changed paths."""
+        msgs = [{"role": "user", "content": f"m{i}"} for i in range(5)]
+        a = flightrec.checkpoint({"messages": msgs, "step": 1})
+        msgs2 = copy.deepcopy(msgs)
+        msgs2[3]["content"] = "edited"
+        msgs2.append({"role": "assistant", "content": "new"})
+        b = flightrec.checkpoint({"messages": msgs2, "step": 2, "done": True})
+        with dump_and_load() as rec:
+            got = rec.diff(a, b)
+        assert [
+            DiffEntry("changed", "messages[3].content", "m3", "edited"),
+            DiffEntry("added", "messages[5]", None, {"role": "assistant", "content": "new"}),
+            DiffEntry("changed", "step", 1, 2),
+            DiffEntry("added", "done", None, True),
+        ] == got
+
+    def test_dropping_from_the_front_is_one_removal(self) -> None:
+        """Lists are aligned: removing the first item does not mark every item changed."""
+        old = {"m": [{"c": i} for i in range(10)]}
+        new = {"m": old["m"][1:]}
+        assert [DiffEntry("removed", "m[0]", {"c": 0}, None)] == diff_states(old, new)
+
+    def test_odd_keys_and_root_changes(self) -> None:
+        """Non-identifier keys are bracketed; a changed root has an empty path."""
+        assert [DiffEntry("changed", "a['b c']", 1, 2)] == diff_states({"a": {"b c": 1}}, {"a": {"b c": 2}})
+        assert [DiffEntry("changed", "", 1, "x")] == diff_states(1, "x")
+        assert str(DiffEntry("changed", "a", 1, 2)) == "~ a: 1 -> 2"
+
+
+class TestSafety:
+    """checkpoint never raises into the agent and is free when not recording."""
+
+    def test_no_recorder_is_a_no_op(self) -> None:
+        """Without a recorder checkpoint returns None."""
+        assert flightrec.checkpoint({"a": 1}) is None
+
+    def test_unencodable_values_are_stored_as_repr(self, roomy: Any) -> None:
+        """Objects msgpack cannot hold (and huge ints) are stored as their repr."""
+
+        class Weird:
+            def __repr__(self) -> str:
+                return "<Weird>"
+
+        seq = flightrec.checkpoint({"w": Weird(), "big": 1 << 80})
+        with dump_and_load() as rec:
+            got = rec.state_at(seq)
+        assert got["w"] == "<Weird>"
+        assert str(1 << 80) in str(got["big"])
+
+    def test_concurrent_checkpoints(self, roomy: Any) -> None:
+        """Threads checkpointing at once all get exact, rebuildable checkpoints."""
+        results: dict[int, Any] = {}
+        lock = threading.Lock()
+
+        def worker(n: int) -> None:
+            conv: list[dict[str, Any]] = []
+            for i in range(40):
+                conv.append({"worker": n, "i": i, "text": f"w{n} m{i} " * 30})
+                state = {"conv": conv}
+                seq = flightrec.checkpoint(state)
+                assert seq is not None
+                with lock:
+                    results[seq] = copy.deepcopy(state)
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        with dump_and_load() as rec:
+            assert all(c.rebuildable for c in rec.checkpoints())
+            for seq, want in results.items():
+                assert want == rec.state_at(seq)

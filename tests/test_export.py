@@ -1,0 +1,347 @@
+"""Exports: JSON lines, Chrome Trace Event JSON, and OTLP (file, and a real OTLP/HTTP receiver)."""
+
+from __future__ import annotations
+
+import asyncio
+import http.server
+import importlib.util
+import json
+import stat
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import flightrec
+from flightrec import export
+
+from .conftest import run_cli
+
+
+def _has(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:
+        return False
+
+
+needs_otlp = pytest.mark.skipif(
+    not (_has("opentelemetry.sdk") and _has("opentelemetry.exporter.otlp.proto.http") and _has("opentelemetry.proto")),
+    reason="opentelemetry-sdk / -exporter-otlp-proto-http / -proto are not installed",
+)
+
+
+def make_dump(recorder: Any) -> Path:
+    """A dump of a small agent run: steps, tool calls (one failing), an LLM call, a note, and a
+    step still open when the dump is written."""
+    with flightrec.step("plan", goal="book a trip"):
+        flightrec.llm(
+            model="gpt-test",
+            prompt_tokens=100,
+            completion_tokens=20,
+            latency_ms=0.01,
+            request=[{"role": "user", "content": "go"}],
+            response={"role": "assistant", "content": "ok"},
+        )
+
+        @flightrec.tool
+        def search(q: str) -> list[str]:
+            return [q.upper()]
+
+        @flightrec.tool
+        def book(flight: str) -> None:
+            raise TimeoutError("booking timed out")
+
+        search("oslo")
+        with pytest.raises(TimeoutError):
+            book("SK1")
+        flightrec.record("note", text="retrying later")
+    open_step = flightrec.step("act")
+    open_step.__enter__()  # still open at the dump: unfinished
+    path = flightrec.dump(reason="test")
+    open_step.__exit__(None, None, None)
+    assert path is not None
+    return path
+
+
+@pytest.fixture
+def dump(recorder: Any) -> Path:
+    return make_dump(recorder)
+
+
+class TestJsonl:
+    def test_one_event_per_line_in_order(self, dump: Path) -> None:
+        """Every event is one JSON object, the fields of Event, in seq order."""
+        result = run_cli("export", str(dump), "--format", "jsonl")
+        assert result.returncode == 0, result.stderr
+        rows = [json.loads(line) for line in result.stdout.splitlines()]
+        with flightrec.load(dump) as rec:
+            events = list(rec.events())
+        assert [e.seq for e in events] == [r["seq"] for r in rows]
+        first = events[0]
+        assert {
+            "seq": first.seq,
+            "ts_ns": first.ts_ns,
+            "kind": first.kind,
+            "thread": first.thread,
+            "span": first.span,
+            "parent": first.parent,
+            "data": first.data,
+        } == rows[0]
+        assert result.stderr == "", "no progress bar when not on a terminal"
+
+
+def check_trace_events(doc: dict[str, Any]) -> dict[int, list[str]]:
+    """Validate Chrome Trace Event JSON: per thread, B/E pairs nest with matching names and
+    non-decreasing times. Returns the span names begun per tid."""
+    assert isinstance(doc["traceEvents"], list)
+    stacks: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    last_ts: dict[tuple[int, int], float] = {}
+    begun: dict[int, list[str]] = {}
+    for ev in doc["traceEvents"]:
+        assert {"ph", "name", "pid"} <= set(ev)
+        if ev["ph"] not in ("B", "E"):
+            assert ev["ph"] in ("M", "i", "C")
+            continue
+        track = (ev["pid"], ev["tid"])
+        assert isinstance(ev["ts"], (int, float))
+        assert ev["ts"] >= last_ts.get(track, float("-inf")), "times go forward on a track"
+        last_ts[track] = ev["ts"]
+        stack = stacks.setdefault(track, [])
+        if ev["ph"] == "B":
+            stack.append(ev)
+            begun.setdefault(ev["tid"], []).append(ev["name"])
+        else:
+            assert stack, f"E without B: {ev}"
+            assert stack.pop()["name"] == ev["name"]
+    assert all(not s for s in stacks.values()), "every B has its E"
+    return begun
+
+
+class TestChrome:
+    def test_loads_as_trace_event_json_with_matching_pairs(self, dump: Path, tmp_path: Path) -> None:
+        """The chrome export is valid Trace Event JSON; spans are nested B/E pairs; the open step is marked."""
+        out = tmp_path / "trace.json"
+        result = run_cli("export", str(dump), "-f", "chrome", "-o", str(out))
+        assert result.returncode == 0, result.stderr
+        assert stat.S_IMODE(out.stat().st_mode) == 0o600
+        doc = json.loads(out.read_text())
+        begun = check_trace_events(doc)
+        assert begun[1] == ["plan", "chat gpt-test", "search", "book", "act"]
+        b = {e["name"]: e for e in doc["traceEvents"] if e["ph"] == "B"}
+        assert b["act"]["args"]["unfinished"] is True
+        assert b["book"]["args"]["end.error_type"] == "TimeoutError"
+        instants = [e["name"] for e in doc["traceEvents"] if e["ph"] == "i"]
+        assert "note" in instants
+
+    def test_interleaved_async_steps_get_their_own_tracks(self, recorder: Any) -> None:
+        """Steps of concurrent asyncio tasks overlap on one thread; they go to separate tracks."""
+
+        async def worker(name: str) -> None:
+            with flightrec.step(name):
+                await asyncio.sleep(0.01)
+                with flightrec.step(f"{name}.inner"):
+                    await asyncio.sleep(0.01)
+
+        async def main() -> None:
+            await asyncio.gather(worker("a"), worker("b"), worker("c"))
+
+        asyncio.run(main())
+        path = flightrec.dump(reason="test")
+        assert path is not None
+        with flightrec.load(path) as rec:
+            doc = export.chrome_trace(rec)
+        begun = check_trace_events(doc)
+        assert len(begun) == 3
+        names = sorted(name for track in begun.values() for name in track)
+        assert names == ["a", "a.inner", "b", "b.inner", "c", "c.inner"]
+
+
+def decode_otlp_json_lines(text: str) -> list[dict[str, Any]]:
+    spans = []
+    for line in text.splitlines():
+        for rs in json.loads(line)["resourceSpans"]:
+            for ss in rs["scopeSpans"]:
+                spans.extend(ss["spans"])
+    return spans
+
+
+def attrs(span: Any) -> dict[str, Any]:
+    """Attributes of an OTLP span (protobuf message) as a dict of Python values."""
+    out = {}
+    for kv in span.attributes:
+        which = kv.value.WhichOneof("value")
+        out[kv.key] = getattr(kv.value, which)
+    return out
+
+
+@needs_otlp
+class TestOtlpFile:
+    def test_json_lines_hold_one_tree_with_hex_ids(self, dump: Path, tmp_path: Path) -> None:
+        """OTLP/JSON: hex ids, one trace, every parent present, GenAI names and attributes."""
+        out = tmp_path / "spans.json"
+        result = run_cli("export", str(dump), "-f", "otlp", "-o", str(out))
+        assert result.returncode == 0, result.stderr
+        assert "exported 6 spans" in result.stderr
+        spans = decode_otlp_json_lines(out.read_text())
+        assert len({s["traceId"] for s in spans}) == 1
+        assert all(len(s["traceId"]) == 32 and len(s["spanId"]) == 16 for s in spans)
+        ids = {s["spanId"] for s in spans}
+        roots = [s for s in spans if "parentSpanId" not in s or not s["parentSpanId"]]
+        assert len(roots) == 1
+        assert all(s["parentSpanId"] in ids for s in spans if s is not roots[0])
+        names = sorted(s["name"] for s in spans)
+        assert sorted(n for n in names if not n.startswith("invoke_agent")) == [
+            "act",
+            "chat gpt-test",
+            "execute_tool book",
+            "execute_tool search",
+            "plan",
+        ]
+
+    def test_binary_protobuf_and_stable_ids(self, dump: Path, tmp_path: Path) -> None:
+        """`.pb` is an ExportTraceServiceRequest; two exports of one dump have the same ids."""
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+        ids = []
+        for name in ("a.pb", "b.pb"):
+            with flightrec.load(dump) as rec:
+                export.write_otlp(rec, tmp_path / name)
+            req = ExportTraceServiceRequest.FromString((tmp_path / name).read_bytes())
+            ids.append(
+                sorted(
+                    (s.trace_id.hex(), s.span_id.hex())
+                    for rs in req.resource_spans
+                    for ss in rs.scope_spans
+                    for s in ss.spans
+                )
+            )
+        assert len(ids[0]) == 6
+        assert ids[0] == ids[1]
+
+
+@needs_otlp
+class TestSpanTree:
+    def test_an_integrations_llm_step_and_its_llm_event_are_one_span(self, recorder: Any) -> None:
+        """A chat span recorded through an integration (a step holding one llm event) exports as one span."""
+        from flightrec.integrations._bridge import SpanBridge
+
+        bridge = SpanBridge("test")
+        bridge.step_start("agent", None, "invoke_agent bot")
+        bridge.llm_start("chat", "agent", "chat gpt-x", {"gen_ai.operation.name": "text_completion"})
+        bridge.llm_end("chat", model="gpt-x", prompt_tokens=5, completion_tokens=1)
+        bridge.step_end("agent")
+        path = flightrec.dump(reason="test")
+        assert path is not None
+        with flightrec.load(path) as rec:
+            tree = export.build_spans(rec)
+            [agent, chat] = tree.spans
+            [otlp_root, otlp_agent, otlp_chat] = export.otlp_spans(rec)
+        assert (chat.kind, chat.name, chat.parent) == ("llm", "chat gpt-x", agent.key)
+        assert otlp_chat.attributes["gen_ai.operation.name"] == "text_completion"
+        assert otlp_chat.attributes["gen_ai.usage.input_tokens"] == 5
+        assert otlp_chat.parent.span_id == otlp_agent.context.span_id
+        assert otlp_agent.parent.span_id == otlp_root.context.span_id
+
+
+class _Receiver(http.server.BaseHTTPRequestHandler):
+    """A minimal OTLP/HTTP traces endpoint: decodes each request with opentelemetry-proto."""
+
+    received: list[Any]
+
+    def do_POST(self) -> None:
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest,
+            ExportTraceServiceResponse,
+        )
+
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.path != "/v1/traces" or self.headers["Content-Type"] != "application/x-protobuf":
+            self.send_response(404)
+            self.end_headers()
+            return
+        self.server.received.append(ExportTraceServiceRequest.FromString(body))  # type: ignore[attr-defined]
+        reply = ExportTraceServiceResponse().SerializeToString()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[Any]:
+    """An OTLP/HTTP receiver on 127.0.0.1 (an ephemeral port), stopped afterwards."""
+    pytest.importorskip("opentelemetry.proto")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    server.received = []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@needs_otlp
+class TestOtlpEndpoint:
+    def test_spans_arrive_at_a_real_otlp_http_receiver(self, dump: Path, receiver: Any) -> None:
+        """`--endpoint` POSTs protobuf to /v1/traces; the receiver decodes GenAI spans."""
+        url = f"http://127.0.0.1:{receiver.server_address[1]}"
+        result = run_cli("export", str(dump), "-f", "otlp", "--endpoint", url)
+        assert result.returncode == 0, result.stderr
+        assert f"6 spans sent to {url}/v1/traces" in result.stderr
+        [request] = receiver.received
+        [resource_spans] = request.resource_spans
+        resource = {kv.key: kv.value for kv in resource_spans.resource.attributes}
+        assert resource["service.name"].string_value == "pytest"  # the recorded program
+        assert dump.name.split("-")[1] == str(resource["process.pid"].int_value)
+        spans = {s.name: s for ss in resource_spans.scope_spans for s in ss.spans}
+        tool = spans["execute_tool book"]
+        a = attrs(tool)
+        assert (a["gen_ai.operation.name"], a["gen_ai.tool.name"], a["error.type"], a["flightrec.tool.origin"]) == (
+            "execute_tool",
+            "book",
+            "TimeoutError",
+            "transient",
+        )
+        assert json.loads(a["gen_ai.tool.call.arguments"]) == {"flight": "SK1"}
+        assert tool.status.code == 2  # STATUS_CODE_ERROR
+        ok = attrs(spans["execute_tool search"])
+        assert json.loads(ok["gen_ai.tool.call.result"]) == ["OSLO"]
+        llm = attrs(spans["chat gpt-test"])
+        assert (
+            llm["gen_ai.operation.name"],
+            llm["gen_ai.request.model"],
+            llm["gen_ai.usage.input_tokens"],
+            llm["gen_ai.usage.output_tokens"],
+        ) == ("chat", "gpt-test", 100, 20)
+        assert attrs(spans["act"])["flightrec.unfinished"] is True
+        plan = spans["plan"]
+        assert spans["chat gpt-test"].parent_span_id == plan.span_id
+        assert tool.parent_span_id == plan.span_id
+        assert [e.name for e in plan.events] == ["note"]
+
+    def test_unreachable_endpoint_is_one_clear_error(self, dump: Path, receiver: Any) -> None:
+        """A collector that refuses the export gives one error line and exit code 9."""
+        url = f"http://127.0.0.1:{receiver.server_address[1]}/wrong/path"
+        result = run_cli("export", str(dump), "-f", "otlp", "--endpoint", url, "--timeout", "2")
+        assert result.returncode == 9
+        [line] = result.stderr.strip().splitlines()
+        assert line.startswith("flightrec: error: OTLP export to ")
+
+    def test_endpoint_needs_the_otlp_format(self, dump: Path) -> None:
+        """--endpoint with another format is refused."""
+        result = run_cli("export", str(dump), "-f", "jsonl", "--endpoint", "http://127.0.0.1:1")
+        assert result.returncode == 9
+        assert "--endpoint needs --format otlp" in result.stderr
+
+    def test_missing_file_is_one_line(self, tmp_path: Path) -> None:
+        """A missing recording is reported like every other verb does."""
+        result = run_cli("export", str(tmp_path / "nope.frec"))
+        assert result.returncode == 5
+        assert "no such file" in result.stderr

@@ -1,0 +1,186 @@
+"""The LangChain / LangGraph callback handler, against a real LangGraph agent.
+
+The agent runs on langchain-core's fake chat model (scripted replies, no network) with real
+tools, one of which fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import flightrec
+from flightrec.event import Event
+
+pytest.importorskip("langchain_core", reason="langchain-core is not installed")
+pytest.importorskip("langgraph", reason="langgraph is not installed")
+
+from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
+from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.tools import tool
+from langgraph.graph import START, MessagesState, StateGraph
+from langgraph.prebuilt import ToolNode, tools_condition
+
+from flightrec.integrations import langchain as fl_langchain
+
+
+@tool
+def search_flights(destination: str) -> str:
+    """Search flights to a destination."""
+    return f"3 flights to {destination}"
+
+
+@tool
+def book_flight(flight: str) -> str:
+    """Book a flight."""
+    raise ConnectionError(f"booking service unreachable for {flight}")
+
+
+def _call(name: str, args: dict[str, Any], call_id: str) -> AIMessage:
+    return AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": call_id}])
+
+
+def build_agent(replies: list[AIMessage]) -> Any:
+    """A ReAct-style LangGraph agent: model node -> tools node -> model ... until no tool call."""
+    model = FakeMessagesListChatModel(responses=replies)
+
+    def agent(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [model.invoke(state["messages"])]}
+
+    graph = StateGraph(MessagesState)
+    graph.add_node("agent", agent)
+    graph.add_node("tools", ToolNode([search_flights, book_flight], handle_tool_errors=True))
+    graph.add_edge(START, "agent")
+    graph.add_conditional_edges("agent", tools_condition)
+    graph.add_edge("tools", "agent")
+    return graph.compile()
+
+
+SCRIPT = [
+    _call("search_flights", {"destination": "Oslo"}, "call_1"),
+    _call("book_flight", {"flight": "SK123"}, "call_2"),
+    _call("book_flight", {"flight": "SK123"}, "call_3"),
+    AIMessage(content="Sorry, booking is down."),
+]
+
+
+@pytest.fixture
+def handler() -> Iterator[fl_langchain.FlightrecCallbackHandler]:
+    """The handler installed globally, removed afterwards."""
+    h = fl_langchain.enable()
+    yield h
+    fl_langchain.disable()
+
+
+def _events(rec: Any) -> list[Event]:
+    with flightrec.load(rec.ring_path) as recording:
+        return list(recording.events())
+
+
+class TestLangGraphAgent:
+    def test_agent_run_is_recorded_without_passing_callbacks(self, recorder: Any, handler: Any) -> None:
+        """The global hook records graph, nodes, LLM calls and tool calls of a plain invoke()."""
+        # GIVEN a LangGraph agent whose booking tool fails twice
+        app = build_agent(list(SCRIPT))
+        # WHEN it runs (no callbacks passed)
+        out = app.invoke({"messages": [HumanMessage("book me a flight to Oslo")]})
+        assert out["messages"][-1].content == "Sorry, booking is down."
+        events = _events(recorder)
+        # THEN the graph and its nodes are steps, balanced
+        starts = [e for e in events if e.kind == "step_start"]
+        ends = [e for e in events if e.kind == "step_end"]
+        assert len(starts) == len(ends)
+        root = starts[0]
+        assert root.data["name"] == "LangGraph" and root.parent is None
+        nodes = [e.data["name"] for e in starts if e.parent == root.span]
+        assert nodes == ["agent", "tools", "agent", "tools", "agent", "tools", "agent"]
+        # AND every model call is one llm event inside its own step, with prompt and reply
+        llms = [e for e in events if e.kind == "llm"]
+        assert len(llms) == 4
+        assert llms[0].data["request"] == [{"role": "human", "content": "book me a flight to Oslo"}]
+        assert llms[0].data["response"]["tool_calls"][0]["name"] == "search_flights"
+        # AND tool calls carry arguments, results, the failure with its origin, and the retry link
+        calls = [e for e in events if e.kind == "tool_call"]
+        results = [e for e in events if e.kind == "tool_result"]
+        assert [c.data["tool"] for c in calls] == ["search_flights", "book_flight", "book_flight"]
+        assert calls[1].data["args"] == {"flight": "SK123"}
+        assert calls[1].data["ext_call_id"] == "call_2"
+        assert results[0].data["result"] == "3 flights to Oslo"
+        assert results[1].data["error_type"] == "ConnectionError"
+        assert results[1].data["origin"] == "transient"
+        # the second booking attempt is in another `tools` step: a new call, not a retry
+        assert calls[2].data["attempt"] == 1
+        # AND the tool events belong to the `tools` node step
+        tools_steps = {e.span for e in starts if e.data["name"] == "tools"}
+        assert {c.span for c in calls} <= tools_steps
+
+    def test_langgraph_state_is_checkpointed_per_node_and_at_the_end(self, recorder: Any, handler: Any) -> None:
+        """The state a node starts from and the final state are checkpoints that rebuild."""
+        app = build_agent(list(SCRIPT))
+        app.invoke({"messages": [HumanMessage("book me a flight to Oslo")]})
+        events = _events(recorder)
+        labels = [e.data["label"] for e in events if e.kind == "checkpoint"]
+        assert labels[0] == "langgraph:agent#1"
+        assert labels[-1] == "langgraph:final"
+        assert len(labels) == 1 + sum(
+            1 for e in events if e.kind == "step_start" and e.data["attrs"].get("langgraph_node") == e.data["name"]
+        )
+        from flightrec.checkpoint import ChunkIndex
+
+        index = ChunkIndex(events)
+        final = [e for e in events if e.kind == "checkpoint"][-1]
+        state = index.rebuild(final.data["root"])
+        assert len(state["messages"]) == 8
+        assert state["messages"][-1]["content"] == "Sorry, booking is down."
+
+    def test_a_crashing_graph_closes_its_steps_with_the_error(self, recorder: Any, handler: Any) -> None:
+        """A tool error that escapes the graph ends every step with the error."""
+        model = FakeMessagesListChatModel(responses=[_call("book_flight", {"flight": "X"}, "c")])
+
+        def agent(state: MessagesState) -> dict[str, Any]:
+            return {"messages": [model.invoke(state["messages"])]}
+
+        graph = StateGraph(MessagesState)
+        graph.add_node("agent", agent)
+        graph.add_node("tools", ToolNode([book_flight], handle_tool_errors=False))
+        graph.add_edge(START, "agent")
+        graph.add_edge("agent", "tools")
+        app = graph.compile()
+        with pytest.raises(ConnectionError):
+            app.invoke({"messages": [HumanMessage("go")]})
+        ends = {e.data["name"]: e for e in _events(recorder) if e.kind == "step_end"}
+        assert ends["LangGraph"].data["error_type"] == "ConnectionError"
+        assert ends["tools"].data["error_type"] == "ConnectionError"
+
+    def test_explicit_handler_records_a_plain_chat_model_call(self, recorder: Any) -> None:
+        """Passed as a callback, the handler records a chat model call outside any graph."""
+        model = FakeMessagesListChatModel(responses=[AIMessage(content="hello")])
+        model.invoke("hi", config={"callbacks": [fl_langchain.FlightrecCallbackHandler()]})
+        kinds = [e.kind for e in _events(recorder)]
+        assert kinds == ["step_start", "llm", "step_end"]
+
+    def test_retriever_results_are_recorded(self, recorder: Any, handler: Any) -> None:
+        """A retriever run is a step holding a `retrieval` event with the documents it returned."""
+        from langchain_core.documents import Document
+        from langchain_core.retrievers import BaseRetriever
+
+        class PolicyRetriever(BaseRetriever):
+            def _get_relevant_documents(self, query: str, *, run_manager: Any) -> list[Document]:
+                return [Document(page_content=f"policy {i} about {query}", metadata={"id": i}) for i in range(3)]
+
+        PolicyRetriever().invoke("refunds")
+        events = _events(recorder)
+        assert [e.kind for e in events] == ["step_start", "retrieval", "step_end"]
+        assert events[0].data["attrs"]["query"] == "refunds"
+        retrieval = events[1]
+        assert retrieval.data["count"] == 3
+        assert retrieval.data["documents"][0] == {"page_content": "policy 0 about refunds", "metadata": {"id": 0}}
+
+    def test_disable_removes_the_global_handler(self, recorder: Any) -> None:
+        """After disable(), runs are no longer recorded."""
+        fl_langchain.enable()
+        fl_langchain.disable()
+        FakeMessagesListChatModel(responses=[AIMessage(content="x")]).invoke("hi")
+        assert _events(recorder) == []

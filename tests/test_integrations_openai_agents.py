@@ -1,0 +1,156 @@
+"""The OpenAI Agents SDK TracingProcessor, with the real `openai-agents` and a local fake model."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import flightrec
+from flightrec.event import Event
+
+pytest.importorskip("agents.tracing", reason="openai-agents is not installed")
+
+from agents import Agent, ModelResponse, Runner, Usage, function_tool, set_trace_processors
+from agents.models.interface import Model
+from agents.tracing import generation_span
+from openai.types.responses import (
+    ResponseFunctionToolCall,
+    ResponseOutputMessage,
+    ResponseOutputText,
+)
+
+from flightrec.integrations.openai_agents import FlightrecTracingProcessor
+
+
+class ScriptedModel(Model):
+    """A local model replaying scripted outputs, tracing a generation span like the SDK's own models."""
+
+    def __init__(self, turns: list[list[Any]]) -> None:
+        self.turns = list(turns)
+
+    async def get_response(
+        self,
+        system_instructions: Any,
+        input: Any,
+        model_settings: Any,
+        tools: Any,
+        output_schema: Any,
+        handoffs: Any,
+        tracing: Any,
+        *,
+        previous_response_id: Any = None,
+        conversation_id: Any = None,
+        prompt: Any = None,
+    ) -> ModelResponse:
+        output = self.turns.pop(0)
+        items = [{"role": "user", "content": input}] if isinstance(input, str) else list(input)
+        with generation_span(model="scripted-1", input=items, disabled=tracing.is_disabled()) as span:
+            span.span_data.output = [o.model_dump() for o in output]
+            span.span_data.usage = {"input_tokens": 42, "output_tokens": 7}
+        usage = Usage(requests=1, input_tokens=42, output_tokens=7, total_tokens=49)
+        return ModelResponse(output=output, usage=usage, response_id=None)
+
+    def stream_response(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+
+def _call(name: str, args: dict[str, Any], call_id: str) -> ResponseFunctionToolCall:
+    return ResponseFunctionToolCall(
+        id=call_id, call_id=call_id, name=name, arguments=json.dumps(args), type="function_call"
+    )
+
+
+def _say(text: str) -> ResponseOutputMessage:
+    content = [ResponseOutputText(text=text, type="output_text", annotations=[])]
+    return ResponseOutputMessage(id="msg", content=content, role="assistant", status="completed", type="message")
+
+
+@function_tool
+def get_weather(city: str) -> str:
+    """The weather in a city."""
+    return f"sunny in {city}"
+
+
+@function_tool
+def book_hotel(city: str) -> str:
+    """Book a hotel."""
+    raise RuntimeError("hotel API down")
+
+
+@pytest.fixture
+def processor() -> Iterator[FlightrecTracingProcessor]:
+    """Only our processor: the SDK's default one would try to upload traces."""
+    proc = FlightrecTracingProcessor()
+    set_trace_processors([proc])
+    yield proc
+    set_trace_processors([])
+
+
+def _events(rec: Any) -> list[Event]:
+    with flightrec.load(rec.ring_path) as recording:
+        return list(recording.events())
+
+
+class TestAgentsRun:
+    def test_run_with_tools_is_recorded(self, recorder: Any, processor: Any) -> None:
+        """Trace, agent and turn spans become steps; generations llm events; function spans tool calls."""
+        # GIVEN an agent whose model asks for the weather, then a hotel booking that fails
+        model = ScriptedModel(
+            [
+                [_call("get_weather", {"city": "Oslo"}, "call_w")],
+                [_call("book_hotel", {"city": "Oslo"}, "call_h")],
+                [_say("It is sunny, but I could not book the hotel.")],
+            ]
+        )
+        agent = Agent(name="travel", instructions="Help travellers.", model=model, tools=[get_weather, book_hotel])
+        # WHEN it runs
+        result = asyncio.run(Runner.run(agent, "Weather in Oslo, and book a hotel"))
+        assert "could not book" in result.final_output
+        events = _events(recorder)
+        # THEN the run is a tree of balanced steps under the trace's step
+        starts = [e for e in events if e.kind == "step_start"]
+        assert len(starts) == sum(1 for e in events if e.kind == "step_end")
+        assert starts[0].parent is None
+        assert "agent travel" in [s.data["name"] for s in starts]
+        # AND each model call is an llm event with the usage
+        llms = [e for e in events if e.kind == "llm"]
+        assert len(llms) == 3
+        assert {("scripted-1", 42, 7)} == {
+            (e.data["model"], e.data["prompt_tokens"], e.data["completion_tokens"]) for e in llms
+        }
+        # AND the tool calls carry the arguments the model asked for, at the call
+        calls = [e for e in events if e.kind == "tool_call"]
+        results = [e for e in events if e.kind == "tool_result"]
+        assert [(c.data["tool"], c.data["args"], c.data["ext_call_id"]) for c in calls] == [
+            ("get_weather", {"city": "Oslo"}, "call_w"),
+            ("book_hotel", {"city": "Oslo"}, "call_h"),
+        ]
+        assert results[0].data["result"] == "sunny in Oslo"
+        assert "error" not in results[0].data
+        assert "error" in results[1].data
+        # AND the tool calls happen inside the agent's turn steps
+        step_names = {s.span: s.data["name"] for s in starts}
+        assert all(step_names[c.span].startswith("turn") for c in calls)
+
+    def test_span_open_at_a_dump_is_unfinished(self, recorder: Any, processor: Any) -> None:
+        """A dump taken while the agent runs holds its steps without their ends."""
+        dumped: list[Any] = []
+
+        @function_tool
+        def snapshot() -> str:
+            """Dump the recorder now."""
+            dumped.append(flightrec.dump(reason="mid-run"))
+            return "ok"
+
+        model = ScriptedModel([[_call("snapshot", {}, "c1")], [_say("done")]])
+        asyncio.run(Runner.run(Agent(name="a", model=model, tools=[snapshot]), "go"))
+        from flightrec.export import build_spans
+
+        with flightrec.load(dumped[0]) as rec:
+            tree = build_spans(rec)
+        unfinished = sorted(s.name for s in tree.spans if s.unfinished)
+        assert "agent a" in unfinished and "snapshot" in unfinished

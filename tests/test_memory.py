@@ -1,0 +1,180 @@
+"""Memory bookkeeping: retain/evict/summarize events, context samples, live items through wrap-around."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import flightrec
+from flightrec.memory import tracker_for
+
+
+@pytest.fixture
+def rec(frdir: Path) -> Iterator[Any]:
+    """A running recorder with room to spare."""
+    r = flightrec.start(dir=frdir, size="4MiB", triggers=False, resources=0)
+    assert r is not None
+    yield r
+    flightrec.stop()
+
+
+@pytest.fixture
+def small(frdir: Path) -> Iterator[Any]:
+    """A recorder with a tiny ring (256 KiB, 8 KiB blocks) that wraps quickly."""
+    r = flightrec.start(dir=frdir, size="256KiB", block_size="8KiB", triggers=False, resources=0)
+    assert r is not None
+    yield r
+    flightrec.stop()
+
+
+def recorded() -> flightrec.Recording:
+    """Dump the running recorder and open the dump."""
+    path = flightrec.dump("test")
+    assert path is not None
+    return flightrec.load(path)
+
+
+class TestEvents:
+    """Each memory call is one event with its ids, tokens and reasons."""
+
+    def test_retain_evict_summarize_context(self, rec: Any) -> None:
+        """The four calls record the documented fields."""
+        flightrec.memory.retain("doc1", content="refunds take 5 days", tokens=40, reason="policy", source="kb")
+        flightrec.memory.evict("doc1", reason="context full", tokens=40)
+        flightrec.memory.summarize(["m1", "m2"], into="s1", tokens=30)
+        flightrec.memory.context(900, 1000)
+        with recorded() as r:
+            events = r.memory_events()
+            (sample,) = r.memory_timeline()
+            (ctx,) = list(r.events(["context"]))
+        assert [e.data for e in events] == [
+            {
+                "op": "retain",
+                "item_id": "doc1",
+                "tokens": 40,
+                "reason": "policy",
+                "source": "kb",
+                "content": "refunds take 5 days",
+            },
+            {"op": "evict", "item_id": "doc1", "reason": "context full", "tokens": 40},
+            {"op": "summarize", "item_ids": ["m1", "m2"], "into": "s1", "tokens": 30},
+        ]
+        assert (sample.used, sample.limit) == (900, 1000)
+        assert ctx.data["ratio"] == 0.9
+
+    def test_retain_links_the_tool_call_that_produced_it(self, rec: Any) -> None:
+        """A retain after a successful tool call carries that call's id."""
+
+        @flightrec.tool
+        def search(q: str) -> str:
+            return "found " + q
+
+        search("refunds")
+        flightrec.memory.retain("doc-refunds", tokens=10)
+        with recorded() as r:
+            (call,) = r.tools()
+            (ev,) = r.memory_events()
+        assert call.call_id == ev.data["call_id"]
+
+    def test_memory_content_is_redacted(self, rec: Any) -> None:
+        """Item content passes through the redactor like any event."""
+        flightrec.memory.retain("u", content="customer mail jane.doe@corp-mail.com")
+        with recorded() as r:
+            (ev,) = r.memory_events()
+        assert "jane.doe@corp-mail.com" not in ev.data["content"]
+
+    def test_no_recorder(self) -> None:
+        """Without a recorder every call returns None."""
+        assert flightrec.memory.retain("a") is None
+        assert flightrec.memory.evict("a") is None
+        assert flightrec.memory.summarize(["a"], into="b") is None
+        assert flightrec.memory.context(1, 2) is None
+
+
+class TestLiveItems:
+    """The reader rebuilds which items were live at any point."""
+
+    def test_live_items_at_each_point(self, rec: Any) -> None:
+        """Retain adds, evict removes, summarize replaces; live_items answers for any seq."""
+        a = flightrec.memory.retain("a", tokens=10, reason="r", source="s")
+        b = flightrec.memory.retain("b", tokens=20)
+        e = flightrec.memory.evict("a")
+        s = flightrec.memory.summarize(["b"], into="sum", tokens=5)
+        assert None not in (a, b, e, s)
+        with recorded() as r:
+            assert list(r.live_items(a - 1)) == []  # type: ignore[operator]
+            items = r.live_items(b)  # type: ignore[arg-type]
+            assert list(items) == ["a", "b"]
+            assert (10, "r", "s", a) == (
+                items["a"].tokens,
+                items["a"].reason,
+                items["a"].source,
+                items["a"].retained_seq,
+            )
+            assert list(r.live_items(e)) == ["b"]  # type: ignore[arg-type]
+            live = r.live_items(s)  # type: ignore[arg-type]
+            assert list(live) == ["sum"]
+            assert live["sum"].tokens == 5
+
+    def test_live_items_survive_wrap_around(self, small: Any) -> None:
+        """Items retained long before the ring's oldest event are still known, exactly."""
+        model: dict[str, int] = {}  # what the agent holds, by our own bookkeeping
+
+        def retain(item: str, tokens: int) -> None:
+            flightrec.memory.retain(item, tokens=tokens, reason="kept", source="boot")
+            model[item] = tokens
+
+        def evict(item: str) -> None:
+            flightrec.memory.evict(item)
+            model.pop(item, None)
+
+        # GIVEN items retained early, then filler that wraps the ring many times over,
+        # with evictions, re-retains and summaries along the way
+        for i in range(40):
+            retain(f"early{i}", i)
+        marks: list[tuple[int, dict[str, int]]] = []
+        for round_ in range(30):
+            for _ in range(100):
+                flightrec.record("filler", pad=os.urandom(60).hex(), n=round_)
+            if round_ % 5 == 0:
+                evict(f"early{round_}")
+                retain(f"late{round_}", 1)
+            if round_ == 12:
+                flightrec.memory.summarize(["early1", "early2"], into="summary", tokens=7)
+                model.pop("early1")
+                model.pop("early2")
+                model["summary"] = 7
+            seq = flightrec.record("mark", n=round_)
+            assert seq is not None
+            marks.append((seq, dict(model)))
+        # THEN the recording no longer holds the first retains, yet the live set is exact
+        assert small.errors == 0
+        with recorded() as r:
+            first = next(r.events()).seq
+            assert first > 200
+            final = r.live_items(10**12)
+            assert model == {k: v.tokens for k, v in final.items()}
+            assert all(v.retained_seq < first for k, v in final.items() if k.startswith("early"))
+            # AND at every mark still in the recording
+            checked = 0
+            for seq, want in marks:
+                if seq >= first:
+                    assert want == {k: v.tokens for k, v in r.live_items(seq).items()}
+                    checked += 1
+            assert checked >= 3
+        assert tracker_for(small).forgotten == 0
+
+    def test_carried_retains_are_marked(self, small: Any) -> None:
+        """Re-emitted retains carry the seq of the original decision."""
+        first = flightrec.memory.retain("x", tokens=3)
+        for _ in range(3000):
+            flightrec.record("filler", pad=os.urandom(60).hex())
+        with recorded() as r:
+            carried = [e for e in r.memory_events() if "carried" in e.data]
+        assert carried
+        assert {first} == {e.data["carried"] for e in carried}
+        assert {"x"} == {e.data["item_id"] for e in carried}

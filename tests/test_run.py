@@ -1,0 +1,191 @@
+"""`flightrec run`: a program run in-process with the recorder on, exit code passed through."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import flightrec
+
+from .conftest import child_env
+
+
+def run_program(
+    frdir: Path, tmp_path: Path, *args: str, cwd: Path | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """`python -m flightrec run --dir FRDIR ARGS...` in a child process."""
+    return subprocess.run(
+        [sys.executable, "-m", "flightrec", "run", "--dir", str(frdir), *args],
+        env=child_env(frdir, FLIGHTREC_INTEGRATIONS="none", **env),
+        cwd=cwd or tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def write(path: Path, code: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(code))
+    return path
+
+
+class TestScript:
+    def test_program_sees_its_argv_and_path_and_is_recorded(self, frdir: Path, tmp_path: Path) -> None:
+        """argv is the script's, sys.path[0] its directory, and its events reach the recorder."""
+        write(tmp_path / "lib" / "helper.py", "VALUE = 42\n")
+        script = write(
+            tmp_path / "lib" / "agent.py",
+            """
+            import json, sys, flightrec
+            import helper
+            rec = flightrec.get_recorder()
+            flightrec.record("note", text="hello")
+            print(json.dumps({"argv": sys.argv, "helper": helper.VALUE, "recording": rec is not None,
+                              "name": __name__, "recorded": rec.recorded}))
+            """,
+        )
+        result = run_program(frdir, tmp_path, str(script), "--flag", "x")
+        assert result.returncode == 0, result.stderr
+        out = json.loads(result.stdout)
+        assert [str(script), "--flag", "x"] == out["argv"]
+        assert (out["helper"], out["recording"], out["name"], out["recorded"]) == (42, True, "__main__", 1)
+        assert "dump written" not in result.stderr
+        assert list(frdir.glob("*.frec")) == []
+        assert list(frdir.glob("*.ring")) == [], "a clean exit removes the ring"
+
+    @pytest.mark.parametrize(("code", "expected"), [("sys.exit(3)", 3), ("sys.exit()", 0), ("sys.exit('bye')", 1)])
+    def test_exit_code_is_passed_through(self, frdir: Path, tmp_path: Path, code: str, expected: int) -> None:
+        """SystemExit codes come back as the process exit code (a message exits 1, printed)."""
+        script = write(tmp_path / "exits.py", f"import sys\n{code}\n")
+        result = run_program(frdir, tmp_path, str(script))
+        assert expected == result.returncode, result.stderr
+        if expected == 1:
+            assert "bye" in result.stderr
+
+    def test_crash_dumps_prints_the_path_and_exits_1(self, frdir: Path, tmp_path: Path) -> None:
+        """An uncaught exception: traceback, a dump holding the error, its path on stderr, exit 1."""
+        script = write(
+            tmp_path / "crashy.py",
+            """
+            import flightrec
+            with flightrec.step("plan"):
+                flightrec.record("note", text="about to fail")
+                raise RuntimeError("the model returned garbage")
+            """,
+        )
+        result = run_program(frdir, tmp_path, str(script))
+        assert result.returncode == 1
+        assert "RuntimeError: the model returned garbage" in result.stderr
+        assert "runpy" not in result.stderr and "run_cmd" not in result.stderr, "our frames are hidden"
+        [dump] = frdir.glob("*.frec")
+        assert f"flightrec: dump written to {dump}" in result.stderr
+        assert dump.name.startswith("crashy-")
+        with flightrec.load(dump) as rec:
+            assert rec.meta["trigger"]["reason"] == "exception"
+            assert "the model returned garbage" in rec.meta["exception"]["message"]
+            assert str(script) == rec.meta["argv"][0]
+            kinds = [e.kind for e in rec.events()]
+        assert kinds == ["step_start", "note", "step_end", "error"]
+
+    def test_missing_script_is_one_line_and_exit_2(self, frdir: Path, tmp_path: Path) -> None:
+        """A script that does not exist is an error line, like python's own."""
+        result = run_program(frdir, tmp_path, "nope.py")
+        assert result.returncode == 2
+        assert result.stderr.strip() == "flightrec: error: nope.py: no such file"
+
+    def test_nothing_to_run(self, frdir: Path, tmp_path: Path) -> None:
+        """`flightrec run` without a program says what to give it."""
+        result = run_program(frdir, tmp_path)
+        assert result.returncode == 2
+        assert "nothing to run" in result.stderr
+
+
+class TestModule:
+    def test_dash_m_runs_a_package_with_its_arguments(self, frdir: Path, tmp_path: Path) -> None:
+        """`-m pkg args...` runs pkg/__main__.py; options after the module belong to it."""
+        write(tmp_path / "mypkg" / "__init__.py", "")
+        write(
+            tmp_path / "mypkg" / "__main__.py",
+            """
+            import json, sys, flightrec
+            print(json.dumps({"argv": sys.argv[1:], "recording": flightrec.get_recorder() is not None}))
+            sys.exit(int(sys.argv[-1]))
+            """,
+        )
+        result = run_program(frdir, tmp_path, "-m", "mypkg", "--size", "5")
+        assert result.returncode == 5, result.stderr
+        assert json.loads(result.stdout) == {"argv": ["--size", "5"], "recording": True}
+
+    def test_dash_m_crash_produces_a_dump(self, frdir: Path, tmp_path: Path) -> None:
+        """A module that crashes is dumped like a script."""
+        write(tmp_path / "badmod.py", "raise KeyError('missing tool')\n")
+        result = run_program(frdir, tmp_path, "-m", "badmod")
+        assert result.returncode == 1
+        [dump] = frdir.glob("*.frec")
+        assert str(dump) in result.stderr
+
+    def test_size_option_is_used(self, frdir: Path, tmp_path: Path) -> None:
+        """--size sets the ring size."""
+        script = write(tmp_path / "size.py", "import flightrec\nprint(flightrec.get_recorder().config.size)\n")
+        result = subprocess.run(
+            [sys.executable, "-m", "flightrec", "run", "--size", "3MiB", "--dir", str(frdir), str(script)],
+            env=child_env(frdir, FLIGHTREC_INTEGRATIONS="none"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        assert str(3 * 1024 * 1024) == result.stdout.strip()
+
+
+class TestZeroCode:
+    def test_langgraph_agent_is_recorded_without_a_code_change(self, frdir: Path, tmp_path: Path) -> None:
+        """A LangGraph script that never imports flightrec crashes under `flightrec run`: the dump
+        holds its graph steps, LLM calls and the failed tool call."""
+        pytest.importorskip("langgraph")
+        script = write(
+            tmp_path / "lg_agent.py",
+            """
+            from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
+            from langchain_core.messages import AIMessage, HumanMessage
+            from langchain_core.tools import tool
+            from langgraph.graph import START, MessagesState, StateGraph
+            from langgraph.prebuilt import ToolNode
+
+            @tool
+            def charge_card(amount: int) -> str:
+                \"\"\"Charge the customer's card.\"\"\"
+                raise PermissionError("card declined")
+
+            model = FakeMessagesListChatModel(responses=[
+                AIMessage(content="", tool_calls=[{"name": "charge_card", "args": {"amount": 30}, "id": "c1"}])])
+            graph = StateGraph(MessagesState)
+            graph.add_node("agent", lambda s: {"messages": [model.invoke(s["messages"])]})
+            graph.add_node("tools", ToolNode([charge_card], handle_tool_errors=False))
+            graph.add_edge(START, "agent")
+            graph.add_edge("agent", "tools")
+            graph.compile().invoke({"messages": [HumanMessage("pay the invoice")]})
+            """,
+        )
+        result = subprocess.run(
+            [sys.executable, "-m", "flightrec", "run", "--dir", str(frdir), str(script)],
+            env=child_env(frdir),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 1, result.stderr
+        assert "PermissionError: card declined" in result.stderr
+        [dump] = frdir.glob("*.frec")
+        with flightrec.load(dump) as rec:
+            kinds = [e.kind for e in rec.events()]
+            [call] = rec.events(["tool_result"])
+        assert "llm" in kinds and "checkpoint" in kinds
+        assert (call.data["tool"], call.data["error_type"]) == ("charge_card", "PermissionError")
