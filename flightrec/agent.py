@@ -299,8 +299,37 @@ def _fingerprint(args: Any) -> int | None:
         return None
 
 
+_plain_cache: dict[int, tuple[inspect.Signature, tuple[str, ...] | None]] = {}
+
+
+def _plain_names(sig: inspect.Signature) -> tuple[str, ...] | None:
+    """Parameter names when binding is a plain zip (no *args, **kwargs or positional-only).
+
+    Cached by identity (hashing a Signature costs more than binding): the decorated
+    function keeps its signature alive, and the entry holds it too, so ids are not reused.
+    """
+    hit = _plain_cache.get(id(sig))
+    if hit is not None and hit[0] is sig:
+        return hit[1]
+    plain = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    names = tuple(sig.parameters) if all(p.kind in plain for p in sig.parameters.values()) else None
+    if len(_plain_cache) < 4096:
+        _plain_cache[id(sig)] = (sig, names)
+    return names
+
+
 def _bind(sig: inspect.Signature | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
     if sig is not None:
+        # Fast path (inspect's bind costs ~10 us): plain signatures bind by zipping names,
+        # with the same result as bind() (given arguments only, no defaults applied).
+        names = _plain_names(sig)
+        if names is not None and len(args) <= len(names):
+            out = dict(zip(names, args, strict=False))  # fewer args than names: the rest defaulted
+            if all(k in names and k not in out for k in kwargs):
+                out.update(kwargs)
+                out.pop("self", None)
+                out.pop("cls", None)
+                return out
         try:
             bound = sig.bind(*args, **kwargs)
         except TypeError:

@@ -44,7 +44,8 @@ def start(
         **options: any other :class:`~flightrec.config.Config` field.
 
     Returns:
-        The running :class:`Recorder`, or None when disabled (``FLIGHTREC_DISABLE=1``).
+        The running :class:`Recorder`, or None when disabled (``FLIGHTREC_DISABLE=1``) or
+        when no ring file can be created (the reason is printed on stderr).
 
     Raises:
         ConfigError: an argument or environment variable is invalid.
@@ -56,7 +57,11 @@ def start(
         config = resolve_config(size=size, dir=dir, triggers=triggers, redact=redact, sampling=sampling, **options)
         if config.disabled:
             return None
-        rec = Recorder(config)
+        try:
+            rec = Recorder(config)
+        except Exception as exc:  # no usable ring directory, disk full...: the agent runs on, unrecorded
+            print(f"flightrec: not recording: {exc}", file=sys.stderr)
+            return None
         _recorder = rec
         _install_fork_hook()
         if config.triggers:

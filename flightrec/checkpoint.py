@@ -684,8 +684,7 @@ class CheckpointStore:
         ctx = current_span.get()
         span, parent = (None, None) if ctx is None else ctx
         if not rec.sampler.keep("checkpoint", span, rec.recorded, False, ts):
-            rec.dropped += 1
-            return None
+            return None  # counted by the sampler
         with self._pack_lock:  # the walker's memo is shared
             root, chunks = self._walker.pack(state)
         data: dict[str, Any] = {"root": root.hex()}
@@ -829,27 +828,11 @@ def _unbounded(redactor: Any) -> Any:
     """A view of ``redactor`` that does not truncate: a checkpoint must round-trip exactly.
 
     The recorder's redactor cuts strings and bytes to ``max_value`` and lists to 1000 items,
-    right for events but not for state. This twin shares its rules, caches and pseudonym
-    key (so a secret gets the same pseudonym in a checkpoint as in an event) with those
-    limits lifted. If the redactor's layout is not the expected one, the redactor itself is
-    used: checkpoints are then truncated like events, never unredacted.
+    right for events but not for state. Its :meth:`~flightrec.redact.Redactor.unbounded`
+    twin shares its rules, caches and pseudonym key (so a secret gets the same pseudonym in
+    a checkpoint as in an event) with those limits lifted.
     """
-    unbounded = getattr(redactor, "unbounded", None)
-    if callable(unbounded):
-        return unbounded()
-    try:
-        cls = type(redactor)
-        twin = object.__new__(cls)
-        for name in cls.__slots__:
-            if hasattr(redactor, name):
-                setattr(twin, name, getattr(redactor, name))
-        for name in ("_max_str", "_max_bytes", "_max_items"):
-            if not isinstance(getattr(twin, name), int):
-                return redactor
-            setattr(twin, name, 1 << 62)
-        return twin
-    except Exception:
-        return redactor
+    return redactor.unbounded()
 
 
 _stores: weakref.WeakKeyDictionary[Any, CheckpointStore] = weakref.WeakKeyDictionary()

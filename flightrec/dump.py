@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 
 from . import format as fmt
+from .encode import safe_repr
 from .errors import DumpFailed
 from .event import Event
 from .paths import create_private_file, ensure_private_dir
@@ -37,7 +38,7 @@ def dump_name(pid: int, reason: str, now: float | None = None) -> str:
 
 def build_dump(meta: dict[str, Any], blocks: Sequence[bytes]) -> tuple[bytes, list[bytes]]:
     """Return (preamble + header, index + trailer) for a dump holding ``blocks`` in order."""
-    header = msgspec.msgpack.encode(meta)
+    header = msgspec.msgpack.encode(header_safe(meta))
     head = fmt.DUMP_PREAMBLE.pack(fmt.DUMP_MAGIC, fmt.FORMAT_VERSION, 0, len(header), zlib.crc32(header)) + header
     offset = len(head)
     entries: list[bytes] = []
@@ -147,6 +148,66 @@ def encode_events_block(events: Sequence[Event], block_seq: int, flags: int) -> 
         count=len(events),
         flags=flags,
     )
+
+
+def header_safe(value: Any, depth: int = 0) -> Any:
+    """``value`` made encodable as header data: UTF-8-clean strings, builtin containers.
+
+    Command lines, paths and exception messages may hold undecodable bytes (Python's
+    surrogate escapes, e.g. a Latin-1 file name in argv). MessagePack cannot carry those,
+    and a header that cannot be encoded would mean no ring, or no dump, at all.
+    """
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return value
+    if value is None or isinstance(value, (bool, float, bytes)):
+        return value
+    if isinstance(value, int):
+        return value if -(1 << 63) <= value < (1 << 64) else str(value)
+    if depth >= 16:
+        return "<max depth>"
+    if isinstance(value, dict):
+        return {str(header_safe(k, depth + 1)): header_safe(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [header_safe(v, depth + 1) for v in value]
+    return header_safe(safe_repr(value), depth + 1)
+
+
+_FLAG = re.compile(r"(--?)([A-Za-z][A-Za-z0-9_.-]*)(?:=(.*))?", re.DOTALL)
+
+
+def redact_argv(argv: Sequence[str], redactor: Any) -> list[str]:
+    """A command line with its secrets replaced: secret-named flags' values, then patterns.
+
+    ``--api-key X``, ``--token=X`` or ``-password X`` carry a secret that no pattern
+    recognizes: the flag's name is judged like a dict key (``api_key``, ``token``...) by
+    ``redactor.redact``. Every other argument goes through the pattern rules.
+    """
+
+    def value(name: str, text: str) -> str:
+        out = redactor.redact({name: text})
+        v = out.get(name) if isinstance(out, dict) else None
+        return v if isinstance(v, str) else redactor.redact_text(text)
+
+    out: list[str] = []
+    flag: str | None = None  # the previous argument was a flag without "=": this may be its value
+    for arg in map(str, argv):
+        if flag is not None and not arg.startswith("-"):
+            out.append(value(flag, arg))
+            flag = None
+            continue
+        flag = None
+        m = _FLAG.fullmatch(arg)
+        if m is not None and m.group(3) is not None:
+            out.append(f"{m.group(1)}{m.group(2)}={value(m.group(2), m.group(3))}")
+            continue
+        if m is not None:
+            flag = m.group(2)
+        out.append(redactor.redact_text(arg))
+    return out
 
 
 def host_meta() -> dict[str, Any]:

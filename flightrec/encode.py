@@ -32,8 +32,11 @@ def safe_repr(obj: object, limit: int = 4096) -> str:
     return text
 
 
-def _enc_hook(obj: Any) -> Any:
-    """msgspec calls this for types it does not know: convert or fall back to repr."""
+_UNKNOWN = object()
+
+
+def _convert(obj: Any) -> Any:
+    """A dataclass or pydantic model as a dict; ``_UNKNOWN`` for anything else."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: getattr(obj, f.name, None) for f in dataclasses.fields(obj)}
     dump = getattr(obj, "model_dump", None)  # pydantic v2, without importing pydantic
@@ -42,7 +45,13 @@ def _enc_hook(obj: Any) -> Any:
             return dump()
         except Exception:
             pass
-    return safe_repr(obj)
+    return _UNKNOWN
+
+
+def _enc_hook(obj: Any) -> Any:
+    """msgspec calls this for types it does not know: convert or fall back to repr."""
+    converted = _convert(obj)
+    return safe_repr(obj) if converted is _UNKNOWN else converted
 
 
 class EventEncoder:
@@ -55,14 +64,23 @@ class EventEncoder:
         max_event: largest encoded event kept as is.
         sanitize: a walk returning builtins only (with strings truncated), used on the slow path.
         """
-        self._encode = msgspec.msgpack.Encoder(enc_hook=_enc_hook).encode
+
+        def enc_hook(obj: Any) -> Any:
+            converted = _convert(obj)
+            if converted is _UNKNOWN:  # stored as its repr: degraded, so counted
+                self.degraded += 1
+                return safe_repr(obj)
+            return converted
+
+        self._encode = msgspec.msgpack.Encoder(enc_hook=enc_hook).encode
         self.fast_encode = self._encode
         """Encode an event tuple as is (may raise, may exceed ``max_event``): the hot path
         tries this first and falls back to :meth:`encode`."""
         self._max_event = max_event
         self._sanitize = sanitize
         self.degraded = 0
-        """Events that took the slow path (counted into the dump header)."""
+        """Events that took the slow path, plus values stored as their repr (counted into the
+        dump header)."""
 
     def encode(
         self, seq: int, ts: int, kind: str, thread: str, span: int | None, parent: int | None, data: dict[str, Any]

@@ -45,10 +45,10 @@ def decode_events(raw: bytes, tolerate_tail: bool = False, count: int | None = N
     Returns the events and whether the bytes were clean. When the event ``count`` is known
     (a block header says it), the bytes are decoded in one call as a MessagePack array of
     that many events, validated against :class:`Event` (msgspec, in C). Otherwise, or if
-    that fails, decoding streams item by item and stops at the first malformed one
-    (``tolerate_tail`` is for the open block, where a torn last event is expected after a
-    crash); everything before it is kept. MessagePack ext types are kept as data: nothing
-    in a recording is ever executed.
+    that fails, decoding streams item by item: an item that is not an event is skipped, and
+    decoding stops where the bytes stop being MessagePack (``tolerate_tail`` is for the open
+    block, where a torn last event is expected after a crash); everything before is kept.
+    MessagePack ext types are kept as data: nothing in a recording is ever executed.
     """
     if count is not None and not tolerate_tail:
         try:
@@ -62,11 +62,11 @@ def decode_events(raw: bytes, tolerate_tail: bool = False, count: int | None = N
     clean = True
     try:
         for item in unpacker:
-            if _is_event(item):
-                append(_new_event(Event, item))
+            ev = _as_event(item)
+            if ev is not None:
+                append(ev)
             else:
-                clean = False
-                break
+                clean = False  # a whole item, but not an event: skip it (the framing still holds)
     except Exception:  # msgpack raises several unrelated types for garbage
         clean = tolerate_tail
     if count is not None and len(out) != count:
@@ -74,25 +74,23 @@ def decode_events(raw: bytes, tolerate_tail: bool = False, count: int | None = N
     return out, clean
 
 
-def _is_event(item: Any) -> bool:
-    """True if a decoded item has the shape of an event (the types :class:`Event` promises).
+def _as_event(item: Any) -> Event | None:
+    """The event a decoded item is, or None if it does not have the types :class:`Event` promises.
 
-    Readers compare and sort by ``seq`` and index by ``kind``: an item that merely has seven
-    fields (a torn or crafted one) must not get through with, say, a string for a seq.
+    Readers compare and sort by ``seq``: an item that merely has seven fields (a torn or
+    crafted one) must not get through with, say, a string for a seq. A ``kind`` or
+    ``thread`` that is not a string (an agent passed an int as kind) is kept, as text.
     """
-    return (
-        type(item) is list
-        and len(item) == 7
-        and type(item[0]) is int
-        and item[0] >= 0
-        and type(item[1]) is int
-        and -_TS_LIMIT <= item[1] < _TS_LIMIT
-        and type(item[2]) is str
-        and type(item[3]) is str
-        and (item[4] is None or type(item[4]) is int)
-        and (item[5] is None or type(item[5]) is int)
-        and type(item[6]) is dict
-    )
+    if type(item) is not list or len(item) != 7:
+        return None
+    seq, ts, kind, thread, span, parent, data = item
+    if type(seq) is not int or seq < 0 or type(ts) is not int or not -_TS_LIMIT <= ts < _TS_LIMIT:
+        return None
+    if type(data) is not dict or not (span is None or type(span) is int) or not (parent is None or type(parent) is int):
+        return None
+    if type(kind) is not str or type(thread) is not str:
+        item = [seq, ts, str(kind), str(thread), span, parent, data]
+    return _new_event(Event, item)  # type: ignore[no-any-return]
 
 
 def iter_unpacked(raw: bytes) -> Iterator[Any]:

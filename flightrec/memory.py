@@ -62,8 +62,7 @@ class MemoryTracker:
         ctx = current_span.get()
         span, parent = (None, None) if ctx is None else ctx
         if not rec.sampler.keep("memory", span, rec.recorded, False, ts):
-            rec.dropped += 1
-            return None
+            return None  # counted by the sampler
         redactor = rec.redactor
         clean: dict[str, Any] = redactor.redact(data) if redactor is not None else data
         with rec._lock:

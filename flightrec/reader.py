@@ -342,7 +342,7 @@ def _scan_blocks(buf: Any, start: int, end: int, aligned: bool) -> list[tuple[in
     refs: list[tuple[int, BlockHeader]] = []
     pos = start
     magic = fmt.BLOCK_MAGIC
-    budget = 1 << 62
+    budget = 2 * max(0, end - start)
     while True:
         pos = buf.find(magic, pos, end)
         if pos < 0:

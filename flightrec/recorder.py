@@ -21,7 +21,7 @@ import msgspec
 from . import format as fmt
 from .config import Config
 from .context import _tls, current_span, thread_name
-from .dump import dump_name, encode_events_block, host_meta, write_dump
+from .dump import dump_name, encode_events_block, header_safe, host_meta, redact_argv, write_dump
 from .encode import EventEncoder
 from .errors import DumpFailed
 from .format import RingField
@@ -122,20 +122,38 @@ class Recorder:
 
     def _process_meta(self) -> dict[str, Any]:
         meta = host_meta()
-        argv = list(sys.argv)
-        meta["argv"] = [self.redact_text(str(a)) for a in argv]
-        meta["prog"] = Path(argv[0]).name if argv and argv[0] else "python"
+        argv = [str(a) for a in sys.argv]
+        meta["argv"] = argv
+        if self.redactor is not None:
+            try:  # `--api-key X` has no pattern to match: flags are judged by their names too
+                meta["argv"] = redact_argv(argv, self.redactor)
+            except Exception:
+                self.errors += 1
+                meta["argv"] = [self.redact_text(a) for a in argv]
+        meta["prog"] = Path(meta["argv"][0]).name if argv and argv[0] else "python"
         meta["start_ns"] = self.start_ns
         meta["cwd"] = self.redact_text(os.getcwd())
         if self.config.env_keys:
-            meta["env"] = {k: self.redact_text(os.environ[k]) for k in self.config.env_keys if k in os.environ}
+            env = {k: os.environ[k] for k in self.config.env_keys if k in os.environ}
+            # Redacted as a map, so that a secret-named variable (DB_PASSWORD) is replaced whole.
+            meta["env"] = self._redact_map(env) if self.redactor is not None else env
         meta["config"] = {
             "size": self.config.size,
             "block_size": self.config.block_size,
             "redact": self.config.redact,
             "sampling": self.config.sampling or "default",
         }
-        return meta
+        return header_safe(meta)  # an undecodable byte in argv or cwd must not cost the ring
+
+    def _redact_map(self, values: dict[str, str]) -> dict[str, Any]:
+        try:
+            out = self.redactor.redact(values)
+        except Exception:
+            out = None
+        if not isinstance(out, dict):
+            self.errors += 1
+            return {k: "<unredactable>" for k in values}
+        return out
 
     def redact_text(self, text: str) -> str:
         """Redact one string with this recording's rules (identity when redaction is off)."""
@@ -256,10 +274,6 @@ class Recorder:
             return sum(self.sampler.counters()["dropped"].values())
         except Exception:
             return 0
-
-    @dropped.setter
-    def dropped(self, value: int) -> None:
-        """Ignored: the sampler already counted the drop (TODO: remove callers' increments)."""
 
     @property
     def recorded(self) -> int:

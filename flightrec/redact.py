@@ -853,6 +853,20 @@ class Redactor:
                 name = "object"
             return f"<unredactable {name}>"
 
+    def unbounded(self) -> Redactor:
+        """A twin with the same rules, key, caches and counters, but no size limits.
+
+        Events are truncated to ``max_str``/``max_bytes``/``max_items``; checkpointed state
+        must round-trip exactly, so the checkpoint store redacts through this twin. Sharing
+        the key keeps pseudonyms identical across events and checkpoints.
+        """
+        twin = object.__new__(Redactor)
+        for name in Redactor.__slots__:
+            if hasattr(self, name):
+                setattr(twin, name, getattr(self, name))
+        twin._max_str = twin._max_bytes = twin._max_items = 1 << 62
+        return twin
+
     def redact_text(self, text: str) -> str:
         """Apply the pattern rules to one string.
 

@@ -298,7 +298,8 @@ class TestOtlpEndpoint:
         [request] = receiver.received
         [resource_spans] = request.resource_spans
         resource = {kv.key: kv.value for kv in resource_spans.resource.attributes}
-        assert resource["service.name"].string_value == "pytest"  # the recorded program
+        # the recorded program's name (pytest runs as `pytest` or `python -m pytest`)
+        assert resource["service.name"].string_value == flightrec.load(dump).meta["prog"]
         assert dump.name.split("-")[1] == str(resource["process.pid"].int_value)
         spans = {s.name: s for ss in resource_spans.scope_spans for s in ss.spans}
         tool = spans["execute_tool book"]
