@@ -324,7 +324,8 @@ def _bind(sig: inspect.Signature | None, args: tuple[Any, ...], kwargs: dict[str
         # with the same result as bind() (given arguments only, no defaults applied).
         names = _plain_names(sig)
         if names is not None and len(args) <= len(names):
-            out = dict(zip(names, args, strict=False))  # fewer args than names: the rest defaulted
+            # Fewer args than names: the rest are keywords or defaults.
+            out = dict(zip(names, args, strict=False))
             if all(k in names and k not in out for k in kwargs):
                 out.update(kwargs)
                 out.pop("self", None)
