@@ -325,12 +325,12 @@ def _bind(sig: inspect.Signature | None, args: tuple[Any, ...], kwargs: dict[str
         names = _plain_names(sig)
         if names is not None and len(args) <= len(names):
             # Fewer args than names: the rest are keywords or defaults.
-            out = dict(zip(names, args, strict=False))
-            if all(k in names and k not in out for k in kwargs):
-                out.update(kwargs)
-                out.pop("self", None)
-                out.pop("cls", None)
-                return out
+            zipped: dict[str, Any] = dict(zip(names, args, strict=False))
+            if all(k in names and k not in zipped for k in kwargs):
+                zipped.update(kwargs)
+                zipped.pop("self", None)
+                zipped.pop("cls", None)
+                return zipped
         try:
             bound = sig.bind(*args, **kwargs)
         except TypeError:

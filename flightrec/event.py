@@ -79,16 +79,20 @@ def _as_event(item: Any) -> Event | None:
 
     Readers compare and sort by ``seq``: an item that merely has seven fields (a torn or
     crafted one) must not get through with, say, a string for a seq. A ``kind`` or
-    ``thread`` that is not a string (an agent passed an int as kind) is kept, as text.
+    ``thread`` that is not a string (an agent passed an int as kind) is kept, as text, and
+    ``data`` that is not a map (a sanitizer gave up on the whole payload) is kept under
+    ``value`` with a ``_degraded`` marker: the event happened, so it is shown.
     """
     if type(item) is not list or len(item) != 7:
         return None
     seq, ts, kind, thread, span, parent, data = item
     if type(seq) is not int or seq < 0 or type(ts) is not int or not -_TS_LIMIT <= ts < _TS_LIMIT:
         return None
-    if type(data) is not dict or not (span is None or type(span) is int) or not (parent is None or type(parent) is int):
+    if not (span is None or type(span) is int) or not (parent is None or type(parent) is int):
         return None
-    if type(kind) is not str or type(thread) is not str:
+    if type(kind) is not str or type(thread) is not str or type(data) is not dict:
+        if type(data) is not dict:
+            data = {"_degraded": "data is not a map", "value": data}
         item = [seq, ts, str(kind), str(thread), span, parent, data]
     return _new_event(Event, item)  # type: ignore[no-any-return]
 

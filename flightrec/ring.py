@@ -76,6 +76,11 @@ class RingWriter:
         self._fd = fd
         self.size = size
         os.ftruncate(fd, size)
+        if hasattr(os, "posix_fallocate"):
+            # Reserve the space now. A mapping over a sparse file on a full disk or tmpfs
+            # kills the process with SIGBUS on the first write to a page that cannot be
+            # backed; failing here only means the agent runs unrecorded (or falls back).
+            os.posix_fallocate(fd, 0, size)
         self._mm = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
         self.open_offset = fmt.RING_HEADER_SIZE
         self.open_size = block_size

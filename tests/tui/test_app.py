@@ -1,0 +1,431 @@
+"""The app on dumps, driven by keys through Textual's Pilot, asserting on what the widgets show."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from flightrec.tui.app import FlightrecApp
+from flightrec.tui.facts import Counts
+from flightrec.tui.render import is_error
+from flightrec.tui.screens.checkpoints import CheckpointsScreen
+from flightrec.tui.screens.detail import DetailScreen
+from flightrec.tui.screens.filter import FilterScreen
+from flightrec.tui.screens.help import HelpScreen
+from flightrec.tui.screens.memory import MemoryScreen
+from flightrec.tui.screens.overview import OverviewScreen
+from flightrec.tui.screens.resources import ResourcesScreen
+from flightrec.tui.screens.steps import StepsScreen
+from flightrec.tui.screens.timeline import TimelineScreen
+from flightrec.tui.screens.tools import ToolsScreen
+from flightrec.tui.sources import open_source
+from flightrec.tui.widgets.event_list import EventList
+from flightrec.tui.widgets.plot import LimitPlot
+from textual.widgets import DataTable, Input, OptionList, SelectionList, Sparkline, Static, Tree
+
+from .util import screen_text, settle, wait_for
+
+SIZE = (140, 40)
+
+
+def make_app(path: Path, initial: str = "overview") -> FlightrecApp:
+    return FlightrecApp(open_source(path), initial=initial)
+
+
+def timeline_list(app: FlightrecApp) -> EventList:
+    return app.screen.query_one(EventList)
+
+
+class TestNavigation:
+    async def test_number_keys_reach_every_screen(self, real_dump: Path) -> None:
+        """1..7 switch between the seven main screens; ? opens help and Escape closes it."""
+        app = make_app(real_dump)
+        async with app.run_test(size=SIZE) as pilot:
+            expected = [
+                OverviewScreen,
+                TimelineScreen,
+                StepsScreen,
+                ToolsScreen,
+                MemoryScreen,
+                CheckpointsScreen,
+                ResourcesScreen,
+            ]
+            for key, cls in zip("1234567", expected, strict=True):
+                await pilot.press(key)
+                await pilot.pause()
+                assert isinstance(app.screen, cls)
+            await pilot.press("question_mark")
+            await pilot.pause()
+            assert isinstance(app.screen, HelpScreen)
+            await pilot.press("escape")
+            await pilot.pause()
+            assert isinstance(app.screen, ResourcesScreen)
+
+    async def test_command_palette_lists_every_screen(self, real_dump: Path) -> None:
+        """The command palette offers a 'Go to' command for each screen."""
+        app = make_app(real_dump)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            titles = [c.title for c in app.get_system_commands(app.screen)]
+            for name in ("Overview", "Timeline", "Steps", "Tools", "Memory", "Checkpoints", "Resources"):
+                assert f"Go to {name}" in titles
+            # and it works from the palette itself
+            await pilot.press("ctrl+p")
+            await pilot.pause()
+            await pilot.press(*"go to tools")
+            await wait_for(pilot, lambda: "Go to Tools" in screen_text(app), what="palette match")
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, ToolsScreen), what="tools screen")
+
+
+class TestOverview:
+    async def test_shows_process_trigger_exception_and_counts(self, real_dump: Path) -> None:
+        """The overview names the trigger, the exception with its traceback, and counts by kind."""
+        app = make_app(real_dump)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app, "findings")
+            text = screen_text(app)
+            assert "trigger   exception" in text
+            assert "ServiceDown: lookup_order failed 2 times" in text
+            assert "Traceback (most recent call last)" in text
+            assert "tool_call" in text and "step_start" in text
+            counts = app.facts["counts"]
+            assert isinstance(counts, Counts)
+            assert counts.by_kind["tool_call"] == 12
+
+    async def test_enter_on_a_finding_shows_its_events(self, real_dump: Path) -> None:
+        """Enter on a finding switches to the timeline, narrowed to the finding's events."""
+        app = make_app(real_dump)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app, "findings")
+            findings = app.facts["findings"]
+            assert findings, "the real recording has findings"
+            options = app.screen.query_one(OptionList)
+            options.focus()
+            options.highlighted = 0
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, TimelineScreen)
+            lst = timeline_list(app)
+            await wait_for(pilot, lambda: not lst.view.scanning, what="filter scan")
+            shown = [lst.view.event_at(i).seq for i in range(len(lst.view))]
+            assert shown == sorted(findings[0].seqs)
+            assert "filter: finding" in screen_text(app)
+
+
+class TestTimeline:
+    async def test_filter_by_kind_through_the_dialog(self, real_dump: Path) -> None:
+        """F opens the filter dialog; ticking a kind and applying shows only that kind."""
+        app = make_app(real_dump, initial="timeline")
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            await pilot.press("F")
+            await pilot.pause()
+            assert isinstance(app.screen, FilterScreen)
+            kinds = app.screen.query_one("#fl-kinds", SelectionList)
+            kinds.select("tool_result")
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            lst = timeline_list(app)
+            await wait_for(pilot, lambda: not lst.view.scanning, what="filter scan")
+            assert len(lst.view) == 12
+            assert {lst.view.event_at(i).kind for i in range(len(lst.view))} == {"tool_result"}
+            await pilot.press("x")
+            await pilot.pause()
+            assert len(lst.view) == app.source.index.total
+
+    async def test_filter_by_free_text(self, rich_dump: Path) -> None:
+        """The filter's text field keeps only events containing the text."""
+        app = make_app(rich_dump, initial="timeline")
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            await pilot.press("F")
+            await pilot.pause()
+            app.screen.query_one("#fl-text", Input).focus()
+            await pilot.press(*"search_kb")
+            await pilot.press("enter")
+            await pilot.pause()
+            lst = timeline_list(app)
+            await wait_for(pilot, lambda: not lst.view.scanning, what="filter scan")
+            assert len(lst.view) == 16
+            assert all(lst.view.event_at(i).data.get("tool") == "search_kb" for i in range(len(lst.view)))
+
+    async def test_search_next_and_previous(self, rich_dump: Path) -> None:
+        """/ finds the first match at or after the cursor; n and N move between matches."""
+        app = make_app(rich_dump, initial="timeline")
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            lst = timeline_list(app)
+            await pilot.press("slash")
+            await pilot.press(*"turn-3")
+            await pilot.press("enter")
+            await wait_for(
+                pilot,
+                lambda: lst.selected_event() is not None and lst.selected_event().data.get("label") == "turn-3",
+                what="first match",
+            )
+            await pilot.press("slash")
+            app.screen.query_one("#tl-search", Input).value = ""
+            await pilot.press(*"lookup_order")
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: "lookup_order" in repr(lst.selected_event().data), what="search")
+            first = lst.selected_event().seq
+            await pilot.press("n")
+            await wait_for(pilot, lambda: lst.selected_event().seq != first, what="next match")
+            second = lst.selected_event().seq
+            assert second > first and "lookup_order" in repr(lst.selected_event().data)
+            await pilot.press("N")
+            await wait_for(pilot, lambda: lst.selected_event().seq == first, what="previous match")
+            assert "search: 'lookup_order'" in screen_text(app)
+
+    async def test_jump_to_next_error(self, real_dump: Path) -> None:
+        """e selects the next error event; E goes back."""
+        app = make_app(real_dump, initial="timeline")
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            lst = timeline_list(app)
+            await pilot.press("e")
+            await wait_for(
+                pilot, lambda: lst.selected_event() is not None and is_error(lst.selected_event()), what="first error"
+            )
+            first = lst.selected_event()
+            assert first.kind == "tool_result" and "503" in str(first.data.get("error"))
+            await pilot.press("e")
+            await wait_for(pilot, lambda: lst.selected_event().seq > first.seq, what="second error")
+            assert is_error(lst.selected_event())
+            await pilot.press("E")
+            await wait_for(pilot, lambda: lst.selected_event().seq == first.seq, what="back to the first")
+
+    async def test_lines_show_step_paths_kinds_and_summaries(self, real_dump: Path) -> None:
+        """Each line shows time, thread, step path, kind and a summary."""
+        app = make_app(real_dump, initial="timeline")
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app, "steps")
+            await pilot.pause()
+            text = screen_text(app)
+            assert "turn/lookup" in text
+            assert "→ lookup_order(" in text
+            assert "MainThread" in text
+
+    async def test_enter_opens_the_payload_tree(self, real_dump: Path) -> None:
+        """Enter opens Detail: a tree of the payload, with redaction markers kept visible."""
+        app = make_app(real_dump, initial="timeline")
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.press("enter")  # the first event: the note with a redacted email
+            await pilot.pause(0.2)
+            assert isinstance(app.screen, DetailScreen)
+            tree = app.screen.query_one(Tree)
+            labels = [str(node.label) for node in tree.root.children]
+            assert any(label.startswith("text: ") and "<EMAIL:" in label for label in labels)
+            assert "alice@example.com" not in screen_text(app)
+            await pilot.press("escape")
+            await pilot.pause()
+            assert isinstance(app.screen, TimelineScreen)
+
+
+class TestSteps:
+    async def test_tree_and_enter_filters_the_timeline(self, real_dump: Path) -> None:
+        """The steps tree shows durations and errors; Enter narrows the timeline to that step."""
+        app = make_app(real_dump, initial="steps")
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app, "steps")
+            tree = app.screen.query_one(Tree)
+            assert "12 steps, 2 failed" in str(tree.root.label)
+            labels = [str(n.label) for n in tree.root.children]
+            assert labels[0].startswith("turn")
+            nodes = [tree.get_node_at_line(i) for i in range(tree.last_line + 1)]
+            failing = next(n for n in nodes if n is not None and "✗" in str(n.label))
+            assert str(failing.label).startswith("lookup")
+            tree.move_cursor(failing)
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, TimelineScreen)
+            lst = timeline_list(app)
+            await wait_for(pilot, lambda: not lst.view.scanning, what="filter scan")
+            step = failing.data
+            seqs = [lst.view.event_at(i).seq for i in range(len(lst.view))]
+            assert seqs[0] == step.start_seq and seqs[-1] == step.end_seq
+            assert "filter: step: lookup" in screen_text(app)
+            assert {lst.view.event_at(i).kind for i in range(len(lst.view))} >= {"step_start", "tool_call", "step_end"}
+
+
+class TestTools:
+    async def test_stats_and_calls(self, real_dump: Path) -> None:
+        """The tools table shows calls, errors and percentiles; Enter lists the calls; Enter again jumps."""
+        app = make_app(real_dump, initial="tools")
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app, "tool_stats")
+            stats = app.screen.query_one("#tk-stats", DataTable)
+            assert stats.row_count == 2
+            first_row = [str(c) for c in stats.get_row_at(0)]
+            assert first_row[0] == "lookup_order" and first_row[1] == "6" and first_row[2] == "2"
+            stats.focus()
+            stats.move_cursor(row=0)
+            await pilot.press("enter")
+            calls = app.screen.query_one("#tk-calls", DataTable)
+            await wait_for(pilot, lambda: calls.row_count == 6, what="calls listed")
+            assert "503 Service Unavailable" in screen_text(app)
+            calls.move_cursor(row=5)
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, TimelineScreen)
+            lst = timeline_list(app)
+            await wait_for(
+                pilot,
+                lambda: lst.selected_event() is not None and lst.selected_event().kind == "tool_call",
+                what="jump to call",
+            )
+            assert lst.selected_event().data["tool"] == "lookup_order"
+
+
+class TestMemory:
+    async def test_plot_items_and_evicted_then_needed(self, real_dump: Path) -> None:
+        """The memory screen plots usage, lists live items at the cursor, flags evicted-then-needed."""
+        app = make_app(real_dump, initial="memory")
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app, "memory")
+            text = screen_text(app)
+            assert "context samples, peak" in text
+            assert "evicted then needed again" in text
+            items = app.screen.query_one("#mm-items", DataTable)
+            await wait_for(pilot, lambda: items.row_count == 6, what="live items at the end")
+            plot = app.screen.query_one(LimitPlot)
+            plot.focus()
+            await pilot.press("home")
+            await wait_for(pilot, lambda: items.row_count == 1, what="live items at the start")
+            assert "Live items at seq" in screen_text(app)
+
+
+class TestCheckpoints:
+    async def test_pick_two_and_see_the_diff(self, real_dump: Path) -> None:
+        """a and b pick two checkpoints; the diff shows added paths and a text diff of changed strings."""
+        app = make_app(real_dump, initial="checkpoints")
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app, "checkpoints")
+            table = app.screen.query_one("#ck-table", DataTable)
+            assert table.row_count == 6
+            table.focus()
+            table.move_cursor(row=3)  # turn-4: status "working"
+            await pilot.press("a")
+            table.move_cursor(row=5)  # turn-6: status "failing"
+            await pilot.press("b")
+            diff = app.screen.query_one("#ck-diff", Static)
+            await wait_for(pilot, lambda: "change(s) from" in screen_text(app), what="diff")
+            text = screen_text(app)
+            assert "A turn-4" in text and "B turn-6" in text
+            assert "+ messages[4]" in text and "~ status" in text
+            assert "- working" in text and "+ failing" in text
+            assert diff is not None
+
+
+class TestResources:
+    async def test_sparklines(self, rich_dump: Path) -> None:
+        """RSS and CPU sparklines hold one value per sample."""
+        app = make_app(rich_dump, initial="resources")
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app, "resources")
+            await pilot.pause()
+            assert len(app.screen.query_one("#rs-rss", Sparkline).data or []) == 9
+            assert "max 50.0%" in screen_text(app)
+
+
+class TestUnavailable:
+    async def test_screens_say_when_analysis_is_missing(self, rich_dump: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Without the analysis API, steps and tools say so instead of failing."""
+        from flightrec.tui import app as app_module
+
+        monkeypatch.setattr(app_module, "available", lambda rec, name: name in ("counts", "memory", "resources"))
+        app = make_app(rich_dump, initial="steps")
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            assert "not available in this recording" in screen_text(app)
+            await pilot.press("4")
+            await pilot.pause()
+            assert "not available in this recording" in screen_text(app)
+
+
+class TestStartScreen:
+    async def test_lists_dumps_and_opens_one(self, rich_dump: Path) -> None:
+        """`flightrec tui`: the start screen lists the dump; Enter opens it on the overview."""
+        from flightrec.tui.screens.start import StartScreen
+
+        app = FlightrecApp(start_dir=str(rich_dump.parent))
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            assert isinstance(app.screen, StartScreen)
+            table = app.screen.query_one(DataTable)
+            assert table.row_count == 1
+            assert "agent.frec" in screen_text(app)
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, OverviewScreen), what="overview")
+            assert app.source is not None and app.source.path == rich_dump
+            await pilot.press("2")
+            await pilot.pause()
+            assert isinstance(app.screen, TimelineScreen)
+            await pilot.press("backspace")
+            await wait_for(pilot, lambda: isinstance(app.screen, StartScreen), what="back to the list")
+            assert app.source is None
+
+
+class TestDemoDump:
+    async def test_walk_through_the_demo_failure(self, demo_dump: Path) -> None:
+        """On the demo's dump: findings on the overview, the error in the timeline, a checkpoint diff."""
+        app = make_app(demo_dump)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app, "findings")
+            assert app.facts["findings"], "the demo's failure yields findings"
+            assert "Findings" in screen_text(app)
+            await pilot.press("2")
+            await pilot.pause()
+            lst = timeline_list(app)
+            await pilot.press("e")
+            await wait_for(
+                pilot, lambda: lst.selected_event() is not None and is_error(lst.selected_event()), what="first error"
+            )
+            await pilot.press("6")
+            await settle(pilot, app, "checkpoints")
+            table = app.screen.query_one("#ck-table", DataTable)
+            assert table.row_count >= 2
+            await wait_for(pilot, lambda: "change(s) from" in screen_text(app), what="default diff")
+            for key in "34577":
+                await pilot.press(key)
+                await pilot.pause()
+            assert isinstance(app.screen, ResourcesScreen)
+
+
+class TestPalette:
+    async def test_timeline_actions_from_the_palette(self, rich_dump: Path) -> None:
+        """'Timeline: next error' from the command palette switches screens and selects the error."""
+        app = make_app(rich_dump)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            await pilot.press("ctrl+p")
+            await pilot.pause()
+            await pilot.press(*"next error")
+            await wait_for(pilot, lambda: "Timeline: next error" in screen_text(app), what="palette match")
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, TimelineScreen), what="timeline")
+            lst = timeline_list(app)
+            await wait_for(
+                pilot,
+                lambda: lst.selected_event() is not None and is_error(lst.selected_event()),
+                what="error selected",
+            )
+
+
+class TestOffload:
+    async def test_big_recordings_are_analysed_in_another_process(
+        self, real_dump: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Above the size threshold the analysis runs in a worker process; results are the same."""
+        from flightrec.tui import app as app_module
+
+        from flightrec.reader import open_recording
+
+        monkeypatch.setattr(app_module, "OFFLOAD_EVENTS", 0)
+        app = make_app(real_dump, initial="tools")
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: {"counts", "tool_stats"} <= set(app.facts), timeout=60, what="facts")
+            assert app.facts["tool_stats"] == open_recording(real_dump).tool_stats()
+            assert app.facts["counts"].by_kind["tool_call"] == 12

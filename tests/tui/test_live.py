@@ -1,0 +1,139 @@
+"""Attaching to a live child process: new events arrive, dump now, the child dying mid-attach."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+from flightrec.tui.app import FlightrecApp
+from flightrec.tui.screens.timeline import TimelineScreen
+from flightrec.tui.sources import DumpSource, LiveSource
+from flightrec.tui.widgets.event_list import EventList
+
+from .util import screen_text, wait_for
+
+SIZE = (120, 30)
+
+
+@pytest.fixture
+def dump_env(frdir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Recovered dumps go to the test's directory, not the user's."""
+    monkeypatch.setenv("FLIGHTREC_DIR", str(frdir))
+    return frdir
+
+
+class TestLive:
+    async def test_new_events_arrive_and_are_followed(self, live_child: tuple[subprocess.Popen[str], Path]) -> None:
+        """The timeline grows while the child records, follows the tail, and shows the rate."""
+        _, ring = live_child
+        app = FlightrecApp(LiveSource.attach(ring), initial="timeline", poll_interval=0.1)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            assert isinstance(app.screen, TimelineScreen)
+            lst = app.screen.query_one(EventList)
+            first = app.source.index.total
+            await wait_for(pilot, lambda: app.source.index.total > first + 100, what="new events")
+            await wait_for(pilot, lambda: lst.cursor == len(lst.view) - 1, what="following the tail")
+            text = screen_text(app)
+            assert "● LIVE" in text and "ev/s" in text and "following" in text
+            # f stops following; new events keep arriving without moving the cursor
+            await pilot.press("f")
+            cursor = lst.cursor
+            total = app.source.index.total
+            await wait_for(pilot, lambda: app.source.index.total > total + 50, what="more events")
+            assert lst.cursor == cursor
+
+    async def test_dump_now(self, live_child: tuple[subprocess.Popen[str], Path], frdir: Path) -> None:
+        """d asks the recorder for a dump; the app reports where it went."""
+        _, ring = live_child
+        app = FlightrecApp(LiveSource.attach(ring), initial="timeline", poll_interval=0.1)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.press("d")
+            await wait_for(
+                pilot,
+                lambda: any("dump written to" in n.message for n in app._notifications),
+                timeout=20,
+                what="dump notification",
+            )
+            message = next(n.message for n in app._notifications if "dump written to" in n.message)
+            path = Path(message.split("dump written to ", 1)[1])
+            assert path.exists() and path.suffix == ".frec"
+
+    async def test_child_killed_mid_attach_is_reported_and_recoverable(
+        self, live_child: tuple[subprocess.Popen[str], Path], dump_env: Path
+    ) -> None:
+        """Killing the child is reported on screen (no traceback); ctrl+r recovers its ring into a dump."""
+        proc, ring = live_child
+        app = FlightrecApp(LiveSource.attach(ring), initial="timeline", poll_interval=0.1)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.source.index.total > 50, what="some events")
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+            await wait_for(pilot, lambda: app.source.status == "killed", what="killed status")
+            kept = app.source.index.total
+            await pilot.pause(0.3)
+            text = screen_text(app)
+            assert "KILLED" in text and "ctrl+r" in text
+            assert any("is gone" in n.message for n in app._notifications)
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, lambda: isinstance(app.source, DumpSource), what="recovered dump")
+            assert app.source.index.total >= kept
+            assert app.source.path.parent == dump_env
+            assert not ring.exists()
+
+
+class TestRingTail:
+    def test_incremental_reads_match_a_full_read_across_wraps(self, frdir: Path) -> None:
+        """Polling a small ring that wraps many times finds exactly the blocks a full scan finds."""
+        import time
+
+        from flightrec.tui.ringtail import RingTail
+
+        from flightrec.cli.discovery import find_rings
+        from flightrec.reader import open_recording
+        from tests.conftest import spawn_child
+
+        proc = spawn_child(
+            """
+            import time, flightrec
+            flightrec.start(triggers=False, resources=0, size="1MiB", block_size="16KiB", keep_ring=True)
+            print("ready", flush=True)
+            t0 = time.monotonic()
+            i = 0
+            while time.monotonic() - t0 < 2.5:
+                i += 1
+                flightrec.record("note", text="tick", n=i, payload="x" * 60)
+            flightrec.stop()
+            """,
+            frdir,
+        )
+        try:
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+            ring = find_rings(str(frdir))[0].path
+            tail = RingTail(ring)
+            seen_wrap = False
+            polls = 0
+            deadline = time.monotonic() + 2.0
+            while time.monotonic() < deadline:
+                polls += 1
+                first = tail.snapshot().blocks[:1]
+                seen_wrap = seen_wrap or bool(first and first[0].header.block_seq > 1)
+                time.sleep(0.03)
+            proc.wait(timeout=30)
+            inc = tail.snapshot()
+            full = open_recording(ring)
+            assert seen_wrap, "the ring should have wrapped while we watched"
+            assert [b.header.block_seq for b in inc.blocks] == [b.header.block_seq for b in full.blocks]
+            assert inc.meta["closed"]
+            assert tail.full_scans <= max(2, polls // 4), "polls should mostly scan only the new bytes"
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            for stream in (proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()

@@ -1,0 +1,120 @@
+"""Detail: one event's payload as a collapsible, highlighted tree."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any, ClassVar
+
+from rich.highlighter import ReprHighlighter
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer, Static, Tree
+from textual.widgets.tree import TreeNode
+
+from flightrec.event import Event
+
+from ..render import full_time, highlight_markers, is_error, kind_style, summary
+
+WRAP = 100
+"""Characters per line of a wrapped long string."""
+
+_highlighter = ReprHighlighter()
+
+
+def scalar_text(value: Any) -> Text:
+    """A highlighted one-line rendering of a scalar; strings quoted, markers styled."""
+    if isinstance(value, str):
+        text = Text(repr(value), style="green")
+    elif isinstance(value, bytes):
+        text = Text(f"<{len(value)} bytes> {value[:32].hex()}", style="magenta")
+    else:
+        text = _highlighter(Text(repr(value)))
+    return highlight_markers(text)
+
+
+def add_value(node: TreeNode[Any], key: str, value: Any, depth: int = 0) -> None:
+    """Add ``key: value`` under ``node``; containers and long strings become branches."""
+    label = Text()
+    label.append(key, style="bold")
+    if isinstance(value, dict):
+        label.append(f"  {{{len(value)}}}", style="dim")
+        child = node.add(label, expand=depth < 3)
+        for k, v in value.items():
+            add_value(child, str(k), v, depth + 1)
+        if not value:
+            child.allow_expand = False
+    elif isinstance(value, (list, tuple)):
+        label.append(f"  [{len(value)}]", style="dim")
+        child = node.add(label, expand=depth < 3 and len(value) <= 50)
+        for i, v in enumerate(value):
+            add_value(child, f"[{i}]", v, depth + 1)
+        if not value:
+            child.allow_expand = False
+    elif isinstance(value, str) and (len(value) > WRAP or "\n" in value):
+        lines: list[str] = []
+        for para in value.split("\n"):
+            lines.extend(textwrap.wrap(para, WRAP, drop_whitespace=False, replace_whitespace=False) or [""])
+        label.append(f"  str, {len(value):,} chars, {len(lines)} lines", style="dim")
+        child = node.add(label, expand=len(lines) <= 40)
+        for line in lines:
+            child.add_leaf(highlight_markers(Text(line, style="green")))
+    else:
+        label.append(": ")
+        label.append_text(scalar_text(value))
+        node.add_leaf(label)
+
+
+class DetailScreen(Screen[None]):
+    """The selected event, every field; Escape goes back."""
+
+    DEFAULT_CSS = """
+    DetailScreen #dt-head { height: auto; background: $boost; padding: 0 1; }
+    DetailScreen Tree { height: 1fr; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,backspace", "app.pop_screen", "Back"),
+        Binding("plus", "expand_all", "Expand all"),
+        Binding("minus", "collapse_all", "Collapse all"),
+    ]
+
+    def __init__(self, event: Event) -> None:
+        """Show ``event``."""
+        super().__init__()
+        self.event = event
+
+    def compose(self) -> ComposeResult:
+        ev = self.event
+        head = Text()
+        head.append(f" {ev.kind} ", style="reverse " + ("bold red" if is_error(ev) else kind_style(ev.kind)))
+        head.append(f"  seq {ev.seq}  {full_time(ev.ts_ns)}  thread {ev.thread}")
+        if ev.span is not None:
+            head.append(f"  span #{ev.span}")
+        if ev.parent is not None:
+            head.append(f"  parent #{ev.parent}")
+        head.append("\n")
+        head.append(summary(ev), style="bold")
+        yield Static(highlight_markers(head), id="dt-head")
+        tree: Tree[Any] = Tree(Text(f"{ev.kind} #{ev.seq}", style="bold"), id="dt-tree")
+        tree.root.expand()
+        for key, value in ev.data.items():
+            add_value(tree.root, str(key), value)
+        if not ev.data:
+            tree.root.add_leaf(Text("(no fields)", style="dim"))
+        yield tree
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(Tree).focus()
+
+    def action_expand_all(self) -> None:
+        """Open every branch."""
+        self.query_one(Tree).root.expand_all()
+
+    def action_collapse_all(self) -> None:
+        """Close every branch but the root."""
+        root = self.query_one(Tree).root
+        for child in root.children:
+            child.collapse_all()

@@ -1,0 +1,230 @@
+"""Overview: the process, what triggered the dump, the exception, counts and findings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from ..facts import UNAVAILABLE, Counts
+from ..render import duration, full_time, highlight_markers, kind_style, total
+from ..view import EventFilter
+from .base import MainScreen
+
+SEVERITY_STYLE = {"critical": "bold white on red", "error": "bold red", "warning": "bold yellow", "info": "cyan"}
+
+
+class OverviewScreen(MainScreen):
+    """Where to start: what ran, how it failed, what the analysis found."""
+
+    NAME = "overview"
+    FACTS = ("counts", "findings")
+
+    DEFAULT_CSS = """
+    OverviewScreen #ov-cols { height: 1fr; }
+    OverviewScreen #ov-left { width: 3fr; padding: 0 1; }
+    OverviewScreen #ov-right { width: 2fr; padding: 0 1; }
+    OverviewScreen #ov-findings { height: 1fr; min-height: 6; border: round $primary; }
+    OverviewScreen #ov-findings:focus { border: round $accent; }
+    OverviewScreen #ov-counts { height: auto; }
+    OverviewScreen .section { margin-bottom: 1; }
+    """
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="ov-cols"):
+            with VerticalScroll(id="ov-left"):
+                yield Static(id="ov-process", classes="section")
+                yield Static(id="ov-exception", classes="section")
+            with Vertical(id="ov-right"):
+                yield Static(id="ov-counts", classes="section")
+                yield Static("Findings  [dim](Enter: show their events)[/]", classes="panel-title")
+                yield OptionList(id="ov-findings")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#ov-process", Static).update(self._process())
+        self.query_one("#ov-exception", Static).update(self._exception())
+        self._show_counts()
+        self._show_findings()
+        self.query_one("#ov-findings", OptionList).focus()
+
+    def fact_changed(self, name: str) -> None:
+        if name == "counts":
+            self._show_counts()
+            self._show_findings()
+        elif name == "findings":
+            self._show_findings()
+
+    def source_changed(self, result: Any) -> None:
+        self.query_one("#ov-process", Static).update(self._process())
+
+    # ------------------------------------------------------------------ sections
+    def _process(self) -> Table:
+        src = self.source
+        meta = src.meta
+        t = Table.grid(padding=(0, 1))
+        t.add_column(style="bold", no_wrap=True)
+        t.add_column()
+        argv = meta.get("argv") or []
+        t.add_row("process", Text(f"pid {src.pid} on {meta.get('host', '?')}"))
+        t.add_row("command", highlight_markers(Text(" ".join(str(a) for a in argv) or "?")))
+        py = meta.get("python")
+        t.add_row("python", Text(f"{py or '?'}   flightrec {meta.get('flightrec_version', '?')}"))
+        trigger = meta.get("trigger") or {}
+        if trigger:
+            t.add_row(
+                "trigger",
+                Text(
+                    f"{trigger.get('reason', '?')}"
+                    + (f" in thread {trigger['thread']}" if trigger.get("thread") else ""),
+                    style="bold yellow",
+                ),
+            )
+        elif src.is_live:
+            t.add_row("state", Text("live: attached to a running recorder", style="bold green"))
+        idx = src.index
+        start = meta.get("start_ns")
+        if start:
+            t.add_row("started", full_time(start))
+        if meta.get("dump_ns"):
+            t.add_row("dumped", full_time(meta.get("dump_ns")))
+        if idx.first_ts and idx.last_ts:
+            span = duration((idx.last_ts - idx.first_ts) / 1e9)
+            t.add_row("events", f"{idx.total:,}  from {full_time(idx.first_ts)} to {full_time(idx.last_ts)} ({span})")
+        counters = src.counters
+        if counters:
+            parts = [
+                f"recorded {total(counters.get('recorded')):,}",
+                f"dropped {total(counters.get('dropped')):,}",
+                f"recorder errors {total(counters.get('errors')):,}",
+            ]
+            if total(counters.get("degraded")):
+                parts.append(f"degraded {total(counters['degraded']):,}")
+            sampling = counters.get("sampling")
+            if isinstance(sampling, dict) and sampling:
+                parts.append(f"sampling kept {total(sampling.get('kept')):,}/{total(sampling.get('offered')):,}")
+            t.add_row("counters", ", ".join(parts))
+        redaction = meta.get("redaction") or {}
+        if isinstance(redaction, dict) and redaction:
+            if redaction.get("off"):
+                t.add_row("redaction", Text("off", style="bold red"))
+            else:
+                replaced = redaction.get("replaced") or {}
+                replaced = {k: total(v) for k, v in replaced.items()} if isinstance(replaced, dict) else {}
+                replaced = {k: v for k, v in replaced.items() if v}
+                if replaced:
+                    desc = ", ".join(f"{k} {v}" for k, v in sorted(replaced.items())) + " replaced"
+                else:
+                    desc = "nothing replaced"
+                t.add_row("redaction", Text(desc, style="orchid"))
+        if src.recording.damaged or src.recording.warnings:
+            t.add_row(
+                "damage",
+                Text(
+                    f"{src.recording.damaged} damaged block(s); " + "; ".join(src.recording.warnings), style="bold red"
+                ),
+            )
+        return t
+
+    def _exception(self) -> Any:
+        meta = self.source.meta
+        exc = meta.get("exception")
+        fatal = meta.get("fatal_error")
+        if not exc and not fatal:
+            return Text("no exception recorded in the header", style="dim")
+        parts: list[Any] = []
+        if exc:
+            head = Text()
+            head.append(f"{exc.get('type', 'Exception')}: ", style="bold red")
+            head.append(str(exc.get("message", "")), style="bold")
+            if exc.get("origin"):
+                head.append(f"   [{exc['origin']}]", style="yellow")
+            parts.append(highlight_markers(head))
+            tb = str(exc.get("traceback") or "").rstrip()
+            if tb:
+                parts.append(Syntax(tb, "pytb", theme="ansi_dark", word_wrap=True, background_color="default"))
+        if fatal:
+            parts.append(Text("fatal error log (faulthandler):", style="bold red"))
+            parts.append(Text(str(fatal)[-4000:]))
+        return Group(*parts)
+
+    def _show_counts(self) -> None:
+        counts = self.fact("counts")
+        widget = self.query_one("#ov-counts", Static)
+        if not isinstance(counts, Counts):
+            widget.update(Text("counting events…", style="italic dim"))
+            return
+        t = Table(
+            title="Events by kind",
+            title_justify="left",
+            title_style="bold",
+            expand=True,
+            show_edge=False,
+            box=None,
+            padding=(0, 1),
+        )
+        t.add_column("kind")
+        t.add_column("events", justify="right")
+        for kind, n in counts.by_kind.most_common():
+            t.add_row(Text(kind, style=kind_style(kind)), f"{n:,}")
+        t.add_row(Text("errors", style="bold red"), Text(f"{counts.errors:,}", style="bold red"))
+        threads = ", ".join(f"{name} ({n:,})" for name, n in counts.threads.most_common(4))
+        more = len(counts.threads) - 4
+        widget.update(Group(t, Text(f"threads: {threads}" + (f" +{more}" if more > 0 else ""), style="dim")))
+
+    def _show_findings(self) -> None:
+        options = self.query_one("#ov-findings", OptionList)
+        findings = self.fact("findings")
+        counts = self.fact("counts")
+        options.clear_options()
+        self._targets: list[tuple[str, Any]] = []
+        items: list[Option] = []
+        if findings is None:
+            items.append(Option(Text("analysing…", style="italic dim"), disabled=True))
+        elif findings is UNAVAILABLE:
+            items.append(Option(Text("findings: not available in this recording", style="dim"), disabled=True))
+        else:
+            for f in findings:
+                text = Text()
+                sev = str(getattr(f, "severity", "info"))
+                text.append(f"{sev.upper():<8}", style=SEVERITY_STYLE.get(sev, ""))
+                text.append(f"{getattr(f, 'kind', '')}: ", style="bold")
+                text.append(str(getattr(f, "message", "")))
+                seqs = list(getattr(f, "seqs", []) or [])
+                if seqs:
+                    text.append(f"  ({len(seqs)} events)", style="dim")
+                items.append(Option(highlight_markers(text), id=f"finding-{len(self._targets)}"))
+                self._targets.append(("finding", f))
+            if not findings:
+                items.append(Option(Text("no findings", style="dim"), disabled=True))
+        if isinstance(counts, Counts) and counts.first_error_seq is not None:
+            text = Text()
+            text.append("ERRORS  ", style="bold red")
+            text.append(f"{counts.errors:,} error event(s); first at seq {counts.first_error_seq}")
+            items.append(Option(text, id=f"finding-{len(self._targets)}"))
+            self._targets.append(("errors", counts.first_error_seq))
+        options.add_options(items)
+
+    @on(OptionList.OptionSelected, "#ov-findings")
+    def _finding_selected(self, message: OptionList.OptionSelected) -> None:
+        oid = message.option.id or ""
+        if not oid.startswith("finding-"):
+            return
+        what, value = self._targets[int(oid.split("-", 1)[1])]
+        if what == "errors":
+            self.fapp.show_in_timeline(EventFilter(errors_only=True, label="errors"), seq=value)
+            return
+        seqs = sorted(int(s) for s in (getattr(value, "seqs", None) or []))
+        if not seqs:
+            self.notify("this finding points at no event", severity="warning")
+            return
+        label = f"finding: {getattr(value, 'kind', '')}"
+        self.fapp.show_in_timeline(EventFilter(seqs=frozenset(seqs), label=label), seq=seqs[0])
