@@ -29,5 +29,21 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/record.py
 
+# make fuzz [FUZZ_TIME=seconds]: the reader's coverage-guided fuzzer (atheris, new inputs in
+# build/fuzz-corpus, crashes saved as build/crash-*), or a seeded mutation loop where atheris
+# is not installed; then the hypothesis properties with many random examples. `make test`
+# runs only their short, derandomized pass.
+FUZZ_TIME ?= 300
+fuzz: $(STAMP)
+	mkdir -p build/fuzz-corpus
+	if $(PY) -c "import atheris" 2>/dev/null; then \
+		$(PY) tests/fuzz/fuzz_reader.py build/fuzz-corpus tests/fuzz/corpus -dict=tests/fuzz/reader.dict \
+			-max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=2048 -artifact_prefix=build/; \
+	else \
+		echo "atheris is not installed: running the seeded mutation loop instead"; \
+		$(PY) tests/fuzz/fuzz_reader.py --mutate 1000000000 --seed $$(date +%s) --max-seconds $(FUZZ_TIME); \
+	fi
+	FLIGHTREC_FUZZ_EXAMPLES=3000 $(PY) -m pytest -q tests/test_fuzz_reader.py -k "Mutated"
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build *.egg-info

@@ -9,7 +9,11 @@ from collections.abc import Callable
 
 
 def per_call_ns(fn: Callable[[], object], batch: int = 2000, repeats: int = 60) -> float:
-    """Median cost of one ``fn()`` call in ns, over ``repeats`` batches of ``batch`` calls."""
+    """Median CPU cost of one ``fn()`` call in ns, over ``repeats`` batches of ``batch`` calls.
+
+    Thread CPU time, not wall time: on a shared machine the benchmark gets descheduled, and
+    wall time would count the waiting.
+    """
     for _ in range(batch):  # warm up
         fn()
     samples = []
@@ -17,10 +21,10 @@ def per_call_ns(fn: Callable[[], object], batch: int = 2000, repeats: int = 60) 
     gc.disable()
     try:
         for _ in range(repeats):
-            t0 = time.perf_counter_ns()
+            t0 = time.thread_time_ns()
             for _ in range(batch):
                 fn()
-            samples.append((time.perf_counter_ns() - t0) / batch)
+            samples.append((time.thread_time_ns() - t0) / batch)
     finally:
         if gc_was:
             gc.enable()

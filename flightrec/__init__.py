@@ -8,6 +8,8 @@ optional integration.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
 from . import memory
@@ -26,7 +28,9 @@ from .errors import (
     UnsupportedVersion,
 )
 from .event import Event
-from .reader import Recording
+
+if TYPE_CHECKING:
+    from .reader import Recording
 
 __all__ = [
     "ConfigError",
@@ -55,3 +59,12 @@ __all__ = [
     "tool",
     "tool_error",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Load the reading side lazily: agents that only record never pay for it."""
+    if name == "Recording":
+        from .reader import Recording
+
+        return Recording
+    raise AttributeError(f"module 'flightrec' has no attribute {name!r}")

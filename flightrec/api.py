@@ -10,11 +10,13 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import Config, resolve_config
-from .reader import Recording, open_recording
 from .recorder import Recorder
+
+if TYPE_CHECKING:  # the reader (and its analysis) load on first use: `import flightrec` stays cheap
+    from .reader import Recording
 
 _recorder: Recorder | None = None
 _start_lock = threading.Lock()
@@ -150,6 +152,8 @@ def load(path: str | os.PathLike[str]) -> Recording:
     Raises:
         FlightrecError: a subclass of it for a missing, foreign, too new or unsalvageable file.
     """
+    from .reader import open_recording
+
     return open_recording(path)
 
 

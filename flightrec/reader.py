@@ -333,9 +333,10 @@ def _scan_blocks(buf: Any, start: int, end: int, aligned: bool) -> list[tuple[in
     """Find every block with a valid header in ``buf[start:end]``.
 
     Uses ``find`` on the magic (C speed), so a scan is linear in the file size. A valid
-    header is trusted to jump over its payload, unless another block magic lies inside that
-    payload: then the payload CRC decides, so that a torn block (one whose end was cut out,
-    say) cannot hide the intact block that follows it. Those checks are capped at twice the
+    header is trusted to jump over its payload when the next block follows right after it
+    with the next block seq (the common case). Otherwise the block may be torn (its end cut
+    out, say) and claim the bytes of the intact block after it: if another magic lies inside
+    its span, its payload CRC decides whether to jump. Those checks are capped at twice the
     scanned size, so a crafted file cannot make the scan quadratic. A header rejected that
     way is returned as ``_BAD`` (a damaged block).
     """
@@ -343,6 +344,7 @@ def _scan_blocks(buf: Any, start: int, end: int, aligned: bool) -> list[tuple[in
     pos = start
     magic = fmt.BLOCK_MAGIC
     budget = 2 * max(0, end - start)
+    ahead: tuple[int, BlockHeader | None] = (-1, None)  # the follower parsed last time round
     while True:
         pos = buf.find(magic, pos, end)
         if pos < 0:
@@ -350,13 +352,19 @@ def _scan_blocks(buf: Any, start: int, end: int, aligned: bool) -> list[tuple[in
         if aligned and pos % fmt.BLOCK_ALIGN:
             pos += 1
             continue
-        header = fmt.parse_block_header(buf, pos)
+        header = ahead[1] if ahead[0] == pos else fmt.parse_block_header(buf, pos)
         if header is None or pos + header.total_len > end:
             pos += 1
             continue
         nxt = pos + header.total_len
-        # Any magic starting inside this block's span (even one running past its end)?
-        if budget >= header.comp_len and buf.find(magic, pos + len(magic), nxt + len(magic) - 1) >= 0:
+        after = fmt.align(nxt) if aligned else nxt
+        follower = fmt.parse_block_header(buf, after) if after + fmt.BLOCK_HEADER_SIZE <= end else None
+        ahead = (after, follower)
+        if (
+            (follower is None or follower.block_seq != header.block_seq + 1)
+            and budget >= header.comp_len
+            and buf.find(magic, pos + len(magic), nxt + len(magic) - 1) >= 0  # a magic starting in the span
+        ):
             budget -= header.comp_len
             if not _payload_ok(buf, pos, header):
                 refs.append((pos, _BAD))  # counted as damaged

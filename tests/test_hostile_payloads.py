@@ -1,0 +1,303 @@
+"""Hostile payloads handed to the recorder: the agent sees no exception and no stall, and the
+event is stored degraded but honest (and counted), with redaction on (the default) and off."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import flightrec
+from flightrec.event import Event
+
+from .fuzz.harness import watchdog
+
+STALL_S = 30.0
+"""A record() call taking longer than this is a stall (generous: the slowest, 100 MB, takes ~1 s)."""
+
+
+class BadRepr:
+    """An object whose __repr__ and __str__ raise."""
+
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr for you")
+
+    def __str__(self) -> str:
+        raise RuntimeError("no str either")
+
+
+class BadAttr:
+    """An object whose every attribute lookup raises (so probing it for model_dump fails too)."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError(f"no attribute {name}")
+
+    def __repr__(self) -> str:
+        return "<BadAttr>"
+
+
+class EvilDict(dict):  # type: ignore[type-arg]
+    """A dict whose iteration raises."""
+
+    def items(self) -> Any:
+        raise ValueError("items() refused")
+
+    def __iter__(self) -> Any:
+        raise ValueError("iteration refused")
+
+
+def _cyclic_dict() -> dict[str, Any]:
+    d: dict[str, Any] = {"name": "loop"}
+    d["self"] = d
+    return d
+
+
+def _cyclic_list() -> list[Any]:
+    lst: list[Any] = [1]
+    lst.append(lst)
+    return lst
+
+
+def _nested(levels: int) -> list[Any]:
+    root: list[Any] = []
+    cur = root
+    for _ in range(levels):
+        nxt: list[Any] = []
+        cur.append(nxt)
+        cur = nxt
+    return root
+
+
+def _flatten(value: Any) -> Iterator[Any]:
+    """Every leaf of a stored value (iteratively: stored values are depth-limited, but be safe)."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, (list, tuple)):
+            stack.extend(v)
+        else:
+            yield v
+
+
+def _mentions(value: Any, *markers: str) -> bool:
+    """True if some string leaf of ``value`` contains one of ``markers``."""
+    return any(isinstance(leaf, str) and any(m in leaf for m in markers) for leaf in _flatten(value))
+
+
+Check = Callable[[Any], bool]
+PAYLOADS: dict[str, tuple[Callable[[], Any], Check, bool]] = {
+    # name: (make the value, is the stored value honest?, is it degraded?)
+    "cyclic dict": (_cyclic_dict, lambda v: _mentions(v, "<cycle>") and _mentions(v, "loop"), True),
+    "cyclic list": (_cyclic_list, lambda v: _mentions(v, "<cycle>") and 1 in list(_flatten(v)), True),
+    "raising repr and str": (BadRepr, lambda v: _mentions(v, "unrepresentable BadRepr"), True),
+    "raising getattr": (BadAttr, lambda v: v == "<BadAttr>", True),
+    "huge int": (lambda: 10**100, lambda v: v == str(10**100), True),
+    "int past u64": (lambda: 2**64, lambda v: v == str(2**64), True),
+    "int below i64": (lambda: -(2**63) - 1, lambda v: v == str(-(2**63) - 1), True),
+    "5000-digit int": (lambda: 7**6000, lambda v: isinstance(v, str) and len(v) <= 8192, True),
+    "nan": (lambda: float("nan"), lambda v: isinstance(v, float) and math.isnan(v), False),
+    "inf": (lambda: float("inf"), lambda v: v == math.inf, False),
+    "-inf": (lambda: -math.inf, lambda v: v == -math.inf, False),
+    "bytes": (lambda: b"\x00\xffbinary\x80", lambda v: v == b"\x00\xffbinary\x80", False),
+    "bytearray": (lambda: bytearray(b"abc\x00"), lambda v: v == b"abc\x00", False),
+    "memoryview": (lambda: memoryview(b"view of bytes"), lambda v: v == b"view of bytes", False),
+    "100 MB string": (
+        lambda: "x" * 100_000_000,
+        lambda v: isinstance(v, str) and len(v) < 100_000 and "truncated" in v,
+        True,
+    ),
+    "10,000-level nested list": (lambda: _nested(10_000), lambda v: _mentions(v, "<max depth>"), True),
+    "non-str keys": (
+        lambda: {1: "int", (1, 2): "tuple", None: "none", frozenset({3}): "frozenset", 2.5: "float"},
+        lambda v: (
+            isinstance(v, dict) and sorted(map(str, v.values())) == ["float", "frozenset", "int", "none", "tuple"]
+        ),
+        False,
+    ),
+    "dict whose iteration raises": (
+        lambda: EvilDict(a=1),
+        lambda v: v == {"a": 1} or _mentions(v, "unredactable", "unrepresentable"),
+        False,
+    ),
+}
+
+
+def _stored(path: Path) -> list[Event]:
+    with flightrec.load(path) as rec:
+        return list(rec.events())
+
+
+@pytest.fixture(params=[True, False], ids=["redact-on", "redact-off"])
+def redact(request: pytest.FixtureRequest) -> bool:
+    """Every hostile payload is tried with redaction on (the default) and off."""
+    return bool(request.param)
+
+
+@pytest.fixture(scope="class", params=[True, False], ids=["redact-on", "redact-off"])
+def hostile_dump(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, int]]:
+    """A dump holding one event per hostile payload (plus a sane event after each), per redaction mode."""
+    frdir = tmp_path_factory.mktemp("hostile")
+    frdir.chmod(0o700)
+    flightrec.stop()
+    rec = flightrec.start(dir=frdir, triggers=False, resources=0, redact=request.param, size="4MiB")
+    assert rec is not None
+    seqs: dict[str, int] = {}
+    for name, (make, _, _) in PAYLOADS.items():
+        value = make()
+        with watchdog(STALL_S):
+            seq = flightrec.record("hostile", name=name, value=value)
+        assert isinstance(seq, int), f"{name}: not recorded"
+        seqs[name] = seq
+        assert flightrec.record("sane", after=name) == seq + 1
+    path = flightrec.dump()
+    flightrec.stop()
+    assert path is not None
+    return path, seqs
+
+
+def _data_of(events: list[Event], seq: int) -> dict[str, Any]:
+    [ev] = [e for e in events if e.seq == seq]
+    return ev.data
+
+
+class TestHostilePayloads:
+    @pytest.mark.parametrize("name", sorted(PAYLOADS))
+    def test_each_payload_is_stored_honestly(self, name: str, hostile_dump: tuple[Path, dict[str, int]]) -> None:
+        """Each hostile value is recorded without raising, and read back as itself or as a marked stand-in."""
+        path, seqs = hostile_dump
+        events = _stored(path)
+        data = _data_of(events, seqs[name])
+        value = data.get("value", data)
+        _, honest, _ = PAYLOADS[name]
+        assert honest(value), f"{name}: stored as {str(value)[:300]!r}"
+        assert _data_of(events, seqs[name] + 1) == {"after": name}, "the next event is intact"
+
+    def test_the_recording_stays_whole(self, hostile_dump: tuple[Path, dict[str, int]]) -> None:
+        """After all the hostile payloads the recording has every event, gap-free, and no damaged block."""
+        path, _ = hostile_dump
+        with flightrec.load(path) as rec:
+            got = [e.seq for e in rec.events()]
+            assert rec.damaged == 0
+        assert got == list(range(1, 2 * len(PAYLOADS) + 1))
+
+    def test_degraded_payloads_are_counted_without_redaction(self, frdir: Path) -> None:
+        """With redaction off, every payload that could not be stored as given is counted as degraded."""
+        flightrec.start(dir=frdir, triggers=False, resources=0, redact=False)
+        degraded = [name for name, (_, _, is_degraded) in PAYLOADS.items() if is_degraded]
+        for name in degraded:
+            flightrec.record("hostile", value=PAYLOADS[name][0]())
+        path = flightrec.dump()
+        assert path is not None
+        counters = flightrec.load(path).meta["counters"]
+        assert counters["degraded"] + counters["errors"] >= len(degraded)
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="the redactor degrades in-band ('<cycle>', '<max depth>', '<unrepresentable …>', truncation) "
+        "but counts nothing: needs a Redactor degraded counter summed into Recorder.counters() (redact.py)",
+    )
+    def test_degraded_payloads_are_counted_with_redaction(self, frdir: Path) -> None:
+        """With redaction on, every payload that could not be stored as given is counted as degraded too."""
+        flightrec.start(dir=frdir, triggers=False, resources=0)
+        degraded = [name for name, (_, _, is_degraded) in PAYLOADS.items() if is_degraded]
+        for name in degraded:
+            flightrec.record("hostile", value=PAYLOADS[name][0]())
+        path = flightrec.dump()
+        assert path is not None
+        counters = flightrec.load(path).meta["counters"]
+        assert counters["degraded"] + counters["errors"] >= len(degraded)
+
+    def test_a_payload_the_sanitizer_gives_up_on_still_leaves_an_event(self, frdir: Path, redact: bool) -> None:
+        """An event whose whole payload cannot be walked is still read back, marked degraded, not lost."""
+        flightrec.start(dir=frdir, triggers=False, resources=0, redact=redact)
+
+        class Unwalkable(dict):  # type: ignore[type-arg]
+            def items(self) -> Any:
+                raise ValueError("no")
+
+            def __len__(self) -> int:
+                raise ValueError("no")
+
+        seq = flightrec.record("hostile", value=Unwalkable(a=1), ok=True)
+        assert seq is not None
+        events = _stored(flightrec.dump())  # type: ignore[arg-type]
+        assert [e.seq for e in events] == [seq]
+
+    def test_a_kind_that_is_not_a_string_is_kept_as_text(self, frdir: Path, redact: bool) -> None:
+        """record(42) is stored; the reader shows the kind as "42" and the rest of the block is intact."""
+        flightrec.start(dir=frdir, triggers=False, resources=0, redact=redact)
+        flightrec.record("note", i=0)
+        flightrec.record(42, i=1)  # type: ignore[arg-type]
+        flightrec.record("note", i=2)
+        events = _stored(flightrec.dump())  # type: ignore[arg-type]
+        assert [(e.kind, e.data["i"]) for e in events] == [("note", 0), ("42", 1), ("note", 2)]
+
+
+class TestNumpy:
+    def test_arrays_and_scalars_are_stored_as_readable_values(self, frdir: Path, redact: bool) -> None:
+        """numpy arrays (small, 2-D, 10 million elements) and scalars are recorded without raising."""
+        np = pytest.importorskip("numpy")
+        flightrec.start(dir=frdir, triggers=False, resources=0, redact=redact)
+        values = {
+            "small": np.arange(5),
+            "matrix": np.ones((3, 3)),
+            "huge": np.zeros(10_000_000),
+            "float64": np.float64(1.5),
+            "int64": np.int64(7),
+            "bool": np.bool_(True),
+        }
+        for name, value in values.items():
+            with watchdog(STALL_S):
+                assert flightrec.record("array", name=name, value=value) is not None
+        events = {e.data["name"]: e.data["value"] for e in _stored(flightrec.dump())}  # type: ignore[arg-type]
+        assert "0, 1, 2, 3, 4" in str(events["small"])
+        assert len(str(events["huge"])) < 10_000
+        assert events["float64"] == 1.5 or "1.5" in str(events["float64"])
+        assert events["int64"] == 7 or "7" in str(events["int64"])
+
+
+class TestConcurrentMutation:
+    @pytest.mark.timeout(60)
+    def test_a_dict_mutated_by_another_thread_while_recorded(self, frdir: Path, redact: bool) -> None:
+        """A dict (and a list) changing size in another thread while being recorded: no exception, no lost event."""
+        flightrec.start(dir=frdir, triggers=False, resources=0, redact=redact, size="8MiB")
+        shared: dict[str, Any] = {f"k{i}": "v" * 50 for i in range(200)}
+        items: list[int] = list(range(200))
+        stop = threading.Event()
+
+        def mutate() -> None:
+            i = 0
+            while not stop.is_set():
+                shared[f"n{i % 500}"] = i
+                shared.pop(f"n{(i + 250) % 500}", None)
+                items.append(i)
+                if len(items) > 400:
+                    del items[:200]
+                i += 1
+
+        t = threading.Thread(target=mutate, name="mutator")
+        t.start()
+        seqs: list[int | None] = []
+        try:
+            with watchdog(STALL_S):
+                deadline = time.monotonic() + 1.5
+                while time.monotonic() < deadline:
+                    seqs.append(flightrec.record("state", shared=shared, items=items))
+        finally:
+            stop.set()
+            t.join()
+        assert seqs and all(isinstance(s, int) for s in seqs)
+        stored = _stored(flightrec.dump())  # type: ignore[arg-type]
+        assert stored and [e.seq for e in stored] == seqs[-len(stored) :]  # the ring may have wrapped
+        for e in stored:
+            assert isinstance(e.data.get("shared"), (dict, str)) and isinstance(e.data.get("items"), (list, str))
