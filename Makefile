@@ -26,8 +26,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
+# Every benchmark, each comparing flightrec with the alternatives in one run (~10 minutes).
 bench: $(STAMP)
 	$(PY) benchmarks/record.py
+	$(PY) benchmarks/redact.py
+	$(PY) benchmarks/checkpoint.py
+	$(PY) benchmarks/agent_overhead.py
+	$(PY) benchmarks/tui.py
+	$(PY) benchmarks/soak.py
 
 # make fuzz [FUZZ_TIME=seconds]: the reader's coverage-guided fuzzer (atheris, new inputs in
 # build/fuzz-corpus, crashes saved as build/crash-*), or a seeded mutation loop where atheris

@@ -293,7 +293,9 @@ class Recorder:
             "recorded": self._seq,
             "dropped": self.dropped,
             "errors": self.errors,
-            "degraded": self._encoder.degraded,
+            "degraded": self._encoder.degraded
+            + self._sanitizer.degraded()
+            + (self.redactor.degraded() if self.redactor is not None else 0),
             "dump_failures": self.dump_failures,
             "pinned_overflow": self.pinned_overflow,
         }

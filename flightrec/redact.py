@@ -739,6 +739,7 @@ class Redactor:
         "_cache_chars",
         "_cache_gen_max",
         "_callback",
+        "_degraded",
         "_enabled",
         "_extra",
         "_extra_endings",
@@ -774,6 +775,7 @@ class Redactor:
             raise ValueError(f"extra pattern names must be unique and new: {extra_names}")
 
         self._enabled = cfg.enabled
+        self._degraded = 0
         self._max_str = cfg.max_str
         self._max_bytes = cfg.max_bytes
         self._max_depth = min(cfg.max_depth, _DEPTH_CAP)
@@ -881,6 +883,13 @@ class Redactor:
         if not self._enabled:
             return text
         return self._text(str.__str__(text))
+
+    def degraded(self) -> int:
+        """Values stored degraded so far: truncated, cut at a depth or item limit, cyclic, or unrepresentable.
+
+        Counted without a lock: under concurrent use a few increments may be lost.
+        """
+        return self._degraded
 
     def stats(self) -> dict[str, int]:
         """Return how many values each running rule has replaced so far."""
@@ -1066,6 +1075,7 @@ class Redactor:
                 name = type(value).__name__
             except Exception:
                 name = "object"
+            self._degraded += 1
             return f"<unrepresentable {name}>"
 
     def _string(self, s: str, path: str, raw: bool) -> str:
@@ -1073,6 +1083,7 @@ class Redactor:
         if n > self._max_str:
             # Truncate before scanning: only stored characters are scanned.
             head = s[: self._max_str]
+            self._degraded += 1
             tail = f"…<truncated {n - self._max_str} chars>"
         elif raw:
             return s
@@ -1112,6 +1123,7 @@ class Redactor:
                 if out is not text and out != text:
                     head = out.encode("utf-8", "surrogatepass")
         if n > self._max_bytes:
+            self._degraded += 1
             head += f"…<truncated {n - self._max_bytes} bytes>".encode()
         return head
 
@@ -1159,14 +1171,17 @@ class Redactor:
             return self._container(v, path, depth, active, raw, _model_dump)
         if isinstance(v, Mapping):
             return self._container(v, path, depth, active, raw, _mapping_dict)
+        self._degraded += 1  # an object with no data form: stored as its repr
         return self._string(self._safe_repr(v), path, raw)
 
     def _big_int(self, v: int) -> str:
+        self._degraded += 1  # beyond msgpack's 64-bit range: stored as text
         try:
             s = str(v)
         except ValueError:  # beyond sys.get_int_max_str_digits()
             s = hex(v)
         if len(s) > self._max_str:
+            self._degraded += 1
             return s[: self._max_str] + f"…<truncated {len(s) - self._max_str} chars>"
         return s
 
@@ -1178,6 +1193,7 @@ class Redactor:
             data = v.tobytes()
             return self._bytes(data[: self._max_bytes], len(data), raw)
         except (ValueError, TypeError):  # released or exotic views
+            self._degraded += 1
             return "<unrepresentable memoryview>"
 
     def _dataclass_dict(self, v: Any) -> dict[str, object]:
@@ -1194,9 +1210,11 @@ class Redactor:
     ) -> object:
         """Walk what ``convert`` makes of ``v`` (a dataclass, model or mapping)."""
         if depth > self._max_depth:
+            self._degraded += 1
             return MAX_DEPTH
         oid = id(v)
         if oid in active:
+            self._degraded += 1
             return CYCLE
         active.add(oid)
         try:
@@ -1218,9 +1236,11 @@ class Redactor:
         snapshot: list[tuple[Any, Any]] | None,
     ) -> object:
         if depth > self._max_depth:
+            self._degraded += 1
             return MAX_DEPTH
         oid = id(d)
         if oid in active:
+            self._degraded += 1
             return CYCLE
         active.add(oid)
         out: dict[str, object] = {}
@@ -1292,9 +1312,11 @@ class Redactor:
                     else:
                         out[k] = self._walk(v, p, sub, active, False)
             if total > self._max_items:
+                self._degraded += 1
                 out[_TRUNC_KEY] = f"<truncated {total - self._max_items} items>"
             return out
         except RecursionError:
+            self._degraded += 1
             return MAX_DEPTH
         except RuntimeError:
             # Another thread changed the dict while we iterated. Copying its
@@ -1327,9 +1349,11 @@ class Redactor:
         snapshot: list[Any] | None,
     ) -> object:
         if depth > self._max_depth:
+            self._degraded += 1
             return MAX_DEPTH
         oid = id(seq)
         if oid in active:
+            self._degraded += 1
             return CYCLE
         active.add(oid)
         out: list[object] = []
@@ -1379,9 +1403,11 @@ class Redactor:
                     else:
                         append(self._walk(v, path, sub, active, False))
             if total > max_items:
+                self._degraded += 1
                 append(f"…<truncated {total - max_items} items>")
             return out
         except RecursionError:
+            self._degraded += 1
             return MAX_DEPTH
         except RuntimeError:
             # A set or deque changed size under us: retry on a C-level copy.

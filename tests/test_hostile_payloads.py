@@ -201,11 +201,6 @@ class TestHostilePayloads:
         counters = flightrec.load(path).meta["counters"]
         assert counters["degraded"] + counters["errors"] >= len(degraded)
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="the redactor degrades in-band ('<cycle>', '<max depth>', '<unrepresentable …>', truncation) "
-        "but counts nothing: needs a Redactor degraded counter summed into Recorder.counters() (redact.py)",
-    )
     def test_degraded_payloads_are_counted_with_redaction(self, frdir: Path) -> None:
         """With redaction on, every payload that could not be stored as given is counted as degraded too."""
         flightrec.start(dir=frdir, triggers=False, resources=0)
