@@ -36,7 +36,7 @@ def dump_name(pid: int, reason: str, now: float | None = None) -> str:
     return f"{prog}-{pid}-{stamp}-{_SAFE.sub('_', reason)[:24]}{fmt.DUMP_SUFFIX}"
 
 
-def build_dump(meta: dict[str, Any], blocks: Sequence[bytes]) -> tuple[bytes, list[bytes]]:
+def build_dump(meta: dict[str, Any], blocks: Sequence[bytes | memoryview]) -> tuple[bytes, list[bytes]]:
     """Return (preamble + header, index + trailer) for a dump holding ``blocks`` in order."""
     header = msgspec.msgpack.encode(header_safe(meta))
     head = fmt.DUMP_PREAMBLE.pack(fmt.DUMP_MAGIC, fmt.FORMAT_VERSION, 0, len(header), zlib.crc32(header)) + header
@@ -60,7 +60,7 @@ def write_dump(
     directory: Path,
     name: str,
     meta: dict[str, Any],
-    blocks: Sequence[bytes],
+    blocks: Sequence[bytes | memoryview],
     max_dumps: int = 0,
     max_bytes: int = 0,
     require_private: bool = True,

@@ -362,10 +362,10 @@ class Recorder:
         finally:
             self._dump_lock.release()
 
-    def _snapshot_blocks(self) -> list[bytes]:
+    def _snapshot_blocks(self) -> list[bytes | memoryview]:
         """Framed blocks for a dump, oldest first: pinned, ring blocks, then the open block."""
         ring = self.ring
-        blocks: list[bytes] = []
+        blocks: list[bytes | memoryview] = []
         pinned_raw = ring.pinned_raw()
         if pinned_raw:
             from .event import decode_events

@@ -270,10 +270,19 @@ class RingWriter:
             off = blocks.popleft()[1]
             mm[off : off + 4] = b"\0\0\0\0"
 
-    def snapshot_blocks(self) -> list[bytes]:
-        """Copies of the framed blocks in the ring, oldest first (caller holds the lock)."""
-        mm = self._mm
-        return [mm[off : off + length] for _, off, length, _, _ in self.blocks]
+    def snapshot_blocks(self) -> list[memoryview]:
+        """Copies of the framed blocks in the ring, oldest first (caller holds the lock).
+
+        One contiguous copy of the used part of the ring area, sliced per block: a single
+        large allocation goes back to the OS when the dump is done, where thousands of
+        block-sized copies would leave the process's RSS a ring-size higher for good.
+        """
+        if not self.blocks:
+            return []
+        start = min(off for _, off, _, _, _ in self.blocks)
+        end = max(off + length for _, off, length, _, _ in self.blocks)
+        view = memoryview(self._mm[start:end])
+        return [view[off - start : off - start + length] for _, off, length, _, _ in self.blocks]
 
     def pinned_raw(self) -> bytes:
         """The pinned area's raw events."""
