@@ -8,6 +8,7 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,6 +33,22 @@ def recorder(frdir: Path) -> Iterator[flightrec.api.Recorder]:
     assert rec is not None
     yield rec
     flightrec.stop()
+
+
+@pytest.fixture
+def rec(frdir: Path) -> Iterator[Any]:
+    """A running recorder (4 MiB ring, no triggers, no resource sampler), stopped afterwards."""
+    r = flightrec.start(dir=frdir, size="4MiB", triggers=False, resources=0)
+    assert r is not None
+    yield r
+    flightrec.stop()
+
+
+def recorded() -> flightrec.Recording:
+    """Dump the running recorder and open the dump."""
+    path = flightrec.dump("test")
+    assert path is not None
+    return flightrec.load(path)
 
 
 @pytest.fixture(autouse=True)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,21 +12,7 @@ import pytest
 import flightrec
 from flightrec.agent import classify_error
 
-
-@pytest.fixture
-def rec(frdir: Path) -> Iterator[Any]:
-    """A running recorder in a private temp dir."""
-    r = flightrec.start(dir=frdir, size="4MiB", triggers=False, resources=0)
-    assert r is not None
-    yield r
-    flightrec.stop()
-
-
-def recorded() -> flightrec.Recording:
-    """Dump the running recorder and open the dump."""
-    path = flightrec.dump("test")
-    assert path is not None
-    return flightrec.load(path)
+from .conftest import recorded
 
 
 def kinds(recording: flightrec.Recording, *names: str) -> list[flightrec.Event]:

@@ -5,33 +5,15 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 import flightrec
 from flightrec.analysis import CheckpointInfo, ContextSample, Finding, ResourceSample, ToolStats
 from flightrec.cli.show_cmd import summary
 
-from .conftest import child_env
-
-
-@pytest.fixture
-def rec(frdir: Path) -> Iterator[Any]:
-    """A running recorder with room to spare."""
-    r = flightrec.start(dir=frdir, size="4MiB", triggers=False, resources=0)
-    assert r is not None
-    yield r
-    flightrec.stop()
-
-
-def recorded() -> flightrec.Recording:
-    """Dump the running recorder and open the dump."""
-    path = flightrec.dump("test")
-    assert path is not None
-    return flightrec.load(path)
+from .conftest import child_env, recorded
 
 
 def findings_of(kind: str) -> list[Finding]:

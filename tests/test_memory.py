@@ -12,14 +12,7 @@ import pytest
 import flightrec
 from flightrec.memory import tracker_for
 
-
-@pytest.fixture
-def rec(frdir: Path) -> Iterator[Any]:
-    """A running recorder with room to spare."""
-    r = flightrec.start(dir=frdir, size="4MiB", triggers=False, resources=0)
-    assert r is not None
-    yield r
-    flightrec.stop()
+from .conftest import recorded
 
 
 @pytest.fixture
@@ -29,13 +22,6 @@ def small(frdir: Path) -> Iterator[Any]:
     assert r is not None
     yield r
     flightrec.stop()
-
-
-def recorded() -> flightrec.Recording:
-    """Dump the running recorder and open the dump."""
-    path = flightrec.dump("test")
-    assert path is not None
-    return flightrec.load(path)
 
 
 class TestEvents:
