@@ -27,9 +27,6 @@ from .errors import CorruptRecording, NotAFlightrecFile, RecordingNotFound, Unsu
 from .event import Event, decode_events
 from .format import U64, BlockHeader, RingField
 
-OPEN_BLOCK_SEQ = 1 << 62
-"""Pseudo block seq given to a ring's open block (it sorts after every written block)."""
-
 
 @dataclass(frozen=True, slots=True)
 class BlockRef:
@@ -42,12 +39,6 @@ class BlockRef:
     def count(self) -> int:
         """Events the header says the block holds."""
         return self.header.count
-
-
-@dataclass(slots=True)
-class _Loaded:
-    events: list[Event]
-    ok: bool
 
 
 @dataclass
@@ -535,6 +526,3 @@ def scan_open_ring_raw(buf: Any) -> bytes:
 def load(path: str | os.PathLike[str]) -> Recording:
     """Open a recording (dump or ring file); see :func:`open_recording`."""
     return open_recording(path)
-
-
-_ = OPEN_BLOCK_SEQ
