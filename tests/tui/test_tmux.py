@@ -75,17 +75,20 @@ def tmux_app(rich_dump: Path) -> Iterator[Tmux]:
 
 def test_open_navigate_and_quit(tmux_app: Tmux) -> None:
     """A person sees the overview, switches to the timeline, opens an error's payload, and quits."""
-    pane = tmux_app.wait_for("ToolFailure: lookup_order failed 3 times")
-    assert "1 Overview" in pane and "trigger" in pane
+    # Each text is waited for on its own: a terminal repaints in pieces, so one capture may
+    # hold part of the screen only.
+    tmux_app.wait_for("ToolFailure: lookup_order failed 3 times")
+    tmux_app.wait_for("1 Overview")
+    tmux_app.wait_for("trigger")
     tmux_app.send("2")
-    pane = tmux_app.wait_for("Next error")
-    assert "→ lookup_order({order: ORD-123, turn: 1})" in pane
+    tmux_app.wait_for("Next error")
+    tmux_app.wait_for("→ lookup_order({order: ORD-123, turn: 1})")
     tmux_app.send("e")
-    pane = tmux_app.wait_for("✗ lookup_order [transient]")
+    tmux_app.wait_for("✗ lookup_order [transient]")
     tmux_app.send("Enter")
-    pane = tmux_app.wait_for("Expand all")
-    pane = tmux_app.wait_for("origin: 'transient'")
-    assert "error: '503 Service Unavailable'" in pane
+    tmux_app.wait_for("Expand all")
+    tmux_app.wait_for("origin: 'transient'")
+    tmux_app.wait_for("error: '503 Service Unavailable'")
     tmux_app.send("Escape")
     tmux_app.wait_for("Next error")
     tmux_app.send("q")
