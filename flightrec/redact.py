@@ -65,6 +65,7 @@ import dataclasses
 import hashlib
 import os
 import re
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -758,6 +759,7 @@ class Redactor:
         "_scanner",
         "_secret_keys_on",
         "_stats",
+        "_stats_lock",
     )
 
     def __init__(self, config: RedactConfig | None = None, key: bytes | None = None) -> None:
@@ -776,6 +778,7 @@ class Redactor:
 
         self._enabled = cfg.enabled
         self._degraded = 0
+        self._stats_lock = threading.Lock()
         self._max_str = cfg.max_str
         self._max_bytes = cfg.max_bytes
         self._max_depth = min(cfg.max_depth, _DEPTH_CAP)
@@ -965,9 +968,11 @@ class Redactor:
         return e if type(e) is str else self._replay(e)
 
     def _count(self, hits: tuple[str, ...]) -> None:
+        # Only values that were replaced get here (rare): a lock keeps the header's counts exact.
         stats = self._stats
-        for rule in hits:
-            stats[rule] = stats.get(rule, 0) + 1
+        with self._stats_lock:
+            for rule in hits:
+                stats[rule] = stats.get(rule, 0) + 1
 
     def _scan(self, text: str) -> _Entry:
         hits: list[str] = []
@@ -1064,7 +1069,8 @@ class Redactor:
             text = repr(value)
         else:
             text = self._safe_repr(value)
-        self._stats["secret"] = self._stats.get("secret", 0) + 1
+        with self._stats_lock:
+            self._stats["secret"] = self._stats.get("secret", 0) + 1
         return f"<SECRET:{self._pseudonym(text)}>"
 
     def _safe_repr(self, value: object) -> str:
