@@ -34,7 +34,6 @@ import dataclasses
 import heapq
 import threading
 import time
-import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -835,19 +834,9 @@ def _unbounded(redactor: Any) -> Any:
     return redactor.unbounded()
 
 
-_stores: weakref.WeakKeyDictionary[Any, CheckpointStore] = weakref.WeakKeyDictionary()
-_stores_lock = threading.Lock()
-
-
 def store_for(recorder: Recorder) -> CheckpointStore:
     """The recorder's checkpoint store, created on first use."""
-    store = _stores.get(recorder)
-    if store is None:
-        with _stores_lock:
-            store = _stores.get(recorder)
-            if store is None:
-                store = _stores[recorder] = CheckpointStore(recorder)
-    return store
+    return recorder.extension(CheckpointStore)
 
 
 def checkpoint(state: Any, label: str | None = None) -> int | None:

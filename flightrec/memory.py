@@ -18,9 +18,7 @@ a new decision of the agent.
 from __future__ import annotations
 
 import heapq
-import threading
 import time
-import weakref
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -134,19 +132,15 @@ def _key(item_id: Any) -> Hashable:
         return repr(item_id)
 
 
-_trackers: weakref.WeakKeyDictionary[Any, MemoryTracker] = weakref.WeakKeyDictionary()
-_trackers_lock = threading.Lock()
-
-
 def tracker_for(recorder: Recorder) -> MemoryTracker:
     """The recorder's memory tracker, created on first use."""
-    t = _trackers.get(recorder)
-    if t is None:
-        with _trackers_lock:
-            t = _trackers.get(recorder)
-            if t is None:
-                t = _trackers[recorder] = MemoryTracker(recorder)
-    return t
+    return recorder.extension(MemoryTracker)
+
+
+def _event(base: dict[str, Any], **optional: Any) -> dict[str, Any]:
+    """A memory event's data: ``base`` plus the optional fields that were given (not None)."""
+    base.update((k, v) for k, v in optional.items() if v is not None)
+    return base
 
 
 def retain(
@@ -171,15 +165,9 @@ def retain(
     try:
         from .agent import last_tool_call
 
-        data: dict[str, Any] = {"op": "retain", "item_id": item_id}
-        if tokens is not None:
-            data["tokens"] = tokens
-        if reason is not None:
-            data["reason"] = reason
-        if source is not None:
-            data["source"] = source
-        if content is not None:
-            data["content"] = content
+        data = _event(
+            {"op": "retain", "item_id": item_id}, tokens=tokens, reason=reason, source=source, content=content
+        )
         last = last_tool_call()
         if last is not None and (source is None or source == last[1]):
             data["call_id"] = last[0]
@@ -204,11 +192,7 @@ def evict(item_id: Any, reason: str | None = None, tokens: int | None = None) ->
     if rec is None:
         return None
     try:
-        data: dict[str, Any] = {"op": "evict", "item_id": item_id}
-        if reason is not None:
-            data["reason"] = reason
-        if tokens is not None:
-            data["tokens"] = tokens
+        data = _event({"op": "evict", "item_id": item_id}, reason=reason, tokens=tokens)
         return tracker_for(rec).emit("evict", data, item_id=item_id)
     except Exception:
         rec.errors += 1
@@ -232,11 +216,7 @@ def summarize(item_ids: Iterable[Any], into: Any, tokens: int | None = None, rea
         return None
     try:
         ids = list(item_ids)
-        data: dict[str, Any] = {"op": "summarize", "item_ids": ids, "into": into}
-        if tokens is not None:
-            data["tokens"] = tokens
-        if reason is not None:
-            data["reason"] = reason
+        data = _event({"op": "summarize", "item_ids": ids, "into": into}, tokens=tokens, reason=reason)
         return tracker_for(rec).emit("summarize", data, item_ids=ids, into=into)
     except Exception:
         rec.errors += 1

@@ -13,8 +13,9 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -28,6 +29,7 @@ from .format import RingField
 from .paths import create_private_file, default_ring_dir, ensure_private_dir
 from .ring import RingWriter
 
+_T = TypeVar("_T")
 _time_ns = time.time_ns
 _span_get = current_span.get
 _NO_SPAN = (None, None)
@@ -79,6 +81,8 @@ class Recorder:
         self._acquire = self._lock.acquire
         self._release = self._lock.release
         self._flush_listeners: list[Any] = []
+        self._extensions: dict[Any, Any] = {}
+        self._extensions_lock = threading.Lock()
         self._in_flush_listener = False
         # Set only once a listener registers: a flush with no listener pays nothing.
         self.dump_dir = config.resolved_dump_dir
@@ -249,6 +253,20 @@ class Recorder:
         event = self._encoder.encode(seq, ts, kind, thread_name(), span, parent, data)
         self.ring.append(event, seq, ts)
         return seq
+
+    def extension(self, factory: Callable[[Recorder], _T]) -> _T:
+        """The object ``factory(self)`` made once for this recorder (created on first use).
+
+        Per-recorder helpers (the checkpoint store, the memory tracker) live and die with
+        their recorder; a forked child's new recorder gets new ones.
+        """
+        ext = self._extensions.get(factory)
+        if ext is None:
+            with self._extensions_lock:
+                ext = self._extensions.get(factory)
+                if ext is None:
+                    ext = self._extensions[factory] = factory(self)
+        return ext  # type: ignore[no-any-return]
 
     def add_flush_listener(self, listener: Any) -> None:
         """Call ``listener(at_risk)`` under the recorder lock after every block flush.

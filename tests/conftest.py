@@ -97,3 +97,10 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) 
     return subprocess.run(
         [sys.executable, "-m", "flightrec", *args], env=e, capture_output=True, text=True, timeout=timeout
     )
+
+
+def wait_ready(child: subprocess.Popen[str]) -> None:
+    """Block until a child started by :func:`spawn_child` prints ``ready`` (its set-up is done)."""
+    assert child.stdout is not None
+    line = child.stdout.readline().strip()
+    assert line == "ready", child.stderr.read() if child.stderr and child.poll() is not None else line

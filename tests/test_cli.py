@@ -11,7 +11,7 @@ import pytest
 
 import flightrec
 
-from .conftest import child_env, run_child, run_cli
+from .conftest import child_env, run_child, run_cli, wait_ready
 
 
 @pytest.fixture
@@ -102,7 +102,7 @@ class TestLs:
             frdir,
         )
         try:
-            assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+            wait_ready(child)
             result = run_cli("ls", env=child_env(frdir))
             assert result.returncode == 0, result.stderr
             assert str(child.pid) in result.stdout and "live" in result.stdout

@@ -21,7 +21,7 @@ import flightrec.recorder
 from flightrec.format import RingField
 from flightrec.reader import open_recording, ring_u64
 
-from .conftest import child_env, run_child, run_cli, spawn_child
+from .conftest import child_env, run_child, run_cli, spawn_child, wait_ready
 
 
 def _dumps(d: Path) -> list[Path]:
@@ -273,7 +273,7 @@ class TestSignals:
                 """,
                 frdir,
             )
-            assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+            wait_ready(child)
             child.send_signal(signal.SIGINT)
             assert child.wait(timeout=20) == 4
             assert "agent handler ran" in child.stdout.read()
@@ -294,7 +294,7 @@ class TestSignals:
             """,
             frdir,
         )
-        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+        wait_ready(child)
         child.send_signal(signal.SIGINT)
         assert child.stdout.readline().strip() == "caught"
         assert child.stdout.readline().strip() == "ready again"
@@ -321,7 +321,7 @@ class TestSignals:
             """,
             frdir,
         )
-        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+        wait_ready(child)
         child.send_signal(signal.SIGTERM)
         assert child.stdout.readline().strip() == "still running"
         assert child.wait(timeout=20) == 0
@@ -343,7 +343,7 @@ class TestSignals:
             """,
             frdir,
         )
-        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+        wait_ready(child)
         child.send_signal(signal.SIGTERM)
         assert child.wait(timeout=20) == 5
         assert "agent handler ran" in child.stdout.read()
@@ -407,7 +407,7 @@ class TestCliWrongInput:
             frdir,
         )
         try:
-            assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+            wait_ready(child)
             [ring] = frdir.glob("*.ring")
             for _ in range(3):
                 result = run_cli("show", str(ring))

@@ -12,7 +12,7 @@ import pytest
 import flightrec
 from flightrec.reader import open_recording
 
-from .conftest import REPO, child_env, run_child, run_cli, spawn_child
+from .conftest import REPO, child_env, run_child, run_cli, spawn_child, wait_ready
 
 
 def _dumps(d: Path) -> list[Path]:
@@ -69,7 +69,7 @@ class TestKill9:
             frdir,
         )
         try:
-            assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+            wait_ready(child)
             [ring] = frdir.glob("*.ring")
             result = run_cli("recover", str(ring))
             assert result.returncode != 0
@@ -120,7 +120,7 @@ class TestTriggers:
             """,
             frdir,
         )
-        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+        wait_ready(child)
         child.send_signal(signal.SIGTERM)
         assert child.wait(timeout=20) == -signal.SIGTERM
         [dump] = _dumps(frdir)
@@ -144,7 +144,7 @@ class TestTriggers:
             """,
             frdir,
         )
-        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+        wait_ready(child)
         child.send_signal(signal.SIGTERM)
         assert child.wait(timeout=20) == 3
         assert "agent handler ran" in child.stdout.read()
@@ -242,7 +242,7 @@ class TestLiveReader:
             frdir,
         )
         try:
-            assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+            wait_ready(child)
             [ring] = frdir.glob("*.ring")
             newest = []
             for _ in range(30):
@@ -306,7 +306,7 @@ class TestDumpRequest:
             frdir,
         )
         try:
-            assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+            wait_ready(child)
             env = child_env(frdir)
             result = run_cli("dump", str(child.pid), env=env)
             assert result.returncode == 0, result.stderr

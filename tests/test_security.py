@@ -26,7 +26,7 @@ from flightrec.errors import DumpFailed, RecordingNotFound, UnsafeDirectory
 from flightrec.paths import create_private_file, ensure_private_dir
 from flightrec.reader import open_recording
 
-from .conftest import child_env, run_cli, spawn_child
+from .conftest import child_env, run_cli, spawn_child, wait_ready
 from .fuzz.harness import CORPUS
 
 NOBODY = 65534
@@ -187,7 +187,7 @@ class TestOnlyOwnRecorders:
             frdir,
         )
         try:
-            assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+            wait_ready(child)
             [ring] = frdir.glob("*.ring")
             dump = frdir / "theirs.frec"
             dump.write_bytes(b"FRECDUMP")
