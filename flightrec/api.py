@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import Config, resolve_config
+from .config import resolve_config
 from .recorder import Recorder
 
 if TYPE_CHECKING:  # the reader (and its analysis) load on first use: `import flightrec` stays cheap
@@ -160,8 +160,3 @@ def load(path: str | os.PathLike[str]) -> Recording:
 def get_recorder() -> Recorder | None:
     """The running recorder, if any."""
     return _recorder
-
-
-def current_config() -> Config | None:
-    """The running recorder's configuration, if any."""
-    return _recorder.config if _recorder is not None else None

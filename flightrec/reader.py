@@ -516,13 +516,6 @@ def _read_open_block(buf: Any, offset: int, capacity: int) -> list[Event]:
     return events
 
 
-def scan_open_ring_raw(buf: Any) -> bytes:
-    """The raw committed bytes of a ring's open block (for tools that copy them)."""
-    offset = ring_u64(buf, RingField.OPEN_OFFSET)
-    length = min(ring_u64(buf, RingField.OPEN_LEN), ring_u64(buf, RingField.OPEN_SIZE))
-    return bytes(buf[offset : offset + length])
-
-
 def load(path: str | os.PathLike[str]) -> Recording:
     """Open a recording (dump or ring file); see :func:`open_recording`."""
     return open_recording(path)
