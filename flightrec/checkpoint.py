@@ -387,10 +387,54 @@ def pack_state(state: Any, max_chunk: int = MAX_CHUNK) -> tuple[bytes, dict[byte
 
 
 _CONTAINERS = (dict, list, tuple)
+_CONTAINER_TYPES = frozenset(_CONTAINERS)
 _ITEM = object()  # memo-context marker of list items (never equal to a dict key)
 _BLOCK = 16  # list items recognized together, by index-aligned blocks
 _BLOCKS = object()  # memo-context marker of such blocks
 _PROBE = "x"
+
+
+class _Prefix:
+    """What a list's first ``length`` items (whole blocks) packed to at a checkpoint."""
+
+    __slots__ = ("chunks", "digest", "gen", "keys", "length", "parts")
+
+    def __init__(
+        self,
+        length: int,
+        digest: bytes,
+        parts: tuple[bytes, ...],
+        keys: tuple[int, ...],
+        chunks: dict[bytes, bytes],
+        gen: int,
+    ) -> None:
+        self.length = length
+        self.digest = digest  # xxh3-128 of the items' raw encodings, concatenated
+        self.parts = parts
+        self.keys = keys
+        self.chunks = chunks
+        self.gen = gen
+
+
+def _prefix_hasher(encode: Callable[[Any], bytes], v: Any, a: int, b: int, hasher: Any = None) -> Any:
+    """An xxh3-128 hasher fed the raw encodings of ``v[a:b]``, concatenated (None if unencodable).
+
+    The items are encoded as one list in one C call and its array header is skipped:
+    MessagePack is self-delimiting, so the concatenation identifies the items exactly, and
+    the hash of a longer prefix continues from a shorter one's.
+    """
+    import xxhash
+
+    if hasher is None:
+        hasher = xxhash.xxh3_128()
+    if b > a:
+        try:
+            raw = encode(v[a:b])
+        except Exception:
+            return None
+        n = b - a
+        hasher.update(memoryview(raw)[1 if n < 16 else 3 if n < 0x10000 else 5 :])
+    return hasher
 
 
 class _Walker:
@@ -414,6 +458,8 @@ class _Walker:
         self._memo: dict[tuple[str, Any], dict[Any, list[Any]]] = {}
         self._plain: dict[tuple[str, Any], bool] = {}
         self._paging: dict[str, list[Any]] = {}  # path -> the last paging of that list (see _paged)
+        # path -> _Prefix of that list at the last checkpoint (see _walk)
+        self._prefix: dict[str, _Prefix] = {}
         self._gen = 0
         self._encode = msgspec.msgpack.Encoder(enc_hook=_enc_hook).encode
         self.hits = 0
@@ -443,6 +489,7 @@ class _Walker:
                     memo[ctx] = kept
             self._memo = memo
             self._paging = {k: e for k, e in self._paging.items() if e and e[-1] > old}
+            self._prefix = {k: e for k, e in self._prefix.items() if e.gen > old}
         return root, packer.chunks
 
     def _walkable(self, x: Any, depth: int) -> bool:
@@ -455,7 +502,7 @@ class _Walker:
             return False
         if depth >= 24 or (depth >= 2 and len(x) <= _WHOLE_MAX_LEN):
             return False
-        return any(type(v) in _CONTAINERS for v in vals)
+        return not _CONTAINER_TYPES.isdisjoint(map(type, vals))  # in C, stops at the first container
 
     def _plain_key(self, path: str, key: str) -> bool:
         """False if the redactor replaces ``key``'s value wholesale (a secret-named key).
@@ -514,14 +561,31 @@ class _Walker:
                 parts.append(entry[0])
                 keys.append(entry[3])
             return packer.paged("d", parts, keys)
-        # The hot loop. Most of a growing list is unchanged since the last checkpoint: whole
-        # blocks of _BLOCK items are recognized by one encode and hash, then single items.
+        # The hot loop. Most of a growing list is unchanged since the last checkpoint: its
+        # prefix up to the last whole block is recognized by one encode and hash (and taken
+        # over whole), then blocks of _BLOCK items, then single items.
         memo = self._context(path, _ITEM)
         blocks = self._context(path, _BLOCKS)
         get = memo.get
         outer = packer.trail
         n = len(v)
         i = 0
+        prefix = self._prefix.get(path)
+        hasher = _prefix_hasher(encode, v, 0, prefix.length) if prefix is not None and n >= prefix.length else None
+        if hasher is not None and prefix is not None and hasher.digest() == prefix.digest:
+            i = prefix.length
+            parts.extend(prefix.parts)
+            keys.extend(prefix.keys)
+            chunks.update(prefix.chunks)
+            if outer is not None:
+                outer.extend(prefix.chunks.items())
+            prefix.gen = gen
+            self.hits += i
+            done = prefix.chunks.copy()  # the chunks of the whole blocks so far, in order
+        else:
+            hasher = _prefix_hasher(encode, v, 0, 0)
+            done = {}
+        whole = n - n % _BLOCK
         while i < n:
             j = min(i + _BLOCK, n)
             braw = None
@@ -538,6 +602,7 @@ class _Walker:
                     chunks.update(be[1])
                     if outer is not None:
                         outer.extend(be[1])
+                    done.update(be[1])
                     self.hits += _BLOCK
                     i = j
                     continue
@@ -578,7 +643,19 @@ class _Walker:
                 outer.extend(trail)
             if braw is not None:
                 blocks[(i, braw)] = [tuple(parts[start:]), tuple(trail), gen, tuple(keys[start:])]
+            if j <= whole:
+                done.update(trail)
             i = j
+        if hasher is not None and whole and (prefix is None or whole != prefix.length or prefix.gen != gen):
+            start_at = prefix.length if prefix is not None and prefix.gen == gen else 0
+            if start_at == 0:
+                hasher = _prefix_hasher(encode, v, 0, whole)
+            else:
+                _prefix_hasher(encode, v, start_at, whole, hasher)
+            if hasher is not None:
+                self._prefix[path] = _Prefix(
+                    whole, hasher.digest(), tuple(parts[:whole]), tuple(keys[:whole]), done, gen
+                )
         prev = self._paging.get(path)
         if prev is None:
             prev = self._paging[path] = []
@@ -734,7 +811,18 @@ class CheckpointStore:
         """Mark every chunk of a checkpoint as used by ``gen``; the ones not stored yet, and
         the state's size (bytes of all its chunks)."""
         gen_of = self._gen_of
-        missing = [h for h in chunks if h not in gen_of]
+        # In C, one lookup per chunk (set.difference probes a dict argument; the reverse,
+        # keys() - keys(), would iterate over every chunk ever stored).
+        new = set(chunks).difference(gen_of)
+        missing: list[bytes] = []
+        if new:
+            # In the order of ``chunks`` (children before parents); new ones are mostly last.
+            for h in reversed(chunks):
+                if h in new:
+                    missing.append(h)
+                    if len(missing) == len(new):
+                        break
+            missing.reverse()
         gen_of.update(dict.fromkeys(chunks, gen))
         return missing, sum(map(len, chunks.values()))
 

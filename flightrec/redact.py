@@ -279,14 +279,17 @@ _LUHN_DOUBLE = bytes((2 * (i - 48) - (9 if i >= 53 else 0)) if 48 <= i <= 57 els
 
 
 def luhn_ok(digits: str) -> bool:
-    """Return whether a string of ASCII digits passes the Luhn checksum.
+    """Return whether a string of decimal digits passes the Luhn checksum.
 
     Args:
-        digits: Only the characters ``0-9``.
+        digits: Only decimal digits (other scripts' digits, such as ``"１"``, count as
+            their values: ``\\d`` matches them, so a candidate may hold them).
 
     Returns:
         ``True`` if the checksum is valid.
     """
+    if not digits.isascii():
+        digits = "".join(str(int(c)) for c in digits)
     raw = digits.encode("ascii")[::-1]
     keep = raw[0::2]
     total = sum(keep) - 48 * len(keep) + sum(raw[1::2].translate(_LUHN_DOUBLE))
@@ -650,7 +653,7 @@ def _id_like(s: str) -> bool:
     n = len(s)
     if n == 10:
         return True
-    if s[10] not in "T " or s[13:14] != ":" or " " in s[11:]:
+    if n < 16 or s[10] not in "T " or s[13:14] != ":" or " " in s[11:]:
         return False
     plus = s.find("+")
     return plus < 0 or plus >= n - 6

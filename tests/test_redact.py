@@ -263,6 +263,31 @@ class TestHandWritten:
         once = red.redact_text(text)
         assert red.redact_text(once) == once
 
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "2024-06-1",  # a date's shape cut short (once an IndexError in the id check)
+            "2024-06-01T1",
+            "2024-06-01 12",
+            "41111111111111１1",  # another script's digit in a card candidate (once a UnicodeEncodeError)
+            "card 4111 1111 1111 ١١١١ end",
+        ],
+    )
+    def test_odd_digit_strings_never_fail_the_walk(self, r: Redactor, text: str) -> None:
+        """A failure inside the scan would replace the whole event with a placeholder."""
+        out = r.redact({"value": text, "other": "kept"})
+        assert isinstance(out, dict) and out["other"] == "kept"
+        assert isinstance(out["value"], str) and not out["value"].startswith("<unredactable")
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.text(alphabet="0123456789-T:.+ ()１٣۴", max_size=40))
+    def test_digit_heavy_text_in_any_script_never_fails(self, text: str) -> None:
+        """Dates, times and numbers in any script: the scan never raises."""
+        red = Redactor(key=KEY)
+        out = red.redact({"v": text})
+        assert isinstance(out, dict) and isinstance(out["v"], str)
+        assert not out["v"].startswith("<unredactable")
+
     def test_luhn_and_iban_helpers(self) -> None:
         """The checksum helpers accept valid and reject altered numbers."""
         assert luhn_ok("4111111111111111") and not luhn_ok("4111111111111112")
