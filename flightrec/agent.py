@@ -280,21 +280,22 @@ _failed: OrderedDict[tuple[Any, ...], tuple[int, int]] = OrderedDict()
 """(step, tool, args fingerprint) -> (call_id, attempt) of the latest failed call."""
 _failed_lock = threading.Lock()
 _FAILED_MAX = 1024
-_encoder: Any = None
+_encode: Any = None
+_hash: Any = None
 
 
 def _fingerprint(args: Any) -> int | None:
-    global _encoder
+    global _encode, _hash
     try:
-        import xxhash
-
-        if _encoder is None:
+        if _encode is None or _hash is None:  # imported on first use: `import flightrec` stays light
             import msgspec
+            import xxhash
 
             from .encode import _enc_hook
 
-            _encoder = msgspec.msgpack.Encoder(enc_hook=_enc_hook)
-        return xxhash.xxh3_64_intdigest(_encoder.encode(args))
+            _hash = xxhash.xxh3_64_intdigest
+            _encode = msgspec.msgpack.Encoder(enc_hook=_enc_hook).encode
+        return _hash(_encode(args))  # type: ignore[no-any-return]
     except Exception:
         return None
 
@@ -355,7 +356,7 @@ def _begin(
         fp = _fingerprint(bound)
         key = (ctx[0] if ctx is not None else None, name, fp) if fp is not None else None
         attempt, retry_of = 1, None
-        if key is not None:
+        if key is not None and _failed:  # (no lock needed to see that nothing has failed yet)
             with _failed_lock:
                 prev = _failed.get(key)
             if prev is not None:
@@ -417,7 +418,7 @@ def _end(
                 data.update(call.marked)
             else:
                 failed = False
-        if call.key is not None:
+        if call.key is not None and (failed or _failed):
             with _failed_lock:
                 if failed:
                     _failed[call.key] = (call.call_id, call.attempt)

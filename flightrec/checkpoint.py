@@ -746,6 +746,7 @@ class CheckpointStore:
         redactor = _unbounded(recorder.redactor) if recorder.redactor is not None else _NoRedaction()
         self._walker = _Walker(redactor, self.max_chunk)
         self._pack_lock = threading.Lock()
+        self._ratio: float | None = None  # LZ4 compressed/raw of recent new chunks
         self.reemitted = 0
         """Chunks written again because their previous copy was about to be overwritten."""
         self.abandoned = 0
@@ -775,7 +776,11 @@ class CheckpointStore:
             self._gen_seq[gen] = _PENDING
             self._gens.append(gen)
             missing, size = self._register(chunks, gen)
-            ratio = _compress_ratio([chunks[h] for h in missing])
+            # The ratio only estimates ring usage: measured on every 8th checkpoint's new
+            # chunks (compressing them all every time would cost more than storing them).
+            if gen % 8 == 1 or self._ratio is None:
+                self._ratio = _compress_ratio([chunks[h] for h in missing]) if missing else self._ratio
+            ratio = self._ratio if self._ratio is not None else 1.0
             new_hex: list[str] = []
             stored = 0
             try:

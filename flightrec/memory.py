@@ -24,6 +24,7 @@ from collections.abc import Hashable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from . import api
+from .agent import last_tool_call
 from .context import current_span
 
 if TYPE_CHECKING:
@@ -163,8 +164,6 @@ def retain(
     if rec is None:
         return None
     try:
-        from .agent import last_tool_call
-
         data = _event(
             {"op": "retain", "item_id": item_id}, tokens=tokens, reason=reason, source=source, content=content
         )

@@ -33,6 +33,7 @@ _T = TypeVar("_T")
 _time_ns = time.time_ns
 _span_get = current_span.get
 _NO_SPAN = (None, None)
+_CACHE_GIVE_UP = 64  # misses in a row after which a kind mostly skips the payload cache (see _redacted)
 
 
 class Recorder:
@@ -72,6 +73,7 @@ class Recorder:
         self._encoder = EventEncoder(config.max_event, self._sanitizer.redact)
         self._encode_data = msgspec.msgpack.Encoder().encode  # no enc_hook: unknown types take the walk
         self._redact_cache: dict[bytes, msgspec.Raw] = {}
+        self._cache_misses: dict[str, int] = {}  # kind -> consecutive misses of _redact_cache
         self.ring_path, self.ring = self._create_ring(config)
         # Hot-path bindings (see record()).
         self._keep_fast = self.sampler.fast_path()
@@ -187,7 +189,7 @@ class Recorder:
             elif not pin and not self.sampler.keep(kind, span, self._seq, is_error, ts):
                 return None  # counted by the sampler, per kind and reason
             if self.redactor is not None:
-                data = self._redacted(data)
+                data = self._redacted(data, kind)
             try:
                 thread = _tls.name
             except AttributeError:
@@ -214,7 +216,7 @@ class Recorder:
             self.errors += 1
             return None
 
-    def _redacted(self, data: dict[str, Any]) -> Any:
+    def _redacted(self, data: dict[str, Any], kind: str) -> Any:
         """Redact ``data``, reusing the result for a payload seen before.
 
         Agent traffic repeats itself (the same tool result, the same prompt), and the
@@ -222,7 +224,16 @@ class Recorder:
         encoded payload is the cache key, the redacted payload's encoding the value
         (embedded as is with ``msgspec.Raw``). Same input, same redactor, same output, so
         a hit is exactly what the walk would have produced.
+
+        Some kinds never repeat whole (a call id, a latency): after ``_CACHE_GIVE_UP``
+        misses in a row, such a kind tries the cache only once every ``_CACHE_GIVE_UP``
+        events, and saves the two encodings a miss costs. (The walk's own cache, by string
+        value, still serves its strings.)
         """
+        misses = self._cache_misses.get(kind, 0)
+        if misses >= _CACHE_GIVE_UP and misses % _CACHE_GIVE_UP:
+            self._cache_misses[kind] = misses + 1
+            return self.redactor.redact(data)
         try:
             key = self._encode_data(data)
         except Exception:
@@ -230,7 +241,10 @@ class Recorder:
         cache = self._redact_cache
         hit = cache.get(key)
         if hit is not None:
+            if misses:
+                self._cache_misses[kind] = 0
             return hit
+        self._cache_misses[kind] = misses + 1
         clean = self.redactor.redact(data)
         if len(key) <= 8192:
             try:
