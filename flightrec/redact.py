@@ -639,7 +639,19 @@ _ANY_HEX_DASH = "0123456789abcdefABCDEF-"
 _TIMESTAMP_CHARS = "0123456789-:.,TZ+ "
 
 
+# The common ISO forms, recognized in one C call before the general check below:
+# "2024-06-01", "2024-06-01T12:34:56.789Z", "2024-06-01 12:34:56+00:00". (Everything
+# this accepts, the general check accepts too.)
+_ISO_TIMESTAMP = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]{1,9})?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?"
+)
+_iso_timestamp = _ISO_TIMESTAMP.fullmatch
+
+
 def _id_like(s: str) -> bool:
+    if _iso_timestamp(s) is not None:
+        return True
     if not s.strip(_LOWER_HEX):
         return len(s) <= 12 or not s.isdigit()
     if len(s) == 36 and s[8] == s[13] == s[18] == s[23] == "-":
@@ -953,6 +965,8 @@ class Redactor:
         if e is None:
             if len(s) < self._min_len:
                 e = s
+            elif len(s) <= _ID_MAX_LEN and s[0] in _ID_FIRST and not self._extra and _id_like(s):
+                return s  # an id or a timestamp: unique, so not worth a cache slot either
             else:
                 out, hits = self._scan(s)
                 e = (out, hits) if hits else out
@@ -988,7 +1002,8 @@ class Redactor:
         if (
             scanner is None
             or n < _MIN_LEN
-            or (n <= _ID_MAX_LEN and text[0] in _ID_FIRST and _id_like(text))
+            # (without extra patterns, _text_miss has already let ids through unscanned)
+            or (self._extra and n <= _ID_MAX_LEN and text[0] in _ID_FIRST and _id_like(text))
             or (first := scanner.search(text)) is None
         ):
             return (text, tuple(hits)) if hits else (text, ())
