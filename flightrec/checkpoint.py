@@ -395,7 +395,7 @@ _PROBE = "x"
 
 
 class _Prefix:
-    """What a list's first ``length`` items (whole blocks) packed to at a checkpoint."""
+    """What a list's first ``length`` items packed to at a checkpoint."""
 
     __slots__ = ("chunks", "digest", "gen", "keys", "length", "parts")
 
@@ -561,33 +561,38 @@ class _Walker:
                 parts.append(entry[0])
                 keys.append(entry[3])
             return packer.paged("d", parts, keys)
-        # The hot loop. Most of a growing list is unchanged since the last checkpoint: its
-        # prefix up to the last whole block is recognized by one encode and hash (and taken
-        # over whole), then blocks of _BLOCK items, then single items.
+        # The hot loop. Most of a growing list is unchanged since the last checkpoint: the
+        # items it had then are recognized by one encode and hash (and their packing taken
+        # over whole); the others by aligned blocks of _BLOCK items (found again after an
+        # edit), then one by one.
         memo = self._context(path, _ITEM)
         blocks = self._context(path, _BLOCKS)
         get = memo.get
         outer = packer.trail
         n = len(v)
-        i = 0
         prefix = self._prefix.get(path)
-        hasher = _prefix_hasher(encode, v, 0, prefix.length) if prefix is not None and n >= prefix.length else None
-        if hasher is not None and prefix is not None and hasher.digest() == prefix.digest:
+        hasher = None
+        if prefix is not None and n >= prefix.length:
+            hasher = _prefix_hasher(encode, v, 0, prefix.length)
+            if hasher is not None and hasher.digest() != prefix.digest:
+                hasher = None
+        if hasher is not None and prefix is not None:
             i = prefix.length
             parts.extend(prefix.parts)
             keys.extend(prefix.keys)
             chunks.update(prefix.chunks)
             if outer is not None:
                 outer.extend(prefix.chunks.items())
-            prefix.gen = gen
             self.hits += i
-            done = prefix.chunks.copy()  # the chunks of the whole blocks so far, in order
+            done = prefix.chunks.copy()  # every chunk the items so far need, in order
         else:
+            i = 0
+            prefix = None
             hasher = _prefix_hasher(encode, v, 0, 0)
             done = {}
-        whole = n - n % _BLOCK
+        resume = i
         while i < n:
-            j = min(i + _BLOCK, n)
+            j = min(i - i % _BLOCK + _BLOCK, n)
             braw = None
             if j - i == _BLOCK:
                 try:
@@ -643,19 +648,14 @@ class _Walker:
                 outer.extend(trail)
             if braw is not None:
                 blocks[(i, braw)] = [tuple(parts[start:]), tuple(trail), gen, tuple(keys[start:])]
-            if j <= whole:
-                done.update(trail)
+            done.update(trail)
             i = j
-        if hasher is not None and whole and (prefix is None or whole != prefix.length or prefix.gen != gen):
-            start_at = prefix.length if prefix is not None and prefix.gen == gen else 0
-            if start_at == 0:
-                hasher = _prefix_hasher(encode, v, 0, whole)
-            else:
-                _prefix_hasher(encode, v, start_at, whole, hasher)
+        if prefix is not None and n == resume:
+            prefix.gen = gen  # nothing new since
+        elif n and hasher is not None:
+            hasher = _prefix_hasher(encode, v, resume, n, hasher)
             if hasher is not None:
-                self._prefix[path] = _Prefix(
-                    whole, hasher.digest(), tuple(parts[:whole]), tuple(keys[:whole]), done, gen
-                )
+                self._prefix[path] = _Prefix(n, hasher.digest(), tuple(parts), tuple(keys), done, gen)
         prev = self._paging.get(path)
         if prev is None:
             prev = self._paging[path] = []
