@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import fastpath
 from .config import resolve_config
 from .recorder import Recorder
 
@@ -65,6 +66,7 @@ def start(
             print(f"flightrec: not recording: {exc}", file=sys.stderr)
             return None
         _recorder = rec
+        fastpath.activate(rec, _python_record)
         _install_fork_hook()
         if config.triggers:
             from . import triggers as _triggers
@@ -90,12 +92,14 @@ def _after_fork_in_child() -> None:
         return
     old.abandon_after_fork()
     _recorder = None
+    fastpath.activate(None, _python_record)
     try:
         rec = Recorder(old.config)
     except Exception as exc:
         print(f"flightrec: could not start a recorder in the forked child: {exc}", file=sys.stderr)
         return
     _recorder = rec
+    fastpath.activate(rec, _python_record)
     if old.config.triggers:
         from . import triggers as _triggers
 
@@ -107,6 +111,7 @@ def stop() -> None:
     global _recorder
     with _start_lock:
         rec, _recorder = _recorder, None
+        fastpath.activate(None, _python_record)
     if rec is None:
         return
     from . import triggers as _triggers
@@ -117,7 +122,7 @@ def stop() -> None:
     rec.close()
 
 
-def record(kind: str, /, *, pin: bool = False, **data: Any) -> int | None:
+def _python_record(kind: str, /, *, pin: bool = False, **data: Any) -> int | None:
     """Record one event of ``kind`` with arbitrary fields.
 
     Args:
@@ -132,6 +137,14 @@ def record(kind: str, /, *, pin: bool = False, **data: Any) -> int | None:
     if rec is None:
         return None
     return rec.record(kind, data, pin)
+
+
+# The C twin when it is built (it reads the recorder that start/stop/fork hand it through
+# fastpath.activate): one call less between the agent and the ring.
+if TYPE_CHECKING:
+    record = _python_record
+else:
+    record = fastpath.module_record or _python_record
 
 
 def dump(reason: str = "manual", path: str | os.PathLike[str] | None = None) -> Path | None:

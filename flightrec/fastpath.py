@@ -1,0 +1,74 @@
+"""The optional C hot path: ``Recorder.record()`` and ``flightrec.record()`` in C.
+
+``flightrec/_fastpath.c`` does what the Python ``Recorder.record`` does for the common event
+(not pinned, not an error, of a kind the sampler keeps whole), on the recorder's own lock,
+seq counter and ring state, and hands everything else to the Python code. It halves the
+cost of an enabled call (see the README's figures). It is built when a C compiler is
+there; without it, or with ``FLIGHTREC_PURE_PYTHON=1``, flightrec is pure Python and
+behaves the same.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .context import _tls, current_span, thread_name
+from .format import RingField
+
+if TYPE_CHECKING:
+    from .recorder import Recorder
+
+__all__ = ["AVAILABLE", "activate", "attach", "module_record"]
+
+_native: Any = None
+if os.environ.get("FLIGHTREC_PURE_PYTHON", "").strip().lower() not in ("1", "true", "yes", "on"):
+    try:
+        from . import _fastpath as _native  # type: ignore[attr-defined, no-redef]
+    except ImportError:  # not built (no compiler at install time): pure Python
+        _native = None
+
+AVAILABLE: bool = _native is not None
+"""Whether the C hot path is in use in this process."""
+
+module_record: Callable[..., int | None] | None = _native.record if _native is not None else None
+"""The C ``flightrec.record(kind, /, *, pin=False, **data)``, when available."""
+
+
+def attach(rec: Recorder) -> Any:
+    """The C fast path bound to ``rec``'s objects, or None (pure Python, or it cannot attach)."""
+    if _native is None:
+        return None
+    try:
+        return _native.Fast(
+            rec=rec,
+            ring=rec.ring,
+            fast=rec.sampler._fast,
+            span_var=current_span,
+            tls=_tls,
+            thread_name=thread_name,
+            acquire=rec._lock.acquire,
+            release=rec._lock.release,
+            encode=rec._encoder.fast_encode,
+            encode_safe=rec._encoder.encode,
+            redacted=rec._redacted if rec.redactor is not None else None,
+            slow=type(rec).record.__get__(rec),  # the Python method, not the C one set on rec
+            mm=rec.ring._mm,
+            max_event=rec.config.max_event,
+            len_field=int(RingField.OPEN_LEN),
+        )
+    except Exception:  # an unexpected layout: record in Python rather than not at all
+        return None
+
+
+def activate(rec: Recorder | None, python_record: Callable[..., int | None]) -> None:
+    """Make the C ``flightrec.record`` serve ``rec`` (the active recorder, or None).
+
+    A recorder without a fast path of its own (it could not attach) is served by
+    ``python_record``, called with the same arguments.
+    """
+    if _native is None:
+        return
+    fast = getattr(rec, "_fast", None) if rec is not None else None
+    _native.set_active(fast, python_record if rec is not None and fast is None else None)

@@ -1,0 +1,188 @@
+"""The optional C hot path (flightrec/_fastpath.c) against the pure-Python one.
+
+The same recording script runs in two fresh interpreters, one with the C extension and one
+with ``FLIGHTREC_PURE_PYTHON=1``; their dumps must hold the same events. The other tests
+drive the C path directly: its hand-offs to Python (pinned events, errors, keywords, kinds
+the sampler decides on), a closed recorder, threads, and a dump taken while it writes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import flightrec
+from flightrec import fastpath
+
+from .conftest import recorded, run_child
+
+needs_c = pytest.mark.skipif(not fastpath.AVAILABLE, reason="the C extension is not built here")
+
+# Every kind of event the hot path meets or hands off, in a fixed order.
+SCRIPT = r"""
+import json, sys, threading
+import flightrec
+
+class Opaque:
+    def __repr__(self):
+        return "<Opaque>"
+
+rec = flightrec.start(size="1MiB", block_size="16KiB", triggers=False, resources=0, sampling="token=rate:3")
+flightrec.record("note", text="plain", n=1, f=1.5, ok=True, none=None)
+flightrec.record("note", nested={"a": [1, 2, {"b": "c"}], "t": (1, 2)}, raw=b"\x00\x01bytes")
+flightrec.record("note", obj=Opaque(), big=10**30)
+flightrec.record("note", huge="x" * 200_000)
+flightrec.record("note", contact="mail jane.doe@example.com or call +44 20 7946 0958", api_key="sk-abc")
+flightrec.record("config", pin=True, model="m")
+flightrec.record("note", pin=False, spelled="out")
+flightrec.record("error", message="boom")
+for i in range(10):
+    flightrec.record("token", i=i)  # rate-limited: the sampler decides, in Python
+with flightrec.step("outer"):
+    with flightrec.step("inner"):
+        flightrec.record("note", inside=True)
+    rec.record("direct", {"via": "Recorder.record"})
+    rec.record("direct", {"is_error": "positional"}, False, True)
+    rec.record("direct", {"keywords": 1}, is_error=False)
+
+def worker():
+    flightrec.record("note", from_thread=True)
+
+t = threading.Thread(target=worker, name="worker-1")
+t.start(); t.join()
+for i in range(3000):  # several blocks: flushes and LZ4 in between
+    flightrec.record("filler", i=i, text="f" * 100)
+path = flightrec.dump("test")
+print(json.dumps({"path": str(path), "fast": flightrec.fastpath.AVAILABLE, "counters": rec.counters()}))
+flightrec.stop()
+"""
+
+_PSEUDONYM = re.compile(r"<([A-Z_0-9]+):[0-9a-f]{6}>")
+
+
+def _normalized(path: str) -> list[tuple[Any, ...]]:
+    """The dump's events without what differs between runs (times, durations, HMAC keys)."""
+    with flightrec.load(path) as rec:
+        events = list(rec.events())
+        pinned = [e.seq for e in rec.pinned]
+    out = []
+    for e in events:
+        data = json.loads(_PSEUDONYM.sub(r"<\1>", json.dumps(e.data, default=repr, sort_keys=True)))
+        if "duration_ms" in data:
+            data["duration_ms"] = "timing"
+        out.append((e.seq, e.kind, e.thread, e.span, e.parent, data))
+    return [*out, ("pinned", pinned)]
+
+
+def _run(frdir: Path, **env: str) -> dict[str, Any]:
+    proc = run_child(SCRIPT, frdir, **env)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+@needs_c
+def test_c_and_python_paths_record_the_same_events(tmp_path: Path) -> None:
+    """Same script, with and without the C extension: the same events, in the same order."""
+    (c_dir := tmp_path / "c").mkdir(mode=0o700)
+    (py_dir := tmp_path / "py").mkdir(mode=0o700)
+    c_run = _run(c_dir)
+    py_run = _run(py_dir, FLIGHTREC_PURE_PYTHON="1")
+    assert c_run["fast"] is True and py_run["fast"] is False
+    c_events, py_events = _normalized(c_run["path"]), _normalized(py_run["path"])
+    assert len(c_events) > 3000
+    assert c_events == py_events
+    for key in ("recorded", "dropped", "errors", "degraded"):
+        assert c_run["counters"][key] == py_run["counters"][key], key
+    assert c_run["counters"]["sampling"] == py_run["counters"]["sampling"]
+
+
+@needs_c
+def test_the_c_path_serves_both_entry_points(rec: Any) -> None:
+    """flightrec.record and Recorder.record both go through C while a recorder runs."""
+    assert type(flightrec.record).__name__ == "builtin_function_or_method"
+    assert type(rec.record).__name__ == "builtin_function_or_method"
+    assert flightrec.record("note", a=1) == 1
+    assert rec.record("note", {"b": 2}) == 2
+    with recorded() as r:
+        assert [(e.seq, e.data) for e in r.events()] == [(1, {"a": 1}), (2, {"b": 2})]
+
+
+def test_pure_python_is_one_variable_away(frdir: Path) -> None:
+    """FLIGHTREC_PURE_PYTHON=1 records without the extension, through the Python method."""
+    proc = run_child(
+        """
+        import flightrec
+        rec = flightrec.start(triggers=False)
+        print(flightrec.fastpath.AVAILABLE, type(rec.record).__name__, flightrec.record("note", a=1))
+        flightrec.stop()
+        """,
+        frdir,
+        FLIGHTREC_PURE_PYTHON="1",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["False", "method", "1"]
+
+
+def test_not_recording_and_closed_recorders_record_nothing(frdir: Path) -> None:
+    """No recorder: None. A stopped recorder's own record(): None, and no error counted."""
+    flightrec.stop()
+    assert flightrec.record("note", a=1) is None
+    rec = flightrec.start(dir=frdir, size="1MiB", triggers=False, resources=0)
+    assert rec is not None
+    assert flightrec.record("note", a=1) == 1
+    flightrec.stop()
+    assert flightrec.record("note", a=2) is None
+    assert rec.record("note", {"a": 3}) is None
+    assert rec.errors == 0
+
+
+def test_calls_the_python_method_would_refuse_are_refused(rec: Any) -> None:
+    """A wrong call raises TypeError, exactly as the Python method would."""
+    with pytest.raises(TypeError):
+        rec.record("note")
+    with pytest.raises(TypeError):
+        rec.record("note", {}, no_such_argument=True)
+    with pytest.raises(TypeError):
+        flightrec.record("note", "positional data")  # type: ignore[misc]
+    assert rec.errors == 0
+
+
+def test_threads_and_dumps_while_the_hot_path_writes(frdir: Path) -> None:
+    """Eight threads record while another dumps: every dump reads whole, seqs never repeat."""
+    rec = flightrec.start(dir=frdir, size="2MiB", block_size="16KiB", triggers=False, resources=0)
+    assert rec is not None
+    stop = threading.Event()
+    dumps: list[Path] = []
+
+    def dumper() -> None:
+        while not stop.is_set() and len(dumps) < 10:  # (the dump directory keeps 50 at most)
+            p = flightrec.dump("test")
+            if p is not None:
+                dumps.append(p)
+
+    def worker(n: int) -> None:
+        for i in range(3000):
+            flightrec.record("note", worker=n, i=i)
+
+    d = threading.Thread(target=dumper)
+    d.start()
+    workers = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    stop.set()
+    d.join()
+    assert rec.recorded == 8 * 3000 and rec.errors == 0
+    with recorded() as r:
+        seqs = [e.seq for e in r.events()]
+    assert seqs == list(range(seqs[0], 8 * 3000 + 1))
+    for p in dumps:
+        with flightrec.load(p) as r:
+            got = [e.seq for e in r.events()]
+            assert got == sorted(set(got))
