@@ -33,8 +33,9 @@ typedef struct {
     PyObject *thread_name;  /* context.thread_name */
     PyObject *acquire;      /* Recorder._lock.acquire */
     PyObject *release;      /* Recorder._lock.release */
-    PyObject *encode;       /* the event encoder's fast_encode */
+    PyObject *encode;       /* EventEncoder.fast_encode: runs no code of the agent's */
     PyObject *encode_safe;  /* EventEncoder.encode(seq, ts, kind, thread, span, parent, data) */
+    PyObject *prepare;      /* EventEncoder.prepare(data, kind, thread): conversions, unlocked */
     PyObject *redacted;     /* Recorder._redacted(data, kind), or None when not redacting */
     PyObject *slow;         /* the Python Recorder.record(kind, data, pin) */
     PyObject *ring_append;  /* RingWriter.append(event, seq, ts): flushes a full block */
@@ -113,6 +114,7 @@ Fast_traverse(Fast *self, visitproc visit, void *arg)
     Py_VISIT(self->release);
     Py_VISIT(self->encode);
     Py_VISIT(self->encode_safe);
+    Py_VISIT(self->prepare);
     Py_VISIT(self->redacted);
     Py_VISIT(self->slow);
     Py_VISIT(self->ring_append);
@@ -142,6 +144,7 @@ Fast_clear(Fast *self)
     Py_CLEAR(self->release);
     Py_CLEAR(self->encode);
     Py_CLEAR(self->encode_safe);
+    Py_CLEAR(self->prepare);
     Py_CLEAR(self->redacted);
     Py_CLEAR(self->slow);
     Py_CLEAR(self->ring_append);
@@ -159,14 +162,15 @@ Fast_dealloc(Fast *self)
 static int
 Fast_init(Fast *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"rec", "ring", "fast", "span_var", "tls", "thread_name", "acquire", "release",
-                             "encode", "encode_safe", "redacted", "slow", "mm", "max_event", "len_field", NULL};
+    static char *kwlist[] = {"rec",     "ring",     "fast", "span_var", "tls", "thread_name", "acquire",   "release",
+                             "encode",  "encode_safe", "prepare", "redacted", "slow", "mm",  "max_event", "len_field",
+                             NULL};
     PyObject *rec, *ring, *fast, *span_var, *tls, *thread_name, *acquire, *release, *encode, *encode_safe,
-        *redacted, *slow, *mm;
+        *prepare, *redacted, *slow, *mm;
     Py_ssize_t max_event, len_field;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO!OOOOOOOOOOnn", kwlist, &rec, &ring, &PyDict_Type, &fast,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO!OOOOOOOOOOOnn", kwlist, &rec, &ring, &PyDict_Type, &fast,
                                      &span_var, &tls, &thread_name, &acquire, &release, &encode, &encode_safe,
-                                     &redacted, &slow, &mm, &max_event, &len_field)) {
+                                     &prepare, &redacted, &slow, &mm, &max_event, &len_field)) {
         return -1;
     }
     if (!PyContextVar_CheckExact(span_var)) {
@@ -208,6 +212,7 @@ Fast_init(Fast *self, PyObject *args, PyObject *kwds)
     KEEP(release, release);
     KEEP(encode, encode);
     KEEP(encode_safe, encode_safe);
+    KEEP(prepare, prepare);
     KEEP(slow, slow);
     self->ring_append = PyObject_GetAttrString(ring, "append");
     if (self->ring_append == NULL) {
@@ -348,66 +353,93 @@ fast_record(Fast *self, PyObject *kind, PyObject *data)
             goto error;
         }
     }
-    got = PyObject_CallNoArgs(self->acquire);
-    if (got == NULL) {
-        goto error;
-    }
-    Py_CLEAR(got);
-    locked = 1;
+    int prepared = 0;
+    for (;;) {
+        got = PyObject_CallNoArgs(self->acquire);
+        if (got == NULL) {
+            goto error;
+        }
+        Py_CLEAR(got);
+        locked = 1;
 
-    PyObject *closed = PyObject_GetAttr(self->rec, str_closed);
-    if (closed == NULL) {
-        goto error;
-    }
-    int is_closed = PyObject_IsTrue(closed);
-    Py_DECREF(closed);
-    if (is_closed) {
-        result = Py_NewRef(Py_None);
+        PyObject *closed = PyObject_GetAttr(self->rec, str_closed);
+        if (closed == NULL) {
+            goto error;
+        }
+        int is_closed = PyObject_IsTrue(closed);
+        Py_DECREF(closed);
+        if (is_closed) {
+            result = Py_NewRef(Py_None);
+            goto done;
+        }
+        PyObject *prev = PyObject_GetAttr(self->rec, str_seq);
+        if (prev == NULL) {
+            goto error;
+        }
+        long long seq = PyLong_AsLongLong(prev);
+        Py_DECREF(prev);
+        if (seq == -1 && PyErr_Occurred()) {
+            goto error;
+        }
+        seq += 1;
+        Py_XSETREF(seq_obj, PyLong_FromLongLong(seq));
+        if (ts_obj == NULL) {
+            ts_obj = PyLong_FromLongLong(ts);
+        }
+        if (seq_obj == NULL || ts_obj == NULL) {
+            goto error;
+        }
+        Py_XSETREF(tuple, PyTuple_Pack(7, seq_obj, ts_obj, kind, thread, span, parent, data));
+        if (tuple == NULL) {
+            goto error;
+        }
+        event = PyObject_CallOneArg(self->encode, tuple);
+        if (event == NULL && !prepared) {
+            /* The plain encoder refused the data (a type it does not know, a huge int...).
+             * Converting it runs the agent's code (model_dump, __repr__), which may record in
+             * turn: so without the lock, which is not reentrant; then again from the top. */
+            PyErr_Clear();
+            locked = 0;
+            PyObject *r = PyObject_CallNoArgs(self->release);
+            if (r == NULL) {
+                goto error;
+            }
+            Py_DECREF(r);
+            PyObject *ready = PyObject_CallFunctionObjArgs(self->prepare, data, kind, thread, NULL);
+            if (ready == NULL) {
+                goto error;
+            }
+            Py_SETREF(data, ready);
+            prepared = 1;
+            continue;
+        }
+        if (event == NULL || !PyBytes_CheckExact(event) || PyBytes_GET_SIZE(event) > self->max_event) {
+            /* still unencodable, or too big: the sanitizing encoder (never raises) */
+            PyErr_Clear();
+            Py_XDECREF(event);
+            event = PyObject_CallFunctionObjArgs(self->encode_safe, seq_obj, ts_obj, kind, thread, span, parent,
+                                                 data, NULL);
+            if (event == NULL || !PyBytes_CheckExact(event)) {
+                goto error;
+            }
+        }
+        if (PyObject_SetAttr(self->rec, str_seq, seq_obj) < 0) {
+            goto error;
+        }
+        int written = append_event(self, event, seq, ts);
+        if (written < 0) {
+            goto error;
+        }
+        if (written == 0) {
+            PyObject *r = PyObject_CallFunctionObjArgs(self->ring_append, event, seq_obj, ts_obj, NULL);
+            if (r == NULL) {
+                goto error;
+            }
+            Py_DECREF(r);
+        }
+        result = Py_NewRef(seq_obj);
         goto done;
     }
-    PyObject *prev = PyObject_GetAttr(self->rec, str_seq);
-    if (prev == NULL) {
-        goto error;
-    }
-    long long seq = PyLong_AsLongLong(prev);
-    Py_DECREF(prev);
-    if (seq == -1 && PyErr_Occurred()) {
-        goto error;
-    }
-    seq += 1;
-    seq_obj = PyLong_FromLongLong(seq);
-    ts_obj = PyLong_FromLongLong(ts);
-    if (seq_obj == NULL || ts_obj == NULL || PyObject_SetAttr(self->rec, str_seq, seq_obj) < 0) {
-        goto error;
-    }
-    tuple = PyTuple_Pack(7, seq_obj, ts_obj, kind, thread, span, parent, data);
-    if (tuple == NULL) {
-        goto error;
-    }
-    event = PyObject_CallOneArg(self->encode, tuple);
-    if (event == NULL || !PyBytes_CheckExact(event) || PyBytes_GET_SIZE(event) > self->max_event) {
-        /* unencodable as given, or too big: the sanitizing encoder (never raises) */
-        PyErr_Clear();
-        Py_XDECREF(event);
-        event = PyObject_CallFunctionObjArgs(self->encode_safe, seq_obj, ts_obj, kind, thread, span, parent, data,
-                                             NULL);
-        if (event == NULL || !PyBytes_CheckExact(event)) {
-            goto error;
-        }
-    }
-    int written = append_event(self, event, seq, ts);
-    if (written < 0) {
-        goto error;
-    }
-    if (written == 0) {
-        PyObject *r = PyObject_CallFunctionObjArgs(self->ring_append, event, seq_obj, ts_obj, NULL);
-        if (r == NULL) {
-            goto error;
-        }
-        Py_DECREF(r);
-    }
-    result = Py_NewRef(seq_obj);
-    goto done;
 
 error:
     count_error(self);
@@ -475,7 +507,8 @@ Fast_release(Fast *self, PyObject *Py_UNUSED(ignored))
 
 static PyMethodDef Fast_methods[] = {
     {"record", (PyCFunction)(void (*)(void))Fast_record, METH_FASTCALL | METH_KEYWORDS,
-     "record(kind, data, pin=False, is_error=False) -> seq | None: Recorder.record, in C when it can."},
+     "record($self, kind, data, pin=False, is_error=False)\n--\n\n"
+     "Recorder.record, in C when it can: the event's seq, or None if it was dropped."},
     {"release", (PyCFunction)Fast_release, METH_NOARGS, "Let go of the map (before it is closed)."},
     {NULL, NULL, 0, NULL},
 };
@@ -582,8 +615,9 @@ mod_set_active(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
 static PyMethodDef module_methods[] = {
     {"record", (PyCFunction)(void (*)(void))mod_record, METH_VARARGS | METH_KEYWORDS,
-     "record(kind, /, *, pin=False, **data) -> int | None\n\n"
-     "Record one event of ``kind`` with arbitrary fields (see flightrec.api.record)."},
+     "record($module, kind, /, *, pin=False, **data)\n--\n\n"
+     "Record one event of ``kind`` with arbitrary fields; its seq, or None when not recording\n"
+     "or sampled out. The C twin of flightrec.api._python_record."},
     {"set_active", (PyCFunction)(void (*)(void))mod_set_active, METH_FASTCALL,
      "set_active(fast, fallback): the Fast flightrec.record() uses, else the callable it defers to."},
     {NULL, NULL, 0, NULL},

@@ -73,14 +73,56 @@ class EventEncoder:
             return converted
 
         self._encode = msgspec.msgpack.Encoder(enc_hook=enc_hook).encode
-        self.fast_encode = self._encode
-        """Encode an event tuple as is (may raise, may exceed ``max_event``): the hot path
-        tries this first and falls back to :meth:`encode`."""
+        self.fast_encode = msgspec.msgpack.Encoder().encode
+        """Encode an event tuple as is, running no code of the agent's (no hook: an unknown
+        type raises; it may exceed ``max_event``). The hot path tries this under the
+        recorder's lock, and on failure calls :meth:`prepare` without the lock."""
         self._max_event = max_event
         self._sanitize = sanitize
         self.degraded = 0
         """Events that took the slow path, plus values stored as their repr (counted into the
         dump header)."""
+
+    def prepare(self, data: dict[str, Any], kind: str, thread: str) -> Any:
+        """``data`` in a form :attr:`fast_encode` takes, converting what it refused.
+
+        Converting runs the agent's code (``model_dump()``, ``__repr__``), which may itself
+        record: the recorder calls this without holding its lock. The result is
+        ``msgspec.Raw`` of exactly what the hooked encoder writes for ``data``, or, when
+        even that fails or would not fit ``max_event``, the slow path's degraded form.
+        """
+        try:
+            raw = self._encode(data)
+        except Exception as exc:
+            self.degraded += 1
+            return self._sanitized(data, type(exc).__name__)
+        # The event's other fields take at most this much (array, ints, two str headers).
+        envelope = 48 + 4 * (len(kind) + len(thread))
+        if len(raw) + envelope > self._max_event:
+            self.degraded += 1
+            return self._shrunk(data, len(raw) + envelope)
+        return msgspec.Raw(raw)
+
+    def _sanitized(self, data: dict[str, Any], reason: str) -> dict[str, Any]:
+        try:
+            clean = self._sanitize(data)
+            if not isinstance(clean, dict):
+                clean = {"value": clean}
+            clean[DEGRADED_KEY] = reason
+            return clean
+        except Exception:
+            return {DEGRADED_KEY: reason, "repr": safe_repr(data, 2048)}
+
+    def _shrunk(self, data: dict[str, Any], size: int) -> dict[str, Any]:
+        try:
+            clean = self._sanitize(data)
+            if isinstance(clean, dict):
+                clean[TRUNCATED_KEY] = size
+                if len(self._encode(clean)) <= self._max_event - 64:
+                    return clean
+        except Exception:
+            pass
+        return {TRUNCATED_KEY: size, "preview": safe_repr(data, max(256, self._max_event // 8))}
 
     def encode(
         self, seq: int, ts: int, kind: str, thread: str, span: int | None, parent: int | None, data: dict[str, Any]

@@ -52,6 +52,7 @@ def attach(rec: Recorder) -> Any:
             release=rec._lock.release,
             encode=rec._encoder.fast_encode,
             encode_safe=rec._encoder.encode,
+            prepare=rec._encoder.prepare,
             redacted=rec._redacted if rec.redactor is not None else None,
             slow=type(rec).record.__get__(rec),  # the Python method, not the C one set on rec
             mm=rec.ring._mm,

@@ -15,6 +15,7 @@ import pytest
 import flightrec
 from flightrec.event import Event
 
+from .conftest import run_child
 from .fuzz.harness import watchdog
 
 STALL_S = 30.0
@@ -296,3 +297,46 @@ class TestConcurrentMutation:
         assert stored and [e.seq for e in stored] == seqs[-len(stored) :]  # the ring may have wrapped
         for e in stored:
             assert isinstance(e.data.get("shared"), (dict, str)) and isinstance(e.data.get("items"), (list, str))
+
+
+class TestReentrantRecording:
+    """The agent's own code, run while its payload is converted, may record too.
+
+    ``__repr__`` and ``model_dump()`` run when a payload holds a type the encoder does not
+    know; with redaction off that conversion used to happen under the recorder's lock,
+    which is not reentrant, and the agent hung forever. Run in a child with a timeout, on
+    the C hot path and on the pure-Python one.
+    """
+
+    CODE = """
+        import logging, flightrec, flightrec.fastpath
+        flightrec.start(triggers=("logging",), resources=0, redact={redact})
+        log = logging.getLogger("agent")
+
+        class Chatty:
+            def __repr__(self):
+                flightrec.record("note", text="inside repr")
+                return "<Chatty>"
+
+        class Model:
+            def model_dump(self):
+                log.error("model_dump logs an error")  # the logging integration records it (and dumps)
+                return {{"field": 1}}
+
+        outer = flightrec.record("note", obj=Chatty(), model=Model())
+        rec = flightrec.get_recorder()
+        path = flightrec.dump("test")
+        with flightrec.load(path) as r:
+            events = [(e.seq, e.kind, e.data) for e in r.events()]
+        print(flightrec.fastpath.AVAILABLE, outer, rec.errors, events)
+        flightrec.stop()
+    """
+
+    @pytest.mark.parametrize("pure", ["0", "1"], ids=["c-path", "pure-python"])
+    def test_a_payload_whose_conversion_records_does_not_hang(self, frdir: Path, redact: bool, pure: str) -> None:
+        proc = run_child(self.CODE.format(redact=redact), frdir, timeout=30, FLIGHTREC_PURE_PYTHON=pure)
+        assert proc.returncode == 0, proc.stderr
+        line = proc.stdout.strip().splitlines()[-1]
+        assert " 0 [" in line  # no error inside the recorder
+        assert "'inside repr'" in line and "model_dump logs an error" in line
+        assert "'obj': '<Chatty>'" in line and "'model': {'field': 1}" in line
