@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import flightrec
 from flightrec import fastpath
@@ -186,3 +188,48 @@ def test_threads_and_dumps_while_the_hot_path_writes(frdir: Path) -> None:
         with flightrec.load(p) as r:
             got = [e.seq for e in r.events()]
             assert got == sorted(set(got))
+
+
+_leaves = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=40)
+    | st.binary(max_size=20)
+    | st.sampled_from(["jane.doe@example.com", "+44 20 7946 0958", "sk-" + "a1" * 12, "x" * 5000])
+)
+_payloads = st.dictionaries(
+    st.text(min_size=1, max_size=12),
+    st.recursive(
+        _leaves,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+        max_leaves=12,
+    ),
+    max_size=6,
+)
+
+
+@needs_c
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(payloads=st.lists(_payloads, min_size=1, max_size=5), redact=st.booleans())
+def test_any_payload_is_stored_alike_by_both_paths(frdir: Path, payloads: list[dict[str, Any]], redact: bool) -> None:
+    """Each payload recorded through the C method and through the Python one, side by side."""
+    flightrec.stop()
+    rec = flightrec.start(dir=frdir, size="1MiB", triggers=False, resources=0, redact=redact)
+    assert rec is not None
+    python_record = type(rec).record
+    pairs = []
+    for data in payloads:
+        c_seq = rec.record("note", dict(data))
+        py_seq = python_record(rec, "note", dict(data))
+        pairs.append((c_seq, py_seq))
+    with recorded() as r:
+        by_seq = {e.seq: e for e in r.events()}
+    flightrec.stop()
+    for c_seq, py_seq in pairs:
+        assert c_seq is not None and py_seq == c_seq + 1
+        c_ev, py_ev = by_seq[c_seq], by_seq[py_seq]
+        assert (c_ev.kind, c_ev.thread, c_ev.span) == (py_ev.kind, py_ev.thread, py_ev.span)
+        assert c_ev.data == py_ev.data
+    assert rec.errors == 0
