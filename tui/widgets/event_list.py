@@ -220,7 +220,12 @@ class EventList(ScrollView, can_focus=True):
         """Go to the last event."""
         self.move_to(len(self.view) - 1, by_user=True)
 
-    def key_enter(self) -> None:
+    def key_enter(self, event: events.Key | None = None) -> None:
+        if event is not None:
+            # Handled here: the key must not bubble on and reach the screen this opens (the
+            # Detail tree would take it as a toggle and close its root).
+            event.stop()
+            event.prevent_default()
         ev = self.selected_event()
         if ev is not None:
             self.post_message(self.Opened(ev))
