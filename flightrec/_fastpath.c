@@ -13,6 +13,10 @@
  * two paths interleave freely under the lock. The ring's slots are reached at their
  * offsets (RingWriter has __slots__), read and written as Python ints.
  *
+ * No agent code runs under the lock: the event is encoded with a hook-less encoder, and
+ * data it refuses is converted by EventEncoder.prepare (model_dump, __repr__) after the
+ * lock is let go, then the event is tried again.
+ *
  * Nothing here may raise into the agent: an unexpected error is cleared and counted in
  * Recorder.errors, as the Python path does.
  */
