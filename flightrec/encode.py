@@ -100,10 +100,11 @@ class EventEncoder:
         envelope = 48 + 4 * (len(kind) + len(thread))
         if len(raw) + envelope > self._max_event:
             self.degraded += 1
-            return self._shrunk(data, len(raw) + envelope)
+            return self._shrunk(data, len(raw) + envelope, self._max_event - envelope)
         return msgspec.Raw(raw)
 
     def _sanitized(self, data: dict[str, Any], reason: str) -> dict[str, Any]:
+        """``data`` through the sanitizing walk, marked degraded with ``reason``."""
         try:
             clean = self._sanitize(data)
             if not isinstance(clean, dict):
@@ -113,12 +114,14 @@ class EventEncoder:
         except Exception:
             return {DEGRADED_KEY: reason, "repr": safe_repr(data, 2048)}
 
-    def _shrunk(self, data: dict[str, Any], size: int) -> dict[str, Any]:
+    def _shrunk(self, data: dict[str, Any], size: int, budget: int) -> dict[str, Any]:
+        """An oversized ``data``: its shape with strings cut short if that encodes within
+        ``budget`` bytes, else a preview; marked with the original ``size``."""
         try:
             clean = self._sanitize(data)
             if isinstance(clean, dict):
                 clean[TRUNCATED_KEY] = size
-                if len(self._encode(clean)) <= self._max_event - 64:
+                if len(self._encode(clean)) <= budget:
                     return clean
         except Exception:
             pass
@@ -149,11 +152,7 @@ class EventEncoder:
     ) -> bytes:
         self.degraded += 1
         try:
-            clean = self._sanitize(data)
-            if not isinstance(clean, dict):
-                clean = {"value": clean}
-            clean[DEGRADED_KEY] = reason
-            return self._encode((seq, ts, kind, thread, span, parent, clean))
+            return self._encode((seq, ts, kind, thread, span, parent, self._sanitized(data, reason)))
         except Exception:
             return self._encode(
                 (seq, ts, kind, thread, span, parent, {DEGRADED_KEY: reason, "repr": safe_repr(data, 2048)})
@@ -172,14 +171,5 @@ class EventEncoder:
     ) -> bytes:
         """An oversized event: keep its shape with strings cut short, else a preview."""
         self.degraded += 1
-        try:
-            clean = self._sanitize(data)
-            if isinstance(clean, dict):
-                clean[TRUNCATED_KEY] = size
-                out = self._encode((seq, ts, kind, thread, span, parent, clean))
-                if len(out) <= self._max_event:
-                    return out
-        except Exception:
-            pass
-        preview = safe_repr(data, max(256, self._max_event // 8))
-        return self._encode((seq, ts, kind, thread, span, parent, {TRUNCATED_KEY: size, "preview": preview}))
+        envelope = len(self._encode((seq, ts, kind, thread, span, parent, None)))
+        return self._encode((seq, ts, kind, thread, span, parent, self._shrunk(data, size, self._max_event - envelope)))
