@@ -469,16 +469,7 @@ def _open_ring(path: Path, buf: Any) -> Recording:
     rec = Recording(path=path, kind="ring", meta=meta, _buf=buf, warnings=meta_warnings)
     if not meta:
         rec.warnings.append("ring metadata damaged")
-    meta.setdefault("pid", ring_u64(buf, RingField.PID))
-    meta.setdefault("start_ns", ring_u64(buf, RingField.START_NS))
-    meta["counters"] = {
-        "recorded": ring_u64(buf, RingField.RECORDED),
-        "dropped": ring_u64(buf, RingField.DROPPED),
-        "errors": ring_u64(buf, RingField.ERRORS),
-        "dump_failures": ring_u64(buf, RingField.DUMP_FAILURES),
-        **dict(meta.get("counters", {})),
-    }
-    meta["closed"] = bool(ring_u64(buf, RingField.CLOSED))
+    add_live_header(meta, buf)
     if consistent:
         start = layout["ring_offset"]
         refs = _scan_blocks(buf, start, start + layout["ring_size"], aligned=True)
@@ -493,7 +484,7 @@ def _open_ring(path: Path, buf: Any) -> Recording:
         pinned, _ = decode_events(bytes(buf[layout["pin_offset"] : layout["pin_offset"] + pin_len]), True)
         rec.pinned = sorted({e.seq: e for e in rec.pinned + pinned}.values(), key=lambda e: e.seq)
     if inside("open_offset", "open_size"):
-        rec.open_events = _read_open_block(buf, layout["open_offset"], layout["open_size"])
+        rec.open_events = read_open_block(buf, layout["open_offset"], layout["open_size"])
     if rec.blocks and rec.open_events:
         last = rec.blocks[-1].header.last_seq
         rec.open_events = [e for e in rec.open_events if e.seq > last]
@@ -502,8 +493,23 @@ def _open_ring(path: Path, buf: Any) -> Recording:
     return rec
 
 
-def _read_open_block(buf: Any, offset: int, capacity: int) -> list[Event]:
-    """Seqlock read of the open block: retry if the writer reused it while we copied."""
+def add_live_header(meta: dict[str, Any], buf: Any) -> None:
+    """Complete a ring's ``meta`` with what its header holds live: pid and start time (when
+    the stored metadata lacks them), the counters the recorder publishes, and ``closed``."""
+    meta.setdefault("pid", ring_u64(buf, RingField.PID))
+    meta.setdefault("start_ns", ring_u64(buf, RingField.START_NS))
+    meta["counters"] = {
+        "recorded": ring_u64(buf, RingField.RECORDED),
+        "dropped": ring_u64(buf, RingField.DROPPED),
+        "errors": ring_u64(buf, RingField.ERRORS),
+        "dump_failures": ring_u64(buf, RingField.DUMP_FAILURES),
+        **dict(meta.get("counters", {})),
+    }
+    meta["closed"] = bool(ring_u64(buf, RingField.CLOSED))
+
+
+def read_open_block(buf: Any, offset: int, capacity: int) -> list[Event]:
+    """Seqlock read of a ring's open block: retry if the writer reused it while we copied."""
     events: list[Event] = []
     for _ in range(50):
         gen = ring_u64(buf, RingField.OPEN_GEN)

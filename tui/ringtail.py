@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import mmap
 import os
-import time
 from pathlib import Path
 from typing import Any
 
 from flightrec import format as fmt
 from flightrec.errors import NotAFlightrecFile
-from flightrec.event import Event, decode_events
+from flightrec.event import decode_events
 from flightrec.format import BlockHeader, RingField
-from flightrec.reader import BlockRef, Recording, read_ring_meta, ring_u64
+from flightrec.reader import BlockRef, Recording, add_live_header, read_open_block, read_ring_meta, ring_u64
 
 
 class RingTail:
@@ -112,33 +111,12 @@ class RingTail:
         self.last_block_seq = lbs
 
     # ------------------------------------------------------------------ snapshot
-    def _open_events(self) -> list[Event]:
-        """Seqlock read of the open block (retry if the writer reused it while we copied)."""
-        buf = self.buf
-        for _ in range(50):
-            gen = ring_u64(buf, RingField.OPEN_GEN)
-            length = min(ring_u64(buf, RingField.OPEN_LEN), self.open_size)
-            raw = bytes(buf[self.open_offset : self.open_offset + length])
-            if ring_u64(buf, RingField.OPEN_GEN) == gen:
-                return decode_events(raw, tolerate_tail=True)[0]
-            time.sleep(0.001)
-        return []
-
     def snapshot(self) -> Recording:
         """The ring as it is now, as a :class:`Recording` sharing this mapping."""
         self._refresh_blocks()
         buf = self.buf
         meta = dict(self.meta)
-        meta.setdefault("pid", ring_u64(buf, RingField.PID))
-        meta.setdefault("start_ns", ring_u64(buf, RingField.START_NS))
-        meta["counters"] = {
-            "recorded": ring_u64(buf, RingField.RECORDED),
-            "dropped": ring_u64(buf, RingField.DROPPED),
-            "errors": ring_u64(buf, RingField.ERRORS),
-            "dump_failures": ring_u64(buf, RingField.DUMP_FAILURES),
-            **dict(self.meta.get("counters", {})),
-        }
-        meta["closed"] = bool(ring_u64(buf, RingField.CLOSED))
+        add_live_header(meta, buf)
         rec = Recording(path=self.path, kind="ring", meta=meta, _buf=buf)
         seen: set[int] = set()
         blocks: list[BlockRef] = []
@@ -151,7 +129,7 @@ class RingTail:
         pin_len = min(ring_u64(buf, RingField.PIN_LEN), self.pin_size)
         pinned, _ = decode_events(bytes(buf[self.pin_offset : self.pin_offset + pin_len]), True)
         rec.pinned = pinned
-        open_events = self._open_events()
+        open_events = read_open_block(buf, self.open_offset, self.open_size)
         if blocks and open_events:
             last = blocks[-1].header.last_seq
             open_events = [e for e in open_events if e.seq > last]
