@@ -137,7 +137,11 @@ def encode_events_block(events: Sequence[Event], block_seq: int, flags: int) -> 
     if not events:
         return None
     enc = msgspec.msgpack.Encoder()
-    raw = b"".join(enc.encode(tuple(e)) for e in events)
+    return frame_events(b"".join(enc.encode(tuple(e)) for e in events), events, block_seq, flags)
+
+
+def frame_events(raw: bytes, events: Sequence[Event], block_seq: int, flags: int = 0) -> bytes:
+    """A block of ``raw`` (the encodings of ``events``, in order), its header taken from them."""
     return fmt.encode_block(
         raw,
         block_seq=block_seq,

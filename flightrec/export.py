@@ -92,24 +92,42 @@ def open_output(path: str | Path, binary: bool = False) -> IO[Any]:
 def _json_default(obj: Any) -> Any:
     if isinstance(obj, (bytes, bytearray, memoryview)):
         return {"$bytes": bytes(obj).hex()}
+    code, data = getattr(obj, "code", None), getattr(obj, "data", None)
+    if isinstance(code, int) and isinstance(data, bytes):  # a MessagePack extension type, shown as data
+        return {"$ext": code, "$bytes": data.hex()}
     return str(obj)
 
 
+def _str_keys(value: Any) -> Any:
+    """``value`` with every map key a string (MessagePack allows any key; JSON does not)."""
+    if isinstance(value, dict):
+        return {k if isinstance(k, str) else str(k): _str_keys(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_str_keys(v) for v in value]
+    return value
+
+
 def event_json(ev: Event) -> str:
-    """One event as a JSON object on one line (the format of ``flightrec show --json``)."""
-    return json.dumps(
-        {
-            "seq": ev.seq,
-            "ts_ns": ev.ts_ns,
-            "kind": ev.kind,
-            "thread": ev.thread,
-            "span": ev.span,
-            "parent": ev.parent,
-            "data": ev.data,
-        },
-        default=_json_default,
-        ensure_ascii=False,
-    )
+    """One event as a JSON object on one line (``flightrec show --json`` and the jsonl export)."""
+    row = {
+        "seq": ev.seq,
+        "ts_ns": ev.ts_ns,
+        "kind": ev.kind,
+        "thread": ev.thread,
+        "span": ev.span,
+        "parent": ev.parent,
+        "data": ev.data,
+    }
+    try:
+        return json.dumps(row, default=_json_default, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):  # a map key JSON cannot hold, or absurd nesting
+        pass
+    try:
+        row["data"] = _str_keys(ev.data)
+        return json.dumps(row, default=_json_default, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        row["data"] = {"_degraded": "data not representable as JSON (nested too deeply)"}
+        return json.dumps(row, default=_json_default, ensure_ascii=False)
 
 
 def write_jsonl(rec: Recording, out: IO[str], progress: Progress | None = None) -> int:

@@ -13,26 +13,12 @@ from typing import Any
 
 import msgspec
 
-from . import format as fmt
-from .dump import write_dump
+from .dump import frame_events, write_dump
 from .event import Event
 from .reader import open_recording
 from .redact import RedactConfig, Redactor
 
 BLOCK_RAW = 64 * 1024
-
-
-def _frame(raws: list[bytes], events: list[Event], block_seq: int, flags: int = 0) -> bytes:
-    return fmt.encode_block(
-        b"".join(raws),
-        block_seq=block_seq,
-        first_seq=events[0].seq,
-        last_seq=events[-1].seq,
-        first_ts=events[0].ts_ns,
-        last_ts=events[-1].ts_ns,
-        count=len(events),
-        flags=flags,
-    )
 
 
 def _scrub_meta(meta: dict[str, Any], redactor: Redactor) -> dict[str, Any]:
@@ -100,11 +86,11 @@ def scrub(
             size += len(raw)
             kept += 1
             if size >= BLOCK_RAW:
-                blocks.append(_frame(raws, evs, block_seq))
+                blocks.append(frame_events(b"".join(raws), evs, block_seq))
                 block_seq += 1
                 raws, evs, size = [], [], 0
         if evs:
-            blocks.append(_frame(raws, evs, block_seq))
+            blocks.append(frame_events(b"".join(raws), evs, block_seq))
     replaced = sum(redactor.stats().values())
     meta["scrubbed"] = {
         "from": src_p.name,

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections import Counter
-from typing import Any
 
+from ..export import event_json
 from ..reader import Recording, open_recording
 
 
@@ -17,47 +16,6 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="a .frec dump or a ring file")
     p.add_argument("--json", action="store_true", help="stream every event as one JSON object per line")
     p.add_argument("--kind", action="append", help="only events of this kind (repeatable; with --json)")
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, (bytes, bytearray, memoryview)):
-        return {"$bytes": bytes(obj).hex()}
-    code, data = getattr(obj, "code", None), getattr(obj, "data", None)
-    if isinstance(code, int) and isinstance(data, bytes):  # a MessagePack extension type, shown as data
-        return {"$ext": code, "$bytes": data.hex()}
-    return str(obj)
-
-
-def _str_keys(value: Any) -> Any:
-    """``value`` with every map key a string (MessagePack allows any key; JSON does not)."""
-    if isinstance(value, dict):
-        return {k if isinstance(k, str) else str(k): _str_keys(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_str_keys(v) for v in value]
-    return value
-
-
-def event_json(ev: Any) -> str:
-    """One event as a JSON line."""
-    row = {
-        "seq": ev.seq,
-        "ts_ns": ev.ts_ns,
-        "kind": ev.kind,
-        "thread": ev.thread,
-        "span": ev.span,
-        "parent": ev.parent,
-        "data": ev.data,
-    }
-    try:
-        return json.dumps(row, default=_json_default, ensure_ascii=False)
-    except (TypeError, ValueError, RecursionError):  # a map key JSON cannot hold, or absurd nesting
-        pass
-    try:
-        row["data"] = _str_keys(ev.data)
-        return json.dumps(row, default=_json_default, ensure_ascii=False)
-    except (TypeError, ValueError, RecursionError):
-        row["data"] = {"_degraded": "data not representable as JSON (nested too deeply)"}
-        return json.dumps(row, default=_json_default, ensure_ascii=False)
 
 
 def fmt_ts(ns: int | None) -> str:
