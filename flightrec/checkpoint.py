@@ -394,26 +394,20 @@ _BLOCKS = object()  # memo-context marker of such blocks
 _PROBE = "x"
 
 
+@dataclass(slots=True)
 class _Prefix:
-    """What a list's first ``length`` items packed to at a checkpoint."""
+    """What a list's first ``len(parts)`` items packed to at a checkpoint."""
 
-    __slots__ = ("chunks", "digest", "gen", "keys", "length", "parts")
+    digest: bytes  # xxh3-128 of the items' raw encodings, concatenated
+    parts: tuple[bytes, ...]  # one part per item
+    keys: tuple[int, ...]  # their page-boundary keys
+    chunks: dict[bytes, bytes]  # every chunk the parts need, in order
+    gen: int  # the last checkpoint that used it
 
-    def __init__(
-        self,
-        length: int,
-        digest: bytes,
-        parts: tuple[bytes, ...],
-        keys: tuple[int, ...],
-        chunks: dict[bytes, bytes],
-        gen: int,
-    ) -> None:
-        self.length = length
-        self.digest = digest  # xxh3-128 of the items' raw encodings, concatenated
-        self.parts = parts
-        self.keys = keys
-        self.chunks = chunks
-        self.gen = gen
+    @property
+    def length(self) -> int:
+        """How many items."""
+        return len(self.parts)
 
 
 def _prefix_hasher(encode: Callable[[Any], bytes], v: Any, a: int, b: int, hasher: Any = None) -> Any:
@@ -655,7 +649,7 @@ class _Walker:
         elif n and hasher is not None:
             hasher = _prefix_hasher(encode, v, resume, n, hasher)
             if hasher is not None:
-                self._prefix[path] = _Prefix(n, hasher.digest(), tuple(parts), tuple(keys), done, gen)
+                self._prefix[path] = _Prefix(hasher.digest(), tuple(parts), tuple(keys), done, gen)
         prev = self._paging.get(path)
         if prev is None:
             prev = self._paging[path] = []
