@@ -1,8 +1,9 @@
 """Build hook for the optional C extension; everything else is in pyproject.toml.
 
-``flightrec._fastpath`` is the common case of ``Recorder.record()`` in C. It is optional:
-without a C compiler the build skips it (``optional=True``) and flightrec runs as pure
-Python, with the same behaviour, only slower.
+``flightrec._fastpath`` is the common case of ``Recorder.record()`` in C, and
+``flightrec._redact_native`` the match loop of the redactor. Both are optional: without a C
+compiler the build skips them (``optional=True``) and flightrec runs as pure Python, with
+the same behaviour, only slower.
 """
 
 from setuptools import Extension, setup
@@ -14,6 +15,12 @@ setup(
             sources=["flightrec/_fastpath.c"],
             optional=True,
             extra_compile_args=["-O2"],
-        )
+        ),
+        Extension(
+            "flightrec._redact_native",
+            sources=["flightrec/_redact_native.c"],
+            optional=True,
+            extra_compile_args=["-O2"],
+        ),
     ]
 )

@@ -10,6 +10,7 @@ behaves the same.
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -20,14 +21,24 @@ from .format import RingField
 if TYPE_CHECKING:
     from .recorder import Recorder
 
-__all__ = ["AVAILABLE", "activate", "attach", "module_record"]
+__all__ = ["AVAILABLE", "activate", "attach", "load_native", "module_record"]
 
-_native: Any = None
-if os.environ.get("FLIGHTREC_PURE_PYTHON", "").strip().lower() not in ("1", "true", "yes", "on"):
+
+def load_native(name: str) -> Any:
+    """The optional C extension ``flightrec.<name>``, or None.
+
+    None when it was not built (no compiler at install time) or when ``FLIGHTREC_PURE_PYTHON``
+    asks for pure Python; the caller then runs its Python twin.
+    """
+    if os.environ.get("FLIGHTREC_PURE_PYTHON", "").strip().lower() in ("1", "true", "yes", "on"):
+        return None
     try:
-        from . import _fastpath as _native  # type: ignore[attr-defined, no-redef]
-    except ImportError:  # not built (no compiler at install time): pure Python
-        _native = None
+        return importlib.import_module(f"{__package__}.{name}")
+    except ImportError:
+        return None
+
+
+_native: Any = load_native("_fastpath")
 
 AVAILABLE: bool = _native is not None
 """Whether the C hot path is in use in this process."""

@@ -3,8 +3,8 @@
 The :class:`Redactor` turns any Python value into msgpack-able builtins (``dict``
 with ``str`` keys, ``list``, ``str``, ``int``, ``float``, ``bool``, ``None``,
 ``bytes``) and replaces personal data and credentials on the way with keyed
-pseudonyms: ``<KIND:xxxxxx>``, where ``xxxxxx`` is the first 6 hex digits of
-HMAC-SHA256(key, value). The same value gets the same pseudonym within one
+pseudonyms: ``<KIND:xxxxxx>``, where ``xxxxxx`` is keyed BLAKE2s(key, value)
+with a 3-byte digest (BLAKE2's keyed mode is a MAC, as HMAC is). The same value gets the same pseudonym within one
 Redactor (so events stay correlatable) and a different one under another key.
 
 Rules (rule name -> KIND label, upper-cased):
@@ -55,8 +55,8 @@ generic high-entropy strings without a known prefix, and names or postal
 addresses (no NER). Numbers glued to a letter or preceded by ``-``/``.``
 (``ORD-2024-000123``, ``v1.2.3.4``) are treated as parts of identifiers.
 
-The HMAC key is never kept: only the SHA-256 states of its inner and outer pads
-are, and a Redactor refuses to be pickled or copied.
+The key is never kept: only the hash's keyed state is, and a Redactor refuses to be
+pickled or copied.
 """
 
 from __future__ import annotations
@@ -65,12 +65,13 @@ import dataclasses
 import hashlib
 import os
 import re
-import threading
-from collections import deque
+from collections import _count_elements, deque  # type: ignore[attr-defined]
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any, NamedTuple
+
+from .fastpath import load_native
 
 __all__ = [
     "BUILTIN_RULES",
@@ -338,11 +339,14 @@ def _chk_card(text: str, a: int, b: int) -> tuple[int, int] | None:
     if sep == "-" and " " in span:
         return None
     groups = span.split(sep)
+    sizes = list(map(len, groups))
     while len(groups) >= 2:
         digits = "".join(groups)
-        if 13 <= len(digits) <= 19 and all(4 <= len(g) <= 6 for g in groups[:-1]) and luhn_ok(digits):
+        inner = sizes[:-1]
+        if 13 <= len(digits) <= 19 and min(inner) >= 4 and max(inner) <= 6 and luhn_ok(digits):
             return a, a + len(sep.join(groups))
         groups.pop()
+        sizes.pop()
     return None
 
 
@@ -409,7 +413,7 @@ def _ipv6_groups(cand: str) -> list[str] | None:
         groups = cand.split(":")
         if len(groups) != 8:
             return None
-    if not all(0 < len(g) <= 4 for g in groups):
+    if "" in groups or max(map(len, groups), default=0) > 4:
         return None
     return groups
 
@@ -710,7 +714,7 @@ def _build_scanner(enabled: set[str]) -> tuple[re.Pattern[str] | None, list[_Han
             if f.inner:
                 handlers.append(None)
                 inner = len(handlers) - 1
-            handlers.append((f.rule.upper(), f.rule, inner, f.back, f.check))
+            handlers.append((f.rule.upper(), f.rule, inner, f.back, _NATIVE_CHECKS.get(f.check, f.check)))
             (numeric if f.numeric else alts).append(f.pattern + "()")
         if numeric:
             alts.append(_NUM_LB + "(?:" + "|".join(numeric) + ")")
@@ -723,11 +727,102 @@ def _build_scanner(enabled: set[str]) -> tuple[re.Pattern[str] | None, list[_Han
     return re.compile("|".join(branches)), handlers
 
 
+def _python_match_loop(
+    text: str,
+    first: re.Match[str],
+    search: Callable[[str, int], re.Match[str] | None],
+    handlers: list[_Handler | None],
+    pseudonym: Callable[[str], str],
+    hits: list[str],
+) -> str | None:
+    """Replace every accepted match from ``first`` on; None when nothing was replaced.
+
+    The name of each rule that replaced a value is appended to ``hits``.
+    (``flightrec/_redact_native.c`` has the same loop in C, used when it is built.)
+    """
+    parts: list[str] = []
+    last = 0
+    m: re.Match[str] | None = first
+    while m is not None:
+        kind, rule, inner, back, check = handlers[m.lastindex]  # type: ignore[index, misc]
+        a, b = m.span()
+        # After a rejected candidate, rescan from just after its start: a
+        # greedy candidate ("2024-06-01 202-555-0143" as one card number)
+        # can contain a valid one.
+        nxt = a + 1
+        if inner:
+            a, b = m.span(inner)
+        elif back < 0:  # e-mail: the local part precedes the '@' trigger
+            window = text[max(last, a - 64) : a]
+            local = window[len(window.rstrip(_LOCAL_CHARS)) :].lstrip(".")
+            a = a - len(local) if local else -1
+        else:
+            a -= back
+        if a >= last:
+            if check is not None:
+                span = check(text, a, b)
+                if span is None:
+                    m = search(text, nxt)
+                    continue
+                a, b = span
+            value = text[a:b]
+            parts += (text[last:a], f"<{kind}:{pseudonym(value)}>")
+            hits.append(rule)
+            # Continue after the replacement (a validator may have trimmed
+            # the match; the rest is rescanned).
+            last = nxt = b
+        m = search(text, nxt)
+    if not parts:
+        return None
+    parts.append(text[last:])
+    return "".join(parts)
+
+
+# The pseudonym: the first _PSEUDO_BYTES of keyed BLAKE2s (RFC 7693: BLAKE2's own keyed
+# mode, a MAC and PRF that needs no HMAC construction around it). Three bytes are six
+# hex digits: short enough to read, and enough to tell apart the values of one event.
+_PSEUDO_BYTES = 3
+_KEY_BYTES = 32  # BLAKE2s' maximum key size
+
+
+def _utf8(value: str) -> bytes:
+    try:
+        return value.encode()
+    except UnicodeEncodeError:  # lone surrogates
+        return value.encode("utf-8", "surrogatepass")
+
+
+def _python_keyed(key: bytes) -> Callable[[str], str]:
+    """The pure-Python twin of ``_redact_native.Keyed(key, _PSEUDO_BYTES)``."""
+    template = hashlib.blake2s(digest_size=_PSEUDO_BYTES, key=key)
+
+    def keyed(value: str) -> str:
+        h = template.copy()
+        h.update(_utf8(value))
+        return h.hexdigest()
+
+    return keyed
+
+
+# The C twins when they are built (see flightrec/fastpath.py for when they are not).
+_native: Any = load_native("_redact_native")
+_match_loop: Callable[..., str | None] = _native.scan if _native is not None else _python_match_loop
+# The validators that cost the most per candidate; the others stay in Python.
+_NATIVE_CHECKS: dict[Any, Any] = (
+    {_chk_card: _native.chk_card, _chk_ipv6: _native.chk_ipv6} if _native is not None else {}
+)
+
+
 # --------------------------------------------------------------------------
 # Redactor
 # --------------------------------------------------------------------------
 
 _Entry = tuple[str, tuple[str, ...]]
+
+# Rule counts are added with collections' C helper (what Counter.update uses): one C
+# call that runs no Python code, so it is atomic under the GIL and the header's counts
+# stay exact across threads without taking a lock per replaced value.
+_SECRET_HIT = ("secret",)
 
 
 class Redactor:
@@ -739,8 +834,9 @@ class Redactor:
 
     Args:
         config: Settings; defaults to ``RedactConfig()``.
-        key: HMAC key for pseudonyms; defaults to 32 random bytes. The key is
-            not retained, only the derived HMAC pad states.
+        key: Key of the pseudonym hash; defaults to 32 random bytes. A key that
+            is empty or longer than 32 bytes is first hashed to 32. The key is
+            not retained, only the hash's keyed state.
 
     Raises:
         ValueError: On unknown rule names, invalid extra patterns or negative
@@ -760,8 +856,8 @@ class Redactor:
         "_extra",
         "_extra_endings",
         "_handlers",
-        "_inner",
         "_key_cache",
+        "_keyed",
         "_max_bytes",
         "_max_depth",
         "_max_items",
@@ -769,12 +865,10 @@ class Redactor:
         "_min_len",
         "_need_path",
         "_old",
-        "_outer",
         "_pseudo_cache",
         "_scanner",
         "_secret_keys_on",
         "_stats",
-        "_stats_lock",
     )
 
     def __init__(self, config: RedactConfig | None = None, key: bytes | None = None) -> None:
@@ -793,7 +887,6 @@ class Redactor:
 
         self._enabled = cfg.enabled
         self._degraded = 0
-        self._stats_lock = threading.Lock()
         self._max_str = cfg.max_str
         self._max_bytes = cfg.max_bytes
         self._max_depth = min(cfg.max_depth, _DEPTH_CAP)
@@ -835,15 +928,14 @@ class Redactor:
         self._cache_chars = 0
         self._pseudo_cache: dict[str, str] = {}
 
-        # HMAC-SHA256 = H((K ^ opad) || H((K ^ ipad) || msg)). Keep only the two
-        # pad states so the key itself is never held by this object.
-        raw_key = key if key is not None else os.urandom(32)
-        if len(raw_key) > 64:
-            raw_key = hashlib.sha256(raw_key).digest()
-        padded = raw_key.ljust(64, b"\0")
-        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in padded))
-        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in padded))
-        del raw_key, padded
+        # Only the hash's keyed state is kept, never the key itself.
+        raw_key = key if key is not None else os.urandom(_KEY_BYTES)
+        if not 0 < len(raw_key) <= _KEY_BYTES:
+            raw_key = hashlib.blake2s(raw_key, digest_size=_KEY_BYTES).digest()
+        self._keyed: Callable[[str], str] = (
+            _native.Keyed(raw_key, _PSEUDO_BYTES) if _native is not None else _python_keyed(raw_key)
+        )
+        del raw_key
 
     # -- public API -------------------------------------------------------
 
@@ -921,26 +1013,22 @@ class Redactor:
         return f"Redactor(rules={len(self._active_rules)}, enabled={self._enabled})"
 
     def __reduce__(self) -> Any:
-        # Pickling or copying would carry the HMAC pad states (key material).
+        # Pickling or copying would carry the keyed hash state (key material).
         raise TypeError("Redactor holds key material and cannot be pickled or copied")
 
     # -- scanning ----------------------------------------------------------
 
     def _pseudonym(self, value: str) -> str:
-        """First 6 hex digits of HMAC-SHA256(key, value), through a small cache."""
+        """The value's 6 hex digits of keyed BLAKE2s, through a small cache.
+
+        (The C hash costs less than a cache lookup: with it, the scan loop calls
+        ``self._keyed`` directly.)
+        """
         p = self._pseudo_cache.get(value)
         return p if p is not None else self._new_pseudonym(value)
 
     def _new_pseudonym(self, value: str) -> str:
-        try:
-            data = value.encode()
-        except UnicodeEncodeError:  # lone surrogates
-            data = value.encode("utf-8", "surrogatepass")
-        inner = self._inner.copy()
-        inner.update(data)
-        outer = self._outer.copy()
-        outer.update(inner.digest())
-        p = outer.hexdigest()[:6]
+        p = self._keyed(value)
         if len(self._pseudo_cache) >= _PSEUDO_CACHE_MAX:
             self._pseudo_cache = {}
         self._pseudo_cache[value] = p
@@ -956,7 +1044,7 @@ class Redactor:
     def _replay(self, entry: Any) -> str:
         """Return a cached ``(redacted, rules hit)`` entry's text, counting its hits again."""
         out: str = entry[0]
-        self._count(entry[1])
+        _count_elements(self._stats, entry[1])
         return out
 
     def _text_miss(self, s: str) -> str:
@@ -984,13 +1072,6 @@ class Redactor:
             self._cache_chars += n
         return e if type(e) is str else self._replay(e)
 
-    def _count(self, hits: tuple[str, ...]) -> None:
-        # Only values that were replaced get here (rare): a lock keeps the header's counts exact.
-        stats = self._stats
-        with self._stats_lock:
-            for rule in hits:
-                stats[rule] = stats.get(rule, 0) + 1
-
     def _scan(self, text: str) -> _Entry:
         hits: list[str] = []
         if self._extra:
@@ -1007,45 +1088,11 @@ class Redactor:
             or (first := scanner.search(text)) is None
         ):
             return (text, tuple(hits)) if hits else (text, ())
-        handlers = self._handlers
-        pseudo_get = self._pseudo_cache.get
-        parts: list[str] = []
-        last = 0
-        search = scanner.search
-        m: re.Match[str] | None = first
-        while m is not None:
-            kind, rule, inner, back, check = handlers[m.lastindex]  # type: ignore[index, misc]
-            a, b = m.span()
-            # After a rejected candidate, rescan from just after its start: a
-            # greedy candidate ("2024-06-01 202-555-0143" as one card number)
-            # can contain a valid one.
-            nxt = a + 1
-            if inner:
-                a, b = m.span(inner)
-            elif back < 0:  # e-mail: the local part precedes the '@' trigger
-                window = text[max(last, a - 64) : a]
-                local = window[len(window.rstrip(_LOCAL_CHARS)) :].lstrip(".")
-                a = a - len(local) if local else -1
-            else:
-                a -= back
-            if a >= last:
-                if check is not None:
-                    span = check(text, a, b)
-                    if span is None:
-                        m = search(text, nxt)
-                        continue
-                    a, b = span
-                value = text[a:b]
-                parts += (text[last:a], f"<{kind}:{pseudo_get(value) or self._new_pseudonym(value)}>")
-                hits.append(rule)
-                # Continue after the replacement (a validator may have trimmed
-                # the match; the rest is rescanned).
-                last = nxt = b
-            m = search(text, nxt)
-        if not parts:
+        pseudonym = self._keyed if _native is not None else self._pseudonym
+        out = _match_loop(text, first, scanner.search, self._handlers, pseudonym, hits)
+        if out is None:
             return (text, tuple(hits)) if hits else (text, ())
-        parts.append(text[last:])
-        return "".join(parts), tuple(hits)
+        return out, tuple(hits)
 
     def _extra_replacer(self, kind: str, name: str, hits: list[str]) -> Callable[[re.Match[str]], str]:
         def replace(m: re.Match[str]) -> str:
@@ -1087,8 +1134,7 @@ class Redactor:
             text = repr(value)
         else:
             text = self._safe_repr(value)
-        with self._stats_lock:
-            self._stats["secret"] = self._stats.get("secret", 0) + 1
+        _count_elements(self._stats, _SECRET_HIT)
         return f"<SECRET:{self._pseudonym(text)}>"
 
     def _safe_repr(self, value: object) -> str:

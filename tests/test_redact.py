@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import hmac
+import hashlib
 import importlib.util
 import math
 import pickle
@@ -308,17 +308,23 @@ class TestPseudonyms:
         out = r.redact_text("x jane@example.com y")
         assert PLACEHOLDER.search(out) and re.search(r"<EMAIL:[0-9a-f]{6}>", out)
 
-    def test_is_hmac_sha256_of_the_value(self) -> None:
-        """The hash is the first 6 hex digits of HMAC-SHA256(key, value)."""
+    def test_is_keyed_blake2s_of_the_value(self) -> None:
+        """The hash is keyed BLAKE2s of the value's UTF-8, with a 3-byte digest."""
         out = Redactor(key=KEY).redact_text("mail jane@example.com")
-        want = hmac.new(KEY, b"jane@example.com", "sha256").hexdigest()[:6]
+        want = hashlib.blake2s(b"jane@example.com", key=KEY, digest_size=3).hexdigest()
         assert out == f"mail <EMAIL:{want}>"
 
-    def test_long_key_is_hashed_like_hmac(self) -> None:
-        """Keys longer than the SHA-256 block are handled exactly like ``hmac``."""
-        key = bytes(range(100))
+    def test_secret_key_values_use_the_same_hash(self) -> None:
+        """A secret-named key's value is hashed like a pattern match."""
+        out = Redactor(key=KEY).redact({"password": "hunter2"})
+        assert out == {"password": f"<SECRET:{hashlib.blake2s(b'hunter2', key=KEY, digest_size=3).hexdigest()}>"}
+
+    @pytest.mark.parametrize("key", [bytes(range(100)), b""], ids=["long", "empty"])
+    def test_key_outside_blake2s_range_is_hashed_first(self, key: bytes) -> None:
+        """A key that BLAKE2s cannot take (over 32 bytes, or empty) is first hashed to 32 bytes."""
         out = Redactor(key=key).redact_text("a@b.io")
-        assert out == f"<EMAIL:{hmac.new(key, b'a@b.io', 'sha256').hexdigest()[:6]}>"
+        k32 = hashlib.blake2s(key, digest_size=32).digest()
+        assert out == f"<EMAIL:{hashlib.blake2s(b'a@b.io', key=k32, digest_size=3).hexdigest()}>"
 
     def test_stable_within_a_redactor(self, r: Redactor) -> None:
         """The same value gets the same pseudonym everywhere in one Redactor."""

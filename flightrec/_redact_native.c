@@ -1,0 +1,828 @@
+/*
+ * flightrec._redact_native: the two costs of a string full of PII, in C.
+ *
+ * - Keyed(key, digest_size): the pseudonym hash, keyed BLAKE2s (RFC 7693), as
+ *   hashlib.blake2s(value, key=key, digest_size=digest_size).hexdigest() computes it.
+ *   The state after the key block is computed once, so a short value costs one
+ *   compression and no Python call.
+ * - scan(): the match loop of Redactor._scan. The regular expression and the validators
+ *   stay in Python; this replaces the interpreted bookkeeping between matches (a handler
+ *   lookup, span arithmetic, the e-mail local part, building the output).
+ *
+ * Optional, like _fastpath: without it (no compiler, or FLIGHTREC_PURE_PYTHON=1) the
+ * Python twins in flightrec/redact.py run, with the same results.
+ * tests/test_redact_native.py checks both against each other and against hashlib.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- keyed BLAKE2s */
+
+static const uint32_t blake2s_iv[8] = {
+    0x6A09E667UL, 0xBB67AE85UL, 0x3C6EF372UL, 0xA54FF53AUL,
+    0x510E527FUL, 0x9B05688CUL, 0x1F83D9ABUL, 0x5BE0CD19UL,
+};
+
+static const uint8_t blake2s_sigma[10][16] = {
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15},
+    {14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3},
+    {11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4},
+    {7, 9, 3, 1, 13, 12, 11, 14, 2, 6, 5, 10, 4, 0, 15, 8},
+    {9, 0, 5, 7, 2, 4, 10, 15, 14, 1, 11, 12, 6, 8, 3, 13},
+    {2, 12, 6, 10, 0, 11, 8, 3, 4, 13, 7, 5, 15, 14, 1, 9},
+    {12, 5, 1, 15, 14, 13, 4, 10, 0, 7, 6, 3, 9, 2, 8, 11},
+    {13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10},
+    {6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5},
+    {10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0},
+};
+
+static inline uint32_t
+rotr32(uint32_t x, int n)
+{
+    return (x >> n) | (x << (32 - n));
+}
+
+static inline uint32_t
+load32_le(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+#define B2S_G(a, b, c, d, x, y)          \
+    do {                                 \
+        a = a + b + (x);                 \
+        d = rotr32(d ^ a, 16);           \
+        c = c + d;                       \
+        b = rotr32(b ^ c, 12);           \
+        a = a + b + (y);                 \
+        d = rotr32(d ^ a, 8);            \
+        c = c + d;                       \
+        b = rotr32(b ^ c, 7);            \
+    } while (0)
+
+/* One compression of a 64-byte block; t is the byte count so far, including this block. */
+static void
+blake2s_compress(uint32_t h[8], const uint8_t block[64], uint64_t t, int last)
+{
+    uint32_t m[16], v[16];
+    for (int i = 0; i < 16; i++) {
+        m[i] = load32_le(block + 4 * i);
+    }
+    for (int i = 0; i < 8; i++) {
+        v[i] = h[i];
+        v[i + 8] = blake2s_iv[i];
+    }
+    v[12] ^= (uint32_t)t;
+    v[13] ^= (uint32_t)(t >> 32);
+    if (last) {
+        v[14] = ~v[14];
+    }
+    for (int r = 0; r < 10; r++) {
+        const uint8_t *s = blake2s_sigma[r];
+        B2S_G(v[0], v[4], v[8], v[12], m[s[0]], m[s[1]]);
+        B2S_G(v[1], v[5], v[9], v[13], m[s[2]], m[s[3]]);
+        B2S_G(v[2], v[6], v[10], v[14], m[s[4]], m[s[5]]);
+        B2S_G(v[3], v[7], v[11], v[15], m[s[6]], m[s[7]]);
+        B2S_G(v[0], v[5], v[10], v[15], m[s[8]], m[s[9]]);
+        B2S_G(v[1], v[6], v[11], v[12], m[s[10]], m[s[11]]);
+        B2S_G(v[2], v[7], v[8], v[13], m[s[12]], m[s[13]]);
+        B2S_G(v[3], v[4], v[9], v[14], m[s[14]], m[s[15]]);
+    }
+    for (int i = 0; i < 8; i++) {
+        h[i] ^= v[i] ^ v[i + 8];
+    }
+}
+
+typedef struct {
+    PyObject_HEAD
+    uint32_t after_key[8]; /* the state once the key block is compressed (not last) */
+    uint32_t empty[8];     /* the final state for an empty value (the key block is last) */
+    int digest_size;
+} Keyed;
+
+/* Keyed BLAKE2s of data into hex (2 * digest_size characters). */
+static PyObject *
+keyed_hex(Keyed *self, const uint8_t *data, Py_ssize_t n)
+{
+    uint32_t h[8];
+    if (n == 0) {
+        memcpy(h, self->empty, sizeof h);
+    }
+    else {
+        memcpy(h, self->after_key, sizeof h);
+        uint64_t t = 64;
+        while (n > 64) {
+            t += 64;
+            blake2s_compress(h, data, t, 0);
+            data += 64;
+            n -= 64;
+        }
+        uint8_t block[64] = {0};
+        memcpy(block, data, (size_t)n);
+        blake2s_compress(h, block, t + (uint64_t)n, 1);
+    }
+    static const char hexdigits[] = "0123456789abcdef";
+    char out[64];
+    for (int i = 0; i < self->digest_size; i++) {
+        uint8_t byte = (uint8_t)(h[i / 4] >> (8 * (i % 4)));
+        out[2 * i] = hexdigits[byte >> 4];
+        out[2 * i + 1] = hexdigits[byte & 15];
+    }
+    return PyUnicode_FromStringAndSize(out, 2 * self->digest_size);
+}
+
+/* The pseudonym hash of a str: over its UTF-8 (lone surrogates passed through, like
+ * str.encode("utf-8", "surrogatepass")). */
+static PyObject *
+keyed_str(Keyed *self, PyObject *value)
+{
+    if (!PyUnicode_Check(value)) {
+        PyErr_SetString(PyExc_TypeError, "Keyed() takes a str");
+        return NULL;
+    }
+    Py_ssize_t n;
+    const char *utf8 = PyUnicode_AsUTF8AndSize(value, &n);
+    if (utf8 != NULL) {
+        return keyed_hex(self, (const uint8_t *)utf8, n);
+    }
+    if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
+        return NULL;
+    }
+    PyErr_Clear();
+    PyObject *raw = PyUnicode_AsEncodedString(value, "utf-8", "surrogatepass");
+    if (raw == NULL) {
+        return NULL;
+    }
+    PyObject *out = keyed_hex(self, (const uint8_t *)PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw));
+    Py_DECREF(raw);
+    return out;
+}
+
+static PyObject *
+Keyed_call(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    PyObject *value;
+    if (kwargs != NULL && PyDict_GET_SIZE(kwargs) != 0) {
+        PyErr_SetString(PyExc_TypeError, "Keyed() takes no keyword arguments");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "U:Keyed", &value)) {
+        return NULL;
+    }
+    return keyed_str((Keyed *)self, value);
+}
+
+static PyObject *
+Keyed_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"key", "digest_size", NULL};
+    Py_buffer key;
+    int digest_size;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*i:Keyed", kwlist, &key, &digest_size)) {
+        return NULL;
+    }
+    if (key.len < 1 || key.len > 32 || digest_size < 1 || digest_size > 32) {
+        PyBuffer_Release(&key);
+        PyErr_SetString(PyExc_ValueError, "Keyed: a key of 1-32 bytes and a digest_size of 1-32");
+        return NULL;
+    }
+    Keyed *self = (Keyed *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        PyBuffer_Release(&key);
+        return NULL;
+    }
+    self->digest_size = digest_size;
+    uint32_t h[8];
+    memcpy(h, blake2s_iv, sizeof h);
+    h[0] ^= 0x01010000UL ^ ((uint32_t)key.len << 8) ^ (uint32_t)digest_size;
+    uint8_t block[64] = {0};
+    memcpy(block, key.buf, (size_t)key.len);
+    PyBuffer_Release(&key);
+    memcpy(self->after_key, h, sizeof h);
+    blake2s_compress(self->after_key, block, 64, 0);
+    memcpy(self->empty, h, sizeof h);
+    blake2s_compress(self->empty, block, 64, 1);
+    memset(block, 0, sizeof block);  /* the key itself is not kept */
+    return (PyObject *)self;
+}
+
+static PyObject *
+Keyed_reduce(PyObject *self, PyObject *unused)
+{
+    PyErr_SetString(PyExc_TypeError, "Keyed holds key material and cannot be pickled or copied");
+    return NULL;
+}
+
+static PyMethodDef Keyed_methods[] = {
+    {"__reduce__", Keyed_reduce, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject KeyedType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "flightrec._redact_native.Keyed",
+    .tp_basicsize = sizeof(Keyed),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Keyed(key, digest_size)(value: str) -> hex: keyed BLAKE2s of value's UTF-8,\n"
+              "equal to hashlib.blake2s(value.encode(), key=key, digest_size=digest_size).hexdigest().",
+    .tp_new = Keyed_new,
+    .tp_call = Keyed_call,
+    .tp_methods = Keyed_methods,
+};
+
+/* ---------------------------------------------------------------- validators */
+
+/* The C twins of redact._chk_card and redact._chk_ipv6, for the (text, a, b) candidates
+ * the scanner gives them: check(text, a, b) -> (a, b) | None, as in Python. */
+
+static int
+parse_check_args(PyObject *const *args, Py_ssize_t nargs, const char *name, Py_ssize_t *a, Py_ssize_t *b)
+{
+    if (nargs != 3 || !PyUnicode_Check(args[0])) {
+        PyErr_Format(PyExc_TypeError, "%s(text: str, a: int, b: int)", name);
+        return -1;
+    }
+    *a = PyLong_AsSsize_t(args[1]);
+    if (*a == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    *b = PyLong_AsSsize_t(args[2]);
+    if (*b == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(args[0]);
+    if (*a < 0 || *b > n || *a > *b) {
+        PyErr_Format(PyExc_ValueError, "%s: span out of range", name);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+span_result(Py_ssize_t a, Py_ssize_t b)
+{
+    return Py_BuildValue("(nn)", a, b);
+}
+
+/* Luhn over the decimal values of digits[0..n), rightmost first doubled every second. */
+static int
+luhn_values(const int *digits, Py_ssize_t n)
+{
+    int total = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int d = digits[n - 1 - i];
+        if (i & 1) {
+            d *= 2;
+            if (d > 9) {
+                d -= 9;
+            }
+        }
+        total += d;
+    }
+    return total % 10 == 0;
+}
+
+/* chk_card(text, a, b): 13-19 digits passing Luhn; separated numbers in groups of 4-6
+ * with one kind of separator, trailing groups dropped until the rest validates. */
+static PyObject *
+chk_card(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_ssize_t a, b;
+    if (parse_check_args(args, nargs, "chk_card", &a, &b) < 0) {
+        return NULL;
+    }
+    PyObject *text = args[0];
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    int digits[64];
+    Py_ssize_t group_len[64];
+    Py_ssize_t ndigits = 0, ngroups = 1, spaces = 0, dashes = 0;
+    group_len[0] = 0;
+    if (b - a > 64) {
+        Py_RETURN_NONE; /* the scanner's candidates are at most 1 + 2 * 17 characters */
+    }
+    for (Py_ssize_t i = a; i < b; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c == ' ' || c == '-') {
+            spaces += c == ' ';
+            dashes += c == '-';
+            continue;
+        }
+        int d = Py_UNICODE_TODECIMAL(c);
+        if (d < 0) {
+            Py_RETURN_NONE; /* not a candidate the scanner gives */
+        }
+        digits[ndigits++] = d;
+    }
+    if (spaces == 0 && dashes == 0) {
+        if (ndigits >= 13 && ndigits <= 19 && luhn_values(digits, ndigits)) {
+            return span_result(a, b);
+        }
+        Py_RETURN_NONE;
+    }
+    if (dashes && spaces) {
+        Py_RETURN_NONE;
+    }
+    Py_UCS4 sep = dashes ? '-' : ' ';
+    for (Py_ssize_t i = a; i < b; i++) {
+        if (PyUnicode_READ(kind, data, i) == sep) {
+            group_len[ngroups++] = 0;
+        }
+        else {
+            group_len[ngroups - 1]++;
+        }
+    }
+    Py_ssize_t total = ndigits;
+    while (ngroups >= 2) {
+        int inner_ok = 1;
+        for (Py_ssize_t g = 0; g < ngroups - 1; g++) {
+            if (group_len[g] < 4 || group_len[g] > 6) {
+                inner_ok = 0;
+                break;
+            }
+        }
+        if (total >= 13 && total <= 19 && inner_ok && luhn_values(digits, total)) {
+            return span_result(a, a + total + ngroups - 1);
+        }
+        total -= group_len[--ngroups];
+    }
+    Py_RETURN_NONE;
+}
+
+static int
+is_hex(Py_UCS4 c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+static int
+is_word(Py_UCS4 c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+static int
+is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* Split s[0..n) on ':' into groups (start, length); the number of groups, or -1 if more
+ * than max. */
+static int
+split_colons(const char *s, Py_ssize_t n, Py_ssize_t *start, Py_ssize_t *len, int max)
+{
+    int count = 0;
+    Py_ssize_t from = 0;
+    for (Py_ssize_t i = 0; i <= n; i++) {
+        if (i == n || s[i] == ':') {
+            if (count == max) {
+                return -1;
+            }
+            start[count] = from;
+            len[count] = i - from;
+            count++;
+            from = i + 1;
+        }
+    }
+    return count;
+}
+
+/* redact._ipv6_groups(cand) is not None, for an ASCII candidate. */
+static int
+ipv6_groups_ok(const char *cand, Py_ssize_t n)
+{
+    char buf[128];
+    if (n > 120) {
+        return 0;
+    }
+    memcpy(buf, cand, (size_t)n);
+    if (memchr(buf, '.', (size_t)n) != NULL) {
+        /* An IPv4 tail: four decimal octets after the last ':', counted as two groups. */
+        Py_ssize_t i = n - 1;
+        while (i >= 0 && buf[i] != ':') {
+            i--;
+        }
+        Py_ssize_t from = i + 1, parts = 0;
+        for (Py_ssize_t j = from; j <= n; j++) {
+            if (j == n || buf[j] == '.') {
+                Py_ssize_t len = j - from;
+                if (len < 1 || len > 3) {
+                    return 0;
+                }
+                int value = 0;
+                for (Py_ssize_t k = from; k < j; k++) {
+                    if (!is_digit(buf[k])) {
+                        return 0;
+                    }
+                    value = value * 10 + (buf[k] - '0');
+                }
+                if (value > 255 || ++parts > 4) {
+                    return 0;
+                }
+                from = j + 1;
+            }
+        }
+        if (parts != 4) {
+            return 0;
+        }
+        memcpy(buf + i + 1, "0:0", 3);
+        n = i + 4;
+    }
+    /* str.count("::"): non-overlapping occurrences. */
+    Py_ssize_t dbl = -1;
+    int doubles = 0;
+    for (Py_ssize_t i = 0; i + 1 < n; i++) {
+        if (buf[i] == ':' && buf[i + 1] == ':') {
+            if (doubles++ == 0) {
+                dbl = i;
+            }
+            i++;
+        }
+    }
+    if (doubles > 1) {
+        return 0;
+    }
+    Py_ssize_t start[16], len[16];
+    int ngroups;
+    if (doubles) {
+        int nh = dbl > 0 ? split_colons(buf, dbl, start, len, 16) : 0;
+        if (nh < 0) {
+            return 0;
+        }
+        int nt = 0;
+        if (dbl + 2 < n) {
+            nt = split_colons(buf + dbl + 2, n - dbl - 2, start + nh, len + nh, 16 - nh);
+            if (nt < 0) {
+                return 0;
+            }
+        }
+        ngroups = nh + nt;
+        if (ngroups > 7) {
+            return 0;
+        }
+    }
+    else {
+        ngroups = split_colons(buf, n, start, len, 16);
+        if (ngroups != 8) {
+            return 0;
+        }
+    }
+    for (int g = 0; g < ngroups; g++) {
+        if (len[g] < 1 || len[g] > 4) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* chk_ipv6(text, a, b): the match starts at the first ':'; re-attach the hex group
+ * before it, then check the address's structure. */
+static PyObject *
+chk_ipv6(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_ssize_t a, b;
+    if (parse_check_args(args, nargs, "chk_ipv6", &a, &b) < 0) {
+        return NULL;
+    }
+    PyObject *text = args[0];
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    Py_ssize_t lo = a >= 5 ? a - 5 : 0, j = a;
+    while (j > lo && is_hex(PyUnicode_READ(kind, data, j - 1))) {
+        j--;
+    }
+    lo = j;
+    if (a - lo > 4) {
+        Py_RETURN_NONE;
+    }
+    if (lo > 0 && is_word(PyUnicode_READ(kind, data, lo - 1))) {
+        /* ... unless it follows a JSON-style escape such as a literal "\n". */
+        Py_UCS4 prev = PyUnicode_READ(kind, data, lo - 1);
+        int escaped = lo > 1 && (prev == 'n' || prev == 'r' || prev == 't') &&
+                      PyUnicode_READ(kind, data, lo - 2) == '\\';
+        if (!escaped) {
+            Py_RETURN_NONE;
+        }
+    }
+    while (b > a && PyUnicode_READ(kind, data, b - 1) == '.') {
+        b--;
+    }
+    if (b < n && is_word(PyUnicode_READ(kind, data, b))) {
+        Py_RETURN_NONE;
+    }
+    char cand[128];
+    Py_ssize_t m = b - lo;
+    if (m > 120) {
+        Py_RETURN_NONE; /* the scanner's candidates are at most 4 + 46 characters */
+    }
+    for (Py_ssize_t i = 0; i < m; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, lo + i);
+        if (c != ':' && c != '.' && !is_hex(c)) {
+            Py_RETURN_NONE; /* not a candidate the scanner gives */
+        }
+        cand[i] = (char)c;
+    }
+    if (!ipv6_groups_ok(cand, m)) {
+        Py_RETURN_NONE;
+    }
+    int compressed = 0;
+    for (Py_ssize_t i = 0; i + 1 < m; i++) {
+        if (cand[i] == ':' && cand[i + 1] == ':') {
+            compressed = 1;
+            break;
+        }
+    }
+    if (compressed) {
+        /* Compressed forms must carry some substance (at least two groups, one of them
+         * 3+ characters or not all digits), so that slices such as "a[1::2]" or Rust/C++
+         * paths are not taken for addresses. */
+        int groups = 0, substance = 0;
+        Py_ssize_t from = 0;
+        for (Py_ssize_t i = 0; i <= m; i++) {
+            if (i == m || cand[i] == ':' || cand[i] == '.') {
+                Py_ssize_t len = i - from;
+                if (len > 0) {
+                    groups++;
+                    int all_digits = 1;
+                    for (Py_ssize_t k = from; k < i; k++) {
+                        all_digits &= is_digit(cand[k]);
+                    }
+                    substance |= len >= 3 || !all_digits;
+                }
+                from = i + 1;
+            }
+        }
+        if (groups < 2 || !substance) {
+            Py_RETURN_NONE;
+        }
+    }
+    return span_result(lo, b);
+}
+
+/* ---------------------------------------------------------------- the match loop */
+
+static PyObject *str_span, *str_lastindex, *str_empty;
+
+/* The characters of an e-mail local part (flightrec.redact._LOCAL_CHARS). */
+static int
+is_local_char(Py_UCS4 c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '%' || c == '+' || c == '-';
+}
+
+/* Read a (start, end) pair of Python ints; -1 on error. */
+static int
+read_span(PyObject *span, Py_ssize_t *a, Py_ssize_t *b)
+{
+    if (!PyTuple_Check(span) || PyTuple_GET_SIZE(span) != 2) {
+        PyErr_SetString(PyExc_TypeError, "a span must be a (start, end) tuple");
+        return -1;
+    }
+    *a = PyLong_AsSsize_t(PyTuple_GET_ITEM(span, 0));
+    if (*a == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    *b = PyLong_AsSsize_t(PyTuple_GET_ITEM(span, 1));
+    if (*b == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    return 0;
+}
+
+/* Append text[a:b] to parts (nothing when empty); -1 on error. */
+static int
+append_slice(PyObject *parts, PyObject *text, Py_ssize_t a, Py_ssize_t b)
+{
+    if (b <= a) {
+        return 0;
+    }
+    PyObject *s = PyUnicode_Substring(text, a, b);
+    if (s == NULL) {
+        return -1;
+    }
+    int rc = PyList_Append(parts, s);
+    Py_DECREF(s);
+    return rc;
+}
+
+/*
+ * scan(text, first, search, handlers, pseudonym, hits) -> str | None
+ *
+ * The loop of Redactor._scan from its first match on: ``first`` is search(text)'s match,
+ * ``search`` the scanner's bound search method, ``handlers`` the list of per-group
+ * (KIND, rule, inner, back, check) tuples and ``pseudonym(value)`` gives a value's hash
+ * (called in C when it is a Keyed). The name of every rule that replaced a value is
+ * appended to ``hits``. Returns the redacted text, or None when nothing was replaced.
+ */
+static PyObject *
+scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "scan(text, first, search, handlers, pseudonym, hits)");
+        return NULL;
+    }
+    PyObject *text = args[0], *m = args[1], *search = args[2], *handlers = args[3];
+    PyObject *pseudonym = args[4], *hits = args[5];
+    if (!PyUnicode_Check(text) || !PyList_Check(handlers) || !PyList_Check(hits)) {
+        PyErr_SetString(PyExc_TypeError, "scan: text str, handlers list, hits list");
+        return NULL;
+    }
+    Keyed *keyed = Py_IS_TYPE(pseudonym, &KeyedType) ? (Keyed *)pseudonym : NULL;
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    PyObject *parts = PyList_New(0);
+    if (parts == NULL) {
+        return NULL;
+    }
+    Py_INCREF(m);
+    Py_ssize_t last = 0;
+    while (m != Py_None) {
+        PyObject *li = PyObject_GetAttr(m, str_lastindex);
+        if (li == NULL) {
+            goto error;
+        }
+        Py_ssize_t group = PyLong_AsSsize_t(li);
+        Py_DECREF(li);
+        if (group == -1 && PyErr_Occurred()) {
+            goto error;
+        }
+        if (group < 0 || group >= PyList_GET_SIZE(handlers)) {
+            PyErr_SetString(PyExc_IndexError, "scan: no handler for the match's group");
+            goto error;
+        }
+        PyObject *h = PyList_GET_ITEM(handlers, group); /* borrowed */
+        if (!PyTuple_Check(h) || PyTuple_GET_SIZE(h) != 5) {
+            PyErr_SetString(PyExc_TypeError, "scan: a handler is a 5-tuple");
+            goto error;
+        }
+        PyObject *kind_label = PyTuple_GET_ITEM(h, 0), *rule = PyTuple_GET_ITEM(h, 1);
+        PyObject *inner = PyTuple_GET_ITEM(h, 2), *check = PyTuple_GET_ITEM(h, 4);
+        Py_ssize_t back = PyLong_AsSsize_t(PyTuple_GET_ITEM(h, 3));
+        if (back == -1 && PyErr_Occurred()) {
+            goto error;
+        }
+        Py_ssize_t a, b;
+        PyObject *span = PyObject_CallMethodNoArgs(m, str_span);
+        if (span == NULL || read_span(span, &a, &b) < 0) {
+            Py_XDECREF(span);
+            goto error;
+        }
+        Py_DECREF(span);
+        /* After a rejected candidate, rescan from just after its start: a greedy
+         * candidate can contain a valid one. */
+        Py_ssize_t nxt = a + 1;
+        int is_inner = PyObject_IsTrue(inner);
+        if (is_inner < 0) {
+            goto error;
+        }
+        if (is_inner) {
+            span = PyObject_CallMethodOneArg(m, str_span, inner);
+            if (span == NULL || read_span(span, &a, &b) < 0) {
+                Py_XDECREF(span);
+                goto error;
+            }
+            Py_DECREF(span);
+        }
+        else if (back < 0) {
+            /* E-mail: the local part precedes the '@' trigger (at most 64 characters,
+             * not before the end of the last replacement, without leading dots). */
+            Py_ssize_t lo = a - 64 > last ? a - 64 : last;
+            Py_ssize_t i = a;
+            while (i > lo && is_local_char(PyUnicode_READ(kind, data, i - 1))) {
+                i--;
+            }
+            while (i < a && PyUnicode_READ(kind, data, i) == '.') {
+                i++;
+            }
+            a = i < a ? i : -1;
+        }
+        else {
+            a -= back;
+        }
+        if (a >= last) {
+            int accepted = 1;
+            if (check != Py_None) {
+                PyObject *pa = PyLong_FromSsize_t(a), *pb = PyLong_FromSsize_t(b);
+                PyObject *res = NULL;
+                if (pa != NULL && pb != NULL) {
+                    PyObject *cargs[3] = {text, pa, pb};
+                    res = PyObject_Vectorcall(check, cargs, 3, NULL);
+                }
+                Py_XDECREF(pa);
+                Py_XDECREF(pb);
+                if (res == NULL) {
+                    goto error;
+                }
+                if (res == Py_None) {
+                    accepted = 0;
+                }
+                else if (read_span(res, &a, &b) < 0) {
+                    Py_DECREF(res);
+                    goto error;
+                }
+                Py_DECREF(res);
+            }
+            if (accepted) {
+                PyObject *value = PyUnicode_Substring(text, a, b);
+                if (value == NULL) {
+                    goto error;
+                }
+                PyObject *pseudo =
+                    keyed != NULL ? keyed_str(keyed, value) : PyObject_CallOneArg(pseudonym, value);
+                Py_DECREF(value);
+                if (pseudo == NULL) {
+                    goto error;
+                }
+                PyObject *label = PyUnicode_FromFormat("<%U:%U>", kind_label, pseudo);
+                Py_DECREF(pseudo);
+                if (label == NULL) {
+                    goto error;
+                }
+                int rc = append_slice(parts, text, last, a);
+                if (rc == 0) {
+                    rc = PyList_Append(parts, label);
+                }
+                Py_DECREF(label);
+                if (rc < 0 || PyList_Append(hits, rule) < 0) {
+                    goto error;
+                }
+                /* Continue after the replacement (a validator may have trimmed the
+                 * match; the rest is rescanned). */
+                last = nxt = b;
+            }
+        }
+        PyObject *pos = PyLong_FromSsize_t(nxt);
+        if (pos == NULL) {
+            goto error;
+        }
+        PyObject *sargs[2] = {text, pos};
+        PyObject *next = PyObject_Vectorcall(search, sargs, 2, NULL);
+        Py_DECREF(pos);
+        if (next == NULL) {
+            goto error;
+        }
+        Py_SETREF(m, next);
+    }
+    Py_DECREF(m);
+    if (PyList_GET_SIZE(parts) == 0) {
+        Py_DECREF(parts);
+        Py_RETURN_NONE;
+    }
+    if (append_slice(parts, text, last, PyUnicode_GET_LENGTH(text)) < 0) {
+        Py_DECREF(parts);
+        return NULL;
+    }
+    PyObject *out = PyUnicode_Join(str_empty, parts);
+    Py_DECREF(parts);
+    return out;
+
+error:
+    Py_DECREF(m);
+    Py_DECREF(parts);
+    return NULL;
+}
+
+static PyMethodDef module_methods[] = {
+    {"chk_card", (PyCFunction)(void (*)(void))chk_card, METH_FASTCALL,
+     "chk_card(text, a, b) -> (a, b) | None: redact._chk_card for the scanner's candidates."},
+    {"chk_ipv6", (PyCFunction)(void (*)(void))chk_ipv6, METH_FASTCALL,
+     "chk_ipv6(text, a, b) -> (a, b) | None: redact._chk_ipv6 for the scanner's candidates."},
+    {"scan", (PyCFunction)(void (*)(void))scan, METH_FASTCALL,
+     "scan(text, first, search, handlers, pseudonym, hits) -> str | None\n\n"
+     "The match loop of flightrec.redact.Redactor._scan, from its first match on."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef moduledef = {
+    PyModuleDef_HEAD_INIT, "flightrec._redact_native", "The redactor's pseudonym hash and match loop, in C.", -1,
+    module_methods,
+};
+
+PyMODINIT_FUNC
+PyInit__redact_native(void)
+{
+    str_span = PyUnicode_InternFromString("span");
+    str_lastindex = PyUnicode_InternFromString("lastindex");
+    str_empty = PyUnicode_FromString("");
+    if (!str_span || !str_lastindex || !str_empty) {
+        return NULL;
+    }
+    if (PyType_Ready(&KeyedType) < 0) {
+        return NULL;
+    }
+    PyObject *m = PyModule_Create(&moduledef);
+    if (m == NULL) {
+        return NULL;
+    }
+    Py_INCREF(&KeyedType);
+    if (PyModule_AddObject(m, "Keyed", (PyObject *)&KeyedType) < 0) {
+        Py_DECREF(&KeyedType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

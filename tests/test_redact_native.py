@@ -1,0 +1,295 @@
+"""The optional C twins in flightrec/_redact_native.c against their Python originals.
+
+The keyed hash must equal ``hashlib.blake2s``; the validators and the match loop must give
+what the Python code gives, candidate by candidate and string by string; and a whole
+labelled corpus must come out byte-identical from an interpreter with the extension and
+one without it.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flightrec import redact
+from flightrec.redact import Redactor
+
+native: Any = redact._native
+needs_c = pytest.mark.skipif(native is None, reason="the C extension is not built here")
+KEY = b"native-test-key-0123456789abcdef"
+ROOT = Path(__file__).resolve().parent.parent
+
+# Native check -> its Python original, to run the Python loop on Python validators.
+PYTHON_CHECK = {v: k for k, v in redact._NATIVE_CHECKS.items()}
+
+
+def python_handlers(handlers: list[Any]) -> list[Any]:
+    return [h if h is None else (*h[:4], PYTHON_CHECK.get(h[4], h[4])) for h in handlers]
+
+
+# Pieces of agent text: PII of every kind, near misses, and the punctuation between them.
+FRAGMENTS = [
+    "jane.doe@example.com",
+    "..a.b@ex.io",
+    "a@b",
+    "@@",
+    "+44 20 7946 0958",
+    "(202) 555-0143",
+    "202-555-0143",
+    "4111 1111 1111 1111",
+    "4111-1111-1111-1112",
+    "3469-506992-05752",
+    "4111111111111111",
+    "4111 1111 1111 1111 123",
+    "١٢٣٤",
+    "123-45-6789",
+    "10.0.0.1",
+    "256.1.1.1",
+    "2001:db8::1",
+    "37d0:e288:9182:737b:4546:399b:c979:1ef4",
+    "::ffff:192.168.1.1",
+    "a[1::2]",
+    "std::vector",
+    "fe80::",
+    "12:34:56",
+    "DE89 3704 0044 0532 0130 00",
+    "sk-proj-abc123DEF456ghi789JKL012",
+    "ghp_" + "a1" * 18,
+    "Bearer abc.def-123456",
+    "Authorization: Basic dXNlcjpwYXNz",
+    "https://user:pw@host.io/x",
+    "2024-06-01 202-555-0143",
+    "v1.2.3.4",
+    "\\n",
+    " ",
+    "-",
+    ".",
+    ":",
+    "0",
+    "9",
+    "x",
+]
+agent_text = st.one_of(
+    st.lists(st.sampled_from(FRAGMENTS), max_size=12).map("".join),
+    st.lists(st.sampled_from(FRAGMENTS), max_size=8).map(" ".join),
+    st.text(alphabet="0123456789abcdefABCDEF:. -+()@\\n١", max_size=80),
+)
+
+
+@needs_c
+class TestKeyed:
+    """Keyed BLAKE2s in C equals hashlib's, and so does the pure-Python twin."""
+
+    @settings(max_examples=300, deadline=None)
+    @given(key=st.binary(min_size=1, max_size=32), value=st.text(max_size=300), size=st.integers(1, 32))
+    def test_equals_hashlib(self, key: bytes, value: str, size: int) -> None:
+        data = value.encode("utf-8", "surrogatepass")
+        assert native.Keyed(key, size)(value) == hashlib.blake2s(data, key=key, digest_size=size).hexdigest()
+
+    @pytest.mark.parametrize("n", [0, 1, 55, 56, 63, 64, 65, 127, 128, 129, 1000])
+    def test_block_boundaries(self, n: int) -> None:
+        """Values that end exactly on, just before and just after a 64-byte block."""
+        value = ("0123456789abcdef" * 64)[:n]
+        want = hashlib.blake2s(value.encode(), key=KEY, digest_size=3).hexdigest()
+        assert native.Keyed(KEY, 3)(value) == want == redact._python_keyed(KEY)(value)
+
+    def test_non_ascii_and_lone_surrogates(self) -> None:
+        """UTF-8 of the str, with lone surrogates passed through as Python's surrogatepass does."""
+        for value in ["jäne@exämple.com", "电话 +86 10 1234 5678", "\ud800x", "a\udfffb"]:
+            data = value.encode("utf-8", "surrogatepass")
+            want = hashlib.blake2s(data, key=KEY, digest_size=3).hexdigest()
+            assert native.Keyed(KEY, 3)(value) == want == redact._python_keyed(KEY)(value)
+
+    def test_refuses_to_be_copied_or_pickled(self) -> None:
+        keyed = native.Keyed(KEY, 3)
+        for attempt in (pickle.dumps, copy.copy, copy.deepcopy):
+            with pytest.raises(TypeError, match="key material"):
+                attempt(keyed)
+
+    @pytest.mark.parametrize(
+        ("args", "error"),
+        [((b"", 3), ValueError), ((b"k" * 33, 3), ValueError), ((KEY, 0), ValueError), ((KEY, 33), ValueError)],
+    )
+    def test_bad_parameters(self, args: tuple[bytes, int], error: type[Exception]) -> None:
+        with pytest.raises(error):
+            native.Keyed(*args)
+
+    def test_takes_only_a_str(self) -> None:
+        with pytest.raises(TypeError):
+            native.Keyed(KEY, 3)(b"bytes")
+
+
+@needs_c
+class TestValidators:
+    """chk_card and chk_ipv6 in C give what _chk_card and _chk_ipv6 give."""
+
+    @settings(max_examples=400, deadline=None)
+    @given(
+        before=st.text(alphabet="abcg_ \\n:.0123456789", max_size=6),
+        middle=st.text(alphabet="0123456789abcdefABCDEF:.", min_size=1, max_size=50),
+        after=st.text(alphabet="gz_ .:0123456789", max_size=6),
+        data=st.data(),
+    )
+    def test_ipv6_on_any_span(self, before: str, middle: str, after: str, data: st.DataObject) -> None:
+        """Any span of address characters, after and before anything."""
+        text = before + middle + after
+        a = len(before) + data.draw(st.integers(0, len(middle) - 1))
+        b = data.draw(st.integers(a, len(before) + len(middle)))
+        assert native.chk_ipv6(text, a, b) == redact._chk_ipv6(text, a, b)
+
+    @settings(max_examples=400, deadline=None)
+    @given(
+        digits=st.text(alphabet="0123456789 -١٣", min_size=1, max_size=40).filter(lambda s: s[0] not in " -"),
+        before=st.text(alphabet="ab ", max_size=3),
+    )
+    def test_card_on_any_candidate(self, digits: str, before: str) -> None:
+        """Digits (of any script) and separators, as the card pattern captures them."""
+        text = before + digits + " tail"
+        a, b = len(before), len(before) + len(digits)
+        assert native.chk_card(text, a, b) == redact._chk_card(text, a, b)
+
+    @pytest.mark.parametrize(
+        ("text", "want"),
+        [
+            ("4111 1111 1111 1111", (0, 19)),
+            ("4111 1111 1111 1111 123", (0, 19)),
+            ("4111-1111-1111-1112", None),
+            ("4111-1111 1111-1111", None),
+            ("١١١١١١١١١١١١١١١٤", None),
+        ],
+    )
+    def test_card_examples(self, text: str, want: tuple[int, int] | None) -> None:
+        assert native.chk_card(text, 0, len(text)) == redact._chk_card(text, 0, len(text)) == want
+
+    @pytest.mark.parametrize("check", ["chk_card", "chk_ipv6"])
+    def test_bad_arguments_raise(self, check: str) -> None:
+        fn = getattr(native, check)
+        with pytest.raises(TypeError):
+            fn(b"bytes", 0, 1)
+        with pytest.raises(ValueError):
+            fn("short", 0, 99)
+        with pytest.raises(TypeError):
+            fn("short", 0)
+
+
+@needs_c
+class TestMatchLoop:
+    """The C match loop with C validators and hash equals the Python loop with Python ones."""
+
+    @settings(max_examples=500, deadline=None)
+    @given(text=agent_text)
+    def test_same_output_and_hits(self, text: str) -> None:
+        self.check_same(text)
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "..jane@example.com",  # the local part's leading dots are not part of it
+            " .a.b@ex.io and ..c@d.io",
+            "x" * 80 + "@example.com",  # a local part longer than the 64-character window
+            "jane@example.com@example.com",
+            "4111 1111 1111 1111 123, 2001:db8::1, fe80::, a[1::2]",
+            "+44 20 7946 0958 2024 and (202) 555-0143",
+            "https://user:pw@host.io/ Bearer abc.def-123456",
+        ],
+    )
+    def test_examples(self, text: str) -> None:
+        self.check_same(text)
+
+    @staticmethod
+    def check_same(text: str) -> None:
+        r = Redactor(key=KEY)
+        first = r._scanner.search(text)  # type: ignore[union-attr]
+        if first is None:
+            return
+        search = r._scanner.search  # type: ignore[union-attr]
+        py_hits: list[str] = []
+        c_hits: list[str] = []
+        py = redact._python_match_loop(
+            text, first, search, python_handlers(r._handlers), redact._python_keyed(KEY), py_hits
+        )
+        c = native.scan(text, first, search, r._handlers, native.Keyed(KEY, 3), c_hits)
+        assert (c, c_hits) == (py, py_hits)
+
+    def test_python_pseudonym_callable(self) -> None:
+        """A pseudonym function that is not a Keyed is called like any callable."""
+        r = Redactor(key=KEY)
+        text = "mail jane@example.com, call 202-555-0143"
+        first = r._scanner.search(text)  # type: ignore[union-attr]
+        hits: list[str] = []
+        out = native.scan(text, first, r._scanner.search, r._handlers, lambda v: str(len(v)), hits)  # type: ignore[union-attr]
+        assert out == "mail <EMAIL:16>, call <PHONE:12>"
+        assert hits == ["email", "phone"]
+
+    def test_errors_propagate_without_damage(self) -> None:
+        """A failing validator or pseudonym raises out of scan (Redactor.redact contains it)."""
+        r = Redactor(key=KEY)
+        text = "mail jane@example.com"
+        first = r._scanner.search(text)  # type: ignore[union-attr]
+
+        def boom(value: str) -> str:
+            raise RuntimeError("pseudonym failed")
+
+        with pytest.raises(RuntimeError, match="pseudonym failed"):
+            native.scan(text, first, r._scanner.search, r._handlers, boom, [])  # type: ignore[union-attr]
+        with pytest.raises(TypeError):
+            native.scan(text, first, r._scanner.search, "not a list", boom, [])  # type: ignore[union-attr]
+        with pytest.raises(IndexError):
+            native.scan(text, first, r._scanner.search, [None], boom, [])  # type: ignore[union-attr]
+
+
+# Redacts the labelled corpus and a batch of PII events with a fixed key, and prints a
+# digest of everything that came out (texts, rule counts).
+CORPUS_SCRIPT = r"""
+import hashlib, importlib.util, json, random, sys
+from flightrec import redact
+from flightrec.redact import Redactor
+spec = importlib.util.spec_from_file_location("bench_core", sys.argv[1])
+bench = importlib.util.module_from_spec(spec)
+sys.modules["bench_core"] = bench  # dataclasses look their module up there
+spec.loader.exec_module(bench)
+r = Redactor(key=b"native-test-key-0123456789abcdef")
+out = [r.redact_text(case.text) for case in bench.build_corpus(1234)]
+rng = random.Random(7)
+out += [r.redact(bench.pii_event(rng)) for _ in range(300)]
+out += [r.redact(bench.clean_event(rng)) for _ in range(300)]
+blob = json.dumps([out, r.stats()], sort_keys=True).encode()
+print(json.dumps({"native": redact._native is not None, "n": len(out), "digest": hashlib.sha256(blob).hexdigest()}))
+"""
+
+
+def _run_corpus(pure: bool) -> dict[str, Any]:
+    env = dict(os.environ)
+    env.pop("FLIGHTREC_PURE_PYTHON", None)
+    if pure:
+        env["FLIGHTREC_PURE_PYTHON"] = "1"
+    proc = subprocess.run(
+        [sys.executable, "-c", CORPUS_SCRIPT, str(ROOT / "benchmarks" / "redact_core.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result: dict[str, Any] = json.loads(proc.stdout)
+    return result
+
+
+@needs_c
+def test_corpus_identical_with_and_without_the_extension() -> None:
+    """Every redacted corpus text, event and rule count is the same in both interpreters."""
+    c, py = _run_corpus(pure=False), _run_corpus(pure=True)
+    assert c["native"] is True and py["native"] is False
+    assert c["n"] == py["n"] > 5000
+    assert c["digest"] == py["digest"]
