@@ -394,7 +394,7 @@ static int
 ipv6_groups_ok(const char *cand, Py_ssize_t n)
 {
     char buf[128];
-    if (n > 120) {
+    if (n < 0 || n > 120) {
         return 0;
     }
     memcpy(buf, cand, (size_t)n);
@@ -515,7 +515,7 @@ chk_ipv6(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     char cand[128];
     Py_ssize_t m = b - lo;
-    if (m > 120) {
+    if (m < 0 || m > 120) {
         Py_RETURN_NONE; /* the scanner's candidates are at most 4 + 46 characters */
     }
     for (Py_ssize_t i = 0; i < m; i++) {
