@@ -5,9 +5,12 @@
  *   hashlib.blake2s(value, key=key, digest_size=digest_size).hexdigest() computes it.
  *   The state after the key block is computed once, so a short value costs one
  *   compression and no Python call.
- * - scan(): the match loop of Redactor._scan. The regular expression and the validators
- *   stay in Python; this replaces the interpreted bookkeeping between matches (a handler
- *   lookup, span arithmetic, the e-mail local part, building the output).
+ * - scan(): the match loop of Redactor._scan. The regular expression stays in Python;
+ *   this replaces the interpreted bookkeeping between matches (a handler lookup, span
+ *   arithmetic, the e-mail local part, building the output).
+ * - chk_card(), chk_ipv6(): the two costliest validators of candidates.
+ * - DictWalk: the redaction walk of a dict (every event is one), calling the Redactor's
+ *   Python helpers for everything but the common values.
  *
  * Optional, like _fastpath: without it (no compiler, or FLIGHTREC_PURE_PYTHON=1) the
  * Python twins in flightrec/redact.py run, with the same results.
@@ -564,7 +567,7 @@ chk_ipv6(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
 /* ---------------------------------------------------------------- the match loop */
 
-static PyObject *str_span, *str_lastindex, *str_empty;
+static PyObject *str_span, *str_lastindex, *str_empty, *one_obj;
 
 /* The characters of an e-mail local part (flightrec.redact._LOCAL_CHARS). */
 static int
@@ -786,6 +789,359 @@ error:
     return NULL;
 }
 
+/* ---------------------------------------------------------------- the dict walk */
+
+/*
+ * DictWalk(...)(redactor, d, path, depth, active): Redactor._dict for the common case (not
+ * raw, no snapshot, no path-dependent rules or callback), in C. It holds the Redactor's
+ * unbound helper functions, not the Redactor, and reads the caches and limits from the
+ * Redactor it is given at each call, so one DictWalk serves every Redactor (and its
+ * unbounded twin). Everything that is not a str key of a known class with a str, int,
+ * float, bool, None or dict value goes to the same Python helpers the Python loop calls.
+ */
+typedef struct {
+    PyObject_HEAD
+    PyObject *key_slow, *secret, *walk, *text_miss, *string, *replay, *big_int, *unstable;
+    PyObject *max_depth_marker, *cycle_marker, *trunc_key;
+} DictWalk;
+
+static PyObject *str_key_cache, *str_cache, *str_max_str, *str_max_depth, *str_max_items, *str_degraded;
+
+static void
+DictWalk_dealloc(DictWalk *self)
+{
+    Py_XDECREF(self->key_slow);
+    Py_XDECREF(self->secret);
+    Py_XDECREF(self->walk);
+    Py_XDECREF(self->text_miss);
+    Py_XDECREF(self->string);
+    Py_XDECREF(self->replay);
+    Py_XDECREF(self->big_int);
+    Py_XDECREF(self->unstable);
+    Py_XDECREF(self->max_depth_marker);
+    Py_XDECREF(self->cycle_marker);
+    Py_XDECREF(self->trunc_key);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+DictWalk_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"key_slow", "secret", "walk", "text_miss", "string", "replay", "big_int",
+                             "unstable", "max_depth_marker", "cycle_marker", "trunc_key", NULL};
+    PyObject *f[11];
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOOOOOOOO:DictWalk", kwlist, &f[0], &f[1], &f[2],
+                                     &f[3], &f[4], &f[5], &f[6], &f[7], &f[8], &f[9], &f[10])) {
+        return NULL;
+    }
+    DictWalk *self = (DictWalk *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    PyObject **slots[11] = {&self->key_slow, &self->secret, &self->walk, &self->text_miss,
+                            &self->string, &self->replay, &self->big_int, &self->unstable,
+                            &self->max_depth_marker, &self->cycle_marker, &self->trunc_key};
+    for (int i = 0; i < 11; i++) {
+        *slots[i] = Py_NewRef(f[i]);
+    }
+    return (PyObject *)self;
+}
+
+/* An int attribute of the redactor; -1 with an exception on error. */
+static Py_ssize_t
+ssize_attr(PyObject *obj, PyObject *name)
+{
+    PyObject *v = PyObject_GetAttr(obj, name);
+    if (v == NULL) {
+        return -1;
+    }
+    Py_ssize_t n = PyLong_AsSsize_t(v);
+    Py_DECREF(v);
+    return n;
+}
+
+/* redactor._degraded += 1 */
+static int
+add_degraded(PyObject *red)
+{
+    PyObject *v = PyObject_GetAttr(red, str_degraded);
+    if (v == NULL) {
+        return -1;
+    }
+    PyObject *w = PyNumber_Add(v, one_obj);
+    Py_DECREF(v);
+    if (w == NULL) {
+        return -1;
+    }
+    int rc = PyObject_SetAttr(red, str_degraded, w);
+    Py_DECREF(w);
+    return rc;
+}
+
+/* Whether an exact int fits MessagePack's range (-2**63 .. 2**64-1); -1 on error. */
+static int
+int_fits(PyObject *v)
+{
+    int overflow;
+    PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (overflow == 0) {
+        return PyErr_Occurred() ? -1 : 1;
+    }
+    if (overflow < 0) {
+        return 0;
+    }
+    PyLong_AsUnsignedLongLong(v);
+    if (PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            return -1;
+        }
+        PyErr_Clear();
+        return 0;
+    }
+    return 1;
+}
+
+static PyObject *walk_dict(DictWalk *w, PyObject *red, PyObject *d, PyObject *path, Py_ssize_t depth,
+                           PyObject *active);
+
+/* The redacted form of one value (not under a secret or allow-listed key). */
+static PyObject *
+walk_value(DictWalk *w, PyObject *red, PyObject *v, PyObject *path, Py_ssize_t sub, PyObject *active,
+           PyObject *cache, Py_ssize_t max_str)
+{
+    if (PyUnicode_CheckExact(v)) {
+        PyObject *e = PyDict_GetItemWithError(cache, v); /* borrowed */
+        if (e == NULL) {
+            if (PyErr_Occurred()) {
+                return NULL;
+            }
+            if (PyUnicode_GET_LENGTH(v) <= max_str) {
+                PyObject *a[2] = {red, v};
+                return PyObject_Vectorcall(w->text_miss, a, 2, NULL);
+            }
+            PyObject *a[4] = {red, v, path, Py_False};
+            return PyObject_Vectorcall(w->string, a, 4, NULL);
+        }
+        if (PyUnicode_CheckExact(e)) {
+            return Py_NewRef(e);
+        }
+        Py_INCREF(e); /* the cache may be swapped out while _replay runs */
+        PyObject *a[2] = {red, e};
+        PyObject *out = PyObject_Vectorcall(w->replay, a, 2, NULL);
+        Py_DECREF(e);
+        return out;
+    }
+    if (PyLong_CheckExact(v)) {
+        int fits = int_fits(v);
+        if (fits < 0) {
+            return NULL;
+        }
+        if (fits) {
+            return Py_NewRef(v);
+        }
+        PyObject *a[2] = {red, v};
+        return PyObject_Vectorcall(w->big_int, a, 2, NULL);
+    }
+    if (PyFloat_CheckExact(v) || PyBool_Check(v) || v == Py_None) {
+        return Py_NewRef(v);
+    }
+    if (PyDict_CheckExact(v)) {
+        return walk_dict(w, red, v, path, sub, active);
+    }
+    PyObject *depth = PyLong_FromSsize_t(sub);
+    if (depth == NULL) {
+        return NULL;
+    }
+    PyObject *a[6] = {red, v, path, depth, active, Py_False};
+    PyObject *out = PyObject_Vectorcall(w->walk, a, 6, NULL);
+    Py_DECREF(depth);
+    return out;
+}
+
+/* The loop of Redactor._dict; 1 when d changed size under it (the caller retries). */
+static int
+walk_items(DictWalk *w, PyObject *red, PyObject *d, PyObject *path, Py_ssize_t sub, PyObject *active,
+           PyObject *out, Py_ssize_t max_items)
+{
+    PyObject *key_cache = PyObject_GetAttr(red, str_key_cache);
+    PyObject *cache = key_cache != NULL ? PyObject_GetAttr(red, str_cache) : NULL;
+    Py_ssize_t max_str = cache != NULL ? ssize_attr(red, str_max_str) : -1;
+    int rc = -1;
+    if (max_str < 0 || !PyDict_Check(key_cache) || !PyDict_Check(cache)) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "DictWalk: unexpected Redactor state");
+        }
+        goto done;
+    }
+    Py_ssize_t size = PyDict_GET_SIZE(d), pos = 0, seen = 0;
+    PyObject *k, *v;
+    while (seen < max_items && PyDict_Next(d, &pos, &k, &v)) {
+        seen++;
+        Py_INCREF(k);
+        Py_INCREF(v);
+        PyObject *kc = NULL, *key = NULL, *value = NULL; /* new references */
+        if (PyUnicode_CheckExact(k)) {
+            kc = PyDict_GetItemWithError(key_cache, k);
+            if (kc != NULL) {
+                Py_INCREF(kc);
+                key = Py_NewRef(k);
+            }
+        }
+        if (kc == NULL && !PyErr_Occurred()) {
+            PyObject *a[2] = {red, k};
+            PyObject *pair = PyObject_Vectorcall(w->key_slow, a, 2, NULL);
+            if (pair != NULL && PyTuple_Check(pair) && PyTuple_GET_SIZE(pair) == 2) {
+                key = Py_NewRef(PyTuple_GET_ITEM(pair, 0));
+                kc = Py_NewRef(PyTuple_GET_ITEM(pair, 1));
+            }
+            else if (pair != NULL) {
+                PyErr_SetString(PyExc_TypeError, "DictWalk: _key_slow must return (key, class)");
+            }
+            Py_XDECREF(pair);
+        }
+        if (kc != NULL) {
+            long cls = PyLong_AsLong(kc);
+            if (cls == 0) { /* _KEY_NORMAL */
+                value = walk_value(w, red, v, path, sub, active, cache, max_str);
+            }
+            else if (cls == 1) { /* _KEY_SECRET */
+                PyObject *a[2] = {red, v};
+                value = PyObject_Vectorcall(w->secret, a, 2, NULL);
+            }
+            else if (!(cls == -1 && PyErr_Occurred())) { /* allow-listed: sanitize only */
+                PyObject *depth = PyLong_FromSsize_t(sub);
+                if (depth != NULL) {
+                    PyObject *a[6] = {red, v, path, depth, active, Py_True};
+                    value = PyObject_Vectorcall(w->walk, a, 6, NULL);
+                    Py_DECREF(depth);
+                }
+            }
+        }
+        int set = value != NULL ? PyDict_SetItem(out, key, value) : -1;
+        Py_XDECREF(value);
+        Py_XDECREF(kc);
+        Py_XDECREF(key);
+        Py_DECREF(k);
+        Py_DECREF(v);
+        if (set < 0) {
+            goto done;
+        }
+        if (PyDict_GET_SIZE(d) != size) {
+            rc = 1; /* another thread changed d: the caller retries on a snapshot */
+            goto done;
+        }
+    }
+    rc = 0;
+done:
+    Py_XDECREF(key_cache);
+    Py_XDECREF(cache);
+    return rc;
+}
+
+/* Redactor._dict (not raw): see DictWalk. */
+static PyObject *
+walk_dict(DictWalk *w, PyObject *red, PyObject *d, PyObject *path, Py_ssize_t depth, PyObject *active)
+{
+    Py_ssize_t max_depth = ssize_attr(red, str_max_depth);
+    if (max_depth == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (depth > max_depth) {
+        return add_degraded(red) < 0 ? NULL : Py_NewRef(w->max_depth_marker);
+    }
+    PyObject *oid = PyLong_FromVoidPtr(d);
+    if (oid == NULL) {
+        return NULL;
+    }
+    int seen = PySet_Contains(active, oid);
+    if (seen != 0) {
+        Py_DECREF(oid);
+        if (seen < 0) {
+            return NULL;
+        }
+        return add_degraded(red) < 0 ? NULL : Py_NewRef(w->cycle_marker);
+    }
+    if (PySet_Add(active, oid) < 0) {
+        Py_DECREF(oid);
+        return NULL;
+    }
+    PyObject *out = NULL;
+    int rc = -1;
+    Py_ssize_t total = PyDict_GET_SIZE(d);
+    Py_ssize_t max_items = ssize_attr(red, str_max_items);
+    if (!(max_items == -1 && PyErr_Occurred())) {
+        out = PyDict_New();
+        if (out != NULL) {
+            if (Py_EnterRecursiveCall(" in the redaction walk") == 0) {
+                rc = walk_items(w, red, d, path, depth + 1, active, out, max_items);
+                Py_LeaveRecursiveCall();
+            }
+        }
+    }
+    if (rc == 0 && total > max_items) {
+        PyObject *note = PyUnicode_FromFormat("<truncated %zd items>", total - max_items);
+        if (note == NULL || add_degraded(red) < 0 || PyDict_SetItem(out, w->trunc_key, note) < 0) {
+            rc = -1;
+        }
+        Py_XDECREF(note);
+    }
+    if (rc != 0) {
+        Py_CLEAR(out);
+    }
+    if (PySet_Discard(active, oid) < 0) {
+        Py_XDECREF(out);
+        Py_DECREF(oid);
+        return NULL;
+    }
+    Py_DECREF(oid);
+    if (rc == 0) {
+        return out;
+    }
+    if (rc < 0 && PyErr_ExceptionMatches(PyExc_RecursionError)) {
+        PyErr_Clear();
+        return add_degraded(red) < 0 ? NULL : Py_NewRef(w->max_depth_marker);
+    }
+    if (rc == 1 || PyErr_ExceptionMatches(PyExc_RuntimeError)) {
+        /* d (or something below it) changed under the walk: retry on a snapshot, in Python. */
+        PyErr_Clear();
+        PyObject *pdepth = PyLong_FromSsize_t(depth);
+        if (pdepth == NULL) {
+            return NULL;
+        }
+        PyObject *a[5] = {red, d, path, pdepth, active};
+        PyObject *res = PyObject_Vectorcall(w->unstable, a, 5, NULL);
+        Py_DECREF(pdepth);
+        return res;
+    }
+    return NULL;
+}
+
+static PyObject *
+DictWalk_call(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    PyObject *red, *d, *path, *active;
+    Py_ssize_t depth;
+    if (kwargs != NULL && PyDict_GET_SIZE(kwargs) != 0) {
+        PyErr_SetString(PyExc_TypeError, "DictWalk() takes no keyword arguments");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "OO!UnO!:DictWalk", &red, &PyDict_Type, &d, &path, &depth, &PySet_Type,
+                          &active)) {
+        return NULL;
+    }
+    return walk_dict((DictWalk *)self, red, d, path, depth, active);
+}
+
+static PyTypeObject DictWalkType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "flightrec._redact_native.DictWalk",
+    .tp_basicsize = sizeof(DictWalk),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "DictWalk(**helpers)(redactor, d, path, depth, active): Redactor._dict, not raw, in C.",
+    .tp_new = DictWalk_new,
+    .tp_dealloc = (destructor)DictWalk_dealloc,
+    .tp_call = DictWalk_call,
+};
+
 static PyMethodDef module_methods[] = {
     {"chk_card", (PyCFunction)(void (*)(void))chk_card, METH_FASTCALL,
      "chk_card(text, a, b) -> (a, b) | None: redact._chk_card for the scanner's candidates."},
@@ -808,10 +1164,18 @@ PyInit__redact_native(void)
     str_span = PyUnicode_InternFromString("span");
     str_lastindex = PyUnicode_InternFromString("lastindex");
     str_empty = PyUnicode_FromString("");
-    if (!str_span || !str_lastindex || !str_empty) {
+    one_obj = PyLong_FromLong(1);
+    str_key_cache = PyUnicode_InternFromString("_key_cache");
+    str_cache = PyUnicode_InternFromString("_cache");
+    str_max_str = PyUnicode_InternFromString("_max_str");
+    str_max_depth = PyUnicode_InternFromString("_max_depth");
+    str_max_items = PyUnicode_InternFromString("_max_items");
+    str_degraded = PyUnicode_InternFromString("_degraded");
+    if (!str_span || !str_lastindex || !str_empty || !one_obj || !str_key_cache || !str_cache || !str_max_str ||
+        !str_max_depth || !str_max_items || !str_degraded) {
         return NULL;
     }
-    if (PyType_Ready(&KeyedType) < 0) {
+    if (PyType_Ready(&KeyedType) < 0 || PyType_Ready(&DictWalkType) < 0) {
         return NULL;
     }
     PyObject *m = PyModule_Create(&moduledef);
@@ -821,6 +1185,12 @@ PyInit__redact_native(void)
     Py_INCREF(&KeyedType);
     if (PyModule_AddObject(m, "Keyed", (PyObject *)&KeyedType) < 0) {
         Py_DECREF(&KeyedType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&DictWalkType);
+    if (PyModule_AddObject(m, "DictWalk", (PyObject *)&DictWalkType) < 0) {
+        Py_DECREF(&DictWalkType);
         Py_DECREF(m);
         return NULL;
     }

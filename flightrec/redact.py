@@ -953,7 +953,7 @@ class Redactor:
         """
         try:
             if type(value) is dict:
-                return self._dict(value, path, 0, set(), not self._enabled, None)  # type: ignore[arg-type]
+                return self._dict(value, path, 0, set(), not self._enabled, None)
             return self._walk(value, path, 0, set(), not self._enabled)
         except Exception:
             # Last resort: the recorder must never see an error from here.
@@ -1305,6 +1305,8 @@ class Redactor:
         raw: bool,
         snapshot: list[tuple[Any, Any]] | None,
     ) -> object:
+        if _dict_walk is not None and not raw and snapshot is None and not self._need_path and type(d) is dict:
+            return _dict_walk(self, d, path, depth, active)  # the loop below, in C
         if depth > self._max_depth:
             self._degraded += 1
             return MAX_DEPTH
@@ -1401,6 +1403,14 @@ class Redactor:
             return self._dict(d, path, depth, active, raw, snapshot)
         finally:
             active.discard(oid)
+
+    def _dict_unstable(self, d: dict[Any, Any], path: str, depth: int, active: set[int]) -> object:
+        """The C walk's way out when ``d`` changed under it: the Python walk of a snapshot."""
+        try:
+            snapshot = list(islice(d.items(), self._max_items))
+        except RuntimeError:
+            return "<unstable dict>"
+        return self._dict(d, path, depth, active, False, snapshot)
 
     def _path_allowed(self, path: str) -> bool:
         return path in self._allow_paths or ("[" in path and _PATH_INDEX.sub("", path) in self._allow_paths)
@@ -1499,3 +1509,23 @@ def _model_dump(v: Any) -> object:
 
 def _mapping_dict(v: Any) -> object:
     return dict(v.items())
+
+
+# Redactor._dict's common case in C (see _redact_native.c); it calls these same helpers.
+_dict_walk: Callable[..., object] | None = (
+    _native.DictWalk(
+        key_slow=Redactor._key_slow,
+        secret=Redactor._secret,
+        walk=Redactor._walk,
+        text_miss=Redactor._text_miss,
+        string=Redactor._string,
+        replay=Redactor._replay,
+        big_int=Redactor._big_int,
+        unstable=Redactor._dict_unstable,
+        max_depth_marker=MAX_DEPTH,
+        cycle_marker=CYCLE,
+        trunc_key=_TRUNC_KEY,
+    )
+    if _native is not None
+    else None
+)

@@ -249,6 +249,115 @@ class TestMatchLoop:
             native.scan(text, first, r._scanner.search, [None], boom, [])  # type: ignore[union-attr]
 
 
+class Opaque:
+    """An object with no data form: stored as its repr."""
+
+    def __repr__(self) -> str:
+        return "<Opaque jane@example.com>"
+
+
+scalars = st.one_of(
+    agent_text,
+    st.integers(min_value=-(1 << 70), max_value=1 << 70),
+    st.floats(allow_nan=False),
+    st.booleans(),
+    st.none(),
+    st.binary(max_size=20),
+    st.just(Opaque()),
+    st.text(alphabet="ab", min_size=5000, max_size=5000),  # over max_str: truncated
+)
+keys = st.one_of(
+    st.sampled_from(["to", "body", "password", "api_key", "max_tokens", "token_count", "note", "public", "k" * 300]),
+    st.text(max_size=8),
+    st.integers(-3, 3),
+    st.tuples(st.integers(0, 2)),
+)
+payloads = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.dictionaries(keys, inner, max_size=6),
+        st.lists(inner, max_size=5),
+        st.tuples(inner, inner),
+    ),
+    max_leaves=25,
+)
+configs = st.sampled_from(
+    [
+        redact.RedactConfig(),
+        redact.RedactConfig(max_items=3, max_depth=3, max_str=64),
+        redact.RedactConfig(allow_keys=("public",), extra_keys=("note",)),
+        redact.RedactConfig(cache_size=0),
+    ]
+)
+
+
+def walk_both(config: redact.RedactConfig, value: Any) -> tuple[Any, Any]:
+    """(C walk, Python walk) of value: two Redactors with the same key, one per walk."""
+    c = Redactor(config, key=KEY)
+    py = Redactor(config, key=KEY)
+    saved = redact._dict_walk
+    redact._dict_walk = None
+    try:
+        want = (py.redact(value), py.stats(), py.degraded())
+    finally:
+        redact._dict_walk = saved
+    got = (c.redact(value), c.stats(), c.degraded())
+    return got, want
+
+
+@needs_c
+class TestDictWalk:
+    """The C dict walk gives what the Python walk gives: output, rule counts, degraded count."""
+
+    @settings(max_examples=400, deadline=None)
+    @given(config=configs, value=st.dictionaries(keys, payloads, max_size=8))
+    def test_same_as_python(self, config: redact.RedactConfig, value: dict[Any, Any]) -> None:
+        got, want = walk_both(config, value)
+        assert got == want
+
+    def test_examples(self) -> None:
+        cyclic: dict[str, Any] = {"to": "jane@example.com"}
+        cyclic["self"] = cyclic
+        nested: dict[str, Any] = {"n": 0}
+        for i in range(200):
+            nested = {"n": i, "inner": nested, "pw": {"password": "hunter2"}}
+        for value in [
+            cyclic,
+            nested,
+            {"big": 1 << 64, "neg": -(1 << 63) - 1, "edge": (1 << 64) - 1, "low": -(1 << 63)},
+            {"password": {"nested": "sk-abc"}, "cookie": None, "token": "", "api_key": 12345},
+            {1: "a@b.io", None: "x", ("t",): {"k": "v"}, "s" * 5000: "long key"},
+            {"list": [{"to": "jane@example.com"}, ({"card": "4111 1111 1111 1111"},)]},
+        ]:
+            got, want = walk_both(redact.RedactConfig(), value)
+            assert got == want
+        assert "<cycle>" in str(walk_both(redact.RedactConfig(), cyclic)[0][0])
+        assert "<max depth>" in str(walk_both(redact.RedactConfig(), nested)[0][0])
+
+    @pytest.mark.parametrize("n", [63, 64, 65])
+    def test_strings_at_the_size_limit(self, n: int) -> None:
+        """Strings up to max_str are stored whole, longer ones truncated with a marker."""
+        config = redact.RedactConfig(max_str=64)
+        got, want = walk_both(config, {"s": "a" * n, "t": ["b" * n]})
+        assert got == want
+        assert ("truncated" in got[0]["s"]) == (n > 64)
+
+    def test_subclasses_and_raw_use_the_python_walk(self) -> None:
+        """Only exact dicts take the C walk; an OrderedDict goes through Python, same result."""
+        from collections import OrderedDict
+
+        value = OrderedDict(to="jane@example.com", n=1)
+        got, want = walk_both(redact.RedactConfig(), value)
+        assert got == want and got[0] == {"to": got[0]["to"], "n": 1} and got[0]["to"].startswith("<EMAIL:")
+
+    def test_bad_arguments_raise(self) -> None:
+        assert redact._dict_walk is not None
+        with pytest.raises(TypeError):
+            redact._dict_walk(Redactor(), ["not a dict"], "", 0, set())
+        with pytest.raises(AttributeError):
+            redact._dict_walk(object(), {"a": 1}, "", 0, set())
+
+
 # Redacts the labelled corpus and a batch of PII events with a fixed key, and prints a
 # digest of everything that came out (texts, rule counts).
 CORPUS_SCRIPT = r"""
