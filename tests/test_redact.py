@@ -745,7 +745,7 @@ class TestWalk:
         assert msgpackable(red.redact(deep))
 
     def test_runs_when_called_near_the_recursion_limit(self, r: Redactor) -> None:
-        """Called from deep inside the stack, a deep value degrades to markers instead of failing."""
+        """Called from deep inside the stack, a deep value degrades to markers (or completes) instead of failing."""
         deep: dict[str, Any] = {"a@b.io": 1}
         for _ in range(60):
             deep = {"k": deep}
@@ -760,7 +760,9 @@ class TestWalk:
         t.start()
         t.join()
         assert len(result) == 1 and isinstance(result[0], dict) and msgpackable(result[0])
-        assert MAX_DEPTH in repr(result[0])
+        # Python frames degrade to markers at the limit. The C walk counts against the C
+        # recursion limit, which Python 3.12+ keeps apart: there it may finish the value.
+        assert MAX_DEPTH in repr(result[0]) or result[0] == r.redact(deep)
 
     def test_max_items(self) -> None:
         """Lists, sets and dicts keep ``max_items`` items and a marker."""
