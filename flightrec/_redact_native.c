@@ -239,26 +239,35 @@ static PyTypeObject KeyedType = {
 /* The C twins of redact._chk_card and redact._chk_ipv6, for the (text, a, b) candidates
  * the scanner gives them: check(text, a, b) -> (a, b) | None, as in Python. */
 
+/* The arguments of a check, and the text's storage; -1 with an exception when they are wrong. */
+typedef struct {
+    Py_ssize_t a, b, n;
+    int kind;
+    const void *data;
+} CheckArgs;
+
 static int
-parse_check_args(PyObject *const *args, Py_ssize_t nargs, const char *name, Py_ssize_t *a, Py_ssize_t *b)
+parse_check_args(PyObject *const *args, Py_ssize_t nargs, const char *name, CheckArgs *c)
 {
     if (nargs != 3 || !PyUnicode_Check(args[0])) {
         PyErr_Format(PyExc_TypeError, "%s(text: str, a: int, b: int)", name);
         return -1;
     }
-    *a = PyLong_AsSsize_t(args[1]);
-    if (*a == -1 && PyErr_Occurred()) {
+    c->a = PyLong_AsSsize_t(args[1]);
+    if (c->a == -1 && PyErr_Occurred()) {
         return -1;
     }
-    *b = PyLong_AsSsize_t(args[2]);
-    if (*b == -1 && PyErr_Occurred()) {
+    c->b = PyLong_AsSsize_t(args[2]);
+    if (c->b == -1 && PyErr_Occurred()) {
         return -1;
     }
-    Py_ssize_t n = PyUnicode_GET_LENGTH(args[0]);
-    if (*a < 0 || *b > n || *a > *b) {
+    c->n = PyUnicode_GET_LENGTH(args[0]);
+    if (c->a < 0 || c->b > c->n || c->a > c->b) {
         PyErr_Format(PyExc_ValueError, "%s: span out of range", name);
         return -1;
     }
+    c->kind = PyUnicode_KIND(args[0]);
+    c->data = PyUnicode_DATA(args[0]);
     return 0;
 }
 
@@ -291,13 +300,13 @@ luhn_values(const int *digits, Py_ssize_t n)
 static PyObject *
 chk_card(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_ssize_t a, b;
-    if (parse_check_args(args, nargs, "chk_card", &a, &b) < 0) {
+    CheckArgs ca;
+    if (parse_check_args(args, nargs, "chk_card", &ca) < 0) {
         return NULL;
     }
-    PyObject *text = args[0];
-    int kind = PyUnicode_KIND(text);
-    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t a = ca.a, b = ca.b;
+    int kind = ca.kind;
+    const void *data = ca.data;
     int digits[64];
     Py_ssize_t group_len[64];
     Py_ssize_t ndigits = 0, ngroups = 1, spaces = 0, dashes = 0;
@@ -485,14 +494,13 @@ ipv6_groups_ok(const char *cand, Py_ssize_t n)
 static PyObject *
 chk_ipv6(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_ssize_t a, b;
-    if (parse_check_args(args, nargs, "chk_ipv6", &a, &b) < 0) {
+    CheckArgs ca;
+    if (parse_check_args(args, nargs, "chk_ipv6", &ca) < 0) {
         return NULL;
     }
-    PyObject *text = args[0];
-    int kind = PyUnicode_KIND(text);
-    const void *data = PyUnicode_DATA(text);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    Py_ssize_t a = ca.a, b = ca.b, n = ca.n;
+    int kind = ca.kind;
+    const void *data = ca.data;
     Py_ssize_t lo = a >= 5 ? a - 5 : 0, j = a;
     while (j > lo && is_hex(PyUnicode_READ(kind, data, j - 1))) {
         j--;
