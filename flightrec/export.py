@@ -193,6 +193,18 @@ class SpanTree:
         return 1 + len(self.spans)
 
 
+def _start_before(ev: Event, duration_ms: Any) -> int:
+    """The start of a span known only from its end event and its recorded duration."""
+    return ev.ts_ns - int((_num(duration_ms) or 0.0) * 1e6)
+
+
+def _take_error(node: SpanNode, data: dict[str, Any], default_type: str) -> None:
+    """Mark ``node`` failed when its event carries an error."""
+    if data.get("error") is not None:
+        node.error = str(data["error"])
+        node.error_type = str(data.get("error_type") or default_type)
+
+
 def _num(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
@@ -236,12 +248,11 @@ def build_spans(rec: Recording, progress: Progress | None = None) -> SpanTree:
             key = ("step", ev.span)
             node = spans.get(key)
             if node is None:  # its start was overwritten in the ring
-                dur = _num(data.get("duration_ms")) or 0.0
                 node = spans[key] = SpanNode(
                     key,
                     "step",
                     str(data.get("name", "step")),
-                    ev.ts_ns - int(dur * 1e6),
+                    _start_before(ev, data.get("duration_ms")),
                     None,
                     ev.seq,
                     ev.thread,
@@ -249,9 +260,8 @@ def build_spans(rec: Recording, progress: Progress | None = None) -> SpanTree:
                 )
             node.end_ns = ev.ts_ns
             node.end_data = dict(data)
-            if data.get("error") is not None and not data.get("benign"):
-                node.error = str(data["error"])
-                node.error_type = str(data.get("error_type") or "Error")
+            if not data.get("benign"):
+                _take_error(node, data, "Error")
         elif kind == "tool_call" and isinstance(data.get("call_id"), int):
             key = ("tool", data["call_id"])
             spans[key] = SpanNode(
@@ -261,12 +271,11 @@ def build_spans(rec: Recording, progress: Progress | None = None) -> SpanTree:
             key = ("tool", data["call_id"])
             node = spans.get(key)
             if node is None:
-                lat = _num(data.get("latency_ms")) or 0.0
                 node = spans[key] = SpanNode(
                     key,
                     "tool",
                     str(data.get("tool", "tool")),
-                    ev.ts_ns - int(lat * 1e6),
+                    _start_before(ev, data.get("latency_ms")),
                     None,
                     ev.seq,
                     ev.thread,
@@ -274,33 +283,26 @@ def build_spans(rec: Recording, progress: Progress | None = None) -> SpanTree:
                 )
             node.end_ns = ev.ts_ns
             node.end_data = dict(data)
-            if data.get("error") is not None:
-                node.error = str(data["error"])
-                node.error_type = str(data.get("error_type") or "ToolError")
+            _take_error(node, data, "ToolError")
         elif kind == "llm" and (folded := _llm_step(spans.get(("step", ev.span or 0)))) is not None:
             # An integration's LLM step and the one llm event inside it are one LLM span.
             folded.kind = "llm"
             folded.data = {**data, "attrs": folded.data.get("attrs") or {}}
-            if data.get("error") is not None:
-                folded.error = str(data["error"])
-                folded.error_type = str(data.get("error_type") or "LLMError")
+            _take_error(folded, data, "LLMError")
         elif kind == "llm":
             key = ("llm", ev.seq)
-            lat = _num(data.get("latency_ms")) or 0.0
             node = spans[key] = SpanNode(
                 key,
                 "llm",
                 f"chat {data.get('model') or 'llm'}",
-                ev.ts_ns - int(lat * 1e6),
+                _start_before(ev, data.get("latency_ms")),
                 ev.ts_ns,
                 ev.seq,
                 ev.thread,
                 step_of,
                 dict(data),
             )
-            if data.get("error") is not None:
-                node.error = str(data["error"])
-                node.error_type = str(data.get("error_type") or "LLMError")
+            _take_error(node, data, "LLMError")
         elif kind not in _SKIP_KINDS:
             loose.setdefault(ev.span, []).append(ev)
     if progress is not None:
