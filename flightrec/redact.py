@@ -4,8 +4,9 @@ The :class:`Redactor` turns any Python value into msgpack-able builtins (``dict`
 with ``str`` keys, ``list``, ``str``, ``int``, ``float``, ``bool``, ``None``,
 ``bytes``) and replaces personal data and credentials on the way with keyed
 pseudonyms: ``<KIND:xxxxxx>``, where ``xxxxxx`` is keyed BLAKE2s(key, value)
-with a 3-byte digest (BLAKE2's keyed mode is a MAC, as HMAC is). The same value gets the same pseudonym within one
-Redactor (so events stay correlatable) and a different one under another key.
+with a 3-byte digest (BLAKE2's keyed mode is a MAC, as HMAC is). The same value
+gets the same pseudonym within one Redactor (so events stay correlatable) and a
+different one under another key.
 
 Rules (rule name -> KIND label, upper-cased):
 
@@ -793,13 +794,24 @@ def _utf8(value: str) -> bytes:
 
 
 def _python_keyed(key: bytes) -> Callable[[str], str]:
-    """The pure-Python twin of ``_redact_native.Keyed(key, _PSEUDO_BYTES)``."""
+    """The pure-Python twin of ``_redact_native.Keyed(key, _PSEUDO_BYTES)``.
+
+    Its hash costs three calls, so it keeps a small cache of values seen (the C hash
+    costs less than a lookup and keeps none).
+    """
     template = hashlib.blake2s(digest_size=_PSEUDO_BYTES, key=key)
+    cache: dict[str, str] = {}
 
     def keyed(value: str) -> str:
-        h = template.copy()
-        h.update(_utf8(value))
-        return h.hexdigest()
+        p = cache.get(value)
+        if p is None:
+            h = template.copy()
+            h.update(_utf8(value))
+            p = h.hexdigest()
+            if len(cache) >= _PSEUDO_CACHE_MAX:
+                cache.clear()
+            cache[value] = p
+        return p
 
     return keyed
 
@@ -865,7 +877,6 @@ class Redactor:
         "_min_len",
         "_need_path",
         "_old",
-        "_pseudo_cache",
         "_scanner",
         "_secret_keys_on",
         "_stats",
@@ -926,7 +937,6 @@ class Redactor:
         self._cache: dict[str, str | _Entry] = {}
         self._old: dict[str, str | _Entry] = {}
         self._cache_chars = 0
-        self._pseudo_cache: dict[str, str] = {}
 
         # Only the hash's keyed state is kept, never the key itself.
         raw_key = key if key is not None else os.urandom(_KEY_BYTES)
@@ -1018,22 +1028,6 @@ class Redactor:
 
     # -- scanning ----------------------------------------------------------
 
-    def _pseudonym(self, value: str) -> str:
-        """The value's 6 hex digits of keyed BLAKE2s, through a small cache.
-
-        (The C hash costs less than a cache lookup: with it, the scan loop calls
-        ``self._keyed`` directly.)
-        """
-        p = self._pseudo_cache.get(value)
-        return p if p is not None else self._new_pseudonym(value)
-
-    def _new_pseudonym(self, value: str) -> str:
-        p = self._keyed(value)
-        if len(self._pseudo_cache) >= _PSEUDO_CACHE_MAX:
-            self._pseudo_cache = {}
-        self._pseudo_cache[value] = p
-        return p
-
     def _text(self, s: str) -> str:
         """Scan one (already truncated) string, through the cache."""
         e = self._cache.get(s)
@@ -1088,8 +1082,7 @@ class Redactor:
             or (first := scanner.search(text)) is None
         ):
             return (text, tuple(hits)) if hits else (text, ())
-        pseudonym = self._keyed if _native is not None else self._pseudonym
-        out = _match_loop(text, first, scanner.search, self._handlers, pseudonym, hits)
+        out = _match_loop(text, first, scanner.search, self._handlers, self._keyed, hits)
         if out is None:
             return (text, tuple(hits)) if hits else (text, ())
         return out, tuple(hits)
@@ -1100,7 +1093,7 @@ class Redactor:
             if not value:
                 return value
             hits.append(name)
-            return f"<{kind}:{self._pseudonym(value)}>"
+            return f"<{kind}:{self._keyed(value)}>"
 
         return replace
 
@@ -1135,7 +1128,7 @@ class Redactor:
         else:
             text = self._safe_repr(value)
         _count_elements(self._stats, _SECRET_HIT)
-        return f"<SECRET:{self._pseudonym(text)}>"
+        return f"<SECRET:{self._keyed(text)}>"
 
     def _safe_repr(self, value: object) -> str:
         try:
