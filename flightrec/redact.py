@@ -80,6 +80,7 @@ __all__ = [
     "MAX_DEPTH",
     "RedactConfig",
     "Redactor",
+    "describe_header",
     "iban_ok",
     "luhn_ok",
     "normalize_key",
@@ -823,6 +824,23 @@ _match_loop: Callable[..., str | None] = _native.scan if _native is not None els
 _NATIVE_CHECKS: dict[Any, Any] = (
     {_chk_card: _native.chk_card, _chk_ipv6: _native.chk_ipv6} if _native is not None else {}
 )
+
+
+def describe_header(entry: object) -> str | None:
+    """One line for a dump header's ``redaction`` entry, for people.
+
+    ``"off"``, ``"email 7, phone 1 replaced"`` (rules that replaced nothing left out) or
+    ``"nothing replaced"``; None when there is no usable entry (an old or damaged header).
+    """
+    if not isinstance(entry, dict) or not entry:
+        return None
+    if entry.get("off"):
+        return "off"
+    replaced = entry.get("replaced")
+    counts = {str(k): v for k, v in replaced.items() if type(v) is int and v > 0} if isinstance(replaced, dict) else {}
+    if not counts:
+        return "nothing replaced"
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + " replaced"
 
 
 # --------------------------------------------------------------------------

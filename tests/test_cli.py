@@ -42,6 +42,21 @@ class TestShow:
         assert "note 20" in out and "tool_call 20" in out
         assert "trigger   exception" in out
 
+    def test_summary_says_what_redaction_replaced(self, frdir: Path) -> None:
+        """`show` prints the header's redaction counts: rules that replaced something, by name."""
+        result = run_child(
+            """
+            import flightrec.auto, flightrec
+            flightrec.record("note", to="jane@example.com", cc="joe@example.org", password="hunter2")
+            raise RuntimeError("agent gave up")
+            """,
+            frdir,
+        )
+        assert result.returncode == 1
+        [dump] = frdir.glob("*.frec")
+        out = run_cli("show", str(dump)).stdout
+        assert "  redaction email 2, secret 1 replaced" in out
+
     def test_json_streams_one_event_per_line(self, crash_dump: Path) -> None:
         """`show --json` writes every event as a JSON object per line, in order."""
         result = run_cli("show", "--json", str(crash_dump))

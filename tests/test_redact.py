@@ -26,7 +26,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flightrec.redact import BUILTIN_RULES, CYCLE, MAX_DEPTH, RedactConfig, Redactor, iban_ok, luhn_ok
+from flightrec.redact import (
+    BUILTIN_RULES,
+    CYCLE,
+    MAX_DEPTH,
+    RedactConfig,
+    Redactor,
+    describe_header,
+    iban_ok,
+    luhn_ok,
+)
 
 PLACEHOLDER = re.compile(r"<([A-Z0-9_]+):([0-9a-f]{6})>")
 KEY = b"test-key-0123456789abcdef0123456"
@@ -952,3 +961,20 @@ class TestConcurrency:
         """A repeated string gives the same result as the first time."""
         text = "long repeated system prompt, contact ops@example.com for help " * 5
         assert r.redact(text) == r.redact(text) == r.redact(str(text))
+
+
+@pytest.mark.parametrize(
+    ("entry", "want"),
+    [
+        ({"rules": ["email", "card"], "replaced": {"email": 3, "card": 0}}, "email 3 replaced"),
+        ({"rules": ["email"], "replaced": {"email": 0}}, "nothing replaced"),
+        ({"off": True}, "off"),
+        ({"replaced": {"email": "junk", "phone": True, "ssn": 2}}, "ssn 2 replaced"),
+        ({}, None),
+        ("damaged", None),
+        (None, None),
+    ],
+)
+def test_describe_header(entry: object, want: str | None) -> None:
+    """A dump header's redaction entry in one line, robust to old or damaged headers."""
+    assert describe_header(entry) == want

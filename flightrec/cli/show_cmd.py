@@ -9,6 +9,7 @@ from collections import Counter
 
 from ..export import event_json
 from ..reader import Recording, open_recording
+from ..redact import describe_header
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -59,6 +60,9 @@ def summary(rec: Recording) -> str:
         )
     if counts:
         lines.append("  by kind   " + ", ".join(f"{k} {v}" for k, v in counts.most_common()))
+    redaction = describe_header(meta.get("redaction"))
+    if redaction is not None:
+        lines.append(f"  redaction {redaction}")
     if rec.damaged or rec.warnings:
         lines.append(f"  damage    {rec.damaged} damaged block(s) skipped; " + "; ".join(rec.warnings))
     exc = meta.get("exception")

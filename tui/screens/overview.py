@@ -14,6 +14,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from flightrec.redact import describe_header
+
 from ..facts import UNAVAILABLE, Counts
 from ..render import duration, full_time, highlight_markers, kind_style, total
 from ..view import EventFilter
@@ -112,19 +114,9 @@ class OverviewScreen(MainScreen):
             if isinstance(sampling, dict) and sampling:
                 parts.append(f"sampling kept {total(sampling.get('kept')):,}/{total(sampling.get('offered')):,}")
             t.add_row("counters", ", ".join(parts))
-        redaction = meta.get("redaction") or {}
-        if isinstance(redaction, dict) and redaction:
-            if redaction.get("off"):
-                t.add_row("redaction", Text("off", style="bold red"))
-            else:
-                replaced = redaction.get("replaced") or {}
-                replaced = {k: total(v) for k, v in replaced.items()} if isinstance(replaced, dict) else {}
-                replaced = {k: v for k, v in replaced.items() if v}
-                if replaced:
-                    desc = ", ".join(f"{k} {v}" for k, v in sorted(replaced.items())) + " replaced"
-                else:
-                    desc = "nothing replaced"
-                t.add_row("redaction", Text(desc, style="orchid"))
+        redaction = describe_header(meta.get("redaction"))
+        if redaction is not None:
+            t.add_row("redaction", Text(redaction, style="bold red" if redaction == "off" else "orchid"))
         if src.recording.damaged or src.recording.warnings:
             t.add_row(
                 "damage",
