@@ -300,57 +300,63 @@ def _fingerprint(args: Any) -> int | None:
         return None
 
 
-_plain_cache: dict[int, tuple[inspect.Signature, tuple[str, ...] | None]] = {}
+_PLAIN_KINDS = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 
 
-def _plain_names(sig: inspect.Signature) -> tuple[str, ...] | None:
-    """Parameter names when binding is a plain zip (no *args, **kwargs or positional-only).
+class _Binder:
+    """Names a tool's call arguments by its parameters, as ``Signature.bind`` would.
 
-    Cached by identity (hashing a Signature costs more than binding): the decorated
-    function keeps its signature alive, and the entry holds it too, so ids are not reused.
+    Only the arguments given (no defaults applied), without ``self``/``cls``. Made once
+    per decorated function: a plain signature (no ``*args``, ``**kwargs`` or
+    positional-only parameters) binds by zipping names, which costs a fraction of
+    ``bind()`` (~10 us) and gives the same result; anything else goes to ``bind()``, and
+    arguments it refuses are stored as ``args``/``kwargs``.
     """
-    hit = _plain_cache.get(id(sig))
-    if hit is not None and hit[0] is sig:
-        return hit[1]
-    plain = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    names = tuple(sig.parameters) if all(p.kind in plain for p in sig.parameters.values()) else None
-    if len(_plain_cache) < 4096:
-        _plain_cache[id(sig)] = (sig, names)
-    return names
 
+    __slots__ = ("drop", "name_set", "names", "sig")
 
-def _bind(sig: inspect.Signature | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-    if sig is not None:
-        # Fast path (inspect's bind costs ~10 us): plain signatures bind by zipping names,
-        # with the same result as bind() (given arguments only, no defaults applied).
-        names = _plain_names(sig)
-        if names is not None and len(args) <= len(names):
-            # Fewer args than names: the rest are keywords or defaults.
-            zipped: dict[str, Any] = dict(zip(names, args, strict=False))
-            if all(k in names and k not in zipped for k in kwargs):
-                zipped.update(kwargs)
-                zipped.pop("self", None)
-                zipped.pop("cls", None)
-                return zipped
+    def __init__(self, fn: Callable[..., Any]) -> None:
         try:
-            bound = sig.bind(*args, **kwargs)
-        except TypeError:
-            pass
-        else:
-            return {k: v for k, v in bound.arguments.items() if k not in ("self", "cls")}
-    out: dict[str, Any] = {}
-    if args:
-        out["args"] = list(args)
-    if kwargs:
-        out["kwargs"] = kwargs
-    return out
+            self.sig: inspect.Signature | None = inspect.signature(fn)
+        except (TypeError, ValueError):
+            self.sig = None
+        params = self.sig.parameters if self.sig is not None else None
+        plain = params is not None and all(p.kind in _PLAIN_KINDS for p in params.values())
+        self.names: tuple[str, ...] | None = tuple(params) if plain and params is not None else None
+        self.name_set = frozenset(self.names or ())
+        self.drop = bool(self.name_set & {"self", "cls"})
+
+    def __call__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        names = self.names
+        if names is not None and len(args) <= len(names) and self.name_set.issuperset(kwargs):
+            # Fewer args than names: the rest are keywords or defaults.
+            bound: dict[str, Any] = dict(zip(names, args, strict=False)) if args else {}
+            if not bound or bound.keys().isdisjoint(kwargs):
+                bound.update(kwargs)
+                if self.drop:
+                    bound.pop("self", None)
+                    bound.pop("cls", None)
+                return bound
+        if self.sig is not None:
+            try:
+                full = self.sig.bind(*args, **kwargs)
+            except TypeError:
+                pass
+            else:
+                return {k: v for k, v in full.arguments.items() if k not in ("self", "cls")}
+        out: dict[str, Any] = {}
+        if args:
+            out["args"] = list(args)
+        if kwargs:
+            out["kwargs"] = kwargs
+        return out
 
 
 def _begin(
-    rec: Any, name: str, sig: inspect.Signature | None, args: tuple[Any, ...], kwargs: dict[str, Any]
+    rec: Any, name: str, bind: _Binder, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> tuple[_Call | None, contextvars.Token[_Call | None] | None]:
     try:
-        bound = _bind(sig, args, kwargs)
+        bound = bind(args, kwargs)
         call_id = next(_call_ids)
         ctx = current_span.get()
         fp = _fingerprint(bound)
@@ -463,10 +469,7 @@ def tool(fn: Any = None, /, *, name: str | None = None) -> Any:
 
 def _wrap(fn: F, name: str | None) -> F:
     tname = name or getattr(fn, "__name__", None) or "tool"
-    try:
-        sig: inspect.Signature | None = inspect.signature(fn)
-    except (TypeError, ValueError):
-        sig = None
+    bind = _Binder(fn)
 
     if inspect.iscoroutinefunction(fn):
 
@@ -475,7 +478,7 @@ def _wrap(fn: F, name: str | None) -> F:
             rec = api._recorder
             if rec is None:
                 return await fn(*args, **kwargs)
-            call, token = _begin(rec, tname, sig, args, kwargs)
+            call, token = _begin(rec, tname, bind, args, kwargs)
             try:
                 result = await fn(*args, **kwargs)
             except BaseException as exc:
@@ -491,7 +494,7 @@ def _wrap(fn: F, name: str | None) -> F:
         rec = api._recorder
         if rec is None:
             return fn(*args, **kwargs)
-        call, token = _begin(rec, tname, sig, args, kwargs)
+        call, token = _begin(rec, tname, bind, args, kwargs)
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:

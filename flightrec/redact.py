@@ -981,6 +981,8 @@ class Redactor:
         """
         try:
             if type(value) is dict:
+                if _dict_walk is not None and self._enabled and not self._need_path:
+                    return _dict_walk(self, value, path, 0, set())  # every event: straight to C
                 return self._dict(value, path, 0, set(), not self._enabled, None)
             return self._walk(value, path, 0, set(), not self._enabled)
         except Exception:
