@@ -41,7 +41,7 @@ typedef struct {
     PyObject *encode_safe;  /* EventEncoder.encode(seq, ts, kind, thread, span, parent, data) */
     PyObject *prepare;      /* EventEncoder.prepare(data, kind, thread): conversions, unlocked */
     PyObject *redacted;     /* Recorder._redacted(data, kind), or None when not redacting */
-    PyObject *slow;         /* the Python Recorder.record(kind, data, pin) */
+    PyObject *slow;         /* the Python Recorder.record(kind, data, pin, is_error, clean) */
     PyObject *ring_append;  /* RingWriter.append(event, seq, ts): flushes a full block */
     Py_ssize_t max_event;
     Py_ssize_t len_field;   /* offset of the open block's committed-length u64 */
@@ -299,9 +299,10 @@ append_event(Fast *self, PyObject *event, long long seq, long long ts)
     return 1;
 }
 
-/* The fast path; a new reference (the seq, or None), never NULL. */
+/* The fast path; a new reference (the seq, or None), never NULL. ``clean``: the caller
+ * redacted ``data`` already (Recorder.record_clean). */
 static PyObject *
-fast_record(Fast *self, PyObject *kind, PyObject *data)
+fast_record(Fast *self, PyObject *kind, PyObject *data, int clean)
 {
     PyObject *incr = PyDict_GetItemWithError(self->fast, kind); /* borrowed */
     if (incr == NULL) {
@@ -309,7 +310,8 @@ fast_record(Fast *self, PyObject *kind, PyObject *data)
             PyErr_Clear();
         }
         /* a kind the sampler has to decide on: the Python path, from the start */
-        PyObject *r = PyObject_CallFunctionObjArgs(self->slow, kind, data, NULL);
+        PyObject *r = clean ? PyObject_CallFunctionObjArgs(self->slow, kind, data, Py_False, Py_False, Py_True, NULL)
+                            : PyObject_CallFunctionObjArgs(self->slow, kind, data, NULL);
         if (r == NULL) {
             count_error(self);
             Py_RETURN_NONE;
@@ -342,12 +344,12 @@ fast_record(Fast *self, PyObject *kind, PyObject *data)
         goto error;
     }
     Py_DECREF(counted);
-    if (self->redacted != NULL) {
-        PyObject *clean = PyObject_CallFunctionObjArgs(self->redacted, data, kind, NULL);
-        if (clean == NULL) {
+    if (self->redacted != NULL && !clean) {
+        PyObject *redacted = PyObject_CallFunctionObjArgs(self->redacted, data, kind, NULL);
+        if (redacted == NULL) {
             goto error;
         }
-        Py_SETREF(data, clean);
+        Py_SETREF(data, redacted);
     }
     thread = PyObject_GetAttr(self->tls, str_name);
     if (thread == NULL) {
@@ -499,7 +501,18 @@ Fast_record(Fast *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
             return r;
         }
     }
-    return fast_record(self, args[0], args[1]);
+    return fast_record(self, args[0], args[1], 0);
+}
+
+/* Recorder.record_clean(kind, data): data the caller has redacted already. */
+static PyObject *
+Fast_record_clean(Fast *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "record_clean(kind, data)");
+        return NULL;
+    }
+    return fast_record(self, args[0], args[1], 1);
 }
 
 static PyObject *
@@ -513,6 +526,9 @@ static PyMethodDef Fast_methods[] = {
     {"record", (PyCFunction)(void (*)(void))Fast_record, METH_FASTCALL | METH_KEYWORDS,
      "record($self, kind, data, pin=False, is_error=False)\n--\n\n"
      "Recorder.record, in C when it can: the event's seq, or None if it was dropped."},
+    {"record_clean", (PyCFunction)(void (*)(void))Fast_record_clean, METH_FASTCALL,
+     "record_clean($self, kind, data, /)\n--\n\n"
+     "Recorder.record_clean: record data that is redacted already; the seq, or None."},
     {"release", (PyCFunction)Fast_release, METH_NOARGS, "Let go of the map (before it is closed)."},
     {NULL, NULL, 0, NULL},
 };
@@ -584,7 +600,7 @@ mod_record(PyObject *module, PyObject *args, PyObject *kwargs)
         Py_DECREF(pin);
     }
     else {
-        result = fast_record((Fast *)fast, kind, data);
+        result = fast_record((Fast *)fast, kind, data, 0);
     }
     Py_DECREF(fast);
     Py_DECREF(data);

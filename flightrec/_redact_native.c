@@ -11,6 +11,8 @@
  * - chk_card(), chk_ipv6(): the two costliest validators of candidates.
  * - DictWalk: the redaction walk of a dict (every event is one), calling the Redactor's
  *   Python helpers for everything but the common values.
+ * - digits_may_match(): a one-pass test that lets text full of digits skip the pattern's
+ *   digit-triggered fragments when none of them can match.
  *
  * Optional, like _fastpath: without it (no compiler, or FLIGHTREC_PURE_PYTHON=1) the
  * Python twins in flightrec/redact.py run, with the same results.
@@ -1150,7 +1152,87 @@ static PyTypeObject DictWalkType = {
     .tp_call = DictWalk_call,
 };
 
+/* ---------------------------------------------------------------- digit prefilter */
+
+static inline int
+is_decimal(Py_UCS4 c)
+{
+    return c < 128 ? (c >= '0' && c <= '9') : Py_UNICODE_ISDECIMAL(c); /* what \d matches */
+}
+
+static inline int
+is_upper_or_digit(Py_UCS4 c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/*
+ * digits_may_match(text) -> bool
+ *
+ * False only when no digit-triggered fragment of the scanner (IBAN, IPv4, SSN, the
+ * numeric phone forms, card) can match anywhere in ``text``; the Redactor then scans with
+ * the pattern without them, which is much cheaper on text full of digits (times, prices,
+ * flight numbers) and finds exactly the same matches. Each condition is necessary, read
+ * off the fragments in redact._FRAGS:
+ *
+ * - IBAN: an ASCII digit after two letters A-Z, a digit after it, then (after an optional
+ *   space) four characters of [A-Z0-9];
+ * - IPv4: three dots, each between two digits;
+ * - SSN, phones, cards: at least 9 digits in one run of digits and " -.()" (their
+ *   separators).
+ *
+ * ``\d`` is Unicode-aware in these patterns, so "digit" means any decimal digit here.
+ */
+static PyObject *
+digits_may_match(PyObject *module, PyObject *text)
+{
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "digits_may_match(text: str)");
+        return NULL;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t run = 0; /* digits in the current run of digits and separators */
+    int dots = 0;       /* dots between two digits */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (is_decimal(c)) {
+            if (++run >= 9) {
+                Py_RETURN_TRUE;
+            }
+            if (c <= '9' && i >= 2 && i + 1 < n) {
+                Py_UCS4 a = PyUnicode_READ(kind, data, i - 2), b = PyUnicode_READ(kind, data, i - 1);
+                if (a >= 'A' && a <= 'Z' && b >= 'A' && b <= 'Z' && is_decimal(PyUnicode_READ(kind, data, i + 1))) {
+                    Py_ssize_t q = i + 2;
+                    if (q < n && PyUnicode_READ(kind, data, q) == ' ') {
+                        q++;
+                    }
+                    if (q + 4 <= n && is_upper_or_digit(PyUnicode_READ(kind, data, q)) &&
+                        is_upper_or_digit(PyUnicode_READ(kind, data, q + 1)) &&
+                        is_upper_or_digit(PyUnicode_READ(kind, data, q + 2)) &&
+                        is_upper_or_digit(PyUnicode_READ(kind, data, q + 3))) {
+                        Py_RETURN_TRUE;
+                    }
+                }
+            }
+        }
+        else if (c == ' ' || c == '-' || c == '.' || c == '(' || c == ')') {
+            if (c == '.' && i > 0 && i + 1 < n && is_decimal(PyUnicode_READ(kind, data, i - 1)) &&
+                is_decimal(PyUnicode_READ(kind, data, i + 1)) && ++dots >= 3) {
+                Py_RETURN_TRUE;
+            }
+        }
+        else {
+            run = 0;
+        }
+    }
+    Py_RETURN_FALSE;
+}
+
 static PyMethodDef module_methods[] = {
+    {"digits_may_match", (PyCFunction)digits_may_match, METH_O,
+     "digits_may_match(text) -> bool: False when no digit-triggered rule can match in text."},
     {"chk_card", (PyCFunction)(void (*)(void))chk_card, METH_FASTCALL,
      "chk_card(text, a, b) -> (a, b) | None: redact._chk_card for the scanner's candidates."},
     {"chk_ipv6", (PyCFunction)(void (*)(void))chk_ipv6, METH_FASTCALL,

@@ -261,15 +261,26 @@ def classify_error(exc: BaseException) -> str | None:
 class _Call:
     """One tool call in flight."""
 
-    __slots__ = ("attempt", "call_id", "key", "marked", "t0", "tool")
+    __slots__ = ("args", "attempt", "call_id", "key", "marked", "step", "t0", "tool")
 
-    def __init__(self, tool: str, call_id: int, key: tuple[Any, ...] | None, attempt: int) -> None:
+    def __init__(
+        self, tool: str, call_id: int, key: tuple[Any, ...] | None, attempt: int, step: int | None, args: Any
+    ) -> None:
         self.tool = tool
         self.call_id = call_id
         self.key = key
         self.attempt = attempt
+        self.step = step
+        self.args = args
         self.marked: dict[str, Any] | None = None
         self.t0 = _perf_ns()
+
+    def retry_key(self) -> tuple[Any, ...] | None:
+        """(step, tool, args fingerprint): what a retry of this call would repeat."""
+        if self.key is None:
+            fp = _fingerprint(self.args)
+            self.key = (self.step, self.tool, fp) if fp is not None else None
+        return self.key
 
 
 _current_call: contextvars.ContextVar[_Call | None] = contextvars.ContextVar("flightrec_tool_call", default=None)
@@ -359,15 +370,19 @@ def _begin(
         bound = bind(args, kwargs)
         call_id = next(_call_ids)
         ctx = current_span.get()
-        fp = _fingerprint(bound)
-        key = (ctx[0] if ctx is not None else None, name, fp) if fp is not None else None
-        attempt, retry_of = 1, None
-        if key is not None and _failed:  # (no lock needed to see that nothing has failed yet)
-            with _failed_lock:
-                prev = _failed.get(key)
-            if prev is not None:
-                retry_of, attempt = prev[0], prev[1] + 1
-        call = _Call(name, call_id, key, attempt)
+        call = _Call(name, call_id, None, 1, ctx[0] if ctx is not None else None, bound)
+        retry_of = None
+        # The arguments' fingerprint (an encode and a hash) is needed only to link a retry to
+        # a failed call: while nothing has failed (no lock needed to see that), it is taken
+        # later, and only if this call fails.
+        if _failed:
+            key = call.retry_key()
+            if key is not None:
+                with _failed_lock:
+                    prev = _failed.get(key)
+                if prev is not None:
+                    retry_of, call.attempt = prev[0], prev[1] + 1
+        attempt = call.attempt
         data: dict[str, Any] = {"tool": name, "call_id": call_id, "args": bound, "attempt": attempt}
         if retry_of is not None:
             data["retry_of"] = retry_of
@@ -424,15 +439,16 @@ def _end(
                 data.update(call.marked)
             else:
                 failed = False
-        if call.key is not None and (failed or _failed):
+        key = call.retry_key() if failed or _failed else None
+        if key is not None:
             with _failed_lock:
                 if failed:
-                    _failed[call.key] = (call.call_id, call.attempt)
-                    _failed.move_to_end(call.key)
+                    _failed[key] = (call.call_id, call.attempt)
+                    _failed.move_to_end(key)
                     if len(_failed) > _FAILED_MAX:
                         _failed.popitem(last=False)
                 else:
-                    _failed.pop(call.key, None)
+                    _failed.pop(key, None)
         if not failed:
             _last_call.set((call.call_id, call.tool))
         rec.record("tool_result", data, False, failed and exc is not None and isinstance(exc, Exception))

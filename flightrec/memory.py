@@ -18,14 +18,13 @@ a new decision of the agent.
 from __future__ import annotations
 
 import heapq
-import time
+import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from . import api
 from .agent import last_tool_call
-from .context import current_span
 
 if TYPE_CHECKING:
     from .recorder import Recorder
@@ -36,7 +35,11 @@ __all__ = ["context", "evict", "retain", "summarize"]
 class MemoryTracker:
     """The live items of one recorder, re-emitted before their retain is overwritten.
 
-    Mutated only under the recorder's lock (emission and the flush listener both hold it).
+    An event is recorded first (on the recorder's fast path) and the live items are
+    updated after it, under the tracker's own lock, which the flush listener also takes.
+    (Updating them under the recorder's lock instead would cost the slow, locked append.)
+    Updates from several threads may arrive out of seq order: each item remembers the seq
+    of the latest event applied to it, and an older event is not applied over a newer one.
     """
 
     def __init__(self, recorder: Recorder) -> None:
@@ -46,8 +49,12 @@ class MemoryTracker:
         """Most live items carried across wrap-around; the oldest beyond it are forgotten."""
         # item id -> [seq of its latest (carried) retain, carried data, original retain seq]
         self._items: OrderedDict[Hashable, list[Any]] = OrderedDict()
+        # item id -> seq of the evict (or summarize) that removed it: a retain recorded
+        # before it but applied after it (another thread) must not bring the item back
+        self._gone: OrderedDict[Hashable, int] = OrderedDict()
         self._heap: list[tuple[int, int, Hashable]] = []
         self._tie = 0
+        self._lock = threading.Lock()
         self.forgotten = 0
         """Live items no longer carried because there were more than :attr:`max_items`."""
         recorder.add_flush_listener(self._on_flush)
@@ -55,37 +62,36 @@ class MemoryTracker:
     def emit(
         self, op: str, data: dict[str, Any], item_id: Any = None, item_ids: Iterable[Any] = (), into: Any = None
     ) -> int | None:
-        """Record one memory event and update the live items atomically with it."""
+        """Record one memory event, then update the live items with it."""
         rec = self._rec
-        ts = time.time_ns()
-        ctx = current_span.get()
-        span, parent = (None, None) if ctx is None else ctx
-        if not rec.sampler.keep("memory", span, rec.recorded, False, ts):
-            return None  # counted by the sampler
         redactor = rec.redactor
         clean: dict[str, Any] = redactor.redact(data) if redactor is not None else data
-        with rec._lock:
-            if rec.closed:
-                return None
-            seq: int = rec.append_locked("memory", clean, span, parent)
-            items = self._items
+        if type(clean) is not dict:  # (the redactor never fails, but a marker is no event)
+            clean = {"op": op, "error": "<unredactable>"}
+        seq: int | None = rec.record_clean("memory", clean)
+        if seq is None:
+            return None  # sampled out, or the recorder is closed
+        with self._lock:
             if op == "retain":
-                carried = {k: v for k, v in clean.items() if k in ("op", "item_id", "tokens", "reason", "source")}
-                self._put(_key(item_id), seq, carried, seq)
+                carried = {k: v for k, v in clean.items() if k in _CARRIED}
+                self._put(_key(item_id), seq, carried)
             elif op == "evict":
-                items.pop(_key(item_id), None)
+                self._drop(_key(item_id), seq)
             elif op == "summarize":
                 for i in item_ids:
-                    items.pop(_key(i), None)
+                    self._drop(_key(i), seq)
                 carried = {"op": "retain", "item_id": clean.get("into"), "reason": "summarize"}
                 if clean.get("tokens") is not None:
                     carried["tokens"] = clean["tokens"]
-                self._put(_key(into), seq, carried, seq)
+                self._put(_key(into), seq, carried)
         return seq
 
-    def _put(self, key: Hashable, seq: int, carried: dict[str, Any], origin: int) -> None:
+    def _put(self, key: Hashable, seq: int, carried: dict[str, Any]) -> None:
         items = self._items
-        items[key] = [seq, carried, origin]
+        old = items.get(key)
+        if (old is not None and old[2] > seq) or self._gone.get(key, -1) > seq:
+            return  # a newer event for this item was applied first
+        items[key] = [seq, carried, seq]
         items.move_to_end(key)
         self._tie += 1
         heapq.heappush(self._heap, (seq, self._tie, key))
@@ -93,36 +99,51 @@ class MemoryTracker:
             items.popitem(last=False)
             self.forgotten += 1
 
+    def _drop(self, key: Hashable, seq: int) -> None:
+        entry = self._items.get(key)
+        if entry is not None and entry[2] > seq:
+            return  # retained again by a newer event, applied first
+        self._items.pop(key, None)
+        gone = self._gone
+        gone[key] = seq
+        gone.move_to_end(key)
+        if len(gone) > self.max_items:
+            gone.popitem(last=False)
+
     def _on_flush(self, at_risk: list[tuple[int, int]]) -> None:
         """Carry every live item whose latest retain the next flush may overwrite."""
         rec = self._rec
-        if rec.closed or not self._items:
-            if not self._items:
-                self._heap.clear()
-            return
-        ring = rec.ring
-        heap, items = self._heap, self._items
-        for _ in range(16):
-            block_seq = ring.block_seq
-            risk = max((last for _, last in at_risk), default=-1)
-            while heap and heap[0][0] <= risk:
-                seq, _, key = heapq.heappop(heap)
-                entry = items.get(key)
-                if entry is None or entry[0] != seq:
-                    continue
-                data = dict(entry[1])
-                data["carried"] = entry[2]
-                new = rec.append_locked("memory", data)
-                entry[0] = new
-                self._tie += 1
-                heapq.heappush(heap, (new, self._tie, key))
-            if ring.block_seq == block_seq:
+        with self._lock:
+            if rec.closed or not self._items:
+                if not self._items:
+                    self._heap.clear()
                 return
-            at_risk = ring.at_risk()
+            ring = rec.ring
+            heap, items = self._heap, self._items
+            for _ in range(16):
+                block_seq = ring.block_seq
+                risk = max((last for _, last in at_risk), default=-1)
+                while heap and heap[0][0] <= risk:
+                    seq, _, key = heapq.heappop(heap)
+                    entry = items.get(key)
+                    if entry is None or entry[0] != seq:
+                        continue
+                    data = dict(entry[1])
+                    data["carried"] = entry[2]
+                    new = rec.append_locked("memory", data)
+                    entry[0] = new
+                    self._tie += 1
+                    heapq.heappush(heap, (new, self._tie, key))
+                if ring.block_seq == block_seq:
+                    return
+                at_risk = ring.at_risk()
 
     def live(self) -> dict[Hashable, dict[str, Any]]:
         """The live items as the recorder knows them (for tests and introspection)."""
         return {k: dict(v[1]) for k, v in self._items.items()}
+
+
+_CARRIED = frozenset({"op", "item_id", "tokens", "reason", "source"})
 
 
 def _key(item_id: Any) -> Hashable:
@@ -164,13 +185,21 @@ def retain(
     if rec is None:
         return None
     try:
-        data = _event(
-            {"op": "retain", "item_id": item_id}, tokens=tokens, reason=reason, source=source, content=content
-        )
+        # Built field by field (not with _event): this is the agent's most frequent memory call.
+        data: dict[str, Any] = {"op": "retain", "item_id": item_id}
+        if tokens is not None:
+            data["tokens"] = tokens
+        if reason is not None:
+            data["reason"] = reason
+        if source is not None:
+            data["source"] = source
+        if content is not None:
+            data["content"] = content
         last = last_tool_call()
         if last is not None and (source is None or source == last[1]):
             data["call_id"] = last[0]
-        return tracker_for(rec).emit("retain", data, item_id=item_id)
+        tracker = rec._extensions.get(MemoryTracker) or tracker_for(rec)
+        return tracker.emit("retain", data, item_id=item_id)  # type: ignore[no-any-return]
     except Exception:
         rec.errors += 1
         return None

@@ -101,6 +101,7 @@ class Recorder:
         self._fast = attach(self)
         if self._fast is not None:
             setattr(self, "record", self._fast.record)  # noqa: B010 (an instance attribute shadows the method)
+            setattr(self, "record_clean", self._fast.record_clean)  # noqa: B010
 
     # ------------------------------------------------------------------ set-up
     def _create_ring(self, config: Config) -> tuple[Path, RingWriter]:
@@ -181,12 +182,15 @@ class Recorder:
             return "<unredactable>"
 
     # ------------------------------------------------------------------ hot path
-    def record(self, kind: str, data: dict[str, Any], pin: bool = False, is_error: bool = False) -> int | None:
+    def record(
+        self, kind: str, data: dict[str, Any], pin: bool = False, is_error: bool = False, clean: bool = False
+    ) -> int | None:
         """Record one event; returns its seq, or None if it was dropped. Never raises.
 
         This is the hot path: its steps are inlined and its attributes bound at start.
         When the C extension is built, ``rec.record`` is its twin in C (see
         :mod:`flightrec.fastpath`), which comes back here for pinned events and errors.
+        ``clean=True`` says that ``data`` was redacted already (see :meth:`record_clean`).
         """
         try:
             ts = _time_ns()
@@ -197,7 +201,7 @@ class Recorder:
                 incr()
             elif not pin and not self.sampler.keep(kind, span, self._seq, is_error, ts):
                 return None  # counted by the sampler, per kind and reason
-            if self.redactor is not None:
+            if self.redactor is not None and not clean:
                 data = self._redacted(data, kind)
             try:
                 thread = _tls.name
@@ -233,6 +237,15 @@ class Recorder:
         except Exception:
             self.errors += 1
             return None
+
+    def record_clean(self, kind: str, data: dict[str, Any]) -> int | None:
+        """Record an event whose ``data`` the caller has redacted already; its seq, or None.
+
+        Sampled like :meth:`record`, but not redacted again: for callers that keep the
+        redacted data (the memory tracker re-emits it later). Never raises. The C fast path
+        replaces this method as it does :meth:`record`.
+        """
+        return self.record(kind, data, False, False, True)
 
     def _redacted(self, data: dict[str, Any], kind: str) -> Any:
         """Redact ``data``, reusing the result for a payload seen before.

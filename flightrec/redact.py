@@ -685,17 +685,34 @@ _ID_MAX_LEN = 64
 _Handler = tuple[str, str, int, int, Callable[[str, int, int], tuple[int, int] | None] | None]
 
 
-def _build_scanner(enabled: set[str]) -> tuple[re.Pattern[str] | None, list[_Handler | None]]:
+def _digit_triggered(frag: _Frag) -> bool:
+    return not _DIGITS_SET.isdisjoint(frag.anchors)
+
+
+_DIGITS_SET = frozenset(_DIGITS)
+
+
+def _build_scanner(
+    enabled: set[str], digit_triggered: bool = True
+) -> tuple[re.Pattern[str] | None, list[_Handler | None]]:
     """Compile the combined single-pass pattern for the enabled built-in rules.
 
     Each fragment ends in an empty "marker" group; as the last group to close
     it is ``Match.lastindex`` and identifies the fragment that matched.
 
+    Args:
+        enabled: The built-in rules to include.
+        digit_triggered: Include the fragments a digit triggers (IBAN, IPv4, SSN,
+            numeric phones, card). Without them the pattern finds exactly what the full
+            one finds in a text where none of them can match (see ``digits_may_match``
+            in flightrec/_redact_native.c): at each position only the branch of that
+            position's character is tried.
+
     Returns:
         The pattern (``None`` if no pattern rule is enabled) and a handler per
         group index (``None`` for inner groups).
     """
-    frags = [f for f in _FRAGS if f.rule in enabled]
+    frags = [f for f in _FRAGS if f.rule in enabled and (digit_triggered or not _digit_triggered(f))]
     anchors: list[str] = []
     for f in frags:
         for c in f.anchors:
@@ -824,6 +841,10 @@ _match_loop: Callable[..., str | None] = _native.scan if _native is not None els
 _NATIVE_CHECKS: dict[Any, Any] = (
     {_chk_card: _native.chk_card, _chk_ipv6: _native.chk_ipv6} if _native is not None else {}
 )
+# One C pass over a string that says when no digit-triggered fragment can match in it. (In
+# Python such a pass costs more than the fragments it would skip, so there is no twin: the
+# pure-Python scan always uses the full pattern, with the same result.)
+_digits_may_match: Callable[[str], bool] | None = _native.digits_may_match if _native is not None else None
 
 
 def describe_header(entry: object) -> str | None:
@@ -888,6 +909,7 @@ class Redactor:
         "_handlers",
         "_key_cache",
         "_keyed",
+        "_light",
         "_max_bytes",
         "_max_depth",
         "_max_items",
@@ -928,6 +950,10 @@ class Redactor:
         if not cfg.enabled:
             builtin = set()
         self._scanner, self._handlers = _build_scanner(builtin)
+        # For text where no digit-triggered fragment can match (most text with digits).
+        self._light: tuple[re.Pattern[str] | None, list[_Handler | None]] | None = (
+            _build_scanner(builtin, digit_triggered=False) if _digits_may_match is not None else None
+        )
         self._secret_keys_on = "secret" in builtin
 
         self._extra: list[tuple[str, str, re.Pattern[str]]] = []
@@ -1092,8 +1118,11 @@ class Redactor:
             for name, kind, pattern in self._extra:
                 if pattern.search(text) is not None:
                     text = pattern.sub(self._extra_replacer(kind, name, hits), text)
-        scanner = self._scanner
+        scanner, handlers = self._scanner, self._handlers
         n = len(text)
+        light = self._light
+        if light is not None and scanner is not None and n >= _MIN_LEN and not _digits_may_match(text):  # type: ignore[misc]
+            scanner, handlers = light
         if (
             scanner is None
             or n < _MIN_LEN
@@ -1102,7 +1131,7 @@ class Redactor:
             or (first := scanner.search(text)) is None
         ):
             return (text, tuple(hits)) if hits else (text, ())
-        out = _match_loop(text, first, scanner.search, self._handlers, self._keyed, hits)
+        out = _match_loop(text, first, scanner.search, handlers, self._keyed, hits)
         if out is None:
             return (text, tuple(hits)) if hits else (text, ())
         return out, tuple(hits)

@@ -51,6 +51,8 @@ with flightrec.step("outer"):
     rec.record("direct", {"via": "Recorder.record"})
     rec.record("direct", {"is_error": "positional"}, False, True)
     rec.record("direct", {"keywords": 1}, is_error=False)
+    rec.record_clean("direct", {"said_clean": "jane.doe@example.com"})  # stored as given
+    rec.record_clean("token", {"clean_and_sampled": "jane.doe@example.com"})  # via Python
 
 def worker():
     flightrec.record("note", from_thread=True)
@@ -112,6 +114,18 @@ def test_the_c_path_serves_both_entry_points(rec: Any) -> None:
     assert rec.record("note", {"b": 2}) == 2
     with recorded() as r:
         assert [(e.seq, e.data) for e in r.events()] == [(1, {"a": 1}), (2, {"b": 2})]
+
+
+def test_record_clean_stores_data_as_given(rec: Any) -> None:
+    """record_clean skips redaction (the caller did it); record redacts the same data."""
+    data = {"who": "jane.doe@example.com"}
+    a = rec.record_clean("note", dict(data))
+    b = rec.record("note", dict(data))
+    c = rec.record_clean("token", dict(data))  # a sampled kind: decided in Python, still not redacted
+    with recorded() as r:
+        got = {e.seq: e.data["who"] for e in r.events()}
+    assert got[a] == got[c] == "jane.doe@example.com"
+    assert got[b].startswith("<EMAIL:")
 
 
 def test_pure_python_is_one_variable_away(frdir: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -153,6 +154,48 @@ class TestLiveItems:
                     checked += 1
             assert checked >= 3
         assert tracker_for(small).forgotten == 0
+
+    def test_updates_applied_out_of_order_keep_the_newest(self, rec: Any) -> None:
+        """Threads record first and update the live items after: a late, older update loses."""
+        tracker = tracker_for(rec)
+        tracker._drop("a", 10)  # the evict (seq 10) is applied before the retain (seq 5)
+        tracker._put("a", 5, {"op": "retain", "item_id": "a"})
+        tracker._put("b", 20, {"op": "retain", "item_id": "b"})
+        tracker._drop("b", 15)  # an evict recorded before the retain, applied after it
+        tracker._put("c", 30, {"op": "retain", "item_id": "c", "tokens": 1})
+        tracker._put("c", 25, {"op": "retain", "item_id": "c", "tokens": 2})
+        assert tracker.live() == {
+            "b": {"op": "retain", "item_id": "b"},
+            "c": {"op": "retain", "item_id": "c", "tokens": 1},
+        }
+
+    def test_threads_retain_and_evict_while_the_ring_wraps(self, small: Any) -> None:
+        """Four threads churn their items through a wrapping ring: the live set stays exact."""
+        models: list[dict[str, int]] = [{} for _ in range(4)]
+
+        def churn(t: int) -> None:
+            model = models[t]
+            for i in range(400):
+                item = f"t{t}-{i % 30}"  # at most 120 live: under max_items (128)
+                if item in model and i % 3 == 0:
+                    flightrec.memory.evict(item)
+                    del model[item]
+                else:
+                    flightrec.memory.retain(item, tokens=i, reason="work")
+                    model[item] = i
+                flightrec.record("filler", pad=os.urandom(120).hex())
+
+        threads = [threading.Thread(target=churn, args=(t,)) for t in range(4)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        want = {k: v for m in models for k, v in m.items()}
+        assert small.errors == 0
+        assert {k: v["tokens"] for k, v in tracker_for(small).live().items()} == want
+        with recorded() as r:
+            assert next(r.events()).seq > 1  # the ring wrapped
+            assert {k: v.tokens for k, v in r.live_items(10**12).items()} == want
 
     def test_carried_retains_are_marked(self, small: Any) -> None:
         """Re-emitted retains carry the seq of the original decision."""

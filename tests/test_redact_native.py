@@ -249,6 +249,98 @@ class TestMatchLoop:
             native.scan(text, first, r._scanner.search, [None], boom, [])  # type: ignore[union-attr]
 
 
+# Digit-heavy agent text with and without PII: times, prices, flight numbers, versions,
+# near-IBANs, and the separators numbers come with.
+DIGIT_PIECES = [
+    "SK301 09:10",
+    "TP355 13:45, ",
+    "day 3: ",
+    "$1,299.00",
+    "v2.10.3",
+    "1.2.3",
+    "GB82 WEST 1234 5698 7654 32",
+    "GB82WEST12345698765432",
+    "NO9386011117947",
+    "AB12 CD",
+    "AB12 3",
+    "192.168.0.1",
+    "1.2.3.4.5",
+    "٣.٤.٥.٦",
+    "123 456 789",
+    "(0) 20 7946 0958",
+    "1-202-555-0143",
+    "0612345678",
+    "12-34-5678",
+    "5555 5555 5555 4444",
+    "٠١٢٣٤٥٦٧٨٩",
+]
+digit_text = st.one_of(
+    st.lists(st.sampled_from(FRAGMENTS + DIGIT_PIECES), max_size=10).map("".join),
+    st.lists(st.sampled_from(DIGIT_PIECES), max_size=6).map(" ".join),
+    st.text(alphabet="0123456789 .-()ABDEGKSWZ:x١", max_size=60),
+)
+
+
+@needs_c
+class TestDigitPrefilter:
+    """digits_may_match() lets text skip the digit-triggered fragments only when none can match."""
+
+    @settings(max_examples=800, deadline=None)
+    @given(text=digit_text)
+    def test_the_light_pattern_finds_what_the_full_one_finds(self, text: str) -> None:
+        """Where the prefilter says no, both patterns match the same spans, by the same rules, from every position."""
+        r = Redactor(key=KEY)
+        if native.digits_may_match(text):
+            return
+        full, full_handlers = r._scanner, r._handlers
+        light, light_handlers = r._light  # type: ignore[misc]
+        for pos in range(len(text) + 1):
+            a, b = full.search(text, pos), light.search(text, pos)  # type: ignore[union-attr]
+            assert (a is None) == (b is None), (text, pos)
+            if a is not None and b is not None:
+                assert a.span() == b.span()
+                assert full_handlers[a.lastindex][:2] == light_handlers[b.lastindex][:2]  # type: ignore[index]
+
+    @settings(max_examples=300, deadline=None)
+    @given(text=digit_text)
+    def test_scan_equals_the_full_pattern_loop(self, text: str) -> None:
+        """Redactor._scan (prefiltered) gives what the Python loop gives with the full pattern."""
+        r = Redactor(key=KEY)
+        want_hits: list[str] = []
+        first = r._scanner.search(text)  # type: ignore[union-attr]
+        want = None
+        if first is not None:
+            want = redact._python_match_loop(
+                text,
+                first,
+                r._scanner.search,
+                python_handlers(r._handlers),
+                redact._python_keyed(KEY),
+                want_hits,  # type: ignore[union-attr]
+            )
+        out, hits = r._scan(text)
+        assert (out, list(hits)) == (text if want is None else want, want_hits)
+
+    def test_typical_digit_text_skips_and_pii_does_not(self) -> None:
+        """The prefilter earns its keep on times and flight numbers, and never waves PII through."""
+        skip = ["3 flights OSL->LIS on day 3: SK301 09:10, TP355 13:45", "v1.2 costs $12.50", "step 12", "AB12 3"]
+        keep = [
+            "DE89 3704 0044 0532 0130 00",
+            "10.0.0.1",
+            "١٢٣.١.١.١",
+            "123-45-6789",
+            "202-555-0143",
+            "4111 1111 1111 1111",
+            "(202) 555-0143",
+        ]
+        assert [native.digits_may_match(t) for t in skip] == [False] * len(skip)
+        assert [native.digits_may_match(t) for t in keep] == [True] * len(keep)
+        r = Redactor(key=KEY)
+        assert all(r.redact_text(t) != t for t in keep if t.isascii())  # (IPv4 starts at an ASCII digit)
+        with pytest.raises(TypeError):
+            native.digits_may_match(b"10.0.0.1")
+
+
 class Opaque:
     """An object with no data form: stored as its repr."""
 
