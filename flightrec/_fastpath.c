@@ -515,6 +515,88 @@ Fast_record_clean(Fast *self, PyObject *const *args, Py_ssize_t nargs)
     return fast_record(self, args[0], args[1], 1);
 }
 
+/* Recorder.append_locked(kind, data, span=None, parent=None): append an event that is
+ * redacted already, bypassing sampling, with the lock held by the caller (flush listeners,
+ * the checkpoint store). Raises as the Python method does; never runs the agent's code
+ * (data the plain encoder refuses goes to the sanitizing encoder, as in Python). */
+static PyObject *
+Fast_append_locked(Fast *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 2 || nargs > 4) {
+        PyErr_SetString(PyExc_TypeError, "append_locked(kind, data, span=None, parent=None)");
+        return NULL;
+    }
+    PyObject *kind = args[0], *data = args[1];
+    PyObject *span = nargs > 2 ? args[2] : Py_None, *parent = nargs > 3 ? args[3] : Py_None;
+    struct timespec tsp;
+    clock_gettime(CLOCK_REALTIME, &tsp);
+    long long ts = (long long)tsp.tv_sec * 1000000000LL + tsp.tv_nsec;
+    PyObject *thread = NULL, *seq_obj = NULL, *ts_obj = NULL, *tuple = NULL, *event = NULL, *result = NULL;
+    thread = PyObject_GetAttr(self->tls, str_name);
+    if (thread == NULL) {
+        PyErr_Clear();
+        thread = PyObject_CallNoArgs(self->thread_name);
+        if (thread == NULL) {
+            return NULL;
+        }
+    }
+    PyObject *prev = PyObject_GetAttr(self->rec, str_seq);
+    if (prev == NULL) {
+        goto done;
+    }
+    long long seq = PyLong_AsLongLong(prev);
+    Py_DECREF(prev);
+    if (seq == -1 && PyErr_Occurred()) {
+        goto done;
+    }
+    seq += 1;
+    seq_obj = PyLong_FromLongLong(seq);
+    ts_obj = PyLong_FromLongLong(ts);
+    if (seq_obj == NULL || ts_obj == NULL) {
+        goto done;
+    }
+    tuple = PyTuple_Pack(7, seq_obj, ts_obj, kind, thread, span, parent, data);
+    if (tuple == NULL) {
+        goto done;
+    }
+    event = PyObject_CallOneArg(self->encode, tuple);
+    if (event == NULL || !PyBytes_CheckExact(event) || PyBytes_GET_SIZE(event) > self->max_event) {
+        PyErr_Clear();
+        Py_XDECREF(event);
+        event = PyObject_CallFunctionObjArgs(self->encode_safe, seq_obj, ts_obj, kind, thread, span, parent, data,
+                                             NULL);
+        if (event == NULL) {
+            goto done;
+        }
+        if (!PyBytes_CheckExact(event)) {
+            PyErr_SetString(PyExc_TypeError, "the encoder returned no bytes");
+            goto done;
+        }
+    }
+    if (PyObject_SetAttr(self->rec, str_seq, seq_obj) < 0) {
+        goto done;
+    }
+    int written = append_event(self, event, seq, ts);
+    if (written < 0) {
+        goto done;
+    }
+    if (written == 0) {
+        PyObject *r = PyObject_CallFunctionObjArgs(self->ring_append, event, seq_obj, ts_obj, NULL);
+        if (r == NULL) {
+            goto done;
+        }
+        Py_DECREF(r);
+    }
+    result = Py_NewRef(seq_obj);
+done:
+    Py_XDECREF(thread);
+    Py_XDECREF(seq_obj);
+    Py_XDECREF(ts_obj);
+    Py_XDECREF(tuple);
+    Py_XDECREF(event);
+    return result;
+}
+
 static PyObject *
 Fast_release(Fast *self, PyObject *Py_UNUSED(ignored))
 {
@@ -529,6 +611,9 @@ static PyMethodDef Fast_methods[] = {
     {"record_clean", (PyCFunction)(void (*)(void))Fast_record_clean, METH_FASTCALL,
      "record_clean($self, kind, data, /)\n--\n\n"
      "Recorder.record_clean: record data that is redacted already; the seq, or None."},
+    {"append_locked", (PyCFunction)(void (*)(void))Fast_append_locked, METH_FASTCALL,
+     "append_locked($self, kind, data, span=None, parent=None, /)\n--\n\n"
+     "Recorder.append_locked: append a redacted event, unsampled, the lock held; its seq."},
     {"release", (PyCFunction)Fast_release, METH_NOARGS, "Let go of the map (before it is closed)."},
     {NULL, NULL, 0, NULL},
 };

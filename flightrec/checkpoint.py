@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from . import api
 from .context import current_span
 from .encode import safe_repr
 from .errors import MissingChunk
@@ -136,17 +137,30 @@ def _to_builtin(obj: Any) -> Any:
     return _enc_hook(obj)
 
 
+_HASHES: tuple[Callable[[bytes], bytes], Callable[[bytes], int]] | None = None
+
+
+def _hashes() -> tuple[Callable[[bytes], bytes], Callable[[bytes], int]]:
+    """xxh3-128 (digest) and xxh3-64 (int), imported on first use: `import flightrec` stays light."""
+    global _HASHES
+    if _HASHES is None:
+        import xxhash
+
+        _HASHES = (xxhash.xxh3_128_digest, xxhash.xxh3_64_intdigest)
+    return _HASHES
+
+
 class _Packer:
     """Turns one state into chunks. Not thread-safe: one per checkpoint call."""
 
     __slots__ = ("_encode", "_h64", "_h128", "chunks", "max_chunk", "trail")
 
-    def __init__(self, max_chunk: int) -> None:
-        import xxhash
-
-        self._encode = msgspec.msgpack.Encoder(enc_hook=_enc_hook).encode
-        self._h128 = xxhash.xxh3_128_digest
-        self._h64 = xxhash.xxh3_64_intdigest
+    def __init__(self, max_chunk: int, encode: Callable[[Any], bytes] | None = None) -> None:
+        """``encode``: the caller's encoder (with ``_enc_hook``), reused across checkpoints."""
+        h128, h64 = _hashes()
+        self._encode = encode if encode is not None else msgspec.msgpack.Encoder(enc_hook=_enc_hook).encode
+        self._h128 = h128
+        self._h64 = h64
         self.max_chunk = max_chunk
         self.chunks: dict[bytes, bytes] = {}
         """digest -> data of every chunk the state references, children before parents."""
@@ -462,7 +476,7 @@ class _Walker:
     def pack(self, state: Any) -> tuple[bytes, dict[bytes, bytes]]:
         """Redact and split ``state``; see :func:`pack_state`."""
         self._gen += 1
-        packer = _Packer(self.max_chunk)
+        packer = _Packer(self.max_chunk, self._encode)
         if type(state) not in _CONTAINERS and (
             dataclasses.is_dataclass(state) or callable(getattr(state, "model_dump", None))
         ):
@@ -751,10 +765,12 @@ class CheckpointStore:
     def checkpoint(self, state: Any, label: Any = None) -> int | None:
         """Record ``state``; see :func:`checkpoint`."""
         rec = self._rec
-        ts = time.time_ns()
         ctx = current_span.get()
         span, parent = (None, None) if ctx is None else ctx
-        if not rec.sampler.keep("checkpoint", span, rec.recorded, False, ts):
+        incr = rec._keep_fast("checkpoint")  # the sampler's keep-all table, as record() uses it
+        if incr is not None:
+            incr()
+        elif not rec.sampler.keep("checkpoint", span, rec.recorded, False, time.time_ns()):
             return None  # counted by the sampler
         with self._pack_lock:  # the walker's memo is shared
             root, chunks = self._walker.pack(state)
@@ -941,13 +957,12 @@ def checkpoint(state: Any, label: str | None = None) -> int | None:
         The checkpoint event's seq (pass it to ``Recording.state_at``), or None when not
         recording, sampled out, or on an internal error (counted, never raised).
     """
-    from . import api
-
     rec = api._recorder
     if rec is None:
         return None
     try:
-        return store_for(rec).checkpoint(state, label)
+        store = rec._extensions.get(CheckpointStore) or store_for(rec)
+        return store.checkpoint(state, label)  # type: ignore[no-any-return]
     except Exception:
         rec.errors += 1
         return None

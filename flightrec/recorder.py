@@ -102,6 +102,7 @@ class Recorder:
         if self._fast is not None:
             setattr(self, "record", self._fast.record)  # noqa: B010 (an instance attribute shadows the method)
             setattr(self, "record_clean", self._fast.record_clean)  # noqa: B010
+            setattr(self, "append_locked", self._fast.append_locked)  # noqa: B010
 
     # ------------------------------------------------------------------ set-up
     def _create_ring(self, config: Config) -> tuple[Path, RingWriter]:

@@ -53,6 +53,12 @@ with flightrec.step("outer"):
     rec.record("direct", {"keywords": 1}, is_error=False)
     rec.record_clean("direct", {"said_clean": "jane.doe@example.com"})  # stored as given
     rec.record_clean("token", {"clean_and_sampled": "jane.doe@example.com"})  # via Python
+    with rec._lock:  # what flush listeners and the checkpoint store append, in C or Python
+        rec.append_locked("direct", {"locked": True})
+        rec.append_locked("direct", {"obj": Opaque(), "big": "y" * 100_000}, 7, 3)  # sanitized, shrunk
+    for turn in range(3):
+        flightrec.checkpoint({"messages": [{"role": "user", "text": f"message {i} " * 30} for i in range(turn * 40)]})
+    flightrec.memory.retain("doc", tokens=5, reason="kept")
 
 def worker():
     flightrec.record("note", from_thread=True)
