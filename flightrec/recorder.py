@@ -36,6 +36,46 @@ _NO_SPAN = (None, None)
 _CACHE_GIVE_UP = 64  # misses in a row after which a kind mostly skips the payload cache (see _redacted)
 
 
+# Field names of the events flightrec itself writes (agent.py, memory.py, checkpoint.py).
+_OWN_FIELDS = (
+    "name",
+    "attrs",
+    "duration_ms",
+    "error",
+    "error_type",
+    "tool",
+    "call_id",
+    "args",
+    "attempt",
+    "retry_of",
+    "result",
+    "result_len",
+    "origin",
+    "latency_ms",
+    "model",
+    "prompt_tokens",
+    "completion_tokens",
+    "request",
+    "response",
+    "op",
+    "item_id",
+    "item_ids",
+    "into",
+    "tokens",
+    "reason",
+    "source",
+    "content",
+    "label",
+    "root",
+    "chunks",
+    "new",
+    "size",
+    "stored",
+    "hash",
+    "data",
+)
+
+
 class Recorder:
     """One process's flight recorder. Create it with ``flightrec.start()``."""
 
@@ -99,12 +139,32 @@ class Recorder:
         from .fastpath import attach
 
         self._fast = attach(self)
+        self._warm_up()
         if self._fast is not None:
             setattr(self, "record", self._fast.record)  # noqa: B010 (an instance attribute shadows the method)
             setattr(self, "record_clean", self._fast.record_clean)  # noqa: B010
             setattr(self, "append_locked", self._fast.append_locked)  # noqa: B010
 
     # ------------------------------------------------------------------ set-up
+    def _warm_up(self) -> None:
+        """Do at start what the agent's first calls would otherwise pay for (~0.5 ms).
+
+        The checkpoint store and the memory tracker are made now, and the redactor has seen
+        the field names of flightrec's own events (classifying a key name costs a few
+        regex substitutions, once). Nothing is recorded. A failure only means the first
+        calls do this work themselves.
+        """
+        try:
+            from .checkpoint import CheckpointStore
+            from .memory import MemoryTracker
+
+            self.extension(CheckpointStore)
+            self.extension(MemoryTracker)
+            if self.redactor is not None:
+                self.redactor.redact(dict.fromkeys(_OWN_FIELDS))
+        except Exception:
+            self.errors += 1
+
     def _create_ring(self, config: Config) -> tuple[Path, RingWriter]:
         """Create the ring in the configured directory, falling back to the default one."""
         candidates = [config.resolved_ring_dir]
