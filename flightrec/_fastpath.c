@@ -41,6 +41,10 @@ typedef struct {
     PyObject *encode_safe;  /* EventEncoder.encode(seq, ts, kind, thread, span, parent, data) */
     PyObject *prepare;      /* EventEncoder.prepare(data, kind, thread): conversions, unlocked */
     PyObject *redacted;     /* Recorder._redacted(data, kind), or None when not redacting */
+    PyObject *never_repeats; /* kinds whose payload never repeats (no payload cache): a frozenset, or NULL */
+    PyObject *redact;       /* Redactor.redact (never raises), for those kinds */
+    PyObject *dict_walk;    /* the C dict walk, called as redact() would call it, or NULL */
+    PyObject *redactor;     /* its Redactor */
     PyObject *slow;         /* the Python Recorder.record(kind, data, pin, is_error, clean) */
     PyObject *ring_append;  /* RingWriter.append(event, seq, ts): flushes a full block */
     Py_ssize_t max_event;
@@ -120,6 +124,10 @@ Fast_traverse(Fast *self, visitproc visit, void *arg)
     Py_VISIT(self->encode_safe);
     Py_VISIT(self->prepare);
     Py_VISIT(self->redacted);
+    Py_VISIT(self->never_repeats);
+    Py_VISIT(self->redact);
+    Py_VISIT(self->dict_walk);
+    Py_VISIT(self->redactor);
     Py_VISIT(self->slow);
     Py_VISIT(self->ring_append);
     return 0;
@@ -150,6 +158,10 @@ Fast_clear(Fast *self)
     Py_CLEAR(self->encode_safe);
     Py_CLEAR(self->prepare);
     Py_CLEAR(self->redacted);
+    Py_CLEAR(self->never_repeats);
+    Py_CLEAR(self->redact);
+    Py_CLEAR(self->dict_walk);
+    Py_CLEAR(self->redactor);
     Py_CLEAR(self->slow);
     Py_CLEAR(self->ring_append);
     return 0;
@@ -168,13 +180,19 @@ Fast_init(Fast *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"rec",     "ring",     "fast", "span_var", "tls", "thread_name", "acquire",   "release",
                              "encode",  "encode_safe", "prepare", "redacted", "slow", "mm",  "max_event", "len_field",
-                             NULL};
+                             "never_repeats", "redact", "dict_walk", "redactor", NULL};
     PyObject *rec, *ring, *fast, *span_var, *tls, *thread_name, *acquire, *release, *encode, *encode_safe,
         *prepare, *redacted, *slow, *mm;
+    PyObject *never_repeats = Py_None, *redact = Py_None, *dict_walk = Py_None, *redactor = Py_None;
     Py_ssize_t max_event, len_field;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO!OOOOOOOOOOOnn", kwlist, &rec, &ring, &PyDict_Type, &fast,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO!OOOOOOOOOOOnn|OOOO", kwlist, &rec, &ring, &PyDict_Type, &fast,
                                      &span_var, &tls, &thread_name, &acquire, &release, &encode, &encode_safe,
-                                     &prepare, &redacted, &slow, &mm, &max_event, &len_field)) {
+                                     &prepare, &redacted, &slow, &mm, &max_event, &len_field, &never_repeats,
+                                     &redact, &dict_walk, &redactor)) {
+        return -1;
+    }
+    if (never_repeats != Py_None && (!PyFrozenSet_CheckExact(never_repeats) || redact == Py_None)) {
+        PyErr_SetString(PyExc_TypeError, "never_repeats: a frozenset, with redact");
         return -1;
     }
     if (!PyContextVar_CheckExact(span_var)) {
@@ -224,6 +242,14 @@ Fast_init(Fast *self, PyObject *args, PyObject *kwds)
     }
     if (redacted != Py_None) {
         KEEP(redacted, redacted);
+        if (never_repeats != Py_None) {
+            KEEP(never_repeats, never_repeats);
+            KEEP(redact, redact);
+            if (dict_walk != Py_None && redactor != Py_None) {
+                KEEP(dict_walk, dict_walk);
+                KEEP(redactor, redactor);
+            }
+        }
     }
 #undef KEEP
     return 0;
@@ -299,6 +325,29 @@ append_event(Fast *self, PyObject *event, long long seq, long long ts)
     return 1;
 }
 
+static PyObject *str_empty, *zero;
+
+/* The redacted form of a payload that never repeats (Recorder._redacted would only miss
+ * its payload cache): Redactor.redact(data), with the dict walk called straight from here
+ * when the redactor allows it (as redact() itself would call it). */
+static PyObject *
+redact_direct(Fast *self, PyObject *data)
+{
+    if (self->dict_walk != NULL && PyDict_CheckExact(data)) {
+        PyObject *active = PySet_New(NULL);
+        if (active != NULL) {
+            PyObject *argv[5] = {self->redactor, data, str_empty, zero, active};
+            PyObject *out = PyObject_Vectorcall(self->dict_walk, argv, 5, NULL);
+            Py_DECREF(active);
+            if (out != NULL) {
+                return out;
+            }
+        }
+        PyErr_Clear(); /* redact() contains every failure: let it */
+    }
+    return PyObject_CallOneArg(self->redact, data);
+}
+
 /* The fast path; a new reference (the seq, or None), never NULL. ``clean``: the caller
  * redacted ``data`` already (Recorder.record_clean). */
 static PyObject *
@@ -345,7 +394,12 @@ fast_record(Fast *self, PyObject *kind, PyObject *data, int clean)
     }
     Py_DECREF(counted);
     if (self->redacted != NULL && !clean) {
-        PyObject *redacted = PyObject_CallFunctionObjArgs(self->redacted, data, kind, NULL);
+        int direct = self->never_repeats != NULL ? PySet_Contains(self->never_repeats, kind) : 0;
+        if (direct < 0) {
+            goto error;
+        }
+        PyObject *redacted = direct ? redact_direct(self, data)
+                                    : PyObject_CallFunctionObjArgs(self->redacted, data, kind, NULL);
         if (redacted == NULL) {
             goto error;
         }
@@ -745,6 +799,11 @@ PyInit__fastpath(void)
     str_name = PyUnicode_InternFromString("name");
     str_pin = PyUnicode_InternFromString("pin");
     one = PyLong_FromLong(1);
+    zero = PyLong_FromLong(0);
+    str_empty = PyUnicode_FromString("");
+    if (!zero || !str_empty) {
+        return NULL;
+    }
     if (!str_seq || !str_closed || !str_errors || !str_name || !str_pin || !one) {
         return NULL;
     }

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .context import _tls, current_span, thread_name
 from .format import RingField
+from .recorder import NEVER_REPEATS
 
 if TYPE_CHECKING:
     from .recorder import Recorder
@@ -65,6 +66,10 @@ def attach(rec: Recorder) -> Any:
             encode_safe=rec._encoder.encode,
             prepare=rec._encoder.prepare,
             redacted=rec._redacted if rec.redactor is not None else None,
+            never_repeats=NEVER_REPEATS,
+            redact=rec.redactor.redact if rec.redactor is not None else None,
+            dict_walk=_dict_walk_for(rec.redactor),
+            redactor=rec.redactor,
             slow=type(rec).record.__get__(rec),  # the Python method, not the C one set on rec
             mm=rec.ring._mm,
             max_event=rec.config.max_event,
@@ -72,6 +77,15 @@ def attach(rec: Recorder) -> Any:
         )
     except Exception:  # an unexpected layout: record in Python rather than not at all
         return None
+
+
+def _dict_walk_for(redactor: Any) -> Any:
+    """The C dict walk, when ``redactor.redact`` would hand every dict to it (else None)."""
+    from .redact import _dict_walk
+
+    if redactor is None or _dict_walk is None or not redactor._enabled or redactor._need_path:
+        return None
+    return _dict_walk
 
 
 def activate(rec: Recorder | None, python_record: Callable[..., int | None]) -> None:

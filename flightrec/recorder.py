@@ -33,6 +33,10 @@ _T = TypeVar("_T")
 _time_ns = time.time_ns
 _span_get = current_span.get
 _NO_SPAN = (None, None)
+NEVER_REPEATS = frozenset({"tool_call", "tool_result", "llm", "step_end", "memory"})
+"""Kinds whose payload carries a call id or a measured time, so it never repeats whole: they
+skip the payload cache of :meth:`Recorder._redacted` (every lookup would miss and cost two
+encodings). The walk's cache, by string value, still serves their strings."""
 _CACHE_GIVE_UP = 64  # misses in a row after which a kind mostly skips the payload cache (see _redacted)
 
 
@@ -322,6 +326,8 @@ class Recorder:
         events, and saves the two encodings a miss costs. (The walk's own cache, by string
         value, still serves its strings.)
         """
+        if kind in NEVER_REPEATS:
+            return self.redactor.redact(data)
         misses = self._cache_misses.get(kind, 0)
         if misses >= _CACHE_GIVE_UP and misses % _CACHE_GIVE_UP:
             self._cache_misses[kind] = misses + 1

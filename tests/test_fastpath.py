@@ -60,6 +60,15 @@ with flightrec.step("outer"):
         flightrec.checkpoint({"messages": [{"role": "user", "text": f"message {i} " * 30} for i in range(turn * 40)]})
     flightrec.memory.retain("doc", tokens=5, reason="kept")
 
+@flightrec.tool
+def lookup(email, n):
+    return f"found {email} x{n}"
+
+with flightrec.step("tools"):  # kinds redacted without the payload cache (recorder.NEVER_REPEATS)
+    lookup("jane.doe@example.com", 2)
+    lookup(email="sam@example.org", n=[1, {"card": "4111 1111 1111 1111"}])
+    flightrec.llm(model="m", prompt_tokens=1, completion_tokens=2, latency_ms=1.5, response="call +44 20 7946 0958")
+
 def worker():
     flightrec.record("note", from_thread=True)
 
@@ -83,8 +92,9 @@ def _normalized(path: str) -> list[tuple[Any, ...]]:
     out = []
     for e in events:
         data = json.loads(_PSEUDONYM.sub(r"<\1>", json.dumps(e.data, default=repr, sort_keys=True)))
-        if "duration_ms" in data:
-            data["duration_ms"] = "timing"
+        for timing in ("duration_ms", "latency_ms"):
+            if timing in data and e.kind != "llm":
+                data[timing] = "timing"
         out.append((e.seq, e.kind, e.thread, e.span, e.parent, data))
     return [*out, ("pinned", pinned)]
 
@@ -132,6 +142,25 @@ def test_record_clean_stores_data_as_given(rec: Any) -> None:
         got = {e.seq: e.data["who"] for e in r.events()}
     assert got[a] == got[c] == "jane.doe@example.com"
     assert got[b].startswith("<EMAIL:")
+
+
+def test_payloads_that_never_repeat_are_redacted_by_path_rules_too(frdir: Path) -> None:
+    """Tool calls skip the payload cache; an allow-listed path (which needs the path-aware walk) still holds."""
+    rec = flightrec.start(dir=frdir, triggers=False, resources=0, redact_allow=["args.contact"])
+    try:
+
+        @flightrec.tool
+        def notify(contact: str, cc: str) -> str:
+            return "sent"
+
+        notify("jane.doe@example.com", "sam@example.org")
+        with recorded() as r:
+            (call,) = [e for e in r.events() if e.kind == "tool_call"]
+        assert call.data["args"]["contact"] == "jane.doe@example.com"
+        assert call.data["args"]["cc"].startswith("<EMAIL:")
+        assert rec.errors == 0
+    finally:
+        flightrec.stop()
 
 
 def test_pure_python_is_one_variable_away(frdir: Path) -> None:
