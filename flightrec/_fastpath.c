@@ -48,6 +48,7 @@ typedef struct {
     PyObject *slow;         /* the Python Recorder.record(kind, data, pin, is_error, clean) */
     PyObject *ring_append;  /* RingWriter.append(event, seq, ts): flushes a full block */
     Py_ssize_t max_event;
+    Py_ssize_t max_value;   /* Config.max_value: stored characters of a tool's result */
     Py_ssize_t len_field;   /* offset of the open block's committed-length u64 */
     Py_ssize_t off_open_end, off_open_limit, off_last_seq, off_last_ts, off_open_offset;
     Py_buffer buf;
@@ -180,15 +181,15 @@ Fast_init(Fast *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"rec",     "ring",     "fast", "span_var", "tls", "thread_name", "acquire",   "release",
                              "encode",  "encode_safe", "prepare", "redacted", "slow", "mm",  "max_event", "len_field",
-                             "never_repeats", "redact", "dict_walk", "redactor", NULL};
+                             "never_repeats", "redact", "dict_walk", "redactor", "max_value", NULL};
     PyObject *rec, *ring, *fast, *span_var, *tls, *thread_name, *acquire, *release, *encode, *encode_safe,
         *prepare, *redacted, *slow, *mm;
     PyObject *never_repeats = Py_None, *redact = Py_None, *dict_walk = Py_None, *redactor = Py_None;
-    Py_ssize_t max_event, len_field;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO!OOOOOOOOOOOnn|OOOO", kwlist, &rec, &ring, &PyDict_Type, &fast,
+    Py_ssize_t max_event, len_field, max_value = 4096;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO!OOOOOOOOOOOnn|OOOOn", kwlist, &rec, &ring, &PyDict_Type, &fast,
                                      &span_var, &tls, &thread_name, &acquire, &release, &encode, &encode_safe,
                                      &prepare, &redacted, &slow, &mm, &max_event, &len_field, &never_repeats,
-                                     &redact, &dict_walk, &redactor)) {
+                                     &redact, &dict_walk, &redactor, &max_value)) {
         return -1;
     }
     if (never_repeats != Py_None && (!PyFrozenSet_CheckExact(never_repeats) || redact == Py_None)) {
@@ -222,6 +223,7 @@ Fast_init(Fast *self, PyObject *args, PyObject *kwds)
     self->off_last_ts = o4;
     self->off_open_offset = o5;
     self->max_event = max_event;
+    self->max_value = max_value;
     self->len_field = len_field;
 #define KEEP(field, value) (Py_INCREF(value), self->field = (value))
     KEEP(rec, rec);
@@ -685,6 +687,332 @@ static PyTypeObject FastType = {
     .tp_methods = Fast_methods,
 };
 
+/* ---------------------------------------------------------------- tool calls */
+
+/*
+ * Tool(fn, name, names, name_set, slow): the common case of a @flightrec.tool call.
+ *
+ * agent._wrap makes one per decorated (sync) function and its wrapper calls
+ * ``tool(args, kwargs)``. The common case is a recorder with a C fast path, a plain
+ * signature bound by name (no *args, **kwargs, self or cls), no failed call that a retry
+ * could repeat, a tool that returns normally without tool_error(), and a result within
+ * the stored limits: it records the same tool_call and tool_result events as agent._begin
+ * and agent._end, through fast_record. Everything else goes to ``slow(args, kwargs)``,
+ * the Python path, before anything was recorded; an exception of the tool (or a marked
+ * call, or a result to cut) goes to agent._end with the call already begun, as the
+ * Python path does. A failure of the recorder is counted, never raised into the agent.
+ */
+
+/* Set once by configure_tools() from flightrec/agent.py. */
+static PyObject *t_failed, *t_call_ids, *t_call_type, *t_current_call, *t_last_call, *t_span_var, *t_perf_ns,
+    *t_round, *t_end;
+static PyObject *str_t0, *str_marked, *str_rec, *str_tool, *str_call_id, *str_args, *str_attempt, *str_latency,
+    *str_result, *str_kind_call, *str_kind_result, *three, *million;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *fn;
+    PyObject *name;
+    PyObject *names;    /* tuple of parameter names, or None: always the slow path */
+    PyObject *name_set; /* frozenset of them */
+    PyObject *slow;     /* slow(args, kwargs): the Python path */
+} Tool;
+
+static int
+Tool_traverse(Tool *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->fn);
+    Py_VISIT(self->name);
+    Py_VISIT(self->names);
+    Py_VISIT(self->name_set);
+    Py_VISIT(self->slow);
+    return 0;
+}
+
+static int
+Tool_clear(Tool *self)
+{
+    Py_CLEAR(self->fn);
+    Py_CLEAR(self->name);
+    Py_CLEAR(self->names);
+    Py_CLEAR(self->name_set);
+    Py_CLEAR(self->slow);
+    return 0;
+}
+
+static void
+Tool_dealloc(Tool *self)
+{
+    PyObject_GC_UnTrack(self);
+    Tool_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+Tool_init(Tool *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"fn", "name", "names", "name_set", "slow", NULL};
+    PyObject *fn, *name, *names, *name_set, *slow;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OUOOO", kwlist, &fn, &name, &names, &name_set, &slow)) {
+        return -1;
+    }
+    if (names != Py_None && (!PyTuple_CheckExact(names) || !PyFrozenSet_CheckExact(name_set))) {
+        PyErr_SetString(PyExc_TypeError, "names: a tuple (or None), name_set: a frozenset");
+        return -1;
+    }
+    Tool_clear(self);
+    self->fn = Py_NewRef(fn);
+    self->name = Py_NewRef(name);
+    self->names = Py_NewRef(names);
+    self->name_set = Py_NewRef(name_set);
+    self->slow = Py_NewRef(slow);
+    return 0;
+}
+
+static PyObject *
+call_tool_plain(Tool *self, PyObject *args, PyObject *kwargs)
+{
+    return PyObject_Call(self->fn, args, PyDict_GET_SIZE(kwargs) ? kwargs : NULL);
+}
+
+/* The arguments named as _Binder names them, or NULL (no error set) when this call is not
+ * the plain case. */
+static PyObject *
+bind_plain(Tool *self, PyObject *args, PyObject *kwargs)
+{
+    Py_ssize_t nargs = PyTuple_GET_SIZE(args), nnames = PyTuple_GET_SIZE(self->names);
+    if (nargs > nnames) {
+        return NULL;
+    }
+    PyObject *bound = PyDict_New();
+    if (bound == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        if (PyDict_SetItem(bound, PyTuple_GET_ITEM(self->names, i), PyTuple_GET_ITEM(args, i)) < 0) {
+            goto fail;
+        }
+    }
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    while (PyDict_Next(kwargs, &pos, &k, &v)) {
+        int known = PySet_Contains(self->name_set, k);
+        if (known <= 0) {
+            goto fail; /* an unknown keyword: bind() reports it (as args/kwargs) */
+        }
+        int dup = PyDict_Contains(bound, k);
+        if (dup != 0) {
+            goto fail; /* given twice: the call will raise TypeError */
+        }
+        if (PyDict_SetItem(bound, k, v) < 0) {
+            goto fail;
+        }
+    }
+    return bound;
+fail:
+    PyErr_Clear();
+    Py_DECREF(bound);
+    return NULL;
+}
+
+/* Python's agent._end(rec, call, token, result, exc); its errors are its own (it counts them). */
+static void
+end_in_python(Fast *fast, PyObject *call, PyObject *token, PyObject *result, PyObject *exc)
+{
+    PyObject *argv[5] = {fast->rec, call, token, result, exc};
+    PyObject *r = PyObject_Vectorcall(t_end, argv, 5, NULL);
+    if (r == NULL) {
+        count_error(fast);
+    }
+    Py_XDECREF(r);
+}
+
+static PyObject *
+Tool_vectorcall(PyObject *op, PyObject *const *argv, size_t nargsf, PyObject *kwnames)
+{
+    Tool *self = (Tool *)op;
+    if (PyVectorcall_NARGS(nargsf) != 2 || kwnames != NULL || !PyTuple_CheckExact(argv[0]) ||
+        !PyDict_CheckExact(argv[1])) {
+        PyErr_SetString(PyExc_TypeError, "Tool(args: tuple, kwargs: dict)");
+        return NULL;
+    }
+    PyObject *args = argv[0], *kwargs = argv[1];
+    if (t_end == NULL || active == NULL || self->names == Py_None || PyDict_GET_SIZE(t_failed) != 0) {
+        if (active == NULL && fallback == NULL) {
+            return call_tool_plain(self, args, kwargs); /* not recording */
+        }
+        return PyObject_CallFunctionObjArgs(self->slow, args, kwargs, NULL);
+    }
+    PyObject *bound = bind_plain(self, args, kwargs);
+    if (bound == NULL) {
+        return PyObject_CallFunctionObjArgs(self->slow, args, kwargs, NULL);
+    }
+    /* Own the recorder for the whole call: the tool may stop it (and start another). */
+    Fast *fast = (Fast *)Py_NewRef(active);
+    PyObject *call = NULL, *token = NULL, *call_id = NULL, *result = NULL, *data = NULL, *seq = NULL;
+    PyObject *ctx = NULL, *t0 = NULL;
+    call_id = PyIter_Next(t_call_ids);
+    if (call_id == NULL || PyContextVar_Get(t_span_var, NULL, &ctx) < 0) {
+        goto begin_failed;
+    }
+    PyObject *step = (ctx != NULL && PyTuple_Check(ctx) && PyTuple_GET_SIZE(ctx) == 2) ? PyTuple_GET_ITEM(ctx, 0)
+                                                                                      : Py_None;
+    PyObject *cargs[6] = {self->name, call_id, Py_None, one, step, bound};
+    call = PyObject_Vectorcall(t_call_type, cargs, 6, NULL);
+    if (call == NULL) {
+        goto begin_failed;
+    }
+    data = PyDict_New();
+    if (data == NULL || PyDict_SetItem(data, str_tool, self->name) < 0 ||
+        PyDict_SetItem(data, str_call_id, call_id) < 0 || PyDict_SetItem(data, str_args, bound) < 0 ||
+        PyDict_SetItem(data, str_attempt, one) < 0) {
+        goto begin_failed;
+    }
+    seq = fast_record(fast, str_kind_call, data, 0);
+    Py_CLEAR(seq);
+    Py_CLEAR(data);
+    t0 = PyObject_CallNoArgs(t_perf_ns); /* after the record: its cost is not the tool's latency */
+    if (t0 == NULL || PyObject_SetAttr(call, str_t0, t0) < 0) {
+        goto begin_failed;
+    }
+    token = PyContextVar_Set(t_current_call, call);
+    if (token == NULL) {
+        goto begin_failed;
+    }
+
+    result = call_tool_plain(self, args, kwargs);
+    if (result == NULL) {
+        /* the tool raised: agent._end records it (origin, payload...), then it propagates */
+        PyObject *et, *ev, *etb;
+        PyErr_Fetch(&et, &ev, &etb);
+        PyErr_NormalizeException(&et, &ev, &etb);
+        if (ev != NULL && etb != NULL) {
+            PyException_SetTraceback(ev, etb);
+        }
+        end_in_python(fast, call, token, Py_None, ev != NULL ? ev : Py_None);
+        PyErr_Restore(et, ev, etb);
+        goto done;
+    }
+    /* Marked by tool_error(), a failed call to forget, or a result to cut: agent._end. */
+    PyObject *marked = PyObject_GetAttr(call, str_marked);
+    if (marked == NULL) {
+        count_error(fast);
+        goto done;
+    }
+    int unusual = marked != Py_None || PyDict_GET_SIZE(t_failed) != 0;
+    Py_DECREF(marked);
+    if (!unusual) {
+        if (PyUnicode_Check(result)) {
+            unusual = PyUnicode_GET_LENGTH(result) > fast->max_value;
+        }
+        else if (PyBytes_Check(result) || PyByteArray_Check(result)) {
+            unusual = PyObject_Length(result) > fast->max_value;
+        }
+        else if (PyList_Check(result) || PyTuple_Check(result) || PyDict_Check(result)) {
+            unusual = PyObject_Length(result) > 100; /* agent.RESULT_ITEMS */
+        }
+    }
+    if (unusual) {
+        end_in_python(fast, call, token, result, Py_None);
+        goto done;
+    }
+    if (PyContextVar_Reset(t_current_call, token) < 0) {
+        PyErr_Clear(); /* exited in another context: as agent._end does */
+        PyObject *r = PyContextVar_Set(t_current_call, Py_None);
+        Py_XDECREF(r);
+        PyErr_Clear();
+    }
+    PyObject *now = PyObject_CallNoArgs(t_perf_ns);
+    PyObject *elapsed = now != NULL ? PyNumber_Subtract(now, t0) : NULL;
+    Py_XDECREF(now);
+    PyObject *ms = elapsed != NULL ? PyNumber_TrueDivide(elapsed, million) : NULL;
+    Py_XDECREF(elapsed);
+    PyObject *latency = ms != NULL ? PyObject_CallFunctionObjArgs(t_round, ms, three, NULL) : NULL;
+    Py_XDECREF(ms);
+    if (latency == NULL) {
+        count_error(fast);
+        goto done;
+    }
+    data = PyDict_New();
+    int bad = data == NULL || PyDict_SetItem(data, str_tool, self->name) < 0 ||
+              PyDict_SetItem(data, str_call_id, call_id) < 0 || PyDict_SetItem(data, str_latency, latency) < 0 ||
+              PyDict_SetItem(data, str_result, result) < 0;
+    Py_DECREF(latency);
+    if (bad) {
+        count_error(fast);
+        goto done;
+    }
+    PyObject *last = PyTuple_Pack(2, call_id, self->name);
+    PyObject *ltok = last != NULL ? PyContextVar_Set(t_last_call, last) : NULL;
+    Py_XDECREF(last);
+    if (ltok == NULL) {
+        count_error(fast);
+        goto done;
+    }
+    Py_DECREF(ltok);
+    seq = fast_record(fast, str_kind_result, data, 0);
+    goto done;
+
+begin_failed:
+    /* as agent._begin: count it, and run the tool unrecorded */
+    count_error(fast);
+    Py_CLEAR(token);
+    result = call_tool_plain(self, args, kwargs);
+done:
+    Py_XDECREF(seq);
+    Py_XDECREF(data);
+    Py_XDECREF(t0);
+    Py_XDECREF(ctx);
+    Py_XDECREF(token);
+    Py_XDECREF(call);
+    Py_XDECREF(call_id);
+    Py_DECREF(bound);
+    Py_DECREF(fast);
+    return result;
+}
+
+static PyObject *
+Tool_call(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    if (kwargs != NULL && PyDict_GET_SIZE(kwargs) != 0) {
+        PyErr_SetString(PyExc_TypeError, "Tool(args: tuple, kwargs: dict)");
+        return NULL;
+    }
+    return Tool_vectorcall(self, &PyTuple_GET_ITEM(args, 0), (size_t)PyTuple_GET_SIZE(args), NULL);
+}
+
+static PyTypeObject ToolType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "flightrec._fastpath.Tool",
+    .tp_basicsize = sizeof(Tool),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "Tool(fn, name, names, name_set, slow)(args, kwargs): one @flightrec.tool call, in C when it can.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Tool_init,
+    .tp_dealloc = (destructor)Tool_dealloc,
+    .tp_traverse = (traverseproc)Tool_traverse,
+    .tp_clear = (inquiry)Tool_clear,
+    .tp_call = Tool_call,
+};
+
+/* configure_tools(failed, call_ids, call_type, current_call, last_call, span_var, perf_ns, round, end) */
+static PyObject *
+mod_configure_tools(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 9 || !PyDict_Check(args[0]) || !PyContextVar_CheckExact(args[3]) ||
+        !PyContextVar_CheckExact(args[4]) || !PyContextVar_CheckExact(args[5])) {
+        PyErr_SetString(PyExc_TypeError, "configure_tools(failed, call_ids, call_type, current_call, last_call, "
+                                         "span_var, perf_ns, round, end)");
+        return NULL;
+    }
+    PyObject **slots[9] = {&t_failed, &t_call_ids, &t_call_type, &t_current_call, &t_last_call,
+                           &t_span_var, &t_perf_ns, &t_round, &t_end};
+    for (int i = 0; i < 9; i++) {
+        Py_XSETREF(*slots[i], Py_NewRef(args[i]));
+    }
+    Py_RETURN_NONE;
+}
+
 /* ---------------------------------------------------------------- module */
 
 /* flightrec.record(kind, /, *, pin=False, **data) */
@@ -777,6 +1105,9 @@ static PyMethodDef module_methods[] = {
      "record($module, kind, /, *, pin=False, **data)\n--\n\n"
      "Record one event of ``kind`` with arbitrary fields; its seq, or None when not recording\n"
      "or sampled out. The C twin of flightrec.api._python_record."},
+    {"configure_tools", (PyCFunction)(void (*)(void))mod_configure_tools, METH_FASTCALL,
+     "configure_tools(failed, call_ids, call_type, current_call, last_call, span_var, perf_ns, round, end):\n"
+     "the objects of flightrec.agent that Tool calls share with the Python path."},
     {"set_active", (PyCFunction)(void (*)(void))mod_set_active, METH_FASTCALL,
      "set_active(fast, fallback): the Fast flightrec.record() uses, else the callable it defers to."},
     {NULL, NULL, 0, NULL},
@@ -790,7 +1121,28 @@ static struct PyModuleDef moduledef = {
 PyMODINIT_FUNC
 PyInit__fastpath(void)
 {
-    if (PyType_Ready(&FastType) < 0) {
+    if (PyType_Ready(&FastType) < 0 || PyType_Ready(&ToolType) < 0) {
+        return NULL;
+    }
+#define INTERN(var, text)                                 \
+    if ((var = PyUnicode_InternFromString(text)) == NULL) { \
+        return NULL;                                      \
+    }
+    INTERN(str_t0, "t0");
+    INTERN(str_marked, "marked");
+    INTERN(str_rec, "rec");
+    INTERN(str_tool, "tool");
+    INTERN(str_call_id, "call_id");
+    INTERN(str_args, "args");
+    INTERN(str_attempt, "attempt");
+    INTERN(str_latency, "latency_ms");
+    INTERN(str_result, "result");
+    INTERN(str_kind_call, "tool_call");
+    INTERN(str_kind_result, "tool_result");
+#undef INTERN
+    three = PyLong_FromLong(3);
+    million = PyFloat_FromDouble(1e6);
+    if (three == NULL || million == NULL) {
         return NULL;
     }
     str_seq = PyUnicode_InternFromString("_seq");
@@ -814,6 +1166,12 @@ PyInit__fastpath(void)
     Py_INCREF(&FastType);
     if (PyModule_AddObject(m, "Fast", (PyObject *)&FastType) < 0) {
         Py_DECREF(&FastType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&ToolType);
+    if (PyModule_AddObject(m, "Tool", (PyObject *)&ToolType) < 0) {
+        Py_DECREF(&ToolType);
         Py_DECREF(m);
         return NULL;
     }

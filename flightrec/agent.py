@@ -42,6 +42,7 @@ from typing import Any, TypeVar, overload
 
 from . import api
 from .context import current_span
+from .fastpath import load_native
 
 __all__ = [
     "ToolResponseError",
@@ -505,8 +506,7 @@ def _wrap(fn: F, name: str | None) -> F:
 
         return atool  # type: ignore[return-value]
 
-    @functools.wraps(fn)
-    def stool(*args: Any, **kwargs: Any) -> Any:
+    def slow(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         rec = api._recorder
         if rec is None:
             return fn(*args, **kwargs)
@@ -519,7 +519,41 @@ def _wrap(fn: F, name: str | None) -> F:
         _end(rec, call, token, result, None)
         return result
 
+    native = _native_tool(fn, tname, bind, slow)
+    if native is not None:
+        # The common case in C (flightrec/_fastpath.c, Tool): the same events, a fraction
+        # of the cost; it hands every other case to `slow`, or to _end once begun.
+        @functools.wraps(fn)
+        def ctool(*args: Any, **kwargs: Any) -> Any:
+            return native(args, kwargs)
+
+        return ctool  # type: ignore[return-value]
+
+    @functools.wraps(fn)
+    def stool(*args: Any, **kwargs: Any) -> Any:
+        return slow(args, kwargs)
+
     return stool  # type: ignore[return-value]
+
+
+def _native_tool(fn: Callable[..., Any], tname: str, bind: _Binder, slow: Callable[..., Any]) -> Any:
+    """The C twin of a tool's call path, or None (pure Python, or a signature it does not bind)."""
+    if _fastpath is None or bind.names is None or bind.drop:
+        return None
+    try:
+        return _fastpath.Tool(fn, tname, bind.names, bind.name_set, slow)
+    except Exception:
+        return None
+
+
+_fastpath: Any = load_native("_fastpath")
+if _fastpath is not None:
+    try:
+        _fastpath.configure_tools(
+            _failed, _call_ids, _Call, _current_call, _last_call, current_span, _perf_ns, round, _end
+        )
+    except Exception:  # an older build without Tool: the Python path
+        _fastpath = None
 
 
 def tool_error(message: str, origin: str = "response", **data: Any) -> None:

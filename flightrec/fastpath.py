@@ -66,10 +66,11 @@ def attach(rec: Recorder) -> Any:
             encode_safe=rec._encoder.encode,
             prepare=rec._encoder.prepare,
             redacted=rec._redacted if rec.redactor is not None else None,
-            never_repeats=NEVER_REPEATS,
+            never_repeats=NEVER_REPEATS if rec.redactor is not None else None,
             redact=rec.redactor.redact if rec.redactor is not None else None,
             dict_walk=_dict_walk_for(rec.redactor),
             redactor=rec.redactor,
+            max_value=rec.config.max_value,
             slow=type(rec).record.__get__(rec),  # the Python method, not the C one set on rec
             mm=rec.ring._mm,
             max_event=rec.config.max_event,

@@ -37,7 +37,7 @@ NEVER_REPEATS = frozenset({"tool_call", "tool_result", "llm", "step_end", "memor
 """Kinds whose payload carries a call id or a measured time, so it never repeats whole: they
 skip the payload cache of :meth:`Recorder._redacted` (every lookup would miss and cost two
 encodings). The walk's cache, by string value, still serves their strings."""
-_CACHE_GIVE_UP = 64  # misses in a row after which a kind mostly skips the payload cache (see _redacted)
+_CACHE_GIVE_UP = 16  # misses in a row after which a kind mostly skips the payload cache (see _redacted)
 
 
 # Field names of the events flightrec itself writes (agent.py, memory.py, checkpoint.py).

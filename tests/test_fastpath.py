@@ -69,6 +69,52 @@ with flightrec.step("tools"):  # kinds redacted without the payload cache (recor
     lookup(email="sam@example.org", n=[1, {"card": "4111 1111 1111 1111"}])
     flightrec.llm(model="m", prompt_tokens=1, completion_tokens=2, latency_ms=1.5, response="call +44 20 7946 0958")
 
+# Tool calls the C Tool hands back to Python: a failure and its retries, tool_error(),
+# a result cut to max_value, a method (self), unknown keywords.
+attempts = {"n": 0}
+
+@flightrec.tool
+def flaky(q):
+    attempts["n"] += 1
+    if attempts["n"] < 3:
+        raise TimeoutError("slow upstream")
+    return "ok " + q
+
+@flightrec.tool
+def marked(q):
+    flightrec.tool_error("bad answer", code=7)
+    return {"error": q}
+
+@flightrec.tool
+def long(q):
+    return q * 10_000
+
+class Service:
+    @flightrec.tool
+    def meth(self, a):
+        return a + 1
+
+@flightrec.tool
+def loose(*args, **kwargs):
+    return len(args) + len(kwargs)
+
+with flightrec.step("hand-offs"):
+    for _ in range(3):
+        try:
+            flaky("x")
+        except TimeoutError:
+            pass
+    lookup("again@example.com", 1)  # after a failure: the Python path
+with flightrec.step("more"):
+    marked("m")
+    long("y")
+    Service().meth(5)
+    loose(1, 2, k=3)
+    try:
+        lookup("x@example.com", 1, unknown=2)
+    except TypeError:
+        pass
+
 def worker():
     flightrec.record("note", from_thread=True)
 
@@ -119,6 +165,49 @@ def test_c_and_python_paths_record_the_same_events(tmp_path: Path) -> None:
     for key in ("recorded", "dropped", "errors", "degraded"):
         assert c_run["counters"][key] == py_run["counters"][key], key
     assert c_run["counters"]["sampling"] == py_run["counters"]["sampling"]
+
+
+@needs_c
+@pytest.mark.parametrize("redact", [True, False])
+def test_the_c_path_attaches_with_and_without_redaction(frdir: Path, redact: bool) -> None:
+    """Every configuration gets the C path (a recorder that could not attach records in Python)."""
+    rec = flightrec.start(dir=frdir, triggers=False, resources=0, redact=redact)
+    try:
+        assert rec._fast is not None
+        assert type(rec.record).__name__ == "builtin_function_or_method"
+        assert type(rec.append_locked).__name__ == "builtin_function_or_method"
+    finally:
+        flightrec.stop()
+
+
+@needs_c
+def test_plain_tools_take_the_c_path_and_others_python(rec: Any) -> None:
+    """A tool with a plain signature gets the C call path; *args tools and methods stay in Python."""
+    from flightrec import agent
+
+    @flightrec.tool
+    def plain(a: int, b: str = "x") -> str:
+        return b * a
+
+    @flightrec.tool
+    def star(*args: Any) -> int:
+        return len(args)
+
+    class Service:
+        @flightrec.tool
+        def meth(self, a: int) -> int:
+            return a
+
+    assert plain.__code__.co_name == "ctool" and agent._fastpath is not None
+    assert star.__code__.co_name == "stool"
+    assert Service.meth.__code__.co_name == "stool"
+    assert (plain(2, b="ab"), star(1, 2), Service().meth(4)) == ("abab", 2, 4)
+    with recorded() as r:
+        calls = [e.data for e in r.events() if e.kind == "tool_call"]
+        results = [e.data for e in r.events() if e.kind == "tool_result"]
+    assert [c["args"] for c in calls] == [{"a": 2, "b": "ab"}, {"args": [1, 2]}, {"a": 4}]
+    assert [x["result"] for x in results] == ["abab", 2, 4]
+    assert [x["call_id"] for x in results] == [c["call_id"] for c in calls]
 
 
 @needs_c
