@@ -786,9 +786,9 @@ class CheckpointStore:
             self._gen_seq[gen] = _PENDING
             self._gens.append(gen)
             missing, size = self._register(chunks, gen)
-            # The ratio only estimates ring usage: measured on every 8th checkpoint's new
+            # The ratio only estimates ring usage: measured on every 32nd checkpoint's new
             # chunks (compressing them all every time would cost more than storing them).
-            if gen % 8 == 1 or self._ratio is None:
+            if gen % 32 == 1 or self._ratio is None:
                 self._ratio = _compress_ratio([chunks[h] for h in missing]) if missing else self._ratio
             ratio = self._ratio if self._ratio is not None else 1.0
             new_hex: list[str] = []
