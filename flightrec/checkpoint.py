@@ -306,7 +306,9 @@ class _Packer:
         if n <= PAGE_MAX and sum(map(len, parts)) + 5 <= self.max_chunk:
             return head(n) + b"".join(parts)
         limit = self.max_chunk - 8
-        fits = max(map(len, parts)) * PAGE_MAX <= limit  # then no page can outgrow a chunk
+        # Then no page can outgrow a chunk. A list's parts are inline encodings shorter than
+        # MIN_CHUNK or refs (see item()), so its bound needs no pass over them.
+        fits = (tag == "l" and limit >= MIN_CHUNK * PAGE_MAX) or max(map(len, parts)) * PAGE_MAX <= limit
         ref, join, chunks, trail = self._ref, b"".join, self.chunks, self.trail
         pages: list[bytes] = []
         ends: list[int] = []  # where each page ends

@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import flightrec
-from flightrec.checkpoint import ChunkIndex, DiffEntry, diff_states, pack_state, store_for
+from flightrec.checkpoint import MAX_CHUNK, ChunkIndex, DiffEntry, diff_states, pack_state, store_for
 from flightrec.errors import CorruptRecording, MissingChunk
 
 
@@ -227,6 +229,28 @@ class TestDedup:
             assert {"m": conv} == rec.state_at(a)
             ev = next(e for e in rec.events(["checkpoint"]) if e.seq == b)
             assert ev.data["new"] <= 4
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(
+        items=st.lists(
+            st.one_of(
+                st.text(max_size=400),
+                st.binary(max_size=300),
+                st.integers(-(2**63), 2**64 - 1),  # (beyond MessagePack's ints a value is stored as repr)
+                st.dictionaries(st.text(max_size=300), st.text(max_size=300), max_size=3),
+            ),
+            max_size=300,
+        ),
+        max_chunk=st.sampled_from([1024, 4096, MAX_CHUNK]),
+    )
+    def test_no_chunk_outgrows_the_limit(self, items: list[Any], max_chunk: int) -> None:
+        """Pages and nodes are split so that every chunk fits (lists and dicts, big keys, any limit)."""
+        state = {"list": items, "dict": {f"k{i}" + "x" * (i % 7) * 40: v for i, v in enumerate(items)}}
+        root, chunks = pack_state(state, max_chunk)
+        assert max(map(len, chunks.values())) <= max_chunk
+        index = ChunkIndex([])
+        index.data = {h.hex(): blob for h, blob in chunks.items()}
+        assert index.rebuild(root.hex()) == state
 
 
 class TestWrapAround:
