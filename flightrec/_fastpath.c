@@ -45,6 +45,12 @@ typedef struct {
     PyObject *redact;       /* Redactor.redact (never raises), for those kinds */
     PyObject *dict_walk;    /* the C dict walk, called as redact() would call it, or NULL */
     PyObject *redactor;     /* its Redactor */
+    /* Recorder._redacted's payload cache, used here in C (the same objects as in Python): */
+    PyObject *cache_misses; /* kind -> consecutive misses (dict), or NULL: call redacted instead */
+    PyObject *redact_cache; /* encoded payload -> msgspec.Raw of its redacted encoding (dict) */
+    PyObject *encode_data;  /* the plain encoder's encode */
+    PyObject *raw_type;     /* msgspec.Raw */
+    long give_up;           /* recorder._CACHE_GIVE_UP */
     PyObject *slow;         /* the Python Recorder.record(kind, data, pin, is_error, clean) */
     PyObject *ring_append;  /* RingWriter.append(event, seq, ts): flushes a full block */
     Py_ssize_t max_event;
@@ -129,6 +135,10 @@ Fast_traverse(Fast *self, visitproc visit, void *arg)
     Py_VISIT(self->redact);
     Py_VISIT(self->dict_walk);
     Py_VISIT(self->redactor);
+    Py_VISIT(self->cache_misses);
+    Py_VISIT(self->redact_cache);
+    Py_VISIT(self->encode_data);
+    Py_VISIT(self->raw_type);
     Py_VISIT(self->slow);
     Py_VISIT(self->ring_append);
     return 0;
@@ -163,6 +173,10 @@ Fast_clear(Fast *self)
     Py_CLEAR(self->redact);
     Py_CLEAR(self->dict_walk);
     Py_CLEAR(self->redactor);
+    Py_CLEAR(self->cache_misses);
+    Py_CLEAR(self->redact_cache);
+    Py_CLEAR(self->encode_data);
+    Py_CLEAR(self->raw_type);
     Py_CLEAR(self->slow);
     Py_CLEAR(self->ring_append);
     return 0;
@@ -181,15 +195,25 @@ Fast_init(Fast *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"rec",     "ring",     "fast", "span_var", "tls", "thread_name", "acquire",   "release",
                              "encode",  "encode_safe", "prepare", "redacted", "slow", "mm",  "max_event", "len_field",
-                             "never_repeats", "redact", "dict_walk", "redactor", "max_value", NULL};
+                             "never_repeats", "redact", "dict_walk", "redactor", "max_value", "payload_cache",
+                             NULL};
     PyObject *rec, *ring, *fast, *span_var, *tls, *thread_name, *acquire, *release, *encode, *encode_safe,
         *prepare, *redacted, *slow, *mm;
     PyObject *never_repeats = Py_None, *redact = Py_None, *dict_walk = Py_None, *redactor = Py_None;
+    PyObject *payload_cache = Py_None; /* (cache_misses, redact_cache, encode_data, raw_type, give_up) */
     Py_ssize_t max_event, len_field, max_value = 4096;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO!OOOOOOOOOOOnn|OOOOn", kwlist, &rec, &ring, &PyDict_Type, &fast,
-                                     &span_var, &tls, &thread_name, &acquire, &release, &encode, &encode_safe,
-                                     &prepare, &redacted, &slow, &mm, &max_event, &len_field, &never_repeats,
-                                     &redact, &dict_walk, &redactor, &max_value)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO!OOOOOOOOOOOnn|OOOOnO", kwlist, &rec, &ring, &PyDict_Type,
+                                     &fast, &span_var, &tls, &thread_name, &acquire, &release, &encode,
+                                     &encode_safe, &prepare, &redacted, &slow, &mm, &max_event, &len_field,
+                                     &never_repeats, &redact, &dict_walk, &redactor, &max_value, &payload_cache)) {
+        return -1;
+    }
+    if (payload_cache != Py_None &&
+        (!PyTuple_CheckExact(payload_cache) || PyTuple_GET_SIZE(payload_cache) != 5 ||
+         !PyDict_CheckExact(PyTuple_GET_ITEM(payload_cache, 0)) ||
+         !PyDict_CheckExact(PyTuple_GET_ITEM(payload_cache, 1)) || !PyLong_Check(PyTuple_GET_ITEM(payload_cache, 4)) ||
+         redact == Py_None)) {
+        PyErr_SetString(PyExc_TypeError, "payload_cache: (misses, cache, encode, Raw, give_up), with redact");
         return -1;
     }
     if (never_repeats != Py_None && (!PyFrozenSet_CheckExact(never_repeats) || redact == Py_None)) {
@@ -251,6 +275,17 @@ Fast_init(Fast *self, PyObject *args, PyObject *kwds)
                 KEEP(dict_walk, dict_walk);
                 KEEP(redactor, redactor);
             }
+        }
+        if (payload_cache != Py_None) {
+            self->give_up = PyLong_AsLong(PyTuple_GET_ITEM(payload_cache, 4));
+            if (self->give_up <= 0) {
+                PyErr_Clear();
+                self->give_up = 1;
+            }
+            KEEP(cache_misses, PyTuple_GET_ITEM(payload_cache, 0));
+            KEEP(redact_cache, PyTuple_GET_ITEM(payload_cache, 1));
+            KEEP(encode_data, PyTuple_GET_ITEM(payload_cache, 2));
+            KEEP(raw_type, PyTuple_GET_ITEM(payload_cache, 3));
         }
     }
 #undef KEEP
@@ -350,6 +385,88 @@ redact_direct(Fast *self, PyObject *data)
     return PyObject_CallOneArg(self->redact, data);
 }
 
+static int
+set_misses(Fast *self, PyObject *kind, long n)
+{
+    PyObject *v = PyLong_FromLong(n);
+    if (v == NULL) {
+        return -1;
+    }
+    int rc = PyDict_SetItem(self->cache_misses, kind, v);
+    Py_DECREF(v);
+    return rc;
+}
+
+/* Recorder._redacted in C (see its docstring): the redacted payload, reused whole (as a
+ * msgspec.Raw of its encoding) when the same payload was redacted before. A new
+ * reference, or NULL with an error set. */
+static PyObject *
+redact_payload(Fast *self, PyObject *data, PyObject *kind)
+{
+    long misses = 0;
+    PyObject *m = PyDict_GetItemWithError(self->cache_misses, kind); /* borrowed */
+    if (m != NULL) {
+        misses = PyLong_AsLong(m);
+        if (misses == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    else if (PyErr_Occurred()) {
+        return NULL;
+    }
+    if (misses >= self->give_up && misses % self->give_up) {
+        if (set_misses(self, kind, misses + 1) < 0) {
+            return NULL;
+        }
+        return redact_direct(self, data);
+    }
+    PyObject *key = PyObject_CallOneArg(self->encode_data, data);
+    if (key == NULL || !PyBytes_Check(key)) {
+        PyErr_Clear(); /* unencodable as given: the walk sanitizes it */
+        Py_XDECREF(key);
+        return redact_direct(self, data);
+    }
+    PyObject *hit = PyDict_GetItemWithError(self->redact_cache, key); /* borrowed */
+    if (hit != NULL) {
+        Py_INCREF(hit);
+        Py_DECREF(key);
+        if (misses && set_misses(self, kind, 0) < 0) {
+            Py_DECREF(hit);
+            return NULL;
+        }
+        return hit;
+    }
+    if (PyErr_Occurred() || set_misses(self, kind, misses + 1) < 0) {
+        Py_DECREF(key);
+        return NULL;
+    }
+    PyObject *clean = redact_direct(self, data);
+    if (clean == NULL || PyBytes_GET_SIZE(key) > 8192) {
+        Py_DECREF(key);
+        return clean;
+    }
+    PyObject *enc = PyObject_CallOneArg(self->encode_data, clean);
+    PyObject *raw = enc != NULL ? PyObject_CallOneArg(self->raw_type, enc) : NULL;
+    Py_XDECREF(enc);
+    if (raw == NULL) {
+        PyErr_Clear();
+        Py_DECREF(key);
+        return clean;
+    }
+    if (PyDict_GET_SIZE(self->redact_cache) >= 4096) {
+        PyDict_Clear(self->redact_cache); /* bounded; a full reset is cheaper than LRU bookkeeping */
+    }
+    int rc = PyDict_SetItem(self->redact_cache, key, raw);
+    Py_DECREF(key);
+    if (rc < 0) {
+        Py_DECREF(raw);
+        PyErr_Clear();
+        return clean;
+    }
+    Py_DECREF(clean);
+    return raw;
+}
+
 /* The fast path; a new reference (the seq, or None), never NULL. ``clean``: the caller
  * redacted ``data`` already (Recorder.record_clean). */
 static PyObject *
@@ -400,8 +517,9 @@ fast_record(Fast *self, PyObject *kind, PyObject *data, int clean)
         if (direct < 0) {
             goto error;
         }
-        PyObject *redacted = direct ? redact_direct(self, data)
-                                    : PyObject_CallFunctionObjArgs(self->redacted, data, kind, NULL);
+        PyObject *redacted = direct                          ? redact_direct(self, data)
+                             : self->cache_misses != NULL ? redact_payload(self, data, kind)
+                                                          : PyObject_CallFunctionObjArgs(self->redacted, data, kind, NULL);
         if (redacted == NULL) {
             goto error;
         }

@@ -71,6 +71,7 @@ def attach(rec: Recorder) -> Any:
             dict_walk=_dict_walk_for(rec.redactor),
             redactor=rec.redactor,
             max_value=rec.config.max_value,
+            payload_cache=_payload_cache(rec),
             slow=type(rec).record.__get__(rec),  # the Python method, not the C one set on rec
             mm=rec.ring._mm,
             max_event=rec.config.max_event,
@@ -78,6 +79,17 @@ def attach(rec: Recorder) -> Any:
         )
     except Exception:  # an unexpected layout: record in Python rather than not at all
         return None
+
+
+def _payload_cache(rec: Recorder) -> tuple[Any, ...] | None:
+    """What the C twin of ``Recorder._redacted`` needs: the recorder's own cache objects."""
+    if rec.redactor is None:
+        return None
+    import msgspec
+
+    from .recorder import _CACHE_GIVE_UP
+
+    return (rec._cache_misses, rec._redact_cache, rec._encode_data, msgspec.Raw, _CACHE_GIVE_UP)
 
 
 def _dict_walk_for(redactor: Any) -> Any:

@@ -51,6 +51,9 @@ with flightrec.step("outer"):
     rec.record("direct", {"via": "Recorder.record"})
     rec.record("direct", {"is_error": "positional"}, False, True)
     rec.record("direct", {"keywords": 1}, is_error=False)
+    for i in range(40):  # the payload cache: hits, and a kind that gives up on it after misses
+        flightrec.record("novel", n=i, who="jane.doe@example.com")
+        flightrec.record("same", who="jane.doe@example.com", nested={"ip": "10.0.0.1"})
     rec.record_clean("direct", {"said_clean": "jane.doe@example.com"})  # stored as given
     rec.record_clean("token", {"clean_and_sampled": "jane.doe@example.com"})  # via Python
     with rec._lock:  # what flush listeners and the checkpoint store append, in C or Python
