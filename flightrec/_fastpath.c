@@ -41,8 +41,7 @@ typedef struct {
     PyObject *encode_safe;  /* EventEncoder.encode(seq, ts, kind, thread, span, parent, data) */
     PyObject *prepare;      /* EventEncoder.prepare(data, kind, thread): conversions, unlocked */
     PyObject *redacted;     /* Recorder._redacted(data, kind), or None when not redacting */
-    PyObject *never_repeats; /* kinds whose payload never repeats (no payload cache): a frozenset, or NULL */
-    PyObject *redact;       /* Redactor.redact (never raises), for those kinds */
+    PyObject *redact;       /* Redactor.redact (never raises), or NULL when not redacting */
     PyObject *dict_walk;    /* the C dict walk, called as redact() would call it, or NULL */
     PyObject *redactor;     /* its Redactor */
     /* Recorder._redacted's payload cache, used here in C (the same objects as in Python): */
@@ -51,7 +50,7 @@ typedef struct {
     PyObject *encode_data;  /* the plain encoder's encode */
     PyObject *raw_type;     /* msgspec.Raw */
     long give_up;           /* recorder._CACHE_GIVE_UP */
-    PyObject *slow;         /* the Python Recorder.record(kind, data, pin, is_error, clean) */
+    PyObject *slow;         /* the Python Recorder.record(kind, data, pin, is_error, clean, fresh) */
     PyObject *ring_append;  /* RingWriter.append(event, seq, ts): flushes a full block */
     Py_ssize_t max_event;
     Py_ssize_t max_value;   /* Config.max_value: stored characters of a tool's result */
@@ -131,7 +130,6 @@ Fast_traverse(Fast *self, visitproc visit, void *arg)
     Py_VISIT(self->encode_safe);
     Py_VISIT(self->prepare);
     Py_VISIT(self->redacted);
-    Py_VISIT(self->never_repeats);
     Py_VISIT(self->redact);
     Py_VISIT(self->dict_walk);
     Py_VISIT(self->redactor);
@@ -169,7 +167,6 @@ Fast_clear(Fast *self)
     Py_CLEAR(self->encode_safe);
     Py_CLEAR(self->prepare);
     Py_CLEAR(self->redacted);
-    Py_CLEAR(self->never_repeats);
     Py_CLEAR(self->redact);
     Py_CLEAR(self->dict_walk);
     Py_CLEAR(self->redactor);
@@ -195,17 +192,17 @@ Fast_init(Fast *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"rec",     "ring",     "fast", "span_var", "tls", "thread_name", "acquire",   "release",
                              "encode",  "encode_safe", "prepare", "redacted", "slow", "mm",  "max_event", "len_field",
-                             "never_repeats", "redact", "dict_walk", "redactor", "max_value", "payload_cache",
+                             "redact", "dict_walk", "redactor", "max_value", "payload_cache",
                              NULL};
     PyObject *rec, *ring, *fast, *span_var, *tls, *thread_name, *acquire, *release, *encode, *encode_safe,
         *prepare, *redacted, *slow, *mm;
-    PyObject *never_repeats = Py_None, *redact = Py_None, *dict_walk = Py_None, *redactor = Py_None;
+    PyObject *redact = Py_None, *dict_walk = Py_None, *redactor = Py_None;
     PyObject *payload_cache = Py_None; /* (cache_misses, redact_cache, encode_data, raw_type, give_up) */
     Py_ssize_t max_event, len_field, max_value = 4096;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO!OOOOOOOOOOOnn|OOOOnO", kwlist, &rec, &ring, &PyDict_Type,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO!OOOOOOOOOOOnn|OOOnO", kwlist, &rec, &ring, &PyDict_Type,
                                      &fast, &span_var, &tls, &thread_name, &acquire, &release, &encode,
                                      &encode_safe, &prepare, &redacted, &slow, &mm, &max_event, &len_field,
-                                     &never_repeats, &redact, &dict_walk, &redactor, &max_value, &payload_cache)) {
+                                     &redact, &dict_walk, &redactor, &max_value, &payload_cache)) {
         return -1;
     }
     if (payload_cache != Py_None &&
@@ -214,10 +211,6 @@ Fast_init(Fast *self, PyObject *args, PyObject *kwds)
          !PyDict_CheckExact(PyTuple_GET_ITEM(payload_cache, 1)) || !PyLong_Check(PyTuple_GET_ITEM(payload_cache, 4)) ||
          redact == Py_None)) {
         PyErr_SetString(PyExc_TypeError, "payload_cache: (misses, cache, encode, Raw, give_up), with redact");
-        return -1;
-    }
-    if (never_repeats != Py_None && (!PyFrozenSet_CheckExact(never_repeats) || redact == Py_None)) {
-        PyErr_SetString(PyExc_TypeError, "never_repeats: a frozenset, with redact");
         return -1;
     }
     if (!PyContextVar_CheckExact(span_var)) {
@@ -268,8 +261,7 @@ Fast_init(Fast *self, PyObject *args, PyObject *kwds)
     }
     if (redacted != Py_None) {
         KEEP(redacted, redacted);
-        if (never_repeats != Py_None) {
-            KEEP(never_repeats, never_repeats);
+        if (redact != Py_None) {
             KEEP(redact, redact);
             if (dict_walk != Py_None && redactor != Py_None) {
                 KEEP(dict_walk, dict_walk);
@@ -467,10 +459,15 @@ redact_payload(Fast *self, PyObject *data, PyObject *kind)
     return raw;
 }
 
-/* The fast path; a new reference (the seq, or None), never NULL. ``clean``: the caller
- * redacted ``data`` already (Recorder.record_clean). */
+/* How fast_record redacts an event's data. */
+enum { REDACT = 0, CLEAN = 1, FRESH = 2 };
+
+/* The fast path; a new reference (the seq, or None), never NULL. ``mode``: REDACT (through
+ * the payload cache), CLEAN (the caller redacted ``data`` already: Recorder.record_clean)
+ * or FRESH (a payload with a call id or a measured time, which never repeats: redacted
+ * without consulting the payload cache, Recorder.record_fresh). */
 static PyObject *
-fast_record(Fast *self, PyObject *kind, PyObject *data, int clean)
+fast_record(Fast *self, PyObject *kind, PyObject *data, int mode)
 {
     PyObject *incr = PyDict_GetItemWithError(self->fast, kind); /* borrowed */
     if (incr == NULL) {
@@ -478,8 +475,10 @@ fast_record(Fast *self, PyObject *kind, PyObject *data, int clean)
             PyErr_Clear();
         }
         /* a kind the sampler has to decide on: the Python path, from the start */
-        PyObject *r = clean ? PyObject_CallFunctionObjArgs(self->slow, kind, data, Py_False, Py_False, Py_True, NULL)
-                            : PyObject_CallFunctionObjArgs(self->slow, kind, data, NULL);
+        PyObject *r = mode == REDACT ? PyObject_CallFunctionObjArgs(self->slow, kind, data, NULL)
+                                     : PyObject_CallFunctionObjArgs(self->slow, kind, data, Py_False, Py_False,
+                                                                    mode == CLEAN ? Py_True : Py_False,
+                                                                    mode == FRESH ? Py_True : Py_False, NULL);
         if (r == NULL) {
             count_error(self);
             Py_RETURN_NONE;
@@ -512,12 +511,8 @@ fast_record(Fast *self, PyObject *kind, PyObject *data, int clean)
         goto error;
     }
     Py_DECREF(counted);
-    if (self->redacted != NULL && !clean) {
-        int direct = self->never_repeats != NULL ? PySet_Contains(self->never_repeats, kind) : 0;
-        if (direct < 0) {
-            goto error;
-        }
-        PyObject *redacted = direct                          ? redact_direct(self, data)
+    if (self->redacted != NULL && mode != CLEAN) {
+        PyObject *redacted = (mode == FRESH && self->redact != NULL) ? redact_direct(self, data)
                              : self->cache_misses != NULL ? redact_payload(self, data, kind)
                                                           : PyObject_CallFunctionObjArgs(self->redacted, data, kind, NULL);
         if (redacted == NULL) {
@@ -675,7 +670,7 @@ Fast_record(Fast *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
             return r;
         }
     }
-    return fast_record(self, args[0], args[1], 0);
+    return fast_record(self, args[0], args[1], REDACT);
 }
 
 /* Recorder.record_clean(kind, data): data the caller has redacted already. */
@@ -686,7 +681,18 @@ Fast_record_clean(Fast *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "record_clean(kind, data)");
         return NULL;
     }
-    return fast_record(self, args[0], args[1], 1);
+    return fast_record(self, args[0], args[1], CLEAN);
+}
+
+/* Recorder.record_fresh(kind, data): a payload that never repeats (see fast_record). */
+static PyObject *
+Fast_record_fresh(Fast *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "record_fresh(kind, data)");
+        return NULL;
+    }
+    return fast_record(self, args[0], args[1], FRESH);
 }
 
 /* Recorder.append_locked(kind, data, span=None, parent=None): append an event that is
@@ -785,6 +791,9 @@ static PyMethodDef Fast_methods[] = {
     {"record_clean", (PyCFunction)(void (*)(void))Fast_record_clean, METH_FASTCALL,
      "record_clean($self, kind, data, /)\n--\n\n"
      "Recorder.record_clean: record data that is redacted already; the seq, or None."},
+    {"record_fresh", (PyCFunction)(void (*)(void))Fast_record_fresh, METH_FASTCALL,
+     "record_fresh($self, kind, data, /)\n--\n\n"
+     "Recorder.record_fresh: record data that never repeats (no payload cache); the seq, or None."},
     {"append_locked", (PyCFunction)(void (*)(void))Fast_append_locked, METH_FASTCALL,
      "append_locked($self, kind, data, span=None, parent=None, /)\n--\n\n"
      "Recorder.append_locked: append a redacted event, unsampled, the lock held; its seq."},
@@ -987,7 +996,7 @@ Tool_vectorcall(PyObject *op, PyObject *const *argv, size_t nargsf, PyObject *kw
         PyDict_SetItem(data, str_attempt, one) < 0) {
         goto begin_failed;
     }
-    seq = fast_record(fast, str_kind_call, data, 0);
+    seq = fast_record(fast, str_kind_call, data, FRESH);
     Py_CLEAR(seq);
     Py_CLEAR(data);
     t0 = PyObject_CallNoArgs(t_perf_ns); /* after the record: its cost is not the tool's latency */
@@ -1069,7 +1078,7 @@ Tool_vectorcall(PyObject *op, PyObject *const *argv, size_t nargsf, PyObject *kw
         goto done;
     }
     Py_DECREF(ltok);
-    seq = fast_record(fast, str_kind_result, data, 0);
+    seq = fast_record(fast, str_kind_result, data, FRESH);
     goto done;
 
 begin_failed:
@@ -1185,7 +1194,7 @@ mod_record(PyObject *module, PyObject *args, PyObject *kwargs)
         Py_DECREF(pin);
     }
     else {
-        result = fast_record((Fast *)fast, kind, data, 0);
+        result = fast_record((Fast *)fast, kind, data, REDACT);
     }
     Py_DECREF(fast);
     Py_DECREF(data);

@@ -130,7 +130,10 @@ class step:
             if exc is not None:
                 data["error"] = _message(exc)
                 data["error_type"] = type(exc).__name__
-            rec.record("step_end", data, False, isinstance(exc, Exception))
+            if isinstance(exc, Exception):
+                rec.record("step_end", data, False, True)
+            else:  # a duration: never the same payload twice, so no payload cache
+                rec.record_fresh("step_end", data)
         except Exception:
             rec.errors += 1
         finally:
@@ -387,7 +390,7 @@ def _begin(
         data: dict[str, Any] = {"tool": name, "call_id": call_id, "args": bound, "attempt": attempt}
         if retry_of is not None:
             data["retry_of"] = retry_of
-        rec.record("tool_call", data)
+        rec.record_fresh("tool_call", data)  # (a call id: never the same payload twice)
         call.t0 = _perf_ns()
         return call, _current_call.set(call)
     except Exception:
@@ -452,7 +455,10 @@ def _end(
                     _failed.pop(key, None)
         if not failed:
             _last_call.set((call.call_id, call.tool))
-        rec.record("tool_result", data, False, failed and exc is not None and isinstance(exc, Exception))
+        if failed and exc is not None and isinstance(exc, Exception):
+            rec.record("tool_result", data, False, True)
+        else:
+            rec.record_fresh("tool_result", data)
     except Exception:
         rec.errors += 1
 
@@ -633,7 +639,9 @@ def llm(
             data["response"] = response
         if extra:
             data.update(extra)
-        return rec.record("llm", data, False, "error" in extra)  # type: ignore[no-any-return]
+        if "error" in extra:
+            return rec.record("llm", data, False, True)  # type: ignore[no-any-return]
+        return rec.record_fresh("llm", data)  # type: ignore[no-any-return]
     except Exception:
         rec.errors += 1
         return None

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from .context import _tls, current_span, thread_name
 from .format import RingField
-from .recorder import NEVER_REPEATS
 
 if TYPE_CHECKING:
     from .recorder import Recorder
@@ -66,7 +65,6 @@ def attach(rec: Recorder) -> Any:
             encode_safe=rec._encoder.encode,
             prepare=rec._encoder.prepare,
             redacted=rec._redacted if rec.redactor is not None else None,
-            never_repeats=NEVER_REPEATS if rec.redactor is not None else None,
             redact=rec.redactor.redact if rec.redactor is not None else None,
             dict_walk=_dict_walk_for(rec.redactor),
             redactor=rec.redactor,

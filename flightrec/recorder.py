@@ -33,10 +33,6 @@ _T = TypeVar("_T")
 _time_ns = time.time_ns
 _span_get = current_span.get
 _NO_SPAN = (None, None)
-NEVER_REPEATS = frozenset({"tool_call", "tool_result", "llm", "step_end", "memory"})
-"""Kinds whose payload carries a call id or a measured time, so it never repeats whole: they
-skip the payload cache of :meth:`Recorder._redacted` (every lookup would miss and cost two
-encodings). The walk's cache, by string value, still serves their strings."""
 _CACHE_GIVE_UP = 16  # misses in a row after which a kind mostly skips the payload cache (see _redacted)
 
 
@@ -147,6 +143,7 @@ class Recorder:
         if self._fast is not None:
             setattr(self, "record", self._fast.record)  # noqa: B010 (an instance attribute shadows the method)
             setattr(self, "record_clean", self._fast.record_clean)  # noqa: B010
+            setattr(self, "record_fresh", self._fast.record_fresh)  # noqa: B010
             setattr(self, "append_locked", self._fast.append_locked)  # noqa: B010
 
     # ------------------------------------------------------------------ set-up
@@ -248,14 +245,21 @@ class Recorder:
 
     # ------------------------------------------------------------------ hot path
     def record(
-        self, kind: str, data: dict[str, Any], pin: bool = False, is_error: bool = False, clean: bool = False
+        self,
+        kind: str,
+        data: dict[str, Any],
+        pin: bool = False,
+        is_error: bool = False,
+        clean: bool = False,
+        fresh: bool = False,
     ) -> int | None:
         """Record one event; returns its seq, or None if it was dropped. Never raises.
 
         This is the hot path: its steps are inlined and its attributes bound at start.
         When the C extension is built, ``rec.record`` is its twin in C (see
         :mod:`flightrec.fastpath`), which comes back here for pinned events and errors.
-        ``clean=True`` says that ``data`` was redacted already (see :meth:`record_clean`).
+        ``clean=True`` says that ``data`` was redacted already (see :meth:`record_clean`),
+        ``fresh=True`` that it never repeats (see :meth:`record_fresh`).
         """
         try:
             ts = _time_ns()
@@ -267,7 +271,7 @@ class Recorder:
             elif not pin and not self.sampler.keep(kind, span, self._seq, is_error, ts):
                 return None  # counted by the sampler, per kind and reason
             if self.redactor is not None and not clean:
-                data = self._redacted(data, kind)
+                data = self.redactor.redact(data) if fresh else self._redacted(data, kind)
             try:
                 thread = _tls.name
             except AttributeError:
@@ -312,6 +316,15 @@ class Recorder:
         """
         return self.record(kind, data, False, False, True)
 
+    def record_fresh(self, kind: str, data: dict[str, Any]) -> int | None:
+        """Record an event whose ``data`` never repeats whole (it holds a call id or a measured
+        time): redacted without consulting the payload cache of :meth:`_redacted`, where
+        every lookup would miss and cost two encodings. (The walk's cache, by string value,
+        still serves its strings.) Used by the agent API; never raises. The C fast path
+        replaces this method as it does :meth:`record`.
+        """
+        return self.record(kind, data, False, False, False, True)
+
     def _redacted(self, data: dict[str, Any], kind: str) -> Any:
         """Redact ``data``, reusing the result for a payload seen before.
 
@@ -326,8 +339,6 @@ class Recorder:
         events, and saves the two encodings a miss costs. (The walk's own cache, by string
         value, still serves its strings.)
         """
-        if kind in NEVER_REPEATS:
-            return self.redactor.redact(data)
         misses = self._cache_misses.get(kind, 0)
         if misses >= _CACHE_GIVE_UP and misses % _CACHE_GIVE_UP:
             self._cache_misses[kind] = misses + 1

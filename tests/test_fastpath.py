@@ -54,6 +54,8 @@ with flightrec.step("outer"):
     for i in range(40):  # the payload cache: hits, and a kind that gives up on it after misses
         flightrec.record("novel", n=i, who="jane.doe@example.com")
         flightrec.record("same", who="jane.doe@example.com", nested={"ip": "10.0.0.1"})
+    rec.record_fresh("direct", {"fresh": "jane.doe@example.com"})  # redacted, without the payload cache
+    rec.record_fresh("token", {"fresh_and_sampled": "jane.doe@example.com"})  # via Python
     rec.record_clean("direct", {"said_clean": "jane.doe@example.com"})  # stored as given
     rec.record_clean("token", {"clean_and_sampled": "jane.doe@example.com"})  # via Python
     with rec._lock:  # what flush listeners and the checkpoint store append, in C or Python
@@ -67,7 +69,7 @@ with flightrec.step("outer"):
 def lookup(email, n):
     return f"found {email} x{n}"
 
-with flightrec.step("tools"):  # kinds redacted without the payload cache (recorder.NEVER_REPEATS)
+with flightrec.step("tools"):  # events the agent API records fresh (Recorder.record_fresh: no payload cache)
     lookup("jane.doe@example.com", 2)
     lookup(email="sam@example.org", n=[1, {"card": "4111 1111 1111 1111"}])
     flightrec.llm(model="m", prompt_tokens=1, completion_tokens=2, latency_ms=1.5, response="call +44 20 7946 0958")
@@ -179,6 +181,7 @@ def test_the_c_path_attaches_with_and_without_redaction(frdir: Path, redact: boo
         assert rec._fast is not None
         assert type(rec.record).__name__ == "builtin_function_or_method"
         assert type(rec.append_locked).__name__ == "builtin_function_or_method"
+        assert type(rec.record_fresh).__name__ == "builtin_function_or_method"
     finally:
         flightrec.stop()
 
@@ -225,15 +228,16 @@ def test_the_c_path_serves_both_entry_points(rec: Any) -> None:
 
 
 def test_record_clean_stores_data_as_given(rec: Any) -> None:
-    """record_clean skips redaction (the caller did it); record redacts the same data."""
+    """record_clean skips redaction (the caller did it); record and record_fresh redact the same data alike."""
     data = {"who": "jane.doe@example.com"}
     a = rec.record_clean("note", dict(data))
     b = rec.record("note", dict(data))
     c = rec.record_clean("token", dict(data))  # a sampled kind: decided in Python, still not redacted
+    d = rec.record_fresh("note", dict(data))  # redacted like record(), only without the payload cache
     with recorded() as r:
         got = {e.seq: e.data["who"] for e in r.events()}
     assert got[a] == got[c] == "jane.doe@example.com"
-    assert got[b].startswith("<EMAIL:")
+    assert got[b].startswith("<EMAIL:") and got[d] == got[b]
 
 
 def test_payloads_that_never_repeat_are_redacted_by_path_rules_too(frdir: Path) -> None:
