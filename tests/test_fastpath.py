@@ -217,6 +217,37 @@ def test_plain_tools_take_the_c_path_and_others_python(rec: Any) -> None:
 
 
 @needs_c
+def test_a_tool_that_stops_the_recorder_or_runs_in_threads(frdir: Path) -> None:
+    """The C tool path keeps its recorder for the whole call: stopping it inside is safe, threads too."""
+    flightrec.start(dir=frdir, triggers=False, resources=0)
+
+    @flightrec.tool
+    def stopper(x: int) -> int:
+        flightrec.stop()  # the tool_result then goes to a closed recorder: dropped, never an error
+        return x * 2
+
+    @flightrec.tool
+    def work(i: int) -> str:
+        return f"done {i}"
+
+    assert stopper(21) == 42
+    rec = flightrec.start(dir=frdir, triggers=False, resources=0)
+    try:
+        threads = [threading.Thread(target=lambda t=t: [work(t * 1000 + i) for i in range(300)]) for t in range(4)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        with recorded() as r:
+            results = [e.data for e in r.events() if e.kind == "tool_result"]
+        assert sorted(x["result"] for x in results) == sorted(f"done {t * 1000 + i}" for t in range(4) for i in range(300))
+        assert len({x["call_id"] for x in results}) == 1200
+        assert rec.errors == 0
+    finally:
+        flightrec.stop()
+
+
+@needs_c
 def test_the_c_path_serves_both_entry_points(rec: Any) -> None:
     """flightrec.record and Recorder.record both go through C while a recorder runs."""
     assert type(flightrec.record).__name__ == "builtin_function_or_method"
