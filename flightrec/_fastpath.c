@@ -1140,6 +1140,169 @@ mod_configure_tools(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+/* ---------------------------------------------------------------- steps */
+
+/*
+ * step_enter(step) and step_exit(step, exc_type, exc, tb): agent.step's __enter__ and
+ * __exit__ in C for the common case (a recorder with a C fast path, a step left without an
+ * exception), installed on the class with as_method(). They read and write the step's own
+ * slots and record the same step_start and step_end events as agent.step._enter_python and
+ * _exit_python, which get every other case (no fast path, an exception, a step exited in
+ * another context). A failure of the recorder is counted, never raised into the agent.
+ */
+
+static PyObject *s_span_ids, *s_enter_py, *s_exit_py, *s_restore_span;
+static PyObject *str_s_name, *str_s_attrs, *str_s_token, *str_s_id, *str_s_rec, *str_s_t0, *str_fast_attr,
+    *str_duration, *str_kind_step_start, *str_kind_step_end;
+
+static PyObject *
+step_enter(PyObject *module, PyObject *self)
+{
+    if (s_enter_py == NULL || active == NULL) {
+        if (s_enter_py == NULL || fallback == NULL) {
+            return Py_NewRef(self); /* not recording */
+        }
+        return PyObject_CallOneArg(s_enter_py, self);
+    }
+    Fast *fast = (Fast *)Py_NewRef(active);
+    PyObject *outer = NULL, *sid = NULL, *pair = NULL, *token = NULL, *t0 = NULL, *name = NULL, *attrs = NULL;
+    PyObject *data = NULL;
+    if (PyContextVar_Get(t_span_var, NULL, &outer) < 0 || (sid = PyIter_Next(s_span_ids)) == NULL) {
+        goto fail;
+    }
+    PyObject *parent = (outer != NULL && PyTuple_Check(outer) && PyTuple_GET_SIZE(outer) == 2)
+                           ? PyTuple_GET_ITEM(outer, 0)
+                           : Py_None;
+    if ((pair = PyTuple_Pack(2, sid, parent)) == NULL || (token = PyContextVar_Set(t_span_var, pair)) == NULL ||
+        PyObject_SetAttr(self, str_s_token, token) < 0 || PyObject_SetAttr(self, str_s_id, sid) < 0 ||
+        PyObject_SetAttr(self, str_s_rec, fast->rec) < 0 || (t0 = PyObject_CallNoArgs(t_perf_ns)) == NULL ||
+        PyObject_SetAttr(self, str_s_t0, t0) < 0 || (name = PyObject_GetAttr(self, str_s_name)) == NULL ||
+        (attrs = PyObject_GetAttr(self, str_s_attrs)) == NULL || (data = PyDict_New()) == NULL ||
+        PyDict_SetItem(data, str_s_name, name) < 0 || PyDict_SetItem(data, str_s_attrs, attrs) < 0) {
+        goto fail;
+    }
+    PyObject *seq = fast_record(fast, str_kind_step_start, data, REDACT);
+    Py_DECREF(seq);
+    goto done;
+fail:
+    count_error(fast);
+done:
+    Py_XDECREF(outer);
+    Py_XDECREF(sid);
+    Py_XDECREF(pair);
+    Py_XDECREF(token);
+    Py_XDECREF(t0);
+    Py_XDECREF(name);
+    Py_XDECREF(attrs);
+    Py_XDECREF(data);
+    Py_DECREF(fast);
+    return Py_NewRef(self);
+}
+
+static PyObject *
+step_exit(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "step_exit(step, exc_type, exc, tb)");
+        return NULL;
+    }
+    PyObject *self = args[0], *exc = args[2];
+    if (s_exit_py == NULL) {
+        Py_RETURN_NONE;
+    }
+    PyObject *rec = PyObject_GetAttr(self, str_s_rec);
+    if (rec == NULL) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    if (rec == Py_None) {
+        Py_DECREF(rec);
+        Py_RETURN_NONE; /* not entered while recording */
+    }
+    PyObject *fast = exc == Py_None ? PyObject_GetAttr(rec, str_fast_attr) : NULL;
+    Py_DECREF(rec);
+    if (fast == NULL || !PyObject_TypeCheck(fast, &FastType)) {
+        /* an exception to record, or a recorder without a C path: the Python method */
+        PyErr_Clear();
+        Py_XDECREF(fast);
+        return PyObject_Vectorcall(s_exit_py, args, 4, NULL);
+    }
+    PyObject *t0 = NULL, *now = NULL, *elapsed = NULL, *ms = NULL, *duration = NULL, *name = NULL, *data = NULL;
+    PyObject *token = NULL;
+    if (PyObject_SetAttr(self, str_s_rec, Py_None) < 0) {
+        goto fail;
+    }
+    if ((t0 = PyObject_GetAttr(self, str_s_t0)) == NULL || (now = PyObject_CallNoArgs(t_perf_ns)) == NULL ||
+        (elapsed = PyNumber_Subtract(now, t0)) == NULL || (ms = PyNumber_TrueDivide(elapsed, million)) == NULL ||
+        (duration = PyObject_CallFunctionObjArgs(t_round, ms, three, NULL)) == NULL ||
+        (name = PyObject_GetAttr(self, str_s_name)) == NULL || (data = PyDict_New()) == NULL ||
+        PyDict_SetItem(data, str_s_name, name) < 0 || PyDict_SetItem(data, str_duration, duration) < 0) {
+        count_error((Fast *)fast);
+    }
+    else {
+        PyObject *seq = fast_record((Fast *)fast, str_kind_step_end, data, FRESH);
+        Py_DECREF(seq);
+    }
+    goto reset;
+fail:
+    count_error((Fast *)fast);
+reset:
+    /* finally: the step's span is left, whatever happened above */
+    token = PyObject_GetAttr(self, str_s_token);
+    if (token == NULL) {
+        PyErr_Clear();
+    }
+    else if (token != Py_None) {
+        if (PyObject_SetAttr(self, str_s_token, Py_None) < 0) {
+            PyErr_Clear();
+        }
+        if (PyContextVar_Reset(t_span_var, token) < 0) {
+            PyErr_Clear(); /* exited in another context than entered: restore by value, as Python does */
+            PyObject *r = PyObject_CallOneArg(s_restore_span, token);
+            if (r == NULL) {
+                count_error((Fast *)fast);
+            }
+            Py_XDECREF(r);
+        }
+    }
+    Py_XDECREF(token);
+    Py_XDECREF(t0);
+    Py_XDECREF(now);
+    Py_XDECREF(elapsed);
+    Py_XDECREF(ms);
+    Py_XDECREF(duration);
+    Py_XDECREF(name);
+    Py_XDECREF(data);
+    Py_DECREF(fast);
+    Py_RETURN_NONE;
+}
+
+/* configure_steps(span_ids, enter_py, exit_py, restore_span) */
+static PyObject *
+mod_configure_steps(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "configure_steps(span_ids, enter_py, exit_py, restore_span)");
+        return NULL;
+    }
+    if (t_span_var == NULL || t_perf_ns == NULL || t_round == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "configure_tools() first");
+        return NULL;
+    }
+    PyObject **slots[4] = {&s_span_ids, &s_enter_py, &s_exit_py, &s_restore_span};
+    for (int i = 0; i < 4; i++) {
+        Py_XSETREF(*slots[i], Py_NewRef(args[i]));
+    }
+    Py_RETURN_NONE;
+}
+
+/* as_method(fn): fn as a method of a Python class (bound to the instance, like a function). */
+static PyObject *
+mod_as_method(PyObject *module, PyObject *fn)
+{
+    return PyInstanceMethod_New(fn);
+}
+
 /* ---------------------------------------------------------------- module */
 
 /* flightrec.record(kind, /, *, pin=False, **data) */
@@ -1235,6 +1398,12 @@ static PyMethodDef module_methods[] = {
     {"configure_tools", (PyCFunction)(void (*)(void))mod_configure_tools, METH_FASTCALL,
      "configure_tools(failed, call_ids, call_type, current_call, last_call, span_var, perf_ns, round, end):\n"
      "the objects of flightrec.agent that Tool calls share with the Python path."},
+    {"configure_steps", (PyCFunction)(void (*)(void))mod_configure_steps, METH_FASTCALL,
+     "configure_steps(span_ids, enter_py, exit_py, restore_span): what step_enter/step_exit share with agent.step."},
+    {"step_enter", (PyCFunction)step_enter, METH_O, "step_enter(step): agent.step.__enter__ in C (see the source)."},
+    {"step_exit", (PyCFunction)(void (*)(void))step_exit, METH_FASTCALL,
+     "step_exit(step, exc_type, exc, tb): agent.step.__exit__ in C (see the source)."},
+    {"as_method", (PyCFunction)mod_as_method, METH_O, "as_method(fn): fn bound to instances, as a method."},
     {"set_active", (PyCFunction)(void (*)(void))mod_set_active, METH_FASTCALL,
      "set_active(fast, fallback): the Fast flightrec.record() uses, else the callable it defers to."},
     {NULL, NULL, 0, NULL},
@@ -1266,6 +1435,16 @@ PyInit__fastpath(void)
     INTERN(str_result, "result");
     INTERN(str_kind_call, "tool_call");
     INTERN(str_kind_result, "tool_result");
+    INTERN(str_s_name, "name");
+    INTERN(str_s_attrs, "attrs");
+    INTERN(str_s_token, "_token");
+    INTERN(str_s_id, "_id");
+    INTERN(str_s_rec, "_rec");
+    INTERN(str_s_t0, "_t0");
+    INTERN(str_fast_attr, "_fast");
+    INTERN(str_duration, "duration_ms");
+    INTERN(str_kind_step_start, "step_start");
+    INTERN(str_kind_step_end, "step_end");
 #undef INTERN
     three = PyLong_FromLong(3);
     million = PyFloat_FromDouble(1e6);

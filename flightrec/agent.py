@@ -104,7 +104,7 @@ class step:
         """The step's span id once entered (None when not recording)."""
         return self._id
 
-    def __enter__(self) -> step:
+    def _enter_python(self) -> step:
         rec = api._recorder
         if rec is None:
             return self
@@ -120,7 +120,7 @@ class step:
             rec.errors += 1
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+    def _exit_python(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
         rec = self._rec
         if rec is None:
             return
@@ -142,7 +142,12 @@ class step:
                 try:
                     current_span.reset(token)
                 except ValueError:  # exited in another context than entered: restore by value
-                    current_span.set(token.old_value if token.old_value is not contextvars.Token.MISSING else None)
+                    _restore_span(token)
+
+    # Replaced by their C twins (flightrec/_fastpath.c, step_enter/step_exit) when those are
+    # built: see the end of this module.
+    __enter__ = _enter_python
+    __exit__ = _exit_python
 
     async def __aenter__(self) -> step:
         return self.__enter__()
@@ -560,6 +565,20 @@ if _fastpath is not None:
         )
     except Exception:  # an older build without Tool: the Python path
         _fastpath = None
+
+
+def _restore_span(token: contextvars.Token[tuple[int, int | None] | None]) -> None:
+    """Leave a step exited in another context than it was entered: restore the span by value."""
+    current_span.set(token.old_value if token.old_value is not contextvars.Token.MISSING else None)
+
+
+if _fastpath is not None:
+    try:
+        _fastpath.configure_steps(_span_ids, step._enter_python, step._exit_python, _restore_span)
+        step.__enter__ = _fastpath.as_method(_fastpath.step_enter)  # type: ignore[method-assign]
+        step.__exit__ = _fastpath.as_method(_fastpath.step_exit)  # type: ignore[method-assign]
+    except Exception:  # an older build without them: the Python methods stay
+        pass
 
 
 def tool_error(message: str, origin: str = "response", **data: Any) -> None:

@@ -125,6 +125,46 @@ class TestSteps:
         assert steps["other"].parent is None
         assert steps["other"].thread != steps["main"].thread
 
+    def test_a_step_left_in_another_context_restores_the_span(self, rec: Any) -> None:
+        """Exited in a copied context (a callback, another task): the span is restored by value there."""
+        import contextvars
+
+        from flightrec.context import current_span
+
+        with flightrec.step("outer") as outer:
+            inner = flightrec.step("inner").__enter__()
+            ctx = contextvars.copy_context()
+            ctx.run(inner.__exit__, None, None, None)  # reset() refuses a token of another context
+            assert ctx.run(current_span.get) == (outer.id, None)
+            assert current_span.get() == (inner.id, outer.id)  # this context still in the inner step
+            inner.__exit__(None, None, None)  # a second exit is a no-op
+        assert current_span.get() is None
+        assert rec.errors == 0
+        with recorded() as r:
+            assert [s.name for s in r.steps()] == ["outer", "inner"]
+            assert [e.data["name"] for e in kinds(r, "step_end")] == ["inner", "outer"]
+
+    def test_a_step_across_stop_and_start(self, frdir: Any) -> None:
+        """Entered while recording and left after stop (or the reverse): no event, no error, span restored."""
+        from flightrec.context import current_span
+
+        flightrec.start(dir=frdir, triggers=False, resources=0)
+        s = flightrec.step("across").__enter__()
+        flightrec.stop()
+        s.__exit__(None, None, None)
+        assert current_span.get() is None
+        late = flightrec.step("late").__enter__()  # not recording: a no-op step
+        rec = flightrec.start(dir=frdir, triggers=False, resources=0)
+        try:
+            late.__exit__(None, None, None)
+            with flightrec.step("fresh") as fresh:
+                pass
+            assert (late.id, fresh.id is not None, rec.errors) == (None, True, 0)
+            with recorded() as r:
+                assert [e.data["name"] for e in kinds(r, "step_end")] == ["fresh"]
+        finally:
+            flightrec.stop()
+
     def test_no_recorder_no_events_no_error(self) -> None:
         """Without a recorder a step is a no-op and still re-raises."""
         with flightrec.step("x") as s:

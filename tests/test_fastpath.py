@@ -240,7 +240,9 @@ def test_a_tool_that_stops_the_recorder_or_runs_in_threads(frdir: Path) -> None:
             th.join()
         with recorded() as r:
             results = [e.data for e in r.events() if e.kind == "tool_result"]
-        assert sorted(x["result"] for x in results) == sorted(f"done {t * 1000 + i}" for t in range(4) for i in range(300))
+        assert sorted(x["result"] for x in results) == sorted(
+            f"done {t * 1000 + i}" for t in range(4) for i in range(300)
+        )
         assert len({x["call_id"] for x in results}) == 1200
         assert rec.errors == 0
     finally:
