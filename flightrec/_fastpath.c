@@ -50,7 +50,7 @@ typedef struct {
     PyObject *encode_data;  /* the plain encoder's encode */
     PyObject *raw_type;     /* msgspec.Raw */
     long give_up;           /* recorder._CACHE_GIVE_UP */
-    PyObject *slow;         /* the Python Recorder.record(kind, data, pin, is_error, clean, fresh) */
+    PyObject *slow;         /* the Python Recorder.record(kind, data, pin, is_error, fresh) */
     PyObject *ring_append;  /* RingWriter.append(event, seq, ts): flushes a full block */
     Py_ssize_t max_event;
     Py_ssize_t max_value;   /* Config.max_value: stored characters of a tool's result */
@@ -460,12 +460,11 @@ redact_payload(Fast *self, PyObject *data, PyObject *kind)
 }
 
 /* How fast_record redacts an event's data. */
-enum { REDACT = 0, CLEAN = 1, FRESH = 2 };
+enum { REDACT = 0, FRESH = 1 };
 
 /* The fast path; a new reference (the seq, or None), never NULL. ``mode``: REDACT (through
- * the payload cache), CLEAN (the caller redacted ``data`` already: Recorder.record_clean)
- * or FRESH (a payload with a call id or a measured time, which never repeats: redacted
- * without consulting the payload cache, Recorder.record_fresh). */
+ * the payload cache) or FRESH (a payload with a call id or a measured time, which never
+ * repeats: redacted without consulting the payload cache, Recorder.record_fresh). */
 static PyObject *
 fast_record(Fast *self, PyObject *kind, PyObject *data, int mode)
 {
@@ -475,10 +474,9 @@ fast_record(Fast *self, PyObject *kind, PyObject *data, int mode)
             PyErr_Clear();
         }
         /* a kind the sampler has to decide on: the Python path, from the start */
-        PyObject *r = mode == REDACT ? PyObject_CallFunctionObjArgs(self->slow, kind, data, NULL)
-                                     : PyObject_CallFunctionObjArgs(self->slow, kind, data, Py_False, Py_False,
-                                                                    mode == CLEAN ? Py_True : Py_False,
-                                                                    mode == FRESH ? Py_True : Py_False, NULL);
+        PyObject *r = mode == REDACT
+                          ? PyObject_CallFunctionObjArgs(self->slow, kind, data, NULL)
+                          : PyObject_CallFunctionObjArgs(self->slow, kind, data, Py_False, Py_False, Py_True, NULL);
         if (r == NULL) {
             count_error(self);
             Py_RETURN_NONE;
@@ -511,7 +509,7 @@ fast_record(Fast *self, PyObject *kind, PyObject *data, int mode)
         goto error;
     }
     Py_DECREF(counted);
-    if (self->redacted != NULL && mode != CLEAN) {
+    if (self->redacted != NULL) {
         PyObject *redacted = (mode == FRESH && self->redact != NULL) ? redact_direct(self, data)
                              : self->cache_misses != NULL ? redact_payload(self, data, kind)
                                                           : PyObject_CallFunctionObjArgs(self->redacted, data, kind, NULL);
@@ -673,17 +671,6 @@ Fast_record(Fast *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
     return fast_record(self, args[0], args[1], REDACT);
 }
 
-/* Recorder.record_clean(kind, data): data the caller has redacted already. */
-static PyObject *
-Fast_record_clean(Fast *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "record_clean(kind, data)");
-        return NULL;
-    }
-    return fast_record(self, args[0], args[1], CLEAN);
-}
-
 /* Recorder.record_fresh(kind, data): a payload that never repeats (see fast_record). */
 static PyObject *
 Fast_record_fresh(Fast *self, PyObject *const *args, Py_ssize_t nargs)
@@ -788,9 +775,6 @@ static PyMethodDef Fast_methods[] = {
     {"record", (PyCFunction)(void (*)(void))Fast_record, METH_FASTCALL | METH_KEYWORDS,
      "record($self, kind, data, pin=False, is_error=False)\n--\n\n"
      "Recorder.record, in C when it can: the event's seq, or None if it was dropped."},
-    {"record_clean", (PyCFunction)(void (*)(void))Fast_record_clean, METH_FASTCALL,
-     "record_clean($self, kind, data, /)\n--\n\n"
-     "Recorder.record_clean: record data that is redacted already; the seq, or None."},
     {"record_fresh", (PyCFunction)(void (*)(void))Fast_record_fresh, METH_FASTCALL,
      "record_fresh($self, kind, data, /)\n--\n\n"
      "Recorder.record_fresh: record data that never repeats (no payload cache); the seq, or None."},

@@ -47,7 +47,8 @@ class MemoryTracker:
         self._rec = recorder
         self.max_items = max(64, recorder.config.size // 2048)
         """Most live items carried across wrap-around; the oldest beyond it are forgotten."""
-        # item id -> [seq of its latest (carried) retain, carried data, original retain seq]
+        # item id -> [seq of its latest (carried) retain, carried data, original retain seq,
+        #            whether the carried data is as given (redacted when carried) or redacted]
         self._items: OrderedDict[Hashable, list[Any]] = OrderedDict()
         # item id -> seq of the evict (or summarize) that removed it: a retain recorded
         # before it but applied after it (another thread) must not bring the item back
@@ -64,34 +65,47 @@ class MemoryTracker:
     ) -> int | None:
         """Record one memory event, then update the live items with it."""
         rec = self._rec
-        redactor = rec.redactor
-        clean: dict[str, Any] = redactor.redact(data) if redactor is not None else data
-        if type(clean) is not dict:  # (the redactor never fails, but a marker is no event)
-            clean = {"op": op, "error": "<unredactable>"}
-        seq: int | None = rec.record_clean("memory", clean)
+        # Redacted on the recorder's (C) path, without the payload cache: an item id seldom repeats.
+        seq: int | None = rec.record_fresh("memory", data)
         if seq is None:
             return None  # sampled out, or the recorder is closed
+        carried: dict[str, Any] | None = None
+        if op == "retain":
+            carried = {k: v for k, v in data.items() if k in _CARRIED}
+        elif op == "summarize":
+            carried = {"op": "retain", "item_id": into, "reason": "summarize"}
+            if data.get("tokens") is not None:
+                carried["tokens"] = data["tokens"]
+        raw = True
+        if carried is not None and not _PLAIN.issuperset(map(type, carried.values())):
+            # An object the agent may change later: keep its redacted form now. Plain values
+            # are kept as given and redacted when carried (_on_flush), with the same result.
+            carried, raw = self._redact(carried), False
         with self._lock:
-            if op == "retain":
-                carried = {k: v for k, v in clean.items() if k in _CARRIED}
-                self._put(_key(item_id), seq, carried)
+            if op == "retain" and carried is not None:
+                self._put(_key(item_id), seq, carried, raw)
             elif op == "evict":
                 self._drop(_key(item_id), seq)
-            elif op == "summarize":
+            elif op == "summarize" and carried is not None:
                 for i in item_ids:
                     self._drop(_key(i), seq)
-                carried = {"op": "retain", "item_id": clean.get("into"), "reason": "summarize"}
-                if clean.get("tokens") is not None:
-                    carried["tokens"] = clean["tokens"]
-                self._put(_key(into), seq, carried)
+                self._put(_key(into), seq, carried, raw)
         return seq
 
-    def _put(self, key: Hashable, seq: int, carried: dict[str, Any]) -> None:
+    def _redact(self, data: dict[str, Any]) -> dict[str, Any]:
+        """``data`` as the recorder redacts an event's data (no agent code runs for plain values)."""
+        redactor = self._rec.redactor
+        if redactor is None:
+            return data
+        clean = redactor.redact(data)
+        return clean if type(clean) is dict else {"op": data.get("op"), "error": "<unredactable>"}
+
+    def _put(self, key: Hashable, seq: int, carried: dict[str, Any], raw: bool = False) -> None:
         items = self._items
         old = items.get(key)
         if (old is not None and old[2] > seq) or self._gone.get(key, -1) > seq:
             return  # a newer event for this item was applied first
-        items[key] = [seq, carried, seq]
+        items[key] = [seq, carried, seq, raw]
         items.move_to_end(key)
         self._tie += 1
         heapq.heappush(self._heap, (seq, self._tie, key))
@@ -128,7 +142,9 @@ class MemoryTracker:
                     entry = items.get(key)
                     if entry is None or entry[0] != seq:
                         continue
-                    data = dict(entry[1])
+                    # (plain values kept as given are redacted now, into a copy: see emit)
+                    data = self._redact(entry[1]) if entry[3] else entry[1]
+                    data = dict(data) if data is entry[1] else data
                     data["carried"] = entry[2]
                     new = rec.append_locked("memory", data)
                     entry[0] = new
@@ -144,6 +160,7 @@ class MemoryTracker:
 
 
 _CARRIED = frozenset({"op", "item_id", "tokens", "reason", "source"})
+_PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
 def _key(item_id: Any) -> Hashable:

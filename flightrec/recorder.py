@@ -142,7 +142,6 @@ class Recorder:
         self._warm_up()
         if self._fast is not None:
             setattr(self, "record", self._fast.record)  # noqa: B010 (an instance attribute shadows the method)
-            setattr(self, "record_clean", self._fast.record_clean)  # noqa: B010
             setattr(self, "record_fresh", self._fast.record_fresh)  # noqa: B010
             setattr(self, "append_locked", self._fast.append_locked)  # noqa: B010
 
@@ -250,7 +249,6 @@ class Recorder:
         data: dict[str, Any],
         pin: bool = False,
         is_error: bool = False,
-        clean: bool = False,
         fresh: bool = False,
     ) -> int | None:
         """Record one event; returns its seq, or None if it was dropped. Never raises.
@@ -258,8 +256,7 @@ class Recorder:
         This is the hot path: its steps are inlined and its attributes bound at start.
         When the C extension is built, ``rec.record`` is its twin in C (see
         :mod:`flightrec.fastpath`), which comes back here for pinned events and errors.
-        ``clean=True`` says that ``data`` was redacted already (see :meth:`record_clean`),
-        ``fresh=True`` that it never repeats (see :meth:`record_fresh`).
+        ``fresh=True`` says that ``data`` never repeats whole (see :meth:`record_fresh`).
         """
         try:
             ts = _time_ns()
@@ -270,7 +267,7 @@ class Recorder:
                 incr()
             elif not pin and not self.sampler.keep(kind, span, self._seq, is_error, ts):
                 return None  # counted by the sampler, per kind and reason
-            if self.redactor is not None and not clean:
+            if self.redactor is not None:
                 data = self.redactor.redact(data) if fresh else self._redacted(data, kind)
             try:
                 thread = _tls.name
@@ -307,15 +304,6 @@ class Recorder:
             self.errors += 1
             return None
 
-    def record_clean(self, kind: str, data: dict[str, Any]) -> int | None:
-        """Record an event whose ``data`` the caller has redacted already; its seq, or None.
-
-        Sampled like :meth:`record`, but not redacted again: for callers that keep the
-        redacted data (the memory tracker re-emits it later). Never raises. The C fast path
-        replaces this method as it does :meth:`record`.
-        """
-        return self.record(kind, data, False, False, True)
-
     def record_fresh(self, kind: str, data: dict[str, Any]) -> int | None:
         """Record an event whose ``data`` never repeats whole (it holds a call id or a measured
         time): redacted without consulting the payload cache of :meth:`_redacted`, where
@@ -323,7 +311,7 @@ class Recorder:
         still serves its strings.) Used by the agent API; never raises. The C fast path
         replaces this method as it does :meth:`record`.
         """
-        return self.record(kind, data, False, False, False, True)
+        return self.record(kind, data, False, False, True)
 
     def _redacted(self, data: dict[str, Any], kind: str) -> Any:
         """Redact ``data``, reusing the result for a payload seen before.

@@ -56,8 +56,6 @@ with flightrec.step("outer"):
         flightrec.record("same", who="jane.doe@example.com", nested={"ip": "10.0.0.1"})
     rec.record_fresh("direct", {"fresh": "jane.doe@example.com"})  # redacted, without the payload cache
     rec.record_fresh("token", {"fresh_and_sampled": "jane.doe@example.com"})  # via Python
-    rec.record_clean("direct", {"said_clean": "jane.doe@example.com"})  # stored as given
-    rec.record_clean("token", {"clean_and_sampled": "jane.doe@example.com"})  # via Python
     with rec._lock:  # what flush listeners and the checkpoint store append, in C or Python
         rec.append_locked("direct", {"locked": True})
         rec.append_locked("direct", {"obj": Opaque(), "big": "y" * 100_000}, 7, 3)  # sanitized, shrunk
@@ -260,17 +258,15 @@ def test_the_c_path_serves_both_entry_points(rec: Any) -> None:
         assert [(e.seq, e.data) for e in r.events()] == [(1, {"a": 1}), (2, {"b": 2})]
 
 
-def test_record_clean_stores_data_as_given(rec: Any) -> None:
-    """record_clean skips redaction (the caller did it); record and record_fresh redact the same data alike."""
+def test_record_fresh_redacts_like_record(rec: Any) -> None:
+    """record_fresh redacts as record does, only without the payload cache, on both paths."""
     data = {"who": "jane.doe@example.com"}
-    a = rec.record_clean("note", dict(data))
     b = rec.record("note", dict(data))
-    c = rec.record_clean("token", dict(data))  # a sampled kind: decided in Python, still not redacted
-    d = rec.record_fresh("note", dict(data))  # redacted like record(), only without the payload cache
+    c = rec.record_fresh("token", dict(data))  # a sampled kind: decided in Python
+    d = rec.record_fresh("note", dict(data))
     with recorded() as r:
         got = {e.seq: e.data["who"] for e in r.events()}
-    assert got[a] == got[c] == "jane.doe@example.com"
-    assert got[b].startswith("<EMAIL:") and got[d] == got[b]
+    assert got[b].startswith("<EMAIL:") and got[b] == got[c] == got[d]
 
 
 def test_payloads_that_never_repeat_are_redacted_by_path_rules_too(frdir: Path) -> None:

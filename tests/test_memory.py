@@ -197,6 +197,22 @@ class TestLiveItems:
             assert next(r.events()).seq > 1  # the ring wrapped
             assert {k: v.tokens for k, v in r.live_items(10**12).items()} == want
 
+    def test_carried_retains_are_redacted_like_the_original(self, small: Any) -> None:
+        """An item id, reason or source with PII is carried with the pseudonym of the original event."""
+        first = flightrec.memory.retain("jane.doe@example.com", tokens=3, reason="call 202-555-0143", source="crm")
+        second = flightrec.memory.retain(("doc", "sam@example.org"), tokens=1)  # not a plain value
+        for _ in range(3000):
+            flightrec.record("filler", pad=os.urandom(60).hex())
+        with recorded() as r:
+            carried = [e.data for e in r.memory_events() if "carried" in e.data]
+        by_origin = {c["carried"]: c for c in carried}
+        assert set(by_origin) == {first, second}
+        one, two = by_origin[first], by_origin[second]
+        assert one["item_id"].startswith("<EMAIL:") and "jane" not in str(one)
+        assert one["reason"].startswith("call <PHONE:") and one["source"] == "crm"
+        assert "sam@" not in str(two) and "<EMAIL:" in str(two["item_id"])
+        assert small.redactor.redact({"id": "jane.doe@example.com"})["id"] == one["item_id"]  # same pseudonym
+
     def test_carried_retains_are_marked(self, small: Any) -> None:
         """Re-emitted retains carry the seq of the original decision."""
         first = flightrec.memory.retain("x", tokens=3)
