@@ -462,6 +462,28 @@ redact_payload(Fast *self, PyObject *data, PyObject *kind)
 /* How fast_record redacts an event's data. */
 enum { REDACT = 0, FRESH = 1 };
 
+/* Take ``seq`` and write the encoded event (lock held): into the open block, or through
+ * RingWriter.append when the block is full (a flush). 0, or -1 with an error set. */
+static int
+commit_event(Fast *self, PyObject *event, PyObject *seq_obj, long long seq, PyObject *ts_obj, long long ts)
+{
+    if (PyObject_SetAttr(self->rec, str_seq, seq_obj) < 0) {
+        return -1;
+    }
+    int written = append_event(self, event, seq, ts);
+    if (written < 0) {
+        return -1;
+    }
+    if (written == 0) {
+        PyObject *r = PyObject_CallFunctionObjArgs(self->ring_append, event, seq_obj, ts_obj, NULL);
+        if (r == NULL) {
+            return -1;
+        }
+        Py_DECREF(r);
+    }
+    return 0;
+}
+
 /* The fast path; a new reference (the seq, or None), never NULL. ``mode``: REDACT (through
  * the payload cache) or FRESH (a payload with a call id or a measured time, which never
  * repeats: redacted without consulting the payload cache, Recorder.record_fresh). */
@@ -596,19 +618,8 @@ fast_record(Fast *self, PyObject *kind, PyObject *data, int mode)
                 goto error;
             }
         }
-        if (PyObject_SetAttr(self->rec, str_seq, seq_obj) < 0) {
+        if (commit_event(self, event, seq_obj, seq, ts_obj, ts) < 0) {
             goto error;
-        }
-        int written = append_event(self, event, seq, ts);
-        if (written < 0) {
-            goto error;
-        }
-        if (written == 0) {
-            PyObject *r = PyObject_CallFunctionObjArgs(self->ring_append, event, seq_obj, ts_obj, NULL);
-            if (r == NULL) {
-                goto error;
-            }
-            Py_DECREF(r);
         }
         result = Py_NewRef(seq_obj);
         goto done;
@@ -740,19 +751,8 @@ Fast_append_locked(Fast *self, PyObject *const *args, Py_ssize_t nargs)
             goto done;
         }
     }
-    if (PyObject_SetAttr(self->rec, str_seq, seq_obj) < 0) {
+    if (commit_event(self, event, seq_obj, seq, ts_obj, ts) < 0) {
         goto done;
-    }
-    int written = append_event(self, event, seq, ts);
-    if (written < 0) {
-        goto done;
-    }
-    if (written == 0) {
-        PyObject *r = PyObject_CallFunctionObjArgs(self->ring_append, event, seq_obj, ts_obj, NULL);
-        if (r == NULL) {
-            goto done;
-        }
-        Py_DECREF(r);
     }
     result = Py_NewRef(seq_obj);
 done:
