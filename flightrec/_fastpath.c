@@ -817,7 +817,7 @@ static PyTypeObject FastType = {
 /* Set once by configure_tools() from flightrec/agent.py. */
 static PyObject *t_failed, *t_call_ids, *t_call_type, *t_current_call, *t_last_call, *t_span_var, *t_perf_ns,
     *t_round, *t_end;
-static PyObject *str_t0, *str_marked, *str_rec, *str_tool, *str_call_id, *str_args, *str_attempt, *str_latency,
+static PyObject *str_t0, *str_marked, *str_tool, *str_call_id, *str_args, *str_attempt, *str_latency,
     *str_result, *str_kind_call, *str_kind_result, *three, *million;
 
 typedef struct {
@@ -878,6 +878,20 @@ Tool_init(Tool *self, PyObject *args, PyObject *kwds)
     self->name_set = Py_NewRef(name_set);
     self->slow = Py_NewRef(slow);
     return 0;
+}
+
+/* round((perf_counter_ns() - t0) / 1e6, 3), as agent.py computes a latency or duration. */
+static PyObject *
+ms_since(PyObject *t0)
+{
+    PyObject *now = PyObject_CallNoArgs(t_perf_ns);
+    PyObject *elapsed = now != NULL ? PyNumber_Subtract(now, t0) : NULL;
+    Py_XDECREF(now);
+    PyObject *ms = elapsed != NULL ? PyNumber_TrueDivide(elapsed, million) : NULL;
+    Py_XDECREF(elapsed);
+    PyObject *out = ms != NULL ? PyObject_CallFunctionObjArgs(t_round, ms, three, NULL) : NULL;
+    Py_XDECREF(ms);
+    return out;
 }
 
 static PyObject *
@@ -1034,13 +1048,7 @@ Tool_vectorcall(PyObject *op, PyObject *const *argv, size_t nargsf, PyObject *kw
         Py_XDECREF(r);
         PyErr_Clear();
     }
-    PyObject *now = PyObject_CallNoArgs(t_perf_ns);
-    PyObject *elapsed = now != NULL ? PyNumber_Subtract(now, t0) : NULL;
-    Py_XDECREF(now);
-    PyObject *ms = elapsed != NULL ? PyNumber_TrueDivide(elapsed, million) : NULL;
-    Py_XDECREF(elapsed);
-    PyObject *latency = ms != NULL ? PyObject_CallFunctionObjArgs(t_round, ms, three, NULL) : NULL;
-    Py_XDECREF(ms);
+    PyObject *latency = ms_since(t0);
     if (latency == NULL) {
         count_error(fast);
         goto done;
@@ -1211,14 +1219,12 @@ step_exit(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         Py_XDECREF(fast);
         return PyObject_Vectorcall(s_exit_py, args, 4, NULL);
     }
-    PyObject *t0 = NULL, *now = NULL, *elapsed = NULL, *ms = NULL, *duration = NULL, *name = NULL, *data = NULL;
+    PyObject *t0 = NULL, *duration = NULL, *name = NULL, *data = NULL;
     PyObject *token = NULL;
     if (PyObject_SetAttr(self, str_s_rec, Py_None) < 0) {
         goto fail;
     }
-    if ((t0 = PyObject_GetAttr(self, str_s_t0)) == NULL || (now = PyObject_CallNoArgs(t_perf_ns)) == NULL ||
-        (elapsed = PyNumber_Subtract(now, t0)) == NULL || (ms = PyNumber_TrueDivide(elapsed, million)) == NULL ||
-        (duration = PyObject_CallFunctionObjArgs(t_round, ms, three, NULL)) == NULL ||
+    if ((t0 = PyObject_GetAttr(self, str_s_t0)) == NULL || (duration = ms_since(t0)) == NULL ||
         (name = PyObject_GetAttr(self, str_s_name)) == NULL || (data = PyDict_New()) == NULL ||
         PyDict_SetItem(data, str_s_name, name) < 0 || PyDict_SetItem(data, str_duration, duration) < 0) {
         count_error((Fast *)fast);
@@ -1251,9 +1257,6 @@ reset:
     }
     Py_XDECREF(token);
     Py_XDECREF(t0);
-    Py_XDECREF(now);
-    Py_XDECREF(elapsed);
-    Py_XDECREF(ms);
     Py_XDECREF(duration);
     Py_XDECREF(name);
     Py_XDECREF(data);
@@ -1410,7 +1413,6 @@ PyInit__fastpath(void)
     }
     INTERN(str_t0, "t0");
     INTERN(str_marked, "marked");
-    INTERN(str_rec, "rec");
     INTERN(str_tool, "tool");
     INTERN(str_call_id, "call_id");
     INTERN(str_args, "args");
