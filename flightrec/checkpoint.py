@@ -45,6 +45,7 @@ from . import api
 from .context import current_span
 from .encode import safe_repr
 from .errors import MissingChunk
+from .fastpath import load_native
 
 if TYPE_CHECKING:
     from .recorder import Recorder
@@ -402,6 +403,14 @@ def pack_state(state: Any, max_chunk: int = MAX_CHUNK) -> tuple[bytes, dict[byte
     return root, packer.chunks
 
 
+_statecheck = load_native("_statecheck")
+_dict_versions: Callable[[list[Any], int, int], bytes | None] | None = (
+    _statecheck.dict_versions if _statecheck is not None else None
+)
+_same_versions: Callable[[list[Any], bytes | bytearray], bool] | None = (
+    _statecheck.same_versions if _statecheck is not None else None
+)
+
 _CONTAINERS = (dict, list, tuple)
 _CONTAINER_TYPES = frozenset(_CONTAINERS)
 _ITEM = object()  # memo-context marker of list items (never equal to a dict key)
@@ -410,15 +419,25 @@ _BLOCKS = object()  # memo-context marker of such blocks
 _PROBE = "x"
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Prefix:
-    """What a list's first ``len(parts)`` items packed to at a checkpoint."""
+    """What a list's first ``len(parts)`` items packed to at a checkpoint.
 
-    digest: bytes  # xxh3-128 of the items' raw encodings, concatenated
-    parts: tuple[bytes, ...]  # one part per item
-    keys: tuple[int, ...]  # their page-boundary keys
+    Recognized again at the next checkpoint by ``tags`` when every item was a plain dict
+    (see ``_statecheck``: O(1) per item, no encoding), else by ``digest``. A prefix
+    recognized by its tags is extended in place as the list grows, and the store registers
+    its ``chunks`` as one *group* (see :meth:`CheckpointStore._register`) rather than one by
+    one, so that a checkpoint of a list that gained an item costs about that item.
+    """
+
+    digest: bytes | None  # xxh3-128 of the items' raw encodings, concatenated (None: see tags)
+    parts: list[bytes]  # one part per item
+    keys: list[int]  # their page-boundary keys
     chunks: dict[bytes, bytes]  # every chunk the parts need, in order
-    gen: int  # the last checkpoint that used it
+    gen: int  # the last checkpoint that used it (the walker's count)
+    tags: bytearray | None = None  # the items' dict version tags, 8 bytes each
+    size: int = 0  # bytes of ``chunks``' data (kept with tags only)
+    used: int = 0  # the store's: the last checkpoint generation that used it as a group
 
     @property
     def length(self) -> int:
@@ -472,12 +491,18 @@ class _Walker:
         self._prefix: dict[str, _Prefix] = {}
         self._gen = 0
         self._encode = msgspec.msgpack.Encoder(enc_hook=_enc_hook).encode
+        self.groups: list[_Prefix] = []
+        """The prefixes the last :meth:`pack` reused as groups: their chunks are not in its result."""
         self.hits = 0
         self.misses = 0
 
     def pack(self, state: Any) -> tuple[bytes, dict[bytes, bytes]]:
-        """Redact and split ``state``; see :func:`pack_state`."""
+        """Redact and split ``state``; see :func:`pack_state`.
+
+        The chunks of the prefixes in :attr:`groups` are left out of the result.
+        """
         self._gen += 1
+        self.groups = []
         packer = _Packer(self.max_chunk, self._encode)
         if type(state) not in _CONTAINERS and (
             dataclasses.is_dataclass(state) or callable(getattr(state, "model_dump", None))
@@ -582,11 +607,26 @@ class _Walker:
         n = len(v)
         prefix = self._prefix.get(path)
         hasher = None
+        group = None  # the prefix, unchanged by its tags: its chunks go to the store as one group
+        tags = None  # the tags of the items not in a prefix, read before they are packed
         if prefix is not None and n >= prefix.length:
-            hasher = _prefix_hasher(encode, v, 0, prefix.length)
-            if hasher is not None and hasher.digest() != prefix.digest:
-                hasher = None
-        if hasher is not None and prefix is not None:
+            if prefix.tags is not None:
+                # Not inside a memoized unit (outer): its trail must list every chunk.
+                if outer is None and type(v) is list and _same_versions is not None and _same_versions(v, prefix.tags):
+                    group = prefix
+            else:
+                hasher = _prefix_hasher(encode, v, 0, prefix.length)
+                if hasher is not None and hasher.digest() != prefix.digest:
+                    hasher = None
+        if group is not None:
+            i = group.length
+            parts.extend(group.parts)
+            keys.extend(group.keys)
+            self.hits += i
+            self.groups.append(group)
+            tags = _dict_versions(v, i, n) if _dict_versions is not None else None
+            done = {}  # the new items' chunks
+        elif hasher is not None and prefix is not None:
             i = prefix.length
             parts.extend(prefix.parts)
             keys.extend(prefix.keys)
@@ -598,7 +638,9 @@ class _Walker:
         else:
             i = 0
             prefix = None
-            hasher = _prefix_hasher(encode, v, 0, 0)
+            if outer is None and type(v) is list and _dict_versions is not None:
+                tags = _dict_versions(v, 0, n)
+            hasher = _prefix_hasher(encode, v, 0, 0) if tags is None else None
             done = {}
         resume = i
         while i < n:
@@ -660,12 +702,27 @@ class _Walker:
                 blocks[(i, braw)] = [tuple(parts[start:]), tuple(trail), gen, tuple(keys[start:])]
             done.update(trail)
             i = j
-        if prefix is not None and n == resume:
+        if group is not None:
+            group.gen = gen
+            if tags is None:  # a new item that tags cannot vouch for: start afresh next time
+                del self._prefix[path]
+            elif n > resume:
+                group.parts.extend(parts[resume:])
+                group.keys.extend(keys[resume:])
+                new = {h: blob for h, blob in done.items() if h not in group.chunks}
+                group.chunks.update(new)
+                group.size += sum(map(len, new.values()))
+                if group.tags is not None:
+                    group.tags += tags
+        elif prefix is not None and n == resume:
             prefix.gen = gen  # nothing new since
+        elif n and tags is not None:
+            size = sum(map(len, done.values()))
+            self._prefix[path] = _Prefix(None, parts[:], keys[:], done, gen, bytearray(tags), size)
         elif n and hasher is not None:
             hasher = _prefix_hasher(encode, v, resume, n, hasher)
             if hasher is not None:
-                self._prefix[path] = _Prefix(hasher.digest(), tuple(parts), tuple(keys), done, gen)
+                self._prefix[path] = _Prefix(hasher.digest(), parts[:], keys[:], done, gen)
         prev = self._paging.get(path)
         if prev is None:
             prev = self._paging[path] = []
@@ -751,6 +808,8 @@ class CheckpointStore:
         self._gens: deque[int] = deque()
         self._gen = 0
         self._heap: list[tuple[int, bytes]] = []  # (copy seq, digest), stale entries skipped
+        # id -> a walker's prefix whose chunks are registered as one (see _register)
+        self._groups: dict[int, _Prefix] = {}
         self._bytes = 0
         self._cbytes = 0
         redactor = _unbounded(recorder.redactor) if recorder.redactor is not None else _NoRedaction()
@@ -774,8 +833,29 @@ class CheckpointStore:
             incr()
         elif not rec.sampler.keep("checkpoint", span, rec.recorded, False, time.time_ns()):
             return None  # counted by the sampler
-        with self._pack_lock:  # the walker's memo is shared
+        # One checkpoint at a time: the walker's memo is shared, and a group's new chunks
+        # (see _register) must be stored before another checkpoint takes them as stored.
+        with self._pack_lock:
             root, chunks = self._walker.pack(state)
+            groups = self._walker.groups
+            try:
+                return self._emit(root, chunks, groups, label, span, parent)
+            except BaseException:
+                for g in groups:  # the walker added chunks to them that may not be stored
+                    self._groups.pop(id(g), None)
+                raise
+
+    def _emit(
+        self,
+        root: bytes,
+        chunks: dict[bytes, bytes],
+        groups: list[_Prefix],
+        label: Any,
+        span: int | None,
+        parent: int | None,
+    ) -> int | None:
+        """Store a packed checkpoint's new chunks and its event, under the recorder's lock."""
+        rec = self._rec
         data: dict[str, Any] = {"root": root.hex()}
         if label is not None:
             data["label"] = rec.redact_text(label if isinstance(label, str) else safe_repr(label, 256))
@@ -787,17 +867,16 @@ class CheckpointStore:
             gen = self._gen
             self._gen_seq[gen] = _PENDING
             self._gens.append(gen)
-            missing, size = self._register(chunks, gen)
+            missing, size = self._register(chunks, gen, groups)
             # The ratio only estimates ring usage: measured on every 32nd checkpoint's new
             # chunks (compressing them all every time would cost more than storing them).
             if gen % 32 == 1 or self._ratio is None:
-                self._ratio = _compress_ratio([chunks[h] for h in missing]) if missing else self._ratio
+                self._ratio = _compress_ratio([blob for _, blob in missing]) if missing else self._ratio
             ratio = self._ratio if self._ratio is not None else 1.0
             new_hex: list[str] = []
             stored = 0
             try:
-                for h in missing:
-                    blob = chunks[h]
+                for h, blob in missing:
                     hx = h.hex()
                     seq = append("chunk", {"hash": hx, "data": blob}, span, parent)
                     self._data[h] = blob
@@ -810,7 +889,7 @@ class CheckpointStore:
                     if len(new_hex) < _CHUNK_LIST_MAX:
                         new_hex.append(hx)
             except BaseException:  # never leave a chunk marked stored that is not
-                for h in missing:
+                for h, _ in missing:
                     if h not in self._data:
                         self._gen_of.pop(h, None)
                 raise
@@ -824,24 +903,48 @@ class CheckpointStore:
                 self._shrink(gen)
         return seq
 
-    def _register(self, chunks: dict[bytes, bytes], gen: int) -> tuple[list[bytes], int]:
-        """Mark every chunk of a checkpoint as used by ``gen``; the ones not stored yet, and
-        the state's size (bytes of all its chunks)."""
+    def _register(
+        self, chunks: dict[bytes, bytes], gen: int, groups: tuple[_Prefix, ...] | list[_Prefix] = ()
+    ) -> tuple[list[tuple[bytes, bytes]], int]:
+        """Mark every chunk of a checkpoint as used by ``gen``; the ones not stored yet
+        (digest, data), and the state's size (bytes of all its chunks).
+
+        ``groups`` (the walker's reused prefixes) stand for their chunks, which are not in
+        ``chunks``: a group is registered chunk by chunk when it is not in ``_groups`` (the
+        first time, and again once it was dropped there because one of its chunks was
+        forgotten or no checkpoint in the ring used it), and after that by its ``used``
+        generation alone, which :meth:`_live` consults. So a checkpoint of a list that grew by one item
+        registers about one item's chunks, not the whole list's.
+        """
+        size = 0
+        covered: list[_Prefix] = []
+        for g in groups:
+            if self._groups.get(id(g)) is not g:
+                chunks = {**g.chunks, **chunks}  # children (the items) before parents
+                self._groups[id(g)] = g
+            else:
+                covered.append(g)
+                size += g.size
+            g.used = gen
         gen_of = self._gen_of
         # In C, one lookup per chunk (set.difference probes a dict argument; the reverse,
         # keys() - keys(), would iterate over every chunk ever stored).
         new = set(chunks).difference(gen_of)
-        missing: list[bytes] = []
+        missing: list[tuple[bytes, bytes]] = []
         if new:
             # In the order of ``chunks`` (children before parents); new ones are mostly last.
             for h in reversed(chunks):
                 if h in new:
-                    missing.append(h)
+                    missing.append((h, chunks[h]))
                     if len(missing) == len(new):
                         break
             missing.reverse()
         gen_of.update(dict.fromkeys(chunks, gen))
-        return missing, sum(map(len, chunks.values()))
+        if covered:  # a group's new items are in both
+            size += sum(len(blob) for h, blob in chunks.items() if not any(h in g.chunks for g in covered))
+        else:
+            size += sum(map(len, chunks.values()))
+        return missing, size
 
     # ------------------------------------------------------------ keeping chunks alive
     def _floor(self) -> int:
@@ -850,10 +953,20 @@ class CheckpointStore:
         return blocks[0][3] if blocks else 0
 
     def _live(self, h: bytes, floor: int) -> bool:
-        s = self._gen_seq.get(self._gen_of.get(h, -1))
-        return s is not None and s >= floor
+        gen_seq = self._gen_seq
+        s = gen_seq.get(self._gen_of.get(h, -1))
+        if s is not None and s >= floor:
+            return True
+        for g in self._groups.values():  # a few at most: one per list the walker tracks
+            if h in g.chunks:
+                s = gen_seq.get(g.used)
+                if s is not None and s >= floor:
+                    return True
+        return False
 
     def _forget(self, h: bytes) -> None:
+        for key in [key for key, g in self._groups.items() if h in g.chunks]:
+            del self._groups[key]  # its next use must store this chunk again
         self._seq_of.pop(h, None)
         self._gen_of.pop(h, None)
         blob = self._data.pop(h, None)
@@ -865,6 +978,8 @@ class CheckpointStore:
         gens, gen_seq = self._gens, self._gen_seq
         while gens and gen_seq.get(gens[0], 0) < floor:
             del gen_seq[gens.popleft()]
+        for key in [key for key, g in self._groups.items() if g.used not in gen_seq]:
+            del self._groups[key]  # no checkpoint in the ring uses it as a group any more
 
     def _on_flush(self, at_risk: list[tuple[int, int]]) -> None:
         """Re-emit every live chunk whose latest copy the next flush may overwrite."""

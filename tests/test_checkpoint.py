@@ -186,6 +186,117 @@ class TestRoundTrip:
             assert state == rec.state_at(seq)
 
 
+class TestTaggedPrefix:
+    """A list of plain dicts is recognized by the dicts' version tags (C), not by re-encoding.
+
+    Every way of changing such a dict in place must still show up, and the prefix's chunks,
+    registered with the store as one group, must stay in the ring as long as a checkpoint
+    there needs them. (Without the C helper the same tests run the hash path.)
+    """
+
+    def test_every_in_place_change_of_a_plain_message_is_seen(self, roomy: Any) -> None:
+        """Set, replace by an equal value of another type, delete, clear, update, swap: all seen."""
+        conv = [{"role": "user", "content": f"message {i} " * 30, "n": 1} for i in range(40)]
+        expected: dict[int, Any] = {}
+
+        def snap() -> None:
+            seq = flightrec.checkpoint({"messages": conv})
+            assert seq is not None
+            expected[seq] = copy.deepcopy(conv)
+
+        edits = [
+            lambda: conv[3].__setitem__("content", "edited"),
+            lambda: conv[4].__setitem__("n", 1.0),
+            lambda: conv[5].__setitem__("n", True),
+            lambda: conv[6].pop("role"),
+            lambda: conv[7].clear(),
+            lambda: conv[8].update(content="updated", extra=None),
+            lambda: conv[9].setdefault("new", "key"),
+            lambda: conv.__setitem__(10, dict(conv[10])),  # an equal copy
+            lambda: conv.__setitem__(11, {"role": "user", "content": "replaced", "n": 1}),
+            lambda: conv.insert(0, {"role": "system", "content": "first"}),
+            lambda: conv.append({"role": "assistant", "content": "last"}),
+        ]
+        snap()
+        for edit in edits:
+            edit()
+            snap()
+            conv.append({"role": "assistant", "content": f"grown {len(conv)} " * 20, "n": 2})
+            snap()
+        with dump_and_load() as rec:
+            for seq, want in expected.items():
+                got = rec.state_at(seq)["messages"]
+                assert want == got
+                assert [[type(v) for v in m.values()] for m in want] == [[type(v) for v in m.values()] for m in got]
+
+    def test_a_growing_conversation_survives_wraparound(self, small: Any) -> None:
+        """Append-only growth (the group path) with filler wrapping the ring: all rebuildable."""
+        rng = random.Random(11)
+        conv: list[dict[str, Any]] = []
+        originals: dict[int, Any] = {}
+        for turn in range(160):
+            conv.append(message(rng, turn, rng.choice((150, 400, 900))))
+            seq = flightrec.checkpoint({"messages": conv}, label=f"turn {turn}")
+            assert seq is not None
+            originals[seq] = copy.deepcopy(conv)
+            for i in range(rng.randint(5, 40)):
+                flightrec.record("filler", i=i, pad=rng.randbytes(rng.randint(50, 400)).hex())
+        # Then half a ring of filler: the last checkpoints stay, the blocks around them go.
+        blocks = small.ring.ring_size // small.config.block_size
+        start = small.ring.block_seq
+        while small.ring.block_seq < start + blocks // 2:
+            flightrec.record("filler", pad=rng.randbytes(300).hex())
+        store = store_for(small)
+        assert small.errors == 0
+        assert store.reemitted > 0
+        with dump_and_load() as rec:
+            assert next(rec.events()).seq > 1000  # wrapped
+            infos = rec.checkpoints()
+            assert len(infos) >= 10
+            assert all(c.rebuildable for c in infos)
+            for info in infos:
+                assert originals[info.seq] == rec.state_at(info.seq)["messages"]
+
+    def test_a_prefix_whose_checkpoints_left_the_ring_is_stored_again(self, small: Any) -> None:
+        """Filler pushes the conversation's checkpoints out of the ring; its next one is still whole."""
+        rng = random.Random(4)
+        conv: list[dict[str, Any]] = []
+        for _ in range(4):
+            for _ in range(3):
+                conv.append(message(rng, len(conv), 900))
+                assert flightrec.checkpoint({"messages": conv}) is not None  # grows: the group path
+            for i in range(800):  # several times the ring: every chunk so far is overwritten
+                flightrec.record("filler", i=i, pad=rng.randbytes(200).hex())
+            seq = flightrec.checkpoint({"messages": conv})  # unchanged: the same group
+            assert seq is not None
+            with dump_and_load() as rec:
+                assert [c.seq for c in rec.checkpoints()] == [seq]
+                assert rec.checkpoints()[0].rebuildable
+                assert rec.state_at(seq)["messages"] == conv
+        assert small.errors == 0
+
+    def test_the_prefix_is_taken_over_without_encoding(self, roomy: Any) -> None:
+        """The cheap path is taken for plain dicts, and not after an edit or for nested values."""
+        from flightrec.checkpoint import _dict_versions
+
+        if _dict_versions is None:
+            pytest.skip("the C helper is not built (pure Python hashes instead)")
+        walker = store_for(roomy)._walker
+        conv = [{"role": "user", "content": f"m{i} " * 80} for i in range(30)]
+        flightrec.checkpoint(conv)
+        conv.append({"role": "assistant", "content": "new " * 80})
+        flightrec.checkpoint(conv)
+        assert [g.length for g in walker.groups] == [31]  # the 30 taken over, then extended
+        conv[0]["content"] = "edited"
+        flightrec.checkpoint(conv)
+        assert walker.groups == []
+        conv.append({"role": "tool", "content": "result", "args": ["a"]})  # a list value: no tag
+        flightrec.checkpoint(conv)
+        assert [g.length for g in walker.groups] == [31]  # taken over, not extended
+        flightrec.checkpoint(conv)
+        assert walker.groups == []  # hashed from now on
+
+
 class TestDedup:
     """A checkpoint stores only what is new since the chunks already in the ring."""
 
