@@ -643,6 +643,32 @@ class _Walker:
             hasher = _prefix_hasher(encode, v, 0, 0) if tags is None else None
             done = {}
         resume = i
+        if group is not None and tags is not None:
+            # Appended plain dicts (their tags say so): no container to descend into, and
+            # no aligned block to find again; each is a unit of its own.
+            appended: list[tuple[bytes, bytes]] = []
+            packer.trail = appended
+            try:
+                for k in range(i, n):
+                    x = v[k]
+                    try:
+                        raw = h128(encode(x))
+                    except Exception:  # e.g. an int beyond 64 bits
+                        raw = None
+                    entry = get(raw) if raw is not None else None
+                    if entry is None:
+                        entry = self._unit(packer, x, path, k, True, memo, raw)
+                    else:
+                        entry[2] = gen
+                        chunks.update(entry[1])
+                        appended.extend(entry[1])
+                        self.hits += 1
+                    parts.append(entry[0])
+                    keys.append(entry[3])
+            finally:
+                packer.trail = outer
+            done.update(appended)
+            i = n
         while i < n:
             j = min(i - i % _BLOCK + _BLOCK, n)
             braw = None
@@ -941,7 +967,10 @@ class CheckpointStore:
             missing.reverse()
         gen_of.update(dict.fromkeys(chunks, gen))
         if covered:  # a group's new items are in both
-            size += sum(len(blob) for h, blob in chunks.items() if not any(h in g.chunks for g in covered))
+            rest = set(chunks)
+            for g in covered:
+                rest = rest.difference(g.chunks)  # in C, probing g.chunks (see above)
+            size += sum(map(len, map(chunks.__getitem__, rest)))
         else:
             size += sum(map(len, chunks.values()))
         return missing, size

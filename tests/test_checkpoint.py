@@ -229,6 +229,21 @@ class TestTaggedPrefix:
                 assert want == got
                 assert [[type(v) for v in m.values()] for m in want] == [[type(v) for v in m.values()] for m in got]
 
+    def test_an_appended_message_msgpack_cannot_hold(self, roomy: Any) -> None:
+        """A plain dict with an int beyond 64 bits, appended: stored as its repr, the rest exact."""
+        conv: list[dict[str, Any]] = [{"role": "user", "content": f"hello {i}"} for i in range(5)]
+        flightrec.checkpoint(conv)
+        conv.append({"role": "tool", "n": 1 << 80})
+        seq = flightrec.checkpoint(conv)
+        conv.append({"role": "assistant", "content": "after"})
+        last = flightrec.checkpoint(conv)
+        assert seq is not None and last is not None
+        with dump_and_load() as rec:
+            got = rec.state_at(seq)
+            assert got[:5] == conv[:5]
+            assert str(1 << 80) in str(got[5])
+            assert rec.state_at(last)[6] == {"role": "assistant", "content": "after"}
+
     def test_a_growing_conversation_survives_wraparound(self, small: Any) -> None:
         """Append-only growth (the group path) with filler wrapping the ring: all rebuildable."""
         rng = random.Random(11)
