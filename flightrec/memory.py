@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import heapq
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Hashable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -35,11 +35,13 @@ __all__ = ["context", "evict", "retain", "summarize"]
 class MemoryTracker:
     """The live items of one recorder, re-emitted before their retain is overwritten.
 
-    An event is recorded first (on the recorder's fast path) and the live items are
-    updated after it, under the tracker's own lock, which the flush listener also takes.
-    (Updating them under the recorder's lock instead would cost the slow, locked append.)
-    Updates from several threads may arrive out of seq order: each item remembers the seq
-    of the latest event applied to it, and an older event is not applied over a newer one.
+    An event is recorded first (on the recorder's fast path); its update of the live items
+    is queued (one atomic ``deque.append``) and applied, in a batch under the tracker's own
+    lock, by the flush listener before it looks at them, or by :meth:`live`. (Updating them
+    under the recorder's lock instead would cost the slow, locked append; updating them at
+    every event, under a lock, costs more than the event.) Updates from several threads
+    may still arrive out of seq order: each item remembers the seq of the latest event
+    applied to it, and an older event is not applied over a newer one.
     """
 
     def __init__(self, recorder: Recorder) -> None:
@@ -55,6 +57,8 @@ class MemoryTracker:
         self._gone: OrderedDict[Hashable, int] = OrderedDict()
         self._heap: list[tuple[int, int, Hashable]] = []
         self._tie = 0
+        # (op, seq, key, carried, raw, keys dropped): updates recorded but not applied yet
+        self._pending: deque[tuple[str, int, Hashable, dict[str, Any] | None, bool, tuple[Hashable, ...]]] = deque()
         self._lock = threading.Lock()
         self.forgotten = 0
         """Live items no longer carried because there were more than :attr:`max_items`."""
@@ -81,16 +85,29 @@ class MemoryTracker:
             # An object the agent may change later: keep its redacted form now. Plain values
             # are kept as given and redacted when carried (_on_flush), with the same result.
             carried, raw = self._redact(carried), False
-        with self._lock:
-            if op == "retain" and carried is not None:
-                self._put(_key(item_id), seq, carried, raw)
-            elif op == "evict":
-                self._drop(_key(item_id), seq)
-            elif op == "summarize" and carried is not None:
-                for i in item_ids:
-                    self._drop(_key(i), seq)
-                self._put(_key(into), seq, carried, raw)
+        if op == "retain":
+            self._pending.append((op, seq, _key(item_id), carried, raw, ()))
+        elif op == "evict":
+            self._pending.append((op, seq, _key(item_id), None, raw, ()))
+        elif op == "summarize":
+            self._pending.append((op, seq, _key(into), carried, raw, tuple(map(_key, item_ids))))
+        if len(self._pending) > 4096:  # no flush for a long while: apply them now
+            with self._lock:
+                self._apply_pending()
         return seq
+
+    def _apply_pending(self) -> None:
+        """Apply the queued updates (caller holds ``_lock``)."""
+        pending = self._pending
+        while pending:
+            op, seq, key, carried, raw, dropped = pending.popleft()
+            if op == "evict":
+                self._drop(key, seq)
+                continue
+            for k in dropped:
+                self._drop(k, seq)
+            if carried is not None:
+                self._put(key, seq, carried, raw)
 
     def _redact(self, data: dict[str, Any]) -> dict[str, Any]:
         """``data`` as the recorder redacts an event's data (no agent code runs for plain values)."""
@@ -128,6 +145,7 @@ class MemoryTracker:
         """Carry every live item whose latest retain the next flush may overwrite."""
         rec = self._rec
         with self._lock:
+            self._apply_pending()
             if rec.closed or not self._items:
                 if not self._items:
                     self._heap.clear()
@@ -156,7 +174,9 @@ class MemoryTracker:
 
     def live(self) -> dict[Hashable, dict[str, Any]]:
         """The live items as the recorder knows them (for tests and introspection)."""
-        return {k: dict(v[1]) for k, v in self._items.items()}
+        with self._lock:
+            self._apply_pending()
+            return {k: dict(v[1]) for k, v in self._items.items()}
 
 
 _CARRIED = frozenset({"op", "item_id", "tokens", "reason", "source"})

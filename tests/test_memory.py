@@ -169,6 +169,25 @@ class TestLiveItems:
             "c": {"op": "retain", "item_id": "c", "tokens": 1},
         }
 
+    def test_many_updates_without_a_flush(self, frdir: Path) -> None:
+        """Updates wait for a flush to be applied, in a bounded queue: none is lost, none waits forever."""
+        r = flightrec.start(dir=frdir, size="64MiB", triggers=False, resources=0)
+        assert r is not None
+        try:
+            for i in range(10_000):
+                flightrec.memory.retain(f"doc{i}", tokens=i)
+                if i % 2:
+                    flightrec.memory.evict(f"doc{i}")
+            flightrec.memory.summarize(["doc0", "doc2"], into="sum", tokens=5)
+            tracker = tracker_for(r)
+            assert len(tracker._pending) <= 4096
+            live = tracker.live()
+            kept = list(range(4, 10_000, 2))[-(tracker.max_items - 1) :]  # the oldest are forgotten
+            assert list(live) == [f"doc{i}" for i in kept] + ["sum"]
+            assert live["sum"] == {"op": "retain", "item_id": "sum", "reason": "summarize", "tokens": 5}
+        finally:
+            flightrec.stop()
+
     def test_threads_retain_and_evict_while_the_ring_wraps(self, small: Any) -> None:
         """Four threads churn their items through a wrapping ring: the live set stays exact."""
         models: list[dict[str, int]] = [{} for _ in range(4)]
