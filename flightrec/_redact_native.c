@@ -12,7 +12,8 @@
  * - DictWalk: the redaction walk of a dict (every event is one), calling the Redactor's
  *   Python helpers for everything but the common values.
  * - digits_may_match(): a one-pass test that lets text full of digits skip the pattern's
- *   digit-triggered fragments when none of them can match.
+ *   digit-triggered fragments when none of them can match; light_may_match(), its twin for
+ *   the other fragments, lets clean text skip the pattern altogether.
  *
  * Optional, like _fastpath: without it (no compiler, or FLIGHTREC_PURE_PYTHON=1) the
  * Python twins in flightrec/redact.py run, with the same results.
@@ -1230,9 +1231,171 @@ digits_may_match(PyObject *module, PyObject *text)
     Py_RETURN_FALSE;
 }
 
+/* Whether text[i:i+len(lit)] == lit (ASCII lit); false past the end. */
+static inline int
+follows(int kind, const void *data, Py_ssize_t n, Py_ssize_t i, const char *lit)
+{
+    for (Py_ssize_t k = 0; lit[k] != '\0'; k++) {
+        if (i + k >= n || PyUnicode_READ(kind, data, i + k) != (Py_UCS4)(unsigned char)lit[k]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/*
+ * light_may_match(text) -> bool
+ *
+ * False only when none of the scanner's other fragments (those digits_may_match does not
+ * cover) can match anywhere in ``text``: then a text that passes both tests needs no
+ * regex search at all, which is most of the cost of redacting clean prose. Each
+ * condition is necessary for its fragment in redact._FRAGS (the character that triggers
+ * it, then the context its pattern or look-behinds demand):
+ *
+ * - '-': "----BEGIN" follows (private key), "sk" precedes (OpenAI, Anthropic), or "xox"
+ *   one before that (Slack);
+ * - ':': "//" follows and an '@' comes later (URL password); IPv6: a run of hex digits,
+ *   '.' and ':' that holds "::" or at least six colons;
+ * - 'J': "ey" precedes (JWT); 'A': "KIA", "SIA" or "Iza" follows (AWS, Google);
+ * - '_': "sk", "rk" or "pk" precedes (Stripe), "gh" one before that, or "github" (GitHub);
+ * - 'z'/'Z': "authori" precedes, in any case (Authorization header);
+ * - 'B'/'b': "earer" follows (Bearer token);
+ * - '@': an e-mail local-part character precedes and a letter or digit follows;
+ *   '%': "40" follows (URL-encoded e-mail); '+', '(': a digit follows (phones).
+ */
+static inline int
+is_alnum_ascii(Py_UCS4 c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static inline int
+is_local(Py_UCS4 c) /* [A-Za-z0-9._%+\-]: a character of an e-mail's local part */
+{
+    return is_alnum_ascii(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-';
+}
+
+static inline Py_UCS4
+lower_ascii(Py_UCS4 c)
+{
+    return (c >= 'A' && c <= 'Z') ? c + 32 : c;
+}
+
+static PyObject *
+light_may_match(PyObject *module, PyObject *text)
+{
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "light_may_match(text: str)");
+        return NULL;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+#define AT(i) PyUnicode_READ(kind, data, (i))
+#define FOLLOWS(i, lit) follows(kind, data, n, (i), (lit))
+#define PRECEDES(i, lit) ((i) >= (Py_ssize_t)strlen(lit) && follows(kind, data, n, (i) - (Py_ssize_t)strlen(lit), (lit)))
+    Py_ssize_t colons = 0;  /* in the current run of hex digits, '.' and ':' */
+    int at_later = -1;      /* whether an '@' follows the first "://" seen (-1: not looked) */
+    Py_UCS4 prev = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = AT(i);
+        if (c == ':') {
+            if (prev == ':' || ++colons >= 6) {
+                Py_RETURN_TRUE;
+            }
+        }
+        else if (c != '.' && !is_hex(c)) {
+            colons = 0;
+        }
+        prev = c;
+        switch (c) {
+        case '-':
+            if (FOLLOWS(i + 1, "----BEGIN") || PRECEDES(i, "sk") || (i >= 4 && PRECEDES(i - 1, "xox"))) {
+                Py_RETURN_TRUE;
+            }
+            break;
+        case ':':
+            if (FOLLOWS(i + 1, "//")) {
+                if (at_later < 0) {
+                    at_later = 0;
+                    for (Py_ssize_t j = i + 3; j < n; j++) {
+                        if (AT(j) == '@') {
+                            at_later = 1;
+                            break;
+                        }
+                    }
+                }
+                if (at_later) {
+                    Py_RETURN_TRUE;
+                }
+            }
+            break;
+        case 'J':
+            if (PRECEDES(i, "ey")) {
+                Py_RETURN_TRUE;
+            }
+            break;
+        case 'A':
+            if (FOLLOWS(i + 1, "KIA") || FOLLOWS(i + 1, "SIA") || FOLLOWS(i + 1, "Iza")) {
+                Py_RETURN_TRUE;
+            }
+            break;
+        case '_':
+            if ((i >= 2 && AT(i - 1) == 'k' && (AT(i - 2) == 's' || AT(i - 2) == 'r' || AT(i - 2) == 'p')) ||
+                (i >= 3 && PRECEDES(i - 1, "gh")) || PRECEDES(i, "github")) {
+                Py_RETURN_TRUE;
+            }
+            break;
+        case 'z':
+        case 'Z':
+            if (i >= 7) {
+                const char *w = "authori";
+                int same = 1;
+                for (int k = 0; k < 7 && same; k++) {
+                    same = lower_ascii(AT(i - 7 + k)) == (Py_UCS4)w[k];
+                }
+                if (same) {
+                    Py_RETURN_TRUE;
+                }
+            }
+            break;
+        case 'B':
+        case 'b':
+            if (FOLLOWS(i + 1, "earer")) {
+                Py_RETURN_TRUE;
+            }
+            break;
+        case '@':
+            if (i >= 1 && i + 1 < n && is_alnum_ascii(AT(i + 1)) && is_local(AT(i - 1))) {
+                Py_RETURN_TRUE;
+            }
+            break;
+        case '%':
+            if (FOLLOWS(i + 1, "40")) {
+                Py_RETURN_TRUE;
+            }
+            break;
+        case '+':
+        case '(':
+            if (i + 1 < n && AT(i + 1) >= '0' && AT(i + 1) <= '9') {
+                Py_RETURN_TRUE;
+            }
+            break;
+        default:
+            break;
+        }
+    }
+    Py_RETURN_FALSE;
+#undef AT
+#undef FOLLOWS
+#undef PRECEDES
+}
+
 static PyMethodDef module_methods[] = {
     {"digits_may_match", (PyCFunction)digits_may_match, METH_O,
      "digits_may_match(text) -> bool: False when no digit-triggered rule can match in text."},
+    {"light_may_match", (PyCFunction)light_may_match, METH_O,
+     "light_may_match(text) -> bool: False when no other rule of the scanner can match in text."},
     {"chk_card", (PyCFunction)(void (*)(void))chk_card, METH_FASTCALL,
      "chk_card(text, a, b) -> (a, b) | None: redact._chk_card for the scanner's candidates."},
     {"chk_ipv6", (PyCFunction)(void (*)(void))chk_ipv6, METH_FASTCALL,

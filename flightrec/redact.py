@@ -845,6 +845,8 @@ _NATIVE_CHECKS: dict[Any, Any] = (
 # Python such a pass costs more than the fragments it would skip, so there is no twin: the
 # pure-Python scan always uses the full pattern, with the same result.)
 _digits_may_match: Callable[[str], bool] | None = _native.digits_may_match if _native is not None else None
+# (getattr: an extension built before it existed still serves the rest)
+_light_may_match: Callable[[str], bool] | None = getattr(_native, "light_may_match", None)
 
 
 def describe_header(entry: object) -> str | None:
@@ -1122,6 +1124,8 @@ class Redactor:
         n = len(text)
         light = self._light
         if light is not None and scanner is not None and n >= _MIN_LEN and not _digits_may_match(text):  # type: ignore[misc]
+            if _light_may_match is not None and not _light_may_match(text):
+                return (text, tuple(hits)) if hits else (text, ())  # no rule can match: no search
             scanner, handlers = light
         if (
             scanner is None

@@ -341,6 +341,114 @@ class TestDigitPrefilter:
             native.digits_may_match(b"10.0.0.1")
 
 
+LIGHT_PIECES = [
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----",
+    "----BEGIN",
+    "-----BEGI",
+    "sk-ant-" + "a1" * 12,
+    "sk-" + "abc123" * 4,
+    "sk-learn-style",
+    "xoxb-123456789012",
+    "xox-1",
+    "https://user:pw@host.io/x",
+    "https://user:p!@host.io/x",  # (no e-mail: '!' before the '@')
+    "http://host/x",
+    "://",
+    "user@",
+    "2001:db8::1",
+    "a:b:c:d:e:f:1",
+    "1:2:3:4:5:6:7",
+    "1:2:3:4:5",
+    "::",
+    "12:34:56",
+    "eyJhbGciOiJIUzI1.eyJzdWIiOjEyMzQ1.sig",
+    "eyJ",
+    "AKIA" + "A" * 16,
+    "ASIA" + "B7" * 8,
+    "AIza" + "x" * 35,
+    "AKI",
+    "sk_live_" + "a" * 12,
+    "rk_test_" + "b" * 12,
+    "pk_",
+    "ghp_" + "a1" * 16,
+    "gh_",
+    "github_pat_" + "a" * 24,
+    "Authorization: Bearer abcdef123",
+    "AUTHORIZATION=xyz123456",
+    "authorization",
+    "Bearer abc.def-123456",
+    "bearer ",
+    "jane.doe@example.com",
+    "a@b",
+    "@x",
+    "jane%40example.com",
+    "%4",
+    "+44 20 7946 0958",
+    "+x",
+    "(202) 555-0143",
+    "(x)",
+    "3 flights OSL->LIS on day 3: SK301 09:10",
+    "\\n",
+    " ",
+]
+light_text = st.one_of(
+    st.lists(st.sampled_from(LIGHT_PIECES + FRAGMENTS), max_size=10).map("".join),
+    st.lists(st.sampled_from(LIGHT_PIECES), max_size=6).map(" ".join),
+    st.text(alphabet="-:_@%+(zZAJBbeyksxorhgtpuizIKS/.04af \\n", max_size=60),
+)
+
+
+@needs_c
+class TestLightPrefilter:
+    """light_may_match() lets text skip the pattern search only when no rule can match."""
+
+    @settings(max_examples=1500, deadline=None)
+    @given(text=light_text)
+    def test_no_means_the_light_pattern_finds_nothing(self, text: str) -> None:
+        """Where it says no, the light pattern (every fragment but the digit-triggered ones) finds nothing."""
+        r = Redactor(key=KEY)
+        if native.light_may_match(text):
+            return
+        light, _ = r._light  # type: ignore[misc]
+        assert light.search(text) is None, text
+        if not native.digits_may_match(text):
+            assert r._scanner.search(text) is None, text  # type: ignore[union-attr]
+
+    @settings(max_examples=300, deadline=None)
+    @given(text=light_text)
+    def test_scan_equals_the_full_pattern_loop(self, text: str) -> None:
+        """Redactor._scan (both prefilters) gives what the Python loop gives with the full pattern."""
+        r = Redactor(key=KEY)
+        want_hits: list[str] = []
+        first = r._scanner.search(text)  # type: ignore[union-attr]
+        want = None
+        if first is not None:
+            want = redact._python_match_loop(
+                text,
+                first,
+                r._scanner.search,  # type: ignore[union-attr]
+                python_handlers(r._handlers),
+                redact._python_keyed(KEY),
+                want_hits,
+            )
+        out, hits = r._scan(text)
+        assert (out, list(hits)) == (text if want is None else want, want_hits)
+
+    def test_clean_prose_skips_and_every_rule_does_not(self) -> None:
+        """Prose, times and arrows skip the search; a sample of every non-digit rule does not."""
+        skip = [
+            "3 flights OSL->LIS on day 3: SK301 09:10, TP355 13:45 | Policy on x (en): one cabin bag of 8 kg",
+            "The user asked about a refund - twice. Ask: which order? Use snake_case names.",
+            "Zebra Jazz Bob babble APIs ACME_CORP",
+        ]
+        keep = [p for p in LIGHT_PIECES if Redactor(key=KEY).redact_text(p) != p]
+        assert len(keep) >= 20
+        assert [native.light_may_match(t) for t in skip] == [False] * len(skip)
+        assert [t for t in keep if not native.light_may_match(t)] == []
+        with pytest.raises(TypeError):
+            native.light_may_match(b"a@b.io")
+
+
 class Opaque:
     """An object with no data form: stored as its repr."""
 
