@@ -493,6 +493,8 @@ class _Walker:
         self._encode = msgspec.msgpack.Encoder(enc_hook=_enc_hook).encode
         self.groups: list[_Prefix] = []
         """The prefixes the last :meth:`pack` reused as groups: their chunks are not in its result."""
+        self.retired: list[_Prefix] = []
+        """Tag-recognized prefixes dropped or replaced since the store last took this list."""
         self.hits = 0
         self.misses = 0
 
@@ -524,6 +526,7 @@ class _Walker:
                     memo[ctx] = kept
             self._memo = memo
             self._paging = {k: e for k, e in self._paging.items() if e and e[-1] > old}
+            self.retired.extend(e for e in self._prefix.values() if e.gen <= old and e.tags is not None)
             self._prefix = {k: e for k, e in self._prefix.items() if e.gen > old}
         return root, packer.chunks
 
@@ -605,7 +608,7 @@ class _Walker:
         get = memo.get
         outer = packer.trail
         n = len(v)
-        prefix = self._prefix.get(path)
+        prefix = known = self._prefix.get(path)
         hasher = None
         group = None  # the prefix, unchanged by its tags: its chunks go to the store as one group
         tags = None  # the tags of the items not in a prefix, read before they are packed
@@ -749,6 +752,8 @@ class _Walker:
             hasher = _prefix_hasher(encode, v, resume, n, hasher)
             if hasher is not None:
                 self._prefix[path] = _Prefix(hasher.digest(), parts[:], keys[:], done, gen)
+        if known is not None and known.tags is not None and self._prefix.get(path) is not known:
+            self.retired.append(known)  # replaced or dropped: the store settles its group
         prev = self._paging.get(path)
         if prev is None:
             prev = self._paging[path] = []
@@ -862,10 +867,12 @@ class CheckpointStore:
         # One checkpoint at a time: the walker's memo is shared, and a group's new chunks
         # (see _register) must be stored before another checkpoint takes them as stored.
         with self._pack_lock:
-            root, chunks = self._walker.pack(state)
-            groups = self._walker.groups
+            walker = self._walker
+            root, chunks = walker.pack(state)
+            groups, retired = walker.groups, walker.retired
+            walker.retired = []
             try:
-                return self._emit(root, chunks, groups, label, span, parent)
+                return self._emit(root, chunks, groups, label, span, parent, retired)
             except BaseException:
                 for g in groups:  # the walker added chunks to them that may not be stored
                     self._groups.pop(id(g), None)
@@ -879,6 +886,7 @@ class CheckpointStore:
         label: Any,
         span: int | None,
         parent: int | None,
+        retired: list[_Prefix] = [],  # noqa: B006 (read only)
     ) -> int | None:
         """Store a packed checkpoint's new chunks and its event, under the recorder's lock."""
         rec = self._rec
@@ -894,6 +902,8 @@ class CheckpointStore:
             self._gen_seq[gen] = _PENDING
             self._gens.append(gen)
             missing, size = self._register(chunks, gen, groups)
+            for g in retired:
+                self._settle(g)
             # The ratio only estimates ring usage: measured on every 32nd checkpoint's new
             # chunks (compressing them all every time would cost more than storing them).
             if gen % 32 == 1 or self._ratio is None:
@@ -974,6 +984,20 @@ class CheckpointStore:
         else:
             size += sum(map(len, chunks.values()))
         return missing, size
+
+    def _settle(self, group: _Prefix) -> None:
+        """Stop registering ``group`` as one: its chunks' own generations take over its ``used``.
+
+        (Called when the walker no longer uses it, so that only current groups stay, one per
+        list at most; dropping it only once no checkpoint in the ring used it would be as
+        correct, but would let the groups pile up when a list is edited often.)
+        """
+        if self._groups.pop(id(group), None) is not group:
+            return
+        gen_of, used = self._gen_of, group.used
+        for h in group.chunks:
+            if gen_of.get(h, used) < used:  # (a forgotten chunk stays forgotten)
+                gen_of[h] = used
 
     # ------------------------------------------------------------ keeping chunks alive
     def _floor(self) -> int:

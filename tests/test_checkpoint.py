@@ -290,6 +290,52 @@ class TestTaggedPrefix:
                 assert rec.state_at(seq)["messages"] == conv
         assert small.errors == 0
 
+    def test_a_list_edited_at_every_turn_keeps_one_group(self, small: Any) -> None:
+        """Edit an old message, then append, turn after turn: groups do not pile up, all rebuildable."""
+        rng = random.Random(9)
+        conv = [message(rng, i, 300) for i in range(20)]
+        originals: dict[int, Any] = {}
+        store = store_for(small)
+        for turn in range(120):
+            conv[rng.randrange(len(conv))]["content"] += "!"  # the prefix changes: a new one
+            conv.append(message(rng, 20 + turn, 300))
+            seq = flightrec.checkpoint({"messages": conv})
+            conv.append(message(rng, 1000 + turn, 300))
+            seq2 = flightrec.checkpoint({"messages": conv})  # grows: the group path
+            assert seq is not None and seq2 is not None
+            originals[seq], originals[seq2] = copy.deepcopy(conv[:-1]), copy.deepcopy(conv)
+            assert len(store._groups) <= 1
+            for i in range(rng.randint(5, 30)):
+                flightrec.record("filler", i=i, pad=rng.randbytes(200).hex())
+        assert small.errors == 0
+        with dump_and_load() as rec:
+            infos = rec.checkpoints()
+            assert len(infos) >= 10
+            assert all(c.rebuildable for c in infos)
+            for info in infos:
+                assert originals[info.seq] == rec.state_at(info.seq)["messages"]
+
+    def test_a_list_no_longer_checkpointed_stays_rebuildable(self, small: Any) -> None:
+        """A conversation checkpointed a while, then other states: its last checkpoint keeps its chunks."""
+        rng = random.Random(12)
+        conv: list[dict[str, Any]] = []
+        blocks = small.ring.ring_size // small.config.block_size
+        for turn in range(80):  # the group path, the ring wrapping under it
+            conv.append(message(rng, turn, 300))
+            last = flightrec.checkpoint({"messages": conv})
+            for _ in range(10):
+                flightrec.record("filler", pad=rng.randbytes(150).hex())
+        for turn in range(12):  # other states: the walker forgets the conversation's prefix
+            flightrec.checkpoint({"other": turn})
+        start = small.ring.block_seq
+        while small.ring.block_seq < start + blocks - 4:  # every copy older than it goes
+            flightrec.record("filler", pad=rng.randbytes(300).hex())
+        assert small.errors == 0
+        with dump_and_load() as rec:
+            info = next(c for c in rec.checkpoints() if c.seq == last)
+            assert info.rebuildable
+            assert rec.state_at(last)["messages"] == conv
+
     def test_the_prefix_is_taken_over_without_encoding(self, roomy: Any) -> None:
         """The cheap path is taken for plain dicts, and not after an edit or for nested values."""
         from flightrec.checkpoint import _dict_versions
