@@ -600,9 +600,10 @@ class _Walker:
                 keys.append(entry[3])
             return packer.paged("d", parts, keys)
         # The hot loop. Most of a growing list is unchanged since the last checkpoint: the
-        # items it had then are recognized by one encode and hash (and their packing taken
-        # over whole); the others by aligned blocks of _BLOCK items (found again after an
-        # edit), then one by one.
+        # items it had then are recognized, and their packing taken over whole, by their
+        # dicts' version tags when they are plain dicts (no encoding: see _statecheck), else
+        # by one encode and hash; the others by aligned blocks of _BLOCK items (found again
+        # after an edit), then one by one.
         memo = self._context(path, _ITEM)
         blocks = self._context(path, _BLOCKS)
         get = memo.get
