@@ -606,7 +606,6 @@ class _Walker:
         # after an edit), then one by one.
         memo = self._context(path, _ITEM)
         blocks = self._context(path, _BLOCKS)
-        get = memo.get
         outer = packer.trail
         n = len(v)
         prefix = known = self._prefix.get(path)
@@ -654,19 +653,7 @@ class _Walker:
             packer.trail = appended
             try:
                 for k in range(i, n):
-                    x = v[k]
-                    try:
-                        raw = h128(encode(x))
-                    except Exception:  # e.g. an int beyond 64 bits
-                        raw = None
-                    entry = get(raw) if raw is not None else None
-                    if entry is None:
-                        entry = self._unit(packer, x, path, k, True, memo, raw)
-                    else:
-                        entry[2] = gen
-                        chunks.update(entry[1])
-                        appended.extend(entry[1])
-                        self.hits += 1
+                    entry = self._item(packer, v[k], path, k, memo, appended)
                     parts.append(entry[0])
                     keys.append(entry[3])
             finally:
@@ -709,19 +696,7 @@ class _Walker:
                         parts.append(part)
                         keys.append(part[-1] if len(part) == _REF_LEN and part[:2] == _REF_HEAD else h64(part))
                         continue
-                    try:
-                        raw = h128(encode(x))
-                    except Exception:
-                        entry = self._unit(packer, x, path, k, True, None, None)
-                    else:
-                        entry = get(raw)
-                        if entry is None:
-                            entry = self._unit(packer, x, path, k, True, memo, raw)
-                        else:
-                            entry[2] = gen
-                            chunks.update(entry[1])
-                            trail.extend(entry[1])
-                            self.hits += 1
+                    entry = self._item(packer, x, path, k, memo, trail)
                     parts.append(entry[0])
                     keys.append(entry[3])
             finally:
@@ -762,6 +737,29 @@ class _Walker:
         if prev:
             prev.append(gen)
         return inline
+
+    def _item(
+        self,
+        packer: _Packer,
+        x: Any,
+        path: str,
+        k: int,
+        memo: dict[Any, list[Any]],
+        trail: list[tuple[bytes, bytes]],
+    ) -> list[Any]:
+        """List item ``x`` (index ``k``) as a memo entry: found by its raw digest, or packed now."""
+        try:
+            raw = packer._h128(self._encode(x))
+        except Exception:  # e.g. an int beyond 64 bits
+            return self._unit(packer, x, path, k, True, None, None)
+        entry = memo.get(raw)
+        if entry is None:
+            return self._unit(packer, x, path, k, True, memo, raw)
+        entry[2] = self._gen
+        packer.chunks.update(entry[1])
+        trail.extend(entry[1])
+        self.hits += 1
+        return entry
 
     def _unit(
         self,

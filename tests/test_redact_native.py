@@ -281,6 +281,25 @@ digit_text = st.one_of(
 )
 
 
+def assert_scan_equals_full_loop(text: str) -> None:
+    """Redactor._scan (with its prefilters) gives what the Python loop gives with the full pattern."""
+    r = Redactor(key=KEY)
+    want_hits: list[str] = []
+    first = r._scanner.search(text)  # type: ignore[union-attr]
+    want = None
+    if first is not None:
+        want = redact._python_match_loop(
+            text,
+            first,
+            r._scanner.search,  # type: ignore[union-attr]
+            python_handlers(r._handlers),
+            redact._python_keyed(KEY),
+            want_hits,
+        )
+    out, hits = r._scan(text)
+    assert (out, list(hits)) == (text if want is None else want, want_hits)
+
+
 @needs_c
 class TestDigitPrefilter:
     """digits_may_match() lets text skip the digit-triggered fragments only when none can match."""
@@ -305,21 +324,7 @@ class TestDigitPrefilter:
     @given(text=digit_text)
     def test_scan_equals_the_full_pattern_loop(self, text: str) -> None:
         """Redactor._scan (prefiltered) gives what the Python loop gives with the full pattern."""
-        r = Redactor(key=KEY)
-        want_hits: list[str] = []
-        first = r._scanner.search(text)  # type: ignore[union-attr]
-        want = None
-        if first is not None:
-            want = redact._python_match_loop(
-                text,
-                first,
-                r._scanner.search,
-                python_handlers(r._handlers),
-                redact._python_keyed(KEY),
-                want_hits,  # type: ignore[union-attr]
-            )
-        out, hits = r._scan(text)
-        assert (out, list(hits)) == (text if want is None else want, want_hits)
+        assert_scan_equals_full_loop(text)
 
     def test_typical_digit_text_skips_and_pii_does_not(self) -> None:
         """The prefilter earns its keep on times and flight numbers, and never waves PII through."""
@@ -418,21 +423,7 @@ class TestLightPrefilter:
     @given(text=light_text)
     def test_scan_equals_the_full_pattern_loop(self, text: str) -> None:
         """Redactor._scan (both prefilters) gives what the Python loop gives with the full pattern."""
-        r = Redactor(key=KEY)
-        want_hits: list[str] = []
-        first = r._scanner.search(text)  # type: ignore[union-attr]
-        want = None
-        if first is not None:
-            want = redact._python_match_loop(
-                text,
-                first,
-                r._scanner.search,  # type: ignore[union-attr]
-                python_handlers(r._handlers),
-                redact._python_keyed(KEY),
-                want_hits,
-            )
-        out, hits = r._scan(text)
-        assert (out, list(hits)) == (text if want is None else want, want_hits)
+        assert_scan_equals_full_loop(text)
 
     def test_clean_prose_skips_and_every_rule_does_not(self) -> None:
         """Prose, times and arrows skip the search; a sample of every non-digit rule does not."""
