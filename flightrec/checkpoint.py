@@ -885,7 +885,7 @@ class CheckpointStore:
         label: Any,
         span: int | None,
         parent: int | None,
-        retired: list[_Prefix] = [],  # noqa: B006 (read only)
+        retired: Iterable[_Prefix] = (),
     ) -> int | None:
         """Store a packed checkpoint's new chunks and its event, under the recorder's lock."""
         rec = self._rec
@@ -939,7 +939,7 @@ class CheckpointStore:
         return seq
 
     def _register(
-        self, chunks: dict[bytes, bytes], gen: int, groups: tuple[_Prefix, ...] | list[_Prefix] = ()
+        self, chunks: dict[bytes, bytes], gen: int, groups: Iterable[_Prefix] = ()
     ) -> tuple[list[tuple[bytes, bytes]], int]:
         """Mark every chunk of a checkpoint as used by ``gen``; the ones not stored yet
         (digest, data), and the state's size (bytes of all its chunks).
