@@ -1282,7 +1282,7 @@ lower_ascii(Py_UCS4 c)
 }
 
 static PyObject *
-light_may_match(PyObject *module, PyObject *text)
+light_may_match(PyObject *Py_UNUSED(module), PyObject *text)
 {
     if (!PyUnicode_Check(text)) {
         PyErr_SetString(PyExc_TypeError, "light_may_match(text: str)");

@@ -56,7 +56,7 @@ plain_tag(PyObject *d, uint64_t *tag)
 #endif
 
 static PyObject *
-dict_versions(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+dict_versions(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 3 || !PyList_Check(args[0])) {
         PyErr_SetString(PyExc_TypeError, "dict_versions(items: list, start: int, stop: int)");
@@ -89,7 +89,7 @@ dict_versions(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 }
 
 static PyObject *
-same_versions(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+same_versions(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 2 || !PyList_Check(args[0])) {
         PyErr_SetString(PyExc_TypeError, "same_versions(items: list, tags: bytes)");
