@@ -867,13 +867,12 @@ class CheckpointStore:
         # (see _register) must be stored before another checkpoint takes them as stored.
         with self._pack_lock:
             walker = self._walker
-            root, chunks = walker.pack(state)
-            groups, retired = walker.groups, walker.retired
-            walker.retired = []
             try:
-                return self._emit(root, chunks, groups, label, span, parent, retired)
+                root, chunks = walker.pack(state)
+                retired, walker.retired = walker.retired, []
+                return self._emit(root, chunks, walker.groups, label, span, parent, retired)
             except BaseException:
-                for g in groups:  # the walker added chunks to them that may not be stored
+                for g in walker.groups:  # the walker may have added chunks that are not stored
                     self._groups.pop(id(g), None)
                 raise
 

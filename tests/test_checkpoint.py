@@ -336,6 +336,30 @@ class TestTaggedPrefix:
             assert info.rebuildable
             assert rec.state_at(last)["messages"] == conv
 
+    def test_a_checkpoint_that_failed_to_store_leaves_the_next_whole(
+        self, roomy: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Storing fails after the walker took new messages into its group: the next checkpoint stores them."""
+        rng = random.Random(3)
+        conv = [message(rng, i, 300) for i in range(10)]
+        flightrec.checkpoint({"messages": conv})
+        conv.append(message(rng, 10, 300))
+        flightrec.checkpoint({"messages": conv})  # the group path from here on
+
+        def fail(*args: Any, **kwargs: Any) -> int:
+            raise OSError("disk gone")
+
+        conv.append(message(rng, 11, 300))
+        with monkeypatch.context() as m:
+            m.setattr(roomy, "append_locked", fail)
+            assert flightrec.checkpoint({"messages": conv}) is None  # counted, not raised
+        assert roomy.errors == 1
+        conv.append(message(rng, 12, 300))
+        seq = flightrec.checkpoint({"messages": conv})
+        assert seq is not None
+        with dump_and_load() as rec:
+            assert rec.state_at(seq)["messages"] == conv
+
     def test_the_prefix_is_taken_over_without_encoding(self, roomy: Any) -> None:
         """The cheap path is taken for plain dicts, and not after an edit or for nested values."""
         from flightrec.checkpoint import _dict_versions
