@@ -424,10 +424,11 @@ class _Prefix:
     """What a list's first ``len(parts)`` items packed to at a checkpoint.
 
     Recognized again at the next checkpoint by ``tags`` when every item was a plain dict
-    (see ``_statecheck``: O(1) per item, no encoding), else by ``digest``. A prefix
-    recognized by its tags is extended in place as the list grows, and the store registers
-    its ``chunks`` as one *group* (see :meth:`CheckpointStore._register`) rather than one by
-    one, so that a checkpoint of a list that gained an item costs about that item.
+    (see ``_statecheck``: O(1) per item, no encoding), else by ``digest``. A recognized
+    prefix is extended in place as the list grows, and the store registers its ``chunks``
+    as one *group* (see :meth:`CheckpointStore._register`) rather than one by one, so that
+    a checkpoint of a list that gained an item costs about that item (plus, without tags,
+    one hash of the list's raw encoding).
     """
 
     digest: bytes | None  # xxh3-128 of the items' raw encodings, concatenated (None: see tags)
@@ -436,7 +437,7 @@ class _Prefix:
     chunks: dict[bytes, bytes]  # every chunk the parts need, in order
     gen: int  # the last checkpoint that used it (the walker's count)
     tags: bytearray | None = None  # the items' dict version tags, 8 bytes each
-    size: int = 0  # bytes of ``chunks``' data (kept with tags only)
+    size: int = 0  # bytes of ``chunks``' data
     used: int = 0  # the store's: the last checkpoint generation that used it as a group
 
     @property
@@ -494,7 +495,7 @@ class _Walker:
         self.groups: list[_Prefix] = []
         """The prefixes the last :meth:`pack` reused as groups: their chunks are not in its result."""
         self.retired: list[_Prefix] = []
-        """Tag-recognized prefixes dropped or replaced since the store last took this list."""
+        """Prefixes dropped or replaced since the store last took this list."""
         self.hits = 0
         self.misses = 0
 
@@ -526,7 +527,7 @@ class _Walker:
                     memo[ctx] = kept
             self._memo = memo
             self._paging = {k: e for k, e in self._paging.items() if e and e[-1] > old}
-            self.retired.extend(e for e in self._prefix.values() if e.gen <= old and e.tags is not None)
+            self.retired.extend(e for e in self._prefix.values() if e.gen <= old)
             self._prefix = {k: e for k, e in self._prefix.items() if e.gen > old}
         return root, packer.chunks
 
@@ -610,24 +611,29 @@ class _Walker:
         n = len(v)
         prefix = known = self._prefix.get(path)
         hasher = None
-        group = None  # the prefix, unchanged by its tags: its chunks go to the store as one group
+        # The prefix, found unchanged, taken over as a group (its chunks go to the store as
+        # one, and it is extended in place); not inside a memoized unit (outer), whose trail
+        # must list every chunk.
+        group = None
         tags = None  # the tags of the items not in a prefix, read before they are packed
         if prefix is not None and n >= prefix.length:
             if prefix.tags is not None:
-                # Not inside a memoized unit (outer): its trail must list every chunk.
                 if outer is None and type(v) is list and _same_versions is not None and _same_versions(v, prefix.tags):
                     group = prefix
             else:
                 hasher = _prefix_hasher(encode, v, 0, prefix.length)
                 if hasher is not None and hasher.digest() != prefix.digest:
                     hasher = None
+                elif hasher is not None and outer is None:
+                    group = prefix
         if group is not None:
             i = group.length
             parts.extend(group.parts)
             keys.extend(group.keys)
             self.hits += i
             self.groups.append(group)
-            tags = _dict_versions(v, i, n) if _dict_versions is not None else None
+            if group.tags is not None and _dict_versions is not None:
+                tags = _dict_versions(v, i, n)
             done = {}  # the new items' chunks
         elif hasher is not None and prefix is not None:
             i = prefix.length
@@ -709,16 +715,20 @@ class _Walker:
             i = j
         if group is not None:
             group.gen = gen
-            if tags is None:  # a new item that tags cannot vouch for: start afresh next time
-                del self._prefix[path]
+            if n > resume and group.tags is None and hasher is not None:
+                hasher = _prefix_hasher(encode, v, resume, n, hasher)
+            if n > resume and (tags is None if group.tags is not None else hasher is None):
+                del self._prefix[path]  # new items it cannot vouch for: start afresh next time
             elif n > resume:
                 group.parts.extend(parts[resume:])
                 group.keys.extend(keys[resume:])
                 new = {h: blob for h, blob in done.items() if h not in group.chunks}
                 group.chunks.update(new)
                 group.size += sum(map(len, new.values()))
-                if group.tags is not None:
+                if group.tags is not None and tags is not None:
                     group.tags += tags
+                elif hasher is not None:
+                    group.digest = hasher.digest()
         elif prefix is not None and n == resume:
             prefix.gen = gen  # nothing new since
         elif n and tags is not None:
@@ -727,8 +737,9 @@ class _Walker:
         elif n and hasher is not None:
             hasher = _prefix_hasher(encode, v, resume, n, hasher)
             if hasher is not None:
-                self._prefix[path] = _Prefix(hasher.digest(), parts[:], keys[:], done, gen)
-        if known is not None and known.tags is not None and self._prefix.get(path) is not known:
+                size = sum(map(len, done.values()))
+                self._prefix[path] = _Prefix(hasher.digest(), parts[:], keys[:], done, gen, None, size)
+        if known is not None and self._prefix.get(path) is not known:
             self.retired.append(known)  # replaced or dropped: the store settles its group
         prev = self._paging.get(path)
         if prev is None:

@@ -44,11 +44,14 @@ def dump_and_load(name: str = "t") -> flightrec.Recording:
     return flightrec.load(path)
 
 
-def message(rng: random.Random, i: int, size: int = 600) -> dict[str, Any]:
-    """A chat message of about ``size`` characters."""
+def message(rng: random.Random, i: int, size: int = 600, nested: bool = False) -> dict[str, Any]:
+    """A chat message of about ``size`` characters (``nested``: with a list value, as tool calls are)."""
     words = ["order", "refund", "shipping", "status", "please", "check", "the", "item", "today", "thanks"]
     text = " ".join(rng.choice(words) for _ in range(size // 6))
-    return {"role": "user" if i % 2 else "assistant", "content": f"#{i} {text}", "turn": i}
+    m: dict[str, Any] = {"role": "user" if i % 2 else "assistant", "content": f"#{i} {text}", "turn": i}
+    if nested:
+        m["refs"] = [i, f"doc-{i}"]
+    return m
 
 
 @dataclasses.dataclass
@@ -191,7 +194,8 @@ class TestTaggedPrefix:
 
     Every way of changing such a dict in place must still show up, and the prefix's chunks,
     registered with the store as one group, must stay in the ring as long as a checkpoint
-    there needs them. (Without the C helper the same tests run the hash path.)
+    there needs them. "nested" messages (a list value: no tags) take the same group path,
+    recognized by their hash. (Without the C helper every test runs the hash path.)
     """
 
     def test_every_in_place_change_of_a_plain_message_is_seen(self, roomy: Any) -> None:
@@ -244,13 +248,14 @@ class TestTaggedPrefix:
             assert str(1 << 80) in str(got[5])
             assert rec.state_at(last)[6] == {"role": "assistant", "content": "after"}
 
-    def test_a_growing_conversation_survives_wraparound(self, small: Any) -> None:
+    @pytest.mark.parametrize("nested", [False, True], ids=["plain", "nested"])
+    def test_a_growing_conversation_survives_wraparound(self, small: Any, nested: bool) -> None:
         """Append-only growth (the group path) with filler wrapping the ring: all rebuildable."""
         rng = random.Random(11)
         conv: list[dict[str, Any]] = []
         originals: dict[int, Any] = {}
         for turn in range(160):
-            conv.append(message(rng, turn, rng.choice((150, 400, 900))))
+            conv.append(message(rng, turn, rng.choice((150, 400, 900)), nested=nested))
             seq = flightrec.checkpoint({"messages": conv}, label=f"turn {turn}")
             assert seq is not None
             originals[seq] = copy.deepcopy(conv)
@@ -272,13 +277,14 @@ class TestTaggedPrefix:
             for info in infos:
                 assert originals[info.seq] == rec.state_at(info.seq)["messages"]
 
-    def test_a_prefix_whose_checkpoints_left_the_ring_is_stored_again(self, small: Any) -> None:
+    @pytest.mark.parametrize("nested", [False, True], ids=["plain", "nested"])
+    def test_a_prefix_whose_checkpoints_left_the_ring_is_stored_again(self, small: Any, nested: bool) -> None:
         """Filler pushes the conversation's checkpoints out of the ring; its next one is still whole."""
         rng = random.Random(4)
         conv: list[dict[str, Any]] = []
         for _ in range(4):
             for _ in range(3):
-                conv.append(message(rng, len(conv), 900))
+                conv.append(message(rng, len(conv), 900, nested=nested))
                 assert flightrec.checkpoint({"messages": conv}) is not None  # grows: the group path
             for i in range(800):  # several times the ring: every chunk so far is overwritten
                 flightrec.record("filler", i=i, pad=rng.randbytes(200).hex())
@@ -290,17 +296,18 @@ class TestTaggedPrefix:
                 assert rec.state_at(seq)["messages"] == conv
         assert small.errors == 0
 
-    def test_a_list_edited_at_every_turn_keeps_one_group(self, small: Any) -> None:
+    @pytest.mark.parametrize("nested", [False, True], ids=["plain", "nested"])
+    def test_a_list_edited_at_every_turn_keeps_one_group(self, small: Any, nested: bool) -> None:
         """Edit an old message, then append, turn after turn: groups do not pile up, all rebuildable."""
         rng = random.Random(9)
-        conv = [message(rng, i, 300) for i in range(20)]
+        conv = [message(rng, i, 300, nested=nested) for i in range(20)]
         originals: dict[int, Any] = {}
         store = store_for(small)
         for turn in range(120):
             conv[rng.randrange(len(conv))]["content"] += "!"  # the prefix changes: a new one
-            conv.append(message(rng, 20 + turn, 300))
+            conv.append(message(rng, 20 + turn, 300, nested=nested))
             seq = flightrec.checkpoint({"messages": conv})
-            conv.append(message(rng, 1000 + turn, 300))
+            conv.append(message(rng, 1000 + turn, 300, nested=nested))
             seq2 = flightrec.checkpoint({"messages": conv})  # grows: the group path
             assert seq is not None and seq2 is not None
             originals[seq], originals[seq2] = copy.deepcopy(conv[:-1]), copy.deepcopy(conv)
@@ -315,13 +322,14 @@ class TestTaggedPrefix:
             for info in infos:
                 assert originals[info.seq] == rec.state_at(info.seq)["messages"]
 
-    def test_a_list_no_longer_checkpointed_stays_rebuildable(self, small: Any) -> None:
+    @pytest.mark.parametrize("nested", [False, True], ids=["plain", "nested"])
+    def test_a_list_no_longer_checkpointed_stays_rebuildable(self, small: Any, nested: bool) -> None:
         """A conversation checkpointed a while, then other states: its last checkpoint keeps its chunks."""
         rng = random.Random(12)
         conv: list[dict[str, Any]] = []
         blocks = small.ring.ring_size // small.config.block_size
         for turn in range(80):  # the group path, the ring wrapping under it
-            conv.append(message(rng, turn, 300))
+            conv.append(message(rng, turn, 300, nested=nested))
             last = flightrec.checkpoint({"messages": conv})
             for _ in range(10):
                 flightrec.record("filler", pad=rng.randbytes(150).hex())
@@ -336,25 +344,26 @@ class TestTaggedPrefix:
             assert info.rebuildable
             assert rec.state_at(last)["messages"] == conv
 
+    @pytest.mark.parametrize("nested", [False, True], ids=["plain", "nested"])
     def test_a_checkpoint_that_failed_to_store_leaves_the_next_whole(
-        self, roomy: Any, monkeypatch: pytest.MonkeyPatch
+        self, roomy: Any, monkeypatch: pytest.MonkeyPatch, nested: bool
     ) -> None:
         """Storing fails after the walker took new messages into its group: the next checkpoint stores them."""
         rng = random.Random(3)
-        conv = [message(rng, i, 300) for i in range(10)]
+        conv = [message(rng, i, 300, nested=nested) for i in range(10)]
         flightrec.checkpoint({"messages": conv})
-        conv.append(message(rng, 10, 300))
+        conv.append(message(rng, 10, 300, nested=nested))
         flightrec.checkpoint({"messages": conv})  # the group path from here on
 
         def fail(*args: Any, **kwargs: Any) -> int:
             raise OSError("disk gone")
 
-        conv.append(message(rng, 11, 300))
+        conv.append(message(rng, 11, 300, nested=nested))
         with monkeypatch.context() as m:
             m.setattr(roomy, "append_locked", fail)
             assert flightrec.checkpoint({"messages": conv}) is None  # counted, not raised
         assert roomy.errors == 1
-        conv.append(message(rng, 12, 300))
+        conv.append(message(rng, 12, 300, nested=nested))
         seq = flightrec.checkpoint({"messages": conv})
         assert seq is not None
         with dump_and_load() as rec:
@@ -379,7 +388,16 @@ class TestTaggedPrefix:
         flightrec.checkpoint(conv)
         assert [g.length for g in walker.groups] == [31]  # taken over, not extended
         flightrec.checkpoint(conv)
-        assert walker.groups == []  # hashed from now on
+        assert walker.groups == []  # hashed from now on: a new prefix
+        conv.append({"role": "assistant", "content": "more " * 80})
+        flightrec.checkpoint(conv)
+        assert [(g.length, g.tags) for g in walker.groups] == [(33, None)]  # recognized by its hash
+        conv.append({"role": "assistant", "content": "and more " * 80})
+        flightrec.checkpoint(conv)
+        assert [g.length for g in walker.groups] == [34]  # the same prefix, extended in place
+        conv[1]["content"] = "edited"
+        flightrec.checkpoint(conv)
+        assert walker.groups == []
 
 
 class TestDedup:
