@@ -883,8 +883,9 @@ class CheckpointStore:
                 retired, walker.retired = walker.retired, []
                 return self._emit(root, chunks, walker.groups, label, span, parent, retired)
             except BaseException:
-                for g in walker.groups:  # the walker may have added chunks that are not stored
-                    self._groups.pop(id(g), None)
+                with self._rec._lock:  # (the flush listener iterates over the groups)
+                    for g in walker.groups:  # the walker may have added chunks that are not stored
+                        self._groups.pop(id(g), None)
                 raise
 
     def _emit(
