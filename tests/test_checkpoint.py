@@ -44,6 +44,18 @@ def dump_and_load(name: str = "t") -> flightrec.Recording:
     return flightrec.load(path)
 
 
+def assert_dumped_checkpoints_exact(originals: dict[int, Any], key: str, wrapped: bool = False) -> None:
+    """Dump: at least 10 checkpoints in it, every one rebuildable and equal to ``originals[seq]``."""
+    with dump_and_load() as rec:
+        if wrapped:
+            assert next(rec.events()).seq > 1000
+        infos = rec.checkpoints()
+        assert len(infos) >= 10
+        assert all(c.rebuildable for c in infos)
+        for info in infos:
+            assert originals[info.seq] == rec.state_at(info.seq)[key]
+
+
 def message(rng: random.Random, i: int, size: int = 600, nested: bool = False) -> dict[str, Any]:
     """A chat message of about ``size`` characters (``nested``: with a list value, as tool calls are)."""
     words = ["order", "refund", "shipping", "status", "please", "check", "the", "item", "today", "thanks"]
@@ -269,13 +281,7 @@ class TestTaggedPrefix:
         store = store_for(small)
         assert small.errors == 0
         assert store.reemitted > 0
-        with dump_and_load() as rec:
-            assert next(rec.events()).seq > 1000  # wrapped
-            infos = rec.checkpoints()
-            assert len(infos) >= 10
-            assert all(c.rebuildable for c in infos)
-            for info in infos:
-                assert originals[info.seq] == rec.state_at(info.seq)["messages"]
+        assert_dumped_checkpoints_exact(originals, "messages", wrapped=True)
 
     @pytest.mark.parametrize("nested", [False, True], ids=["plain", "nested"])
     def test_a_prefix_whose_checkpoints_left_the_ring_is_stored_again(self, small: Any, nested: bool) -> None:
@@ -315,12 +321,7 @@ class TestTaggedPrefix:
             for i in range(rng.randint(5, 30)):
                 flightrec.record("filler", i=i, pad=rng.randbytes(200).hex())
         assert small.errors == 0
-        with dump_and_load() as rec:
-            infos = rec.checkpoints()
-            assert len(infos) >= 10
-            assert all(c.rebuildable for c in infos)
-            for info in infos:
-                assert originals[info.seq] == rec.state_at(info.seq)["messages"]
+        assert_dumped_checkpoints_exact(originals, "messages")
 
     @pytest.mark.parametrize("nested", [False, True], ids=["plain", "nested"])
     def test_a_list_no_longer_checkpointed_stays_rebuildable(self, small: Any, nested: bool) -> None:
