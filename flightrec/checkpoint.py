@@ -183,9 +183,11 @@ class _Packer:
             return inline
         return self._ref(inline)
 
-    def paged(self, tag: str, parts: list[bytes], keys: list[int], prev: list[Any] | None = None) -> bytes:
+    def paged(
+        self, tag: str, parts: list[bytes], keys: list[int], prev: list[Any] | None = None, group: Any = None
+    ) -> bytes:
         """Public face of :meth:`_paged` for the walker."""
-        return self._paged(tag, parts, keys, prev)
+        return self._paged(tag, parts, keys, prev, group)
 
     def _ref(self, data: bytes) -> bytes:
         return _REF_HEAD + self.chunk(data)
@@ -291,7 +293,9 @@ class _Packer:
             return part[-1]
         return self._h64(part)
 
-    def _paged(self, tag: str, parts: list[bytes], keys: list[int], prev: list[Any] | None = None) -> bytes:
+    def _paged(
+        self, tag: str, parts: list[bytes], keys: list[int], prev: list[Any] | None = None, group: Any = None
+    ) -> bytes:
         """A list (tag "l") or dict ("d") from its parts: one container if it fits, else pages.
 
         A page ends after a part whose boundary key has its low bits zero (content-defined,
@@ -300,7 +304,9 @@ class _Packer:
 
         ``prev`` (kept by the caller between checkpoints, updated here) remembers the last
         paging of the same container: when its parts are a prefix of ``parts`` (a list that
-        grew), every page but its last is reused as is.
+        grew), every page but its last is reused as is. With ``group`` (the walker's prefix
+        of this list, taken over as a group), every page but the last is handed to the group,
+        which the store registers as one: a page reused then needs no registration of its own.
         """
         head = _array_head if tag == "l" else _map_head
         n = len(parts)
@@ -314,12 +320,16 @@ class _Packer:
         pages: list[bytes] = []
         ends: list[int] = []  # where each page ends
         a = 0
+        kept = given = 0
+        old_chunks: list[tuple[bytes, bytes]] = []
         if prev and prev[0] == tag and prev[4] == fits and len(prev[1]) <= n and prev[1] == parts[: len(prev[1])]:
             old_pages, old_ends, old_chunks = prev[2], prev[3], prev[5]
-            keep = len(old_pages) - 1  # the last page may grow: redo it
-            pages, ends = old_pages[:keep], old_ends[:keep]
+            kept = len(old_pages) - 1  # the last page may grow: redo it
+            pages, ends = old_pages[:kept], old_ends[:kept]
             a = ends[-1] if ends else 0
-            for h, blob in old_chunks[:keep]:
+            if group is not None and prev[6][0] is group:
+                given = min(prev[6][1], kept)  # the group holds these already
+            for h, blob in old_chunks[given:kept]:
                 if h not in chunks:
                     chunks[h] = blob
                 if trail is not None:
@@ -341,8 +351,16 @@ class _Packer:
                 ends.append(e)
                 a = e
         if prev is not None:
-            page_chunks = [(p[2:], chunks[p[2:]]) for p in pages]
-            prev[:] = [tag, parts, pages, ends, fits, page_chunks]
+            page_chunks = old_chunks[:kept] + [(p[2:], chunks[p[2:]]) for p in pages[kept:]]
+            stable = 0
+            if group is not None:  # every page but the last stays while the list only grows
+                stable = len(page_chunks) - 1
+                held = group.chunks
+                for h, blob in page_chunks[given:stable]:
+                    if h not in held:
+                        held[h] = blob
+                        group.size += len(blob)
+            prev[:] = [tag, parts, pages, ends, fits, page_chunks, (group, stable)]
         return self._cat(tag, pages)
 
     def _cat(self, tag: str, parts: list[bytes]) -> bytes:
@@ -744,7 +762,7 @@ class _Walker:
         prev = self._paging.get(path)
         if prev is None:
             prev = self._paging[path] = []
-        inline = packer.paged("l", parts, keys, prev)
+        inline = packer.paged("l", parts, keys, prev, group)
         if prev:
             prev.append(gen)
         return inline

@@ -284,6 +284,22 @@ class TestTaggedPrefix:
         assert_dumped_checkpoints_exact(originals, "messages", wrapped=True)
 
     @pytest.mark.parametrize("nested", [False, True], ids=["plain", "nested"])
+    def test_a_long_list_then_grown_survives_wraparound(self, small: Any, nested: bool) -> None:
+        """Already paged at its first checkpoint, then grown by one a turn while the ring wraps past it."""
+        rng = random.Random(21)
+        conv = [message(rng, i, 200, nested=nested) for i in range(150)]
+        originals: dict[int, Any] = {}
+        for turn in range(60):
+            conv.append(message(rng, 150 + turn, 200, nested=nested))
+            seq = flightrec.checkpoint({"messages": conv})
+            assert seq is not None
+            originals[seq] = copy.deepcopy(conv)
+            for i in range(rng.randint(10, 40)):
+                flightrec.record("filler", i=i, pad=rng.randbytes(rng.randint(100, 300)).hex())
+        assert small.errors == 0
+        assert_dumped_checkpoints_exact(originals, "messages", wrapped=True)
+
+    @pytest.mark.parametrize("nested", [False, True], ids=["plain", "nested"])
     def test_a_prefix_whose_checkpoints_left_the_ring_is_stored_again(self, small: Any, nested: bool) -> None:
         """Filler pushes the conversation's checkpoints out of the ring; its next one is still whole."""
         rng = random.Random(4)
