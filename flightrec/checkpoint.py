@@ -184,7 +184,7 @@ class _Packer:
         return self._ref(inline)
 
     def paged(
-        self, tag: str, parts: list[bytes], keys: list[int], prev: list[Any] | None = None, group: Any = None
+        self, tag: str, parts: list[bytes], keys: list[int], prev: list[Any] | None = None, group: _Prefix | None = None
     ) -> bytes:
         """Public face of :meth:`_paged` for the walker."""
         return self._paged(tag, parts, keys, prev, group)
@@ -294,7 +294,7 @@ class _Packer:
         return self._h64(part)
 
     def _paged(
-        self, tag: str, parts: list[bytes], keys: list[int], prev: list[Any] | None = None, group: Any = None
+        self, tag: str, parts: list[bytes], keys: list[int], prev: list[Any] | None = None, group: _Prefix | None = None
     ) -> bytes:
         """A list (tag "l") or dict ("d") from its parts: one container if it fits, else pages.
 
@@ -355,11 +355,7 @@ class _Packer:
             stable = 0
             if group is not None:  # every page but the last stays while the list only grows
                 stable = len(page_chunks) - 1
-                held = group.chunks
-                for h, blob in page_chunks[given:stable]:
-                    if h not in held:
-                        held[h] = blob
-                        group.size += len(blob)
+                group.hold(page_chunks[given:stable])
             prev[:] = [tag, parts, pages, ends, fits, page_chunks, (group, stable)]
         return self._cat(tag, pages)
 
@@ -455,13 +451,24 @@ class _Prefix:
     chunks: dict[bytes, bytes]  # every chunk the parts need, in order
     gen: int  # the last checkpoint that used it (the walker's count)
     tags: bytearray | None = None  # the items' dict version tags, 8 bytes each
-    size: int = 0  # bytes of ``chunks``' data
+    size: int = dataclasses.field(init=False)  # bytes of ``chunks``' data
     used: int = 0  # the store's: the last checkpoint generation that used it as a group
+
+    def __post_init__(self) -> None:
+        self.size = sum(map(len, self.chunks.values()))
 
     @property
     def length(self) -> int:
         """How many items."""
         return len(self.parts)
+
+    def hold(self, pairs: Iterable[tuple[bytes, bytes]]) -> None:
+        """Add chunks that the prefix's checkpoint needs (new items' chunks, stable pages)."""
+        held = self.chunks
+        for h, blob in pairs:
+            if h not in held:
+                held[h] = blob
+                self.size += len(blob)
 
 
 def _prefix_hasher(encode: Callable[[Any], bytes], v: Any, a: int, b: int, hasher: Any = None) -> Any:
@@ -733,30 +740,29 @@ class _Walker:
             i = j
         if group is not None:
             group.gen = gen
-            if n > resume and group.tags is None and hasher is not None:
-                hasher = _prefix_hasher(encode, v, resume, n, hasher)
-            if n > resume and (tags is None if group.tags is not None else hasher is None):
-                del self._prefix[path]  # new items it cannot vouch for: start afresh next time
-            elif n > resume:
-                group.parts.extend(parts[resume:])
-                group.keys.extend(keys[resume:])
-                new = {h: blob for h, blob in done.items() if h not in group.chunks}
-                group.chunks.update(new)
-                group.size += sum(map(len, new.values()))
+            if n > resume:  # extend it in place, if the new items can be vouched for as it was
+                if group.tags is None and hasher is not None:
+                    hasher = _prefix_hasher(encode, v, resume, n, hasher)
+                vouched = True
                 if group.tags is not None and tags is not None:
                     group.tags += tags
-                elif hasher is not None:
+                elif group.tags is None and hasher is not None:
                     group.digest = hasher.digest()
+                else:
+                    del self._prefix[path]  # it cannot vouch for them: start afresh next time
+                    vouched = False
+                if vouched:
+                    group.parts.extend(parts[resume:])
+                    group.keys.extend(keys[resume:])
+                    group.hold(done.items())
         elif prefix is not None and n == resume:
             prefix.gen = gen  # nothing new since
         elif n and tags is not None:
-            size = sum(map(len, done.values()))
-            self._prefix[path] = _Prefix(None, parts[:], keys[:], done, gen, bytearray(tags), size)
+            self._prefix[path] = _Prefix(None, parts[:], keys[:], done, gen, bytearray(tags))
         elif n and hasher is not None:
             hasher = _prefix_hasher(encode, v, resume, n, hasher)
             if hasher is not None:
-                size = sum(map(len, done.values()))
-                self._prefix[path] = _Prefix(hasher.digest(), parts[:], keys[:], done, gen, None, size)
+                self._prefix[path] = _Prefix(hasher.digest(), parts[:], keys[:], done, gen)
         if known is not None and self._prefix.get(path) is not known:
             self.retired.append(known)  # replaced or dropped: the store settles its group
         prev = self._paging.get(path)

@@ -57,8 +57,8 @@ class MemoryTracker:
         self._gone: OrderedDict[Hashable, int] = OrderedDict()
         self._heap: list[tuple[int, int, Hashable]] = []
         self._tie = 0
-        # (op, seq, key, carried, raw, keys dropped): updates recorded but not applied yet
-        self._pending: deque[tuple[str, int, Hashable, dict[str, Any] | None, bool, tuple[Hashable, ...]]] = deque()
+        # (seq, keys dropped, key retained, its carried data, raw): updates not applied yet
+        self._pending: deque[tuple[int, tuple[Hashable, ...], Hashable, dict[str, Any] | None, bool]] = deque()
         self._lock = threading.Lock()
         self.forgotten = 0
         """Live items no longer carried because there were more than :attr:`max_items`."""
@@ -86,11 +86,11 @@ class MemoryTracker:
             # are kept as given and redacted when carried (_on_flush), with the same result.
             carried, raw = self._redact(carried), False
         if op == "retain":
-            self._pending.append((op, seq, _key(item_id), carried, raw, ()))
+            self._pending.append((seq, (), _key(item_id), carried, raw))
         elif op == "evict":
-            self._pending.append((op, seq, _key(item_id), None, raw, ()))
+            self._pending.append((seq, (_key(item_id),), None, None, raw))
         elif op == "summarize":
-            self._pending.append((op, seq, _key(into), carried, raw, tuple(map(_key, item_ids))))
+            self._pending.append((seq, tuple(map(_key, item_ids)), _key(into), carried, raw))
         if len(self._pending) > 4096:  # no flush for a long while: apply them now
             with self._lock:
                 self._apply_pending()
@@ -100,10 +100,7 @@ class MemoryTracker:
         """Apply the queued updates (caller holds ``_lock``)."""
         pending = self._pending
         while pending:
-            op, seq, key, carried, raw, dropped = pending.popleft()
-            if op == "evict":
-                self._drop(key, seq)
-                continue
+            seq, dropped, key, carried, raw = pending.popleft()
             for k in dropped:
                 self._drop(k, seq)
             if carried is not None:
