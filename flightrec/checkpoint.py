@@ -37,6 +37,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from itertools import chain, compress, islice
+from operator import itemgetter, not_
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -304,7 +306,8 @@ class _Packer:
 
         ``prev`` (kept by the caller between checkpoints, updated here) remembers the last
         paging of the same container: when its parts are a prefix of ``parts`` (a list that
-        grew), every page but its last is reused as is. With ``group`` (the walker's prefix
+        grew), every page but its last is reused as is; else every page whose parts are all
+        still there, in order (items dropped or inserted elsewhere), is found again. With ``group`` (the walker's prefix
         of this list, taken over as a group), every page but the last is handed to the group,
         which the store registers as one: a page reused then needs no registration of its own.
         """
@@ -322,18 +325,31 @@ class _Packer:
         a = 0
         kept = given = 0
         old_chunks: list[tuple[bytes, bytes]] = []
-        if prev and prev[0] == tag and prev[4] == fits and len(prev[1]) <= n and prev[1] == parts[: len(prev[1])]:
-            old_pages, old_ends, old_chunks = prev[2], prev[3], prev[5]
-            kept = len(old_pages) - 1  # the last page may grow: redo it
-            pages, ends = old_pages[:kept], old_ends[:kept]
-            a = ends[-1] if ends else 0
-            if group is not None and prev[6][0] is group:
-                given = min(prev[6][1], kept)  # the group holds these already
-            for h, blob in old_chunks[given:kept]:
-                if h not in chunks:
-                    chunks[h] = blob
-                if trail is not None:
-                    trail.append((h, blob))
+        old_parts: list[bytes] = []
+        moved: dict[int, tuple[int, int, int]] = {}  # id of a page's first part -> its (start, end, index)
+        if prev and prev[0] == tag and prev[4] == fits:
+            if len(prev[1]) <= n and prev[1] == parts[: len(prev[1])]:  # grown (or the same)
+                old_pages, old_ends, old_chunks = prev[2], prev[3], prev[5]
+                kept = len(old_pages) - 1  # the last page may grow: redo it
+                pages, ends = old_pages[:kept], old_ends[:kept]
+                a = ends[-1] if ends else 0
+                if group is not None and prev[6][0] is group:
+                    given = min(prev[6][1], kept)  # the group holds these already
+                for h, blob in old_chunks[given:kept]:
+                    if h not in chunks:
+                        chunks[h] = blob
+                    if trail is not None:
+                        trail.append((h, blob))
+            else:
+                # Items dropped, inserted or edited (a sliding context window): the
+                # boundaries are content-defined, so most pages cut the same parts as last
+                # time. Such a page is found again by its first part (the same object,
+                # memoized) and checked whole (in C), not joined and hashed again.
+                old_parts, old_chunks = prev[1], prev[5]
+                start = 0
+                for x, end in enumerate(prev[3]):
+                    moved[id(old_parts[start])] = (start, end, x)
+                    start = end
         cuts = [i for i, k in enumerate(keys[a:], a + 1) if not k & _BOUNDARY_MASK]
         if not cuts or cuts[-1] != n:
             cuts.append(n)
@@ -347,7 +363,16 @@ class _Packer:
                         size += len(parts[k])
                         k += 1
                     e = k
-                pages.append(ref(head(e - a) + join(parts[a:e])))
+                seen = moved.get(id(parts[a])) if moved else None
+                if seen is not None and old_parts[seen[0] : seen[1]] == parts[a:e]:
+                    h, blob = old_chunks[seen[2]]
+                    if h not in chunks:
+                        chunks[h] = blob
+                    if trail is not None:
+                        trail.append((h, blob))
+                    pages.append(_REF_HEAD + h)
+                else:
+                    pages.append(ref(head(e - a) + join(parts[a:e])))
                 ends.append(e)
                 a = e
         if prev is not None:
@@ -427,6 +452,7 @@ _same_versions: Callable[[list[Any], bytes | bytearray], bool] | None = (
 
 _CONTAINERS = (dict, list, tuple)
 _CONTAINER_TYPES = frozenset(_CONTAINERS)
+_ENTRY_PART, _ENTRY_CHUNKS, _ENTRY_KEY = itemgetter(0), itemgetter(1), itemgetter(3)  # of a memo entry
 _ITEM = object()  # memo-context marker of list items (never equal to a dict key)
 _BLOCK = 16  # list items recognized together, by index-aligned blocks
 _BLOCKS = object()  # memo-context marker of such blocks
@@ -513,6 +539,9 @@ class _Walker:
         self._memo: dict[tuple[str, Any], dict[Any, list[Any]]] = {}
         self._plain: dict[tuple[str, Any], bool] = {}
         self._paging: dict[str, list[Any]] = {}  # path -> the last paging of that list (see _paged)
+        # path -> (gen, {dict version tag -> memo entry}) of that list's items at the last
+        # checkpoint that looked them up by tag (see _by_tag)
+        self._tagged: dict[str, tuple[int, dict[int, list[Any]]]] = {}
         # path -> _Prefix of that list at the last checkpoint (see _walk)
         self._prefix: dict[str, _Prefix] = {}
         self._gen = 0
@@ -552,6 +581,7 @@ class _Walker:
                     memo[ctx] = kept
             self._memo = memo
             self._paging = {k: e for k, e in self._paging.items() if e and e[-1] > old}
+            self._tagged = {k: e for k, e in self._tagged.items() if e[0] > old}
             self.retired.extend(e for e in self._prefix.values() if e.gen <= old)
             self._prefix = {k: e for k, e in self._prefix.items() if e.gen > old}
         return root, packer.chunks
@@ -677,16 +707,21 @@ class _Walker:
             hasher = _prefix_hasher(encode, v, 0, 0) if tags is None else None
             done = {}
         resume = i
-        if group is not None and tags is not None:
-            # Appended plain dicts (their tags say so): no container to descend into, and
-            # no aligned block to find again; each is a unit of its own.
+        if tags is not None:
+            # Plain dicts (their tags say so): no container to descend into, and no aligned
+            # block to find again; each is a unit of its own.
             appended: list[tuple[bytes, bytes]] = []
             packer.trail = appended
             try:
-                for k in range(i, n):
-                    entry = self._item(packer, v[k], path, k, memo, appended)
-                    parts.append(entry[0])
-                    keys.append(entry[3])
+                if group is not None:  # appended to the group: new dicts, packed one by one
+                    for k in range(i, n):
+                        entry = self._item(packer, v[k], path, k, memo, appended)
+                        parts.append(entry[0])
+                        keys.append(entry[3])
+                else:  # maybe shifted (a sliding context window): found by their tags first
+                    entries = self._by_tag(packer, v, path, memo, tags, appended)
+                    parts.extend(map(_ENTRY_PART, entries))
+                    keys.extend(map(_ENTRY_KEY, entries))
             finally:
                 packer.trail = outer
             done.update(appended)
@@ -772,6 +807,37 @@ class _Walker:
         if prev:
             prev.append(gen)
         return inline
+
+    def _by_tag(
+        self,
+        packer: _Packer,
+        v: list[Any],
+        path: str,
+        memo: dict[Any, list[Any]],
+        tags: bytes,
+        trail: list[tuple[bytes, bytes]],
+    ) -> list[list[Any]]:
+        """The memo entries of ``v``'s items (plain dicts with these ``tags``), found by tag or packed now.
+
+        The same tag is the same dict, unchanged since (see ``_statecheck``): an item of the
+        last checkpoint that went this way is found so, without any encoding, and a list
+        whose items shifted since (a sliding context window) costs a lookup per item, done
+        in bulk in C. Others are found by content (``_item``).
+        """
+        tagged = memoryview(tags).cast("Q").tolist()
+        last = self._tagged.get(path)
+        entries: list[Any] = list(map(last[1].get, tagged)) if last is not None else [None] * len(tagged)
+        found = len(entries)
+        for k in list(compress(range(len(entries)), map(not_, entries))):  # the ones not found (in C)
+            entries[k] = self._item(packer, v[k], path, k, memo, trail)
+            found -= 1
+        # Exactly this checkpoint's items: what it does not hold ages out with it.
+        self._tagged[path] = (self._gen, dict(zip(tagged, entries, strict=True)))
+        held = list(chain.from_iterable(map(_ENTRY_CHUNKS, entries)))
+        packer.chunks.update(held)
+        trail.extend(held)
+        self.hits += found
+        return entries
 
     def _item(
         self,
@@ -1002,13 +1068,15 @@ class CheckpointStore:
         new = set(chunks).difference(gen_of)
         missing: list[tuple[bytes, bytes]] = []
         if new:
-            # In the order of ``chunks`` (children before parents); new ones are mostly last.
-            for h in reversed(chunks):
+            # In the order of ``chunks`` (children before parents). The new ones are mostly
+            # last: look there first; else (a list that shifted) go through them all.
+            for h in islice(reversed(chunks), 2 * len(new) + 8):
                 if h in new:
                     missing.append((h, chunks[h]))
-                    if len(missing) == len(new):
-                        break
-            missing.reverse()
+            if len(missing) == len(new):
+                missing.reverse()
+            else:
+                missing = [(h, blob) for h, blob in chunks.items() if h in new]
         gen_of.update(dict.fromkeys(chunks, gen))
         if covered:  # a group's new items are in both
             rest = set(chunks)

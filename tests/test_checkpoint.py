@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import flightrec
-from flightrec.checkpoint import MAX_CHUNK, ChunkIndex, DiffEntry, diff_states, pack_state, store_for
+from flightrec.checkpoint import MAX_CHUNK, ChunkIndex, DiffEntry, _Packer, diff_states, pack_state, store_for
 from flightrec.errors import CorruptRecording, MissingChunk
 
 
@@ -415,6 +415,90 @@ class TestTaggedPrefix:
         conv[1]["content"] = "edited"
         flightrec.checkpoint(conv)
         assert walker.groups == []
+
+
+class TestShiftedList:
+    """A list whose items moved (a sliding context window): found again by tag, its pages by content.
+
+    Items of the last checkpoint are recognized by their dicts' version tags wherever they
+    moved (no encoding), and a page whose parts are all still there is taken over without
+    being rebuilt. What changed must still show, and every checkpoint stay rebuildable.
+    """
+
+    @pytest.mark.parametrize("nested", [False, True], ids=["plain", "nested"])
+    def test_a_sliding_window_survives_wraparound(self, small: Any, nested: bool) -> None:
+        """Drop the oldest, append one (and sometimes edit, insert, repeat one): all exact."""
+        rng = random.Random(5)
+        system = {"role": "system", "content": "You are a careful agent. " * 10}
+        conv = [system] + [message(rng, i, 200, nested=nested) for i in range(60)]
+        originals: dict[int, Any] = {}
+        for turn in range(120):
+            conv.append(message(rng, 60 + turn, rng.choice((100, 300)), nested=nested))
+            del conv[1 : 1 + rng.choice((1, 1, 1, 3))]
+            if turn % 7 == 3:
+                conv[rng.randrange(1, len(conv))]["content"] = f"edited at {turn}"
+            if turn % 11 == 5:
+                conv.insert(rng.randrange(1, len(conv)), {"role": "tool", "content": f"inserted {turn}"})
+            if turn % 13 == 6:
+                conv.append(conv[5])  # the same dict twice in the list
+            seq = flightrec.checkpoint({"messages": conv}, label=f"turn {turn}")
+            assert seq is not None
+            originals[seq] = copy.deepcopy(conv)
+            for i in range(rng.randint(5, 30)):
+                flightrec.record("filler", i=i, pad=rng.randbytes(rng.randint(50, 300)).hex())
+        assert small.errors == 0
+        assert_dumped_checkpoints_exact(originals, "messages", wrapped=True)
+
+    def test_a_slide_costs_about_the_new_item(self, roomy: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Slid by one, a 200-message window packs one message and stores a few chunks."""
+        from flightrec.checkpoint import _dict_versions
+
+        if _dict_versions is None:
+            pytest.skip("the C helper is not built (pure Python hashes instead)")
+        rng = random.Random(9)
+        walker = store_for(roomy)._walker
+        encode, encoded = walker._encode, []
+
+        def counting(value: Any) -> bytes:
+            encoded.append(value)
+            return encode(value)
+
+        walker._encode = counting
+        refs: list[bytes] = []  # chunks made (hashed) by the packer
+        make_ref = _Packer._ref
+
+        def counting_ref(packer: _Packer, data: bytes) -> bytes:
+            refs.append(data)
+            return make_ref(packer, data)
+
+        monkeypatch.setattr(_Packer, "_ref", counting_ref)
+        conv = [message(rng, i, 400) for i in range(200)]
+        flightrec.checkpoint(conv)
+        seqs = []
+        for turn in range(5):
+            conv.append(message(rng, 200 + turn, 400))
+            del conv[0]
+            misses = walker.misses
+            encoded.clear()
+            refs.clear()
+            seqs.append(flightrec.checkpoint(conv))
+            assert walker.misses - misses == 1  # only the new message was packed
+            # ... and no other message was even encoded (found by tag): the new one was, as
+            # given (its digest) and redacted (to store it)
+            assert [x for x in encoded if type(x) is dict] == [conv[-1], conv[-1]]
+            # chunks made: the new message's, the first and last pages' (the ~13 pages between
+            # are taken over, not joined and hashed again)
+            assert len(refs) <= 4
+        conv[100]["content"] = "edited"
+        misses = walker.misses
+        last = flightrec.checkpoint(conv)
+        assert walker.misses - misses == 1  # the edited one, found by neither tag nor content
+        with dump_and_load() as rec:
+            events = {e.seq: e for e in rec.events(["checkpoint"])}
+            for seq in seqs:
+                # the new message, the first and last pages, the root: not the ~13 pages between
+                assert events[seq].data["new"] <= 6
+            assert rec.state_at(last) == conv
 
 
 class TestDedup:
