@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
+import sys
 import threading
 import time
 from collections import deque
@@ -539,9 +540,9 @@ class _Walker:
         self._memo: dict[tuple[str, Any], dict[Any, list[Any]]] = {}
         self._plain: dict[tuple[str, Any], bool] = {}
         self._paging: dict[str, list[Any]] = {}  # path -> the last paging of that list (see _paged)
-        # path -> (gen, {dict version tag -> memo entry}) of that list's items at the last
-        # checkpoint that looked them up by tag (see _by_tag)
-        self._tagged: dict[str, tuple[int, dict[int, list[Any]]]] = {}
+        # path -> [gen, {dict version tag -> memo entry}] of that list's items at the last
+        # checkpoint that looked them up by tag (see _by_tag), and of the items appended since
+        self._tagged: dict[str, list[Any]] = {}
         # path -> _Prefix of that list at the last checkpoint (see _walk)
         self._prefix: dict[str, _Prefix] = {}
         self._gen = 0
@@ -714,10 +715,19 @@ class _Walker:
             packer.trail = appended
             try:
                 if group is not None:  # appended to the group: new dicts, packed one by one
+                    added = []
                     for k in range(i, n):
                         entry = self._item(packer, v[k], path, k, memo, appended)
                         parts.append(entry[0])
                         keys.append(entry[3])
+                        added.append(entry)
+                    known_tags = self._tagged.get(path)
+                    if known_tags is not None:  # (kept current, for when items are dropped)
+                        known_tags[0] = gen
+                        if len(added) == 1:  # the usual turn: without the memoryview's cost
+                            known_tags[1][int.from_bytes(tags, sys.byteorder)] = added[0]
+                        else:
+                            known_tags[1].update(zip(memoryview(tags).cast("Q").tolist(), added, strict=True))
                 else:  # maybe shifted (a sliding context window): found by their tags first
                     entries = self._by_tag(packer, v, path, memo, tags, appended)
                     parts.extend(map(_ENTRY_PART, entries))
@@ -831,8 +841,9 @@ class _Walker:
         for k in list(compress(range(len(entries)), map(not_, entries))):  # the ones not found (in C)
             entries[k] = self._item(packer, v[k], path, k, memo, trail)
             found -= 1
-        # Exactly this checkpoint's items: what it does not hold ages out with it.
-        self._tagged[path] = (self._gen, dict(zip(tagged, entries, strict=True)))
+        # Exactly this checkpoint's items (then the ones appended as a group): what it does
+        # not hold ages out with it.
+        self._tagged[path] = [self._gen, dict(zip(tagged, entries, strict=True))]
         held = list(chain.from_iterable(map(_ENTRY_CHUNKS, entries)))
         packer.chunks.update(held)
         trail.extend(held)

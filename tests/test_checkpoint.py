@@ -449,6 +449,33 @@ class TestShiftedList:
         assert small.errors == 0
         assert_dumped_checkpoints_exact(originals, "messages", wrapped=True)
 
+    def test_a_compaction_after_a_long_growth_encodes_nothing_kept(self, roomy: Any) -> None:
+        """Grown as a group for 30 turns, then its oldest 20 dropped: the kept ones are found by tag."""
+        from flightrec.checkpoint import _dict_versions
+
+        if _dict_versions is None:
+            pytest.skip("the C helper is not built (pure Python hashes instead)")
+        rng = random.Random(13)
+        walker = store_for(roomy)._walker
+        conv = [message(rng, i, 300) for i in range(40)]
+        flightrec.checkpoint(conv)
+        for turn in range(30):  # longer than the memo keeps what a checkpoint did not look up
+            conv.append(message(rng, 40 + turn, 300))
+            if turn % 5 == 0:
+                conv.append(message(rng, 100 + turn, 300))  # two at once
+            flightrec.checkpoint(conv)
+            assert walker.groups
+        del conv[:20]
+        conv.append(message(rng, 70, 300))
+        misses = walker.misses
+        encode, encoded = walker._encode, []
+        walker._encode = lambda value: encoded.append(value) or encode(value)
+        seq = flightrec.checkpoint(conv)
+        assert walker.misses - misses == 1
+        assert [x for x in encoded if type(x) is dict] == [conv[-1], conv[-1]]  # only the new one
+        with dump_and_load() as rec:
+            assert rec.state_at(seq) == conv
+
     def test_a_slide_costs_about_the_new_item(self, roomy: Any, monkeypatch: pytest.MonkeyPatch) -> None:
         """Slid by one, a 200-message window packs one message and stores a few chunks."""
         from flightrec.checkpoint import _dict_versions
