@@ -83,8 +83,10 @@ _MAX_DEPTH = 48
 _CHUNK_LIST_MAX = 32
 _CHUNK_OVERHEAD = 64  # a chunk event's framing, besides its data
 _PENDING = 1 << 62
+_NONE_HELD: dict[bytes, bytes] = {}
 _SCALARS = frozenset({str, int, float, bool, type(None), bytes})
 _TAGS = {"s", "b", "l", "d"}
+_TAG_ENCODED = {tag: msgspec.msgpack.encode(tag) for tag in _TAGS}
 
 
 # ============================================================================ packing
@@ -171,6 +173,12 @@ class _Packer:
         self.trail: list[tuple[bytes, bytes]] | None = None
         """When set, every chunk registered (duplicates too) is also appended here."""
 
+    def reset(self) -> _Packer:
+        """Start on a new state (the walker reuses its packer: one fewer object a checkpoint)."""
+        self.chunks = {}
+        self.trail = None
+        return self
+
     def chunk(self, data: bytes) -> bytes:
         """Register ``data`` as a chunk; return its digest."""
         h = self._h128(data)
@@ -185,12 +193,6 @@ class _Packer:
         if len(inline) < MIN_CHUNK or (len(inline) == _REF_LEN and inline[:2] == _REF_HEAD):
             return inline
         return self._ref(inline)
-
-    def paged(
-        self, tag: str, parts: list[bytes], keys: list[int], prev: list[Any] | None = None, group: _Prefix | None = None
-    ) -> bytes:
-        """Public face of :meth:`_paged` for the walker."""
-        return self._paged(tag, parts, keys, prev, group)
 
     def _ref(self, data: bytes) -> bytes:
         return _REF_HEAD + self.chunk(data)
@@ -246,7 +248,7 @@ class _Packer:
             if len(enc) <= self.max_chunk:
                 return enc
             parts = [self.item(x, depth + 1) if type(x) is str or type(x) is bytes else self._enc(x) for x in value]
-            return self._paged("l", parts, [self._part_key(p) for p in parts])
+            return self.paged("l", parts, [self._part_key(p) for p in parts])
         # The hot loop of a growing conversation: one encode and one hash per item, inlined.
         d = depth + 1
         encode, h128, h64 = self._encode, self._h128, self._h64
@@ -276,7 +278,7 @@ class _Packer:
                     trail.append((h, e))
                 parts.append(_REF_HEAD + h)
                 keys.append(h[-1])
-        return self._paged("l", parts, keys)
+        return self.paged("l", parts, keys)
 
     def _dict(self, value: dict[Any, Any], depth: int) -> bytes:
         item = self.item
@@ -289,14 +291,14 @@ class _Packer:
             ke = enc(k)
             parts.append(ke + item(v, d))
             keys.append(h64(ke))
-        return self._paged("d", parts, keys)
+        return self.paged("d", parts, keys)
 
     def _part_key(self, part: bytes) -> int:
         if len(part) == _REF_LEN and part[:2] == _REF_HEAD:
             return part[-1]
         return self._h64(part)
 
-    def _paged(
+    def paged(
         self, tag: str, parts: list[bytes], keys: list[int], prev: list[Any] | None = None, group: _Prefix | None = None
     ) -> bytes:
         """A list (tag "l") or dict ("d") from its parts: one container if it fits, else pages.
@@ -377,7 +379,9 @@ class _Packer:
                 ends.append(e)
                 a = e
         if prev is not None:
-            page_chunks = old_chunks[:kept] + [(p[2:], chunks[p[2:]]) for p in pages[kept:]]
+            page_chunks = old_chunks[:kept]
+            for page in pages[kept:]:
+                page_chunks.append((page[2:], chunks[page[2:]]))
             stable = 0
             if group is not None:  # every page but the last stays while the list only grows
                 stable = len(page_chunks) - 1
@@ -387,10 +391,12 @@ class _Packer:
 
     def _cat(self, tag: str, parts: list[bytes]) -> bytes:
         """A concatenation node over ``parts`` (refs or inline values), grouped into a tree."""
-        tag_enc = self._encode(tag)
+        tag_enc = _TAG_ENCODED[tag]
         while True:
-            if len(parts) <= PAGE_MAX and sum(map(len, parts)) + 16 <= self.max_chunk:
-                return _ext(EXT_CAT, _array_head(len(parts) + 1) + tag_enc + b"".join(parts))
+            if len(parts) <= PAGE_MAX:
+                body = b"".join(parts)
+                if len(body) + 16 <= self.max_chunk:
+                    return _ext(EXT_CAT, _array_head(len(parts) + 1) + tag_enc + body)
             groups: list[bytes] = []
             cur: list[bytes] = []
             size = 0
@@ -539,7 +545,7 @@ class _Walker:
         # dict key; (path, _BLOCKS) -> (start index, raw digest) -> [parts, chunks, gen, keys]
         self._memo: dict[tuple[str, Any], dict[Any, list[Any]]] = {}
         self._plain: dict[tuple[str, Any], bool] = {}
-        self._paging: dict[str, list[Any]] = {}  # path -> the last paging of that list (see _paged)
+        self._paging: dict[str, list[Any]] = {}  # path -> the last paging of that list (see _Packer.paged)
         # path -> [gen, {dict version tag -> memo entry}] of that list's items at the last
         # checkpoint that looked them up by tag (see _by_tag), and of the items appended since
         self._tagged: dict[str, list[Any]] = {}
@@ -547,6 +553,7 @@ class _Walker:
         self._prefix: dict[str, _Prefix] = {}
         self._gen = 0
         self._encode = msgspec.msgpack.Encoder(enc_hook=_enc_hook).encode
+        self._packer = _Packer(max_chunk, self._encode)
         self.groups: list[_Prefix] = []
         """The prefixes the last :meth:`pack` reused as groups: their chunks are not in its result."""
         self.retired: list[_Prefix] = []
@@ -561,7 +568,7 @@ class _Walker:
         """
         self._gen += 1
         self.groups = []
-        packer = _Packer(self.max_chunk, self._encode)
+        packer = self._packer.reset()
         if type(state) not in _CONTAINERS and (
             dataclasses.is_dataclass(state) or callable(getattr(state, "model_dump", None))
         ):
@@ -661,8 +668,7 @@ class _Walker:
         # dicts' version tags when they are plain dicts (no encoding: see _statecheck), else
         # by one encode and hash; the others by aligned blocks of _BLOCK items (found again
         # after an edit), then one by one.
-        memo = self._context(path, _ITEM)
-        blocks = self._context(path, _BLOCKS)
+        memo = self._memo.get((path, _ITEM)) or self._context(path, _ITEM)
         outer = packer.trail
         n = len(v)
         prefix = known = self._prefix.get(path)
@@ -672,18 +678,18 @@ class _Walker:
         # must list every chunk.
         group = None
         tags = None  # the tags of the items not in a prefix, read before they are packed
-        if prefix is not None and n >= prefix.length:
+        if prefix is not None and n >= len(prefix.parts):
             if prefix.tags is not None:
                 if outer is None and type(v) is list and _same_versions is not None and _same_versions(v, prefix.tags):
                     group = prefix
             else:
-                hasher = _prefix_hasher(encode, v, 0, prefix.length)
+                hasher = _prefix_hasher(encode, v, 0, len(prefix.parts))
                 if hasher is not None and hasher.digest() != prefix.digest:
                     hasher = None
                 elif hasher is not None and outer is None:
                     group = prefix
         if group is not None:
-            i = group.length
+            i = len(group.parts)
             parts.extend(group.parts)
             keys.extend(group.keys)
             self.hits += i
@@ -692,7 +698,7 @@ class _Walker:
                 tags = _dict_versions(v, i, n)
             done = {}  # the new items' chunks
         elif hasher is not None and prefix is not None:
-            i = prefix.length
+            i = len(prefix.parts)
             parts.extend(prefix.parts)
             keys.extend(prefix.keys)
             chunks.update(prefix.chunks)
@@ -736,6 +742,8 @@ class _Walker:
                 packer.trail = outer
             done.update(appended)
             i = n
+        if i < n:
+            blocks = self._context(path, _BLOCKS)
         while i < n:
             j = min(i - i % _BLOCK + _BLOCK, n)
             braw = None
@@ -1021,25 +1029,28 @@ class CheckpointStore:
                 self._ratio = _compress_ratio([blob for _, blob in missing]) if missing else self._ratio
             ratio = self._ratio if self._ratio is not None else 1.0
             new_hex: list[str] = []
-            stored = 0
+            stored = cstored = 0
+            data_of, csize_of, seq_of, heap = self._data, self._csize, self._seq_of, self._heap
             try:
                 for h, blob in missing:
                     hx = h.hex()
                     seq = append("chunk", {"hash": hx, "data": blob}, span, parent)
-                    self._data[h] = blob
-                    self._bytes += len(blob)
-                    csize = self._csize[h] = int(len(blob) * ratio) + _CHUNK_OVERHEAD
-                    self._cbytes += csize
-                    self._seq_of[h] = seq
-                    heapq.heappush(self._heap, (seq, h))
+                    data_of[h] = blob
                     stored += len(blob)
+                    csize = csize_of[h] = int(len(blob) * ratio) + _CHUNK_OVERHEAD
+                    cstored += csize
+                    seq_of[h] = seq
+                    heapq.heappush(heap, (seq, h))
                     if len(new_hex) < _CHUNK_LIST_MAX:
                         new_hex.append(hx)
             except BaseException:  # never leave a chunk marked stored that is not
                 for h, _ in missing:
-                    if h not in self._data:
+                    if h not in data_of:
                         self._gen_of.pop(h, None)
                 raise
+            finally:
+                self._bytes += stored
+                self._cbytes += cstored
             data["chunks"] = new_hex
             data["new"] = len(missing)
             data["size"] = size
@@ -1074,10 +1085,21 @@ class CheckpointStore:
                 size += g.size
             g.used = gen
         gen_of = self._gen_of
+        if len(chunks) <= 8 and len(covered) <= 1:
+            # The usual checkpoint of a list that grew: its new items, last page and root.
+            held = covered[0].chunks if covered else _NONE_HELD
+            missing: list[tuple[bytes, bytes]] = []
+            for h, blob in chunks.items():  # children before parents
+                if h not in gen_of:
+                    missing.append((h, blob))
+                if h not in held:  # (a group's new items are in both)
+                    size += len(blob)
+                gen_of[h] = gen
+            return missing, size
         # In C, one lookup per chunk (set.difference probes a dict argument; the reverse,
         # keys() - keys(), would iterate over every chunk ever stored).
         new = set(chunks).difference(gen_of)
-        missing: list[tuple[bytes, bytes]] = []
+        missing = []
         if new:
             # In the order of ``chunks`` (children before parents). The new ones are mostly
             # last: look there first; else (a list that shifted) go through them all.

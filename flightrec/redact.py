@@ -163,6 +163,7 @@ _TRUNC_KEY = "…"
 # Strings shorter than this cannot contain any built-in match (the shortest,
 # an e-mail like "a@b.co", has 6 characters).
 _MIN_LEN = 6
+_SHORT_TEXT = 256  # redact_text() tests a text this short for a possible match before the cache
 # Upper bounds on the characters held by one cache generation, and on the
 # length of a string worth caching (only redact_text() sees longer ones).
 _CACHE_MAX_CHARS = 4_000_000
@@ -1050,7 +1051,19 @@ class Redactor:
         """
         if not self._enabled:
             return text
-        return self._text(str.__str__(text))
+        s = str.__str__(text)
+        if (
+            len(s) <= _SHORT_TEXT
+            and self._light is not None
+            and not self._extra
+            and not _digits_may_match(s)  # type: ignore[misc]
+            and _light_may_match is not None
+            and not _light_may_match(s)
+        ):
+            # No rule can match (the test _scan starts with): a short text, such as a
+            # checkpoint's label, needs neither a search nor a cache slot.
+            return s
+        return self._text(s)
 
     def degraded(self) -> int:
         """Values stored degraded so far: truncated, cut at a depth or item limit, cyclic, or unrepresentable.

@@ -56,6 +56,19 @@ def assert_dumped_checkpoints_exact(originals: dict[int, Any], key: str, wrapped
             assert originals[info.seq] == rec.state_at(info.seq)[key]
 
 
+def count_encodes(walker: Any) -> list[Any]:
+    """Every value the walker encodes from now on (as given, to find it; redacted, to store it)."""
+    encoded: list[Any] = []
+    encode = walker._encode
+
+    def counting(value: Any) -> bytes:
+        encoded.append(value)
+        return encode(value)  # type: ignore[no-any-return]
+
+    walker._encode = walker._packer._encode = counting
+    return encoded
+
+
 def message(rng: random.Random, i: int, size: int = 600, nested: bool = False) -> dict[str, Any]:
     """A chat message of about ``size`` characters (``nested``: with a list value, as tool calls are)."""
     words = ["order", "refund", "shipping", "status", "please", "check", "the", "item", "today", "thanks"]
@@ -468,8 +481,7 @@ class TestShiftedList:
         del conv[:20]
         conv.append(message(rng, 70, 300))
         misses = walker.misses
-        encode, encoded = walker._encode, []
-        walker._encode = lambda value: encoded.append(value) or encode(value)
+        encoded = count_encodes(walker)
         seq = flightrec.checkpoint(conv)
         assert walker.misses - misses == 1
         assert [x for x in encoded if type(x) is dict] == [conv[-1], conv[-1]]  # only the new one
@@ -484,13 +496,7 @@ class TestShiftedList:
             pytest.skip("the C helper is not built (pure Python hashes instead)")
         rng = random.Random(9)
         walker = store_for(roomy)._walker
-        encode, encoded = walker._encode, []
-
-        def counting(value: Any) -> bytes:
-            encoded.append(value)
-            return encode(value)
-
-        walker._encode = counting
+        encoded = count_encodes(walker)
         refs: list[bytes] = []  # chunks made (hashed) by the packer
         make_ref = _Packer._ref
 

@@ -526,6 +526,10 @@ class TestConfig:
         """With extra patterns, strings shorter than the built-in minimum are still scanned."""
         red = Redactor(RedactConfig(extra_patterns=(("pin", r"\b\d{4}\b"),)), key=KEY)
         assert kinds(str(red.redact("1234"))) == ["PIN"]
+        assert kinds(red.redact_text("step EMPLOYEE")) == []
+        assert kinds(
+            Redactor(RedactConfig(extra_patterns=(("name", r"EMPLOYEE"),)), key=KEY).redact_text("step EMPLOYEE")
+        ) == ["NAME"]  # (a short text no built-in rule can match: still scanned for the extra ones)
 
     def test_disabled_extra_pattern(self) -> None:
         """An extra pattern named in ``disabled_rules`` does not run."""
@@ -953,7 +957,7 @@ class TestConcurrency:
         """The string cache never holds more than ``cache_size`` entries."""
         red = Redactor(RedactConfig(cache_size=100))
         for i in range(5000):
-            red.redact_text(f"distinct string number {i}")
+            red.redact_text(f"distinct string number {i} for ops@example.com")  # (a clean short one skips the cache)
         held = len(red._cache) + len(red._old)  # white-box: the two cache generations
         assert 0 < held <= 100
 

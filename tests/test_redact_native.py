@@ -425,6 +425,14 @@ class TestLightPrefilter:
         """Redactor._scan (both prefilters) gives what the Python loop gives with the full pattern."""
         assert_scan_equals_full_loop(text)
 
+    @settings(max_examples=300, deadline=None)
+    @given(text=light_text)
+    def test_redact_text_of_a_short_text_equals_the_cached_path(self, text: str) -> None:
+        """redact_text() (its test of a short text before the cache) gives what the cached path gives, and counts."""
+        short, cached = Redactor(key=KEY), Redactor(key=KEY)
+        assert short.redact_text(text) == cached._text(text)
+        assert short.stats() == cached.stats()
+
     def test_clean_prose_skips_and_every_rule_does_not(self) -> None:
         """Prose, times and arrows skip the search; a sample of every non-digit rule does not."""
         skip = [
