@@ -84,6 +84,7 @@ _CHUNK_LIST_MAX = 32
 _CHUNK_OVERHEAD = 64  # a chunk event's framing, besides its data
 _PENDING = 1 << 62
 _NONE_HELD: dict[bytes, bytes] = {}
+_INLINE_TAIL_MAX = 2048  # the last page of a growing list stays inline in the root up to this size
 _SCALARS = frozenset({str, int, float, bool, type(None), bytes})
 _TAGS = {"s", "b", "l", "d"}
 _TAG_ENCODED = {tag: msgspec.msgpack.encode(tag) for tag in _TAGS}
@@ -310,9 +311,12 @@ class _Packer:
         ``prev`` (kept by the caller between checkpoints, updated here) remembers the last
         paging of the same container: when its parts are a prefix of ``parts`` (a list that
         grew), every page but its last is reused as is; else every page whose parts are all
-        still there, in order (items dropped or inserted elsewhere), is found again. With ``group`` (the walker's prefix
-        of this list, taken over as a group), every page but the last is handed to the group,
-        which the store registers as one: a page reused then needs no registration of its own.
+        still there, in order (items dropped or inserted elsewhere), is found again. The
+        last page of such a list, which changes with every item appended, stays inline in
+        the root when small (no chunk of its own, stored anew each time). With ``group``
+        (the walker's prefix of this list, taken over as a group), every other page is
+        handed to the group, which the store registers as one: a page reused then needs no
+        registration of its own.
         """
         head = _array_head if tag == "l" else _map_head
         n = len(parts)
@@ -323,6 +327,7 @@ class _Packer:
         # MIN_CHUNK or refs (see item()), so its bound needs no pass over them.
         fits = (tag == "l" and limit >= MIN_CHUNK * PAGE_MAX) or max(map(len, parts)) * PAGE_MAX <= limit
         ref, join, chunks, trail = self._ref, b"".join, self.chunks, self.trail
+        tail = False
         pages: list[bytes] = []
         ends: list[int] = []  # where each page ends
         a = 0
@@ -350,7 +355,7 @@ class _Packer:
                 # memoized) and checked whole (in C), not joined and hashed again.
                 old_parts, old_chunks = prev[1], prev[5]
                 start = 0
-                for x, end in enumerate(prev[3]):
+                for x, end in enumerate(prev[3][: len(old_chunks)]):  # (not an inline last page)
                     moved[id(old_parts[start])] = (start, end, x)
                     start = end
         cuts = [i for i, k in enumerate(keys[a:], a + 1) if not k & _BOUNDARY_MASK]
@@ -375,16 +380,19 @@ class _Packer:
                         trail.append((h, blob))
                     pages.append(_REF_HEAD + h)
                 else:
-                    pages.append(ref(head(e - a) + join(parts[a:e])))
+                    page = head(e - a) + join(parts[a:e])
+                    tail = e == n and prev is not None and len(page) <= _INLINE_TAIL_MAX
+                    pages.append(page if tail else ref(page))
                 ends.append(e)
                 a = e
         if prev is not None:
             page_chunks = old_chunks[:kept]
             for page in pages[kept:]:
-                page_chunks.append((page[2:], chunks[page[2:]]))
+                if page[:2] == _REF_HEAD:  # (else the inline last page: never a ref's head)
+                    page_chunks.append((page[2:], chunks[page[2:]]))
             stable = 0
             if group is not None:  # every page but the last stays while the list only grows
-                stable = len(page_chunks) - 1
+                stable = min(len(page_chunks), len(pages) - 1)
                 group.hold(page_chunks[given:stable])
             prev[:] = [tag, parts, pages, ends, fits, page_chunks, (group, stable)]
         return self._cat(tag, pages)
