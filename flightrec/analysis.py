@@ -239,6 +239,8 @@ def _build(events: Iterable[Event]) -> _Index:
         elif kind == "context":
             context.append(ContextSample(ev.seq, ev.ts_ns, _int(d.get("used_tokens")), _int(d.get("limit_tokens"))))
         elif kind == "checkpoint":
+            if "inline" in d:
+                chunk_events.append(ev)  # its root chunk
             root = d.get("root")
             if isinstance(root, str):
                 label = d.get("label")

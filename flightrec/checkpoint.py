@@ -17,10 +17,12 @@ Wire format (all inside ordinary events, see docs/FORMAT.md):
   dict): long lists are split into pages at content-defined boundaries (so that appending
   to, or dropping from the front of, a conversation changes only a page or two), long
   strings and bytes into fixed-size pieces.
-* ``"checkpoint"`` events ``{label?, root, chunks, new, size, stored}``: ``root`` is the hex
-  digest of the root chunk, ``chunks`` the digests of the chunks this checkpoint stored for
-  the first time (at most 32 listed, ``new`` counts them all), ``size`` the bytes of the
-  state's chunks and ``stored`` the bytes this checkpoint added.
+* ``"checkpoint"`` events ``{label?, root, inline?, chunks, new, size, stored}``: ``root`` is
+  the hex digest of the root chunk, ``inline`` (when the root is stored for the first time)
+  the root chunk's data, a copy of that chunk like a ``"chunk"`` event's; ``chunks`` the
+  digests of the chunk events this checkpoint stored for the first time (at most 32
+  listed; ``new`` counts them all, and an inline root), ``size`` the bytes of the state's
+  chunks and ``stored`` the bytes this checkpoint added.
 
 Invariant: every checkpoint in the ring (and so in every dump) can be rebuilt from the ring
 alone. The writer keeps every chunk still referenced by a checkpoint in the ring in memory
@@ -1036,6 +1038,10 @@ class CheckpointStore:
             if gen % 32 == 1 or self._ratio is None:
                 self._ratio = _compress_ratio([blob for _, blob in missing]) if missing else self._ratio
             ratio = self._ratio if self._ratio is not None else 1.0
+            # A new root travels inside the checkpoint event (one event fewer: a state that
+            # changed has a new root, which no other checkpoint uses yet); from then on it is
+            # a chunk stored like the others, its copy at the event's seq.
+            inline = missing.pop() if missing and missing[-1][0] == root else None
             new_hex: list[str] = []
             stored = cstored = 0
             data_of, csize_of, seq_of, heap = self._data, self._csize, self._seq_of, self._heap
@@ -1051,19 +1057,30 @@ class CheckpointStore:
                     heapq.heappush(heap, (seq, h))
                     if len(new_hex) < _CHUNK_LIST_MAX:
                         new_hex.append(hx)
+                data["chunks"] = new_hex
+                data["new"] = len(missing) + (inline is not None)
+                data["size"] = size
+                data["stored"] = stored
+                if inline is not None:
+                    data["inline"] = inline[1]
+                    data["stored"] += len(inline[1])
+                seq = append("checkpoint", data, span, parent)
+                if inline is not None:
+                    h, blob = inline
+                    data_of[h] = blob
+                    stored += len(blob)
+                    csize = csize_of[h] = int(len(blob) * ratio) + _CHUNK_OVERHEAD
+                    cstored += csize
+                    seq_of[h] = seq
+                    heapq.heappush(heap, (seq, h))
             except BaseException:  # never leave a chunk marked stored that is not
-                for h, _ in missing:
+                for h, _ in missing if inline is None else [*missing, inline]:
                     if h not in data_of:
                         self._gen_of.pop(h, None)
                 raise
             finally:
                 self._bytes += stored
                 self._cbytes += cstored
-            data["chunks"] = new_hex
-            data["new"] = len(missing)
-            data["size"] = size
-            data["stored"] = stored
-            seq = append("checkpoint", data, span, parent)
             self._gen_seq[gen] = seq
             if self._cbytes > self.budget:
                 self._shrink(gen)
@@ -1287,11 +1304,12 @@ def checkpoint(state: Any, label: str | None = None) -> int | None:
 class ChunkIndex:
     """Chunks of a recording by digest, for rebuilding checkpoints.
 
-    Built from ``"chunk"`` events; a copy whose data does not hash to its name is ignored.
+    Built from ``"chunk"`` events, and the roots that ``"checkpoint"`` events carry inline;
+    a copy whose data does not hash to its name is ignored.
     """
 
     def __init__(self, events: Iterable[Any]) -> None:
-        """Index the ``"chunk"`` events among ``events``."""
+        """Index the chunks among ``events``."""
         import xxhash
 
         h128 = xxhash.xxh3_128_digest
@@ -1299,10 +1317,13 @@ class ChunkIndex:
         self.bad = 0
         """Chunk copies whose data did not match their digest."""
         for ev in events:
-            if ev.kind != "chunk":
-                continue
             d = ev.data
-            hx, blob = d.get("hash"), d.get("data")
+            if ev.kind == "chunk":
+                hx, blob = d.get("hash"), d.get("data")
+            elif ev.kind == "checkpoint" and "inline" in d:
+                hx, blob = d.get("root"), d.get("inline")
+            else:
+                continue
             if not isinstance(hx, str) or not isinstance(blob, (bytes, bytearray)) or hx in self.data:
                 continue
             if h128(blob).hex() != hx:

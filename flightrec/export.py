@@ -304,6 +304,8 @@ def build_spans(rec: Recording, progress: Progress | None = None) -> SpanTree:
             )
             _take_error(node, data, "LLMError")
         elif kind not in _SKIP_KINDS:
+            if kind == "checkpoint" and "inline" in data:  # its root chunk's bytes: as a chunk event's, not exported
+                ev = ev._replace(data={k: v for k, v in data.items() if k != "inline"})
             loose.setdefault(ev.span, []).append(ev)
     if progress is not None:
         progress(n % 1000)

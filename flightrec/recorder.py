@@ -71,6 +71,7 @@ _OWN_FIELDS = (
     "new",
     "size",
     "stored",
+    "inline",
     "hash",
     "data",
 )

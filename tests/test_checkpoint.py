@@ -550,6 +550,21 @@ class TestDedup:
             assert ev.data["stored"] < 2 * 2100
             assert ev.data["size"] > 200 * 2000
 
+    def test_a_new_root_travels_inside_its_checkpoint_event(self, roomy: Any) -> None:
+        """A list grown by an item already stored: no chunk event, the new root inline."""
+        conv = [{"role": "user", "content": f"message {i} " * 30} for i in range(20)]
+        first = flightrec.checkpoint(conv)
+        conv.append(dict(conv[3]))  # stored already (as conv[3])
+        second = flightrec.checkpoint(conv)
+        assert first is not None and second is not None
+        with dump_and_load() as rec:
+            between = [e.kind for e in rec.events() if first < e.seq <= second]
+            assert between == ["checkpoint"]
+            ev = next(e for e in rec.events(["checkpoint"]) if e.seq == second)
+            assert isinstance(ev.data["inline"], bytes) and ev.data["new"] == 1
+            assert ev.data["stored"] == len(ev.data["inline"])
+            assert rec.state_at(second) == conv
+
     def test_an_unchanged_state_stores_nothing(self, roomy: Any) -> None:
         """Checkpointing the same state twice stores no chunk the second time."""
         state = {"messages": [{"c": "x" * 500, "i": i} for i in range(50)]}
@@ -644,6 +659,30 @@ class TestWrapAround:
             assert infos and all(c.rebuildable for c in infos)
             assert originals[infos[-1].seq] == ring.state_at(infos[-1].seq)
 
+    def test_an_unchanged_state_outlives_its_first_checkpoint(self, small: Any) -> None:
+        """Its root was stored inline once; checkpointed again and again while the ring wraps, it stays rebuildable."""
+        state = {"messages": [{"role": "user", "content": f"message {i} " * 20} for i in range(30)], "turn": 0}
+        originals: dict[int, Any] = {}
+        rng = random.Random(17)
+        for turn in range(120):
+            if turn % 40 == 0:
+                state["turn"] = turn  # a new root now and then, the same one in between
+            seq = flightrec.checkpoint(state)
+            assert seq is not None
+            originals[seq] = copy.deepcopy(state)
+            for i in range(30):
+                flightrec.record("filler", i=i, pad=rng.randbytes(150).hex())  # (incompressible)
+        assert small.errors == 0
+        assert store_for(small).reemitted > 0
+        with dump_and_load() as rec:
+            assert next(rec.events()).seq > 1000
+            kinds = [e.kind for e in rec.events(["checkpoint"])]
+            assert len(kinds) >= 10
+            assert all("inline" not in e.data for e in rec.events(["checkpoint"]))  # the first copies are gone
+            for info in rec.checkpoints():
+                assert info.rebuildable
+                assert originals[info.seq] == rec.state_at(info.seq)
+
     def test_chunk_store_memory_stays_bounded(self, small: Any) -> None:
         """Chunks of checkpoints long overwritten are forgotten by the writer."""
         for turn in range(300):
@@ -735,6 +774,15 @@ class TestRecoverability:
         index = ChunkIndex([bad, good])
         assert index.bad == 1
         assert index.rebuild(root.hex()) == {"x": "y" * 100}
+
+    def test_a_corrupted_inline_root_is_ignored(self) -> None:
+        """A checkpoint's inline root is a chunk copy like any other: used when it matches, ignored when not."""
+        root, chunks = pack_state({"x": "y" * 100})
+        good = flightrec.Event(1, 0, "checkpoint", "t", None, None, {"root": root.hex(), "inline": chunks[root]})
+        bad = flightrec.Event(2, 0, "checkpoint", "t", None, None, {"root": root.hex(), "inline": b"\x01garbage"})
+        assert ChunkIndex([good]).rebuild(root.hex()) == {"x": "y" * 100}
+        index = ChunkIndex([bad])
+        assert index.bad == 1 and not index.complete(root.hex())
 
 
 class TestDiff:

@@ -136,6 +136,21 @@ class TestChrome:
         instants = [e["name"] for e in doc["traceEvents"] if e["ph"] == "i"]
         assert "note" in instants
 
+    def test_a_checkpoint_is_exported_without_its_chunk_bytes(self, recorder: Any, tmp_path: Path) -> None:
+        """Its label, root and sizes go out; the root chunk it carries inline does not (as chunk events do not)."""
+        with flightrec.step("plan"):
+            flightrec.checkpoint([{"role": "user", "content": "hello " * 60}], label="after plan")
+        path = flightrec.dump(reason="test")
+        assert path is not None
+        with flightrec.load(path) as rec:
+            assert any("inline" in e.data for e in rec.events(["checkpoint"]))
+        out = tmp_path / "trace.json"
+        result = run_cli("export", str(path), "-f", "chrome", "-o", str(out))
+        assert result.returncode == 0, result.stderr
+        (cp,) = [e for e in json.loads(out.read_text())["traceEvents"] if e["name"] == "checkpoint"]
+        assert cp["args"]["label"] == "after plan" and "root" in cp["args"]
+        assert not any("inline" in key for key in cp["args"])
+
     def test_interleaved_async_steps_get_their_own_tracks(self, recorder: Any) -> None:
         """Steps of concurrent asyncio tasks overlap on one thread; they go to separate tracks."""
 

@@ -174,7 +174,7 @@ def summary(ev: Event) -> str:
             filled = round(10 * min(1.0, float(ratio or 0)))
             return f"{used:,}/{limit:,} tokens  {'█' * filled}{'░' * (10 - filled)} {float(ratio or 0):.0%}"
         if k == "checkpoint":
-            rest = {key: v for key, v in d.items() if key not in ("label", "state", "chunks", "refs")}
+            rest = {key: v for key, v in d.items() if key not in ("label", "state", "chunks", "refs", "inline")}
             return f"◆ {d.get('label', '?')}" + (f"  {short(rest, 60)}" if rest else "")
         if k == "resource":
             return (
