@@ -24,7 +24,7 @@ from collections.abc import Hashable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from . import api
-from .agent import last_tool_call
+from .agent import _last_call
 
 if TYPE_CHECKING:
     from .recorder import Recorder
@@ -67,30 +67,35 @@ class MemoryTracker:
     def emit(
         self, op: str, data: dict[str, Any], item_id: Any = None, item_ids: Iterable[Any] = (), into: Any = None
     ) -> int | None:
-        """Record one memory event, then update the live items with it."""
-        rec = self._rec
+        """Record one memory event, then queue its update of the live items."""
+        if op == "retain":
+            return self.retained(data, {k: v for k, v in data.items() if k in _CARRIED}, item_id)
         # Redacted on the recorder's (C) path, without the payload cache: an item id seldom repeats.
-        seq: int | None = rec.record_fresh("memory", data)
+        seq: int | None = self._rec.record_fresh("memory", data)
         if seq is None:
             return None  # sampled out, or the recorder is closed
-        carried: dict[str, Any] | None = None
-        if op == "retain":
-            carried = {k: v for k, v in data.items() if k in _CARRIED}
-        elif op == "summarize":
-            carried = {"op": "retain", "item_id": into, "reason": "summarize"}
-            if data.get("tokens") is not None:
-                carried["tokens"] = data["tokens"]
+        if op == "evict":
+            return self._queue(seq, (_key(item_id),), None, None)
+        carried = {"op": "retain", "item_id": into, "reason": "summarize"}  # (summarize)
+        if data.get("tokens") is not None:
+            carried["tokens"] = data["tokens"]
+        return self._queue(seq, tuple(map(_key, item_ids)), _key(into), carried)
+
+    def retained(self, data: dict[str, Any], carried: dict[str, Any], item_id: Any) -> int | None:
+        """Record a retain whose carried fields (``_CARRIED``) the caller took out of ``data``."""
+        seq: int | None = self._rec.record_fresh("memory", data)
+        if seq is None:
+            return None
+        return self._queue(seq, (), item_id if type(item_id) is str else _key(item_id), carried)
+
+    def _queue(self, seq: int, dropped: tuple[Hashable, ...], key: Hashable, carried: dict[str, Any] | None) -> int:
+        """Queue an event's update of the live items (applied by :meth:`_apply_pending`)."""
         raw = True
         if carried is not None and not _PLAIN.issuperset(map(type, carried.values())):
             # An object the agent may change later: keep its redacted form now. Plain values
             # are kept as given and redacted when carried (_on_flush), with the same result.
             carried, raw = self._redact(carried), False
-        if op == "retain":
-            self._pending.append((seq, (), _key(item_id), carried, raw))
-        elif op == "evict":
-            self._pending.append((seq, (_key(item_id),), None, None, raw))
-        elif op == "summarize":
-            self._pending.append((seq, tuple(map(_key, item_ids)), _key(into), carried, raw))
+        self._pending.append((seq, dropped, key, carried, raw))
         if len(self._pending) > 4096:  # no flush for a long while: apply them now
             with self._lock:
                 self._apply_pending()
@@ -219,7 +224,8 @@ def retain(
     if rec is None:
         return None
     try:
-        # Built field by field (not with _event): this is the agent's most frequent memory call.
+        # Built field by field (not with _event), and handed to the tracker with what it
+        # carries: this is the agent's most frequent memory call.
         data: dict[str, Any] = {"op": "retain", "item_id": item_id}
         if tokens is not None:
             data["tokens"] = tokens
@@ -227,13 +233,14 @@ def retain(
             data["reason"] = reason
         if source is not None:
             data["source"] = source
+        carried = data.copy()  # the _CARRIED fields
         if content is not None:
             data["content"] = content
-        last = last_tool_call()
+        last = _last_call.get()  # (last_tool_call())
         if last is not None and (source is None or source == last[1]):
             data["call_id"] = last[0]
         tracker = rec._extensions.get(MemoryTracker) or tracker_for(rec)
-        return tracker.emit("retain", data, item_id=item_id)  # type: ignore[no-any-return]
+        return tracker.retained(data, carried, item_id)  # type: ignore[no-any-return]
     except Exception:
         rec.errors += 1
         return None

@@ -169,6 +169,23 @@ class TestLiveItems:
             "c": {"op": "retain", "item_id": "c", "tokens": 1},
         }
 
+    def test_a_live_item_keeps_what_is_carried_only(self, rec: Any) -> None:
+        """Its id, tokens, reason and source: not its content, nor the tool call it came from."""
+
+        @flightrec.tool
+        def fetch(url: str) -> str:
+            return "page"
+
+        fetch("https://example.org")
+        flightrec.memory.retain("doc-1", content="the page text", tokens=12, reason="needed", source="fetch")
+        flightrec.memory.retain(["odd", "id"], tokens=3)  # an unhashable id: kept by its repr
+        flightrec.memory.retain(("a", "tuple"), tokens=4)
+        flightrec.memory.evict(("a", "tuple"))
+        assert tracker_for(rec).live() == {
+            "doc-1": {"op": "retain", "item_id": "doc-1", "tokens": 12, "reason": "needed", "source": "fetch"},
+            "['odd', 'id']": {"op": "retain", "item_id": ["odd", "id"], "tokens": 3},
+        }
+
     def test_many_updates_without_a_flush(self, frdir: Path) -> None:
         """Updates wait for a flush to be applied, in a bounded queue: none is lost, none waits forever."""
         r = flightrec.start(dir=frdir, size="64MiB", triggers=False, resources=0)
