@@ -5,7 +5,11 @@ A conversation of 200 messages (~1 MB of text) gains one message a turn and is c
 bytes it added to the ring (framed, LZ4-compressed blocks, measured from the ring itself),
 beside the reference: MessagePack-encoding (msgspec) and LZ4-compressing the whole state.
 
-Run: ``.venv/bin/python benchmarks/checkpoint.py`` (``--turns``, ``--messages`` to vary).
+``--pattern`` picks how the conversation changes: ``grow`` (the default: one message
+appended a turn), ``slide`` (a sliding context window: one appended, the oldest dropped) or
+``compact`` (one appended a turn, and every 20 turns the oldest 20 dropped).
+
+Run: ``.venv/bin/python benchmarks/checkpoint.py`` (``--turns``, ``--messages``, ``--pattern``).
 """
 
 from __future__ import annotations
@@ -119,6 +123,16 @@ def make_message(rng: random.Random, i: int, size: int) -> dict[str, Any]:
     return {"role": "user" if i % 2 else "assistant", "content": " ".join(words), "turn": i}
 
 
+def window(pattern: str, start: int, turn: int) -> tuple[int, int]:
+    """The slice of the messages that the conversation holds at ``turn`` (0-based)."""
+    end = start + turn + 1
+    if pattern == "slide":
+        return turn + 1, end
+    if pattern == "compact":
+        return (turn + 1) // 20 * 20, end
+    return 0, end
+
+
 def written_since(rec: Any, block_seq: int) -> int:
     """Framed bytes of the blocks written after block ``block_seq`` (flushing the open one)."""
     with rec._lock:
@@ -126,7 +140,9 @@ def written_since(rec: Any, block_seq: int) -> int:
         return sum(length for bseq, _, length, _, _ in rec.ring.blocks if bseq > block_seq)
 
 
-def run_flightrec(messages: list[dict[str, Any]], start: int, turns: int, redact: bool) -> dict[str, float]:
+def run_flightrec(
+    messages: list[dict[str, Any]], start: int, turns: int, redact: bool, pattern: str = "grow"
+) -> dict[str, float]:
     """Checkpoint the growing conversation through a real recorder; return the figures."""
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp) / "fr"
@@ -143,7 +159,8 @@ def run_flightrec(messages: list[dict[str, Any]], start: int, turns: int, redact
             first_bytes = written_since(rec, 0)
             times: list[float] = []
             for turn in range(turns):
-                state = {"messages": messages[: start + turn + 1]}
+                lo, hi = window(pattern, start, turn)
+                state = {"messages": messages[lo:hi]}
                 t0 = time.perf_counter()
                 seq = flightrec.checkpoint(state, label=f"turn {turn}")
                 times.append(time.perf_counter() - t0)
@@ -157,9 +174,10 @@ def run_flightrec(messages: list[dict[str, Any]], start: int, turns: int, redact
             cps = recording.checkpoints()
             assert all(c.rebuildable for c in cps)
             last = recording.state_at(cps[-1].seq)
-            assert len(last["messages"]) == start + turns
+            lo, hi = window(pattern, start, turns - 1)
+            assert len(last["messages"]) == hi - lo
             if not redact:
-                assert last == {"messages": messages[: start + turns]}
+                assert last == {"messages": messages[lo:hi]}
     return {
         "first_ms": first_time * 1e3,
         "first_bytes": first_bytes,
@@ -169,14 +187,15 @@ def run_flightrec(messages: list[dict[str, Any]], start: int, turns: int, redact
     }
 
 
-def run_full(messages: list[dict[str, Any]], start: int, turns: int) -> dict[str, float]:
+def run_full(messages: list[dict[str, Any]], start: int, turns: int, pattern: str = "grow") -> dict[str, float]:
     """The reference: encode and compress the whole state at every checkpoint."""
     encode = msgspec.msgpack.Encoder().encode
     compress = lz4.block.compress
     times: list[float] = []
     sizes: list[int] = []
     for turn in range(turns):
-        state = {"messages": messages[: start + turn + 1]}
+        lo, hi = window(pattern, start, turn)
+        state = {"messages": messages[lo:hi]}
         t0 = time.perf_counter()
         blob = compress(encode(state), store_size=False)
         times.append(time.perf_counter() - t0)
@@ -188,6 +207,13 @@ def run_full(messages: list[dict[str, Any]], start: int, turns: int) -> dict[str
     }
 
 
+PATTERNS = {
+    "grow": "+1 message a turn",
+    "slide": "+1 message a turn, the oldest dropped",
+    "compact": "+1 message a turn, the oldest 20 dropped every 20 turns",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print a table."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -195,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--turns", type=int, default=100, help="checkpoints, one new message each")
     p.add_argument("--size", type=int, default=5000, help="characters per message")
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (the best is shown)")
+    p.add_argument(
+        "--pattern", choices=("grow", "slide", "compact"), default="grow", help="how the conversation changes a turn"
+    )
     args = p.parse_args(argv)
 
     rng = random.Random(42)
@@ -207,14 +236,14 @@ def main(argv: list[str] | None = None) -> int:
     # a shared box) slows all of them alike; each figure is the best round's median.
     runs: dict[str, list[dict[str, float]]] = {"full": [], "on": [], "off": []}
     for _ in range(args.rounds):
-        runs["full"].append(run_full(messages, args.messages, args.turns))
-        runs["on"].append(run_flightrec(messages, args.messages, args.turns, redact=True))
-        runs["off"].append(run_flightrec(messages, args.messages, args.turns, redact=False))
+        runs["full"].append(run_full(messages, args.messages, args.turns, args.pattern))
+        runs["on"].append(run_flightrec(messages, args.messages, args.turns, True, args.pattern))
+        runs["off"].append(run_flightrec(messages, args.messages, args.turns, False, args.pattern))
     full, on, off = (min(runs[k], key=lambda r: r["ms"]) for k in ("full", "on", "off"))
 
     print(
         f"checkpoint benchmark: {args.messages} messages (~{state_bytes / 1e6:.2f} MB encoded), "
-        f"+1 message a turn, {args.turns} checkpoints; python {sys.version.split()[0]}"
+        f"pattern {args.pattern} ({PATTERNS[args.pattern]}), {args.turns} checkpoints; python {sys.version.split()[0]}"
     )
     print(f"one new message, msgpack+lz4: {new_msg:,.0f} bytes")
     print()
