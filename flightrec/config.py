@@ -144,7 +144,7 @@ _ENV: dict[str, tuple[str, Any]] = {
     "redact_keys": ("FLIGHTREC_REDACT_KEYS", lambda v, n: _split(v)),
     "redact_allow": ("FLIGHTREC_REDACT_ALLOW", lambda v, n: _split(v)),
     "sampling": ("FLIGHTREC_SAMPLING", lambda v, n: v),
-    "triggers": ("FLIGHTREC_TRIGGERS", lambda v, n: _parse_triggers(v)),
+    "triggers": ("FLIGHTREC_TRIGGERS", lambda v, n: _parse_triggers(v, n)),
     "log_level": ("FLIGHTREC_LOG_LEVEL", lambda v, n: v.strip().upper()),
     "max_value": ("FLIGHTREC_MAX_VALUE", parse_size),
     "max_event": ("FLIGHTREC_MAX_EVENT", parse_size),
@@ -173,16 +173,19 @@ def _parse_resources(value: str, name: str) -> float:
     return _parse_float(value, name)
 
 
-def _parse_triggers(value: str) -> tuple[str, ...]:
+def _parse_triggers(value: str, name: str = "FLIGHTREC_TRIGGERS") -> tuple[str, ...]:
     v = value.strip().lower()
     if v in ("all", "1", "on", "yes", "true"):
         return ALL_TRIGGERS
     if v in ("none", "0", "off", "no", "false", ""):
         return ()
-    names = _split(v)
+    return _known_triggers(_split(v), name)
+
+
+def _known_triggers(names: tuple[str, ...], name: str) -> tuple[str, ...]:
     unknown = [n for n in names if n not in ALL_TRIGGERS]
     if unknown:
-        raise ConfigError(f"FLIGHTREC_TRIGGERS: unknown trigger(s) {unknown}; known: {', '.join(ALL_TRIGGERS)}")
+        raise ConfigError(f"{name}: unknown trigger(s) {unknown}; known: {', '.join(ALL_TRIGGERS)}")
     return names
 
 
@@ -205,6 +208,7 @@ def resolve_config(env: dict[str, str] | None = None, **kwargs: Any) -> Config:
             extra[key] = value
             continue
         values[key] = value
+    given = list(values)
     for name, (var, parse) in _ENV.items():
         if name in values:
             continue
@@ -217,30 +221,68 @@ def resolve_config(env: dict[str, str] | None = None, **kwargs: Any) -> Config:
             raise
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"{var}: {exc}") from None
-    # Argument normalisation: strings and paths accepted where sensible.
-    if "size" in values:
-        values["size"] = parse_size(values["size"], "size")
-    if "block_size" in values:
-        values["block_size"] = parse_size(values["block_size"], "block_size")
-    if "pin_size" in values:
-        values["pin_size"] = parse_size(values["pin_size"], "pin_size")
-    for key in ("dir", "dump_dir"):
-        if key in values and not isinstance(values[key], Path):
-            values[key] = Path(values[key]).expanduser()
-    if "redact" in values and isinstance(values["redact"], str):
-        values["redact"] = parse_bool(values["redact"], "redact")
-    if "triggers" in values:
-        t = values["triggers"]
-        values["triggers"] = ALL_TRIGGERS if t is True else () if t is False else tuple(t)
-    if "resources" in values:
-        r = values["resources"]
-        values["resources"] = 0.0 if r is False or r is None else 1.0 if r is True else float(r)
+    for key in given:
+        values[key] = _argument(key, values[key])
     if extra:
         unknown = ", ".join(sorted(extra))
         raise ConfigError(f"unknown flightrec option(s): {unknown}")
     cfg = Config(**values)
     _validate(cfg)
     return cfg
+
+
+_SIZES = frozenset({"size", "block_size", "pin_size", "max_value", "max_event", "max_dump_bytes"})
+_BOOLS = frozenset({"disabled", "keep_ring", "redact", "dump_on_exit"})
+_NAMES = frozenset({"redact_rules", "redact_keys", "redact_allow", "env_keys"})
+
+
+def _argument(key: str, value: Any) -> Any:
+    """A ``start()`` argument as its field holds it: a string means what the variable's would.
+
+    Raises:
+        ConfigError: a value of the wrong kind (named, with what was expected).
+    """
+    if key in ("dir", "dump_dir"):
+        if isinstance(value, (str, os.PathLike)):
+            return Path(value).expanduser()
+        raise ConfigError(f"{key}: expected a path, got {value!r}")
+    if key == "triggers":
+        if value is True or value is False:
+            return ALL_TRIGGERS if value else ()
+        if isinstance(value, str):
+            return _parse_triggers(value, key)
+        if isinstance(value, (list, tuple, set, frozenset)) and all(isinstance(t, str) for t in value):
+            return _known_triggers(tuple(value), key)
+        raise ConfigError(f"{key}: expected True, False or trigger names, got {value!r}")
+    if key == "resources" and (value is True or value is False):
+        return 1.0 if value else 0.0
+    if isinstance(value, str) and key in _ENV:
+        return _ENV[key][1](value, key)
+    if key in _SIZES:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return parse_size(value, key)
+        raise ConfigError(f"{key}: expected a size such as 64MiB or a positive int, got {value!r}")
+    if key == "max_dumps":
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+        raise ConfigError(f"{key}: expected a count (an int, 0 or more), got {value!r}")
+    if key in ("dump_interval", "resources"):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+            return float(value)
+        raise ConfigError(f"{key}: expected a number of seconds (0 or more), got {value!r}")
+    if key in _BOOLS:
+        if isinstance(value, bool) or (isinstance(value, int) and value in (0, 1)):
+            return bool(value)
+        raise ConfigError(f"{key}: expected True or False, got {value!r}")
+    if key in _NAMES:
+        if isinstance(value, (list, tuple, set, frozenset)) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        raise ConfigError(f"{key}: expected names (a list of str, or one comma-separated str), got {value!r}")
+    if key in ("sampling", "log_level") and not isinstance(value, str):
+        raise ConfigError(f"{key}: expected a str, got {value!r}")
+    return value
 
 
 def _validate(cfg: Config) -> None:

@@ -43,6 +43,47 @@ class TestEnvironment:
         with pytest.raises(ConfigError, match="FLIGHTREC_TRIGGERS"):
             resolve_config(env={"FLIGHTREC_TRIGGERS": "excepthook,telepathy"})
 
+    def test_a_string_argument_means_what_its_variable_would(self) -> None:
+        """start(max_event="4KiB", keep_ring="no", triggers="signals,atexit"...) parse as the variables do."""
+        cfg = resolve_config(
+            env={},
+            max_event="4KiB",
+            max_value="1k",
+            max_dump_bytes="1GiB",
+            dump_interval="2.5",
+            max_dumps="3",
+            resources="off",
+            keep_ring="no",
+            triggers="signals,atexit",
+            redact_rules="email,phone",
+        )
+        assert (cfg.max_event, cfg.max_value, cfg.max_dump_bytes) == (4096, 1000, 2**30)
+        assert (cfg.dump_interval, cfg.max_dumps, cfg.resources, cfg.keep_ring) == (2.5, 3, 0.0, False)
+        assert cfg.triggers == ("signals", "atexit") and cfg.redact_rules == ("email", "phone")
+        assert resolve_config(env={}, triggers=["signals"], keep_ring=1, resources=True).triggers == ("signals",)
+
+    @pytest.mark.parametrize(
+        ("key", "bad"),
+        [
+            ("max_event", [1]),
+            ("max_event", 2.5),
+            ("max_value", "abc"),
+            ("dump_interval", "soon"),
+            ("max_dumps", -1),
+            ("resources", "often"),
+            ("keep_ring", 3),
+            ("triggers", 5),
+            ("triggers", ("telepathy",)),
+            ("redact_rules", [1]),
+            ("sampling", 5),
+            ("dir", 5),
+        ],
+    )
+    def test_a_bad_argument_names_itself(self, key: str, bad: object) -> None:
+        """A value of the wrong kind raises ConfigError naming the option (never a TypeError later)."""
+        with pytest.raises(ConfigError, match=key):
+            resolve_config(env={}, **{key: bad})
+
     def test_unknown_argument(self) -> None:
         """A misspelt start() option raises ConfigError."""
         with pytest.raises(ConfigError, match="sise"):
