@@ -83,6 +83,7 @@ _BOUNDARY_MASK = 15  # a content-defined boundary after 1 part in 16 on average
 _WHOLE_MAX_LEN = 32  # containers longer than this are walked, not encoded whole first
 _MAX_DEPTH = 48
 _CHUNK_LIST_MAX = 32
+_LABEL_MAX = 256  # characters of a checkpoint's label
 _CHUNK_OVERHEAD = 64  # a chunk event's framing, besides its data
 _PENDING = 1 << 62
 _NONE_HELD: dict[bytes, bytes] = {}
@@ -956,6 +957,9 @@ class CheckpointStore:
         self._rec = recorder
         cfg = recorder.config
         self.max_chunk = max(1024, min(MAX_CHUNK, cfg.max_event - 640))
+        # Biggest root carried inside its checkpoint event: beside it, the event holds a
+        # label (at most _LABEL_MAX characters), up to _CHUNK_LIST_MAX digests and a few ints.
+        self._inline_max = cfg.max_event - 2560
         self.budget = max(recorder.ring.ring_size * 3 // 4, 4 * self.max_chunk)
         """Most (estimated, compressed) chunk bytes kept alive in the ring. Beyond it the
         chunks of all the checkpoints in the ring would crowd everything else out (or not fit
@@ -1021,7 +1025,8 @@ class CheckpointStore:
         rec = self._rec
         data: dict[str, Any] = {"root": root.hex()}
         if label is not None:
-            data["label"] = rec.redact_text(label if isinstance(label, str) else safe_repr(label, 256))
+            text = rec.redact_text(label if isinstance(label, str) else safe_repr(label, _LABEL_MAX))
+            data["label"] = text if len(text) <= _LABEL_MAX else text[: _LABEL_MAX - 1] + "…"  # a name, not a payload
         append = rec.append_locked
         with rec._lock:
             if rec.closed:
@@ -1041,7 +1046,9 @@ class CheckpointStore:
             # A new root travels inside the checkpoint event (one event fewer: a state that
             # changed has a new root, which no other checkpoint uses yet); from then on it is
             # a chunk stored like the others, its copy at the event's seq.
-            inline = missing.pop() if missing and missing[-1][0] == root else None
+            inline = None
+            if missing and missing[-1][0] == root and len(missing[-1][1]) <= self._inline_max:
+                inline = missing.pop()
             new_hex: list[str] = []
             stored = cstored = 0
             data_of, csize_of, seq_of, heap = self._data, self._csize, self._seq_of, self._heap

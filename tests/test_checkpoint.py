@@ -565,6 +565,24 @@ class TestDedup:
             assert ev.data["stored"] == len(ev.data["inline"])
             assert rec.state_at(second) == conv
 
+    def test_a_root_too_big_to_travel_inline_is_a_chunk_event(self, frdir: Path) -> None:
+        """With small events, a big root and a long label still fit: the root as a chunk event, the label cut."""
+        rec = flightrec.start(dir=frdir, size="1MiB", block_size="8KiB", max_event="4KiB", triggers=False, resources=0)
+        assert rec is not None
+        try:
+            small_root = [{"role": "user", "content": f"m{i} " * 80} for i in range(10)]
+            big_root = {f"k{i}": "v" * 100 for i in range(30)}  # ~3 KB of inline values
+            first = flightrec.checkpoint(small_root, label="Z" * 4000)
+            second = flightrec.checkpoint(big_root, label="Z" * 4000)
+            assert first is not None and second is not None and rec.errors == 0
+            with dump_and_load() as recording:
+                events = {e.seq: e for e in recording.events(["checkpoint"])}
+                assert "inline" in events[first].data and "inline" not in events[second].data
+                assert len(events[second].data["label"]) == 256
+                assert recording.state_at(first) == small_root and recording.state_at(second) == big_root
+        finally:
+            flightrec.stop()
+
     def test_an_unchanged_state_stores_nothing(self, roomy: Any) -> None:
         """Checkpointing the same state twice stores no chunk the second time."""
         state = {"messages": [{"c": "x" * 500, "i": i} for i in range(50)]}
