@@ -1288,7 +1288,8 @@ def checkpoint(state: Any, label: str | None = None) -> int | None:
 
     Args:
         state: the state to record.
-        label: a short name for this checkpoint, e.g. ``"after-plan"``.
+        label: a short name for this checkpoint, e.g. ``"after-plan"`` (redacted, and cut at
+            256 characters).
 
     Returns:
         The checkpoint event's seq (pass it to ``Recording.state_at``), or None when not
