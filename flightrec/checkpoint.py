@@ -1051,17 +1051,12 @@ class CheckpointStore:
                 inline = missing.pop()
             new_hex: list[str] = []
             stored = cstored = 0
-            data_of, csize_of, seq_of, heap = self._data, self._csize, self._seq_of, self._heap
             try:
                 for h, blob in missing:
                     hx = h.hex()
                     seq = append("chunk", {"hash": hx, "data": blob}, span, parent)
-                    data_of[h] = blob
+                    cstored += self._copy_at(seq, h, blob, ratio)
                     stored += len(blob)
-                    csize = csize_of[h] = int(len(blob) * ratio) + _CHUNK_OVERHEAD
-                    cstored += csize
-                    seq_of[h] = seq
-                    heapq.heappush(heap, (seq, h))
                     if len(new_hex) < _CHUNK_LIST_MAX:
                         new_hex.append(hx)
                 data["chunks"] = new_hex
@@ -1073,16 +1068,11 @@ class CheckpointStore:
                     data["stored"] += len(inline[1])
                 seq = append("checkpoint", data, span, parent)
                 if inline is not None:
-                    h, blob = inline
-                    data_of[h] = blob
-                    stored += len(blob)
-                    csize = csize_of[h] = int(len(blob) * ratio) + _CHUNK_OVERHEAD
-                    cstored += csize
-                    seq_of[h] = seq
-                    heapq.heappush(heap, (seq, h))
+                    cstored += self._copy_at(seq, *inline, ratio)
+                    stored += len(inline[1])
             except BaseException:  # never leave a chunk marked stored that is not
                 for h, _ in missing if inline is None else [*missing, inline]:
-                    if h not in data_of:
+                    if h not in self._data:
                         self._gen_of.pop(h, None)
                 raise
             finally:
@@ -1092,6 +1082,14 @@ class CheckpointStore:
             if self._cbytes > self.budget:
                 self._shrink(gen)
         return seq
+
+    def _copy_at(self, seq: int, h: bytes, blob: bytes, ratio: float) -> int:
+        """Note that chunk ``h`` (``blob``) has a copy in the event ``seq``; its estimated ring bytes."""
+        self._data[h] = blob
+        csize = self._csize[h] = int(len(blob) * ratio) + _CHUNK_OVERHEAD
+        self._seq_of[h] = seq
+        heapq.heappush(self._heap, (seq, h))
+        return csize
 
     def _register(
         self, chunks: dict[bytes, bytes], gen: int, groups: Iterable[_Prefix] = ()
