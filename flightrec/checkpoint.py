@@ -743,7 +743,7 @@ class _Walker:
                         known_tags[0] = gen
                         if len(added) == 1:  # the usual turn: without the memoryview's cost
                             known_tags[1][int.from_bytes(tags, sys.byteorder)] = added[0]
-                        else:
+                        elif added:
                             known_tags[1].update(zip(memoryview(tags).cast("Q").tolist(), added, strict=True))
                 else:  # maybe shifted (a sliding context window): found by their tags first
                     entries = self._by_tag(packer, v, path, memo, tags, appended)
