@@ -330,7 +330,6 @@ class _Packer:
         # MIN_CHUNK or refs (see item()), so its bound needs no pass over them.
         fits = (tag == "l" and limit >= MIN_CHUNK * PAGE_MAX) or max(map(len, parts)) * PAGE_MAX <= limit
         ref, join, chunks, trail = self._ref, b"".join, self.chunks, self.trail
-        tail = False
         pages: list[bytes] = []
         ends: list[int] = []  # where each page ends
         a = 0
@@ -384,8 +383,8 @@ class _Packer:
                     pages.append(_REF_HEAD + h)
                 else:
                     page = head(e - a) + join(parts[a:e])
-                    tail = e == n and prev is not None and len(page) <= _INLINE_TAIL_MAX
-                    pages.append(page if tail else ref(page))
+                    inline_tail = e == n and prev is not None and len(page) <= _INLINE_TAIL_MAX
+                    pages.append(page if inline_tail else ref(page))
                 ends.append(e)
                 a = e
         if prev is not None:
@@ -513,6 +512,13 @@ class _Prefix:
             if h not in held:
                 held[h] = blob
                 self.size += len(blob)
+
+
+def _tag_keys(tags: bytes) -> list[int]:
+    """The dict version tags in ``tags`` (8 bytes each, see ``_statecheck``) as ints."""
+    if len(tags) <= 8:  # the usual turns, one message or none: without the memoryview's cost
+        return [int.from_bytes(tags, sys.byteorder)] if tags else []
+    return memoryview(tags).cast("Q").tolist()
 
 
 def _prefix_hasher(encode: Callable[[Any], bytes], v: Any, a: int, b: int, hasher: Any = None) -> Any:
@@ -741,10 +747,7 @@ class _Walker:
                     known_tags = self._tagged.get(path)
                     if known_tags is not None:  # (kept current, for when items are dropped)
                         known_tags[0] = gen
-                        if len(added) == 1:  # the usual turn: without the memoryview's cost
-                            known_tags[1][int.from_bytes(tags, sys.byteorder)] = added[0]
-                        elif added:
-                            known_tags[1].update(zip(memoryview(tags).cast("Q").tolist(), added, strict=True))
+                        known_tags[1].update(zip(_tag_keys(tags), added, strict=True))
                 else:  # maybe shifted (a sliding context window): found by their tags first
                     entries = self._by_tag(packer, v, path, memo, tags, appended)
                     parts.extend(map(_ENTRY_PART, entries))
@@ -853,7 +856,7 @@ class _Walker:
         whose items shifted since (a sliding context window) costs a lookup per item, done
         in bulk in C. Others are found by content (``_item``).
         """
-        tagged = memoryview(tags).cast("Q").tolist()
+        tagged = _tag_keys(tags)
         last = self._tagged.get(path)
         entries: list[Any] = list(map(last[1].get, tagged)) if last is not None else [None] * len(tagged)
         found = len(entries)
