@@ -816,7 +816,8 @@ typedef struct {
     PyObject *max_depth_marker, *cycle_marker, *trunc_key;
 } DictWalk;
 
-static PyObject *str_key_cache, *str_cache, *str_max_str, *str_max_depth, *str_max_items, *str_degraded;
+static PyObject *str_key_cache, *str_cache, *str_max_str, *str_max_depth, *str_max_items, *str_degraded,
+    *str_prefilter, *str_cache_gen_max, *str_cache_chars;
 
 static void
 DictWalk_dealloc(DictWalk *self)
@@ -914,6 +915,81 @@ int_fits(PyObject *v)
 
 static PyObject *walk_dict(DictWalk *w, PyObject *red, PyObject *d, PyObject *path, Py_ssize_t depth,
                            PyObject *active);
+static int digits_may(PyObject *text);
+static int light_may(PyObject *text);
+
+/* redact._CACHE_MAX_ENTRY, _CACHE_MAX_CHARS and _ID_MAX_LEN (tests check that they agree). */
+#define CACHE_MAX_ENTRY 65536
+#define CACHE_MAX_CHARS 4000000
+#define ID_MAX_LEN 64
+
+static Py_ssize_t
+attr_ssize(PyObject *obj, PyObject *name)
+{
+    PyObject *v = PyObject_GetAttr(obj, name);
+    if (v == NULL) {
+        return -1;
+    }
+    Py_ssize_t n = PyLong_Check(v) ? PyLong_AsSsize_t(v) : -1;
+    Py_DECREF(v);
+    return n;
+}
+
+/* 1 when no rule of ``red`` can match in ``text`` (its _prefilter allows the test, and both
+ * prefilters say no): the text is its own redacted form, as Redactor._scan would find after
+ * the same two tests, so it needs no Python call. It is cached as Redactor._text_miss would
+ * cache it (a repeated text then costs one lookup), unless that needs the generations
+ * swapped: 0 then, as when a rule may match or the redactor has no such flag; the Python
+ * path does the rest. */
+static int
+clean_text(PyObject *red, PyObject *walk_cache, PyObject *text)
+{
+    PyObject *on = PyObject_GetAttr(red, str_prefilter);
+    if (on == NULL) {
+        PyErr_Clear(); /* a redactor without the flag: the Python path decides */
+        return 0;
+    }
+    int ok = on == Py_True;
+    Py_DECREF(on);
+    if (!ok || digits_may(text) || light_may(text)) {
+        return 0;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    Py_ssize_t gen_max = attr_ssize(red, str_cache_gen_max);
+    Py_ssize_t chars = gen_max > 0 && n <= CACHE_MAX_ENTRY ? attr_ssize(red, str_cache_chars) : 0;
+    if (gen_max < 0 || chars < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    if (gen_max == 0 || n > CACHE_MAX_ENTRY) {
+        return 1; /* not cached by _text_miss either */
+    }
+    if (n <= ID_MAX_LEN && n > 0 && is_hex(PyUnicode_READ_CHAR(text, 0)) /* redact._ID_FIRST */) {
+        /* Maybe an id or a timestamp, which _text_miss leaves uncached (unique: it would only
+         * crowd the cache). Short: the tests above cost less than a lookup would save. */
+        return 1;
+    }
+    PyObject *cache = PyObject_GetAttr(red, str_cache); /* (a text_miss since the walk began may have swapped it) */
+    if (cache == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    Py_DECREF(cache); /* the redactor holds it */
+    if (cache != walk_cache || !PyDict_CheckExact(cache) || PyDict_GET_SIZE(cache) >= gen_max ||
+        chars + n > CACHE_MAX_CHARS) {
+        return 0;
+    }
+    PyObject *total = PyLong_FromSsize_t(chars + n);
+    if (total == NULL || PyDict_SetItem(cache, text, text) < 0 || PyObject_SetAttr(red, str_cache_chars, total) < 0) {
+        Py_XDECREF(total);
+        PyErr_Clear();
+        PyDict_DelItem(cache, text); /* (absent is fine) */
+        PyErr_Clear();
+        return 0;
+    }
+    Py_DECREF(total);
+    return 1;
+}
 
 /* The redacted form of one value (not under a secret or allow-listed key). */
 static PyObject *
@@ -927,6 +1003,9 @@ walk_value(DictWalk *w, PyObject *red, PyObject *v, PyObject *path, Py_ssize_t s
                 return NULL;
             }
             if (PyUnicode_GET_LENGTH(v) <= max_str) {
+                if (clean_text(red, cache, v)) {
+                    return Py_NewRef(v);
+                }
                 PyObject *a[2] = {red, v};
                 return PyObject_Vectorcall(w->text_miss, a, 2, NULL);
             }
@@ -1184,13 +1263,9 @@ is_upper_or_digit(Py_UCS4 c)
  *
  * ``\d`` is Unicode-aware in these patterns, so "digit" means any decimal digit here.
  */
-static PyObject *
-digits_may_match(PyObject *module, PyObject *text)
+static int
+digits_may(PyObject *text)
 {
-    if (!PyUnicode_Check(text)) {
-        PyErr_SetString(PyExc_TypeError, "digits_may_match(text: str)");
-        return NULL;
-    }
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     int kind = PyUnicode_KIND(text);
     const void *data = PyUnicode_DATA(text);
@@ -1200,7 +1275,7 @@ digits_may_match(PyObject *module, PyObject *text)
         Py_UCS4 c = PyUnicode_READ(kind, data, i);
         if (is_decimal(c)) {
             if (++run >= 9) {
-                Py_RETURN_TRUE;
+                return 1;
             }
             if (c <= '9' && i >= 2 && i + 1 < n) {
                 Py_UCS4 a = PyUnicode_READ(kind, data, i - 2), b = PyUnicode_READ(kind, data, i - 1);
@@ -1213,7 +1288,7 @@ digits_may_match(PyObject *module, PyObject *text)
                         is_upper_or_digit(PyUnicode_READ(kind, data, q + 1)) &&
                         is_upper_or_digit(PyUnicode_READ(kind, data, q + 2)) &&
                         is_upper_or_digit(PyUnicode_READ(kind, data, q + 3))) {
-                        Py_RETURN_TRUE;
+                        return 1;
                     }
                 }
             }
@@ -1221,14 +1296,24 @@ digits_may_match(PyObject *module, PyObject *text)
         else if (c == ' ' || c == '-' || c == '.' || c == '(' || c == ')') {
             if (c == '.' && i > 0 && i + 1 < n && is_decimal(PyUnicode_READ(kind, data, i - 1)) &&
                 is_decimal(PyUnicode_READ(kind, data, i + 1)) && ++dots >= 3) {
-                Py_RETURN_TRUE;
+                return 1;
             }
         }
         else {
             run = 0;
         }
     }
-    Py_RETURN_FALSE;
+    return 0;
+}
+
+static PyObject *
+digits_may_match(PyObject *Py_UNUSED(module), PyObject *text)
+{
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "digits_may_match(text: str)");
+        return NULL;
+    }
+    return PyBool_FromLong(digits_may(text));
 }
 
 /* Whether text[i:i+len(lit)] == lit (ASCII lit); false past the end. */
@@ -1281,13 +1366,9 @@ lower_ascii(Py_UCS4 c)
     return (c >= 'A' && c <= 'Z') ? c + 32 : c;
 }
 
-static PyObject *
-light_may_match(PyObject *Py_UNUSED(module), PyObject *text)
+static int
+light_may(PyObject *text)
 {
-    if (!PyUnicode_Check(text)) {
-        PyErr_SetString(PyExc_TypeError, "light_may_match(text: str)");
-        return NULL;
-    }
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     int kind = PyUnicode_KIND(text);
     const void *data = PyUnicode_DATA(text);
@@ -1301,7 +1382,7 @@ light_may_match(PyObject *Py_UNUSED(module), PyObject *text)
         Py_UCS4 c = AT(i);
         if (c == ':') {
             if (prev == ':' || ++colons >= 6) {
-                Py_RETURN_TRUE;
+                return 1;
             }
         }
         else if (c != '.' && !is_hex(c)) {
@@ -1311,7 +1392,7 @@ light_may_match(PyObject *Py_UNUSED(module), PyObject *text)
         switch (c) {
         case '-':
             if (FOLLOWS(i + 1, "----BEGIN") || PRECEDES(i, "sk") || (i >= 4 && PRECEDES(i - 1, "xox"))) {
-                Py_RETURN_TRUE;
+                return 1;
             }
             break;
         case ':':
@@ -1326,24 +1407,24 @@ light_may_match(PyObject *Py_UNUSED(module), PyObject *text)
                     }
                 }
                 if (at_later) {
-                    Py_RETURN_TRUE;
+                    return 1;
                 }
             }
             break;
         case 'J':
             if (PRECEDES(i, "ey")) {
-                Py_RETURN_TRUE;
+                return 1;
             }
             break;
         case 'A':
             if (FOLLOWS(i + 1, "KIA") || FOLLOWS(i + 1, "SIA") || FOLLOWS(i + 1, "Iza")) {
-                Py_RETURN_TRUE;
+                return 1;
             }
             break;
         case '_':
             if ((i >= 2 && AT(i - 1) == 'k' && (AT(i - 2) == 's' || AT(i - 2) == 'r' || AT(i - 2) == 'p')) ||
                 (i >= 3 && PRECEDES(i - 1, "gh")) || PRECEDES(i, "github")) {
-                Py_RETURN_TRUE;
+                return 1;
             }
             break;
         case 'z':
@@ -1355,40 +1436,50 @@ light_may_match(PyObject *Py_UNUSED(module), PyObject *text)
                     same = lower_ascii(AT(i - 7 + k)) == (Py_UCS4)w[k];
                 }
                 if (same) {
-                    Py_RETURN_TRUE;
+                    return 1;
                 }
             }
             break;
         case 'B':
         case 'b':
             if (FOLLOWS(i + 1, "earer")) {
-                Py_RETURN_TRUE;
+                return 1;
             }
             break;
         case '@':
             if (i >= 1 && i + 1 < n && is_alnum_ascii(AT(i + 1)) && is_local(AT(i - 1))) {
-                Py_RETURN_TRUE;
+                return 1;
             }
             break;
         case '%':
             if (FOLLOWS(i + 1, "40")) {
-                Py_RETURN_TRUE;
+                return 1;
             }
             break;
         case '+':
         case '(':
             if (i + 1 < n && AT(i + 1) >= '0' && AT(i + 1) <= '9') {
-                Py_RETURN_TRUE;
+                return 1;
             }
             break;
         default:
             break;
         }
     }
-    Py_RETURN_FALSE;
+    return 0;
 #undef AT
 #undef FOLLOWS
 #undef PRECEDES
+}
+
+static PyObject *
+light_may_match(PyObject *Py_UNUSED(module), PyObject *text)
+{
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "light_may_match(text: str)");
+        return NULL;
+    }
+    return PyBool_FromLong(light_may(text));
 }
 
 static PyMethodDef module_methods[] = {
@@ -1424,8 +1515,12 @@ PyInit__redact_native(void)
     str_max_depth = PyUnicode_InternFromString("_max_depth");
     str_max_items = PyUnicode_InternFromString("_max_items");
     str_degraded = PyUnicode_InternFromString("_degraded");
+    str_prefilter = PyUnicode_InternFromString("_prefilter");
+    str_cache_gen_max = PyUnicode_InternFromString("_cache_gen_max");
+    str_cache_chars = PyUnicode_InternFromString("_cache_chars");
     if (!str_span || !str_lastindex || !str_empty || !one_obj || !str_key_cache || !str_cache || !str_max_str ||
-        !str_max_depth || !str_max_items || !str_degraded) {
+        !str_max_depth || !str_max_items || !str_degraded || !str_prefilter ||
+        !str_cache_gen_max || !str_cache_chars) {
         return NULL;
     }
     if (PyType_Ready(&KeyedType) < 0 || PyType_Ready(&DictWalkType) < 0) {
@@ -1438,6 +1533,12 @@ PyInit__redact_native(void)
     Py_INCREF(&KeyedType);
     if (PyModule_AddObject(m, "Keyed", (PyObject *)&KeyedType) < 0) {
         Py_DECREF(&KeyedType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    if (PyModule_AddIntConstant(m, "CACHE_MAX_ENTRY", CACHE_MAX_ENTRY) < 0 ||
+        PyModule_AddIntConstant(m, "CACHE_MAX_CHARS", CACHE_MAX_CHARS) < 0 ||
+        PyModule_AddIntConstant(m, "ID_MAX_LEN", ID_MAX_LEN) < 0) {
         Py_DECREF(m);
         return NULL;
     }

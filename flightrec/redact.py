@@ -920,6 +920,7 @@ class Redactor:
         "_min_len",
         "_need_path",
         "_old",
+        "_prefilter",
         "_scanner",
         "_secret_keys_on",
         "_stats",
@@ -969,6 +970,9 @@ class Redactor:
                 except re.error as exc:
                     raise ValueError(f"invalid extra pattern {name!r}: {exc}") from exc
         self._min_len = 1 if self._extra else _MIN_LEN
+        # Whether a text both C prefilters clear is clean as it is (what _scan finds after
+        # the same tests): no extra pattern runs before them. The C dict walk reads it.
+        self._prefilter = self._light is not None and not self._extra and _light_may_match is not None
 
         self._active_rules = [r for r in BUILTIN_RULES if r in builtin] + [n for n, _, _ in self._extra]
         self._stats: dict[str, int] = dict.fromkeys(self._active_rules, 0)
@@ -1054,11 +1058,9 @@ class Redactor:
         s = str.__str__(text)
         if (
             len(s) <= _SHORT_TEXT
-            and self._light is not None
-            and not self._extra
+            and self._prefilter
             and not _digits_may_match(s)  # type: ignore[misc]
-            and _light_may_match is not None
-            and not _light_may_match(s)
+            and not _light_may_match(s)  # type: ignore[misc]
         ):
             # No rule can match (the test _scan starts with): a short text, such as a
             # checkpoint's label, needs neither a search nor a cache slot.

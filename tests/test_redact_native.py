@@ -549,6 +549,53 @@ class TestDictWalk:
         got, want = walk_both(redact.RedactConfig(), value)
         assert got == want and got[0] == {"to": got[0]["to"], "n": 1} and got[0]["to"].startswith("<EMAIL:")
 
+    @settings(max_examples=400, deadline=None)
+    @given(
+        config=st.sampled_from([redact.RedactConfig(), redact.RedactConfig(extra_patterns=[("ticket", r"msg-\d+")])]),
+        texts=st.lists(light_text, max_size=6),
+    )
+    def test_prefiltered_texts_same_as_python(self, config: redact.RedactConfig, texts: list[str]) -> None:
+        """Texts the C walk clears by the prefilters alone come out as the Python walk gives them."""
+        value = {**{f"k{i}": t for i, t in enumerate(texts)}, "nested": {"list": texts}}
+        got, want = walk_both(config, value)
+        assert got == want
+
+    def test_a_clean_text_needs_no_python_call(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A text no rule can match is its own redacted form without the Python scan, and is
+        cached as the scan would cache it; one that may match is scanned; an extra pattern
+        turns the shortcut off; a full cache generation is left to the Python path."""
+        scanned: list[str] = []
+        scan = Redactor._scan
+
+        def spy(self: Redactor, text: str) -> Any:
+            scanned.append(text)
+            return scan(self, text)
+
+        monkeypatch.setattr(Redactor, "_scan", spy)
+        r = Redactor(key=KEY)
+        clean, pii, hexid = "the flight leaves at 9 from gate 12", "write to jane@example.com", "9f86d081884c7d65"
+        out = r.redact({"note": clean, "to": pii, "id": hexid})
+        assert out == {"note": clean, "to": out["to"], "id": hexid} and out["to"].startswith("write to <EMAIL:")
+        assert scanned == [pii]
+        assert r._cache.get(clean) == clean and hexid not in r._cache  # (ids stay out, as _text_miss keeps them)
+        assert r._cache_chars == len(clean) + len(pii)
+        extra = Redactor(redact.RedactConfig(extra_patterns=[("gate", r"gate \d+")]), key=KEY)
+        assert extra.redact({"note": clean})["note"].startswith("the flight leaves at 9 from <GATE:")
+        assert scanned[-1] == clean
+        full = Redactor(redact.RedactConfig(cache_size=2), key=KEY)  # one entry per generation
+        assert full.redact({"a": "one clean text", "b": "two clean text"}) == {
+            "a": "one clean text",
+            "b": "two clean text",
+        }
+        assert scanned[-1] == "two clean text" and full._old == {"one clean text": "one clean text"}
+
+    def test_limits_agree_with_python(self) -> None:
+        assert (native.CACHE_MAX_ENTRY, native.CACHE_MAX_CHARS, native.ID_MAX_LEN) == (
+            redact._CACHE_MAX_ENTRY,
+            redact._CACHE_MAX_CHARS,
+            redact._ID_MAX_LEN,
+        )
+
     def test_bad_arguments_raise(self) -> None:
         assert redact._dict_walk is not None
         with pytest.raises(TypeError):
