@@ -953,6 +953,29 @@ end_in_python(Fast *fast, PyObject *call, PyObject *token, PyObject *result, PyO
     Py_XDECREF(r);
 }
 
+/* Where agent._Call keeps each of its slots (set by configure_tools). */
+enum { C_TOOL, C_CALL_ID, C_KEY, C_ATTEMPT, C_STEP, C_ARGS, C_MARKED, C_T0, C_NSLOTS };
+static const char *call_slot_names[C_NSLOTS] = {"tool", "call_id", "key", "attempt", "step", "args", "marked", "t0"};
+static Py_ssize_t call_slots[C_NSLOTS];
+
+/* _Call(tool, call_id, None, 1, step, args), its slots filled here rather than by its
+ * __init__ (a Python frame fewer per call); t0 is None until the caller sets it, before the
+ * call is published. A new reference, or NULL with an error set. */
+static PyObject *
+new_call(PyObject *tool, PyObject *call_id, PyObject *step, PyObject *args)
+{
+    PyTypeObject *type = (PyTypeObject *)t_call_type;
+    PyObject *call = type->tp_alloc(type, 0);
+    if (call == NULL) {
+        return NULL;
+    }
+    PyObject *values[C_NSLOTS] = {tool, call_id, Py_None, one, step, args, Py_None, Py_None};
+    for (int i = 0; i < C_NSLOTS; i++) {
+        SLOT(call, call_slots[i]) = Py_NewRef(values[i]);
+    }
+    return call;
+}
+
 static PyObject *
 Tool_vectorcall(PyObject *op, PyObject *const *argv, size_t nargsf, PyObject *kwnames)
 {
@@ -983,8 +1006,7 @@ Tool_vectorcall(PyObject *op, PyObject *const *argv, size_t nargsf, PyObject *kw
     }
     PyObject *step = (ctx != NULL && PyTuple_Check(ctx) && PyTuple_GET_SIZE(ctx) == 2) ? PyTuple_GET_ITEM(ctx, 0)
                                                                                       : Py_None;
-    PyObject *cargs[6] = {self->name, call_id, Py_None, one, step, bound};
-    call = PyObject_Vectorcall(t_call_type, cargs, 6, NULL);
+    call = new_call(self->name, call_id, step, bound);
     if (call == NULL) {
         goto begin_failed;
     }
@@ -1124,6 +1146,16 @@ mod_configure_tools(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                                          "span_var, perf_ns, round, end)");
         return NULL;
     }
+    Py_ssize_t offsets[C_NSLOTS];
+    for (int i = 0; i < C_NSLOTS; i++) {
+        if (!PyType_Check(args[2]) || (offsets[i] = slot_offset(args[2], call_slot_names[i])) < 0) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_TypeError, "call_type: a class with the slots of agent._Call");
+            }
+            return NULL;
+        }
+    }
+    memcpy(call_slots, offsets, sizeof(offsets));
     PyObject **slots[9] = {&t_failed, &t_call_ids, &t_call_type, &t_current_call, &t_last_call,
                            &t_span_var, &t_perf_ns, &t_round, &t_end};
     for (int i = 0; i < 9; i++) {

@@ -40,7 +40,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from itertools import chain, compress, islice
+from itertools import chain, compress, count, islice
 from operator import itemgetter, not_
 from typing import TYPE_CHECKING, Any
 
@@ -360,7 +360,8 @@ class _Packer:
                 for x, end in enumerate(prev[3][: len(old_chunks)]):  # (not an inline last page)
                     moved[id(old_parts[start])] = (start, end, x)
                     start = end
-        cuts = [i for i, k in enumerate(keys[a:], a + 1) if not k & _BOUNDARY_MASK]
+        # after each part whose key has its low bits zero (iterated in C: no bytecode per part)
+        cuts = list(compress(count(a + 1), map(not_, map(_BOUNDARY_MASK.__and__, keys[a:]))))
         if not cuts or cuts[-1] != n:
             cuts.append(n)
         for b in cuts:
