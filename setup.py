@@ -1,8 +1,9 @@
 """Build hook for the optional C extension; everything else is in pyproject.toml.
 
 ``flightrec._fastpath`` is the common case of ``Recorder.record()`` in C,
-``flightrec._redact_native`` the match loop of the redactor, and ``flightrec._statecheck``
-the checkpoint's unchanged-item check (dict version tags). All are optional: without a C
+``flightrec._redact_native`` the match loop of the redactor, ``flightrec._statecheck``
+the checkpoint's unchanged-item check (dict version tags) and ``flightrec._paging`` the
+paging of a list that grew. All are optional: without a C
 compiler the build skips them (``optional=True``) and flightrec runs as pure Python, with
 the same behaviour, only slower.
 """
@@ -20,6 +21,12 @@ setup(
         Extension(
             "flightrec._statecheck",
             sources=["flightrec/_statecheck.c"],
+            optional=True,
+            extra_compile_args=["-O2"],
+        ),
+        Extension(
+            "flightrec._paging",
+            sources=["flightrec/_paging.c"],
             optional=True,
             extra_compile_args=["-O2"],
         ),

@@ -325,6 +325,12 @@ class _Packer:
         n = len(parts)
         if n <= PAGE_MAX and sum(map(len, parts)) + 5 <= self.max_chunk:
             return head(n) + b"".join(parts)
+        if prev and tag == "l" and _paged_grown is not None:
+            # A list that grew since its last paging (the usual checkpoint): the code below,
+            # in C (see _paging.c); None when prev is not that case.
+            grown: bytes | None = _paged_grown(self, parts, keys, prev, group)
+            if grown is not None:
+                return grown
         limit = self.max_chunk - 8
         # Then no page can outgrow a chunk. A list's parts are inline encodings shorter than
         # MIN_CHUNK or refs (see item()), so its bound needs no pass over them.
@@ -467,6 +473,9 @@ _dict_versions: Callable[[list[Any], int, int], bytes | None] | None = (
 _same_versions: Callable[[list[Any], bytes | bytearray], bool] | None = (
     _statecheck.same_versions if _statecheck is not None else None
 )
+
+_paging = load_native("_paging")
+_paged_grown: Callable[..., bytes | None] | None = _paging.paged_grown if _paging is not None else None
 
 _CONTAINERS = (dict, list, tuple)
 _CONTAINER_TYPES = frozenset(_CONTAINERS)

@@ -1,0 +1,411 @@
+/* flightrec._paging: the paging of a list that grew since its last checkpoint, in C.
+ *
+ * A checkpoint of a growing conversation pages the list again each time (see
+ * checkpoint._Packer.paged): every page but the last is taken over from the last paging, the
+ * last one is cut again with the new items. In Python that is some 70 lines run per
+ * checkpoint, most of the checkpoint's cost once the walker has recognized the unchanged
+ * items. This is the same work in one call.
+ *
+ * paged_grown(packer, parts, keys, prev) -> bytes | None
+ *     _Packer.paged("l", parts, keys, prev, group) (group: the walker's prefix or None) when
+ *     prev is the last paging of this list, its parts are a prefix of ``parts`` (the list
+ *     only grew) and its pages fit a chunk without measuring them (the usual case): the same
+ *     result, and the same updates of packer.chunks, packer.trail, prev and the group.
+ *     None, having changed nothing, in every other case: the Python code does it.
+ *
+ * The constants below are checkpoint.py's (tests check that they agree).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <string.h>
+
+#define MIN_CHUNK 192
+#define PAGE_MAX 64
+#define BOUNDARY_MASK 15
+#define INLINE_TAIL_MAX 2048
+#define EXT_CAT 2
+#define REF_LEN 18
+static const unsigned char REF_HEAD[2] = {0xd8, 0x01}; /* fixext 16, type EXT_REF */
+static const unsigned char TAG_L[2] = {0xa1, 'l'};     /* msgpack "l" */
+
+static PyObject *str_chunks, *str_trail, *str_max_chunk, *str_h128, *str_hold, *str_cat, *str_l;
+
+/* MessagePack array header for n items (n < 2**16 here); its length. */
+static Py_ssize_t
+array_head(unsigned char *out, Py_ssize_t n)
+{
+    if (n < 16) {
+        out[0] = (unsigned char)(0x90 | n);
+        return 1;
+    }
+    out[0] = 0xdc;
+    out[1] = (unsigned char)(n >> 8);
+    out[2] = (unsigned char)n;
+    return 3;
+}
+
+/* head(e - a) + b"".join(parts[a:e]): one page, all its parts bytes. */
+static PyObject *
+join_page(PyObject *parts, Py_ssize_t a, Py_ssize_t e)
+{
+    unsigned char head[3];
+    Py_ssize_t hn = array_head(head, e - a), size = hn;
+    for (Py_ssize_t i = a; i < e; i++) {
+        PyObject *p = PyList_GET_ITEM(parts, i);
+        if (!PyBytes_CheckExact(p)) {
+            PyErr_SetString(PyExc_TypeError, "a part is not bytes");
+            return NULL;
+        }
+        size += PyBytes_GET_SIZE(p);
+    }
+    PyObject *page = PyBytes_FromStringAndSize(NULL, size);
+    if (page == NULL) {
+        return NULL;
+    }
+    char *w = PyBytes_AS_STRING(page);
+    memcpy(w, head, (size_t)hn);
+    w += hn;
+    for (Py_ssize_t i = a; i < e; i++) {
+        PyObject *p = PyList_GET_ITEM(parts, i);
+        memcpy(w, PyBytes_AS_STRING(p), (size_t)PyBytes_GET_SIZE(p));
+        w += PyBytes_GET_SIZE(p);
+    }
+    return page;
+}
+
+/* _Packer._ref(page): the page registered as a chunk (in chunks, and the trail if any); its
+ * 18-byte reference. */
+static PyObject *
+ref_page(PyObject *h128, PyObject *chunks, PyObject *trail, PyObject *page)
+{
+    PyObject *h = PyObject_CallOneArg(h128, page);
+    if (h == NULL) {
+        return NULL;
+    }
+    if (!PyBytes_CheckExact(h) || PyBytes_GET_SIZE(h) != REF_LEN - 2) {
+        PyErr_SetString(PyExc_TypeError, "the chunk hash is not 16 bytes");
+        Py_DECREF(h);
+        return NULL;
+    }
+    int known = PyDict_Contains(chunks, h);
+    if (known < 0 || (!known && PyDict_SetItem(chunks, h, page) < 0)) {
+        Py_DECREF(h);
+        return NULL;
+    }
+    if (trail != Py_None) {
+        PyObject *pair = PyTuple_Pack(2, h, page);
+        if (pair == NULL || PyList_Append(trail, pair) < 0) {
+            Py_XDECREF(pair);
+            Py_DECREF(h);
+            return NULL;
+        }
+        Py_DECREF(pair);
+    }
+    PyObject *ref = PyBytes_FromStringAndSize(NULL, REF_LEN);
+    if (ref != NULL) {
+        memcpy(PyBytes_AS_STRING(ref), REF_HEAD, 2);
+        memcpy(PyBytes_AS_STRING(ref) + 2, PyBytes_AS_STRING(h), REF_LEN - 2);
+    }
+    Py_DECREF(h);
+    return ref;
+}
+
+/* _Packer._cat("l", pages) when it is one node (else the Python method). */
+static PyObject *
+cat_pages(PyObject *packer, PyObject *pages, Py_ssize_t max_chunk)
+{
+    Py_ssize_t n = PyList_GET_SIZE(pages), body = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        body += PyBytes_GET_SIZE(PyList_GET_ITEM(pages, i));
+    }
+    if (n > PAGE_MAX || body + 16 > max_chunk) {
+        return PyObject_CallMethodObjArgs(packer, str_cat, str_l, pages, NULL);
+    }
+    unsigned char head[3];
+    Py_ssize_t hn = array_head(head, n + 1);
+    Py_ssize_t inner = hn + 2 + body; /* the array: header, the tag "l", the pages */
+    unsigned char ext[6];
+    Py_ssize_t en;
+    if (inner < 0x100) {
+        ext[0] = 0xc7;
+        ext[1] = (unsigned char)inner;
+        ext[2] = EXT_CAT;
+        en = 3;
+    }
+    else if (inner < 0x10000) {
+        ext[0] = 0xc8;
+        ext[1] = (unsigned char)(inner >> 8);
+        ext[2] = (unsigned char)inner;
+        ext[3] = EXT_CAT;
+        en = 4;
+    }
+    else {
+        ext[0] = 0xc9;
+        ext[1] = (unsigned char)(inner >> 24);
+        ext[2] = (unsigned char)(inner >> 16);
+        ext[3] = (unsigned char)(inner >> 8);
+        ext[4] = (unsigned char)inner;
+        ext[5] = EXT_CAT;
+        en = 6;
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, en + inner);
+    if (out == NULL) {
+        return NULL;
+    }
+    char *w = PyBytes_AS_STRING(out);
+    memcpy(w, ext, (size_t)en);
+    w += en;
+    memcpy(w, head, (size_t)hn);
+    w += hn;
+    memcpy(w, TAG_L, 2);
+    w += 2;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *p = PyList_GET_ITEM(pages, i);
+        memcpy(w, PyBytes_AS_STRING(p), (size_t)PyBytes_GET_SIZE(p));
+        w += PyBytes_GET_SIZE(p);
+    }
+    return out;
+}
+
+static Py_ssize_t
+ssize_attr(PyObject *obj, PyObject *name)
+{
+    PyObject *v = PyObject_GetAttr(obj, name);
+    if (v == NULL) {
+        return -1;
+    }
+    Py_ssize_t n = PyLong_Check(v) ? PyLong_AsSsize_t(v) : -1;
+    Py_DECREF(v);
+    if (n < 0 && !PyErr_Occurred()) {
+        PyErr_SetString(PyExc_TypeError, "not a size");
+    }
+    return n;
+}
+
+/* Whether the paging in ``prev`` can be continued here (see the module docstring); 1 yes,
+ * 0 no (the Python path), -1 on error. */
+static int
+grown_from(PyObject *prev, PyObject *parts, Py_ssize_t fits)
+{
+    if (PyList_GET_SIZE(prev) < 7 || !fits) {
+        return 0;
+    }
+    PyObject *tag = PyList_GET_ITEM(prev, 0), *old = PyList_GET_ITEM(prev, 1);
+    if (!PyUnicode_CheckExact(tag) || PyUnicode_Compare(tag, str_l) != 0 || PyList_GET_ITEM(prev, 4) != Py_True) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    PyObject *pages = PyList_GET_ITEM(prev, 2), *ends = PyList_GET_ITEM(prev, 3), *chunks = PyList_GET_ITEM(prev, 5);
+    if (!PyList_CheckExact(old) || !PyList_CheckExact(pages) || !PyList_CheckExact(ends) ||
+        !PyList_CheckExact(chunks) || !PyTuple_CheckExact(PyList_GET_ITEM(prev, 6))) {
+        return 0;
+    }
+    Py_ssize_t kept = PyList_GET_SIZE(pages) - 1, m = PyList_GET_SIZE(old);
+    if (kept < 0 || PyList_GET_SIZE(ends) < kept || PyList_GET_SIZE(chunks) < kept || m > PyList_GET_SIZE(parts)) {
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < m; i++) { /* prev[1] == parts[:len(prev[1])], mostly the same objects */
+        PyObject *a = PyList_GET_ITEM(old, i), *b = PyList_GET_ITEM(parts, i);
+        if (a != b) {
+            int same = PyObject_RichCompareBool(a, b, Py_EQ);
+            if (same <= 0) {
+                return same;
+            }
+        }
+    }
+    return 1;
+}
+
+static PyObject *
+paged_grown(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5 || !PyList_CheckExact(args[1]) || !PyList_CheckExact(args[2]) || !PyList_CheckExact(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "paged_grown(packer, parts: list, keys: list, prev: list, group)");
+        return NULL;
+    }
+    PyObject *packer = args[0], *parts = args[1], *keys = args[2], *prev = args[3], *group = args[4];
+    Py_ssize_t n = PyList_GET_SIZE(parts);
+    if (PyList_GET_SIZE(keys) != n) {
+        Py_RETURN_NONE;
+    }
+    Py_ssize_t max_chunk = ssize_attr(packer, str_max_chunk);
+    if (max_chunk < 0) {
+        return NULL;
+    }
+    int ok = grown_from(prev, parts, max_chunk - 8 >= MIN_CHUNK * PAGE_MAX);
+    if (ok <= 0) {
+        return ok < 0 ? NULL : Py_NewRef(Py_None);
+    }
+    PyObject *old_pages = PyList_GET_ITEM(prev, 2), *old_ends = PyList_GET_ITEM(prev, 3);
+    PyObject *old_chunks = PyList_GET_ITEM(prev, 5), *old_group = PyList_GET_ITEM(prev, 6);
+    Py_ssize_t kept = PyList_GET_SIZE(old_pages) - 1, given = 0, a = 0;
+    if (kept > 0) {
+        a = PyLong_AsSsize_t(PyList_GET_ITEM(old_ends, kept - 1));
+        if (a < 0 || a > n) {
+            return PyErr_Occurred() ? NULL : Py_NewRef(Py_None);
+        }
+    }
+    if (group != Py_None && PyTuple_GET_SIZE(old_group) == 2 && PyTuple_GET_ITEM(old_group, 0) == group) {
+        given = PyLong_AsSsize_t(PyTuple_GET_ITEM(old_group, 1));
+        if (given < 0) {
+            return PyErr_Occurred() ? NULL : Py_NewRef(Py_None);
+        }
+        given = given < kept ? given : kept; /* the group holds these pages already */
+    }
+
+    PyObject *chunks = NULL, *trail = NULL, *h128 = NULL, *pages = NULL, *ends = NULL, *page_chunks = NULL;
+    PyObject *result = NULL;
+    chunks = PyObject_GetAttr(packer, str_chunks);
+    trail = chunks != NULL ? PyObject_GetAttr(packer, str_trail) : NULL;
+    h128 = trail != NULL ? PyObject_GetAttr(packer, str_h128) : NULL;
+    if (h128 == NULL) {
+        goto done;
+    }
+    if (!PyDict_CheckExact(chunks) || (trail != Py_None && !PyList_CheckExact(trail))) {
+        PyErr_SetString(PyExc_TypeError, "packer.chunks: a dict, packer.trail: a list or None");
+        goto done;
+    }
+    /* the kept pages' chunks this checkpoint needs (those the group does not hold) */
+    for (Py_ssize_t j = given; j < kept; j++) {
+        PyObject *pair = PyList_GET_ITEM(old_chunks, j);
+        if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            PyErr_SetString(PyExc_TypeError, "a page chunk is not a (digest, data) pair");
+            goto done;
+        }
+        int known = PyDict_Contains(chunks, PyTuple_GET_ITEM(pair, 0));
+        if (known < 0 ||
+            (!known && PyDict_SetItem(chunks, PyTuple_GET_ITEM(pair, 0), PyTuple_GET_ITEM(pair, 1)) < 0) ||
+            (trail != Py_None && PyList_Append(trail, pair) < 0)) {
+            goto done;
+        }
+    }
+    pages = PyList_GetSlice(old_pages, 0, kept);
+    ends = pages != NULL ? PyList_GetSlice(old_ends, 0, kept) : NULL;
+    page_chunks = ends != NULL ? PyList_GetSlice(old_chunks, 0, kept) : NULL;
+    if (page_chunks == NULL) {
+        goto done;
+    }
+    /* Cut the rest: after a part whose key's low bits are zero, after PAGE_MAX parts, and at
+     * the end; the last page stays inline when small. */
+    for (Py_ssize_t i = a; i < n; i++) {
+        unsigned long long k = PyLong_AsUnsignedLongLongMask(PyList_GET_ITEM(keys, i));
+        if (k == (unsigned long long)-1 && PyErr_Occurred()) {
+            goto done;
+        }
+        if ((k & BOUNDARY_MASK) != 0 && i + 1 < n) {
+            continue;
+        }
+        while (a < i + 1) {
+            Py_ssize_t e = i + 1 < a + PAGE_MAX ? i + 1 : a + PAGE_MAX;
+            PyObject *page = join_page(parts, a, e);
+            if (page == NULL) {
+                goto done;
+            }
+            PyObject *item = page;
+            if (!(e == n && PyBytes_GET_SIZE(page) <= INLINE_TAIL_MAX)) {
+                item = ref_page(h128, chunks, trail, page);
+                if (item != NULL) {
+                    /* page_chunks gets (digest, chunks[digest]) as the Python code takes it */
+                    PyObject *h = PyBytes_FromStringAndSize(PyBytes_AS_STRING(item) + 2, REF_LEN - 2);
+                    PyObject *blob = h != NULL ? PyDict_GetItemWithError(chunks, h) : NULL; /* borrowed */
+                    PyObject *pair = blob != NULL ? PyTuple_Pack(2, h, blob) : NULL;
+                    int bad = pair == NULL || PyList_Append(page_chunks, pair) < 0;
+                    Py_XDECREF(pair);
+                    Py_XDECREF(h);
+                    if (bad) {
+                        if (!PyErr_Occurred()) {
+                            PyErr_SetString(PyExc_KeyError, "page chunk");
+                        }
+                        Py_DECREF(item);
+                        item = NULL;
+                    }
+                }
+                Py_DECREF(page);
+                if (item == NULL) {
+                    goto done;
+                }
+            }
+            PyObject *end = PyLong_FromSsize_t(e);
+            int bad = end == NULL || PyList_Append(pages, item) < 0 || PyList_Append(ends, end) < 0;
+            Py_XDECREF(end);
+            Py_DECREF(item);
+            if (bad) {
+                goto done;
+            }
+            a = e;
+        }
+    }
+    Py_ssize_t stable = 0;
+    if (group != Py_None) { /* every page but the last stays while the list only grows */
+        Py_ssize_t np = PyList_GET_SIZE(pages) - 1, nc = PyList_GET_SIZE(page_chunks);
+        stable = nc < np ? nc : np;
+        PyObject *held = PyList_GetSlice(page_chunks, given, stable);
+        PyObject *r = held != NULL ? PyObject_CallMethodOneArg(group, str_hold, held) : NULL;
+        Py_XDECREF(held);
+        if (r == NULL) {
+            goto done;
+        }
+        Py_DECREF(r);
+    }
+    PyObject *stable_obj = PyLong_FromSsize_t(stable);
+    PyObject *mark = stable_obj != NULL ? PyTuple_Pack(2, group, stable_obj) : NULL;
+    Py_XDECREF(stable_obj);
+    PyObject *paging = mark != NULL ? PyList_New(7) : NULL;
+    if (paging == NULL) {
+        Py_XDECREF(mark);
+        goto done;
+    }
+    PyObject *items[7] = {str_l, parts, pages, ends, Py_True, page_chunks, mark};
+    for (int i = 0; i < 7; i++) {
+        PyList_SET_ITEM(paging, i, i == 6 ? items[i] : Py_NewRef(items[i])); /* (mark: ours to give) */
+    }
+    int bad = PyList_SetSlice(prev, 0, PyList_GET_SIZE(prev), paging) < 0;
+    Py_DECREF(paging);
+    if (!bad) {
+        result = cat_pages(packer, pages, max_chunk);
+    }
+done:
+    Py_XDECREF(chunks);
+    Py_XDECREF(trail);
+    Py_XDECREF(h128);
+    Py_XDECREF(pages);
+    Py_XDECREF(ends);
+    Py_XDECREF(page_chunks);
+    return result;
+}
+
+static PyMethodDef module_methods[] = {
+    {"paged_grown", (PyCFunction)(void (*)(void))paged_grown, METH_FASTCALL,
+     "paged_grown(packer, parts, keys, prev, group) -> bytes | None: _Packer.paged of a list that grew."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef moduledef = {
+    PyModuleDef_HEAD_INIT, "flightrec._paging", "The paging of a list that grew, in C (see the source).", -1,
+    module_methods,
+};
+
+PyMODINIT_FUNC
+PyInit__paging(void)
+{
+    str_chunks = PyUnicode_InternFromString("chunks");
+    str_trail = PyUnicode_InternFromString("trail");
+    str_max_chunk = PyUnicode_InternFromString("max_chunk");
+    str_h128 = PyUnicode_InternFromString("_h128");
+    str_hold = PyUnicode_InternFromString("hold");
+    str_cat = PyUnicode_InternFromString("_cat");
+    str_l = PyUnicode_InternFromString("l");
+    if (!str_chunks || !str_trail || !str_max_chunk || !str_h128 || !str_hold || !str_cat || !str_l) {
+        return NULL;
+    }
+    PyObject *m = PyModule_Create(&moduledef);
+    if (m == NULL) {
+        return NULL;
+    }
+    PyObject *constants = Py_BuildValue("(iiiiii)", MIN_CHUNK, PAGE_MAX, BOUNDARY_MASK, INLINE_TAIL_MAX, EXT_CAT, REF_LEN);
+    if (constants == NULL || PyModule_AddObject(m, "CONSTANTS", constants) < 0) {
+        Py_XDECREF(constants);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
