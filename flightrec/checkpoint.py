@@ -657,6 +657,17 @@ class _Walker:
 
     def _walk(self, packer: _Packer, v: Any, path: str, depth: int) -> bytes:
         """Inline encoding of a walked container (its units redacted, packed or memoized)."""
+        if type(v) is list and packer.trail is None and _same_versions is not None:
+            group = self._prefix.get(path)
+            if (
+                group is not None
+                and group.tags is not None
+                and len(v) >= len(group.parts)
+                and _same_versions(v, group.tags)
+            ):
+                tags = _dict_versions(v, len(group.parts), len(v))  # type: ignore[misc]
+                if tags is not None:
+                    return self._grown(packer, v, path, group, tags)
         parts: list[bytes] = []
         keys: list[int] = []
         h64, h128, encode = packer._h64, packer._h128, self._encode
@@ -721,8 +732,6 @@ class _Walker:
             keys.extend(group.keys)
             self.hits += i
             self.groups.append(group)
-            if group.tags is not None and _dict_versions is not None:
-                tags = _dict_versions(v, i, n)
             done = {}  # the new items' chunks
         elif hasher is not None and prefix is not None:
             i = len(prefix.parts)
@@ -744,24 +753,14 @@ class _Walker:
         if tags is not None:
             # Plain dicts (their tags say so): no container to descend into, and no aligned
             # block to find again; each is a unit of its own.
+            # (A group with tags whose new items have tags too went to _grown.) Maybe shifted
+            # (a sliding context window): found by their tags first.
             appended: list[tuple[bytes, bytes]] = []
             packer.trail = appended
             try:
-                if group is not None:  # appended to the group: new dicts, packed one by one
-                    added = []
-                    for k in range(i, n):
-                        entry = self._item(packer, v[k], path, k, memo, appended)
-                        parts.append(entry[0])
-                        keys.append(entry[3])
-                        added.append(entry)
-                    known_tags = self._tagged.get(path)
-                    if known_tags is not None:  # (kept current, for when items are dropped)
-                        known_tags[0] = gen
-                        known_tags[1].update(zip(_tag_keys(tags), added, strict=True))
-                else:  # maybe shifted (a sliding context window): found by their tags first
-                    entries = self._by_tag(packer, v, path, memo, tags, appended)
-                    parts.extend(map(_ENTRY_PART, entries))
-                    keys.extend(map(_ENTRY_KEY, entries))
+                entries = self._by_tag(packer, v, path, memo, tags, appended)
+                parts.extend(map(_ENTRY_PART, entries))
+                keys.extend(map(_ENTRY_KEY, entries))
             finally:
                 packer.trail = outer
             done.update(appended)
@@ -842,6 +841,50 @@ class _Walker:
                 self._prefix[path] = _Prefix(hasher.digest(), parts[:], keys[:], done, gen)
         if known is not None and self._prefix.get(path) is not known:
             self.retired.append(known)  # replaced or dropped: the store settles its group
+        prev = self._paging.get(path)
+        if prev is None:
+            prev = self._paging[path] = []
+        inline = packer.paged("l", parts, keys, prev, group)
+        if prev:
+            prev.append(gen)
+        return inline
+
+    def _grown(self, packer: _Packer, v: list[Any], path: str, group: _Prefix, tags: bytes) -> bytes:
+        """:meth:`_walk` of a list that grew: the usual checkpoint of a conversation.
+
+        Its first items are ``group``'s, unchanged (their dict version tags say so), and the
+        others are plain dicts with ``tags``. The group is taken over whole and extended in
+        place by the new items, each packed on its own (or found in the memo).
+        """
+        gen = self._gen
+        i = len(group.parts)
+        self.hits += i
+        self.groups.append(group)
+        group.gen = gen
+        parts, keys = group.parts, group.keys
+        if len(v) > i:
+            memo = self._memo.get((path, _ITEM)) or self._context(path, _ITEM)
+            appended: list[tuple[bytes, bytes]] = []  # the new items' chunks
+            packer.trail = appended
+            try:
+                added = [self._item(packer, v[k], path, k, memo, appended) for k in range(i, len(v))]
+            finally:
+                packer.trail = None
+            new_parts, new_keys = list(map(_ENTRY_PART, added)), list(map(_ENTRY_KEY, added))
+            parts, keys = parts + new_parts, keys + new_keys  # (the group's lists grow in place below)
+            known_tags = self._tagged.get(path)
+            if known_tags is not None:  # (kept current, for when items are dropped)
+                known_tags[0] = gen
+                if len(added) == 1:  # the usual turn (an update from a zip costs 4 times more)
+                    known_tags[1][int.from_bytes(tags, sys.byteorder)] = added[0]
+                else:
+                    known_tags[1].update(zip(_tag_keys(tags), added, strict=True))
+            group.tags += tags  # type: ignore[operator]
+            group.parts.extend(new_parts)
+            group.keys.extend(new_keys)
+            group.hold(appended)
+        else:
+            parts, keys = parts[:], keys[:]
         prev = self._paging.get(path)
         if prev is None:
             prev = self._paging[path] = []
