@@ -1482,9 +1482,22 @@ light_may_match(PyObject *Py_UNUSED(module), PyObject *text)
     return PyBool_FromLong(light_may(text));
 }
 
+/* no_rule_can_match(text) -> bool: both tests in one call (True: neither can match). */
+static PyObject *
+no_rule_can_match(PyObject *Py_UNUSED(module), PyObject *text)
+{
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "no_rule_can_match(text: str)");
+        return NULL;
+    }
+    return PyBool_FromLong(!digits_may(text) && !light_may(text));
+}
+
 static PyMethodDef module_methods[] = {
     {"digits_may_match", (PyCFunction)digits_may_match, METH_O,
      "digits_may_match(text) -> bool: False when no digit-triggered rule can match in text."},
+    {"no_rule_can_match", (PyCFunction)no_rule_can_match, METH_O,
+     "no_rule_can_match(text) -> bool: True when neither prefilter lets a rule match in text."},
     {"light_may_match", (PyCFunction)light_may_match, METH_O,
      "light_may_match(text) -> bool: False when no other rule of the scanner can match in text."},
     {"chk_card", (PyCFunction)(void (*)(void))chk_card, METH_FASTCALL,

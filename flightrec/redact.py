@@ -848,6 +848,7 @@ _NATIVE_CHECKS: dict[Any, Any] = (
 _digits_may_match: Callable[[str], bool] | None = _native.digits_may_match if _native is not None else None
 # (getattr: an extension built before it existed still serves the rest)
 _light_may_match: Callable[[str], bool] | None = getattr(_native, "light_may_match", None)
+_no_rule_can_match: Callable[[str], bool] | None = getattr(_native, "no_rule_can_match", None)
 
 
 def describe_header(entry: object) -> str | None:
@@ -972,7 +973,7 @@ class Redactor:
         self._min_len = 1 if self._extra else _MIN_LEN
         # Whether a text both C prefilters clear is clean as it is (what _scan finds after
         # the same tests): no extra pattern runs before them. The C dict walk reads it.
-        self._prefilter = self._light is not None and not self._extra and _light_may_match is not None
+        self._prefilter = self._light is not None and not self._extra and _no_rule_can_match is not None
 
         self._active_rules = [r for r in BUILTIN_RULES if r in builtin] + [n for n, _, _ in self._extra]
         self._stats: dict[str, int] = dict.fromkeys(self._active_rules, 0)
@@ -1056,16 +1057,19 @@ class Redactor:
         if not self._enabled:
             return text
         s = str.__str__(text)
-        if (
-            len(s) <= _SHORT_TEXT
-            and self._prefilter
-            and not _digits_may_match(s)  # type: ignore[misc]
-            and not _light_may_match(s)  # type: ignore[misc]
-        ):
+        if len(s) <= _SHORT_TEXT and self._prefilter and _no_rule_can_match(s):  # type: ignore[misc]
             # No rule can match (the test _scan starts with): a short text, such as a
             # checkpoint's label, needs neither a search nor a cache slot.
             return s
         return self._text(s)
+
+    def clean_test(self) -> Callable[[str], bool] | None:
+        """A C test that says True only of a text none of this redactor's rules can change, or None.
+
+        For a caller with many short texts (a checkpoint's label): where it says True,
+        :meth:`redact_text` would return the text as it is.
+        """
+        return _no_rule_can_match if self._enabled and self._prefilter else None
 
     def degraded(self) -> int:
         """Values stored degraded so far: truncated, cut at a depth or item limit, cyclic, or unrepresentable.

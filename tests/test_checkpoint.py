@@ -746,6 +746,18 @@ class TestRedaction:
             assert b"jane.doe@corp-mail.com" not in raw
             assert b"hunter2" not in raw
 
+    @pytest.mark.parametrize("redact", [True, False])
+    def test_labels_are_redacted(self, frdir: Path, redact: bool) -> None:
+        """A label that holds PII is redacted (unless redaction is off); a plain one is kept as is."""
+        flightrec.start(dir=frdir, triggers=False, resources=0, redact=redact)
+        labels = ["turn 12", "mail jane.doe@corp-mail.com", "call +44 20 7946 0958", "Z" * 300]
+        seqs = [flightrec.checkpoint({"n": i}, label=label) for i, label in enumerate(labels)]
+        with dump_and_load() as r:
+            got = {e.seq: e.data["label"] for e in r.events(["checkpoint"])}
+        flightrec.stop()
+        assert [got[seq] for seq in seqs[:4:3]] == ["turn 12", "Z" * 255 + "…"]
+        assert ("jane.doe" in got[seqs[1]], "7946" in got[seqs[2]]) == (not redact, not redact)
+
     def test_long_strings_are_not_truncated(self, roomy: Any) -> None:
         """Strings longer than max_value survive whole (events would be cut, state is not)."""
         text = "word " * 10_000

@@ -589,6 +589,14 @@ class TestDictWalk:
         }
         assert scanned[-1] == "two clean text" and full._old == {"one clean text": "one clean text"}
 
+    def test_clean_test(self) -> None:
+        """Redactor.clean_test(): True only of text no rule changes; None when extra patterns or no redaction."""
+        clean = Redactor(key=KEY).clean_test()
+        assert clean is not None
+        assert [clean(t) for t in ("turn 12", "mail jane@example.com", "call +44 20 7946 0958")] == [True, False, False]
+        assert Redactor(redact.RedactConfig(extra_patterns=[("t", r"turn")])).clean_test() is None
+        assert Redactor(redact.RedactConfig(enabled=False)).clean_test() is None
+
     def test_limits_agree_with_python(self) -> None:
         assert (native.CACHE_MAX_ENTRY, native.CACHE_MAX_CHARS, native.ID_MAX_LEN) == (
             redact._CACHE_MAX_ENTRY,
