@@ -2,8 +2,8 @@
 
 ``flightrec._fastpath`` is the common case of ``Recorder.record()`` in C,
 ``flightrec._redact_native`` the match loop of the redactor, ``flightrec._statecheck``
-the checkpoint's unchanged-item check (dict version tags) and ``flightrec._paging`` the
-paging of a list that grew. All are optional: without a C
+the checkpoint's unchanged-item check (dict version tags), ``flightrec._paging`` the
+paging of a list that grew and ``flightrec._store`` the checkpoint store's usual emission. All are optional: without a C
 compiler the build skips them (``optional=True``) and flightrec runs as pure Python, with
 the same behaviour, only slower.
 """
@@ -27,6 +27,12 @@ setup(
         Extension(
             "flightrec._paging",
             sources=["flightrec/_paging.c"],
+            optional=True,
+            extra_compile_args=["-O2"],
+        ),
+        Extension(
+            "flightrec._store",
+            sources=["flightrec/_store.c"],
             optional=True,
             extra_compile_args=["-O2"],
         ),

@@ -475,6 +475,8 @@ _same_versions: Callable[[list[Any], bytes | bytearray], bool] | None = (
 )
 
 _paging = load_native("_paging")
+_store = load_native("_store")
+_emit_usual: Callable[..., Any] | None = _store.emit if _store is not None else None
 _paged_grown: Callable[..., bytes | None] | None = _paging.paged_grown if _paging is not None else None
 
 _CONTAINERS = (dict, list, tuple)
@@ -1089,6 +1091,12 @@ class CheckpointStore:
             else:
                 text = rec.redact_text(label if isinstance(label, str) else safe_repr(label, _LABEL_MAX))
             data["label"] = text if len(text) <= _LABEL_MAX else text[: _LABEL_MAX - 1] + "…"  # a name, not a payload
+        if _emit_usual is not None and not retired:
+            # The usual checkpoint (its group registered, a few new chunks): the code below
+            # in C (see _store.c); NotImplemented when this is not that case.
+            seq: int | None = _emit_usual(self, rec, root, chunks, groups, data, span, parent)
+            if seq is not NotImplemented:
+                return seq
         append = rec.append_locked
         with rec._lock:
             if rec.closed:

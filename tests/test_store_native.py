@@ -1,0 +1,164 @@
+"""flightrec/_store.c against the Python code it stands in for (``CheckpointStore._emit``'s usual case).
+
+The same checkpoints (a conversation that grows, slides, is compacted and edited, with other
+events between them) are recorded once with the C emission and once without: every event
+(but its time) and every piece of the store's bookkeeping must come out the same. (In a ring
+that wraps, the events' times change the compressed blocks' sizes and so when chunks are
+re-emitted; there each run on its own must keep every checkpoint in the ring rebuildable.)
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import flightrec
+
+checkpoint = importlib.import_module("flightrec.checkpoint")  # (flightrec.checkpoint is also a function)
+needs_c = pytest.mark.skipif(checkpoint._store is None, reason="the C extension is not built here")
+
+
+def workload(seed: int, turns: int, incompressible: bool = False) -> None:
+    """Checkpoints of a conversation the way agents change theirs, with events in between."""
+    rng = random.Random(seed)
+    conv: list[dict[str, Any]] = [{"role": "system", "content": "be brief"}]
+    for turn in range(turns):
+        r = rng.random()
+        if r < 0.05 and len(conv) > 4:  # an edit in place
+            conv[rng.randrange(len(conv))]["content"] += " (edited)"
+        elif r < 0.10 and len(conv) > 20:  # a compaction
+            conv[1:15] = [{"role": "system", "content": f"summary {turn}"}]
+        elif r < 0.15 and len(conv) > 30:  # a sliding window
+            del conv[1:3]
+        for _ in range(rng.choice([1, 1, 2])):
+            size = rng.choice([20, 150, 400, 3000])
+            text = rng.randbytes(size // 2).hex() if incompressible else "word " * (size // 5)
+            conv.append({"role": "assistant", "content": f"turn {turn}: {text}"})
+        flightrec.record("note", text=rng.randbytes(rng.choice([10, 500, 2000])).hex())  # (incompressible)
+        flightrec.checkpoint(conv, label=f"turn {turn}")
+
+
+def run(frdir: Path, seed: int, turns: int, native: bool, size: str = "8MiB") -> tuple[list[Any], dict[str, Any]]:
+    """(every event but its time, the store's bookkeeping) after the workload."""
+    saved = checkpoint._emit_usual
+    if not native:
+        checkpoint._emit_usual = None
+    try:
+        rec = flightrec.start(dir=frdir, size=size, block_size="8KiB", triggers=False, resources=0, keep_ring=True)
+        assert rec is not None
+        workload(seed, turns)
+        store = checkpoint.store_for(rec)
+        state = {
+            "gen_of": dict(store._gen_of),
+            "seq_of": dict(store._seq_of),
+            "csize": dict(store._csize),
+            "data": set(store._data),
+            "heap": sorted(store._heap),
+            "gen_seq": dict(store._gen_seq),
+            "gens": list(store._gens),
+            "groups": sorted(g.used for g in store._groups.values()),
+            "counts": (store._gen, store._bytes, store._cbytes, store.reemitted, store.abandoned),
+        }
+        path = rec.ring_path
+        flightrec.stop()
+        with flightrec.load(path) as r:
+            events = [(e.seq, e.kind, e.data) for e in r.events()]
+        return events, state
+    finally:
+        checkpoint._emit_usual = saved
+
+
+@needs_c
+class TestEmit:
+    @settings(max_examples=12, deadline=None)
+    @given(seed=st.integers(0, 2**32))
+    def test_same_as_python(self, tmp_path_factory: pytest.TempPathFactory, seed: int) -> None:
+        """Event for event, and every piece of the store's state."""
+        want = run(tmp_path_factory.mktemp("py"), seed, 120, native=False)
+        got = run(tmp_path_factory.mktemp("c"), seed, 120, native=True)
+        assert got[1] == want[1]
+        assert got[0] == want[0]
+
+    def test_through_wrap_around(self, frdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """In a ring that wraps (chunks re-emitted) and a state that outgrows the budget (old
+        checkpoints given up), every checkpoint still in the ring rebuilds to the state it
+        recorded, and most were emitted in C."""
+        native = checkpoint._emit_usual
+        used = []
+
+        def spy(*args: Any) -> Any:
+            out = native(*args)  # type: ignore[misc]
+            used.append(out is not NotImplemented)
+            return out
+
+        monkeypatch.setattr(checkpoint, "_emit_usual", spy)
+        originals: dict[int, Any] = {}
+        real = flightrec.checkpoint
+
+        def keep(state: Any, label: Any = None) -> Any:
+            seq = real(state, label=label)
+            originals[seq] = copy.deepcopy(state)
+            return seq
+
+        monkeypatch.setattr(flightrec, "checkpoint", keep)
+        rec = flightrec.start(dir=frdir, size="256KiB", block_size="8KiB", triggers=False, resources=0)
+        assert rec is not None
+        workload(3, 300, incompressible=True)  # (outgrows the store's budget too)
+        store = checkpoint.store_for(rec)
+        assert store.reemitted > 0 and store.abandoned > 0 and sum(used) > len(used) // 2
+        path = flightrec.dump("wrapped")
+        flightrec.stop()
+        assert path is not None
+        with flightrec.load(path) as r:
+            infos = r.checkpoints()
+            assert next(r.events()).seq > 100 and len(infos) >= 3
+            for info in infos:
+                assert info.rebuildable and r.state_at(info.seq) == originals[info.seq]
+
+    def test_it_takes_the_usual_checkpoint(self, frdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A conversation that grows is emitted in C (not handed back) but on the turns that measure the ratio."""
+        answers: list[bool] = []
+        native = checkpoint._emit_usual
+
+        def spy(*args: Any) -> Any:
+            out = native(*args)  # type: ignore[misc]
+            answers.append(out is not NotImplemented)
+            return out
+
+        monkeypatch.setattr(checkpoint, "_emit_usual", spy)
+        flightrec.start(dir=frdir, triggers=False, resources=0)
+        conv = [{"role": "user", "content": f"message {i} " * 30} for i in range(3)]
+        for turn in range(40):
+            conv.append({"role": "assistant", "content": f"answer {turn} " * 30})
+            flightrec.checkpoint(conv, label=f"turn {turn}")
+        flightrec.stop()
+        assert answers.count(False) <= 4 and answers[-5:] == [True] * 5
+
+    def test_closed_recorder(self, frdir: Path) -> None:
+        rec = flightrec.start(dir=frdir, triggers=False, resources=0)
+        assert rec is not None
+        store = checkpoint.store_for(rec)
+        rec.closed = True
+        try:
+            assert checkpoint._store.emit(store, rec, b"r" * 16, {}, [], {}, None, None) is None
+        finally:
+            rec.closed = False
+        flightrec.stop()
+
+    def test_constants_agree(self) -> None:
+        assert checkpoint._store.CONSTANTS == (
+            checkpoint._CHUNK_OVERHEAD,
+            checkpoint._CHUNK_LIST_MAX,
+            checkpoint._PENDING,
+        )
+
+    def test_bad_arguments(self) -> None:
+        with pytest.raises(TypeError):
+            checkpoint._store.emit(None, None, b"", [], [], {}, None, None)
