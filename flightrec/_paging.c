@@ -1,17 +1,23 @@
-/* flightrec._paging: the paging of a list that grew since its last checkpoint, in C.
+/* flightrec._paging: the walk and paging of a list that grew since its last checkpoint, in C.
  *
- * A checkpoint of a growing conversation pages the list again each time (see
+ * A checkpoint of a growing conversation takes the list's unchanged prefix over as a group
+ * (checkpoint._Walker._grown), packs the new items, and pages the list again (see
  * checkpoint._Packer.paged): every page but the last is taken over from the last paging, the
- * last one is cut again with the new items. In Python that is some 70 lines run per
+ * last one is cut again with the new items. In Python that is some 100 lines run per
  * checkpoint, most of the checkpoint's cost once the walker has recognized the unchanged
- * items. This is the same work in one call.
+ * items. These are the same steps in two calls.
  *
- * paged_grown(packer, parts, keys, prev) -> bytes | None
+ * paged_grown(packer, parts, keys, prev, group) -> bytes | None
  *     _Packer.paged("l", parts, keys, prev, group) (group: the walker's prefix or None) when
  *     prev is the last paging of this list, its parts are a prefix of ``parts`` (the list
  *     only grew) and its pages fit a chunk without measuring them (the usual case): the same
  *     result, and the same updates of packer.chunks, packer.trail, prev and the group.
  *     None, having changed nothing, in every other case: the Python code does it.
+ *
+ * walk_grown(walker, packer, items, path, group, tags, item_marker) -> bytes
+ *     _Walker._grown(packer, items, path, group, tags): the same result and the same updates
+ *     of the walker, the packer and the group (each new item packed by _Walker._item, the
+ *     list paged by _Packer.paged).
  *
  * The constants below are checkpoint.py's (tests check that they agree).
  */
@@ -29,6 +35,8 @@ static const unsigned char REF_HEAD[2] = {0xd8, 0x01}; /* fixext 16, type EXT_RE
 static const unsigned char TAG_L[2] = {0xa1, 'l'};     /* msgpack "l" */
 
 static PyObject *str_chunks, *str_trail, *str_max_chunk, *str_h128, *str_hold, *str_cat, *str_l;
+static PyObject *str_gen, *str_wgen, *str_hits, *str_groups, *str_parts, *str_keys, *str_memo, *str_context, *str_item,
+    *str_tagged, *str_tags, *str_size, *str_paging, *str_paged;
 
 /* MessagePack array header for n items (n < 2**16 here); its length. */
 static Py_ssize_t
@@ -373,9 +381,248 @@ done:
     return result;
 }
 
+/* _Prefix.hold(pairs): the group keeps the chunks it does not hold yet (and their size). */
+static int
+group_hold(PyObject *group, PyObject *pairs)
+{
+    PyObject *held = PyObject_GetAttr(group, str_chunks);
+    if (held == NULL) {
+        return -1;
+    }
+    long long added = 0;
+    int rc = PyDict_CheckExact(held) ? 0 : -1;
+    if (rc < 0) {
+        PyErr_SetString(PyExc_TypeError, "group.chunks is not a dict");
+    }
+    for (Py_ssize_t i = 0; rc == 0 && i < PyList_GET_SIZE(pairs); i++) {
+        PyObject *pair = PyList_GET_ITEM(pairs, i);
+        PyObject *h = PyTuple_GET_ITEM(pair, 0), *blob = PyTuple_GET_ITEM(pair, 1);
+        int known = PyDict_Contains(held, h);
+        if (known < 0 || (!known && PyDict_SetItem(held, h, blob) < 0)) {
+            rc = -1;
+        }
+        else if (!known) {
+            added += PyBytes_GET_SIZE(blob);
+        }
+    }
+    Py_DECREF(held);
+    if (rc == 0 && added) {
+        PyObject *size = PyObject_GetAttr(group, str_size);
+        PyObject *more = size != NULL ? PyLong_FromLongLong(added) : NULL;
+        PyObject *sum = more != NULL ? PyNumber_Add(size, more) : NULL;
+        rc = sum != NULL ? PyObject_SetAttr(group, str_size, sum) : -1;
+        Py_XDECREF(size);
+        Py_XDECREF(more);
+        Py_XDECREF(sum);
+    }
+    return rc;
+}
+
+/* obj.name += delta (an int attribute). */
+static int
+add_to(PyObject *obj, PyObject *name, Py_ssize_t delta)
+{
+    PyObject *v = PyObject_GetAttr(obj, name);
+    PyObject *d = v != NULL ? PyLong_FromSsize_t(delta) : NULL;
+    PyObject *sum = d != NULL ? PyNumber_Add(v, d) : NULL;
+    int rc = sum != NULL ? PyObject_SetAttr(obj, name, sum) : -1;
+    Py_XDECREF(v);
+    Py_XDECREF(d);
+    Py_XDECREF(sum);
+    return rc;
+}
+
+/* The memo of the list's items: walker._memo.get((path, _ITEM)) or walker._context(path, _ITEM). */
+static PyObject *
+item_memo(PyObject *walker, PyObject *path, PyObject *marker)
+{
+    PyObject *memos = PyObject_GetAttr(walker, str_memo);
+    if (memos == NULL) {
+        return NULL;
+    }
+    PyObject *key = PyTuple_Pack(2, path, marker);
+    PyObject *memo = key != NULL && PyDict_CheckExact(memos) ? PyDict_GetItemWithError(memos, key) : NULL;
+    Py_XDECREF(key);
+    Py_DECREF(memos);
+    if (memo != NULL && PyObject_IsTrue(memo) > 0) {
+        return Py_NewRef(memo);
+    }
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    return PyObject_CallMethodObjArgs(walker, str_context, path, marker, NULL);
+}
+
+static PyObject *
+walk_grown(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 7 || !PyList_CheckExact(args[2]) || !PyBytes_CheckExact(args[5])) {
+        PyErr_SetString(PyExc_TypeError, "walk_grown(walker, packer, items: list, path, group, tags: bytes, item_marker)");
+        return NULL;
+    }
+    PyObject *walker = args[0], *packer = args[1], *items = args[2], *path = args[3], *group = args[4];
+    PyObject *tags = args[5], *marker = args[6];
+    PyObject *gen = NULL, *gparts = NULL, *gkeys = NULL, *parts = NULL, *keys = NULL, *groups = NULL;
+    PyObject *memo = NULL, *appended = NULL, *added = NULL, *paging = NULL, *prev = NULL, *result = NULL;
+
+    gen = PyObject_GetAttr(walker, str_wgen);
+    gparts = gen != NULL ? PyObject_GetAttr(group, str_parts) : NULL;
+    gkeys = gparts != NULL ? PyObject_GetAttr(group, str_keys) : NULL;
+    groups = gkeys != NULL ? PyObject_GetAttr(walker, str_groups) : NULL;
+    if (groups == NULL) {
+        goto done;
+    }
+    if (!PyList_CheckExact(gparts) || !PyList_CheckExact(gkeys) || !PyList_CheckExact(groups)) {
+        PyErr_SetString(PyExc_TypeError, "group.parts, group.keys and walker.groups must be lists");
+        goto done;
+    }
+    Py_ssize_t i = PyList_GET_SIZE(gparts), n = PyList_GET_SIZE(items);
+    if (add_to(walker, str_hits, i) < 0 || PyList_Append(groups, group) < 0 ||
+        PyObject_SetAttr(group, str_gen, gen) < 0) {
+        goto done;
+    }
+    if (n > i) {
+        Py_ssize_t m = n - i;
+        if (PyBytes_GET_SIZE(tags) != 8 * m) {
+            PyErr_SetString(PyExc_ValueError, "one tag per new item");
+            goto done;
+        }
+        memo = item_memo(walker, path, marker);
+        appended = memo != NULL ? PyList_New(0) : NULL;
+        added = appended != NULL ? PyList_New(m) : NULL;
+        if (added == NULL || PyObject_SetAttr(packer, str_trail, appended) < 0) {
+            goto done;
+        }
+        for (Py_ssize_t k = i; k < n; k++) {
+            PyObject *index = PyLong_FromSsize_t(k);
+            PyObject *call[7] = {walker, packer, PyList_GET_ITEM(items, k), path, index, memo, appended};
+            PyObject *entry = index != NULL ? PyObject_VectorcallMethod(str_item, call, 7, NULL) : NULL;
+            Py_XDECREF(index);
+            if (entry == NULL || !PyList_CheckExact(entry) || PyList_GET_SIZE(entry) != 4) {
+                if (entry != NULL) {
+                    PyErr_SetString(PyExc_TypeError, "a memo entry is a list of 4");
+                    Py_DECREF(entry);
+                }
+                PyObject *et, *ev, *etb;
+                PyErr_Fetch(&et, &ev, &etb);
+                if (PyObject_SetAttr(packer, str_trail, Py_None) < 0) {
+                    PyErr_Clear();
+                }
+                PyErr_Restore(et, ev, etb);
+                goto done;
+            }
+            PyList_SET_ITEM(added, k - i, entry);
+        }
+        if (PyObject_SetAttr(packer, str_trail, Py_None) < 0) {
+            goto done;
+        }
+        parts = PyList_GetSlice(gparts, 0, i);
+        keys = parts != NULL ? PyList_GetSlice(gkeys, 0, i) : NULL;
+        if (keys == NULL) {
+            goto done;
+        }
+        for (Py_ssize_t k = 0; k < m; k++) {
+            PyObject *entry = PyList_GET_ITEM(added, k);
+            if (PyList_Append(parts, PyList_GET_ITEM(entry, 0)) < 0 || PyList_Append(keys, PyList_GET_ITEM(entry, 3)) < 0) {
+                goto done;
+            }
+        }
+        /* the tag index, kept current for when items are dropped */
+        PyObject *tagged = PyObject_GetAttr(walker, str_tagged);
+        PyObject *known = tagged != NULL && PyDict_CheckExact(tagged) ? PyDict_GetItemWithError(tagged, path) : NULL;
+        Py_XINCREF(known);
+        Py_XDECREF(tagged);
+        if (known == NULL && PyErr_Occurred()) {
+            goto done;
+        }
+        if (known != NULL) {
+            int bad = !PyList_CheckExact(known) || PyList_GET_SIZE(known) < 2 ||
+                      !PyDict_CheckExact(PyList_GET_ITEM(known, 1)) || PyList_SetItem(known, 0, Py_NewRef(gen)) < 0;
+            for (Py_ssize_t k = 0; !bad && k < m; k++) {
+                unsigned long long t;
+                memcpy(&t, PyBytes_AS_STRING(tags) + 8 * k, 8); /* native byte order, as _statecheck wrote it */
+                PyObject *tag = PyLong_FromUnsignedLongLong(t);
+                bad = tag == NULL || PyDict_SetItem(PyList_GET_ITEM(known, 1), tag, PyList_GET_ITEM(added, k)) < 0;
+                Py_XDECREF(tag);
+            }
+            Py_DECREF(known);
+            if (bad) {
+                if (!PyErr_Occurred()) {
+                    PyErr_SetString(PyExc_TypeError, "walker._tagged entry: [gen, dict]");
+                }
+                goto done;
+            }
+        }
+        /* the group grows in place: group.tags += tags, then its parts, keys and chunks */
+        PyObject *gtags = PyObject_GetAttr(group, str_tags);
+        PyObject *grown = gtags != NULL ? PySequence_InPlaceConcat(gtags, tags) : NULL;
+        int bad = grown == NULL || PyObject_SetAttr(group, str_tags, grown) < 0;
+        Py_XDECREF(gtags);
+        Py_XDECREF(grown);
+        if (bad) {
+            goto done;
+        }
+        PyObject *new_parts = PyList_GetSlice(parts, i, n), *new_keys = PyList_GetSlice(keys, i, n);
+        bad = new_parts == NULL || new_keys == NULL ||
+              PyList_SetSlice(gparts, PyList_GET_SIZE(gparts), PyList_GET_SIZE(gparts), new_parts) < 0 ||
+              PyList_SetSlice(gkeys, PyList_GET_SIZE(gkeys), PyList_GET_SIZE(gkeys), new_keys) < 0;
+        Py_XDECREF(new_parts);
+        Py_XDECREF(new_keys);
+        if (bad || group_hold(group, appended) < 0) {
+            goto done;
+        }
+    }
+    else {
+        parts = PyList_GetSlice(gparts, 0, i);
+        keys = parts != NULL ? PyList_GetSlice(gkeys, 0, PyList_GET_SIZE(gkeys)) : NULL;
+        if (keys == NULL) {
+            goto done;
+        }
+    }
+    paging = PyObject_GetAttr(walker, str_paging);
+    if (paging == NULL) {
+        goto done;
+    }
+    prev = PyDict_CheckExact(paging) ? PyDict_GetItemWithError(paging, path) : NULL;
+    if (prev == NULL) {
+        if (PyErr_Occurred() || !PyDict_CheckExact(paging)) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_TypeError, "walker._paging is not a dict");
+            }
+            goto done;
+        }
+        prev = PyList_New(0);
+        if (prev == NULL || PyDict_SetItem(paging, path, prev) < 0) {
+            goto done;
+        }
+    }
+    else {
+        Py_INCREF(prev);
+    }
+    result = PyObject_CallMethodObjArgs(packer, str_paged, str_l, parts, keys, prev, group, NULL);
+    if (result != NULL && PyObject_IsTrue(prev) > 0 && PyList_Append(prev, gen) < 0) {
+        Py_CLEAR(result);
+    }
+done:
+    Py_XDECREF(gen);
+    Py_XDECREF(gparts);
+    Py_XDECREF(gkeys);
+    Py_XDECREF(parts);
+    Py_XDECREF(keys);
+    Py_XDECREF(groups);
+    Py_XDECREF(memo);
+    Py_XDECREF(appended);
+    Py_XDECREF(added);
+    Py_XDECREF(paging);
+    Py_XDECREF(prev);
+    return result;
+}
+
 static PyMethodDef module_methods[] = {
     {"paged_grown", (PyCFunction)(void (*)(void))paged_grown, METH_FASTCALL,
      "paged_grown(packer, parts, keys, prev, group) -> bytes | None: _Packer.paged of a list that grew."},
+    {"walk_grown", (PyCFunction)(void (*)(void))walk_grown, METH_FASTCALL,
+     "walk_grown(walker, packer, items, path, group, tags, item_marker) -> bytes: _Walker._grown."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -396,6 +643,19 @@ PyInit__paging(void)
     str_l = PyUnicode_InternFromString("l");
     if (!str_chunks || !str_trail || !str_max_chunk || !str_h128 || !str_hold || !str_cat || !str_l) {
         return NULL;
+    }
+    struct {
+        PyObject **slot;
+        const char *text;
+    } names[] = {
+        {&str_gen, "gen"}, {&str_wgen, "_gen"}, {&str_hits, "hits"}, {&str_groups, "groups"}, {&str_parts, "parts"}, {&str_keys, "keys"},
+        {&str_memo, "_memo"}, {&str_context, "_context"}, {&str_item, "_item"}, {&str_tagged, "_tagged"},
+        {&str_tags, "tags"}, {&str_size, "size"}, {&str_paging, "_paging"}, {&str_paged, "paged"},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if ((*names[i].slot = PyUnicode_InternFromString(names[i].text)) == NULL) {
+            return NULL;
+        }
     }
     PyObject *m = PyModule_Create(&moduledef);
     if (m == NULL) {

@@ -478,6 +478,7 @@ _paging = load_native("_paging")
 _store = load_native("_store")
 _emit_usual: Callable[..., Any] | None = _store.emit if _store is not None else None
 _paged_grown: Callable[..., bytes | None] | None = _paging.paged_grown if _paging is not None else None
+_walk_grown: Callable[..., bytes] | None = getattr(_paging, "walk_grown", None)
 
 _CONTAINERS = (dict, list, tuple)
 _CONTAINER_TYPES = frozenset(_CONTAINERS)
@@ -669,6 +670,8 @@ class _Walker:
             ):
                 tags = _dict_versions(v, len(group.parts), len(v))  # type: ignore[misc]
                 if tags is not None:
+                    if _walk_grown is not None:  # (the same, in C: see _paging.c)
+                        return _walk_grown(self, packer, v, path, group, tags, _ITEM)  # type: ignore[no-any-return]
                     return self._grown(packer, v, path, group, tags)
         parts: list[bytes] = []
         keys: list[int] = []

@@ -1,8 +1,10 @@
-"""flightrec/_store.c against the Python code it stands in for (``CheckpointStore._emit``'s usual case).
+"""The checkpoint's steady path in C against the Python code it stands in for.
 
-The same checkpoints (a conversation that grows, slides, is compacted and edited, with other
-events between them) are recorded once with the C emission and once without: every event
-(but its time) and every piece of the store's bookkeeping must come out the same. (In a ring
+``_Walker._grown`` (flightrec/_paging.c, walk_grown), ``_Packer.paged`` of a list that grew
+(paged_grown) and ``CheckpointStore._emit``'s usual case (flightrec/_store.c): the same
+checkpoints (a conversation that grows, slides, is compacted and edited, with other events
+between them) are recorded once with them and once without. Every event (but its time), every
+piece of the store's bookkeeping and of the walker's memory must come out the same. (In a ring
 that wraps, the events' times change the compressed blocks' sizes and so when chunks are
 re-emitted; there each run on its own must keep every checkpoint in the ring rebuildable.)
 """
@@ -22,7 +24,9 @@ from hypothesis import strategies as st
 import flightrec
 
 checkpoint = importlib.import_module("flightrec.checkpoint")  # (flightrec.checkpoint is also a function)
-needs_c = pytest.mark.skipif(checkpoint._store is None, reason="the C extension is not built here")
+needs_c = pytest.mark.skipif(
+    checkpoint._store is None or checkpoint._walk_grown is None, reason="the C extensions are not built here"
+)
 
 
 def workload(seed: int, turns: int, incompressible: bool = False) -> None:
@@ -45,11 +49,30 @@ def workload(seed: int, turns: int, incompressible: bool = False) -> None:
         flightrec.checkpoint(conv, label=f"turn {turn}")
 
 
+def walker_state(walker: Any) -> dict[str, Any]:
+    """What the walker remembers between checkpoints, in comparable form."""
+    marker = {checkpoint._ITEM: "item", checkpoint._BLOCKS: "blocks"}
+    return {
+        "memo": {(p, marker.get(slot, slot)): entries for (p, slot), entries in walker._memo.items()},
+        # (dict version tags are process-wide counters: each run has its own; their order counts)
+        "tagged": {p: [e[0], list(e[1].values())] for p, e in walker._tagged.items()},
+        "paging": {
+            p: [x if not isinstance(x, tuple) else (x[0] is not None, x[1]) for x in e]
+            for p, e in walker._paging.items()
+        },
+        "prefix": {
+            p: (g.digest, g.parts, g.keys, list(g.chunks.items()), g.gen, g.tags and len(g.tags), g.size, g.used)
+            for p, g in walker._prefix.items()
+        },
+        "counts": (walker._gen, walker.hits, walker.misses, len(walker.groups), len(walker.retired)),
+    }
+
+
 def run(frdir: Path, seed: int, turns: int, native: bool, size: str = "8MiB") -> tuple[list[Any], dict[str, Any]]:
     """(every event but its time, the store's bookkeeping) after the workload."""
-    saved = checkpoint._emit_usual
+    saved = checkpoint._emit_usual, checkpoint._walk_grown, checkpoint._paged_grown
     if not native:
-        checkpoint._emit_usual = None
+        checkpoint._emit_usual = checkpoint._walk_grown = checkpoint._paged_grown = None
     try:
         rec = flightrec.start(dir=frdir, size=size, block_size="8KiB", triggers=False, resources=0, keep_ring=True)
         assert rec is not None
@@ -65,6 +88,7 @@ def run(frdir: Path, seed: int, turns: int, native: bool, size: str = "8MiB") ->
             "gens": list(store._gens),
             "groups": sorted(g.used for g in store._groups.values()),
             "counts": (store._gen, store._bytes, store._cbytes, store.reemitted, store.abandoned),
+            "walker": walker_state(store._walker),
         }
         path = rec.ring_path
         flightrec.stop()
@@ -72,11 +96,11 @@ def run(frdir: Path, seed: int, turns: int, native: bool, size: str = "8MiB") ->
             events = [(e.seq, e.kind, e.data) for e in r.events()]
         return events, state
     finally:
-        checkpoint._emit_usual = saved
+        checkpoint._emit_usual, checkpoint._walk_grown, checkpoint._paged_grown = saved
 
 
 @needs_c
-class TestEmit:
+class TestSteadyPath:
     @settings(max_examples=12, deadline=None)
     @given(seed=st.integers(0, 2**32))
     def test_same_as_python(self, tmp_path_factory: pytest.TempPathFactory, seed: int) -> None:
