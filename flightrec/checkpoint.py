@@ -846,13 +846,7 @@ class _Walker:
                 self._prefix[path] = _Prefix(hasher.digest(), parts[:], keys[:], done, gen)
         if known is not None and self._prefix.get(path) is not known:
             self.retired.append(known)  # replaced or dropped: the store settles its group
-        prev = self._paging.get(path)
-        if prev is None:
-            prev = self._paging[path] = []
-        inline = packer.paged("l", parts, keys, prev, group)
-        if prev:
-            prev.append(gen)
-        return inline
+        return self._page(packer, path, parts, keys, group)
 
     def _grown(self, packer: _Packer, v: list[Any], path: str, group: _Prefix, tags: bytes) -> bytes:
         """:meth:`_walk` of a list that grew: the usual checkpoint of a conversation.
@@ -890,12 +884,16 @@ class _Walker:
             group.hold(appended)
         else:
             parts, keys = parts[:], keys[:]
+        return self._page(packer, path, parts, keys, group)
+
+    def _page(self, packer: _Packer, path: str, parts: list[bytes], keys: list[int], group: _Prefix | None) -> bytes:
+        """The list at ``path`` from its parts, paged as it was at the last checkpoint where it can be."""
         prev = self._paging.get(path)
         if prev is None:
             prev = self._paging[path] = []
         inline = packer.paged("l", parts, keys, prev, group)
         if prev:
-            prev.append(gen)
+            prev.append(self._gen)
         return inline
 
     def _by_tag(

@@ -104,3 +104,18 @@ def wait_ready(child: subprocess.Popen[str]) -> None:
     assert child.stdout is not None
     line = child.stdout.readline().strip()
     assert line == "ready", child.stderr.read() if child.stderr and child.poll() is not None else line
+
+
+def spy_handled(monkeypatch: pytest.MonkeyPatch, module: Any, name: str, declined: Any) -> list[bool]:
+    """Wrap ``module.name``, a C helper that hands the cases it does not take back (returning
+    ``declined``): the list it returns says, call by call, whether the helper took the case."""
+    native = getattr(module, name)
+    answers: list[bool] = []
+
+    def spy(*args: Any) -> Any:
+        out = native(*args)
+        answers.append(out is not declined)
+        return out
+
+    monkeypatch.setattr(module, name, spy)
+    return answers

@@ -23,6 +23,8 @@ from hypothesis import strategies as st
 
 import flightrec
 
+from .conftest import spy_handled
+
 checkpoint = importlib.import_module("flightrec.checkpoint")  # (flightrec.checkpoint is also a function)
 needs_c = pytest.mark.skipif(
     checkpoint._store is None or checkpoint._walk_grown is None, reason="the C extensions are not built here"
@@ -114,15 +116,7 @@ class TestSteadyPath:
         """In a ring that wraps (chunks re-emitted) and a state that outgrows the budget (old
         checkpoints given up), every checkpoint still in the ring rebuilds to the state it
         recorded, and most were emitted in C."""
-        native = checkpoint._emit_usual
-        used = []
-
-        def spy(*args: Any) -> Any:
-            out = native(*args)  # type: ignore[misc]
-            used.append(out is not NotImplemented)
-            return out
-
-        monkeypatch.setattr(checkpoint, "_emit_usual", spy)
+        used = spy_handled(monkeypatch, checkpoint, "_emit_usual", NotImplemented)
         originals: dict[int, Any] = {}
         real = flightrec.checkpoint
 
@@ -148,15 +142,7 @@ class TestSteadyPath:
 
     def test_it_takes_the_usual_checkpoint(self, frdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         """A conversation that grows is emitted in C (not handed back) but on the turns that measure the ratio."""
-        answers: list[bool] = []
-        native = checkpoint._emit_usual
-
-        def spy(*args: Any) -> Any:
-            out = native(*args)  # type: ignore[misc]
-            answers.append(out is not NotImplemented)
-            return out
-
-        monkeypatch.setattr(checkpoint, "_emit_usual", spy)
+        answers = spy_handled(monkeypatch, checkpoint, "_emit_usual", NotImplemented)
         flightrec.start(dir=frdir, triggers=False, resources=0)
         conv = [{"role": "user", "content": f"message {i} " * 30} for i in range(3)]
         for turn in range(40):

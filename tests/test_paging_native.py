@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 
 from flightrec.checkpoint import _Packer, _Prefix
 
+from .conftest import spy_handled
+
 checkpoint = importlib.import_module("flightrec.checkpoint")  # (flightrec.checkpoint is also a function)
 
 needs_c = pytest.mark.skipif(checkpoint._paging is None, reason="the C extension is not built here")
@@ -91,15 +93,7 @@ class TestPagedGrown:
 
     def test_it_takes_the_usual_checkpoint(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """A list that only grew is paged in C (not handed back), an edited one in Python."""
-        answers: list[bool] = []
-        native = checkpoint._paged_grown
-
-        def spy(*args: Any) -> Any:
-            out = native(*args)  # type: ignore[misc]
-            answers.append(out is not None)
-            return out
-
-        monkeypatch.setattr(checkpoint, "_paged_grown", spy)
+        answers = spy_handled(monkeypatch, checkpoint, "_paged_grown", None)
         packer, prev = _Packer(16 * 1024), []
         parts = [bytes([0xA5]) + bytes([i % 256]) * 150 for i in range(200)]
         keys = list(range(1, 201))
