@@ -29,6 +29,10 @@ def app_and_wait(path: Path, initial: str, *facts: str) -> tuple[FlightrecApp, C
 
     async def run_before(pilot: Any) -> None:
         await wait_for(pilot, lambda: all(f in app.facts for f in ("counts", *facts)), what=str(facts))
+        # The screens redraw from the facts on the next turns of the event loop: let them all
+        # run (one pause was not always enough on a loaded machine).
+        await pilot.pause()
+        await pilot.wait_for_scheduled_animations()
         await pilot.pause()
 
     return app, run_before
