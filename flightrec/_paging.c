@@ -494,10 +494,15 @@ walk_grown(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
             goto done;
         }
         for (Py_ssize_t k = i; k < n; k++) {
-            PyObject *index = PyLong_FromSsize_t(k);
-            PyObject *call[7] = {walker, packer, PyList_GET_ITEM(items, k), path, index, memo, appended};
+            /* The agent's list: another of its threads may change it while _item runs (as v[k]
+             * in Python, bounds-checked and held for the call). */
+            PyObject *item = PyList_GetItem(items, k);
+            Py_XINCREF(item);
+            PyObject *index = item != NULL ? PyLong_FromSsize_t(k) : NULL;
+            PyObject *call[7] = {walker, packer, item, path, index, memo, appended};
             PyObject *entry = index != NULL ? PyObject_VectorcallMethod(str_item, call, 7, NULL) : NULL;
             Py_XDECREF(index);
+            Py_XDECREF(item);
             if (entry == NULL || !PyList_CheckExact(entry) || PyList_GET_SIZE(entry) != 4) {
                 if (entry != NULL) {
                     PyErr_SetString(PyExc_TypeError, "a memo entry is a list of 4");

@@ -1282,6 +1282,8 @@ class CheckpointStore:
             floor = self._floor()
             self._retire_gens(floor)
             risk = max((last for _, last in at_risk), default=-1)
+            if heap and heap[0][0] <= risk:
+                risk = self._widened_risk(risk)
             while heap and heap[0][0] <= risk:
                 seq, h = heapq.heappop(heap)
                 if self._seq_of.get(h) != seq:
@@ -1296,6 +1298,26 @@ class CheckpointStore:
             if ring.block_seq == block_seq:
                 return
             at_risk = ring.at_risk()
+
+    def _widened_risk(self, risk: int) -> int:
+        """The last seq at risk once the re-emission itself is counted.
+
+        Re-emitting the live chunks of the blocks the next flush overwrites writes about their
+        ring bytes again, and flushes as it goes: each of those flushes overwrites the blocks
+        after them, whose live chunks must be written again before it, not after. (When the
+        live chunks are more than half the ring, the blocks at risk can hold more than one
+        block's worth of them.) So the window is widened until it holds what re-emitting
+        everything in it writes.
+        """
+        ring, heap, seq_of, csize = self._rec.ring, self._heap, self._seq_of, self._csize
+        extra = 0
+        for _ in range(8):
+            volume = sum(csize.get(h, 0) for seq, h in heap if seq <= risk and seq_of.get(h) == seq)
+            if volume <= extra:
+                break
+            extra = volume
+            risk = max((last for _, last in ring.at_risk(extra)), default=risk)
+        return risk
 
     def _shrink(self, current: int) -> None:
         """Over budget: drop dead chunks, then give up the oldest checkpoints until it fits."""

@@ -222,12 +222,13 @@ class RingWriter:
         if self.after_flush is not None:
             self.after_flush()
 
-    def at_risk(self) -> list[tuple[int, int]]:
+    def at_risk(self, extra: int = 0) -> list[tuple[int, int]]:
         """``(first_seq, last_seq)`` of the blocks the next flush may overwrite, oldest first.
 
-        Overwriting goes oldest first, so these are a prefix of :attr:`blocks`.
+        With ``extra``: and those that ``extra`` more bytes written after it would. Overwriting
+        goes oldest first, so these are a prefix of :attr:`blocks`.
         """
-        need = fmt.align(self.open_size + fmt.BLOCK_HEADER_SIZE)
+        need = fmt.align(self.open_size + fmt.BLOCK_HEADER_SIZE) + max(0, extra)
         start = self.ring_offset + self.write_pos
         end = start + need
         wraps = end > self.ring_offset + self.ring_size  # then the tail and the head are at risk
