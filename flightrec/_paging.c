@@ -34,7 +34,8 @@
 static const unsigned char REF_HEAD[2] = {0xd8, 0x01}; /* fixext 16, type EXT_REF */
 static const unsigned char TAG_L[2] = {0xa1, 'l'};     /* msgpack "l" */
 
-static PyObject *str_chunks, *str_trail, *str_max_chunk, *str_h128, *str_hold, *str_cat, *str_l;
+static PyObject *str_chunks, *str_trail, *str_max_chunk, *str_h128, *str_cat, *str_l;
+static int group_hold(PyObject *group, PyObject *pairs);
 static PyObject *str_gen, *str_wgen, *str_hits, *str_groups, *str_parts, *str_keys, *str_memo, *str_context, *str_item,
     *str_tagged, *str_tags, *str_size, *str_paging, *str_paged;
 
@@ -347,12 +348,11 @@ paged_grown(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs
         Py_ssize_t np = PyList_GET_SIZE(pages) - 1, nc = PyList_GET_SIZE(page_chunks);
         stable = nc < np ? nc : np;
         PyObject *held = PyList_GetSlice(page_chunks, given, stable);
-        PyObject *r = held != NULL ? PyObject_CallMethodOneArg(group, str_hold, held) : NULL;
+        int bad = held == NULL || group_hold(group, held) < 0;
         Py_XDECREF(held);
-        if (r == NULL) {
+        if (bad) {
             goto done;
         }
-        Py_DECREF(r);
     }
     PyObject *stable_obj = PyLong_FromSsize_t(stable);
     PyObject *mark = stable_obj != NULL ? PyTuple_Pack(2, group, stable_obj) : NULL;
@@ -643,10 +643,9 @@ PyInit__paging(void)
     str_trail = PyUnicode_InternFromString("trail");
     str_max_chunk = PyUnicode_InternFromString("max_chunk");
     str_h128 = PyUnicode_InternFromString("_h128");
-    str_hold = PyUnicode_InternFromString("hold");
     str_cat = PyUnicode_InternFromString("_cat");
     str_l = PyUnicode_InternFromString("l");
-    if (!str_chunks || !str_trail || !str_max_chunk || !str_h128 || !str_hold || !str_cat || !str_l) {
+    if (!str_chunks || !str_trail || !str_max_chunk || !str_h128 || !str_cat || !str_l) {
         return NULL;
     }
     struct {
