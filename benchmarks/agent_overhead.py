@@ -32,12 +32,16 @@ from __future__ import annotations
 
 import argparse
 import gc
+import glob
 import json
 import logging
 import logging.handlers
+import os
 import random
+import shutil
 import statistics
 import string
+import subprocess
 import sys
 import tempfile
 import time
@@ -515,7 +519,7 @@ def _check(counts: dict[str, int], steps: int, same_state: bool, _names: Any = N
 # ============================================================================ the measurement
 
 
-def measure(recorders: list[Recorder], steps: int, reps: int, tmp: Path) -> dict[str, tuple[float, float, str]]:
+def measure(recorders: list[Recorder], steps: int, reps: int, tmp: Path) -> dict[str, Result]:
     wall: dict[str, list[float]] = {r.name: [] for r in recorders}
     cpu: dict[str, list[float]] = {r.name: [] for r in recorders}
     verdict: dict[str, str] = {}
@@ -534,7 +538,30 @@ def measure(recorders: list[Recorder], steps: int, reps: int, tmp: Path) -> dict
             if rep == reps:
                 verdict[rec.name] = rec.verify(steps, conversation)
             rec.teardown()
-    return {n: (statistics.median(wall[n]), statistics.median(cpu[n]), verdict.get(n, "-")) for n in wall}
+    return {n: Result(wall[n], cpu[n], wall["none"], cpu["none"], verdict.get(n, "-")) for n in wall}
+
+
+class Result:
+    """One recorder's runs, paired with the bare loop's runs of the same repetitions."""
+
+    def __init__(
+        self, wall: list[float], cpu: list[float], base_wall: list[float], base_cpu: list[float], verdict: str
+    ):
+        self.wall, self.cpu, self.verdict = wall, cpu, verdict
+        # Each repetition runs every recorder once, within about a second: the ratio to the
+        # bare loop of the same repetition cancels the machine's slow drifts (CPU frequency,
+        # neighbours), which a difference of medians over the whole run does not.
+        self.wall_ratios = [w / b for w, b in zip(wall, base_wall, strict=True)]
+        self.cpu_ratios = [c / b for c, b in zip(cpu, base_cpu, strict=True)]
+
+    def overhead(self, cpu: bool = False) -> float:
+        """Median over the repetitions of (this run / the bare run) - 1."""
+        return statistics.median(self.cpu_ratios if cpu else self.wall_ratios) - 1
+
+    def spread(self, cpu: bool = False) -> tuple[float, float]:
+        """The interquartile range of the same ratios, minus 1."""
+        q = statistics.quantiles(self.cpu_ratios if cpu else self.wall_ratios, n=4)
+        return q[0] - 1, q[2] - 1
 
 
 def _one_step(rec: Recorder) -> None:
@@ -576,40 +603,129 @@ def breakdown(recorders: list[Recorder], tmp: Path, messages: int = 50) -> None:
         print(f"| {rec.name} | {' | '.join(f'{v:.1f}' for v in row)} |")
 
 
+# ============================================================================ instruction counts
+
+
+def _child(name: str, steps: int) -> None:
+    """One recorder, one run, nothing else (what --instructions counts, under callgrind)."""
+    rec = {r.name: r for r in all_recorders()}[name]
+    with tempfile.TemporaryDirectory(prefix="flightrec-bench-") as tmp:
+        rec.setup(Path(tmp))
+        run_agent(rec, steps)
+        rec.teardown()
+
+
+def _main_thread_instructions(name: str, steps: int, tmp: Path) -> int:
+    """Instructions the main thread executes in one child process (callgrind)."""
+    out = Path(tempfile.mkdtemp(dir=tmp))
+    cmd = [
+        "valgrind",
+        "--tool=callgrind",
+        "--separate-threads=yes",
+        f"--callgrind-out-file={out}/cg",
+        sys.executable,
+        __file__,
+        "--child",
+        name,
+        "--steps",
+        str(steps),
+    ]
+    # A fixed hash seed: string hashing (and so dict probing) is then the same in every run.
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    files = sorted(glob.glob(f"{out}/cg*"))
+    main = [f for f in files if f.endswith("-01")] or files
+    if proc.returncode != 0 or not main:
+        raise SystemExit(f"callgrind run of {name} failed:\n{proc.stderr[-2000:]}")
+    for line in Path(main[0]).read_text().splitlines():
+        if line.startswith("summary:"):
+            return int(line.split()[1])
+    raise SystemExit(f"no instruction count in {main[0]}")
+
+
+def instructions(steps: int) -> None:
+    """Instructions per step above the bare loop, main thread only (deterministic, noise-free).
+
+    Each recorder runs in a child process under valgrind's callgrind twice, for ``steps`` steps
+    and for none: the difference is the loop alone (imports and set-up cancel out). Background
+    threads are left out: under valgrind they run ~50x more often relative to the loop than for
+    real (their CPU time is in the timed table's CPU column).
+    """
+    if shutil.which("valgrind") is None:
+        raise SystemExit("--instructions needs valgrind (Debian: apt-get install valgrind)")
+    names = [r.name for r in all_recorders()]
+    jobs = [(n, s) for n in names for s in (steps, 0)]
+    with tempfile.TemporaryDirectory(prefix="flightrec-bench-") as tmp:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1))) as pool:
+            counts = dict(zip(jobs, pool.map(lambda j: _main_thread_instructions(*j, Path(tmp)), jobs), strict=True))
+    per_step = {n: (counts[(n, steps)] - counts[(n, 0)]) / steps for n in names}
+    bare = per_step["none"]
+    fr = per_step["flightrec"] - bare
+    print(f"instructions (callgrind, main thread): {steps} steps; bare loop {bare:,.0f} per step")
+    print()
+    print("| recorder | instructions/step above the bare loop | overhead | x flightrec |")
+    print("|---|---:|---:|---:|")
+    for n in names[1:]:
+        extra = per_step[n] - bare
+        print(f"| {n} | {extra:,.0f} | {extra / bare * 100:+.2f}% | {extra / fr:.1f} |")
+
+
+def all_recorders() -> list[Recorder]:
+    """Every recorder, the bare loop first."""
+    return [Recorder(), Flightrec(), Otel(), Logging(), Sentry()]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=100, help="agent steps per run (default 100)")
     p.add_argument("--reps", type=int, default=15, help="interleaved repetitions (default 15)")
     p.add_argument("--breakdown", action="store_true", help="also print each recording point's cost per call")
+    p.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions under valgrind instead of timing (deterministic; slow: minutes)",
+    )
+    p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args()
-    recorders: list[Recorder] = [Recorder(), Flightrec(), Otel(), Logging(), Sentry()]
+    if args.child:
+        _child(args.child, args.steps)
+        return
+    if args.instructions:
+        instructions(args.steps)
+        return
+    recorders = all_recorders()
     if args.breakdown:
         with tempfile.TemporaryDirectory(prefix="flightrec-bench-") as tmp:
             breakdown(recorders, Path(tmp))
         print()
     with tempfile.TemporaryDirectory(prefix="flightrec-bench-") as tmp:
         results = measure(recorders, args.steps, args.reps, Path(tmp))
-    base_wall, base_cpu, _ = results["none"]
-    fr_wall = results["flightrec"][0] - base_wall
-    fr_cpu = results["flightrec"][1] - base_cpu
+    base = statistics.median(results["none"].wall)
+    fr = results["flightrec"]
     print(
-        f"simulated agent: {args.steps} steps/run, median of {args.reps} interleaved runs; "
-        f"bare loop {base_wall / args.steps * 1000:.2f} ms/step"
+        f"simulated agent: {args.steps} steps/run, {args.reps} interleaved repetitions; "
+        f"bare loop {base / args.steps * 1000:.2f} ms/step (median)"
     )
     print(f"python {sys.version.split()[0]}, flightrec {flightrec.__version__}")
+    print("overhead: median over the repetitions of (run / the bare run of the same repetition) - 1; IQR in brackets")
     print()
     print(
         "| recorder | ms/step | overhead (wall) | overhead (CPU) | x flightrec (wall) | x flightrec (CPU) | recorded |"
     )
     print("|---|---:|---:|---:|---:|---:|---|")
-    for name, (w, c, verdict) in results.items():
-        ow, oc = w - base_wall, c - base_cpu
-        xr = f"{ow / fr_wall:.1f}" if name not in ("none",) and fr_wall > 0 else "-"
-        xc = f"{oc / fr_cpu:.1f}" if name not in ("none",) and fr_cpu > 0 else "-"
-        print(
-            f"| {name} | {w / args.steps * 1000:.3f} | {ow / base_wall * 100:+.1f}% | {oc / base_cpu * 100:+.1f}% "
-            f"| {xr} | {xc} | {verdict} |"
-        )
+    for name, r in results.items():
+        ms = statistics.median(r.wall) / args.steps * 1000
+        if name == "none":
+            print(f"| {name} | {ms:.3f} | - | - | - | - | - |")
+            continue
+        cells = []
+        for cpu in (False, True):
+            lo, hi = r.spread(cpu)
+            cells.append(f"{r.overhead(cpu) * 100:+.1f}% [{lo * 100:+.1f}, {hi * 100:+.1f}]")
+        ratios = [f"{r.overhead(cpu) / fr.overhead(cpu):.1f}" if fr.overhead(cpu) > 0 else "-" for cpu in (False, True)]
+        print(f"| {name} | {ms:.3f} | {cells[0]} | {cells[1]} | {ratios[0]} | {ratios[1]} | {r.verdict} |")
 
 
 if __name__ == "__main__":

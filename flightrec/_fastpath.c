@@ -816,9 +816,9 @@ static PyTypeObject FastType = {
 
 /* Set once by configure_tools() from flightrec/agent.py. */
 static PyObject *t_failed, *t_call_ids, *t_call_type, *t_current_call, *t_last_call, *t_span_var, *t_perf_ns,
-    *t_round, *t_end;
+    *t_end;
 static PyObject *str_t0, *str_marked, *str_tool, *str_call_id, *str_args, *str_attempt, *str_latency,
-    *str_result, *str_kind_call, *str_kind_result, *three, *million;
+    *str_result, *str_kind_call, *str_kind_result;
 
 typedef struct {
     PyObject_HEAD
@@ -880,18 +880,23 @@ Tool_init(Tool *self, PyObject *args, PyObject *kwds)
     return 0;
 }
 
-/* round((perf_counter_ns() - t0) / 1e6, 3), as agent.py computes a latency or duration. */
+/* agent._ms_since(t0): ((perf_counter_ns() - t0 + 500) // 1000) / 1000, the milliseconds
+ * since t0 to the microsecond (integer rounding: round(x, 3) formats the float, ~5x dearer). */
 static PyObject *
 ms_since(PyObject *t0)
 {
     PyObject *now = PyObject_CallNoArgs(t_perf_ns);
-    PyObject *elapsed = now != NULL ? PyNumber_Subtract(now, t0) : NULL;
-    Py_XDECREF(now);
-    PyObject *ms = elapsed != NULL ? PyNumber_TrueDivide(elapsed, million) : NULL;
-    Py_XDECREF(elapsed);
-    PyObject *out = ms != NULL ? PyObject_CallFunctionObjArgs(t_round, ms, three, NULL) : NULL;
-    Py_XDECREF(ms);
-    return out;
+    if (now == NULL) {
+        return NULL;
+    }
+    long long a = PyLong_AsLongLong(now), b = PyLong_AsLongLong(t0);
+    Py_DECREF(now);
+    if ((a == -1 || b == -1) && PyErr_Occurred()) {
+        return NULL;
+    }
+    long long n = a - b + 500; /* (a monotonic clock: no overflow for any real t0) */
+    long long us = n >= 0 ? n / 1000 : -((-n + 999) / 1000); /* floor division, as Python's // */
+    return PyFloat_FromDouble((double)us / 1000.0);
 }
 
 static PyObject *
@@ -1140,10 +1145,10 @@ static PyTypeObject ToolType = {
 static PyObject *
 mod_configure_tools(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 9 || !PyDict_Check(args[0]) || !PyContextVar_CheckExact(args[3]) ||
+    if (nargs != 8 || !PyDict_Check(args[0]) || !PyContextVar_CheckExact(args[3]) ||
         !PyContextVar_CheckExact(args[4]) || !PyContextVar_CheckExact(args[5])) {
         PyErr_SetString(PyExc_TypeError, "configure_tools(failed, call_ids, call_type, current_call, last_call, "
-                                         "span_var, perf_ns, round, end)");
+                                         "span_var, perf_ns, end)");
         return NULL;
     }
     Py_ssize_t offsets[C_NSLOTS];
@@ -1156,9 +1161,9 @@ mod_configure_tools(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
     }
     memcpy(call_slots, offsets, sizeof(offsets));
-    PyObject **slots[9] = {&t_failed, &t_call_ids, &t_call_type, &t_current_call, &t_last_call,
-                           &t_span_var, &t_perf_ns, &t_round, &t_end};
-    for (int i = 0; i < 9; i++) {
+    PyObject **slots[8] = {&t_failed, &t_call_ids, &t_call_type, &t_current_call, &t_last_call,
+                           &t_span_var, &t_perf_ns, &t_end};
+    for (int i = 0; i < 8; i++) {
         Py_XSETREF(*slots[i], Py_NewRef(args[i]));
     }
     Py_RETURN_NONE;
@@ -1304,7 +1309,7 @@ mod_configure_steps(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "configure_steps(span_ids, enter_py, exit_py, restore_span)");
         return NULL;
     }
-    if (t_span_var == NULL || t_perf_ns == NULL || t_round == NULL) {
+    if (t_span_var == NULL || t_perf_ns == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "configure_tools() first");
         return NULL;
     }
@@ -1464,11 +1469,6 @@ PyInit__fastpath(void)
     INTERN(str_kind_step_start, "step_start");
     INTERN(str_kind_step_end, "step_end");
 #undef INTERN
-    three = PyLong_FromLong(3);
-    million = PyFloat_FromDouble(1e6);
-    if (three == NULL || million == NULL) {
-        return NULL;
-    }
     str_seq = PyUnicode_InternFromString("_seq");
     str_closed = PyUnicode_InternFromString("closed");
     str_errors = PyUnicode_InternFromString("errors");
