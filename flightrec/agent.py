@@ -570,9 +570,7 @@ def _native_tool(fn: Callable[..., Any], tname: str, bind: _Binder, slow: Callab
 _fastpath: Any = load_native("_fastpath")
 if _fastpath is not None:
     try:
-        _fastpath.configure_tools(
-            _failed, _call_ids, _Call, _current_call, _last_call, current_span, _perf_ns, _end
-        )
+        _fastpath.configure_tools(_failed, _call_ids, _Call, _current_call, _last_call, current_span, _perf_ns, _end)
     except Exception:  # an older build without Tool: the Python path
         _fastpath = None
 
