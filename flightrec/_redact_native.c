@@ -21,6 +21,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -814,7 +815,10 @@ typedef struct {
     PyObject_HEAD
     PyObject *key_slow, *secret, *walk, *text_miss, *string, *replay, *big_int, *unstable;
     PyObject *max_depth_marker, *cycle_marker, *trunc_key;
+    vectorcallfunc vectorcall;
 } DictWalk;
+
+static PyObject *DictWalk_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames);
 
 static PyObject *str_key_cache, *str_cache, *str_max_str, *str_max_depth, *str_max_items, *str_degraded,
     *str_prefilter, *str_cache_gen_max, *str_cache_chars;
@@ -850,6 +854,7 @@ DictWalk_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     if (self == NULL) {
         return NULL;
     }
+    self->vectorcall = DictWalk_vectorcall;
     PyObject **slots[11] = {&self->key_slow, &self->secret, &self->walk, &self->text_miss,
                             &self->string, &self->replay, &self->big_int, &self->unstable,
                             &self->max_depth_marker, &self->cycle_marker, &self->trunc_key};
@@ -913,8 +918,17 @@ int_fits(PyObject *v)
     return 1;
 }
 
-static PyObject *walk_dict(DictWalk *w, PyObject *red, PyObject *d, PyObject *path, Py_ssize_t depth,
-                           PyObject *active);
+/* What a walk reads of the redactor once, when it starts, rather than at every dict and
+ * string: settings fixed at construction, and the key cache (_key_slow may swap in a new one
+ * meanwhile; this one still classifies keys correctly, and the walk holds a reference). */
+typedef struct {
+    Py_ssize_t max_depth, max_items, max_str, gen_max;
+    int prefilter; /* the redactor's _prefilter is True */
+    PyObject *key_cache;
+} WalkCfg;
+
+static PyObject *walk_dict(DictWalk *w, WalkCfg *cfg, PyObject *red, PyObject *d, PyObject *path,
+                           Py_ssize_t depth, PyObject *active);
 static int digits_may(PyObject *text);
 static int light_may(PyObject *text);
 
@@ -942,20 +956,13 @@ attr_ssize(PyObject *obj, PyObject *name)
  * swapped: 0 then, as when a rule may match or the redactor has no such flag; the Python
  * path does the rest. */
 static int
-clean_text(PyObject *red, PyObject *walk_cache, PyObject *text)
+clean_text(PyObject *red, const WalkCfg *cfg, PyObject *walk_cache, PyObject *text)
 {
-    PyObject *on = PyObject_GetAttr(red, str_prefilter);
-    if (on == NULL) {
-        PyErr_Clear(); /* a redactor without the flag: the Python path decides */
-        return 0;
-    }
-    int ok = on == Py_True;
-    Py_DECREF(on);
-    if (!ok || digits_may(text) || light_may(text)) {
+    if (!cfg->prefilter || digits_may(text) || light_may(text)) {
         return 0;
     }
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-    Py_ssize_t gen_max = attr_ssize(red, str_cache_gen_max);
+    Py_ssize_t gen_max = cfg->gen_max;
     Py_ssize_t chars = gen_max > 0 && n <= CACHE_MAX_ENTRY ? attr_ssize(red, str_cache_chars) : 0;
     if (gen_max < 0 || chars < 0) {
         PyErr_Clear();
@@ -993,9 +1000,10 @@ clean_text(PyObject *red, PyObject *walk_cache, PyObject *text)
 
 /* The redacted form of one value (not under a secret or allow-listed key). */
 static PyObject *
-walk_value(DictWalk *w, PyObject *red, PyObject *v, PyObject *path, Py_ssize_t sub, PyObject *active,
-           PyObject *cache, Py_ssize_t max_str)
+walk_value(DictWalk *w, WalkCfg *cfg, PyObject *red, PyObject *v, PyObject *path, Py_ssize_t sub,
+           PyObject *active, PyObject *cache)
 {
+    Py_ssize_t max_str = cfg->max_str;
     if (PyUnicode_CheckExact(v)) {
         PyObject *e = PyDict_GetItemWithError(cache, v); /* borrowed */
         if (e == NULL) {
@@ -1003,7 +1011,7 @@ walk_value(DictWalk *w, PyObject *red, PyObject *v, PyObject *path, Py_ssize_t s
                 return NULL;
             }
             if (PyUnicode_GET_LENGTH(v) <= max_str) {
-                if (clean_text(red, cache, v)) {
+                if (clean_text(red, cfg, cache, v)) {
                     return Py_NewRef(v);
                 }
                 PyObject *a[2] = {red, v};
@@ -1036,7 +1044,7 @@ walk_value(DictWalk *w, PyObject *red, PyObject *v, PyObject *path, Py_ssize_t s
         return Py_NewRef(v);
     }
     if (PyDict_CheckExact(v)) {
-        return walk_dict(w, red, v, path, sub, active);
+        return walk_dict(w, cfg, red, v, path, sub, active);
     }
     PyObject *depth = PyLong_FromSsize_t(sub);
     if (depth == NULL) {
@@ -1050,14 +1058,13 @@ walk_value(DictWalk *w, PyObject *red, PyObject *v, PyObject *path, Py_ssize_t s
 
 /* The loop of Redactor._dict; 1 when d changed size under it (the caller retries). */
 static int
-walk_items(DictWalk *w, PyObject *red, PyObject *d, PyObject *path, Py_ssize_t sub, PyObject *active,
-           PyObject *out, Py_ssize_t max_items)
+walk_items(DictWalk *w, WalkCfg *cfg, PyObject *red, PyObject *d, PyObject *path, Py_ssize_t sub,
+           PyObject *active, PyObject *out)
 {
-    PyObject *key_cache = PyObject_GetAttr(red, str_key_cache);
-    PyObject *cache = key_cache != NULL ? PyObject_GetAttr(red, str_cache) : NULL;
-    Py_ssize_t max_str = cache != NULL ? ssize_attr(red, str_max_str) : -1;
+    PyObject *key_cache = cfg->key_cache, *cache = PyObject_GetAttr(red, str_cache);
+    Py_ssize_t max_items = cfg->max_items;
     int rc = -1;
-    if (max_str < 0 || !PyDict_Check(key_cache) || !PyDict_Check(cache)) {
+    if (cache == NULL || !PyDict_Check(cache)) {
         if (!PyErr_Occurred()) {
             PyErr_SetString(PyExc_TypeError, "DictWalk: unexpected Redactor state");
         }
@@ -1092,7 +1099,7 @@ walk_items(DictWalk *w, PyObject *red, PyObject *d, PyObject *path, Py_ssize_t s
         if (kc != NULL) {
             long cls = PyLong_AsLong(kc);
             if (cls == 0) { /* _KEY_NORMAL */
-                value = walk_value(w, red, v, path, sub, active, cache, max_str);
+                value = walk_value(w, cfg, red, v, path, sub, active, cache);
             }
             else if (cls == 1) { /* _KEY_SECRET */
                 PyObject *a[2] = {red, v};
@@ -1123,20 +1130,16 @@ walk_items(DictWalk *w, PyObject *red, PyObject *d, PyObject *path, Py_ssize_t s
     }
     rc = 0;
 done:
-    Py_XDECREF(key_cache);
     Py_XDECREF(cache);
     return rc;
 }
 
 /* Redactor._dict (not raw): see DictWalk. */
 static PyObject *
-walk_dict(DictWalk *w, PyObject *red, PyObject *d, PyObject *path, Py_ssize_t depth, PyObject *active)
+walk_dict(DictWalk *w, WalkCfg *cfg, PyObject *red, PyObject *d, PyObject *path, Py_ssize_t depth,
+          PyObject *active)
 {
-    Py_ssize_t max_depth = ssize_attr(red, str_max_depth);
-    if (max_depth == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    if (depth > max_depth) {
+    if (depth > cfg->max_depth) {
         return add_degraded(red) < 0 ? NULL : Py_NewRef(w->max_depth_marker);
     }
     PyObject *oid = PyLong_FromVoidPtr(d);
@@ -1158,18 +1161,15 @@ walk_dict(DictWalk *w, PyObject *red, PyObject *d, PyObject *path, Py_ssize_t de
     PyObject *out = NULL;
     int rc = -1;
     Py_ssize_t total = PyDict_GET_SIZE(d);
-    Py_ssize_t max_items = ssize_attr(red, str_max_items);
-    if (!(max_items == -1 && PyErr_Occurred())) {
-        out = PyDict_New();
-        if (out != NULL) {
-            if (Py_EnterRecursiveCall(" in the redaction walk") == 0) {
-                rc = walk_items(w, red, d, path, depth + 1, active, out, max_items);
-                Py_LeaveRecursiveCall();
-            }
+    out = PyDict_New();
+    if (out != NULL) {
+        if (Py_EnterRecursiveCall(" in the redaction walk") == 0) {
+            rc = walk_items(w, cfg, red, d, path, depth + 1, active, out);
+            Py_LeaveRecursiveCall();
         }
     }
-    if (rc == 0 && total > max_items) {
-        PyObject *note = PyUnicode_FromFormat("<truncated %zd items>", total - max_items);
+    if (rc == 0 && total > cfg->max_items) {
+        PyObject *note = PyUnicode_FromFormat("<truncated %zd items>", total - cfg->max_items);
         if (note == NULL || add_degraded(red) < 0 || PyDict_SetItem(out, w->trunc_key, note) < 0) {
             rc = -1;
         }
@@ -1206,30 +1206,64 @@ walk_dict(DictWalk *w, PyObject *red, PyObject *d, PyObject *path, Py_ssize_t de
     return NULL;
 }
 
+/* DictWalk(redactor, d, path, depth, active), by the vectorcall protocol (no argument tuple
+ * to build and parse: it runs for every event). */
 static PyObject *
-DictWalk_call(PyObject *self, PyObject *args, PyObject *kwargs)
+DictWalk_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
-    PyObject *red, *d, *path, *active;
-    Py_ssize_t depth;
-    if (kwargs != NULL && PyDict_GET_SIZE(kwargs) != 0) {
-        PyErr_SetString(PyExc_TypeError, "DictWalk() takes no keyword arguments");
+    if (PyVectorcall_NARGS(nargsf) != 5 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0) ||
+        !PyDict_Check(args[1]) || !PyUnicode_Check(args[2]) || !PyLong_Check(args[3]) ||
+        !PySet_Check(args[4])) {
+        PyErr_SetString(PyExc_TypeError, "DictWalk(redactor, d: dict, path: str, depth: int, active: set)");
         return NULL;
     }
-    if (!PyArg_ParseTuple(args, "OO!UnO!:DictWalk", &red, &PyDict_Type, &d, &path, &depth, &PySet_Type,
-                          &active)) {
+    Py_ssize_t depth = PyLong_AsSsize_t(args[3]);
+    if (depth == -1 && PyErr_Occurred()) {
         return NULL;
     }
-    return walk_dict((DictWalk *)self, red, d, path, depth, active);
+    PyObject *red = args[0];
+    WalkCfg cfg;
+    cfg.max_depth = ssize_attr(red, str_max_depth);
+    cfg.max_items = cfg.max_depth == -1 && PyErr_Occurred() ? -1 : ssize_attr(red, str_max_items);
+    cfg.max_str = cfg.max_items == -1 && PyErr_Occurred() ? -1 : ssize_attr(red, str_max_str);
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    if (cfg.max_str < 0 || cfg.max_items < 0) {
+        PyErr_SetString(PyExc_TypeError, "DictWalk: unexpected Redactor state");
+        return NULL;
+    }
+    /* No _prefilter flag or cache settings: every string goes to the Python path, as before. */
+    PyObject *on = PyObject_GetAttr(red, str_prefilter);
+    cfg.prefilter = on == Py_True;
+    Py_XDECREF(on);
+    cfg.gen_max = cfg.prefilter ? attr_ssize(red, str_cache_gen_max) : 0;
+    if (cfg.gen_max < 0) {
+        cfg.prefilter = 0;
+    }
+    PyErr_Clear();
+    cfg.key_cache = PyObject_GetAttr(red, str_key_cache);
+    if (cfg.key_cache == NULL || !PyDict_Check(cfg.key_cache)) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "DictWalk: unexpected Redactor state");
+        }
+        Py_XDECREF(cfg.key_cache);
+        return NULL;
+    }
+    PyObject *out = walk_dict((DictWalk *)self, &cfg, red, args[1], args[2], depth, args[4]);
+    Py_DECREF(cfg.key_cache);
+    return out;
 }
 
 static PyTypeObject DictWalkType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "flightrec._redact_native.DictWalk",
     .tp_basicsize = sizeof(DictWalk),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
     .tp_doc = "DictWalk(**helpers)(redactor, d, path, depth, active): Redactor._dict, not raw, in C.",
     .tp_new = DictWalk_new,
     .tp_dealloc = (destructor)DictWalk_dealloc,
-    .tp_call = DictWalk_call,
+    .tp_vectorcall_offset = offsetof(DictWalk, vectorcall),
+    .tp_call = PyVectorcall_Call,
 };
 
 /* ---------------------------------------------------------------- digit prefilter */
