@@ -484,6 +484,36 @@ commit_event(Fast *self, PyObject *event, PyObject *seq_obj, long long seq, PyOb
     return 0;
 }
 
+/* The calling thread's name as context.thread_name() gives it (read once per thread, kept
+ * in a threading.local), remembered here for the last thread that asked: reading a
+ * threading.local costs more than the rest of an event's bookkeeping. Keyed by the thread
+ * state's address and its id, which CPython never reuses (an address alone may be reused by
+ * a later thread). A new reference, or NULL with an error set. */
+static const PyThreadState *last_tstate = NULL;
+static uint64_t last_tstate_id = 0;
+static PyObject *last_thread_name = NULL;
+
+static PyObject *
+thread_name_of_caller(Fast *self)
+{
+    PyThreadState *ts = PyThreadState_Get();
+    if (last_thread_name != NULL && ts == last_tstate && ts->id == last_tstate_id) {
+        return Py_NewRef(last_thread_name);
+    }
+    PyObject *name = PyObject_GetAttr(self->tls, str_name);
+    if (name == NULL) {
+        PyErr_Clear();
+        name = PyObject_CallNoArgs(self->thread_name);
+        if (name == NULL) {
+            return NULL;
+        }
+    }
+    Py_XSETREF(last_thread_name, Py_NewRef(name));
+    last_tstate = ts;
+    last_tstate_id = ts->id;
+    return name;
+}
+
 /* The fast path; a new reference (the seq, or None), never NULL. ``mode``: REDACT (through
  * the payload cache) or FRESH (a payload with a call id or a measured time, which never
  * repeats: redacted without consulting the payload cache, Recorder.record_fresh). */
@@ -540,13 +570,9 @@ fast_record(Fast *self, PyObject *kind, PyObject *data, int mode)
         }
         Py_SETREF(data, redacted);
     }
-    thread = PyObject_GetAttr(self->tls, str_name);
+    thread = thread_name_of_caller(self);
     if (thread == NULL) {
-        PyErr_Clear();
-        thread = PyObject_CallNoArgs(self->thread_name);
-        if (thread == NULL) {
-            goto error;
-        }
+        goto error;
     }
     int prepared = 0;
     for (;;) {

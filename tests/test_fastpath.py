@@ -407,3 +407,43 @@ def test_any_payload_is_stored_alike_by_both_paths(frdir: Path, payloads: list[d
         assert (c_ev.kind, c_ev.thread, c_ev.span) == (py_ev.kind, py_ev.thread, py_ev.span)
         assert c_ev.data == py_ev.data
     assert rec.errors == 0
+
+
+@needs_c
+def test_every_event_names_its_own_thread(frdir: Path) -> None:
+    """The C path remembers the last thread's name: each event still gets its own thread's.
+
+    Threads run one after another (a finished thread's state may be reused by the next), the
+    main thread records between them, and two threads record at once.
+    """
+    flightrec.start(dir=frdir, triggers=False, resources=0)
+
+    def worker(i: int) -> None:
+        for j in range(3):
+            flightrec.record("note", i=i, j=j)
+
+    for i in range(400):
+        t = threading.Thread(target=worker, args=(i,), name=f"w-{i}")
+        t.start()
+        t.join()
+        if i % 40 == 39:  # mostly not (back to back: the next thread's state may take the same place)
+            flightrec.record("note", i=-1, j=i)
+    barrier = threading.Barrier(2)
+
+    def both(name: str) -> None:
+        barrier.wait()
+        for j in range(200):
+            flightrec.record("note", i=name, j=j)
+
+    pair = [threading.Thread(target=both, args=(n,), name=n) for n in ("left", "right")]
+    for t in pair:
+        t.start()
+    for t in pair:
+        t.join()
+    with recorded() as r:
+        notes = [e for e in r.events() if e.kind == "note"]
+    assert len(notes) == 400 * 3 + 10 + 400
+    for e in notes:
+        i = e.data["i"]
+        want = "MainThread" if i == -1 else i if isinstance(i, str) else f"w-{i}"
+        assert e.thread == want, (e.seq, e.data, e.thread)
