@@ -23,9 +23,17 @@ moment: for the peers the conversation serialized to JSON then (holding a refere
 list that keeps growing would record nothing). After the runs, each recorder's output is
 checked (counts per kind, and the last checkpoint equals the final conversation).
 
-Repetitions are interleaved (recorders in a rotating order) and medians are reported, as
-wall time (what the agent waits) and process CPU time (including background threads). The
-machine's other load shows up as noise: read the medians, not single runs.
+Run: ``... agent_overhead.py --instructions [--steps 100]`` counts instructions instead
+(valgrind's callgrind, the main thread, a fixed hash seed): deterministic, where the timings
+vary by a point or two from run to run on a shared machine, but blind to how fast those
+instructions run (cache misses, the high instruction rate of C code such as ``json``).
+
+Repetitions are interleaved (each one runs every recorder once, in a rotating order), as wall
+time (what the agent waits) and process CPU time (including background threads). A
+recorder's overhead is the median, over the repetitions, of its run's time divided by the bare
+loop's in the same repetition, minus one, with the interquartile range: pairing runs a second
+apart cancels the machine's slow drifts, which a difference of two medians taken over the
+whole run does not. Read the medians and their ranges, not single runs.
 """
 
 from __future__ import annotations
