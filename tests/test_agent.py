@@ -196,6 +196,34 @@ class TestTools:
         assert call.latency_ms is not None and call.latency_ms >= 0
         assert (call.attempt, call.retry_of) == (1, None)
 
+    def test_latencies_and_durations_are_whole_microseconds(self, rec: Any) -> None:
+        """A tool's latency and a step's duration, by the C path and the Python one (a tool that
+        raises, a step left by an exception): milliseconds to the microsecond, measured."""
+        import time
+
+        @flightrec.tool
+        def slow(ms: float) -> str:
+            time.sleep(ms / 1000)
+            return "ok"
+
+        @flightrec.tool
+        def failing() -> None:
+            time.sleep(0.002)
+            raise ValueError("no")
+
+        with flightrec.step("fine"):
+            slow(3.0)
+        with pytest.raises(ValueError), flightrec.step("raises"):
+            failing()
+        with recorded() as r:
+            values = [e.data["latency_ms"] for e in kinds(r, "tool_result")]
+            values += [e.data["duration_ms"] for e in kinds(r, "step_end")]
+        assert len(values) == 4
+        for v in values:
+            assert type(v) is float and v >= 2.0 and v < 10_000
+            assert abs(v * 1000 - round(v * 1000)) < 1e-6, v  # whole microseconds
+        assert values[0] >= 3.0 and values[2] >= values[0]
+
     def test_async_tool_and_names(self, rec: Any) -> None:
         """Async tools work; the name comes from tool("x"), tool(name="x") or the function."""
 
