@@ -80,10 +80,20 @@ def run_child(code: str, frdir: Path, timeout: float = 60, **extra: str) -> subp
     )
 
 
+# Ctrl-C as a child started from a terminal gets it. A test suite run in the background of a
+# non-interactive shell passes SIGINT on ignored, and Python then installs no KeyboardInterrupt
+# handler: the signal tests would test that instead. On the code's first line, which is blank
+# (so line numbers in the child's tracebacks stay those of the test's code).
+_AS_FROM_A_TERMINAL = "import signal as _sig; _sig.signal(_sig.SIGINT, _sig.default_int_handler); del _sig"
+
+
 def spawn_child(code: str, frdir: Path, **extra: str) -> subprocess.Popen[str]:
     """Start ``code`` in a fresh interpreter recording into ``frdir``; don't wait."""
+    source = textwrap.dedent(code)
+    if source.startswith("\n"):
+        source = _AS_FROM_A_TERMINAL + source
     return subprocess.Popen(
-        [sys.executable, "-u", "-c", textwrap.dedent(code)],
+        [sys.executable, "-u", "-c", source],
         env=child_env(frdir, **extra),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
