@@ -1206,6 +1206,41 @@ walk_dict(DictWalk *w, WalkCfg *cfg, PyObject *red, PyObject *d, PyObject *path,
     return NULL;
 }
 
+/* Fill cfg from the redactor (a new reference to its key cache); 0, or -1 with an error set. */
+static int
+read_cfg(PyObject *red, WalkCfg *cfg)
+{
+    if ((cfg->max_depth = ssize_attr(red, str_max_depth)) == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    cfg->max_items = ssize_attr(red, str_max_items);
+    cfg->max_str = cfg->max_items < 0 ? -1 : ssize_attr(red, str_max_str);
+    if (cfg->max_items < 0 || cfg->max_str < 0) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "DictWalk: unexpected Redactor state");
+        }
+        return -1;
+    }
+    /* No _prefilter flag or cache settings: every string goes to the Python path. */
+    PyObject *on = PyObject_GetAttr(red, str_prefilter);
+    cfg->prefilter = on == Py_True;
+    Py_XDECREF(on);
+    cfg->gen_max = cfg->prefilter ? attr_ssize(red, str_cache_gen_max) : 0;
+    if (cfg->gen_max < 0) {
+        cfg->prefilter = 0;
+    }
+    PyErr_Clear();
+    cfg->key_cache = PyObject_GetAttr(red, str_key_cache);
+    if (cfg->key_cache == NULL || !PyDict_Check(cfg->key_cache)) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "DictWalk: unexpected Redactor state");
+        }
+        Py_XDECREF(cfg->key_cache);
+        return -1;
+    }
+    return 0;
+}
+
 /* DictWalk(redactor, d, path, depth, active), by the vectorcall protocol (no argument tuple
  * to build and parse: it runs for every event). */
 static PyObject *
@@ -1223,31 +1258,7 @@ DictWalk_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObje
     }
     PyObject *red = args[0];
     WalkCfg cfg;
-    cfg.max_depth = ssize_attr(red, str_max_depth);
-    cfg.max_items = cfg.max_depth == -1 && PyErr_Occurred() ? -1 : ssize_attr(red, str_max_items);
-    cfg.max_str = cfg.max_items == -1 && PyErr_Occurred() ? -1 : ssize_attr(red, str_max_str);
-    if (PyErr_Occurred()) {
-        return NULL;
-    }
-    if (cfg.max_str < 0 || cfg.max_items < 0) {
-        PyErr_SetString(PyExc_TypeError, "DictWalk: unexpected Redactor state");
-        return NULL;
-    }
-    /* No _prefilter flag or cache settings: every string goes to the Python path, as before. */
-    PyObject *on = PyObject_GetAttr(red, str_prefilter);
-    cfg.prefilter = on == Py_True;
-    Py_XDECREF(on);
-    cfg.gen_max = cfg.prefilter ? attr_ssize(red, str_cache_gen_max) : 0;
-    if (cfg.gen_max < 0) {
-        cfg.prefilter = 0;
-    }
-    PyErr_Clear();
-    cfg.key_cache = PyObject_GetAttr(red, str_key_cache);
-    if (cfg.key_cache == NULL || !PyDict_Check(cfg.key_cache)) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_TypeError, "DictWalk: unexpected Redactor state");
-        }
-        Py_XDECREF(cfg.key_cache);
+    if (read_cfg(red, &cfg) < 0) {
         return NULL;
     }
     PyObject *out = walk_dict((DictWalk *)self, &cfg, red, args[1], args[2], depth, args[4]);
