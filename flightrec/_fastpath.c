@@ -44,6 +44,7 @@ typedef struct {
     PyObject *redact;       /* Redactor.redact (never raises), or NULL when not redacting */
     PyObject *dict_walk;    /* the C dict walk, called as redact() would call it, or NULL */
     PyObject *redactor;     /* its Redactor */
+    PyObject *fused;        /* dict_walk.encode(redactor, data): the redacted data encoded, or None */
     /* Recorder._redacted's payload cache, used here in C (the same objects as in Python): */
     PyObject *cache_misses; /* kind -> consecutive misses (dict), or NULL: call redacted instead */
     PyObject *redact_cache; /* encoded payload -> msgspec.Raw of its redacted encoding (dict) */
@@ -133,6 +134,7 @@ Fast_traverse(Fast *self, visitproc visit, void *arg)
     Py_VISIT(self->redact);
     Py_VISIT(self->dict_walk);
     Py_VISIT(self->redactor);
+    Py_VISIT(self->fused);
     Py_VISIT(self->cache_misses);
     Py_VISIT(self->redact_cache);
     Py_VISIT(self->encode_data);
@@ -170,6 +172,7 @@ Fast_clear(Fast *self)
     Py_CLEAR(self->redact);
     Py_CLEAR(self->dict_walk);
     Py_CLEAR(self->redactor);
+    Py_CLEAR(self->fused);
     Py_CLEAR(self->cache_misses);
     Py_CLEAR(self->redact_cache);
     Py_CLEAR(self->encode_data);
@@ -266,6 +269,10 @@ Fast_init(Fast *self, PyObject *args, PyObject *kwds)
             if (dict_walk != Py_None && redactor != Py_None) {
                 KEEP(dict_walk, dict_walk);
                 KEEP(redactor, redactor);
+                self->fused = PyObject_GetAttrString(dict_walk, "encode"); /* (an older build: none) */
+                if (self->fused == NULL) {
+                    PyErr_Clear();
+                }
             }
         }
         if (payload_cache != Py_None) {
@@ -307,7 +314,7 @@ count_error(Fast *self)
  * 1 when written, 0 when the block is full (the caller hands it to RingWriter.append),
  * -1 on error. */
 static int
-append_event(Fast *self, PyObject *event, long long seq, long long ts)
+append_parts(Fast *self, const char *a, Py_ssize_t na, const char *b, Py_ssize_t nb, long long seq, long long ts)
 {
     PyObject *ring = self->ring;
     long long end, limit, last_seq, open_offset;
@@ -323,7 +330,7 @@ append_event(Fast *self, PyObject *event, long long seq, long long ts)
     if ((open_offset = slot_ll(ring, self->off_open_offset)) == -1 && PyErr_Occurred()) {
         return -1;
     }
-    Py_ssize_t n = PyBytes_GET_SIZE(event);
+    Py_ssize_t n = na + nb;
     long long new_end = end + n;
     if (new_end > limit || last_seq == 0) {
         return 0; /* a flush first, or the very first event: the Python path handles both */
@@ -333,7 +340,10 @@ append_event(Fast *self, PyObject *event, long long seq, long long ts)
         return -1;
     }
     char *base = (char *)self->buf.buf;
-    memcpy(base + end, PyBytes_AS_STRING(event), (size_t)n);
+    memcpy(base + end, a, (size_t)na);
+    if (nb) {
+        memcpy(base + end + na, b, (size_t)nb);
+    }
     if (slot_set_ll(ring, self->off_open_end, new_end) < 0 || slot_set_ll(ring, self->off_last_seq, seq) < 0 ||
         slot_set_ll(ring, self->off_last_ts, ts) < 0) {
         return -1;
@@ -352,6 +362,12 @@ append_event(Fast *self, PyObject *event, long long seq, long long ts)
         memcpy(base + self->len_field, &committed, 8);
     }
     return 1;
+}
+
+static int
+append_event(Fast *self, PyObject *event, long long seq, long long ts)
+{
+    return append_parts(self, PyBytes_AS_STRING(event), PyBytes_GET_SIZE(event), NULL, 0, seq, ts);
 }
 
 static PyObject *str_empty, *zero;
@@ -484,6 +500,157 @@ commit_event(Fast *self, PyObject *event, PyObject *seq_obj, long long seq, PyOb
     return 0;
 }
 
+/* ---------------------------------------------------------------- an event's fields, encoded */
+
+/* The fields of an event around its data, written as msgspec writes the event tuple
+ * (seq, ts, kind, thread, span, parent, data), MessagePack in its smallest forms (the tests
+ * compare the bytes), so that data encoded by the fused walk (DictWalk.encode) needs no
+ * tuple and no second encoder pass. */
+enum { HEAD_MAX = 512 }; /* room for the fields before the data; longer ones take the usual path */
+
+typedef struct {
+    char b[HEAD_MAX];
+    Py_ssize_t len;
+} Head;
+
+static inline int
+head_room(Head *h, Py_ssize_t n)
+{
+    return h->len + n <= HEAD_MAX;
+}
+
+static inline void
+head_be(Head *h, uint64_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        h->b[h->len++] = (char)((v >> (8 * i)) & 0xff);
+    }
+}
+
+static void
+head_uint(Head *h, unsigned long long x) /* (room for 9 bytes checked by the caller) */
+{
+    if (x < 128) {
+        h->b[h->len++] = (char)x;
+    }
+    else if (x < 256) {
+        h->b[h->len++] = (char)0xcc;
+        head_be(h, x, 1);
+    }
+    else if (x < 65536) {
+        h->b[h->len++] = (char)0xcd;
+        head_be(h, x, 2);
+    }
+    else if (x < 4294967296ULL) {
+        h->b[h->len++] = (char)0xce;
+        head_be(h, x, 4);
+    }
+    else {
+        h->b[h->len++] = (char)0xcf;
+        head_be(h, x, 8);
+    }
+}
+
+/* None, or an int of the usual range (a span id): 0, or -1 (no error set) otherwise. */
+static int
+head_id(Head *h, PyObject *v)
+{
+    if (!head_room(h, 9)) {
+        return -1;
+    }
+    if (v == Py_None) {
+        h->b[h->len++] = (char)0xc0;
+        return 0;
+    }
+    if (!PyLong_CheckExact(v)) {
+        return -1;
+    }
+    int overflow;
+    long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (overflow || x < 0) {
+        PyErr_Clear();
+        return -1; /* (never for ids from a counter) */
+    }
+    head_uint(h, (unsigned long long)x);
+    return 0;
+}
+
+static int
+head_str(Head *h, PyObject *s)
+{
+    Py_ssize_t n;
+    const char *u = PyUnicode_Check(s) ? PyUnicode_AsUTF8AndSize(s, &n) : NULL;
+    if (u == NULL || !head_room(h, 5 + n)) {
+        PyErr_Clear();
+        return -1;
+    }
+    if (n < 32) {
+        h->b[h->len++] = (char)(0xa0 | n);
+    }
+    else if (n < 256) {
+        h->b[h->len++] = (char)0xd9;
+        head_be(h, (uint64_t)n, 1);
+    }
+    else {
+        h->b[h->len++] = (char)0xda;
+        head_be(h, (uint64_t)n, 2);
+    }
+    memcpy(h->b + h->len, u, (size_t)n);
+    h->len += n;
+    return 0;
+}
+
+/* The fields after seq and ts: kind, thread, span, parent (read before the lock is taken).
+ * 0, or -1 (no error set) when they are not the usual types or too long. */
+static int
+event_tail(Head *tail, PyObject *kind, PyObject *thread, PyObject *span, PyObject *parent)
+{
+    tail->len = 0;
+    return head_str(tail, kind) < 0 || head_str(tail, thread) < 0 || head_id(tail, span) < 0 ||
+                   head_id(tail, parent) < 0 || !head_room(tail, 19)
+               ? -1
+               : 0;
+}
+
+/* Take ``seq`` and write the event whose data ``payload`` holds encoded (lock held), its
+ * fields from ``tail`` (event_tail): into the open block, or through RingWriter.append
+ * when the block is full. 0, or -1 with an error set. */
+static int
+commit_encoded(Fast *self, const Head *tail, PyObject *payload, PyObject *seq_obj, long long seq, PyObject *ts_obj,
+               long long ts)
+{
+    Head head;
+    head.len = 0;
+    head.b[head.len++] = (char)0x97; /* an array of 7 */
+    head_uint(&head, (unsigned long long)seq);
+    head_uint(&head, (unsigned long long)ts);
+    memcpy(head.b + head.len, tail->b, (size_t)tail->len); /* (event_tail left room for the 19 bytes) */
+    head.len += tail->len;
+    if (PyObject_SetAttr(self->rec, str_seq, seq_obj) < 0) {
+        return -1;
+    }
+    Py_ssize_t plen = PyBytes_GET_SIZE(payload);
+    int written = append_parts(self, head.b, head.len, PyBytes_AS_STRING(payload), plen, seq, ts);
+    if (written < 0) {
+        return -1;
+    }
+    if (written == 0) {
+        PyObject *event = PyBytes_FromStringAndSize(NULL, head.len + plen);
+        if (event == NULL) {
+            return -1;
+        }
+        memcpy(PyBytes_AS_STRING(event), head.b, (size_t)head.len);
+        memcpy(PyBytes_AS_STRING(event) + head.len, PyBytes_AS_STRING(payload), (size_t)plen);
+        PyObject *r = PyObject_CallFunctionObjArgs(self->ring_append, event, seq_obj, ts_obj, NULL);
+        Py_DECREF(event);
+        if (r == NULL) {
+            return -1;
+        }
+        Py_DECREF(r);
+    }
+    return 0;
+}
+
 /* The calling thread's name as context.thread_name() gives it (read once per thread, kept
  * in a threading.local), remembered here for the last thread that asked: reading a
  * threading.local costs more than the rest of an event's bookkeeping. Keyed by the thread
@@ -541,6 +708,8 @@ fast_record(Fast *self, PyObject *kind, PyObject *data, int mode)
 
     PyObject *ctx = NULL, *span = Py_None, *parent = Py_None;
     PyObject *thread = NULL, *event = NULL, *seq_obj = NULL, *ts_obj = NULL, *tuple = NULL, *got = NULL;
+    PyObject *payload = NULL; /* the redacted data, encoded by the fused walk, or NULL */
+    Head tail;
     int locked = 0;
     PyObject *result = NULL;
     Py_INCREF(data);
@@ -561,7 +730,22 @@ fast_record(Fast *self, PyObject *kind, PyObject *data, int mode)
         goto error;
     }
     Py_DECREF(counted);
-    if (self->redacted != NULL) {
+    thread = thread_name_of_caller(self);
+    if (thread == NULL) {
+        goto error;
+    }
+    if (self->fused != NULL && PyDict_CheckExact(data) && event_tail(&tail, kind, thread, span, parent) == 0) {
+        /* The plain case: redacted and encoded in one walk (DictWalk.encode), no tuple. */
+        PyObject *argv[2] = {self->redactor, data};
+        payload = PyObject_Vectorcall(self->fused, argv, 2, NULL);
+        if (payload == NULL) {
+            PyErr_Clear();
+        }
+        else if (!PyBytes_CheckExact(payload) || PyBytes_GET_SIZE(payload) + tail.len + 19 > self->max_event) {
+            Py_CLEAR(payload); /* not the plain case, or too big: the usual path cuts it */
+        }
+    }
+    if (payload == NULL && self->redacted != NULL) {
         PyObject *redacted = (mode == FRESH && self->redact != NULL) ? redact_direct(self, data)
                              : self->cache_misses != NULL ? redact_payload(self, data, kind)
                                                           : PyObject_CallFunctionObjArgs(self->redacted, data, kind, NULL);
@@ -569,10 +753,6 @@ fast_record(Fast *self, PyObject *kind, PyObject *data, int mode)
             goto error;
         }
         Py_SETREF(data, redacted);
-    }
-    thread = thread_name_of_caller(self);
-    if (thread == NULL) {
-        goto error;
     }
     int prepared = 0;
     for (;;) {
@@ -609,6 +789,13 @@ fast_record(Fast *self, PyObject *kind, PyObject *data, int mode)
         }
         if (seq_obj == NULL || ts_obj == NULL) {
             goto error;
+        }
+        if (payload != NULL) {
+            if (commit_encoded(self, &tail, payload, seq_obj, seq, ts_obj, ts) < 0) {
+                goto error;
+            }
+            result = Py_NewRef(seq_obj);
+            goto done;
         }
         Py_XSETREF(tuple, PyTuple_Pack(7, seq_obj, ts_obj, kind, thread, span, parent, data));
         if (tuple == NULL) {
@@ -669,6 +856,7 @@ done:
     Py_XDECREF(seq_obj);
     Py_XDECREF(ts_obj);
     Py_XDECREF(tuple);
+    Py_XDECREF(payload);
     Py_DECREF(data);
     return result;
 }

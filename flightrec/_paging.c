@@ -191,6 +191,35 @@ ssize_attr(PyObject *obj, PyObject *name)
     return n;
 }
 
+/* _Packer.paged's first case for a list: at most PAGE_MAX parts whose sum of lengths + 5
+ * fits a chunk are one container, head(n) + b"".join(parts) (no Python frame, no sum over
+ * the parts in Python: a short list, as most conversations are, is every checkpoint's
+ * case). NULL with no error set when this is not the case (paged() decides then). */
+static PyObject *
+small_list(PyObject *packer, PyObject *parts)
+{
+    Py_ssize_t n = PyList_GET_SIZE(parts), body = 0;
+    if (n > PAGE_MAX) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *p = PyList_GET_ITEM(parts, i);
+        if (!PyBytes_CheckExact(p)) {
+            return NULL;
+        }
+        body += PyBytes_GET_SIZE(p);
+    }
+    Py_ssize_t max_chunk = ssize_attr(packer, str_max_chunk);
+    if (max_chunk < 0) {
+        PyErr_Clear(); /* paged() raises it */
+        return NULL;
+    }
+    if (body + 5 > max_chunk) {
+        return NULL;
+    }
+    return join_page(parts, 0, n);
+}
+
 /* Whether the paging in ``prev`` can be continued here (see the module docstring); 1 yes,
  * 0 no (the Python path), -1 on error. */
 static int
@@ -604,7 +633,10 @@ walk_grown(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
     else {
         Py_INCREF(prev);
     }
-    result = PyObject_CallMethodObjArgs(packer, str_paged, str_l, parts, keys, prev, group, NULL);
+    result = small_list(packer, parts);
+    if (result == NULL && !PyErr_Occurred()) {
+        result = PyObject_CallMethodObjArgs(packer, str_paged, str_l, parts, keys, prev, group, NULL);
+    }
     if (result != NULL && PyObject_IsTrue(prev) > 0 && PyList_Append(prev, gen) < 0) {
         Py_CLEAR(result);
     }

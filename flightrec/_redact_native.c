@@ -1266,6 +1266,321 @@ DictWalk_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObje
     return out;
 }
 
+/* ---------------------------------------------------------------- redact and encode at once */
+
+/*
+ * DictWalk.encode(redactor, d) -> bytes | None: the MessagePack encoding of what
+ * DictWalk(redactor, d, "", 0, set()) returns, written during one walk of ``d`` (no
+ * redacted copy to build, no second pass by an encoder), for the plain case only: str keys
+ * of the normal class (no secret or allow-listed key), values that are dicts of the same,
+ * ints in MessagePack's range, floats, bools, None, and strs no rule can change (a str
+ * entry of the redactor's cache, or one that both prefilters clear, cached as the walk
+ * caches it), within the redactor's limits. None for anything else, before anything was
+ * counted: no rule has matched (that would count a hit), nothing was cut or replaced, so the
+ * caller redacts the usual way and gets the same result. The bytes are exactly what
+ * msgspec's encoder writes for the redacted dict (the tests compare them).
+ */
+typedef struct {
+    char *p;
+    Py_ssize_t len, cap;
+    int heap;
+    char small[1024];
+} MBuf;
+
+static int
+mb_grow(MBuf *b, Py_ssize_t n)
+{
+    Py_ssize_t cap = b->cap * 2;
+    while (cap < b->len + n) {
+        cap *= 2;
+    }
+    char *q = b->heap ? PyMem_Realloc(b->p, (size_t)cap) : PyMem_Malloc((size_t)cap);
+    if (q == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (!b->heap) {
+        memcpy(q, b->p, (size_t)b->len);
+    }
+    b->p = q;
+    b->cap = cap;
+    b->heap = 1;
+    return 0;
+}
+
+#define MB_NEED(b, n) (((b)->len + (n) <= (b)->cap) ? 0 : mb_grow((b), (n)))
+
+static inline void
+mb_be(MBuf *b, uint64_t v, int n) /* n big-endian bytes of v (room checked by the caller) */
+{
+    for (int i = n - 1; i >= 0; i--) {
+        b->p[b->len++] = (char)((v >> (8 * i)) & 0xff);
+    }
+}
+
+static int
+mb_head(MBuf *b, Py_ssize_t n, uint8_t fix, Py_ssize_t fix_max, uint8_t c8, uint8_t c16, uint8_t c32)
+{
+    if (MB_NEED(b, 5) < 0) {
+        return -1;
+    }
+    if (n <= fix_max) {
+        b->p[b->len++] = (char)(fix | n);
+    }
+    else if (c8 && n < 256) {
+        b->p[b->len++] = (char)c8;
+        mb_be(b, (uint64_t)n, 1);
+    }
+    else if (n < 65536) {
+        b->p[b->len++] = (char)c16;
+        mb_be(b, (uint64_t)n, 2);
+    }
+    else {
+        b->p[b->len++] = (char)c32;
+        mb_be(b, (uint64_t)n, 4);
+    }
+    return 0;
+}
+
+/* A str; 0, or -1 with an error set (a str with lone surrogates has no UTF-8 form). */
+static int
+mb_str(MBuf *b, PyObject *s)
+{
+    Py_ssize_t n;
+    const char *u = PyUnicode_AsUTF8AndSize(s, &n);
+    if (u == NULL || mb_head(b, n, 0xa0, 31, 0xd9, 0xda, 0xdb) < 0 || MB_NEED(b, n) < 0) {
+        return -1;
+    }
+    memcpy(b->p + b->len, u, (size_t)n);
+    b->len += n;
+    return 0;
+}
+
+/* An int that fits -2**63 .. 2**64-1, in the smallest form (as msgspec writes it). */
+static int
+mb_int(MBuf *b, PyObject *v)
+{
+    if (MB_NEED(b, 9) < 0) {
+        return -1;
+    }
+    int overflow;
+    long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (overflow > 0) {
+        unsigned long long u = PyLong_AsUnsignedLongLong(v);
+        if (u == (unsigned long long)-1 && PyErr_Occurred()) {
+            return -1;
+        }
+        b->p[b->len++] = (char)0xcf;
+        mb_be(b, u, 8);
+        return 0;
+    }
+    if (overflow < 0 || (x == -1 && PyErr_Occurred())) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_OverflowError, "int out of range");
+        }
+        return -1;
+    }
+    if (x >= 0) {
+        if (x < 128) {
+            b->p[b->len++] = (char)x;
+        }
+        else if (x < 256) {
+            b->p[b->len++] = (char)0xcc;
+            mb_be(b, (uint64_t)x, 1);
+        }
+        else if (x < 65536) {
+            b->p[b->len++] = (char)0xcd;
+            mb_be(b, (uint64_t)x, 2);
+        }
+        else if (x < 4294967296LL) {
+            b->p[b->len++] = (char)0xce;
+            mb_be(b, (uint64_t)x, 4);
+        }
+        else {
+            b->p[b->len++] = (char)0xcf;
+            mb_be(b, (uint64_t)x, 8);
+        }
+    }
+    else if (x >= -32) {
+        b->p[b->len++] = (char)(uint8_t)(int8_t)x;
+    }
+    else if (x >= -128) {
+        b->p[b->len++] = (char)0xd0;
+        mb_be(b, (uint64_t)x, 1);
+    }
+    else if (x >= -32768) {
+        b->p[b->len++] = (char)0xd1;
+        mb_be(b, (uint64_t)x, 2);
+    }
+    else if (x >= -2147483648LL) {
+        b->p[b->len++] = (char)0xd2;
+        mb_be(b, (uint64_t)x, 4);
+    }
+    else {
+        b->p[b->len++] = (char)0xd3;
+        mb_be(b, (uint64_t)x, 8);
+    }
+    return 0;
+}
+
+static int
+mb_float(MBuf *b, double d)
+{
+    if (MB_NEED(b, 9) < 0) {
+        return -1;
+    }
+    uint64_t bits;
+    memcpy(&bits, &d, 8);
+    b->p[b->len++] = (char)0xcb;
+    mb_be(b, bits, 8);
+    return 0;
+}
+
+static int
+mb_byte(MBuf *b, uint8_t c)
+{
+    if (MB_NEED(b, 1) < 0) {
+        return -1;
+    }
+    b->p[b->len++] = (char)c;
+    return 0;
+}
+
+enum { ENC_ERROR = -1, ENC_OTHER = 0, ENC_DONE = 1 }; /* ENC_OTHER: not the plain case */
+
+static int enc_dict(DictWalk *w, WalkCfg *cfg, PyObject *red, PyObject *cache, PyObject *d, Py_ssize_t depth,
+                    MBuf *b);
+
+/* One value under a normal key: walk_value's plain cases, written rather than copied. */
+static int
+enc_value(DictWalk *w, WalkCfg *cfg, PyObject *red, PyObject *cache, PyObject *v, Py_ssize_t depth, MBuf *b)
+{
+    if (PyUnicode_CheckExact(v)) {
+        PyObject *e = PyDict_GetItemWithError(cache, v); /* borrowed */
+        if (e != NULL) {
+            /* a str entry is the text itself (no rule matched); else a hit to count again */
+            return PyUnicode_CheckExact(e) ? (mb_str(b, e) < 0 ? ENC_ERROR : ENC_DONE) : ENC_OTHER;
+        }
+        if (PyErr_Occurred()) {
+            return ENC_ERROR;
+        }
+        if (PyUnicode_GET_LENGTH(v) > cfg->max_str || !clean_text(red, cfg, cache, v)) {
+            return ENC_OTHER; /* to cut, or a rule may match: the walk's Python helpers */
+        }
+        return mb_str(b, v) < 0 ? ENC_ERROR : ENC_DONE;
+    }
+    if (PyLong_CheckExact(v)) {
+        int fits = int_fits(v);
+        return fits < 0 ? ENC_ERROR : !fits ? ENC_OTHER : mb_int(b, v) < 0 ? ENC_ERROR : ENC_DONE;
+    }
+    if (PyFloat_CheckExact(v)) {
+        return mb_float(b, PyFloat_AS_DOUBLE(v)) < 0 ? ENC_ERROR : ENC_DONE;
+    }
+    if (PyBool_Check(v) || v == Py_None) {
+        return mb_byte(b, v == Py_None ? 0xc0 : v == Py_True ? 0xc3 : 0xc2) < 0 ? ENC_ERROR : ENC_DONE;
+    }
+    if (PyDict_CheckExact(v)) {
+        return enc_dict(w, cfg, red, cache, v, depth, b);
+    }
+    return ENC_OTHER;
+}
+
+/* walk_dict's plain case, written: every key a str of the normal class. */
+static int
+enc_dict(DictWalk *w, WalkCfg *cfg, PyObject *red, PyObject *cache, PyObject *d, Py_ssize_t depth, MBuf *b)
+{
+    Py_ssize_t n = PyDict_GET_SIZE(d);
+    if (depth > cfg->max_depth || n > cfg->max_items) {
+        return ENC_OTHER; /* a marker or a cut, counted as degraded: the walk does that */
+    }
+    if (mb_head(b, n, 0x80, 15, 0, 0xde, 0xdf) < 0) {
+        return ENC_ERROR;
+    }
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    while (PyDict_Next(d, &pos, &k, &v)) {
+        if (!PyUnicode_CheckExact(k)) {
+            return ENC_OTHER;
+        }
+        Py_INCREF(k);
+        Py_INCREF(v);
+        int rc = ENC_OTHER;
+        long cls = -1;
+        PyObject *kc = PyDict_GetItemWithError(cfg->key_cache, k); /* borrowed */
+        if (kc != NULL) {
+            cls = PyLong_AsLong(kc);
+        }
+        else if (!PyErr_Occurred()) {
+            /* first sight of this key: classify (and cache) it as the walk does */
+            PyObject *a[2] = {red, k};
+            PyObject *pair = PyObject_Vectorcall(w->key_slow, a, 2, NULL);
+            if (pair != NULL && PyTuple_Check(pair) && PyTuple_GET_SIZE(pair) == 2 &&
+                PyTuple_GET_ITEM(pair, 0) == k) {
+                cls = PyLong_AsLong(PyTuple_GET_ITEM(pair, 1));
+            }
+            Py_XDECREF(pair);
+        }
+        if (cls == 0) { /* _KEY_NORMAL */
+            rc = mb_str(b, k) < 0 ? ENC_ERROR : enc_value(w, cfg, red, cache, v, depth + 1, b);
+        }
+        Py_DECREF(k);
+        Py_DECREF(v);
+        if (rc != ENC_DONE) {
+            return PyErr_Occurred() ? ENC_ERROR : ENC_OTHER;
+        }
+        if (PyDict_GET_SIZE(d) != n) {
+            return ENC_OTHER; /* changed under the walk: the walk retries on a snapshot */
+        }
+    }
+    return ENC_DONE;
+}
+
+static PyObject *
+DictWalk_encode(DictWalk *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "encode(redactor, d)");
+        return NULL;
+    }
+    PyObject *red = args[0], *d = args[1];
+    if (!PyDict_CheckExact(d)) {
+        Py_RETURN_NONE;
+    }
+    WalkCfg cfg;
+    if (read_cfg(red, &cfg) < 0) {
+        return NULL;
+    }
+    PyObject *out = NULL;
+    PyObject *cache = PyObject_GetAttr(red, str_cache);
+    if (cache != NULL && PyDict_Check(cache)) {
+        MBuf b;
+        b.p = b.small;
+        b.len = 0;
+        b.cap = (Py_ssize_t)sizeof(b.small);
+        b.heap = 0;
+        if (enc_dict(self, &cfg, red, cache, d, 0, &b) == ENC_DONE) {
+            out = PyBytes_FromStringAndSize(b.p, b.len);
+        }
+        if (b.heap) {
+            PyMem_Free(b.p);
+        }
+    }
+    Py_XDECREF(cache);
+    Py_DECREF(cfg.key_cache);
+    if (out == NULL) {
+        PyErr_Clear(); /* not the plain case (or a failure): the caller takes the usual path */
+        Py_RETURN_NONE;
+    }
+    return out;
+}
+
+static PyMethodDef DictWalk_methods[] = {
+    {"encode", (PyCFunction)(void (*)(void))DictWalk_encode, METH_FASTCALL,
+     "encode($self, redactor, d, /)\n--\n\n"
+     "MessagePack of self(redactor, d, '', 0, set()) for the plain case, in one walk; else None."},
+    {NULL, NULL, 0, NULL},
+};
+
 static PyTypeObject DictWalkType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "flightrec._redact_native.DictWalk",
     .tp_basicsize = sizeof(DictWalk),
@@ -1275,6 +1590,7 @@ static PyTypeObject DictWalkType = {
     .tp_dealloc = (destructor)DictWalk_dealloc,
     .tp_vectorcall_offset = offsetof(DictWalk, vectorcall),
     .tp_call = PyVectorcall_Call,
+    .tp_methods = DictWalk_methods,
 };
 
 /* ---------------------------------------------------------------- digit prefilter */

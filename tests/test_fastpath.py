@@ -447,3 +447,35 @@ def test_every_event_names_its_own_thread(frdir: Path) -> None:
         i = e.data["i"]
         want = "MainThread" if i == -1 else i if isinstance(i, str) else f"w-{i}"
         assert e.thread == want, (e.seq, e.data, e.thread)
+
+
+@needs_c
+def test_plain_payloads_are_written_as_the_event_tuple_encodes(frdir: Path) -> None:
+    """A plain payload is redacted and encoded in one walk (DictWalk.encode) and written with
+    the event's fields around it: byte for byte what msgspec writes for the event tuple, from
+    threads whose names take each of MessagePack's str forms, inside and outside steps."""
+    import msgpack
+    import msgspec
+
+    rec = flightrec.start(dir=frdir, size="1MiB", triggers=False, resources=0)
+    assert rec is not None
+
+    def work() -> None:
+        rec.record("note", {"i": 1, "text": "plain words", "nested": {"x": 2.5, "n": None}})
+        with flightrec.step("plan", attempt=2):
+            rec.record_fresh("llm", {"model": "m", "latency_ms": 3.25, "response": "Zürich at 9"})
+            rec.record("note", {"to": "jane@example.com"})  # redacted: the usual path, same framing
+
+    for name in ["t", "n" * 31, "n" * 32, "é" * 127, "x" * 300, "y" * 600]:
+        thread = threading.Thread(target=work, name=name)
+        thread.start()
+        thread.join()
+    raw = rec.ring.open_raw()
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
+    unpacker.feed(raw)
+    events = list(unpacker)
+    flightrec.stop()
+    assert len(events) == 6 * 5
+    assert b"".join(msgspec.msgpack.encode(tuple(e)) for e in events) == raw
+    assert {e[3] for e in events} == {"t", "n" * 31, "n" * 32, "é" * 127, "x" * 300, "y" * 600}
+    assert [e[6]["to"].startswith("<EMAIL:") for e in events if e[2] == "note" and "to" in e[6]] == [True] * 6

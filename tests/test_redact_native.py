@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -610,6 +611,72 @@ class TestDictWalk:
             redact._dict_walk(Redactor(), ["not a dict"], "", 0, set())
         with pytest.raises(AttributeError):
             redact._dict_walk(object(), {"a": 1}, "", 0, set())
+
+
+def encoded(value: Any) -> bytes:
+    return msgspec.msgpack.encode(value)
+
+
+@needs_c
+class TestFusedEncode:
+    """DictWalk.encode: the walk's output, encoded in the same pass, for the plain case only."""
+
+    @settings(max_examples=500, deadline=None)
+    @given(config=configs, value=st.dictionaries(keys, payloads, max_size=8))
+    def test_the_bytes_msgspec_writes_for_the_redacted_dict(self, config: redact.RedactConfig, value: Any) -> None:
+        """When it answers, its bytes are those of the redacted dict; it counts nothing, so a
+        redact() after a refusal counts exactly what a redact() alone counts."""
+        fused, plain = Redactor(config, key=KEY), Redactor(config, key=KEY)
+        got = redact._dict_walk.encode(fused, value)
+        want = plain.redact(value)
+        if got is not None:
+            assert got == encoded(want)
+            assert fused.stats() == Redactor(config, key=KEY).stats() and fused.degraded() == 0
+        assert fused.redact(value) == want
+        assert (fused.stats(), fused.degraded()) == (plain.stats(), plain.degraded())
+
+    def test_the_payloads_of_an_agent_take_it(self) -> None:
+        """Events of an agent's usual shape are encoded in one pass: every int width, nesting,
+        non-ASCII text, strings at each length bound of MessagePack's str forms."""
+        r = Redactor(key=KEY)
+        values: list[dict[str, Any]] = [
+            {"tool": "search_flights", "call_id": 7, "args": {"origin": "Oslo", "day": 5}, "attempt": 1},
+            {"model": "gpt-4o-mini", "prompt_tokens": 812, "latency_ms": 1.234, "response": "Fly on the 5th."},
+            {"ints": {str(v): v for v in (0, 127, 128, 255, 256, 65535, 65536, 2**32 - 1, 2**32, 2**63, 2**64 - 1)}},
+            {"neg": {str(v): v for v in (-1, -32, -33, -128, -129, -32768, -32769, -(2**31), -(2**31) - 1, -(2**63))}},
+            {"text": "Zürich → Kraków, 5 °C", "none": None, "yes": True, "no": False, "f": -0.0, "inf": float("inf")},
+            {f"k{n}": "a" * n for n in (0, 31, 32, 255, 256, 4096)},
+            {str(i): i for i in range(16)},
+            {},
+        ]
+        for value in values:
+            got = redact._dict_walk.encode(r, value)
+            assert got is not None and got == encoded(Redactor(key=KEY).redact(value)), value
+
+    def test_anything_to_redact_cut_or_convert_is_refused(self) -> None:
+        """PII, secret keys, over-long text, big ints, lists, other types, deep nesting: None."""
+        r = Redactor(redact.RedactConfig(max_str=64, max_depth=3, max_items=4), key=KEY)
+        deep: dict[str, Any] = {"n": 1}
+        for _ in range(5):
+            deep = {"inner": deep}
+        for value in [
+            {"to": "write to jane@example.com"},
+            {"password": "hunter2"},
+            {"s": "a" * 65},
+            {"big": 1 << 64},
+            {"list": [1, 2]},
+            {"b": b"bytes"},
+            {1: "int key"},
+            {"o": Opaque()},
+            {"many": {str(i): i for i in range(5)}},
+            deep,
+            {"lone": "\udc80"},
+        ]:
+            assert redact._dict_walk.encode(r, value) is None, value
+        assert r.stats() == Redactor(key=KEY).stats() and r.degraded() == 0
+        assert redact._dict_walk.encode(r, ["not a dict"]) is None
+        with pytest.raises(TypeError):
+            redact._dict_walk.encode(r)
 
 
 # Redacts the labelled corpus and a batch of PII events with a fixed key, and prints a
