@@ -820,7 +820,7 @@ typedef struct {
 
 static PyObject *DictWalk_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames);
 
-static PyObject *str_key_cache, *str_cache, *str_max_str, *str_max_depth, *str_max_items, *str_degraded,
+static PyObject *str_walk_settings, *str_key_cache, *str_cache, *str_max_str, *str_max_depth, *str_max_items, *str_degraded,
     *str_prefilter, *str_cache_gen_max, *str_cache_chars;
 
 static void
@@ -1210,6 +1210,31 @@ walk_dict(DictWalk *w, WalkCfg *cfg, PyObject *red, PyObject *d, PyObject *path,
 static int
 read_cfg(PyObject *red, WalkCfg *cfg)
 {
+    /* Redactor._walk_settings: (max_depth, max_items, max_str, prefilter, cache_gen_max), one
+     * lookup; a redactor without it (or odd values) is read attribute by attribute. */
+    PyObject *t = PyObject_GetAttr(red, str_walk_settings);
+    if (t != NULL && PyTuple_CheckExact(t) && PyTuple_GET_SIZE(t) == 5 && PyLong_CheckExact(PyTuple_GET_ITEM(t, 4))) {
+        cfg->max_depth = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 0));
+        cfg->max_items = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 1));
+        cfg->max_str = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 2));
+        cfg->prefilter = PyTuple_GET_ITEM(t, 3) == Py_True;
+        cfg->gen_max = cfg->prefilter ? PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 4)) : 0;
+        Py_DECREF(t);
+        if (cfg->max_depth >= 0 && cfg->max_items >= 0 && cfg->max_str >= 0 && !PyErr_Occurred()) {
+            if (cfg->gen_max < 0) {
+                cfg->prefilter = 0;
+            }
+            cfg->key_cache = PyObject_GetAttr(red, str_key_cache);
+            if (cfg->key_cache != NULL && PyDict_Check(cfg->key_cache)) {
+                return 0;
+            }
+            Py_CLEAR(cfg->key_cache);
+        }
+    }
+    else {
+        Py_XDECREF(t);
+    }
+    PyErr_Clear();
     if ((cfg->max_depth = ssize_attr(red, str_max_depth)) == -1 && PyErr_Occurred()) {
         return -1;
     }
@@ -1884,6 +1909,7 @@ PyInit__redact_native(void)
     str_empty = PyUnicode_FromString("");
     one_obj = PyLong_FromLong(1);
     str_key_cache = PyUnicode_InternFromString("_key_cache");
+    str_walk_settings = PyUnicode_InternFromString("_walk_settings");
     str_cache = PyUnicode_InternFromString("_cache");
     str_max_str = PyUnicode_InternFromString("_max_str");
     str_max_depth = PyUnicode_InternFromString("_max_depth");
@@ -1892,7 +1918,7 @@ PyInit__redact_native(void)
     str_prefilter = PyUnicode_InternFromString("_prefilter");
     str_cache_gen_max = PyUnicode_InternFromString("_cache_gen_max");
     str_cache_chars = PyUnicode_InternFromString("_cache_chars");
-    if (!str_span || !str_lastindex || !str_empty || !one_obj || !str_key_cache || !str_cache || !str_max_str ||
+    if (!str_span || !str_lastindex || !str_empty || !one_obj || !str_key_cache || !str_walk_settings || !str_cache || !str_max_str ||
         !str_max_depth || !str_max_items || !str_degraded || !str_prefilter ||
         !str_cache_gen_max || !str_cache_chars) {
         return NULL;

@@ -925,6 +925,7 @@ class Redactor:
         "_scanner",
         "_secret_keys_on",
         "_stats",
+        "_walk_settings",
     )
 
     def __init__(self, config: RedactConfig | None = None, key: bytes | None = None) -> None:
@@ -998,6 +999,7 @@ class Redactor:
             _native.Keyed(raw_key, _PSEUDO_BYTES) if _native is not None else _python_keyed(raw_key)
         )
         del raw_key
+        self._settle()
 
     # -- public API -------------------------------------------------------
 
@@ -1041,7 +1043,19 @@ class Redactor:
             if hasattr(self, name):
                 setattr(twin, name, getattr(self, name))
         twin._max_str = twin._max_bytes = twin._max_items = 1 << 62
+        twin._settle()
         return twin
+
+    def _settle(self) -> None:
+        """Gather the limits the C dict walk reads at every walk into one attribute (one
+        lookup instead of five); call again after changing any of them."""
+        self._walk_settings = (
+            self._max_depth,
+            self._max_items,
+            self._max_str,
+            self._prefilter,
+            self._cache_gen_max,
+        )
 
     def redact_text(self, text: str) -> str:
         """Apply the pattern rules to one string.

@@ -598,6 +598,18 @@ class TestDictWalk:
         assert Redactor(redact.RedactConfig(extra_patterns=[("t", r"turn")])).clean_test() is None
         assert Redactor(redact.RedactConfig(enabled=False)).clean_test() is None
 
+    def test_the_walk_reads_each_redactors_own_limits(self) -> None:
+        """The C walk reads the limits from Redactor._walk_settings: the unbounded twin (the
+        checkpoint store's) keeps what its bounded original cuts, in the same process."""
+        r = Redactor(redact.RedactConfig(max_str=64, max_items=3), key=KEY)
+        twin = r.unbounded()
+        value = {"s": "a" * 100, "d": {str(i): i for i in range(5)}}
+        cut, whole = r.redact(value), twin.redact(value)
+        assert "truncated" in cut["s"] and len(cut["d"]) == 4  # three items and the marker
+        assert whole == value
+        assert r._walk_settings[1:3] == (3, 64) and twin._walk_settings[1:3] == (1 << 62, 1 << 62)
+        assert redact._dict_walk.encode(r, value) is None and redact._dict_walk.encode(twin, value) == encoded(value)
+
     def test_limits_agree_with_python(self) -> None:
         assert (native.CACHE_MAX_ENTRY, native.CACHE_MAX_CHARS, native.ID_MAX_LEN) == (
             redact._CACHE_MAX_ENTRY,
