@@ -37,7 +37,7 @@ static const unsigned char TAG_L[2] = {0xa1, 'l'};     /* msgpack "l" */
 static PyObject *str_chunks, *str_trail, *str_max_chunk, *str_h128, *str_cat, *str_l;
 static int group_hold(PyObject *group, PyObject *pairs);
 static PyObject *str_gen, *str_wgen, *str_hits, *str_groups, *str_parts, *str_keys, *str_memo, *str_context, *str_item,
-    *str_tagged, *str_tags, *str_size, *str_paging, *str_paged;
+    *str_tagged, *str_tags, *str_size, *str_paging, *str_paged, *str_unit, *str_encode;
 
 /* MessagePack array header for n items (n < 2**16 here); its length. */
 static Py_ssize_t
@@ -461,6 +461,56 @@ add_to(PyObject *obj, PyObject *name, Py_ssize_t delta)
     return rc;
 }
 
+/* walker._item(packer, x, path, k, memo, trail) (see checkpoint.py): the memo entry of list
+ * item x, found by the digest of its encoding (an item an earlier checkpoint packed: the
+ * usual case), else packed now by walker._unit. ``encode`` is walker._encode, ``h128``
+ * packer._h128, ``chunks`` packer.chunks, ``gen`` walker._gen. A new reference, or NULL with
+ * an error set. */
+static PyObject *
+item_entry(PyObject *walker, PyObject *packer, PyObject *encode, PyObject *h128, PyObject *chunks, PyObject *gen,
+           PyObject *x, PyObject *path, PyObject *index, PyObject *memo, PyObject *trail)
+{
+    PyObject *enc = PyObject_CallOneArg(encode, x);
+    PyObject *raw = enc != NULL ? PyObject_CallOneArg(h128, enc) : NULL;
+    Py_XDECREF(enc);
+    if (raw == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+            return NULL;
+        }
+        PyErr_Clear(); /* e.g. an int beyond 64 bits: packed without the memo */
+        PyObject *call[8] = {walker, packer, x, path, index, Py_True, Py_None, Py_None};
+        return PyObject_VectorcallMethod(str_unit, call, 8, NULL);
+    }
+    PyObject *entry = PyDict_GetItemWithError(memo, raw); /* borrowed */
+    if (entry == NULL) {
+        PyObject *r = NULL;
+        if (!PyErr_Occurred()) {
+            PyObject *call[8] = {walker, packer, x, path, index, Py_True, memo, raw};
+            r = PyObject_VectorcallMethod(str_unit, call, 8, NULL);
+        }
+        Py_DECREF(raw);
+        return r;
+    }
+    Py_INCREF(entry);
+    Py_DECREF(raw);
+    if (!PyList_CheckExact(entry) || PyList_GET_SIZE(entry) != 4) {
+        PyErr_SetString(PyExc_TypeError, "a memo entry is a list of 4");
+        Py_DECREF(entry);
+        return NULL;
+    }
+    /* entry[2] = gen; packer.chunks.update(entry[1]); trail.extend(entry[1]); walker.hits += 1 */
+    PyObject *pairs = PyList_GET_ITEM(entry, 1);
+    PyObject *grown = NULL;
+    if (PyList_SetItem(entry, 2, Py_NewRef(gen)) < 0 || PyDict_MergeFromSeq2(chunks, pairs, 1) < 0 ||
+        (grown = PySequence_InPlaceConcat(trail, pairs)) == NULL || add_to(walker, str_hits, 1) < 0) {
+        Py_XDECREF(grown);
+        Py_DECREF(entry);
+        return NULL;
+    }
+    Py_DECREF(grown);
+    return entry;
+}
+
 /* The memo of the list's items: walker._memo.get((path, _ITEM)) or walker._context(path, _ITEM). */
 static PyObject *
 item_memo(PyObject *walker, PyObject *path, PyObject *marker)
@@ -493,6 +543,7 @@ walk_grown(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
     PyObject *tags = args[5], *marker = args[6];
     PyObject *gen = NULL, *gparts = NULL, *gkeys = NULL, *parts = NULL, *keys = NULL, *groups = NULL;
     PyObject *memo = NULL, *appended = NULL, *added = NULL, *paging = NULL, *prev = NULL, *result = NULL;
+    PyObject *encode = NULL, *h128 = NULL, *chunks = NULL;
 
     gen = PyObject_GetAttr(walker, str_wgen);
     gparts = gen != NULL ? PyObject_GetAttr(group, str_parts) : NULL;
@@ -522,14 +573,29 @@ walk_grown(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
         if (added == NULL || PyObject_SetAttr(packer, str_trail, appended) < 0) {
             goto done;
         }
+        /* What _item reads at every item, read once (the calls below run no code that rebinds them). */
+        int in_c = PyDict_CheckExact(memo);
+        encode = in_c ? PyObject_GetAttr(walker, str_encode) : NULL;
+        h128 = encode != NULL ? PyObject_GetAttr(packer, str_h128) : NULL;
+        chunks = h128 != NULL ? PyObject_GetAttr(packer, str_chunks) : NULL;
+        if (chunks == NULL || !PyDict_Check(chunks)) {
+            PyErr_Clear();
+            in_c = 0; /* (an odd packer: _item says what is wrong) */
+        }
         for (Py_ssize_t k = i; k < n; k++) {
             /* The agent's list: another of its threads may change it while _item runs (as v[k]
              * in Python, bounds-checked and held for the call). */
             PyObject *item = PyList_GetItem(items, k);
             Py_XINCREF(item);
             PyObject *index = item != NULL ? PyLong_FromSsize_t(k) : NULL;
-            PyObject *call[7] = {walker, packer, item, path, index, memo, appended};
-            PyObject *entry = index != NULL ? PyObject_VectorcallMethod(str_item, call, 7, NULL) : NULL;
+            PyObject *entry = NULL;
+            if (index != NULL && in_c) {
+                entry = item_entry(walker, packer, encode, h128, chunks, gen, item, path, index, memo, appended);
+            }
+            else if (index != NULL) {
+                PyObject *call[7] = {walker, packer, item, path, index, memo, appended};
+                entry = PyObject_VectorcallMethod(str_item, call, 7, NULL);
+            }
             Py_XDECREF(index);
             Py_XDECREF(item);
             if (entry == NULL || !PyList_CheckExact(entry) || PyList_GET_SIZE(entry) != 4) {
@@ -641,6 +707,9 @@ walk_grown(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
         Py_CLEAR(result);
     }
 done:
+    Py_XDECREF(encode);
+    Py_XDECREF(h128);
+    Py_XDECREF(chunks);
     Py_XDECREF(gen);
     Py_XDECREF(gparts);
     Py_XDECREF(gkeys);
@@ -687,6 +756,7 @@ PyInit__paging(void)
         {&str_gen, "gen"}, {&str_wgen, "_gen"}, {&str_hits, "hits"}, {&str_groups, "groups"}, {&str_parts, "parts"}, {&str_keys, "keys"},
         {&str_memo, "_memo"}, {&str_context, "_context"}, {&str_item, "_item"}, {&str_tagged, "_tagged"},
         {&str_tags, "tags"}, {&str_size, "size"}, {&str_paging, "_paging"}, {&str_paged, "paged"},
+        {&str_unit, "_unit"}, {&str_encode, "_encode"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if ((*names[i].slot = PyUnicode_InternFromString(names[i].text)) == NULL) {

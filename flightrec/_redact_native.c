@@ -1472,6 +1472,7 @@ mb_byte(MBuf *b, uint8_t c)
 }
 
 enum { ENC_ERROR = -1, ENC_OTHER = 0, ENC_DONE = 1 }; /* ENC_OTHER: not the plain case */
+#define SCAN_FIRST_MAX 64 /* texts up to this long are scanned before any cache lookup */
 
 static int enc_dict(DictWalk *w, WalkCfg *cfg, PyObject *red, PyObject *cache, PyObject *d, Py_ssize_t depth,
                     MBuf *b);
@@ -1481,6 +1482,12 @@ static int
 enc_value(DictWalk *w, WalkCfg *cfg, PyObject *red, PyObject *cache, PyObject *v, Py_ssize_t depth, MBuf *b)
 {
     if (PyUnicode_CheckExact(v)) {
+        Py_ssize_t n = PyUnicode_GET_LENGTH(v);
+        if (n <= SCAN_FIRST_MAX && n <= cfg->max_str && cfg->prefilter && !digits_may(v) && !light_may(v)) {
+            /* Short, and no rule can match it: clean, whatever the cache holds (which could
+             * only be the text itself). Both scans cost less than hashing it for a lookup. */
+            return mb_str(b, v) < 0 ? ENC_ERROR : ENC_DONE;
+        }
         PyObject *e = PyDict_GetItemWithError(cache, v); /* borrowed */
         if (e != NULL) {
             /* a str entry is the text itself (no rule matched); else a hit to count again */
