@@ -31,6 +31,12 @@ static PyObject *s_gen, *s_gen_seq, *s_gens, *s_groups, *s_gen_of, *s_ratio, *s_
     *s_append, *s_acquire, *s_release, *s_kind_chunk, *s_kind_checkpoint, *s_hash, *s_new, *s_stored, *s_inline,
     *s_k_chunks, *s_k_size, *s_hex, *s_append_m, *s_data_key;
 static PyObject *heappush;
+/* Set by configure(): _paging.walk_grown, _statecheck.same_versions and .dict_versions, the
+ * walker's list-item marker (checkpoint._ITEM), and _LABEL_MAX. */
+static PyObject *u_walk_grown, *u_same_versions, *u_dict_versions, *u_item_marker;
+static Py_ssize_t u_label_max;
+static PyObject *s_packer, *s_walker, *s_trail, *s_prefix, *s_tags, *s_parts, *s_wgroups, *s_h128, *s_clean_label,
+    *s_rec, *s_retired, *s_emit_py, *s_root, *s_label, *s_empty;
 
 static int
 add_attr(PyObject *obj, PyObject *name, long long delta)
@@ -398,10 +404,209 @@ emit(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
+/*
+ * checkpoint(store, state, label, span, parent) -> seq | None | NotImplemented
+ *
+ * CheckpointStore.checkpoint's work once the sampler kept it and the pack lock is held, for
+ * the usual checkpoint: ``state`` a list that grew since the last checkpoint (its prefix
+ * recognized by the dict version tags), a label that is None or a short str no rule can
+ * change, not a turn on which the walker forgets its old memo entries (every 8th), no
+ * retired prefix to settle. That is _Walker.pack (its steps: reset, _walk's grown path,
+ * chunk), then _emit: the same calls of walk_grown and emit, without the Python frames
+ * around them. NotImplemented, having changed nothing, in every other case.
+ */
+static PyObject *
+usual_checkpoint(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "checkpoint(store, state, label, span, parent)");
+        return NULL;
+    }
+    PyObject *store = args[0], *state = args[1], *label = args[2];
+    if (u_walk_grown == NULL || !PyList_CheckExact(state)) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    PyObject *walker = NULL, *packer = NULL, *prefix = NULL, *group = NULL, *gtags = NULL, *gparts = NULL;
+    PyObject *tags = NULL, *retired = NULL, *trail = NULL, *inline_ = NULL, *h128 = NULL, *root = NULL;
+    PyObject *chunks = NULL, *groups = NULL, *data = NULL, *rec = NULL, *seq = NULL, *obj = NULL;
+    PyObject *result = NULL;
+    long long gen = -1;
+    if ((walker = PyObject_GetAttr(store, s_walker)) == NULL || (gen = ll_attr(walker, s_gen)) < 0 ||
+        (retired = PyObject_GetAttr(walker, s_retired)) == NULL ||
+        (packer = PyObject_GetAttr(walker, s_packer)) == NULL || (trail = PyObject_GetAttr(packer, s_trail)) == NULL ||
+        (prefix = PyObject_GetAttr(walker, s_prefix)) == NULL) {
+        goto done;
+    }
+    if ((gen + 1) % 8 == 0 || !PyList_CheckExact(retired) || PyList_GET_SIZE(retired) != 0 || trail != Py_None ||
+        !PyDict_CheckExact(prefix)) {
+        result = Py_NewRef(Py_NotImplemented); /* the turn that prunes the memo, or an unusual walker */
+        goto done;
+    }
+    /* _walk's grown path: the list's prefix recognized by its items' dict versions */
+    group = PyDict_GetItemWithError(prefix, s_empty); /* borrowed */
+    if (group == NULL) {
+        result = PyErr_Occurred() ? NULL : Py_NewRef(Py_NotImplemented);
+        goto done;
+    }
+    Py_INCREF(group);
+    if ((gtags = PyObject_GetAttr(group, s_tags)) == NULL || (gparts = PyObject_GetAttr(group, s_parts)) == NULL) {
+        goto done;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(state), have = PyObject_Length(gparts);
+    if (have < 0) {
+        goto done;
+    }
+    if (gtags == Py_None || n < have) {
+        result = Py_NewRef(Py_NotImplemented);
+        goto done;
+    }
+    PyObject *same = PyObject_CallFunctionObjArgs(u_same_versions, state, gtags, NULL);
+    int is_same = same != NULL ? PyObject_IsTrue(same) : -1;
+    Py_XDECREF(same);
+    if (is_same <= 0) {
+        result = is_same < 0 ? NULL : Py_NewRef(Py_NotImplemented);
+        goto done;
+    }
+    PyObject *lo = PyLong_FromSsize_t(have), *hi = lo != NULL ? PyLong_FromSsize_t(n) : NULL;
+    tags = hi != NULL ? PyObject_CallFunctionObjArgs(u_dict_versions, state, lo, hi, NULL) : NULL;
+    Py_XDECREF(lo);
+    Py_XDECREF(hi);
+    if (tags == NULL || tags == Py_None) {
+        result = tags == NULL ? NULL : Py_NewRef(Py_NotImplemented);
+        goto done;
+    }
+    /* _emit's label: the usual short one that no rule can change, else the Python path */
+    if (label != Py_None) {
+        int clean = 0;
+        if (PyUnicode_CheckExact(label) && PyUnicode_GET_LENGTH(label) <= u_label_max) {
+            PyObject *test = PyObject_GetAttr(store, s_clean_label);
+            PyObject *ok = test != NULL && test != Py_None ? PyObject_CallOneArg(test, label) : NULL;
+            clean = ok != NULL ? PyObject_IsTrue(ok) : 0;
+            Py_XDECREF(test);
+            Py_XDECREF(ok);
+            if (clean < 0 || PyErr_Occurred()) {
+                goto done;
+            }
+        }
+        if (clean != 1) {
+            result = Py_NewRef(Py_NotImplemented);
+            goto done;
+        }
+    }
+    /* pack: a new turn, then the walk */
+    if ((obj = PyLong_FromLongLong(gen + 1)) == NULL || PyObject_SetAttr(walker, s_gen, obj) < 0 ||
+        (groups = PyList_New(0)) == NULL || PyObject_SetAttr(walker, s_wgroups, groups) < 0 ||
+        (chunks = PyDict_New()) == NULL || PyObject_SetAttr(packer, s_chunks, chunks) < 0 ||
+        PyObject_SetAttr(packer, s_trail, Py_None) < 0) {
+        goto done;
+    }
+    PyObject *wargs[7] = {walker, packer, state, s_empty, group, tags, u_item_marker};
+    if ((inline_ = PyObject_Vectorcall(u_walk_grown, wargs, 7, NULL)) == NULL) {
+        goto done;
+    }
+    /* packer.chunk(inline): the root */
+    Py_CLEAR(trail);
+    if ((h128 = PyObject_GetAttr(packer, s_h128)) == NULL || (root = PyObject_CallOneArg(h128, inline_)) == NULL ||
+        (trail = PyObject_GetAttr(packer, s_trail)) == NULL) {
+        goto done;
+    }
+    Py_SETREF(chunks, PyObject_GetAttr(packer, s_chunks)); /* (the walk fills the same dict) */
+    if (chunks == NULL || !PyDict_CheckExact(chunks) || !PyBytes_CheckExact(root)) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "packer.chunks must be a dict, its digests bytes");
+        }
+        goto done;
+    }
+    int known = PyDict_Contains(chunks, root);
+    if (known < 0 || (!known && PyDict_SetItem(chunks, root, inline_) < 0)) {
+        goto done;
+    }
+    if (trail != Py_None) {
+        PyObject *pair = PyTuple_Pack(2, root, inline_);
+        PyObject *r = pair != NULL ? PyObject_CallMethodOneArg(trail, s_append_m, pair) : NULL;
+        Py_XDECREF(pair);
+        if (r == NULL) {
+            goto done;
+        }
+        Py_DECREF(r);
+    }
+    /* _emit: the event's fields, then the store's usual emission (or its Python path) */
+    Py_SETREF(groups, PyObject_GetAttr(walker, s_wgroups));
+    PyObject *hex = PyObject_CallMethodNoArgs(root, s_hex);
+    data = hex != NULL ? PyDict_New() : NULL;
+    int bad = data == NULL || PyDict_SetItem(data, s_root, hex) < 0 ||
+              (label != Py_None && PyDict_SetItem(data, s_label, label) < 0);
+    Py_XDECREF(hex);
+    if (bad || groups == NULL || !PyList_CheckExact(groups) || (rec = PyObject_GetAttr(store, s_rec)) == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "walker.groups must be a list");
+        }
+        goto done;
+    }
+    PyObject *eargs[8] = {store, rec, root, chunks, groups, data, args[3], args[4]};
+    if ((seq = emit(NULL, eargs, 8)) == NULL) {
+        goto done;
+    }
+    if (seq == Py_NotImplemented) {
+        Py_DECREF(seq);
+        PyObject *empty = PyTuple_New(0);
+        PyObject *pargs[8] = {store, root, chunks, groups, label, args[3], args[4], empty};
+        seq = empty != NULL ? PyObject_VectorcallMethod(s_emit_py, pargs, 8, NULL) : NULL;
+        Py_XDECREF(empty);
+    }
+    result = seq;
+    seq = NULL;
+done:
+    Py_XDECREF(walker);
+    Py_XDECREF(packer);
+    Py_XDECREF(prefix);
+    Py_XDECREF(group);
+    Py_XDECREF(gtags);
+    Py_XDECREF(gparts);
+    Py_XDECREF(tags);
+    Py_XDECREF(retired);
+    Py_XDECREF(trail);
+    Py_XDECREF(inline_);
+    Py_XDECREF(h128);
+    Py_XDECREF(root);
+    Py_XDECREF(chunks);
+    Py_XDECREF(groups);
+    Py_XDECREF(data);
+    Py_XDECREF(rec);
+    Py_XDECREF(seq);
+    Py_XDECREF(obj);
+    return result;
+}
+
+/* configure(walk_grown, same_versions, dict_versions, item_marker, label_max) */
+static PyObject *
+configure(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5 || !PyLong_Check(args[4])) {
+        PyErr_SetString(PyExc_TypeError, "configure(walk_grown, same_versions, dict_versions, item_marker, label_max)");
+        return NULL;
+    }
+    Py_ssize_t label_max = PyLong_AsSsize_t(args[4]);
+    if (label_max < 0) {
+        return NULL;
+    }
+    Py_XSETREF(u_walk_grown, Py_NewRef(args[0]));
+    Py_XSETREF(u_same_versions, Py_NewRef(args[1]));
+    Py_XSETREF(u_dict_versions, Py_NewRef(args[2]));
+    Py_XSETREF(u_item_marker, Py_NewRef(args[3]));
+    u_label_max = label_max;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef module_methods[] = {
     {"emit", (PyCFunction)(void (*)(void))emit, METH_FASTCALL,
      "emit(store, rec, root, chunks, groups, data, span, parent): CheckpointStore._emit's usual case (see the "
      "source)."},
+    {"checkpoint", (PyCFunction)(void (*)(void))usual_checkpoint, METH_FASTCALL,
+     "checkpoint(store, state, label, span, parent): CheckpointStore.checkpoint's usual case once kept and "
+     "locked (see the source); NotImplemented otherwise."},
+    {"configure", (PyCFunction)(void (*)(void))configure, METH_FASTCALL,
+     "configure(walk_grown, same_versions, dict_versions, item_marker, label_max): what checkpoint() calls."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -428,7 +633,12 @@ intern_all(void)
         {&s_kind_checkpoint, "checkpoint"}, {&s_hash, "hash"}, {&s_new, "new"},
         {&s_stored, "stored"},    {&s_inline, "inline"},      {&s_k_chunks, "chunks"},
         {&s_k_size, "size"},      {&s_hex, "hex"},            {&s_append_m, "append"},
-        {&s_data_key, "data"},
+        {&s_data_key, "data"},    {&s_packer, "_packer"},     {&s_trail, "trail"},
+        {&s_prefix, "_prefix"},   {&s_tags, "tags"},          {&s_parts, "parts"},
+        {&s_wgroups, "groups"},   {&s_h128, "_h128"},         {&s_clean_label, "_clean_label"},
+        {&s_rec, "_rec"},         {&s_retired, "retired"},    {&s_emit_py, "_emit"},
+        {&s_root, "root"},        {&s_label, "label"},        {&s_empty, ""},
+        {&s_walker, "_walker"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if ((*names[i].slot = PyUnicode_InternFromString(names[i].text)) == NULL) {

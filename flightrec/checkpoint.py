@@ -480,6 +480,10 @@ _emit_usual: Callable[..., Any] | None = _store.emit if _store is not None else 
 _paged_grown: Callable[..., bytes | None] | None = _paging.paged_grown if _paging is not None else None
 _walk_grown: Callable[..., bytes] | None = getattr(_paging, "walk_grown", None)
 
+_checkpoint_usual: Callable[..., Any] | None = None
+if _store is not None and _walk_grown is not None and _same_versions is not None and _dict_versions is not None:
+    _checkpoint_usual = getattr(_store, "checkpoint", None)
+
 _CONTAINERS = (dict, list, tuple)
 _CONTAINER_TYPES = frozenset(_CONTAINERS)
 _ENTRY_PART, _ENTRY_CHUNKS, _ENTRY_KEY = itemgetter(0), itemgetter(1), itemgetter(3)  # of a memo entry
@@ -487,6 +491,8 @@ _ITEM = object()  # memo-context marker of list items (never equal to a dict key
 _BLOCK = 16  # list items recognized together, by index-aligned blocks
 _BLOCKS = object()  # memo-context marker of such blocks
 _PROBE = "x"
+if _checkpoint_usual is not None:
+    _store.configure(_walk_grown, _same_versions, _dict_versions, _ITEM, _LABEL_MAX)
 
 
 @dataclass(slots=True, eq=False)
@@ -1063,6 +1069,12 @@ class CheckpointStore:
         with self._pack_lock:
             walker = self._walker
             try:
+                if _checkpoint_usual is not None:
+                    # A list that grew (the usual checkpoint): pack and _emit below, in C (see
+                    # _store.c); NotImplemented, having changed nothing, when it is not that case.
+                    seq = _checkpoint_usual(self, state, label, span, parent)
+                    if seq is not NotImplemented:
+                        return seq  # type: ignore[no-any-return]
                 root, chunks = walker.pack(state)
                 retired, walker.retired = walker.retired, []
                 return self._emit(root, chunks, walker.groups, label, span, parent, retired)

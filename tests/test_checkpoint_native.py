@@ -72,9 +72,10 @@ def walker_state(walker: Any) -> dict[str, Any]:
 
 def run(frdir: Path, seed: int, turns: int, native: bool, size: str = "8MiB") -> tuple[list[Any], dict[str, Any]]:
     """(every event but its time, the store's bookkeeping) after the workload."""
-    saved = checkpoint._emit_usual, checkpoint._walk_grown, checkpoint._paged_grown
+    saved = checkpoint._emit_usual, checkpoint._walk_grown, checkpoint._paged_grown, checkpoint._checkpoint_usual
     if not native:
         checkpoint._emit_usual = checkpoint._walk_grown = checkpoint._paged_grown = None
+        checkpoint._checkpoint_usual = None
     try:
         rec = flightrec.start(dir=frdir, size=size, block_size="8KiB", triggers=False, resources=0, keep_ring=True)
         assert rec is not None
@@ -98,7 +99,7 @@ def run(frdir: Path, seed: int, turns: int, native: bool, size: str = "8MiB") ->
             events = [(e.seq, e.kind, e.data) for e in r.events()]
         return events, state
     finally:
-        checkpoint._emit_usual, checkpoint._walk_grown, checkpoint._paged_grown = saved
+        checkpoint._emit_usual, checkpoint._walk_grown, checkpoint._paged_grown, checkpoint._checkpoint_usual = saved
 
 
 @needs_c
@@ -122,6 +123,7 @@ class TestSteadyPath:
         newest checkpoint is still lost in some runs, fewer since the re-emission window counts
         what re-emitting writes: see CheckpointStore._widened_risk and the README.)
         """
+        whole = spy_handled(monkeypatch, checkpoint, "_checkpoint_usual", NotImplemented)
         used = spy_handled(monkeypatch, checkpoint, "_emit_usual", NotImplemented)
         originals: dict[int, Any] = {}
         real = flightrec.checkpoint
@@ -136,7 +138,7 @@ class TestSteadyPath:
         assert rec is not None
         workload(seed, 300, incompressible=True)  # (states of up to ~180 KB: beyond the store's budget)
         store = checkpoint.store_for(rec)
-        assert store.reemitted > 0 and store.abandoned > 0 and sum(used) > len(used) // 2
+        assert store.reemitted > 0 and store.abandoned > 0 and sum(whole) + sum(used) > len(whole) // 2
         path = flightrec.dump("wrapped")
         flightrec.stop()
         assert path is not None
@@ -150,7 +152,10 @@ class TestSteadyPath:
                     assert r.state_at(info.seq) == originals[info.seq]
 
     def test_it_takes_the_usual_checkpoint(self, frdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        """A conversation that grows is emitted in C (not handed back) but on the turns that measure the ratio."""
+        """A conversation that grows is packed and emitted in C (not handed back) but on the first
+        turns and on those where the walker forgets old memo entries (every 8th); of those the
+        store's part is emitted in C but on the turns that measure the ratio."""
+        whole = spy_handled(monkeypatch, checkpoint, "_checkpoint_usual", NotImplemented)
         answers = spy_handled(monkeypatch, checkpoint, "_emit_usual", NotImplemented)
         flightrec.start(dir=frdir, triggers=False, resources=0)
         conv = [{"role": "user", "content": f"message {i} " * 30} for i in range(3)]
@@ -158,7 +163,9 @@ class TestSteadyPath:
             conv.append({"role": "assistant", "content": f"answer {turn} " * 30})
             flightrec.checkpoint(conv, label=f"turn {turn}")
         flightrec.stop()
-        assert answers.count(False) <= 4 and answers[-5:] == [True] * 5
+        declined = [turn for turn, taken in enumerate(whole) if not taken]
+        assert len(whole) == 40 and all(turn < 2 or (turn + 1) % 8 == 0 for turn in declined), declined
+        assert answers.count(False) <= 4  # (the first turns, and those that measure the ratio)
 
     def test_a_list_changed_by_another_thread_meanwhile(self, frdir: Path) -> None:
         """Checkpoints of a list another thread appends to and cuts all the while: no crash, no
