@@ -478,6 +478,32 @@ redact_payload(Fast *self, PyObject *data, PyObject *kind)
 /* How fast_record redacts an event's data. */
 enum { REDACT = 0, FRESH = 1 };
 
+/* Whether fast_record takes the fused walk (DictWalk.encode) for this event: -1 no; 0 yes; a
+ * count of misses > 0: yes, in place of redact_payload's walk when the payload cache has
+ * given up on the kind (the caller counts the miss as that function would). A payload that
+ * may repeat (REDACT) tries the payload cache first: a hit reuses a whole encoding, cheaper
+ * than any walk; a fresh one, or a kind whose payloads never repeat, takes the walk that
+ * writes as it goes. */
+static long
+fused_turn(Fast *self, PyObject *kind, PyObject *data, int mode)
+{
+    if (self->fused == NULL || !PyDict_CheckExact(data)) {
+        return -1;
+    }
+    if (mode == FRESH || self->cache_misses == NULL) {
+        return 0;
+    }
+    PyObject *m = PyDict_GetItemWithError(self->cache_misses, kind); /* borrowed */
+    long misses = m != NULL ? PyLong_AsLong(m) : 0;
+    if (PyErr_Occurred()) {
+        PyErr_Clear();
+        return -1;
+    }
+    /* redact_payload's rule: after give_up misses in a row, the cache once in give_up events */
+    return misses >= self->give_up && misses % self->give_up ? misses : -1;
+}
+
+
 /* Take ``seq`` and write the encoded event (lock held): into the open block, or through
  * RingWriter.append when the block is full (a flush). 0, or -1 with an error set. */
 static int
@@ -734,7 +760,8 @@ fast_record(Fast *self, PyObject *kind, PyObject *data, int mode)
     if (thread == NULL) {
         goto error;
     }
-    if (self->fused != NULL && PyDict_CheckExact(data) && event_tail(&tail, kind, thread, span, parent) == 0) {
+    long gave_up = fused_turn(self, kind, data, mode);
+    if (gave_up >= 0 && event_tail(&tail, kind, thread, span, parent) == 0) {
         /* The plain case: redacted and encoded in one walk (DictWalk.encode), no tuple. */
         PyObject *argv[2] = {self->redactor, data};
         payload = PyObject_Vectorcall(self->fused, argv, 2, NULL);
@@ -743,6 +770,9 @@ fast_record(Fast *self, PyObject *kind, PyObject *data, int mode)
         }
         else if (!PyBytes_CheckExact(payload) || PyBytes_GET_SIZE(payload) + tail.len + 19 > self->max_event) {
             Py_CLEAR(payload); /* not the plain case, or too big: the usual path cuts it */
+        }
+        else if (gave_up > 0 && set_misses(self, kind, gave_up + 1) < 0) {
+            PyErr_Clear(); /* (only the cache's schedule would drift) */
         }
     }
     if (payload == NULL && self->redacted != NULL) {

@@ -479,3 +479,28 @@ def test_plain_payloads_are_written_as_the_event_tuple_encodes(frdir: Path) -> N
     assert b"".join(msgspec.msgpack.encode(tuple(e)) for e in events) == raw
     assert {e[3] for e in events} == {"t", "n" * 31, "n" * 32, "é" * 127, "x" * 300, "y" * 600}
     assert [e[6]["to"].startswith("<EMAIL:") for e in events if e[2] == "note" and "to" in e[6]] == [True] * 6
+
+
+@needs_c
+def test_the_payload_cache_keeps_its_schedule_beside_the_fused_walk(frdir: Path) -> None:
+    """A payload that may repeat tries the payload cache first (a hit reuses a whole
+    encoding); a kind whose payloads never repeat gives the cache up after 16 misses in a row
+    and tries it once in 16 events after that, whichever walk runs in between: the C path
+    keeps the same counts and cache entries as the Python method."""
+    payloads = [{"n": 1, "text": "the same"}] * 5 + [{"step": f"step {i}", "i": i} for i in range(100)]
+    seen = []
+    for native in (True, False):
+        flightrec.stop()
+        rec = flightrec.start(dir=frdir, size="1MiB", triggers=False, resources=0)
+        assert rec is not None
+        record = rec.record if native else type(rec).record.__get__(rec)
+        for data in payloads:
+            assert record("note", dict(data)) is not None
+        seen.append((dict(rec._cache_misses), len(rec._redact_cache)))
+        with recorded() as r:
+            seen.append([e.data for e in r.events() if e.kind == "note"])
+        flightrec.stop()
+    assert seen[0] == seen[2] and seen[1] == seen[3]
+    misses, entries = seen[0]
+    # the repeated payload's one entry, 16 misses in a row, then a try at 16, 32, ... 96 misses
+    assert misses == {"note": 100} and entries == 1 + 16 + len(range(16, 100, 16))
