@@ -503,7 +503,6 @@ fused_turn(Fast *self, PyObject *kind, PyObject *data, int mode)
     return misses >= self->give_up && misses % self->give_up ? misses : -1;
 }
 
-
 /* Take ``seq`` and write the encoded event (lock held): into the open block, or through
  * RingWriter.append when the block is full (a flush). 0, or -1 with an error set. */
 static int

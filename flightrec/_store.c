@@ -588,6 +588,9 @@ configure(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
     }
     Py_ssize_t label_max = PyLong_AsSsize_t(args[4]);
     if (label_max < 0) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_ValueError, "label_max must be >= 0");
+        }
         return NULL;
     }
     Py_XSETREF(u_walk_grown, Py_NewRef(args[0]));

@@ -228,3 +228,13 @@ class TestSteadyPath:
     def test_bad_arguments(self) -> None:
         with pytest.raises(TypeError):
             checkpoint._store.emit(None, None, b"", [], [], {}, None, None)
+        with pytest.raises(TypeError):
+            checkpoint._store.checkpoint(None, [])
+        with pytest.raises(TypeError):
+            checkpoint._store.configure(None, None, None, None, "256")
+        with pytest.raises(ValueError):
+            checkpoint._store.configure(None, None, None, None, -1)
+        # not a list, or a store without a walker: handed back, or an AttributeError to count
+        assert checkpoint._store.checkpoint(None, {"a": 1}, None, None, None) is NotImplemented
+        with pytest.raises(AttributeError):
+            checkpoint._store.checkpoint(object(), [1], None, None, None)
