@@ -618,6 +618,12 @@ def breakdown(recorders: list[Recorder], tmp: Path, messages: int = 50) -> None:
 def _child(name: str, steps: int) -> None:
     """One recorder, one run, nothing else (what --instructions counts, under callgrind)."""
     rec = {r.name: r for r in all_recorders()}[name]
+    # Under valgrind a recorder's background threads wake ~50x more often relative to the
+    # loop than for real, and each wake-up passes the interpreter lock to them and back, work
+    # the main thread's count then includes (flightrec's varied by ±10% from run to run). The
+    # main thread keeps the lock while it runs the loop; the threads run when it waits (at
+    # set-up and teardown), which is what they mostly do for real too.
+    sys.setswitchinterval(1000.0)
     with tempfile.TemporaryDirectory(prefix="flightrec-bench-") as tmp:
         rec.setup(Path(tmp))
         run_agent(rec, steps)
@@ -656,7 +662,9 @@ def instructions(steps: int) -> None:
     """Instructions per step above the bare loop, main thread only.
 
     Repeatable where timings are not: the peers' counts within about 1% from run to run,
-    flightrec's within about 5% (its background threads' interplay with the main thread varies).
+    flightrec's within 0.5% (three runs; the child keeps the interpreter lock through the loop,
+    see _child; the previous release still varied by 8%, its threads running while LZ4
+    compresses a block).
 
     Each recorder runs in a child process under valgrind's callgrind twice, for ``steps`` steps
     and for none: the difference is the loop alone (imports and set-up cancel out). Background
