@@ -663,8 +663,7 @@ def instructions(steps: int) -> None:
 
     Repeatable where timings are not: the peers' counts within about 1% from run to run,
     flightrec's within 0.5% (three runs; the child keeps the interpreter lock through the loop,
-    see _child; the previous release still varied by 8%, its threads running while LZ4
-    compresses a block).
+    see _child; two runs of the previous release still differed by 8%, not examined).
 
     Each recorder runs in a child process under valgrind's callgrind twice, for ``steps`` steps
     and for none: the difference is the loop alone (imports and set-up cancel out). Background
