@@ -15,6 +15,7 @@ setup(
         Extension(
             "flightrec._fastpath",
             sources=["flightrec/_fastpath.c"],
+            depends=["flightrec/_msgpack.h"],
             optional=True,
             extra_compile_args=["-O2"],
         ),
@@ -27,6 +28,7 @@ setup(
         Extension(
             "flightrec._paging",
             sources=["flightrec/_paging.c"],
+            depends=["flightrec/_msgpack.h"],
             optional=True,
             extra_compile_args=["-O2"],
         ),
@@ -39,6 +41,7 @@ setup(
         Extension(
             "flightrec._redact_native",
             sources=["flightrec/_redact_native.c"],
+            depends=["flightrec/_msgpack.h"],
             optional=True,
             extra_compile_args=["-O2"],
         ),

@@ -27,6 +27,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "_msgpack.h"
+
 typedef struct {
     PyObject_HEAD
     PyObject *rec;          /* the Recorder */
@@ -405,6 +407,14 @@ set_misses(Fast *self, PyObject *kind, long n)
     return rc;
 }
 
+/* Recorder._redacted's rule: after give_up misses in a row, a kind tries the payload cache
+ * only once in give_up events; whether this event (``misses`` so far) skips it. */
+static inline int
+skips_cache(const Fast *self, long misses)
+{
+    return misses >= self->give_up && misses % self->give_up != 0;
+}
+
 /* Recorder._redacted in C (see its docstring): the redacted payload, reused whole (as a
  * msgspec.Raw of its encoding) when the same payload was redacted before. A new
  * reference, or NULL with an error set. */
@@ -422,7 +432,7 @@ redact_payload(Fast *self, PyObject *data, PyObject *kind)
     else if (PyErr_Occurred()) {
         return NULL;
     }
-    if (misses >= self->give_up && misses % self->give_up) {
+    if (skips_cache(self, misses)) {
         if (set_misses(self, kind, misses + 1) < 0) {
             return NULL;
         }
@@ -499,8 +509,7 @@ fused_turn(Fast *self, PyObject *kind, PyObject *data, int mode)
         PyErr_Clear();
         return -1;
     }
-    /* redact_payload's rule: after give_up misses in a row, the cache once in give_up events */
-    return misses >= self->give_up && misses % self->give_up ? misses : -1;
+    return skips_cache(self, misses) ? misses : -1;
 }
 
 /* Take ``seq`` and write the encoded event (lock held): into the open block, or through
@@ -544,36 +553,10 @@ head_room(Head *h, Py_ssize_t n)
     return h->len + n <= HEAD_MAX;
 }
 
-static inline void
-head_be(Head *h, uint64_t v, int n)
-{
-    for (int i = n - 1; i >= 0; i--) {
-        h->b[h->len++] = (char)((v >> (8 * i)) & 0xff);
-    }
-}
-
 static void
 head_uint(Head *h, unsigned long long x) /* (room for 9 bytes checked by the caller) */
 {
-    if (x < 128) {
-        h->b[h->len++] = (char)x;
-    }
-    else if (x < 256) {
-        h->b[h->len++] = (char)0xcc;
-        head_be(h, x, 1);
-    }
-    else if (x < 65536) {
-        h->b[h->len++] = (char)0xcd;
-        head_be(h, x, 2);
-    }
-    else if (x < 4294967296ULL) {
-        h->b[h->len++] = (char)0xce;
-        head_be(h, x, 4);
-    }
-    else {
-        h->b[h->len++] = (char)0xcf;
-        head_be(h, x, 8);
-    }
+    h->len += (Py_ssize_t)mp_uint((unsigned char *)h->b + h->len, x);
 }
 
 /* None, or an int of the usual range (a span id): 0, or -1 (no error set) otherwise. */
@@ -609,17 +592,7 @@ head_str(Head *h, PyObject *s)
         PyErr_Clear();
         return -1;
     }
-    if (n < 32) {
-        h->b[h->len++] = (char)(0xa0 | n);
-    }
-    else if (n < 256) {
-        h->b[h->len++] = (char)0xd9;
-        head_be(h, (uint64_t)n, 1);
-    }
-    else {
-        h->b[h->len++] = (char)0xda;
-        head_be(h, (uint64_t)n, 2);
-    }
+    h->len += (Py_ssize_t)MP_STR_HEAD((unsigned char *)h->b + h->len, (uint64_t)n);
     memcpy(h->b + h->len, u, (size_t)n);
     h->len += n;
     return 0;

@@ -25,6 +25,8 @@
 #include <Python.h>
 #include <string.h>
 
+#include "_msgpack.h"
+
 #define MIN_CHUNK 192
 #define PAGE_MAX 64
 #define BOUNDARY_MASK 15
@@ -39,25 +41,18 @@ static int group_hold(PyObject *group, PyObject *pairs);
 static PyObject *str_gen, *str_wgen, *str_hits, *str_groups, *str_parts, *str_keys, *str_memo, *str_context, *str_item,
     *str_tagged, *str_tags, *str_size, *str_paging, *str_paged, *str_unit, *str_encode;
 
-/* MessagePack array header for n items (n < 2**16 here); its length. */
+/* MessagePack array header for n items (at most 5 bytes); its length. */
 static Py_ssize_t
 array_head(unsigned char *out, Py_ssize_t n)
 {
-    if (n < 16) {
-        out[0] = (unsigned char)(0x90 | n);
-        return 1;
-    }
-    out[0] = 0xdc;
-    out[1] = (unsigned char)(n >> 8);
-    out[2] = (unsigned char)n;
-    return 3;
+    return (Py_ssize_t)MP_ARRAY_HEAD(out, (uint64_t)n);
 }
 
 /* head(e - a) + b"".join(parts[a:e]): one page, all its parts bytes. */
 static PyObject *
 join_page(PyObject *parts, Py_ssize_t a, Py_ssize_t e)
 {
-    unsigned char head[3];
+    unsigned char head[5];
     Py_ssize_t hn = array_head(head, e - a), size = hn;
     for (Py_ssize_t i = a; i < e; i++) {
         PyObject *p = PyList_GET_ITEM(parts, i);
@@ -130,7 +125,7 @@ cat_pages(PyObject *packer, PyObject *pages, Py_ssize_t max_chunk)
     if (n > PAGE_MAX || body + 16 > max_chunk) {
         return PyObject_CallMethodObjArgs(packer, str_cat, str_l, pages, NULL);
     }
-    unsigned char head[3];
+    unsigned char head[5];
     Py_ssize_t hn = array_head(head, n + 1);
     Py_ssize_t inner = hn + 2 + body; /* the array: header, the tag "l", the pages */
     unsigned char ext[6];

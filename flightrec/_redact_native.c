@@ -25,6 +25,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "_msgpack.h"
+
 /* ---------------------------------------------------------------- keyed BLAKE2s */
 
 static const uint32_t blake2s_iv[8] = {
@@ -1335,37 +1337,8 @@ mb_grow(MBuf *b, Py_ssize_t n)
 
 #define MB_NEED(b, n) (((b)->len + (n) <= (b)->cap) ? 0 : mb_grow((b), (n)))
 
-static inline void
-mb_be(MBuf *b, uint64_t v, int n) /* n big-endian bytes of v (room checked by the caller) */
-{
-    for (int i = n - 1; i >= 0; i--) {
-        b->p[b->len++] = (char)((v >> (8 * i)) & 0xff);
-    }
-}
-
-static int
-mb_head(MBuf *b, Py_ssize_t n, uint8_t fix, Py_ssize_t fix_max, uint8_t c8, uint8_t c16, uint8_t c32)
-{
-    if (MB_NEED(b, 5) < 0) {
-        return -1;
-    }
-    if (n <= fix_max) {
-        b->p[b->len++] = (char)(fix | n);
-    }
-    else if (c8 && n < 256) {
-        b->p[b->len++] = (char)c8;
-        mb_be(b, (uint64_t)n, 1);
-    }
-    else if (n < 65536) {
-        b->p[b->len++] = (char)c16;
-        mb_be(b, (uint64_t)n, 2);
-    }
-    else {
-        b->p[b->len++] = (char)c32;
-        mb_be(b, (uint64_t)n, 4);
-    }
-    return 0;
-}
+/* Where the next bytes go (room made by MB_NEED). */
+#define MB_AT(b) ((unsigned char *)(b)->p + (b)->len)
 
 /* A str; 0, or -1 with an error set (a str with lone surrogates has no UTF-8 form). */
 static int
@@ -1373,15 +1346,16 @@ mb_str(MBuf *b, PyObject *s)
 {
     Py_ssize_t n;
     const char *u = PyUnicode_AsUTF8AndSize(s, &n);
-    if (u == NULL || mb_head(b, n, 0xa0, 31, 0xd9, 0xda, 0xdb) < 0 || MB_NEED(b, n) < 0) {
+    if (u == NULL || MB_NEED(b, 5 + n) < 0) {
         return -1;
     }
+    b->len += (Py_ssize_t)MP_STR_HEAD(MB_AT(b), (uint64_t)n);
     memcpy(b->p + b->len, u, (size_t)n);
     b->len += n;
     return 0;
 }
 
-/* An int that fits -2**63 .. 2**64-1, in the smallest form (as msgspec writes it). */
+/* An int that fits -2**63 .. 2**64-1. */
 static int
 mb_int(MBuf *b, PyObject *v)
 {
@@ -1395,8 +1369,7 @@ mb_int(MBuf *b, PyObject *v)
         if (u == (unsigned long long)-1 && PyErr_Occurred()) {
             return -1;
         }
-        b->p[b->len++] = (char)0xcf;
-        mb_be(b, u, 8);
+        b->len += (Py_ssize_t)mp_uint(MB_AT(b), u);
         return 0;
     }
     if (overflow < 0 || (x == -1 && PyErr_Occurred())) {
@@ -1405,46 +1378,7 @@ mb_int(MBuf *b, PyObject *v)
         }
         return -1;
     }
-    if (x >= 0) {
-        if (x < 128) {
-            b->p[b->len++] = (char)x;
-        }
-        else if (x < 256) {
-            b->p[b->len++] = (char)0xcc;
-            mb_be(b, (uint64_t)x, 1);
-        }
-        else if (x < 65536) {
-            b->p[b->len++] = (char)0xcd;
-            mb_be(b, (uint64_t)x, 2);
-        }
-        else if (x < 4294967296LL) {
-            b->p[b->len++] = (char)0xce;
-            mb_be(b, (uint64_t)x, 4);
-        }
-        else {
-            b->p[b->len++] = (char)0xcf;
-            mb_be(b, (uint64_t)x, 8);
-        }
-    }
-    else if (x >= -32) {
-        b->p[b->len++] = (char)(uint8_t)(int8_t)x;
-    }
-    else if (x >= -128) {
-        b->p[b->len++] = (char)0xd0;
-        mb_be(b, (uint64_t)x, 1);
-    }
-    else if (x >= -32768) {
-        b->p[b->len++] = (char)0xd1;
-        mb_be(b, (uint64_t)x, 2);
-    }
-    else if (x >= -2147483648LL) {
-        b->p[b->len++] = (char)0xd2;
-        mb_be(b, (uint64_t)x, 4);
-    }
-    else {
-        b->p[b->len++] = (char)0xd3;
-        mb_be(b, (uint64_t)x, 8);
-    }
+    b->len += (Py_ssize_t)mp_int(MB_AT(b), x);
     return 0;
 }
 
@@ -1457,7 +1391,7 @@ mb_float(MBuf *b, double d)
     uint64_t bits;
     memcpy(&bits, &d, 8);
     b->p[b->len++] = (char)0xcb;
-    mb_be(b, bits, 8);
+    b->len += (Py_ssize_t)mp_be(MB_AT(b), bits, 8);
     return 0;
 }
 
@@ -1525,9 +1459,10 @@ enc_dict(DictWalk *w, WalkCfg *cfg, PyObject *red, PyObject *cache, PyObject *d,
     if (depth > cfg->max_depth || n > cfg->max_items) {
         return ENC_OTHER; /* a marker or a cut, counted as degraded: the walk does that */
     }
-    if (mb_head(b, n, 0x80, 15, 0, 0xde, 0xdf) < 0) {
+    if (MB_NEED(b, 5) < 0) {
         return ENC_ERROR;
     }
+    b->len += (Py_ssize_t)MP_MAP_HEAD(MB_AT(b), (uint64_t)n);
     Py_ssize_t pos = 0;
     PyObject *k, *v;
     while (PyDict_Next(d, &pos, &k, &v)) {
