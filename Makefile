@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-dev
 
 .PHONY: demo test lint typecheck bench fuzz clean
 
-$(STAMP): pyproject.toml setup.py flightrec/_fastpath.c flightrec/_redact_native.c flightrec/_statecheck.c flightrec/_paging.c flightrec/_store.c flightrec/_msgpack.h
+$(STAMP): pyproject.toml setup.py flightrec/_fastpath.c flightrec/_redact_native.c flightrec/_statecheck.c flightrec/_paging.c flightrec/_store.c flightrec/_lock.c flightrec/_msgpack.h
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'

@@ -3,7 +3,8 @@
 ``flightrec._fastpath`` is the common case of ``Recorder.record()`` in C,
 ``flightrec._redact_native`` the match loop of the redactor, ``flightrec._statecheck``
 the checkpoint's unchanged-item check (dict version tags), ``flightrec._paging`` the
-paging of a list that grew and ``flightrec._store`` the checkpoint store's usual emission. All are optional: without a C
+paging of a list that grew, ``flightrec._store`` the checkpoint store's usual emission and
+``flightrec._lock`` the recorder's mutex. All are optional: without a C
 compiler the build skips them (``optional=True``) and flightrec runs as pure Python, with
 the same behaviour, only slower.
 """
@@ -35,6 +36,12 @@ setup(
         Extension(
             "flightrec._store",
             sources=["flightrec/_store.c"],
+            optional=True,
+            extra_compile_args=["-O2"],
+        ),
+        Extension(
+            "flightrec._lock",
+            sources=["flightrec/_lock.c"],
             optional=True,
             extra_compile_args=["-O2"],
         ),

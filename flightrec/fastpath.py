@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,7 @@ from .format import RingField
 if TYPE_CHECKING:
     from .recorder import Recorder
 
-__all__ = ["AVAILABLE", "activate", "attach", "load_native", "module_record"]
+__all__ = ["AVAILABLE", "activate", "attach", "load_native", "module_record", "new_lock"]
 
 
 def load_native(name: str) -> Any:
@@ -45,6 +46,17 @@ AVAILABLE: bool = _native is not None
 
 module_record: Callable[..., int | None] | None = _native.record if _native is not None else None
 """The C ``flightrec.record(kind, /, *, pin=False, **data)``, when available."""
+
+_native_lock: Any = load_native("_lock")
+
+
+def new_lock() -> Any:
+    """A new mutex for the recorder's hot path: ``flightrec._lock.Lock`` when built, else ``threading.Lock``.
+
+    Both behave the same (``acquire(blocking, timeout)``, ``release``, ``locked``, ``with``);
+    the C one takes and lets go without parsing arguments, which every recorded event does once.
+    """
+    return _native_lock.Lock() if _native_lock is not None else threading.Lock()
 
 
 def attach(rec: Recorder) -> Any:

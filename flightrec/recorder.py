@@ -25,6 +25,7 @@ from .context import _tls, current_span, thread_name
 from .dump import dump_name, encode_events_block, header_safe, host_meta, redact_argv, write_dump
 from .encode import EventEncoder
 from .errors import DumpFailed
+from .fastpath import new_lock
 from .format import RingField
 from .paths import create_private_file, default_ring_dir, ensure_private_dir
 from .ring import RingWriter
@@ -83,7 +84,7 @@ class Recorder:
     def __init__(self, config: Config) -> None:
         """Create the ring file and everything on the hot path (raises on failure)."""
         self.config = config
-        self._lock = threading.Lock()
+        self._lock = new_lock()  # taken once per event (the C one parses no arguments)
         self._dump_lock = threading.Lock()
         self._seq = 0
         self.errors = 0
