@@ -68,6 +68,9 @@ def test_bad_arguments_are_refused_like_threading_lock(args, kwargs, error):
     with pytest.raises(error):
         threading.Lock().acquire(*args, **kwargs)
     assert not lock.locked()
+
+
+def test_lock_takes_no_arguments():
     with pytest.raises(TypeError):
         native.Lock(1)
 
@@ -95,7 +98,8 @@ def test_threads_exclude_each_other():
                 if counter["inside"] > 1:
                     counter["overlap"] += 1
                 n = counter["n"]
-                time.sleep(0) if n % 97 == 0 else None  # let go of the GIL inside, now and then
+                if n % 97 == 0:
+                    time.sleep(0)  # let go of the GIL inside, now and then
                 counter["n"] = n + 1
                 counter["inside"] -= 1
 
