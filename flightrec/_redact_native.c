@@ -16,7 +16,7 @@
  *   the other fragments, lets clean text skip the pattern altogether.
  *
  * Optional, like _fastpath: without it (no compiler, or FLIGHTREC_PURE_PYTHON=1) the
- * Python twins in flightrec/redact.py run, with the same results.
+ * Python twins in flightrec/redact/ run, with the same results.
  * tests/test_redact_native.py checks both against each other and against hashlib.
  */
 #define PY_SSIZE_T_CLEAN
@@ -242,7 +242,7 @@ static PyTypeObject KeyedType = {
 
 /* ---------------------------------------------------------------- validators */
 
-/* The C twins of redact._chk_card and redact._chk_ipv6, for the (text, a, b) candidates
+/* The C twins of redact.checks._chk_card and _chk_ipv6, for the (text, a, b) candidates
  * the scanner gives them: check(text, a, b) -> (a, b) | None, as in Python. */
 
 /* The arguments of a check, and the text's storage; -1 with an exception when they are wrong. */
@@ -407,7 +407,7 @@ split_colons(const char *s, Py_ssize_t n, Py_ssize_t *start, Py_ssize_t *len, in
     return count;
 }
 
-/* redact._ipv6_groups(cand) is not None, for an ASCII candidate. */
+/* redact.checks._ipv6_groups(cand) is not None, for an ASCII candidate. */
 static int
 ipv6_groups_ok(const char *cand, Py_ssize_t n)
 {
@@ -583,7 +583,7 @@ chk_ipv6(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
 static PyObject *str_span, *str_lastindex, *str_empty, *one_obj;
 
-/* The characters of an e-mail local part (flightrec.redact._LOCAL_CHARS). */
+/* The characters of an e-mail local part (flightrec.redact.patterns._LOCAL_CHARS). */
 static int
 is_local_char(Py_UCS4 c)
 {
@@ -934,7 +934,7 @@ static PyObject *walk_dict(DictWalk *w, WalkCfg *cfg, PyObject *red, PyObject *d
 static int digits_may(PyObject *text);
 static int light_may(PyObject *text);
 
-/* redact._CACHE_MAX_ENTRY, _CACHE_MAX_CHARS and _ID_MAX_LEN (tests check that they agree). */
+/* redact.redactor._CACHE_MAX_ENTRY, _CACHE_MAX_CHARS and redact.patterns._ID_MAX_LEN (tests check that they agree). */
 #define CACHE_MAX_ENTRY 65536
 #define CACHE_MAX_CHARS 4000000
 #define ID_MAX_LEN 64
@@ -973,7 +973,7 @@ clean_text(PyObject *red, const WalkCfg *cfg, PyObject *walk_cache, PyObject *te
     if (gen_max == 0 || n > CACHE_MAX_ENTRY) {
         return 1; /* not cached by _text_miss either */
     }
-    if (n <= ID_MAX_LEN && n > 0 && is_hex(PyUnicode_READ_CHAR(text, 0)) /* redact._ID_FIRST */) {
+    if (n <= ID_MAX_LEN && n > 0 && is_hex(PyUnicode_READ_CHAR(text, 0)) /* redact.patterns._ID_FIRST */) {
         /* Maybe an id or a timestamp, which _text_miss leaves uncached (unique: it would only
          * crowd the cache). Short: the tests above cost less than a lookup would save. */
         return 1;
@@ -1581,7 +1581,7 @@ is_upper_or_digit(Py_UCS4 c)
  * numeric phone forms, card) can match anywhere in ``text``; the Redactor then scans with
  * the pattern without them, which is much cheaper on text full of digits (times, prices,
  * flight numbers) and finds exactly the same matches. Each condition is necessary, read
- * off the fragments in redact._FRAGS:
+ * off the fragments in redact.patterns._FRAGS:
  *
  * - IBAN: an ASCII digit after two letters A-Z, a digit after it, then (after an optional
  *   space) four characters of [A-Z0-9];
@@ -1662,7 +1662,7 @@ follows(int kind, const void *data, Py_ssize_t n, Py_ssize_t i, const char *lit)
  * False only when none of the scanner's other fragments (those digits_may_match does not
  * cover) can match anywhere in ``text``: then a text that passes both tests needs no
  * regex search at all, which is most of the cost of redacting clean prose. Each
- * condition is necessary for its fragment in redact._FRAGS (the character that triggers
+ * condition is necessary for its fragment in redact.patterns._FRAGS (the character that triggers
  * it, then the context its pattern or look-behinds demand):
  *
  * - '-': "----BEGIN" follows (private key), "sk" precedes (OpenAI, Anthropic), or "xox"
@@ -1829,9 +1829,9 @@ static PyMethodDef module_methods[] = {
     {"light_may_match", (PyCFunction)light_may_match, METH_O,
      "light_may_match(text) -> bool: False when no other rule of the scanner can match in text."},
     {"chk_card", (PyCFunction)(void (*)(void))chk_card, METH_FASTCALL,
-     "chk_card(text, a, b) -> (a, b) | None: redact._chk_card for the scanner's candidates."},
+     "chk_card(text, a, b) -> (a, b) | None: redact.checks._chk_card for the scanner's candidates."},
     {"chk_ipv6", (PyCFunction)(void (*)(void))chk_ipv6, METH_FASTCALL,
-     "chk_ipv6(text, a, b) -> (a, b) | None: redact._chk_ipv6 for the scanner's candidates."},
+     "chk_ipv6(text, a, b) -> (a, b) | None: redact.checks._chk_ipv6 for the scanner's candidates."},
     {"scan", (PyCFunction)(void (*)(void))scan, METH_FASTCALL,
      "scan(text, first, search, handlers, pseudonym, hits) -> str | None\n\n"
      "The match loop of flightrec.redact.Redactor._scan, from its first match on."},

@@ -104,7 +104,7 @@ def _payload_cache(rec: Recorder) -> tuple[Any, ...] | None:
 
 def _dict_walk_for(redactor: Any) -> Any:
     """The C dict walk, when ``redactor.redact`` would hand every dict to it (else None)."""
-    from .redact import _dict_walk
+    from .redact.redactor import _dict_walk
 
     if redactor is None or _dict_walk is None or not redactor._enabled or redactor._need_path:
         return None

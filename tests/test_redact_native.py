@@ -24,15 +24,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flightrec import redact
-from flightrec.redact import Redactor
+from flightrec.redact import Redactor, checks, patterns, pseudonym, redactor
 
-native: Any = redact._native
+native: Any = patterns._native
 needs_c = pytest.mark.skipif(native is None, reason="the C extension is not built here")
 KEY = b"native-test-key-0123456789abcdef"
 ROOT = Path(__file__).resolve().parent.parent
 
 # Native check -> its Python original, to run the Python loop on Python validators.
-PYTHON_CHECK = {v: k for k, v in redact._NATIVE_CHECKS.items()}
+PYTHON_CHECK = {v: k for k, v in patterns._NATIVE_CHECKS.items()}
 
 
 def python_handlers(handlers: list[Any]) -> list[Any]:
@@ -103,14 +103,14 @@ class TestKeyed:
         """Values that end exactly on, just before and just after a 64-byte block."""
         value = ("0123456789abcdef" * 64)[:n]
         want = hashlib.blake2s(value.encode(), key=KEY, digest_size=3).hexdigest()
-        assert native.Keyed(KEY, 3)(value) == want == redact._python_keyed(KEY)(value)
+        assert native.Keyed(KEY, 3)(value) == want == pseudonym._python_keyed(KEY)(value)
 
     def test_non_ascii_and_lone_surrogates(self) -> None:
         """UTF-8 of the str, with lone surrogates passed through as Python's surrogatepass does."""
         for value in ["jäne@exämple.com", "电话 +86 10 1234 5678", "\ud800x", "a\udfffb"]:
             data = value.encode("utf-8", "surrogatepass")
             want = hashlib.blake2s(data, key=KEY, digest_size=3).hexdigest()
-            assert native.Keyed(KEY, 3)(value) == want == redact._python_keyed(KEY)(value)
+            assert native.Keyed(KEY, 3)(value) == want == pseudonym._python_keyed(KEY)(value)
 
     def test_refuses_to_be_copied_or_pickled(self) -> None:
         keyed = native.Keyed(KEY, 3)
@@ -147,7 +147,7 @@ class TestValidators:
         text = before + middle + after
         a = len(before) + data.draw(st.integers(0, len(middle) - 1))
         b = data.draw(st.integers(a, len(before) + len(middle)))
-        assert native.chk_ipv6(text, a, b) == redact._chk_ipv6(text, a, b)
+        assert native.chk_ipv6(text, a, b) == checks._chk_ipv6(text, a, b)
 
     @settings(max_examples=400, deadline=None)
     @given(
@@ -158,7 +158,7 @@ class TestValidators:
         """Digits (of any script) and separators, as the card pattern captures them."""
         text = before + digits + " tail"
         a, b = len(before), len(before) + len(digits)
-        assert native.chk_card(text, a, b) == redact._chk_card(text, a, b)
+        assert native.chk_card(text, a, b) == checks._chk_card(text, a, b)
 
     @pytest.mark.parametrize(
         ("text", "want"),
@@ -171,7 +171,7 @@ class TestValidators:
         ],
     )
     def test_card_examples(self, text: str, want: tuple[int, int] | None) -> None:
-        assert native.chk_card(text, 0, len(text)) == redact._chk_card(text, 0, len(text)) == want
+        assert native.chk_card(text, 0, len(text)) == checks._chk_card(text, 0, len(text)) == want
 
     @pytest.mark.parametrize("check", ["chk_card", "chk_ipv6"])
     def test_bad_arguments_raise(self, check: str) -> None:
@@ -217,8 +217,8 @@ class TestMatchLoop:
         search = r._scanner.search  # type: ignore[union-attr]
         py_hits: list[str] = []
         c_hits: list[str] = []
-        py = redact._python_match_loop(
-            text, first, search, python_handlers(r._handlers), redact._python_keyed(KEY), py_hits
+        py = patterns._python_match_loop(
+            text, first, search, python_handlers(r._handlers), pseudonym._python_keyed(KEY), py_hits
         )
         c = native.scan(text, first, search, r._handlers, native.Keyed(KEY, 3), c_hits)
         assert (c, c_hits) == (py, py_hits)
@@ -289,12 +289,12 @@ def assert_scan_equals_full_loop(text: str) -> None:
     first = r._scanner.search(text)  # type: ignore[union-attr]
     want = None
     if first is not None:
-        want = redact._python_match_loop(
+        want = patterns._python_match_loop(
             text,
             first,
             r._scanner.search,  # type: ignore[union-attr]
             python_handlers(r._handlers),
-            redact._python_keyed(KEY),
+            pseudonym._python_keyed(KEY),
             want_hits,
         )
     out, hits = r._scan(text)
@@ -495,12 +495,12 @@ def walk_both(config: redact.RedactConfig, value: Any) -> tuple[Any, Any]:
     """(C walk, Python walk) of value: two Redactors with the same key, one per walk."""
     c = Redactor(config, key=KEY)
     py = Redactor(config, key=KEY)
-    saved = redact._dict_walk
-    redact._dict_walk = None
+    saved = redactor._dict_walk
+    redactor._dict_walk = None
     try:
         want = (py.redact(value), py.stats(), py.degraded())
     finally:
-        redact._dict_walk = saved
+        redactor._dict_walk = saved
     got = (c.redact(value), c.stats(), c.degraded())
     return got, want
 
@@ -608,21 +608,22 @@ class TestDictWalk:
         assert "truncated" in cut["s"] and len(cut["d"]) == 4  # three items and the marker
         assert whole == value
         assert r._walk_settings[1:3] == (3, 64) and twin._walk_settings[1:3] == (1 << 62, 1 << 62)
-        assert redact._dict_walk.encode(r, value) is None and redact._dict_walk.encode(twin, value) == encoded(value)
+        encode = redactor._dict_walk.encode
+        assert encode(r, value) is None and encode(twin, value) == encoded(value)
 
     def test_limits_agree_with_python(self) -> None:
         assert (native.CACHE_MAX_ENTRY, native.CACHE_MAX_CHARS, native.ID_MAX_LEN) == (
-            redact._CACHE_MAX_ENTRY,
-            redact._CACHE_MAX_CHARS,
-            redact._ID_MAX_LEN,
+            redactor._CACHE_MAX_ENTRY,
+            redactor._CACHE_MAX_CHARS,
+            patterns._ID_MAX_LEN,
         )
 
     def test_bad_arguments_raise(self) -> None:
-        assert redact._dict_walk is not None
+        assert redactor._dict_walk is not None
         with pytest.raises(TypeError):
-            redact._dict_walk(Redactor(), ["not a dict"], "", 0, set())
+            redactor._dict_walk(Redactor(), ["not a dict"], "", 0, set())
         with pytest.raises(AttributeError):
-            redact._dict_walk(object(), {"a": 1}, "", 0, set())
+            redactor._dict_walk(object(), {"a": 1}, "", 0, set())
 
 
 def encoded(value: Any) -> bytes:
@@ -639,7 +640,7 @@ class TestFusedEncode:
         """When it answers, its bytes are those of the redacted dict; it counts nothing, so a
         redact() after a refusal counts exactly what a redact() alone counts."""
         fused, plain = Redactor(config, key=KEY), Redactor(config, key=KEY)
-        got = redact._dict_walk.encode(fused, value)
+        got = redactor._dict_walk.encode(fused, value)
         want = plain.redact(value)
         if got is not None:
             assert got == encoded(want)
@@ -662,7 +663,7 @@ class TestFusedEncode:
             {},
         ]
         for value in values:
-            got = redact._dict_walk.encode(r, value)
+            got = redactor._dict_walk.encode(r, value)
             assert got is not None and got == encoded(Redactor(key=KEY).redact(value)), value
 
     def test_anything_to_redact_cut_or_convert_is_refused(self) -> None:
@@ -684,19 +685,18 @@ class TestFusedEncode:
             deep,
             {"lone": "\udc80"},
         ]:
-            assert redact._dict_walk.encode(r, value) is None, value
+            assert redactor._dict_walk.encode(r, value) is None, value
         assert r.stats() == Redactor(key=KEY).stats() and r.degraded() == 0
-        assert redact._dict_walk.encode(r, ["not a dict"]) is None
+        assert redactor._dict_walk.encode(r, ["not a dict"]) is None
         with pytest.raises(TypeError):
-            redact._dict_walk.encode(r)
+            redactor._dict_walk.encode(r)
 
 
 # Redacts the labelled corpus and a batch of PII events with a fixed key, and prints a
 # digest of everything that came out (texts, rule counts).
 CORPUS_SCRIPT = r"""
 import hashlib, importlib.util, json, random, sys
-from flightrec import redact
-from flightrec.redact import Redactor
+from flightrec.redact import Redactor, patterns
 spec = importlib.util.spec_from_file_location("bench_core", sys.argv[1])
 bench = importlib.util.module_from_spec(spec)
 sys.modules["bench_core"] = bench  # dataclasses look their module up there
@@ -707,7 +707,7 @@ rng = random.Random(7)
 out += [r.redact(bench.pii_event(rng)) for _ in range(300)]
 out += [r.redact(bench.clean_event(rng)) for _ in range(300)]
 blob = json.dumps([out, r.stats()], sort_keys=True).encode()
-print(json.dumps({"native": redact._native is not None, "n": len(out), "digest": hashlib.sha256(blob).hexdigest()}))
+print(json.dumps({"native": patterns._native is not None, "n": len(out), "digest": hashlib.sha256(blob).hexdigest()}))
 """
 
 

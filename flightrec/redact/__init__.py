@@ -1,0 +1,79 @@
+"""PII and secret redaction for flightrec events.
+
+The :class:`Redactor` turns any Python value into msgpack-able builtins (``dict``
+with ``str`` keys, ``list``, ``str``, ``int``, ``float``, ``bool``, ``None``,
+``bytes``) and replaces personal data and credentials on the way with keyed
+pseudonyms: ``<KIND:xxxxxx>``, where ``xxxxxx`` is keyed BLAKE2s(key, value)
+with a 3-byte digest (BLAKE2's keyed mode is a MAC, as HMAC is). The same value
+gets the same pseudonym within one Redactor (so events stay correlatable) and a
+different one under another key.
+
+Rules (rule name -> KIND label, upper-cased):
+
+* text patterns: ``email``, ``phone`` (international ``+CC ...``, NANP
+  ``(202) 555-0143`` / ``202-555-0143`` / ``1-800-...``, trunk-0 national
+  ``020 7946 0958``), ``card`` (13-19 digits, Luhn, leading 2-6), ``ssn``
+  (``123-45-6789``, never-issued areas excluded), ``ipv4``, ``ipv6``, ``iban``
+  (country length + mod-97), ``openai_key``, ``anthropic_key``, ``aws_key``,
+  ``github_token``, ``slack_token``, ``google_key``, ``stripe_key``, ``jwt``,
+  ``bearer`` (the token after ``Bearer``), ``auth_header`` (the value of an
+  ``Authorization:`` header), ``private_key`` (PEM blocks) and
+  ``url_password`` (only the password of ``scheme://user:pass@host``);
+* ``secret``: the whole value of a dict key whose normalized name ends in a
+  secret word (``password``, ``token``, ``api_key``, ``cookie``, ...);
+* user ``extra_patterns`` and ``extra_keys``.
+
+Speed (this runs on the recorder's hot path):
+
+* **One regex pass per string.** Every pattern rule is anchored on a literal
+  "trigger" character: ``@`` for e-mail, ``-`` for ``sk-``/``xoxb-``/PEM,
+  ``:`` for URLs and IPv6, ``_`` for ``ghp_``/``sk_live_``, a digit for numbers,
+  and so on. All rules are compiled into one alternation whose top-level
+  branches each start with such a literal, so ``re`` compiles a charset prefix
+  and skips in C from one trigger character to the next instead of trying every
+  rule at every position. Context *before* the trigger (the ``sk`` of ``sk-``,
+  an e-mail's local part, an IBAN's country code) is checked by look-behinds
+  and re-attached when the replacement is spliced in. Cheap validations (octet
+  ranges, SSN areas, digit counts, version words) are look-arounds too; only
+  Luhn, mod-97 and IPv6 structure run in Python, and only on candidates.
+* Whole-string ids (hex trace ids, SHAs, UUIDs, ISO timestamps) are recognised
+  with ``str`` methods and never scanned: their many digits would each be a
+  trigger.
+* **A bounded two-generation cache** maps seen strings to their redacted form,
+  since agent traffic repeats (system prompts, earlier messages, model names).
+* Strings are truncated to ``max_str`` *before* scanning, so a 10 MB string
+  costs what its stored 4 KiB costs; strings shorter than 6 characters hold no
+  built-in match and are not scanned.
+
+Bytes are scanned when they decode as UTF-8 (HTTP bodies, JSON); if anything
+is replaced they are re-encoded, still as ``bytes``. Binary data is stored as
+is. Both are truncated to ``max_bytes`` first.
+
+Known gaps, by design (to keep false positives near zero): phone numbers
+without any separator or ``+`` (indistinguishable from ids and epochs), SSNs
+written with spaces, lower-case IBANs, URL passwords containing a raw ``/``,
+generic high-entropy strings without a known prefix, and names or postal
+addresses (no NER). Numbers glued to a letter or preceded by ``-``/``.``
+(``ORD-2024-000123``, ``v1.2.3.4``) are treated as parts of identifiers.
+
+The key is never kept: only the hash's keyed state is, and a Redactor refuses to be
+pickled or copied.
+"""
+
+from __future__ import annotations
+
+from .checks import iban_ok, luhn_ok
+from .config import BUILTIN_RULES, RedactConfig, normalize_key
+from .redactor import CYCLE, MAX_DEPTH, Redactor, describe_header
+
+__all__ = [
+    "BUILTIN_RULES",
+    "CYCLE",
+    "MAX_DEPTH",
+    "RedactConfig",
+    "Redactor",
+    "describe_header",
+    "iban_ok",
+    "luhn_ok",
+    "normalize_key",
+]

@@ -1,0 +1,196 @@
+"""The validators: checks run in Python on the scanner's candidates only.
+
+Luhn for card numbers, the per-country length and mod-97 for IBANs, the structure of
+IPv6 addresses, and the digit counts and shapes of phone numbers and bearer tokens. Each
+``_chk_*`` takes ``(text, a, b)``, a candidate span, and returns the span to replace
+(possibly trimmed) or None to reject it.
+"""
+
+from __future__ import annotations
+
+import re
+
+_IBAN_LENGTHS: dict[str, int] = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16,
+    "BG": 22, "BH": 22, "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28,
+    "CZ": 24, "DE": 22, "DK": 18, "DO": 28, "EE": 20, "EG": 29, "ES": 24,
+    "FI": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23, "GL": 18,
+    "GR": 27, "GT": 28, "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23,
+    "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LC": 32,
+    "LI": 21, "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MD": 24, "ME": 22,
+    "MK": 19, "MR": 27, "MT": 31, "MU": 30, "NL": 18, "NO": 15, "PK": 24,
+    "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "SA": 24,
+    "SC": 31, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "ST": 25, "SV": 28,
+    "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+}  # fmt: skip
+
+
+# Luhn: bytes of the reversed digits; digits at odd positions (from the right)
+# are doubled through a translation table, and sum() adds everything in C.
+_LUHN_DOUBLE = bytes((2 * (i - 48) - (9 if i >= 53 else 0)) if 48 <= i <= 57 else 0 for i in range(256))
+
+
+def luhn_ok(digits: str) -> bool:
+    """Return whether a string of decimal digits passes the Luhn checksum.
+
+    Args:
+        digits: Only decimal digits (other scripts' digits, such as ``"１"``, count as
+            their values: ``\\d`` matches them, so a candidate may hold them).
+
+    Returns:
+        ``True`` if the checksum is valid.
+    """
+    if not digits.isascii():
+        digits = "".join(str(int(c)) for c in digits)
+    raw = digits.encode("ascii")[::-1]
+    keep = raw[0::2]
+    total = sum(keep) - 48 * len(keep) + sum(raw[1::2].translate(_LUHN_DOUBLE))
+    return total % 10 == 0
+
+
+# IBAN letters become two-digit numbers (A=10 ... Z=35) for the mod-97 check.
+_IBAN_LETTERS = {ord(c): str(i) for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZ", 10)}
+
+
+def iban_ok(iban: str) -> bool:
+    """Return whether a compact (space-free) upper-case IBAN is valid.
+
+    Checks the per-country length where known (15-34 otherwise) and the
+    ISO 13616 mod-97 checksum.
+
+    Args:
+        iban: Upper-case letters and digits, no spaces.
+
+    Returns:
+        ``True`` if the IBAN is valid.
+    """
+    n = len(iban)
+    want = _IBAN_LENGTHS.get(iban[:2])
+    if (want is not None and n != want) or not 15 <= n <= 34:
+        return False
+    # Move the country code and check digits to the end, letters -> 10..35.
+    return int((iban[4:] + iban[:4]).translate(_IBAN_LETTERS)) % 97 == 1
+
+
+def _ndigits(span: str) -> int:
+    """Count the digits of a span made of digits and ' .-()' separators."""
+    return len(span) - span.count(" ") - span.count("-") - span.count(".") - span.count("(") - span.count(")")
+
+
+def _chk_card(text: str, a: int, b: int) -> tuple[int, int] | None:
+    span = text[a:b]
+    digits = span.replace(" ", "").replace("-", "")
+    if len(digits) == len(span):
+        return (a, b) if 13 <= len(digits) <= 19 and luhn_ok(digits) else None
+    # Separated numbers must look like a card: one kind of separator, groups
+    # of 4-6 digits (4-4-4-4, 4-6-5, 4-4-4-4-3). The greedy pattern may have
+    # swallowed a following number ("4111 1111 1111 1111 123"), so trailing
+    # groups are dropped until the rest validates.
+    sep = "-" if "-" in span else " "
+    if sep == "-" and " " in span:
+        return None
+    groups = span.split(sep)
+    sizes = list(map(len, groups))
+    while len(groups) >= 2:
+        digits = "".join(groups)
+        inner = sizes[:-1]
+        if 13 <= len(digits) <= 19 and min(inner) >= 4 and max(inner) <= 6 and luhn_ok(digits):
+            return a, a + len(sep.join(groups))
+        groups.pop()
+        sizes.pop()
+    return None
+
+
+_DIGIT_RUN = re.compile(r"\d+")
+
+
+def _chk_phone_intl(text: str, a: int, b: int) -> tuple[int, int] | None:
+    count = _ndigits(text[a:b])
+    if count > 15:
+        # A greedy match can swallow a following number ("+44 20 7946 0958
+        # 2024"); cut back to the last digit group within E.164's 15 digits.
+        count = 0
+        end = a
+        for m in _DIGIT_RUN.finditer(text, a, b):
+            if count + len(m.group()) > 15:
+                break
+            count += len(m.group())
+            end = m.end()
+        b = end
+    return (a, b) if count >= 8 else None
+
+
+_ANY_DIGIT = re.compile(r"[0-9]")
+
+
+def _has_digit(s: str) -> bool:
+    return _ANY_DIGIT.search(s) is not None
+
+
+def _chk_bearer(text: str, a: int, b: int) -> tuple[int, int] | None:
+    tok = text[a:b]
+    if _has_digit(tok):
+        return a, b
+    if len(tok) >= 20 and tok.lower() != tok and tok.upper() != tok:
+        return a, b
+    return None
+
+
+def _chk_iban(text: str, a: int, b: int) -> tuple[int, int] | None:
+    return (a, b) if iban_ok(text[a:b].replace(" ", "")) else None
+
+
+_HEX_CHARS = "0123456789abcdefABCDEF"
+_WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+def _ipv6_groups(cand: str) -> list[str] | None:
+    """Return the hex groups of an IPv6 address (IPv4 tail as two), or None."""
+    if "." in cand:
+        i = cand.rfind(":")
+        tail = cand[i + 1 :].split(".")
+        if len(tail) != 4 or not all(t.isdigit() and len(t) <= 3 and int(t) <= 255 for t in tail):
+            return None
+        cand = cand[: i + 1] + "0:0"
+    double = cand.count("::")
+    if double > 1:
+        return None
+    if double:
+        head, tail_s = cand.split("::")
+        groups = (head.split(":") if head else []) + (tail_s.split(":") if tail_s else [])
+        if len(groups) > 7:
+            return None
+    else:
+        groups = cand.split(":")
+        if len(groups) != 8:
+            return None
+    if "" in groups or max(map(len, groups), default=0) > 4:
+        return None
+    return groups
+
+
+def _after_escape(text: str, i: int) -> bool:
+    """Whether ``text[i]`` follows a JSON-style escape such as a literal ``\\n``."""
+    return i > 1 and text[i - 1] in "nrt" and text[i - 2] == "\\"
+
+
+def _chk_ipv6(text: str, a: int, b: int) -> tuple[int, int] | None:
+    # The match starts at the first ':'; re-attach the hex group before it.
+    lo = a - 5 if a >= 5 else 0
+    lo += len(text[lo:a].rstrip(_HEX_CHARS))
+    if a - lo > 4 or (lo > 0 and text[lo - 1] in _WORD and not _after_escape(text, lo)):
+        return None
+    while b > a and text[b - 1] == ".":
+        b -= 1
+    if b < len(text) and text[b] in _WORD:
+        return None
+    cand = text[lo:b]
+    if _ipv6_groups(cand) is None:
+        return None
+    if "::" in cand:
+        # Compressed forms must carry some substance, so that slices such as
+        # "a[1::2]" or Rust/C++ paths are not taken for addresses.
+        groups = [g for g in cand.replace(".", ":").split(":") if g]
+        if len(groups) < 2 or not any(len(g) >= 3 or not g.isdigit() for g in groups):
+            return None
+    return lo, b
