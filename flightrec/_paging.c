@@ -1,9 +1,9 @@
 /* flightrec._paging: the walk and paging of a list that grew since its last checkpoint, in C.
  *
  * A checkpoint of a growing conversation takes the list's unchanged prefix over as a group
- * (checkpoint._Walker._grown), packs the new items, and pages the list again (see
- * checkpoint._Packer.paged): every page but the last is taken over from the last paging, the
- * last one is cut again with the new items. In Python that is some 100 lines run per
+ * (checkpoint.walk._Walker._grown), packs the new items, and pages the list again (see
+ * checkpoint.pack._Packer.paged): every page but the last is taken over from the last paging,
+ * the last one is cut again with the new items. In Python that is some 100 lines run per
  * checkpoint, most of the checkpoint's cost once the walker has recognized the unchanged
  * items. These are the same steps in two calls.
  *
@@ -19,7 +19,7 @@
  *     of the walker, the packer and the group (each new item packed by _Walker._item, the
  *     list paged by _Packer.paged).
  *
- * The constants below are checkpoint.py's (tests check that they agree).
+ * The constants below are checkpoint/wire.py's (tests check that they agree).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -456,7 +456,7 @@ add_to(PyObject *obj, PyObject *name, Py_ssize_t delta)
     return rc;
 }
 
-/* walker._item(packer, x, path, k, memo, trail) (see checkpoint.py): the memo entry of list
+/* walker._item(packer, x, path, k, memo, trail) (see checkpoint/walk.py): the memo entry of list
  * item x, found by the digest of its encoding (an item an earlier checkpoint packed: the
  * usual case), else packed now by walker._unit. ``encode`` is walker._encode, ``h128``
  * packer._h128, ``chunks`` packer.chunks, ``gen`` walker._gen. A new reference, or NULL with

@@ -1,6 +1,6 @@
 /* flightrec._store: the checkpoint store's usual emission, in C.
  *
- * checkpoint.CheckpointStore._emit stores a checkpoint's new chunks and its event, and keeps
+ * checkpoint.store.CheckpointStore._emit stores a checkpoint's new chunks and its event, and keeps
  * the bookkeeping that lets every checkpoint in the ring be rebuilt while it wraps. For the
  * usual checkpoint (a list that grew: its group already registered, a few new chunks, the
  * new root inline in the event) that is some 80 lines of Python, most of what a checkpoint
@@ -20,9 +20,9 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-#define CHUNK_OVERHEAD 64           /* checkpoint._CHUNK_OVERHEAD */
-#define CHUNK_LIST_MAX 32           /* checkpoint._CHUNK_LIST_MAX */
-#define PENDING ((long long)1 << 62) /* checkpoint._PENDING */
+#define CHUNK_OVERHEAD 64           /* checkpoint.store._CHUNK_OVERHEAD */
+#define CHUNK_LIST_MAX 32           /* checkpoint.store._CHUNK_LIST_MAX */
+#define PENDING ((long long)1 << 62) /* checkpoint.store._PENDING */
 #define RATIO_EVERY 32              /* the ratio is measured on every 32nd checkpoint's new chunks */
 #define SMALL_MAX 8                 /* _register's small path: at most this many chunks */
 
@@ -32,7 +32,7 @@ static PyObject *s_gen, *s_gen_seq, *s_gens, *s_groups, *s_gen_of, *s_ratio, *s_
     *s_k_chunks, *s_k_size, *s_hex, *s_append_m, *s_data_key;
 static PyObject *heappush;
 /* Set by configure(): _paging.walk_grown, _statecheck.same_versions and .dict_versions, the
- * walker's list-item marker (checkpoint._ITEM), and _LABEL_MAX. */
+ * walker's list-item marker (checkpoint.walk._ITEM), and _LABEL_MAX. */
 static PyObject *u_walk_grown, *u_same_versions, *u_dict_versions, *u_item_marker;
 static Py_ssize_t u_label_max;
 static PyObject *s_packer, *s_walker, *s_trail, *s_prefix, *s_tags, *s_parts, *s_wgroups, *s_h128, *s_clean_label,

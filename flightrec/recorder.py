@@ -37,7 +37,7 @@ _NO_SPAN = (None, None)
 _CACHE_GIVE_UP = 16  # misses in a row after which a kind mostly skips the payload cache (see _redacted)
 
 
-# Field names of the events flightrec itself writes (agent.py, memory.py, checkpoint.py).
+# Field names of the events flightrec itself writes (agent.py, memory.py, checkpoint/store.py).
 _OWN_FIELDS = (
     "name",
     "attrs",

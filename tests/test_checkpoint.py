@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import flightrec
-from flightrec.checkpoint import MAX_CHUNK, ChunkIndex, DiffEntry, _Packer, diff_states, pack_state, store_for
+from flightrec.checkpoint import MAX_CHUNK, ChunkIndex, DiffEntry, diff_states, pack_state, store_for
+from flightrec.checkpoint.pack import _Packer
 from flightrec.errors import CorruptRecording, MissingChunk
 
 
@@ -405,7 +406,7 @@ class TestTaggedPrefix:
 
     def test_the_prefix_is_taken_over_without_encoding(self, roomy: Any) -> None:
         """The cheap path is taken for plain dicts, and not after an edit or for nested values."""
-        from flightrec.checkpoint import _dict_versions
+        from flightrec.checkpoint.walk import _dict_versions
 
         if _dict_versions is None:
             pytest.skip("the C helper is not built (pure Python hashes instead)")
@@ -468,7 +469,7 @@ class TestShiftedList:
 
     def test_a_compaction_after_a_long_growth_encodes_nothing_kept(self, roomy: Any) -> None:
         """Grown as a group for 30 turns, then its oldest 20 dropped: the kept ones are found by tag."""
-        from flightrec.checkpoint import _dict_versions
+        from flightrec.checkpoint.walk import _dict_versions
 
         if _dict_versions is None:
             pytest.skip("the C helper is not built (pure Python hashes instead)")
@@ -494,7 +495,7 @@ class TestShiftedList:
 
     def test_a_slide_costs_about_the_new_item(self, roomy: Any, monkeypatch: pytest.MonkeyPatch) -> None:
         """Slid by one, a 200-message window packs one message and stores a few chunks."""
-        from flightrec.checkpoint import _dict_versions
+        from flightrec.checkpoint.walk import _dict_versions
 
         if _dict_versions is None:
             pytest.skip("the C helper is not built (pure Python hashes instead)")

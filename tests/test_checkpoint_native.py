@@ -12,7 +12,6 @@ re-emitted; there each run on its own must keep every checkpoint in the ring reb
 from __future__ import annotations
 
 import copy
-import importlib
 import random
 from pathlib import Path
 from typing import Any
@@ -22,12 +21,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import flightrec
+from flightrec.checkpoint import pack, walk
+from flightrec.checkpoint import store as store_mod
 
 from .conftest import spy_handled
 
-checkpoint = importlib.import_module("flightrec.checkpoint")  # (flightrec.checkpoint is also a function)
 needs_c = pytest.mark.skipif(
-    checkpoint._store is None or checkpoint._walk_grown is None, reason="the C extensions are not built here"
+    store_mod._store is None or walk._walk_grown is None, reason="the C extensions are not built here"
 )
 
 
@@ -53,7 +53,7 @@ def workload(seed: int, turns: int, incompressible: bool = False) -> None:
 
 def walker_state(walker: Any) -> dict[str, Any]:
     """What the walker remembers between checkpoints, in comparable form."""
-    marker = {checkpoint._ITEM: "item", checkpoint._BLOCKS: "blocks"}
+    marker = {walk._ITEM: "item", walk._BLOCKS: "blocks"}
     return {
         "memo": {(p, marker.get(slot, slot)): entries for (p, slot), entries in walker._memo.items()},
         # (dict version tags are process-wide counters: each run has its own; their order counts)
@@ -72,15 +72,15 @@ def walker_state(walker: Any) -> dict[str, Any]:
 
 def run(frdir: Path, seed: int, turns: int, native: bool, size: str = "8MiB") -> tuple[list[Any], dict[str, Any]]:
     """(every event but its time, the store's bookkeeping) after the workload."""
-    saved = checkpoint._emit_usual, checkpoint._walk_grown, checkpoint._paged_grown, checkpoint._checkpoint_usual
+    saved = store_mod._emit_usual, walk._walk_grown, pack._paged_grown, store_mod._checkpoint_usual
     if not native:
-        checkpoint._emit_usual = checkpoint._walk_grown = checkpoint._paged_grown = None
-        checkpoint._checkpoint_usual = None
+        store_mod._emit_usual = walk._walk_grown = pack._paged_grown = None
+        store_mod._checkpoint_usual = None
     try:
         rec = flightrec.start(dir=frdir, size=size, block_size="8KiB", triggers=False, resources=0, keep_ring=True)
         assert rec is not None
         workload(seed, turns)
-        store = checkpoint.store_for(rec)
+        store = store_mod.store_for(rec)
         state = {
             "gen_of": dict(store._gen_of),
             "seq_of": dict(store._seq_of),
@@ -99,7 +99,7 @@ def run(frdir: Path, seed: int, turns: int, native: bool, size: str = "8MiB") ->
             events = [(e.seq, e.kind, e.data) for e in r.events()]
         return events, state
     finally:
-        checkpoint._emit_usual, checkpoint._walk_grown, checkpoint._paged_grown, checkpoint._checkpoint_usual = saved
+        store_mod._emit_usual, walk._walk_grown, pack._paged_grown, store_mod._checkpoint_usual = saved
 
 
 @needs_c
@@ -123,8 +123,8 @@ class TestSteadyPath:
         newest checkpoint is still lost in some runs, fewer since the re-emission window counts
         what re-emitting writes: see CheckpointStore._widened_risk and the README.)
         """
-        whole = spy_handled(monkeypatch, checkpoint, "_checkpoint_usual", NotImplemented)
-        used = spy_handled(monkeypatch, checkpoint, "_emit_usual", NotImplemented)
+        whole = spy_handled(monkeypatch, store_mod, "_checkpoint_usual", NotImplemented)
+        used = spy_handled(monkeypatch, store_mod, "_emit_usual", NotImplemented)
         originals: dict[int, Any] = {}
         real = flightrec.checkpoint
 
@@ -137,7 +137,7 @@ class TestSteadyPath:
         rec = flightrec.start(dir=frdir, size="384KiB", block_size="8KiB", triggers=False, resources=0)
         assert rec is not None
         workload(seed, 300, incompressible=True)  # (states of up to ~180 KB: beyond the store's budget)
-        store = checkpoint.store_for(rec)
+        store = store_mod.store_for(rec)
         assert store.reemitted > 0 and store.abandoned > 0 and sum(whole) + sum(used) > len(whole) // 2
         path = flightrec.dump("wrapped")
         flightrec.stop()
@@ -155,8 +155,8 @@ class TestSteadyPath:
         """A conversation that grows is packed and emitted in C (not handed back) but on the first
         turns and on those where the walker forgets old memo entries (every 8th); of those the
         store's part is emitted in C but on the turns that measure the ratio."""
-        whole = spy_handled(monkeypatch, checkpoint, "_checkpoint_usual", NotImplemented)
-        answers = spy_handled(monkeypatch, checkpoint, "_emit_usual", NotImplemented)
+        whole = spy_handled(monkeypatch, store_mod, "_checkpoint_usual", NotImplemented)
+        answers = spy_handled(monkeypatch, store_mod, "_emit_usual", NotImplemented)
         flightrec.start(dir=frdir, triggers=False, resources=0)
         conv = [{"role": "user", "content": f"message {i} " * 30} for i in range(3)]
         for turn in range(40):
@@ -210,31 +210,31 @@ class TestSteadyPath:
     def test_closed_recorder(self, frdir: Path) -> None:
         rec = flightrec.start(dir=frdir, triggers=False, resources=0)
         assert rec is not None
-        store = checkpoint.store_for(rec)
+        store = store_mod.store_for(rec)
         rec.closed = True
         try:
-            assert checkpoint._store.emit(store, rec, b"r" * 16, {}, [], {}, None, None) is None
+            assert store_mod._store.emit(store, rec, b"r" * 16, {}, [], {}, None, None) is None
         finally:
             rec.closed = False
         flightrec.stop()
 
     def test_constants_agree(self) -> None:
-        assert checkpoint._store.CONSTANTS == (
-            checkpoint._CHUNK_OVERHEAD,
-            checkpoint._CHUNK_LIST_MAX,
-            checkpoint._PENDING,
+        assert store_mod._store.CONSTANTS == (
+            store_mod._CHUNK_OVERHEAD,
+            store_mod._CHUNK_LIST_MAX,
+            store_mod._PENDING,
         )
 
     def test_bad_arguments(self) -> None:
         with pytest.raises(TypeError):
-            checkpoint._store.emit(None, None, b"", [], [], {}, None, None)
+            store_mod._store.emit(None, None, b"", [], [], {}, None, None)
         with pytest.raises(TypeError):
-            checkpoint._store.checkpoint(None, [])
+            store_mod._store.checkpoint(None, [])
         with pytest.raises(TypeError):
-            checkpoint._store.configure(None, None, None, None, "256")
+            store_mod._store.configure(None, None, None, None, "256")
         with pytest.raises(ValueError):
-            checkpoint._store.configure(None, None, None, None, -1)
+            store_mod._store.configure(None, None, None, None, -1)
         # not a list, or a store without a walker: handed back, or an AttributeError to count
-        assert checkpoint._store.checkpoint(None, {"a": 1}, None, None, None) is NotImplemented
+        assert store_mod._store.checkpoint(None, {"a": 1}, None, None, None) is NotImplemented
         with pytest.raises(AttributeError):
-            checkpoint._store.checkpoint(object(), [1], None, None, None)
+            store_mod._store.checkpoint(object(), [1], None, None, None)

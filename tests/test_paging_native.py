@@ -7,7 +7,6 @@ chunks, trail, paging record and group behind.
 
 from __future__ import annotations
 
-import importlib
 import random
 from typing import Any
 
@@ -15,27 +14,27 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flightrec.checkpoint import _Packer, _Prefix
+from flightrec.checkpoint import pack, wire
+from flightrec.checkpoint.pack import _Packer
+from flightrec.checkpoint.walk import _Prefix
 
 from .conftest import spy_handled
 
-checkpoint = importlib.import_module("flightrec.checkpoint")  # (flightrec.checkpoint is also a function)
-
-needs_c = pytest.mark.skipif(checkpoint._paging is None, reason="the C extension is not built here")
+needs_c = pytest.mark.skipif(pack._paging is None, reason="the C extension is not built here")
 
 
 def random_part(rng: random.Random) -> bytes:
     """A list item's part: a small inline encoding, or a chunk reference."""
     if rng.random() < 0.4:
-        return checkpoint._REF_HEAD + rng.randbytes(16)
+        return wire._REF_HEAD + rng.randbytes(16)
     return bytes([0xA0 | 5]) + rng.randbytes(rng.choice([4, 30, 150, 190]))
 
 
 def run_pages(seed: int, turns: int, max_chunk: int, group: bool, trail: bool, native: bool) -> list[Any]:
     """What each checkpoint's paging gives and leaves behind, over ``turns`` turns of growth."""
-    saved = checkpoint._paged_grown
+    saved = pack._paged_grown
     if not native:
-        checkpoint._paged_grown = None
+        pack._paged_grown = None
     try:
         rng = random.Random(seed)
         packer = _Packer(max_chunk)
@@ -73,7 +72,7 @@ def run_pages(seed: int, turns: int, max_chunk: int, group: bool, trail: bool, n
                 prev.append(gen)  # as the walker does
         return seen
     finally:
-        checkpoint._paged_grown = saved
+        pack._paged_grown = saved
 
 
 @needs_c
@@ -93,7 +92,7 @@ class TestPagedGrown:
 
     def test_it_takes_the_usual_checkpoint(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """A list that only grew is paged in C (not handed back), an edited one in Python."""
-        answers = spy_handled(monkeypatch, checkpoint, "_paged_grown", None)
+        answers = spy_handled(monkeypatch, pack, "_paged_grown", None)
         packer, prev = _Packer(16 * 1024), []
         parts = [bytes([0xA5]) + bytes([i % 256]) * 150 for i in range(200)]
         keys = list(range(1, 201))
@@ -106,19 +105,19 @@ class TestPagedGrown:
         assert answers == [True, True, False]  # (the first paging has no record yet)
 
     def test_constants_agree(self) -> None:
-        assert checkpoint._paging.CONSTANTS == (
-            checkpoint.MIN_CHUNK,
-            checkpoint.PAGE_MAX,
-            checkpoint._BOUNDARY_MASK,
-            checkpoint._INLINE_TAIL_MAX,
-            checkpoint.EXT_CAT,
-            checkpoint._REF_LEN,
+        assert pack._paging.CONSTANTS == (
+            wire.MIN_CHUNK,
+            wire.PAGE_MAX,
+            wire._BOUNDARY_MASK,
+            wire._INLINE_TAIL_MAX,
+            wire.EXT_CAT,
+            wire._REF_LEN,
         )
 
     def test_bad_arguments(self) -> None:
         with pytest.raises(TypeError):
-            checkpoint._paging.paged_grown(_Packer(1024), (), [], [], None)
+            pack._paging.paged_grown(_Packer(1024), (), [], [], None)
         packer = _Packer(16 * 1024)
         prev = ["l", [b"\xa1a"], [b"\x91\xa1a"], [1], True, [], (None, 0)]
         with pytest.raises(TypeError):  # a part that is not bytes, once the paging continues
-            checkpoint._paging.paged_grown(packer, [b"\xa1a", "not bytes"], [1, 2], prev, None)
+            pack._paging.paged_grown(packer, [b"\xa1a", "not bytes"], [1, 2], prev, None)

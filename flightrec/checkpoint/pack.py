@@ -1,0 +1,345 @@
+"""Packing: splitting one state into content-addressed chunks (:class:`_Packer`, :func:`pack_state`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from itertools import compress, count
+from operator import not_
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from ..encode import safe_repr
+from ..fastpath import load_native
+from .wire import (
+    _BOUNDARY_MASK,
+    _INLINE_TAIL_MAX,
+    _MAX_DEPTH,
+    _REF_HEAD,
+    _REF_LEN,
+    _SCALARS,
+    _TAG_ENCODED,
+    _WHOLE_MAX_LEN,
+    EXT_CAT,
+    MAX_CHUNK,
+    MIN_CHUNK,
+    PAGE_MAX,
+    _array_head,
+    _enc_hook,
+    _ext,
+    _hashes,
+    _map_head,
+    _to_builtin,
+)
+
+if TYPE_CHECKING:
+    from .walk import _Prefix
+
+_paging = load_native("_paging")
+_paged_grown: Callable[..., bytes | None] | None = _paging.paged_grown if _paging is not None else None
+
+
+class _Packer:
+    """Turns one state into chunks. Not thread-safe: one per checkpoint call."""
+
+    __slots__ = ("_encode", "_h64", "_h128", "chunks", "max_chunk", "trail")
+
+    def __init__(self, max_chunk: int, encode: Callable[[Any], bytes] | None = None) -> None:
+        """``encode``: the caller's encoder (with ``_enc_hook``), reused across checkpoints."""
+        h128, h64 = _hashes()
+        self._encode = encode if encode is not None else msgspec.msgpack.Encoder(enc_hook=_enc_hook).encode
+        self._h128 = h128
+        self._h64 = h64
+        self.max_chunk = max_chunk
+        self.chunks: dict[bytes, bytes] = {}
+        """digest -> data of every chunk the state references, children before parents."""
+        self.trail: list[tuple[bytes, bytes]] | None = None
+        """When set, every chunk registered (duplicates too) is also appended here."""
+
+    def reset(self) -> _Packer:
+        """Start on a new state (the walker reuses its packer: one fewer object a checkpoint)."""
+        self.chunks = {}
+        self.trail = None
+        return self
+
+    def chunk(self, data: bytes) -> bytes:
+        """Register ``data`` as a chunk; return its digest."""
+        h = self._h128(data)
+        if h not in self.chunks:
+            self.chunks[h] = data
+        if self.trail is not None:
+            self.trail.append((h, data))
+        return h
+
+    def ref_or_inline(self, inline: bytes) -> bytes:
+        """``inline`` as a part of its parent: itself if small (or already a ref), else a ref."""
+        if len(inline) < MIN_CHUNK or (len(inline) == _REF_LEN and inline[:2] == _REF_HEAD):
+            return inline
+        return self._ref(inline)
+
+    def _ref(self, data: bytes) -> bytes:
+        return _REF_HEAD + self.chunk(data)
+
+    def _enc(self, value: Any) -> bytes:
+        try:
+            return self._encode(value)
+        except Exception:  # e.g. an int beyond 64 bits, unencodable keys
+            return self._encode(safe_repr(value))
+
+    def item(self, value: Any, depth: int = 0) -> bytes:
+        """The inline form of ``value`` inside its parent: small encodings inline, else a ref."""
+        t = type(value)
+        if (t is list or t is dict) and len(value) > _WHOLE_MAX_LEN and depth < _MAX_DEPTH:
+            inline = self.split(value, depth)  # big container: walk it, don't encode it twice
+        else:
+            enc = self._enc(value)
+            n = len(enc)
+            if n < MIN_CHUNK:
+                return enc
+            if n <= self.max_chunk:
+                return self._ref(enc)
+            inline = self.split(value, depth)
+        return self.ref_or_inline(inline)
+
+    def split(self, value: Any, depth: int) -> bytes:
+        """Inline encoding of a value too big for one chunk, its parts made chunks."""
+        t = type(value)
+        if depth >= _MAX_DEPTH:
+            enc = self._enc(value)
+            if len(enc) <= self.max_chunk:
+                return enc
+            return self._enc(safe_repr(value, self.max_chunk // 8))
+        if t is dict:
+            return self._dict(value, depth)
+        if t is list or t is tuple:
+            return self._list(value, depth)
+        if t is str:
+            return self._str(value)
+        if t is bytes or t is bytearray or t is memoryview:
+            return self._bytes(bytes(value))
+        if t in _SCALARS:
+            return self._enc(value)
+        converted = _to_builtin(value)
+        if type(converted) in (dict, list, str):
+            return self.split(converted, depth + 1)
+        return self._enc(safe_repr(value, self.max_chunk // 8))
+
+    # ------------------------------------------------------------ containers
+    def _list(self, value: list[Any] | tuple[Any, ...], depth: int) -> bytes:
+        if all(type(x) in _SCALARS for x in value):
+            enc = self._enc(list(value))
+            if len(enc) <= self.max_chunk:
+                return enc
+            parts = [self.item(x, depth + 1) if type(x) is str or type(x) is bytes else self._enc(x) for x in value]
+            return self.paged("l", parts, [self._part_key(p) for p in parts])
+        # The hot loop of a growing conversation: one encode and one hash per item, inlined.
+        d = depth + 1
+        encode, h128, h64 = self._encode, self._h128, self._h64
+        chunks, trail, max_chunk = self.chunks, self.trail, self.max_chunk
+        parts = []
+        keys: list[int] = []
+        for x in value:
+            t = type(x)
+            e = None
+            if not ((t is dict or t is list) and len(x) > _WHOLE_MAX_LEN):
+                try:
+                    e = encode(x)
+                except Exception:
+                    e = None
+            if e is None or len(e) > max_chunk:
+                p = self.item(x, d)
+                parts.append(p)
+                keys.append(p[-1] if len(p) == _REF_LEN and p[:2] == _REF_HEAD else h64(p))
+            elif len(e) < MIN_CHUNK:
+                parts.append(e)
+                keys.append(h64(e))
+            else:
+                h = h128(e)
+                if h not in chunks:
+                    chunks[h] = e
+                if trail is not None:
+                    trail.append((h, e))
+                parts.append(_REF_HEAD + h)
+                keys.append(h[-1])
+        return self.paged("l", parts, keys)
+
+    def _dict(self, value: dict[Any, Any], depth: int) -> bytes:
+        item = self.item
+        d = depth + 1
+        enc = self._enc
+        parts: list[bytes] = []
+        keys: list[int] = []
+        h64 = self._h64
+        for k, v in value.items():
+            ke = enc(k)
+            parts.append(ke + item(v, d))
+            keys.append(h64(ke))
+        return self.paged("d", parts, keys)
+
+    def _part_key(self, part: bytes) -> int:
+        if len(part) == _REF_LEN and part[:2] == _REF_HEAD:
+            return part[-1]
+        return self._h64(part)
+
+    def paged(
+        self, tag: str, parts: list[bytes], keys: list[int], prev: list[Any] | None = None, group: _Prefix | None = None
+    ) -> bytes:
+        """A list (tag "l") or dict ("d") from its parts: one container if it fits, else pages.
+
+        A page ends after a part whose boundary key has its low bits zero (content-defined,
+        so that inserting or dropping parts disturbs only the pages around them), after
+        ``PAGE_MAX`` parts, or before it would outgrow a chunk.
+
+        ``prev`` (kept by the caller between checkpoints, updated here) remembers the last
+        paging of the same container: when its parts are a prefix of ``parts`` (a list that
+        grew), every page but its last is reused as is; else every page whose parts are all
+        still there, in order (items dropped or inserted elsewhere), is found again. The
+        last page of such a list, which changes with every item appended, stays inline in
+        the root when small (no chunk of its own, stored anew each time). With ``group``
+        (the walker's prefix of this list, taken over as a group), every other page is
+        handed to the group, which the store registers as one: a page reused then needs no
+        registration of its own.
+        """
+        head = _array_head if tag == "l" else _map_head
+        n = len(parts)
+        if n <= PAGE_MAX and sum(map(len, parts)) + 5 <= self.max_chunk:
+            return head(n) + b"".join(parts)
+        if prev and tag == "l" and _paged_grown is not None:
+            # A list that grew since its last paging (the usual checkpoint): the code below,
+            # in C (see _paging.c); None when prev is not that case.
+            grown: bytes | None = _paged_grown(self, parts, keys, prev, group)
+            if grown is not None:
+                return grown
+        limit = self.max_chunk - 8
+        # Then no page can outgrow a chunk. A list's parts are inline encodings shorter than
+        # MIN_CHUNK or refs (see item()), so its bound needs no pass over them.
+        fits = (tag == "l" and limit >= MIN_CHUNK * PAGE_MAX) or max(map(len, parts)) * PAGE_MAX <= limit
+        ref, join, chunks, trail = self._ref, b"".join, self.chunks, self.trail
+        pages: list[bytes] = []
+        ends: list[int] = []  # where each page ends
+        a = 0
+        kept = given = 0
+        old_chunks: list[tuple[bytes, bytes]] = []
+        old_parts: list[bytes] = []
+        moved: dict[int, tuple[int, int, int]] = {}  # id of a page's first part -> its (start, end, index)
+        if prev and prev[0] == tag and prev[4] == fits:
+            if len(prev[1]) <= n and prev[1] == parts[: len(prev[1])]:  # grown (or the same)
+                old_pages, old_ends, old_chunks = prev[2], prev[3], prev[5]
+                kept = len(old_pages) - 1  # the last page may grow: redo it
+                pages, ends = old_pages[:kept], old_ends[:kept]
+                a = ends[-1] if ends else 0
+                if group is not None and prev[6][0] is group:
+                    given = min(prev[6][1], kept)  # the group holds these already
+                for h, blob in old_chunks[given:kept]:
+                    if h not in chunks:
+                        chunks[h] = blob
+                    if trail is not None:
+                        trail.append((h, blob))
+            else:
+                # Items dropped, inserted or edited (a sliding context window): the
+                # boundaries are content-defined, so most pages cut the same parts as last
+                # time. Such a page is found again by its first part (the same object,
+                # memoized) and checked whole (in C), not joined and hashed again.
+                old_parts, old_chunks = prev[1], prev[5]
+                start = 0
+                for x, end in enumerate(prev[3][: len(old_chunks)]):  # (not an inline last page)
+                    moved[id(old_parts[start])] = (start, end, x)
+                    start = end
+        # after each part whose key has its low bits zero (iterated in C: no bytecode per part)
+        cuts = list(compress(count(a + 1), map(not_, map(_BOUNDARY_MASK.__and__, keys[a:]))))
+        if not cuts or cuts[-1] != n:
+            cuts.append(n)
+        for b in cuts:
+            while a < b:
+                e = min(b, a + PAGE_MAX)
+                if not fits:
+                    size = len(parts[a])
+                    k = a + 1
+                    while k < e and size + len(parts[k]) <= limit:
+                        size += len(parts[k])
+                        k += 1
+                    e = k
+                seen = moved.get(id(parts[a])) if moved else None
+                if seen is not None and old_parts[seen[0] : seen[1]] == parts[a:e]:
+                    h, blob = old_chunks[seen[2]]
+                    if h not in chunks:
+                        chunks[h] = blob
+                    if trail is not None:
+                        trail.append((h, blob))
+                    pages.append(_REF_HEAD + h)
+                else:
+                    page = head(e - a) + join(parts[a:e])
+                    inline_tail = e == n and prev is not None and len(page) <= _INLINE_TAIL_MAX
+                    pages.append(page if inline_tail else ref(page))
+                ends.append(e)
+                a = e
+        if prev is not None:
+            page_chunks = old_chunks[:kept]
+            for page in pages[kept:]:
+                if page[:2] == _REF_HEAD:  # (else the inline last page: never a ref's head)
+                    page_chunks.append((page[2:], chunks[page[2:]]))
+            stable = 0
+            if group is not None:  # every page but the last stays while the list only grows
+                stable = min(len(page_chunks), len(pages) - 1)
+                group.hold(page_chunks[given:stable])
+            prev[:] = [tag, parts, pages, ends, fits, page_chunks, (group, stable)]
+        return self._cat(tag, pages)
+
+    def _cat(self, tag: str, parts: list[bytes]) -> bytes:
+        """A concatenation node over ``parts`` (refs or inline values), grouped into a tree."""
+        tag_enc = _TAG_ENCODED[tag]
+        while True:
+            if len(parts) <= PAGE_MAX:
+                body = b"".join(parts)
+                if len(body) + 16 <= self.max_chunk:
+                    return _ext(EXT_CAT, _array_head(len(parts) + 1) + tag_enc + body)
+            groups: list[bytes] = []
+            cur: list[bytes] = []
+            size = 0
+            limit = self.max_chunk - 32
+            for part in parts:
+                if cur and size + len(part) > limit:
+                    groups.append(self._ref(_ext(EXT_CAT, _array_head(len(cur) + 1) + tag_enc + b"".join(cur))))
+                    cur, size = [], 0
+                cur.append(part)
+                size += len(part)
+                if self._part_key(part) & _BOUNDARY_MASK == 0 or len(cur) >= PAGE_MAX:
+                    groups.append(self._ref(_ext(EXT_CAT, _array_head(len(cur) + 1) + tag_enc + b"".join(cur))))
+                    cur, size = [], 0
+            if cur:
+                groups.append(self._ref(_ext(EXT_CAT, _array_head(len(cur) + 1) + tag_enc + b"".join(cur))))
+            if len(groups) >= len(parts):  # no progress (astronomically unlikely): group by count
+                groups = [
+                    self._ref(_ext(EXT_CAT, _array_head(len(g) + 1) + tag_enc + b"".join(g)))
+                    for g in (parts[i : i + 16] for i in range(0, len(parts), 16))
+                ]
+            parts = groups
+
+    def _str(self, value: str) -> bytes:
+        step = self.max_chunk - 16 if value.isascii() else (self.max_chunk - 16) // 4
+        pieces = [self._ref(self._encode(value[i : i + step])) for i in range(0, len(value), step)]
+        return self._cat("s", pieces)
+
+    def _bytes(self, value: bytes) -> bytes:
+        step = self.max_chunk - 16
+        pieces = [self._ref(self._encode(value[i : i + step])) for i in range(0, len(value), step)]
+        return self._cat("b", pieces)
+
+
+def pack_state(state: Any, max_chunk: int = MAX_CHUNK) -> tuple[bytes, dict[bytes, bytes]]:
+    """Split ``state`` into chunks, without redaction and without memo.
+
+    Returns:
+        The root chunk's digest and every chunk it needs (digest -> data), children first
+        and the root last.
+    """
+    packer = _Packer(max_chunk)
+    t = type(state)
+    if t is dict or t is list or t is tuple:
+        inline = packer.split(state, 0)
+    else:
+        inline = packer.item(state)
+        if inline[:2] == _REF_HEAD and len(inline) == _REF_LEN:
+            return inline[2:], packer.chunks
+    root = packer.chunk(inline)
+    return root, packer.chunks

@@ -1,0 +1,542 @@
+"""Walking raw agent state with redaction, memoizing the packed form of what did not change
+since the last checkpoint (:class:`_Walker`, and the list prefixes it takes over whole).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from itertools import chain, compress
+from operator import itemgetter, not_
+from typing import Any
+
+import msgspec
+
+from ..encode import safe_repr
+from ..fastpath import load_native
+from .pack import _Packer, _paging
+from .wire import _REF_HEAD, _REF_LEN, _WHOLE_MAX_LEN, _enc_hook, _to_builtin
+
+_statecheck = load_native("_statecheck")
+_dict_versions: Callable[[list[Any], int, int], bytes | None] | None = (
+    _statecheck.dict_versions if _statecheck is not None else None
+)
+_same_versions: Callable[[list[Any], bytes | bytearray], bool] | None = (
+    _statecheck.same_versions if _statecheck is not None else None
+)
+
+_walk_grown: Callable[..., bytes] | None = getattr(_paging, "walk_grown", None)
+
+_CONTAINERS = (dict, list, tuple)
+_CONTAINER_TYPES = frozenset(_CONTAINERS)
+_ENTRY_PART, _ENTRY_CHUNKS, _ENTRY_KEY = itemgetter(0), itemgetter(1), itemgetter(3)  # of a memo entry
+_ITEM = object()  # memo-context marker of list items (never equal to a dict key)
+_BLOCK = 16  # list items recognized together, by index-aligned blocks
+_BLOCKS = object()  # memo-context marker of such blocks
+_PROBE = "x"
+
+
+@dataclass(slots=True, eq=False)
+class _Prefix:
+    """What a list's first ``len(parts)`` items packed to at a checkpoint.
+
+    Recognized again at the next checkpoint by ``tags`` when every item was a plain dict
+    (see ``_statecheck``: O(1) per item, no encoding), else by ``digest``. A recognized
+    prefix is extended in place as the list grows, and the store registers its ``chunks``
+    as one *group* (see :meth:`CheckpointStore._register`) rather than one by one, so that
+    a checkpoint of a list that gained an item costs about that item (plus, without tags,
+    one hash of the list's raw encoding).
+    """
+
+    digest: bytes | None  # xxh3-128 of the items' raw encodings, concatenated (None: see tags)
+    parts: list[bytes]  # one part per item
+    keys: list[int]  # their page-boundary keys
+    chunks: dict[bytes, bytes]  # every chunk the parts need, in order
+    gen: int  # the last checkpoint that used it (the walker's count)
+    tags: bytearray | None = None  # the items' dict version tags, 8 bytes each
+    size: int = dataclasses.field(init=False)  # bytes of ``chunks``' data
+    used: int = 0  # the store's: the last checkpoint generation that used it as a group
+
+    def __post_init__(self) -> None:
+        self.size = sum(map(len, self.chunks.values()))
+
+    @property
+    def length(self) -> int:
+        """How many items."""
+        return len(self.parts)
+
+    def hold(self, pairs: Iterable[tuple[bytes, bytes]]) -> None:
+        """Add chunks that the prefix's checkpoint needs (new items' chunks, stable pages)."""
+        held = self.chunks
+        for h, blob in pairs:
+            if h not in held:
+                held[h] = blob
+                self.size += len(blob)
+
+
+def _tag_keys(tags: bytes) -> list[int]:
+    """The dict version tags in ``tags`` (8 bytes each, see ``_statecheck``) as ints."""
+    if len(tags) <= 8:  # the usual turns, one message or none: without the memoryview's cost
+        return [int.from_bytes(tags, sys.byteorder)] if tags else []
+    return memoryview(tags).cast("Q").tolist()
+
+
+def _prefix_hasher(encode: Callable[[Any], bytes], v: Any, a: int, b: int, hasher: Any = None) -> Any:
+    """An xxh3-128 hasher fed the raw encodings of ``v[a:b]``, concatenated (None if unencodable).
+
+    The items are encoded as one list in one C call and its array header is skipped:
+    MessagePack is self-delimiting, so the concatenation identifies the items exactly, and
+    the hash of a longer prefix continues from a shorter one's.
+    """
+    import xxhash
+
+    if hasher is None:
+        hasher = xxhash.xxh3_128()
+    if b > a:
+        try:
+            raw = encode(v[a:b])
+        except Exception:
+            return None
+        n = b - a
+        hasher.update(memoryview(raw)[1 if n < 16 else 3 if n < 0x10000 else 5 :])
+    return hasher
+
+
+class _Walker:
+    """Packs raw agent state with redaction, memoizing the redacted form of unchanged parts.
+
+    Redaction is the expensive part of a checkpoint (a Python walk of every value), and
+    most of a growing state is unchanged since the previous checkpoint. The walker descends
+    the state's big containers itself and redacts each *unit* below them (a list item or a
+    dict value) on its own, with its path, so that the redactor sees the same context as in
+    a whole walk. A unit is recognized by the digest of its *raw* encoding (one C-speed
+    encode and hash, exact down to types and nesting, no reference to the agent's objects):
+    a unit seen before at the same place reuses its redacted, packed form. The value of a
+    secret-named key is never descended into: it goes to the redactor whole.
+    """
+
+    def __init__(self, redactor: Any, max_chunk: int) -> None:
+        self.redactor = redactor
+        self.max_chunk = max_chunk
+        # (path, slot) -> raw digest -> [part, chunks, gen, boundary key]; slot: _ITEM or the
+        # dict key; (path, _BLOCKS) -> (start index, raw digest) -> [parts, chunks, gen, keys]
+        self._memo: dict[tuple[str, Any], dict[Any, list[Any]]] = {}
+        self._plain: dict[tuple[str, Any], bool] = {}
+        self._paging: dict[str, list[Any]] = {}  # path -> the last paging of that list (see _Packer.paged)
+        # path -> [gen, {dict version tag -> memo entry}] of that list's items at the last
+        # checkpoint that looked them up by tag (see _by_tag), and of the items appended since
+        self._tagged: dict[str, list[Any]] = {}
+        # path -> _Prefix of that list at the last checkpoint (see _walk)
+        self._prefix: dict[str, _Prefix] = {}
+        self._gen = 0
+        self._encode = msgspec.msgpack.Encoder(enc_hook=_enc_hook).encode
+        self._packer = _Packer(max_chunk, self._encode)
+        self.groups: list[_Prefix] = []
+        """The prefixes the last :meth:`pack` reused as groups: their chunks are not in its result."""
+        self.retired: list[_Prefix] = []
+        """Prefixes dropped or replaced since the store last took this list."""
+        self.hits = 0
+        self.misses = 0
+
+    def pack(self, state: Any) -> tuple[bytes, dict[bytes, bytes]]:
+        """Redact and split ``state``; see :func:`pack_state`.
+
+        The chunks of the prefixes in :attr:`groups` are left out of the result.
+        """
+        self._gen += 1
+        self.groups = []
+        packer = self._packer.reset()
+        if type(state) not in _CONTAINERS and (
+            dataclasses.is_dataclass(state) or callable(getattr(state, "model_dump", None))
+        ):
+            state = _to_builtin(state)
+        if type(state) in _CONTAINERS:
+            inline = self._walk(packer, state, "", 0)
+        else:
+            inline = packer.item(self.redactor.redact(state))
+            if len(inline) == _REF_LEN and inline[:2] == _REF_HEAD:
+                return inline[2:], packer.chunks
+        root = packer.chunk(inline)
+        if self._gen % 8 == 0:  # forget what the last 8 checkpoints did not use
+            old = self._gen - 8
+            memo = {}
+            for ctx, entries in self._memo.items():
+                kept = {k: e for k, e in entries.items() if e[2] > old}
+                if kept:
+                    memo[ctx] = kept
+            self._memo = memo
+            self._paging = {k: e for k, e in self._paging.items() if e and e[-1] > old}
+            self._tagged = {k: e for k, e in self._tagged.items() if e[0] > old}
+            self.retired.extend(e for e in self._prefix.values() if e.gen <= old)
+            self._prefix = {k: e for k, e in self._prefix.items() if e.gen > old}
+        return root, packer.chunks
+
+    def _walkable(self, x: Any, depth: int) -> bool:
+        t = type(x)
+        if t is dict:
+            vals: Any = x.values()
+        elif t is list or t is tuple:
+            vals = x
+        else:
+            return False
+        if depth >= 24 or (depth >= 2 and len(x) <= _WHOLE_MAX_LEN):
+            return False
+        return not _CONTAINER_TYPES.isdisjoint(map(type, vals))  # in C, stops at the first container
+
+    def _plain_key(self, path: str, key: str) -> bool:
+        """False if the redactor replaces ``key``'s value wholesale (a secret-named key).
+
+        Probed once per place with a one-character value, which no pattern rule touches:
+        only a key rule (or a user callback) changes it. An allow-listed key counts as
+        plain: the walker then redacts below it, which errs on the side of redacting.
+        """
+        c = self._plain.get((path, key))
+        if c is None:
+            out = self.redactor.redact({key: _PROBE}, path)
+            c = isinstance(out, dict) and out.get(key) == _PROBE
+            if len(self._plain) > 4096:
+                self._plain.clear()
+            self._plain[(path, key)] = c
+        return c
+
+    def _context(self, path: str, slot: Any) -> dict[Any, list[Any]]:
+        memo = self._memo.get((path, slot))
+        if memo is None:
+            memo = self._memo[(path, slot)] = {}
+        return memo
+
+    def _walk(self, packer: _Packer, v: Any, path: str, depth: int) -> bytes:
+        """Inline encoding of a walked container (its units redacted, packed or memoized)."""
+        if type(v) is list and packer.trail is None and _same_versions is not None:
+            group = self._prefix.get(path)
+            if (
+                group is not None
+                and group.tags is not None
+                and len(v) >= len(group.parts)
+                and _same_versions(v, group.tags)
+            ):
+                tags = _dict_versions(v, len(group.parts), len(v))  # type: ignore[misc]
+                if tags is not None:
+                    if _walk_grown is not None:  # (the same, in C: see _paging.c)
+                        return _walk_grown(self, packer, v, path, group, tags, _ITEM)  # type: ignore[no-any-return]
+                    return self._grown(packer, v, path, group, tags)
+        parts: list[bytes] = []
+        keys: list[int] = []
+        h64, h128, encode = packer._h64, packer._h128, self._encode
+        d = depth + 1
+        gen = self._gen
+        chunks = packer.chunks
+        if type(v) is dict:
+            for k, x in v.items():
+                if type(k) is str and self._walkable(x, d) and self._plain_key(path, k):
+                    ke = encode(k)
+                    child = f"{path}.{k}" if path else k
+                    parts.append(ke + packer.ref_or_inline(self._walk(packer, x, child, d)))
+                    keys.append(h64(ke))
+                    continue
+                entry = None
+                memo = self._context(path, k)
+                try:
+                    raw = h128(encode(x))
+                except Exception:
+                    raw = None
+                if raw is not None:
+                    entry = memo.get(raw)
+                if entry is None:
+                    entry = self._unit(packer, x, path, k, False, memo, raw)
+                else:
+                    entry[2] = gen
+                    chunks.update(entry[1])
+                    if packer.trail is not None:
+                        packer.trail.extend(entry[1])
+                    self.hits += 1
+                parts.append(entry[0])
+                keys.append(entry[3])
+            return packer.paged("d", parts, keys)
+        # The hot loop. Most of a growing list is unchanged since the last checkpoint: the
+        # items it had then are recognized, and their packing taken over whole, by their
+        # dicts' version tags when they are plain dicts (no encoding: see _statecheck), else
+        # by one encode and hash; the others by aligned blocks of _BLOCK items (found again
+        # after an edit), then one by one.
+        memo = self._memo.get((path, _ITEM)) or self._context(path, _ITEM)
+        outer = packer.trail
+        n = len(v)
+        prefix = known = self._prefix.get(path)
+        hasher = None
+        # The prefix, found unchanged, taken over as a group (its chunks go to the store as
+        # one, and it is extended in place); not inside a memoized unit (outer), whose trail
+        # must list every chunk.
+        group = None
+        tags = None  # the tags of the items not in a prefix, read before they are packed
+        if prefix is not None and n >= len(prefix.parts):
+            if prefix.tags is not None:
+                if outer is None and type(v) is list and _same_versions is not None and _same_versions(v, prefix.tags):
+                    group = prefix
+            else:
+                hasher = _prefix_hasher(encode, v, 0, len(prefix.parts))
+                if hasher is not None and hasher.digest() != prefix.digest:
+                    hasher = None
+                elif hasher is not None and outer is None:
+                    group = prefix
+        if group is not None:
+            i = len(group.parts)
+            parts.extend(group.parts)
+            keys.extend(group.keys)
+            self.hits += i
+            self.groups.append(group)
+            done = {}  # the new items' chunks
+        elif hasher is not None and prefix is not None:
+            i = len(prefix.parts)
+            parts.extend(prefix.parts)
+            keys.extend(prefix.keys)
+            chunks.update(prefix.chunks)
+            if outer is not None:
+                outer.extend(prefix.chunks.items())
+            self.hits += i
+            done = prefix.chunks.copy()  # every chunk the items so far need, in order
+        else:
+            i = 0
+            prefix = None
+            if outer is None and type(v) is list and _dict_versions is not None:
+                tags = _dict_versions(v, 0, n)
+            hasher = _prefix_hasher(encode, v, 0, 0) if tags is None else None
+            done = {}
+        resume = i
+        if tags is not None:
+            # Plain dicts (their tags say so): no container to descend into, and no aligned
+            # block to find again; each is a unit of its own.
+            # (A group with tags whose new items have tags too went to _grown.) Maybe shifted
+            # (a sliding context window): found by their tags first.
+            appended: list[tuple[bytes, bytes]] = []
+            packer.trail = appended
+            try:
+                entries = self._by_tag(packer, v, path, memo, tags, appended)
+                parts.extend(map(_ENTRY_PART, entries))
+                keys.extend(map(_ENTRY_KEY, entries))
+            finally:
+                packer.trail = outer
+            done.update(appended)
+            i = n
+        if i < n:
+            blocks = self._context(path, _BLOCKS)
+        while i < n:
+            j = min(i - i % _BLOCK + _BLOCK, n)
+            braw = None
+            if j - i == _BLOCK:
+                try:
+                    braw = h128(encode(v[i:j]))
+                except Exception:
+                    braw = None
+                be = blocks.get((i, braw)) if braw is not None else None
+                if be is not None:
+                    be[2] = gen
+                    parts.extend(be[0])
+                    keys.extend(be[3])
+                    chunks.update(be[1])
+                    if outer is not None:
+                        outer.extend(be[1])
+                    done.update(be[1])
+                    self.hits += _BLOCK
+                    i = j
+                    continue
+            start = len(parts)
+            trail: list[tuple[bytes, bytes]] = []
+            packer.trail = trail
+            try:
+                for k in range(i, j):
+                    x = v[k]
+                    t = type(x)
+                    if (
+                        (t is dict or t is list or t is tuple)
+                        and (d < 2 or len(x) > _WHOLE_MAX_LEN)
+                        and self._walkable(x, d)
+                    ):
+                        part = packer.ref_or_inline(self._walk(packer, x, f"{path}[{k}]", d))
+                        parts.append(part)
+                        keys.append(part[-1] if len(part) == _REF_LEN and part[:2] == _REF_HEAD else h64(part))
+                        continue
+                    entry = self._item(packer, x, path, k, memo, trail)
+                    parts.append(entry[0])
+                    keys.append(entry[3])
+            finally:
+                packer.trail = outer
+            if outer is not None:
+                outer.extend(trail)
+            if braw is not None:
+                blocks[(i, braw)] = [tuple(parts[start:]), tuple(trail), gen, tuple(keys[start:])]
+            done.update(trail)
+            i = j
+        if group is not None:
+            group.gen = gen
+            if n > resume:  # extend it in place, if the new items can be vouched for as it was
+                if group.tags is None and hasher is not None:
+                    hasher = _prefix_hasher(encode, v, resume, n, hasher)
+                vouched = True
+                if group.tags is not None and tags is not None:
+                    group.tags += tags
+                elif group.tags is None and hasher is not None:
+                    group.digest = hasher.digest()
+                else:
+                    del self._prefix[path]  # it cannot vouch for them: start afresh next time
+                    vouched = False
+                if vouched:
+                    group.parts.extend(parts[resume:])
+                    group.keys.extend(keys[resume:])
+                    group.hold(done.items())
+        elif prefix is not None and n == resume:
+            prefix.gen = gen  # nothing new since
+        elif n and tags is not None:
+            self._prefix[path] = _Prefix(None, parts[:], keys[:], done, gen, bytearray(tags))
+        elif n and hasher is not None:
+            hasher = _prefix_hasher(encode, v, resume, n, hasher)
+            if hasher is not None:
+                self._prefix[path] = _Prefix(hasher.digest(), parts[:], keys[:], done, gen)
+        if known is not None and self._prefix.get(path) is not known:
+            self.retired.append(known)  # replaced or dropped: the store settles its group
+        return self._page(packer, path, parts, keys, group)
+
+    def _grown(self, packer: _Packer, v: list[Any], path: str, group: _Prefix, tags: bytes) -> bytes:
+        """:meth:`_walk` of a list that grew: the usual checkpoint of a conversation.
+
+        Its first items are ``group``'s, unchanged (their dict version tags say so), and the
+        others are plain dicts with ``tags``. The group is taken over whole and extended in
+        place by the new items, each packed on its own (or found in the memo).
+        """
+        gen = self._gen
+        i = len(group.parts)
+        self.hits += i
+        self.groups.append(group)
+        group.gen = gen
+        parts, keys = group.parts, group.keys
+        if len(v) > i:
+            memo = self._memo.get((path, _ITEM)) or self._context(path, _ITEM)
+            appended: list[tuple[bytes, bytes]] = []  # the new items' chunks
+            packer.trail = appended
+            try:
+                added = [self._item(packer, v[k], path, k, memo, appended) for k in range(i, len(v))]
+            finally:
+                packer.trail = None
+            new_parts, new_keys = list(map(_ENTRY_PART, added)), list(map(_ENTRY_KEY, added))
+            parts, keys = parts + new_parts, keys + new_keys  # (the group's lists grow in place below)
+            known_tags = self._tagged.get(path)
+            if known_tags is not None:  # (kept current, for when items are dropped)
+                known_tags[0] = gen
+                if len(added) == 1:  # the usual turn (an update from a zip costs 4 times more)
+                    known_tags[1][int.from_bytes(tags, sys.byteorder)] = added[0]
+                else:
+                    known_tags[1].update(zip(_tag_keys(tags), added, strict=True))
+            group.tags += tags  # type: ignore[operator]
+            group.parts.extend(new_parts)
+            group.keys.extend(new_keys)
+            group.hold(appended)
+        else:
+            parts, keys = parts[:], keys[:]
+        return self._page(packer, path, parts, keys, group)
+
+    def _page(self, packer: _Packer, path: str, parts: list[bytes], keys: list[int], group: _Prefix | None) -> bytes:
+        """The list at ``path`` from its parts, paged as it was at the last checkpoint where it can be."""
+        prev = self._paging.get(path)
+        if prev is None:
+            prev = self._paging[path] = []
+        inline = packer.paged("l", parts, keys, prev, group)
+        if prev:
+            prev.append(self._gen)
+        return inline
+
+    def _by_tag(
+        self,
+        packer: _Packer,
+        v: list[Any],
+        path: str,
+        memo: dict[Any, list[Any]],
+        tags: bytes,
+        trail: list[tuple[bytes, bytes]],
+    ) -> list[list[Any]]:
+        """The memo entries of ``v``'s items (plain dicts with these ``tags``), found by tag or packed now.
+
+        The same tag is the same dict, unchanged since (see ``_statecheck``): an item of the
+        last checkpoint that went this way is found so, without any encoding, and a list
+        whose items shifted since (a sliding context window) costs a lookup per item, done
+        in bulk in C. Others are found by content (``_item``).
+        """
+        tagged = _tag_keys(tags)
+        last = self._tagged.get(path)
+        entries: list[Any] = list(map(last[1].get, tagged)) if last is not None else [None] * len(tagged)
+        found = len(entries)
+        for k in list(compress(range(len(entries)), map(not_, entries))):  # the ones not found (in C)
+            entries[k] = self._item(packer, v[k], path, k, memo, trail)
+            found -= 1
+        # Exactly this checkpoint's items (then the ones appended as a group): what it does
+        # not hold ages out with it.
+        self._tagged[path] = [self._gen, dict(zip(tagged, entries, strict=True))]
+        held = list(chain.from_iterable(map(_ENTRY_CHUNKS, entries)))
+        packer.chunks.update(held)
+        trail.extend(held)
+        self.hits += found
+        return entries
+
+    def _item(
+        self,
+        packer: _Packer,
+        x: Any,
+        path: str,
+        k: int,
+        memo: dict[Any, list[Any]],
+        trail: list[tuple[bytes, bytes]],
+    ) -> list[Any]:
+        """List item ``x`` (index ``k``) as a memo entry: found by its raw digest, or packed now."""
+        try:
+            raw = packer._h128(self._encode(x))
+        except Exception:  # e.g. an int beyond 64 bits
+            return self._unit(packer, x, path, k, True, None, None)
+        entry = memo.get(raw)
+        if entry is None:
+            return self._unit(packer, x, path, k, True, memo, raw)
+        entry[2] = self._gen
+        packer.chunks.update(entry[1])
+        trail.extend(entry[1])
+        self.hits += 1
+        return entry
+
+    def _unit(
+        self,
+        packer: _Packer,
+        x: Any,
+        path: str,
+        slot: Any,
+        is_item: bool,
+        memo: dict[Any, list[Any]] | None,
+        raw: bytes | None,
+    ) -> list[Any]:
+        """Redact and pack one list item (``slot`` its index) or dict value (``slot`` its key).
+
+        Returns:
+            ``[part, chunks, gen, boundary key]``, remembered in ``memo`` under ``raw``.
+        """
+        self.misses += 1
+        trail: list[tuple[bytes, bytes]] = []
+        outer = packer.trail
+        packer.trail = trail
+        try:
+            if is_item:
+                part = packer.item(self.redactor.redact(x, f"{path}[{slot}]"))
+                boundary = part[-1] if len(part) == _REF_LEN and part[:2] == _REF_HEAD else packer._h64(part)
+            else:
+                out = self.redactor.redact({slot: x}, path)
+                if isinstance(out, dict) and len(out) == 1:
+                    k2, x2 = next(iter(out.items()))
+                else:  # cannot happen with a sane redactor; keep the key, drop the value
+                    k2, x2 = (slot if type(slot) is str else safe_repr(slot)), "<unredactable>"
+                ke = self._encode(k2)
+                part = ke + packer.item(x2)
+                boundary = packer._h64(ke)
+        finally:
+            packer.trail = outer
+        if outer is not None:
+            outer.extend(trail)
+        entry = [part, tuple(trail), self._gen, boundary]
+        if memo is not None and raw is not None:
+            memo[raw] = entry
+        return entry
