@@ -140,12 +140,12 @@ _ENV: dict[str, tuple[str, Any]] = {
     "disabled": ("FLIGHTREC_DISABLE", parse_bool),
     "keep_ring": ("FLIGHTREC_KEEP_RING", parse_bool),
     "redact": ("FLIGHTREC_REDACT", parse_bool),
-    "redact_rules": ("FLIGHTREC_REDACT_RULES", lambda v, n: _split(v)),
+    "redact_rules": ("FLIGHTREC_REDACT_RULES", lambda v, n: _known_rules(_split(v), n)),
     "redact_keys": ("FLIGHTREC_REDACT_KEYS", lambda v, n: _split(v)),
     "redact_allow": ("FLIGHTREC_REDACT_ALLOW", lambda v, n: _split(v)),
-    "sampling": ("FLIGHTREC_SAMPLING", lambda v, n: v),
+    "sampling": ("FLIGHTREC_SAMPLING", lambda v, n: _checked_sampling(v, n)),
     "triggers": ("FLIGHTREC_TRIGGERS", lambda v, n: _parse_triggers(v, n)),
-    "log_level": ("FLIGHTREC_LOG_LEVEL", lambda v, n: v.strip().upper()),
+    "log_level": ("FLIGHTREC_LOG_LEVEL", lambda v, n: _parse_log_level(v, n)),
     "max_value": ("FLIGHTREC_MAX_VALUE", parse_size),
     "max_event": ("FLIGHTREC_MAX_EVENT", parse_size),
     "dump_interval": ("FLIGHTREC_DUMP_INTERVAL", lambda v, n: _parse_float(v, n)),
@@ -187,6 +187,38 @@ def _known_triggers(names: tuple[str, ...], name: str) -> tuple[str, ...]:
     if unknown:
         raise ConfigError(f"{name}: unknown trigger(s) {unknown}; known: {', '.join(ALL_TRIGGERS)}")
     return names
+
+
+def _known_rules(names: tuple[str, ...], name: str) -> tuple[str, ...]:
+    from .redact.config import BUILTIN_RULES  # (light: the rules' names, no pattern compiled)
+
+    unknown = [n for n in names if n not in BUILTIN_RULES]
+    if unknown:
+        raise ConfigError(f"{name}: unknown redaction rule(s) {unknown}; known: {', '.join(BUILTIN_RULES)}")
+    return names
+
+
+def _checked_sampling(value: str, name: str) -> str:
+    """A sampling spec, parsed now so that a bad one fails ``start()`` (the recorder keeps the text)."""
+    from .sampling import parse_sampling
+
+    if value.strip():
+        try:
+            parse_sampling(value)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{name}: {exc}") from None
+    return value
+
+
+def _parse_log_level(value: str, name: str) -> str:
+    import logging
+
+    level = value.strip().upper()
+    if level.isdigit() or isinstance(logging.getLevelName(level), int):
+        return level
+    raise ConfigError(
+        f"{name}: expected a logging level (DEBUG, INFO, WARNING, ERROR, CRITICAL or a number), got {value!r}"
+    )
 
 
 _FIELD_NAMES = {f.name for f in fields(Config)}
@@ -278,7 +310,7 @@ def _argument(key: str, value: Any) -> Any:
         raise ConfigError(f"{key}: expected True or False, got {value!r}")
     if key in _NAMES:
         if isinstance(value, (list, tuple, set, frozenset)) and all(isinstance(v, str) for v in value):
-            return tuple(value)
+            return _known_rules(tuple(value), key) if key == "redact_rules" else tuple(value)
         raise ConfigError(f"{key}: expected names (a list of str, or one comma-separated str), got {value!r}")
     if key in ("sampling", "log_level") and not isinstance(value, str):
         raise ConfigError(f"{key}: expected a str, got {value!r}")

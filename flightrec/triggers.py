@@ -121,10 +121,10 @@ def install(rec: Recorder, config: Config) -> None:
         except (ValueError, OSError):
             pass
     if "logging" in wanted and "logging" not in _installed:
-        from .integrations.logging import install as install_logging
+        # Through the log record factory, not a root handler: the app's logging stays as it was.
+        from .integrations.logging import install_trigger
 
-        level = logging.getLevelName(config.log_level)
-        install_logging(level=logging.WARNING, dump_level=level if isinstance(level, int) else logging.ERROR)
+        install_trigger(level=logging.WARNING, dump_level=config.log_level)
         _installed.add("logging")
     if "faulthandler" in wanted and "faulthandler" not in _installed and not faulthandler.is_enabled():
         try:

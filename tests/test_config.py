@@ -43,6 +43,28 @@ class TestEnvironment:
         with pytest.raises(ConfigError, match="FLIGHTREC_TRIGGERS"):
             resolve_config(env={"FLIGHTREC_TRIGGERS": "excepthook,telepathy"})
 
+    @pytest.mark.parametrize(
+        ("var", "bad", "says"),
+        [
+            ("FLIGHTREC_SAMPLING", "token=bogus", "bad policy 'bogus'"),
+            ("FLIGHTREC_SAMPLING", "note=fraction:2", "fraction"),
+            ("FLIGHTREC_REDACT_RULES", "email,nosuchrule", r"unknown redaction rule\(s\) \['nosuchrule'\]"),
+            ("FLIGHTREC_LOG_LEVEL", "loud", "expected a logging level"),
+        ],
+    )
+    def test_a_bad_spec_fails_at_start_naming_its_variable(self, var: str, bad: str, says: str) -> None:
+        """Sampling specs, rule names and log levels are checked when the config is built, not later."""
+        with pytest.raises(ConfigError, match=f"^{var}: .*{says}"):
+            resolve_config(env={var: bad})
+
+    def test_good_specs_pass_unchanged(self) -> None:
+        """A valid sampling spec is kept as its text; a level may be a name (any case) or a number."""
+        env = {"FLIGHTREC_SAMPLING": "token=rate:20,note=off", "FLIGHTREC_LOG_LEVEL": "warning"}
+        cfg = resolve_config(env=env)
+        assert (cfg.sampling, cfg.log_level) == ("token=rate:20,note=off", "WARNING")
+        assert resolve_config(env={"FLIGHTREC_LOG_LEVEL": " 25 "}).log_level == "25"
+        assert resolve_config(env={}, redact_rules=["email", "card"]).redact_rules == ("email", "card")
+
     def test_a_string_argument_means_what_its_variable_would(self) -> None:
         """start(max_event="4KiB", keep_ring="no", triggers="signals,atexit"...) parse as the variables do."""
         cfg = resolve_config(
@@ -75,7 +97,11 @@ class TestEnvironment:
             ("triggers", 5),
             ("triggers", ("telepathy",)),
             ("redact_rules", [1]),
+            ("redact_rules", ["email", "telepathy"]),
+            ("redact_rules", "email,telepathy"),
             ("sampling", 5),
+            ("sampling", "token=bogus"),
+            ("log_level", "loud"),
             ("dir", 5),
         ],
     )

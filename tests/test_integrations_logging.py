@@ -1,4 +1,4 @@
-"""The stdlib logging handler: records WARNING+ records, dumps at ERROR+ (both configurable)."""
+"""The stdlib logging integration: records WARNING+ records, dumps at ERROR+ (both configurable)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import pytest
 
 import flightrec
 from flightrec.integrations.logging import FlightrecHandler, install
+
+from .conftest import run_child
 
 
 @pytest.fixture
@@ -68,3 +70,110 @@ class TestHandler:
         """Installing twice attaches one handler."""
         assert install(logger=log) is install(logger=log)
         assert sum(isinstance(h, FlightrecHandler) for h in log.handlers) == 1
+
+
+class TestTrigger:
+    """The ``logging`` trigger that start() installs observes records without adding a handler.
+
+    Each test runs in a fresh interpreter: the point is what the application's own logging
+    does afterwards, which a handler left on the root logger by another test would change.
+    """
+
+    def test_the_apps_logging_set_up_still_takes_effect(self, frdir: Path) -> None:
+        """basicConfig after start() still configures the root; records are recorded and ERROR dumps."""
+        proc = run_child(
+            """
+            import logging, flightrec
+            flightrec.start(triggers=("logging",), resources=0)
+            logging.basicConfig(format="APP %(levelname)s %(message)s", level=logging.INFO)
+            log = logging.getLogger("agent")
+            log.info("planning")
+            log.error("tool %s failed", "search")
+            print([type(h).__name__ for h in logging.getLogger().handlers])
+            """,
+            frdir,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.strip() == "['StreamHandler']"
+        assert "APP INFO planning" in proc.stderr and "APP ERROR tool search failed" in proc.stderr
+        [dump] = frdir.glob("*.frec")
+        with flightrec.load(dump) as rec:
+            assert rec.meta["trigger"]["reason"] == "log-error"
+            assert [e.data["message"] for e in rec.events(["log"])] == ["tool search failed"]
+
+    def test_last_resort_output_and_unretrieved_task_errors_still_print(self, frdir: Path) -> None:
+        """With no logging set up, WARNING+ still reaches stderr (asyncio's report too), and is recorded."""
+        proc = run_child(
+            """
+            import asyncio, gc, logging, flightrec
+            flightrec.start(triggers=("logging",), resources=0, dump_interval=0)
+            logging.getLogger("agent").warning("context at 91%")
+            quiet = logging.getLogger("agent.private")
+            quiet.propagate = False
+            quiet.warning("not propagated")
+
+            async def fails():
+                raise RuntimeError("nobody awaited me")
+
+            async def main():
+                task = asyncio.ensure_future(fails())
+                await asyncio.sleep(0.01)
+                del task
+                gc.collect()
+
+            asyncio.run(main())
+            rec = flightrec.get_recorder()
+            with flightrec.load(rec.ring_path) as r:
+                print([e.data["logger"] for e in r.events(["log"])])
+            """,
+            frdir,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert "context at 91%" in proc.stderr and "not propagated" in proc.stderr
+        assert "Task exception was never retrieved" in proc.stderr and "nobody awaited me" in proc.stderr
+        assert proc.stdout.strip() == "['agent', 'agent.private', 'asyncio']"
+
+    def test_the_previous_record_factory_still_makes_the_records(self, frdir: Path) -> None:
+        """An application's own record factory keeps working; starting again installs no second hook."""
+        proc = run_child(
+            """
+            import logging, flightrec
+            from flightrec.integrations.logging import LogRecordHook
+            base = logging.getLogRecordFactory()
+
+            def tagged(*args, **kwargs):
+                record = base(*args, **kwargs)
+                record.request_id = "req-7"
+                return record
+
+            logging.setLogRecordFactory(tagged)
+            logging.basicConfig(format="%(request_id)s %(message)s")
+            flightrec.start(triggers=("logging",), resources=0, log_level="CRITICAL")
+            flightrec.stop()
+            flightrec.start(triggers=("logging",), resources=0, log_level="CRITICAL")
+            factory = logging.getLogRecordFactory()
+            logging.getLogger("agent").error("slow tool")
+            print(isinstance(factory, LogRecordHook), factory.inner is tagged, factory.dump_level)
+            """,
+            frdir,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.strip() == "True True 50"
+        assert "req-7 slow tool" in proc.stderr
+        assert list(frdir.glob("*.frec")) == []  # log_level=CRITICAL: an ERROR is recorded, not dumped
+
+    def test_log_level_from_the_environment(self, frdir: Path) -> None:
+        """FLIGHTREC_LOG_LEVEL=WARNING dumps at a warning."""
+        proc = run_child(
+            """
+            import logging, flightrec
+            flightrec.start(triggers=("logging",), resources=0)
+            logging.getLogger("agent").warning("retrying")
+            """,
+            frdir,
+            FLIGHTREC_LOG_LEVEL="warning",
+        )
+        assert proc.returncode == 0, proc.stderr
+        [dump] = frdir.glob("*.frec")
+        with flightrec.load(dump) as rec:
+            assert rec.meta["trigger"]["reason"] == "log-warning"

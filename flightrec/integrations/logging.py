@@ -1,4 +1,17 @@
-"""A ``logging.Handler`` that records log records as events and dumps at ERROR and above."""
+"""stdlib logging: records log records as ``log`` events and dumps at ERROR and above.
+
+Two ways in, one recording:
+
+* :func:`install_trigger`, what ``flightrec.start()`` installs (the ``logging`` trigger):
+  it wraps the log record factory (:func:`logging.setLogRecordFactory`) instead of adding
+  a handler, so the application's own logging set-up is left exactly as it was. A handler
+  on the root logger would not be: ``logging.basicConfig()`` does nothing once the root
+  has a handler, and Python's last-resort output to stderr (and with it asyncio's "Task
+  exception was never retrieved") goes silent. It also sees the records of loggers that
+  do not propagate to the root.
+* :class:`FlightrecHandler`, a ``logging.Handler`` to attach to a logger of your choice
+  (:func:`install` does that once), when only some loggers should be recorded.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +19,44 @@ import logging
 from typing import Any
 
 from .. import api
+
+__all__ = ["FlightrecHandler", "LogRecordHook", "install", "install_trigger"]
+
+
+def _level(value: int | str | None, default: int | None) -> int | None:
+    """A level given as a number or a name (``"error"``); ``default`` for a name logging does not know."""
+    if isinstance(value, str):
+        if value.strip().isdigit():
+            return int(value)
+        number = logging.getLevelName(value.strip().upper())
+        return number if isinstance(number, int) else default
+    return value
+
+
+def record_log(record: logging.LogRecord, dump_level: int | None) -> None:
+    """Record ``record`` as a ``log`` event, and dump when it is at ``dump_level`` or above.
+
+    Never raises; records of flightrec's own loggers are skipped (no recursion).
+    """
+    rec = api._recorder
+    if rec is None or record.name.startswith("flightrec"):
+        return
+    try:
+        data: dict[str, Any] = {
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "where": f"{record.pathname}:{record.lineno}",
+        }
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None:
+            data["exception"] = f"{type(exc).__name__}: {exc}"
+            data["traceback"] = logging.Formatter().formatException(record.exc_info)  # type: ignore[arg-type]
+        rec.record("log", data, is_error=record.levelno >= logging.ERROR)
+        if dump_level is not None and record.levelno >= dump_level:
+            rec.dump(reason=f"log-{record.levelname.lower()}", exc=exc, automatic=True)
+    except Exception:
+        rec.errors += 1
 
 
 class FlightrecHandler(logging.Handler):
@@ -18,34 +69,47 @@ class FlightrecHandler(logging.Handler):
 
     def __init__(self, level: int | str = logging.WARNING, dump_level: int | str | None = logging.ERROR) -> None:
         super().__init__(level)
-        if isinstance(dump_level, str):
-            dump_level = logging.getLevelName(dump_level.upper())
-            if not isinstance(dump_level, int):
-                dump_level = logging.ERROR
-        self.dump_level = dump_level
+        self.dump_level = _level(dump_level, logging.ERROR)
 
     def emit(self, record: logging.LogRecord) -> None:
         """Record the log record (never raises, never recurses into itself)."""
-        rec = api._recorder
-        if rec is None or record.name.startswith("flightrec"):
-            return
+        record_log(record, self.dump_level)
+
+
+class LogRecordHook:
+    """The log record factory that the ``logging`` trigger installs: the previous factory, observed.
+
+    Every record a logger creates (those its level lets through) passes here before any
+    handler sees it; those at ``level`` and above are recorded, and those at ``dump_level``
+    and above dump. The record is the previous factory's, returned unchanged.
+    """
+
+    def __init__(self, inner: Any, level: int, dump_level: int | None) -> None:
+        self.inner = inner
+        self.level = level
+        self.dump_level = dump_level
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        record = self.inner(*args, **kwargs)
         try:
-            data: dict[str, Any] = {
-                "level": record.levelname,
-                "logger": record.name,
-                "message": record.getMessage(),
-                "where": f"{record.pathname}:{record.lineno}",
-            }
-            exc = record.exc_info[1] if record.exc_info else None
-            if exc is not None:
-                data["exception"] = f"{type(exc).__name__}: {exc}"
-                data["traceback"] = logging.Formatter().formatException(record.exc_info)  # type: ignore[arg-type]
-            is_error = record.levelno >= logging.ERROR
-            rec.record("log", data, is_error=is_error)
-            if self.dump_level is not None and record.levelno >= self.dump_level:
-                rec.dump(reason=f"log-{record.levelname.lower()}", exc=exc, automatic=True)
-        except Exception:
-            rec.errors += 1
+            if api._recorder is not None and record.levelno >= self.level:
+                record_log(record, self.dump_level)
+        except Exception:  # a factory of the application's that returns something odd
+            pass
+        return record
+
+
+def install_trigger(level: int | str = logging.WARNING, dump_level: int | str | None = logging.ERROR) -> LogRecordHook:
+    """Observe every log record through the record factory, once (later calls update the levels)."""
+    lowest = _level(level, logging.WARNING)
+    dumps = _level(dump_level, logging.ERROR)
+    current = logging.getLogRecordFactory()
+    if isinstance(current, LogRecordHook):
+        current.level, current.dump_level = lowest if lowest is not None else logging.WARNING, dumps
+        return current
+    hook = LogRecordHook(current, lowest if lowest is not None else logging.WARNING, dumps)
+    logging.setLogRecordFactory(hook)
+    return hook
 
 
 def install(
@@ -53,14 +117,16 @@ def install(
     dump_level: int | str | None = logging.ERROR,
     logger: logging.Logger | None = None,
 ) -> FlightrecHandler:
-    """Attach a :class:`FlightrecHandler` to ``logger`` (the root logger by default), once."""
+    """Attach a :class:`FlightrecHandler` to ``logger`` (the root logger by default), once.
+
+    On the root logger a handler changes the application's logging (``basicConfig`` then
+    does nothing, the last-resort output to stderr stops): to record everything, prefer
+    :func:`install_trigger`, which ``flightrec.start()`` installs.
+    """
     target = logger if logger is not None else logging.getLogger()
     for h in target.handlers:
         if isinstance(h, FlightrecHandler):
             return h
     handler = FlightrecHandler(level, dump_level)
     target.addHandler(handler)
-    if target.level > handler.level or (target.level == logging.NOTSET and logger is None):
-        # The root logger defaults to WARNING; don't lower it (that would change the app's output).
-        pass
     return handler
