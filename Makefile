@@ -30,6 +30,7 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/record.py
 	$(PY) benchmarks/redact.py
+	$(PY) benchmarks/redact_core.py
 	$(PY) benchmarks/checkpoint.py
 	$(PY) benchmarks/agent_overhead.py
 	$(PY) benchmarks/tui.py

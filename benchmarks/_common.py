@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import gc
 import statistics
 import time
@@ -50,3 +51,8 @@ def table(rows: list[tuple[str, float]], unit: str = "ns", ref: str | None = Non
         ratio = value / base if base else float("nan")
         out.append(f"  {name:<{width}}  {value:>10.1f} {unit}   x{ratio:>6.2f}")
     return "\n".join(out)
+
+
+def no_options(doc: str | None) -> None:
+    """Parse a benchmark's command line, which takes no options: ``--help`` shows ``doc``, anything else is an error."""
+    argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()

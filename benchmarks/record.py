@@ -31,7 +31,7 @@ import msgpack
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import median_s, per_call_ns, table
+from _common import median_s, no_options, per_call_ns, table
 
 import flightrec
 from flightrec import format as fmt
@@ -183,4 +183,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    no_options(__doc__)
     main()

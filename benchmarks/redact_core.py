@@ -610,4 +610,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from _common import no_options  # (here: the tests import this file without benchmarks/ on the path)
+
+    no_options(__doc__)
     main()
