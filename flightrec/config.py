@@ -7,6 +7,7 @@ disabled rather than crash the agent.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, fields
@@ -36,19 +37,23 @@ _UNITS = {
 ALL_TRIGGERS = ("excepthook", "threading", "asyncio", "signals", "logging", "faulthandler", "atexit")
 
 
+_SIZE_MAX = 1 << 50  # (a bigger number overflows the OS's sizes before it means anything)
+
+
 def parse_size(value: str | int, name: str = "size") -> int:
     """Parse ``"64MiB"``, ``"512k"``, ``"1048576"`` or an int into bytes."""
     if isinstance(value, int):
-        if value <= 0:
-            raise ConfigError(f"{name} must be positive, got {value}")
-        return value
-    m = _SIZE_RE.match(str(value))
-    unit = (m.group(2) or "").lower() if m else ""
-    if not m or unit not in _UNITS:
-        raise ConfigError(f"{name}: cannot parse size {value!r} (try e.g. 64MiB, 512KiB, 1048576)")
-    n = int(float(m.group(1)) * _UNITS[unit])
+        n = value
+    else:
+        m = _SIZE_RE.match(str(value))
+        unit = (m.group(2) or "").lower() if m else ""
+        if not m or unit not in _UNITS:
+            raise ConfigError(f"{name}: cannot parse size {value!r} (try e.g. 64MiB, 512KiB, 1048576)")
+        n = int(float(m.group(1)) * _UNITS[unit])
     if n <= 0:
         raise ConfigError(f"{name} must be positive, got {value!r}")
+    if n > _SIZE_MAX:
+        raise ConfigError(f"{name}: {value!r} is too large (at most 1PiB)")
     return n
 
 
@@ -162,15 +167,28 @@ def _parse_float(value: str, name: str) -> float:
         f = float(value)
     except ValueError:
         raise ConfigError(f"{name}: expected a number, got {value!r}") from None
-    if f < 0:
-        raise ConfigError(f"{name}: must not be negative, got {value!r}")
+    return _finite(f, name)
+
+
+def _finite(f: float, name: str) -> float:
+    if not math.isfinite(f) or f < 0:
+        raise ConfigError(f"{name}: expected a finite number, 0 or more, got {f!r}")
     return f
+
+
+_RESOURCES_MIN = 0.01  # seconds between samples: less would keep a core busy sampling
 
 
 def _parse_resources(value: str, name: str) -> float:
     if value.strip().lower() in ("off", "no", "false", "0", ""):
         return 0.0
-    return _parse_float(value, name)
+    return _sampling_interval(_parse_float(value, name), name)
+
+
+def _sampling_interval(f: float, name: str) -> float:
+    if 0 < f < _RESOURCES_MIN:
+        raise ConfigError(f"{name}: at least {_RESOURCES_MIN} seconds between resource samples (or off), got {f!r}")
+    return f
 
 
 def _parse_triggers(value: str, name: str = "FLIGHTREC_TRIGGERS") -> tuple[str, ...]:
@@ -301,8 +319,8 @@ def _argument(key: str, value: Any) -> Any:
             return value
         raise ConfigError(f"{key}: expected a count (an int, 0 or more), got {value!r}")
     if key in ("dump_interval", "resources"):
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
-            return float(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0:
+            return _sampling_interval(float(value), key) if key == "resources" else float(value)
         raise ConfigError(f"{key}: expected a number of seconds (0 or more), got {value!r}")
     if key in _BOOLS:
         if isinstance(value, bool) or (isinstance(value, int) and value in (0, 1)):

@@ -232,6 +232,19 @@ def host_meta() -> dict[str, Any]:
 
 def recover_ring(recording: Any, directory: Path) -> Path:
     """Turn a ring file (orphaned by a crash or a kill -9) into a dump."""
+    blocks = ring_file_blocks(recording)
+    meta = dict(recording.meta)
+    meta["trigger"] = {"reason": "recover", "ring": str(recording.path), "recovered_ns": time.time_ns()}
+    meta["recovered"] = True
+    name = dump_name(int(meta.get("pid", 0)), "recovered")
+    prog = meta.get("prog")
+    if isinstance(prog, str) and prog:
+        name = f"{_SAFE.sub('_', prog)[:32]}-{name.split('-', 1)[1]}"
+    return write_dump(directory, name, meta, blocks)
+
+
+def ring_file_blocks(recording: Any) -> list[bytes]:
+    """A dump's blocks, read back from an opened ring file as any reader sees it (no lock taken)."""
     buf = recording._buf
     blocks: list[bytes] = []
     pinned = encode_events_block(recording.pinned, 0, fmt.FLAG_PINNED)
@@ -244,11 +257,4 @@ def recover_ring(recording: Any, directory: Path) -> Path:
     open_block = encode_events_block(recording.open_events, min(last_block + 1, (1 << 64) - 1), fmt.FLAG_OPEN)
     if open_block:
         blocks.append(open_block)
-    meta = dict(recording.meta)
-    meta["trigger"] = {"reason": "recover", "ring": str(recording.path), "recovered_ns": time.time_ns()}
-    meta["recovered"] = True
-    name = dump_name(int(meta.get("pid", 0)), "recovered")
-    prog = meta.get("prog")
-    if isinstance(prog, str) and prog:
-        name = f"{_SAFE.sub('_', prog)[:32]}-{name.split('-', 1)[1]}"
-    return write_dump(directory, name, meta, blocks)
+    return blocks

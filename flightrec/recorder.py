@@ -22,7 +22,7 @@ import msgspec
 from . import format as fmt
 from .config import Config
 from .context import _tls, current_span, thread_name
-from .dump import dump_name, encode_events_block, header_safe, host_meta, redact_argv, write_dump
+from .dump import dump_name, encode_events_block, header_safe, host_meta, redact_argv, ring_file_blocks, write_dump
 from .encode import EventEncoder
 from .errors import DumpFailed
 from .fastpath import new_lock
@@ -267,8 +267,11 @@ class Recorder:
             incr = None if pin or is_error else self._keep_fast(kind)
             if incr is not None:
                 incr()
-            elif not pin and not self.sampler.keep(kind, span, self._seq, is_error, ts):
-                return None  # counted by the sampler, per kind and reason
+            else:
+                if type(kind) is not str or len(kind) > KIND_MAX:
+                    kind = bounded_kind(kind)  # (a kind in the fast table is a short str already)
+                if not pin and not self.sampler.keep(kind, span, self._seq, is_error, ts):
+                    return None  # counted by the sampler, per kind and reason
             if self.redactor is not None:
                 data = self.redactor.redact(data) if fresh else self._redacted(data, kind)
             try:
@@ -459,6 +462,8 @@ class Recorder:
         """
         if self.closed:
             return None
+        if not isinstance(reason, str):
+            reason = "manual" if reason is None else repr(reason)
         if not self._dump_lock.acquire(blocking=False):
             return None  # concurrent dumps are refused, not queued
         try:
@@ -492,6 +497,38 @@ class Recorder:
             return None
         finally:
             self._dump_lock.release()
+
+    def dump_unlocked(self, reason: str) -> Path | None:
+        """Write a dump read back from the ring file, without taking the recorder's locks.
+
+        For a signal handler that interrupted the recorder itself: its lock is not reentrant,
+        so :meth:`dump` would wait forever for the frame it interrupted. The ring file is
+        framed for readers that never lock (checksums, seqs: what ``attach`` and ``recover``
+        read), so this dump holds every event committed before the interruption.
+        """
+        if self.closed:
+            return None
+        from .reader import open_recording
+
+        try:
+            recording = open_recording(self.ring_path)
+            try:
+                blocks = ring_file_blocks(recording)
+            finally:
+                recording.close()
+            meta = self._dump_meta(reason, None)
+            name = dump_name(os.getpid(), reason)
+            out = write_dump(self.dump_dir, name, meta, blocks, self.config.max_dumps, self.config.max_dump_bytes)
+        except DumpFailed as failure:
+            self.dump_failures += 1
+            print(f"flightrec: {failure}", file=sys.stderr)
+            return None
+        except Exception as failure:  # never let a dump take the agent down
+            self.errors += 1
+            print(f"flightrec: dump failed: {type(failure).__name__}: {failure}", file=sys.stderr)
+            return None
+        self.dumps.append(out)
+        return out
 
     def _snapshot_blocks(self) -> list[bytes | memoryview]:
         """Framed blocks for a dump, oldest first: pinned, ring blocks, then the open block."""
@@ -574,6 +611,13 @@ class Recorder:
                 pass
             self.closed = True
             keep = self.config.keep_ring if remove is None else not remove
+            if not keep and remove is None and self.dump_failures:
+                # A dump that failed (unwritable directory, full disk) may have been the crash's:
+                # the ring is then its only copy.
+                keep = True
+                ring = os.path.abspath(self.ring_path)
+                note = f"a dump failed, so the ring is kept: `flightrec recover {ring}` makes it one"
+                print(f"flightrec: {note}", file=sys.stderr)
             if self._fast is not None:
                 self._fast.release()  # lets go of the map, so that it can be closed
             try:
@@ -588,6 +632,16 @@ class Recorder:
         """In a forked child: forget the parent's ring without touching it."""
         self.closed = True
         self._stop.set()
+
+
+KIND_MAX = 64
+"""Characters of an event's kind; a longer one is cut (its kind names a sort of event, not data)."""
+
+
+def bounded_kind(kind: object) -> str:
+    """``kind`` as a str of at most :data:`KIND_MAX` characters, cut with an ellipsis."""
+    text = kind if isinstance(kind, str) else repr(kind)
+    return text if len(text) <= KIND_MAX else text[: KIND_MAX - 1] + "…"
 
 
 def describe_exception(exc: BaseException, redact: Any) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
@@ -73,10 +74,16 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
     rec = api._recorder
     name = signal.Signals(signum).name
     dumped = None
+    busy = False
     if rec is not None:
         try:
-            rec.record("signal", {"signal": name}, is_error=True)
-            dumped = rec.dump(reason=name)
+            busy = _recorder_busy(rec, frame)
+            if not busy:
+                rec.record("signal", {"signal": name}, is_error=True)
+                dumped = rec.dump(reason=name)
+                busy = dumped is None and rec._dump_lock.locked()  # a dump under way, which dying would cut
+            if busy:
+                dumped = rec.dump_unlocked(reason=name)
         except Exception:
             rec.errors += 1
     prev = _prev_signal.get(signum, signal.SIG_DFL)
@@ -87,9 +94,44 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
         return
     # Default disposition: the process dies of the signal, as it would have without us.
     if rec is not None and dumped is not None:
-        api.stop()  # the dump holds everything: don't leave the ring for `recover`
+        # The dump holds everything: don't leave the ring for `recover`. (Not through stop()
+        # when the recorder is busy: closing takes the lock the interrupted frame holds.)
+        if busy:
+            _unlink_quietly(rec.ring_path)
+            fatal = rec.ring_path.with_suffix(".fatal")
+            if fatal.exists() and fatal.stat().st_size == 0:
+                _unlink_quietly(fatal)
+        else:
+            api.stop()
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
+
+
+def _recorder_busy(rec: Recorder, frame: FrameType | None, wait: float = 2.0) -> bool:
+    """Whether the signal interrupted a thread holding the recorder's lock, or the lock stays taken.
+
+    The handler runs in the main thread between two bytecodes of whatever it interrupted:
+    if that was the recorder (an append, a flush listener, a dump), the lock is held by this
+    very thread and waiting for it would never end. Taken by another thread, it is let go
+    within microseconds.
+    """
+    lock = rec._lock
+    if lock.acquire(False):
+        lock.release()
+        return False
+    if frame is not None and str(frame.f_globals.get("__name__", "")).startswith("flightrec."):
+        return True  # interrupted inside the recorder's own code: the holder is us
+    if lock.acquire(True, wait):
+        lock.release()
+        return False
+    return True
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _at_exit() -> None:

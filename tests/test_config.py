@@ -50,6 +50,11 @@ class TestEnvironment:
             ("FLIGHTREC_SAMPLING", "note=fraction:2", "fraction"),
             ("FLIGHTREC_REDACT_RULES", "email,nosuchrule", r"unknown redaction rule\(s\) \['nosuchrule'\]"),
             ("FLIGHTREC_LOG_LEVEL", "loud", "expected a logging level"),
+            ("FLIGHTREC_RESOURCES", "nan", "finite"),
+            ("FLIGHTREC_RESOURCES", "1e-9", "at least 0.01 seconds"),
+            ("FLIGHTREC_DUMP_INTERVAL", "inf", "finite"),
+            ("FLIGHTREC_MAX_DUMPS", "nan", "finite"),
+            ("FLIGHTREC_SIZE", "99999999999999999999999", "too large"),
         ],
     )
     def test_a_bad_spec_fails_at_start_naming_its_variable(self, var: str, bad: str, says: str) -> None:
@@ -102,6 +107,10 @@ class TestEnvironment:
             ("sampling", 5),
             ("sampling", "token=bogus"),
             ("log_level", "loud"),
+            ("resources", 1e-9),
+            ("resources", float("nan")),
+            ("dump_interval", float("inf")),
+            ("size", 2**80),
             ("dir", 5),
         ],
     )

@@ -348,6 +348,85 @@ class TestSignals:
         assert child.wait(timeout=20) == 5
         assert "agent handler ran" in child.stdout.read()
 
+    @pytest.mark.parametrize("pure", ["0", "1"], ids=["c-path", "pure-python"])
+    def test_sigterm_landing_inside_the_recorder_still_dumps_and_dies(self, frdir: Path, pure: str) -> None:
+        """A SIGTERM handled while the recorder holds its lock (here: inside a flush) does not hang.
+
+        The recorder's lock is not reentrant and the handler runs in the thread it interrupted:
+        taking the lock there waited forever. The dump is read back from the ring file instead.
+        """
+        proc = run_child(
+            """
+            import os, signal, flightrec
+            rec = flightrec.start(size="1MiB", block_size="4KiB", resources=0)
+            rec.add_flush_listener(lambda at_risk: os.kill(os.getpid(), signal.SIGTERM))
+            i = 0
+            while True:
+                flightrec.record("note", i=i, text="x" * (i % 300))
+                i += 1
+            """,
+            frdir,
+            timeout=60,
+            FLIGHTREC_PURE_PYTHON=pure,
+        )
+        assert proc.returncode == -signal.SIGTERM, proc.stderr
+        [dump] = _dumps(frdir)
+        with flightrec.load(dump) as rec:
+            assert rec.meta["trigger"]["reason"] == "SIGTERM"
+            notes = [e.data["i"] for e in rec.events(["note"])]
+        assert notes == list(range(len(notes))) and len(notes) > 10  # every committed event, in order
+        assert list(frdir.glob("*.ring")) == [] and list(frdir.glob("*.fatal")) == []
+
+    def test_sigterm_waits_for_a_lock_another_thread_holds(self, frdir: Path) -> None:
+        """Held by another thread, the lock is waited for: the usual dump, with the signal event."""
+        child = spawn_child(
+            """
+            import threading, time, flightrec
+            rec = flightrec.start(resources=0)
+            flightrec.record("note", i=1)
+            def hold():
+                with rec._lock:
+                    print("ready", flush=True)
+                    time.sleep(0.5)
+            threading.Thread(target=hold).start()
+            time.sleep(30)
+            """,
+            frdir,
+        )
+        wait_ready(child)
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=20) == -signal.SIGTERM
+        [dump] = _dumps(frdir)
+        with flightrec.load(dump) as rec:
+            assert [e.kind for e in rec.events()][-2:] == ["note", "signal"]
+
+
+class TestFailedDumpKeepsTheRing:
+    def test_a_crash_whose_dump_fails_leaves_the_ring_to_recover(self, frdir: Path, tmp_path: Path) -> None:
+        """The dump directory is unusable: the clean exit after the crash keeps the ring, and says so."""
+        not_a_dir = tmp_path / "file"
+        not_a_dir.write_text("")
+        proc = run_child(
+            """
+            import flightrec.auto, flightrec
+            flightrec.record("note", important="the only copy")
+            raise RuntimeError("crash")
+            """,
+            frdir,
+            FLIGHTREC_DUMP_DIR=str(not_a_dir),
+        )
+        assert proc.returncode == 1 and "RuntimeError: crash" in proc.stderr
+        [ring] = frdir.glob("*.ring")
+        assert f"flightrec recover {ring}" in proc.stderr
+        out = tmp_path / "out"
+        out.mkdir(mode=0o700)
+        result = run_cli("recover", str(ring), "-o", str(out))
+        assert result.returncode == 0, result.stderr
+        [dump] = out.glob("*.frec")
+        with flightrec.load(dump) as rec:
+            assert [e.data.get("important") for e in rec.events(["note"])] == ["the only copy"]
+            assert [e.data["type"] for e in rec.events(["error"])] == ["builtins.RuntimeError"]
+
 
 MP_SCRIPT = """
 import multiprocessing as mp, os, sys

@@ -329,3 +329,25 @@ class TestReentrantRecording:
         assert " 0 [" in line  # no error inside the recorder
         assert "'inside repr'" in line and "model_dump logs an error" in line
         assert "'obj': '<Chatty>'" in line and "'model': {'field': 1}" in line
+
+
+class TestHostileKindsAndReasons:
+    def test_a_huge_or_odd_kind_is_cut_not_stored_whole(self, recorder: Any) -> None:
+        """A 100,000-character kind is cut to KIND_MAX characters; a kind that is no str becomes its repr."""
+        from flightrec.recorder import KIND_MAX
+
+        assert flightrec.record("k" * 100_000, x=1) is not None
+        assert recorder.record(("t",), {"y": 2}) is not None
+        assert flightrec.record("tool_call", x=3) is not None  # a usual kind, untouched
+        dump = flightrec.dump()
+        assert dump is not None
+        with flightrec.load(dump) as rec:
+            kinds = [e.kind for e in rec.events()]
+        assert kinds == ["k" * (KIND_MAX - 1) + "…", "('t',)", "tool_call"]
+
+    def test_a_dump_reason_of_none_is_a_manual_dump(self, recorder: Any) -> None:
+        """dump(reason=None) writes a dump (it used to fail inside the recorder)."""
+        errors = recorder.errors
+        dump = flightrec.dump(reason=None)  # type: ignore[arg-type]
+        assert dump is not None and dump.name.endswith("-manual.frec")
+        assert recorder.errors == errors
