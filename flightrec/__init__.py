@@ -26,6 +26,7 @@ from .errors import (
     RecordingNotFound,
     UnsafeDirectory,
     UnsupportedVersion,
+    UsageError,
 )
 from .event import Event
 
@@ -45,6 +46,7 @@ __all__ = [
     "ToolResponseError",
     "UnsafeDirectory",
     "UnsupportedVersion",
+    "UsageError",
     "__version__",
     "checkpoint",
     "dump",

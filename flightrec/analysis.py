@@ -11,12 +11,13 @@ import bisect
 from collections import deque
 from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, SupportsIndex
 
 import msgspec
 
 from .checkpoint import ChunkIndex, DiffEntry, diff_states
 from .encode import safe_repr
+from .errors import UsageError
 from .event import Event
 
 __all__ = [
@@ -407,7 +408,11 @@ class AnalysisMixin:
 
         Exact for any seq in the recording, even after wrap-around: an item retained before
         the oldest event still in the recording is known from its carried retain.
+
+        Raises:
+            UsageError: ``seq`` is not an int.
         """
+        check_seq(seq, "live_items(seq)")
         items: dict[Hashable, MemoryItem] = {}
         memory = self._analysis().memory
         later: list[Event] = []
@@ -439,7 +444,9 @@ class AnalysisMixin:
 
         Raises:
             MissingChunk: that checkpoint cannot be rebuilt (a chunk is missing).
+            UsageError: ``seq`` is not an int.
         """
+        check_seq(seq, "state_at(seq)")
         a = self._analysis()
         seqs = [c[0] for c in a.checkpoints]
         i = bisect.bisect_right(seqs, seq) - 1
@@ -448,7 +455,14 @@ class AnalysisMixin:
         return a.chunks.rebuild(a.checkpoints[i][4])
 
     def diff(self, seq_a: int, seq_b: int) -> list[DiffEntry]:
-        """What changed between the states at ``seq_a`` and ``seq_b`` (see :meth:`state_at`)."""
+        """What changed between the states at ``seq_a`` and ``seq_b`` (see :meth:`state_at`).
+
+        Raises:
+            MissingChunk: one of the checkpoints cannot be rebuilt.
+            UsageError: ``seq_a`` or ``seq_b`` is not an int.
+        """
+        check_seq(seq_a, "diff(seq_a, seq_b): seq_a")
+        check_seq(seq_b, "diff(seq_a, seq_b): seq_b")
         return diff_states(self.state_at(seq_a), self.state_at(seq_b))
 
     # ------------------------------------------------------------ resources
@@ -499,6 +513,17 @@ def _hkey(item_id: Any) -> Hashable:
         return item_id  # type: ignore[no-any-return]
     except TypeError:
         return repr(item_id)
+
+
+def check_seq(seq: object, what: str) -> None:
+    """Refuse a sequence number that is not an integer (a str, None, a bool, a float...).
+
+    Raises:
+        UsageError: naming ``what`` and the type given.
+    """
+    if isinstance(seq, SupportsIndex) and not isinstance(seq, bool):  # an int, or numpy's and the like
+        return
+    raise UsageError(f"{what} must be an event sequence number (an int), not {type(seq).__name__}: {seq!r:.60}")
 
 
 def _item(d: dict[str, Any], retained_seq: int) -> MemoryItem:

@@ -64,11 +64,14 @@ def write_dump(
     max_dumps: int = 0,
     max_bytes: int = 0,
     require_private: bool = True,
+    overwrite: bool = False,
 ) -> Path:
     """Write a dump atomically and return its path.
 
     ``require_private`` (the recorder's dumps) creates the directory 0700 and refuses one
     that others could write to; a user-chosen output path (``scrub -o``) is taken as is.
+    If ``name`` exists, ``overwrite`` replaces it (an explicit output path); otherwise
+    the dump takes the first free name of ``<stem>-2.frec``, ``<stem>-3.frec``...
 
     Raises:
         DumpFailed: the directory is unusable or the disk is full; no partial file is left
@@ -85,11 +88,7 @@ def write_dump(
     total = len(head) + sum(len(b) for b in blocks) + sum(len(t) for t in tail)
     if max_dumps or max_bytes:
         enforce_caps(directory, max_dumps, max_bytes, incoming=total)
-    final = directory / name
-    n = 1
-    while final.exists():
-        n += 1
-        final = directory / f"{name[: -len(fmt.DUMP_SUFFIX)]}-{n}{fmt.DUMP_SUFFIX}"
+    final = directory / name if overwrite else free_name(directory, name)
     tmp = directory / f".{final.name}.{os.getpid()}.tmp"
     try:
         fd = create_private_file(tmp)
@@ -109,6 +108,18 @@ def write_dump(
         except OSError:
             pass
         raise DumpFailed(f"writing dump {final} failed: {exc.strerror or exc}") from None
+    return final
+
+
+def free_name(directory: Path, name: str) -> Path:
+    """``directory / name``, or if that exists the first free ``<stem>-<n><suffix>``, the
+    suffix being ``.frec`` when ``name`` has it, else nothing (``x.frec`` -> ``x-2.frec``)."""
+    stem, suffix = (name[: -len(fmt.DUMP_SUFFIX)], fmt.DUMP_SUFFIX) if name.endswith(fmt.DUMP_SUFFIX) else (name, "")
+    final = directory / name
+    n = 1
+    while final.exists():
+        n += 1
+        final = directory / f"{stem}-{n}{suffix}"
     return final
 
 

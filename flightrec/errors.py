@@ -56,5 +56,11 @@ class UnsafeDirectory(FlightrecError):
     exit_code = 8
 
 
+class UsageError(FlightrecError):
+    """A command line or a call is wrong: an unknown name, a bad argument, flags that conflict."""
+
+    exit_code = 2
+
+
 class MissingChunk(CorruptRecording):
     """A checkpoint cannot be rebuilt: a chunk it references is not in the recording."""

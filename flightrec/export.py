@@ -25,6 +25,7 @@ overwritten in the ring starts at its end minus its measured duration.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import logging
@@ -37,6 +38,7 @@ from typing import IO, Any
 
 from .errors import FlightrecError
 from .event import Event
+from .outputs import display_path
 from .reader import Recording
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "event_json",
     "open_output",
     "otlp_spans",
+    "output_file",
     "send_otlp",
     "write_chrome",
     "write_jsonl",
@@ -74,7 +77,9 @@ class ExportFailed(FlightrecError):
 
 
 def open_output(path: str | Path, binary: bool = False) -> IO[Any]:
-    """Open an export file for writing, created 0600 like dumps (it holds the same data).
+    """Open an export file for writing in place, created 0600 like dumps (it holds the same data).
+
+    :func:`output_file` is the safe way to write an export: it leaves nothing partial.
 
     Raises:
         ExportFailed: it cannot be created or written.
@@ -83,7 +88,68 @@ def open_output(path: str | Path, binary: bool = False) -> IO[Any]:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o600)
         return os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8")
     except OSError as exc:
-        raise ExportFailed(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise ExportFailed(f"cannot write {display_path(path)}: {exc.strerror or exc}") from None
+
+
+def _write_failed(path: str | Path, exc: OSError) -> ExportFailed:
+    return ExportFailed(f"cannot write {display_path(path)}: {exc.strerror or exc}")
+
+
+def _close_quietly(f: IO[Any]) -> None:
+    try:
+        f.close()
+    except OSError:  # the error being reported already says the write failed
+        pass
+
+
+def _is_special(path: Path) -> bool:
+    """True if ``path`` exists and is not a regular file (a device, a FIFO...)."""
+    try:
+        return path.exists() and not path.is_file()
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def output_file(path: str | Path, binary: bool = False) -> Iterator[IO[Any]]:
+    """A file to write an export to, with nothing partial left behind if the export fails.
+
+    A regular file (or a new one) is written under a hidden temporary name next to it, 0600
+    like dumps, and renamed into place once complete: a failed export (a full disk) leaves
+    no partial file, and a file that was there unchanged. A device or a FIFO
+    (``/dev/stdout``, a named pipe) is written directly.
+
+    Raises:
+        ExportFailed: the file cannot be created or written (the OS error said in one line).
+    """
+    target = Path(path)
+    if _is_special(target):
+        f = open_output(target, binary)
+        try:
+            yield f
+            f.close()
+        except OSError as exc:
+            _close_quietly(f)
+            raise _write_failed(target, exc) from None
+        return
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(tmp, flags, 0o600)
+    except OSError as exc:
+        raise _write_failed(target, exc) from None
+    f = os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8")
+    try:
+        yield f
+        f.close()
+        os.replace(tmp, target)
+    except BaseException as exc:
+        _close_quietly(f)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise _write_failed(target, exc) from None
+        raise
 
 
 # ============================================================================ JSON lines
@@ -712,17 +778,14 @@ def write_otlp(rec: Recording, out: str | Path | IO[str], progress: Progress | N
         out.writelines(json_lines())
         return len(spans)
     target = Path(out)
-    try:
-        if target.suffix.lower() in (".pb", ".bin", ".protobuf"):
-            with open_output(target, binary=True) as f:
-                for batch in _batches(spans, OTLP_BATCH):
-                    # Concatenated protobuf messages parse as one, their repeated fields joined.
-                    f.write(encode_spans(batch).SerializeToString())
-        else:
-            with open_output(target) as t:
-                t.writelines(json_lines())
-    except OSError as exc:
-        raise ExportFailed(f"cannot write {target}: {exc.strerror or exc}") from None
+    if target.suffix.lower() in (".pb", ".bin", ".protobuf"):
+        with output_file(target, binary=True) as f:
+            for batch in _batches(spans, OTLP_BATCH):
+                # Concatenated protobuf messages parse as one, their repeated fields joined.
+                f.write(encode_spans(batch).SerializeToString())
+    else:
+        with output_file(target) as t:
+            t.writelines(json_lines())
     return len(spans)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import stat
 import time
 import zlib
 from collections import OrderedDict
@@ -23,9 +24,10 @@ import msgpack
 
 from . import format as fmt
 from .analysis import AnalysisMixin
-from .errors import CorruptRecording, NotAFlightrecFile, RecordingNotFound, UnsupportedVersion
+from .errors import CorruptRecording, NotAFlightrecFile, RecordingNotFound, UnsupportedVersion, UsageError
 from .event import Event, decode_events
 from .format import U64, BlockHeader, RingField
+from .outputs import display_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +66,15 @@ class Recording(AnalysisMixin):
     _bad_blocks: set[int] = field(default_factory=set)
 
     # ---------------------------------------------------------------- access
-    def events(self, kinds: Iterable[str] | None = None) -> Iterator[Event]:
-        """All events, oldest first, without duplicates; optionally only some kinds."""
-        want = frozenset(kinds) if kinds is not None else None
+    def events(self, kinds: str | Iterable[str] | None = None) -> Iterator[Event]:
+        """All events, oldest first, without duplicates; optionally only some kinds.
+
+        ``kinds`` is one kind (``"tool_call"``) or several (``["tool_call", "error"]``).
+
+        Raises:
+            UsageError: ``kinds`` is neither a str nor an iterable of str.
+        """
+        want = _kind_set(kinds)
         pinned = [e for e in self.pinned if not self._covered(e.seq)]
         last = -1
         for p in pinned:  # pinned events older than anything in the ring come first
@@ -157,6 +165,24 @@ class Recording(AnalysisMixin):
         self.close()
 
 
+def _kind_set(kinds: str | Iterable[str] | None) -> frozenset[str] | None:
+    """The kinds :meth:`Recording.events` keeps (None: all); a single str is one kind."""
+    if kinds is None:
+        return None
+    if isinstance(kinds, str):
+        return frozenset((kinds,))
+    try:
+        want = frozenset(kinds)
+    except TypeError:
+        raise UsageError(
+            f"events(kinds): kinds must be a str or an iterable of str, not {type(kinds).__name__}"
+        ) from None
+    odd = sorted({type(k).__name__ for k in want if not isinstance(k, str)})
+    if odd:
+        raise UsageError(f"events(kinds): every kind must be a str, not {', '.join(odd)}")
+    return want
+
+
 # ==================================================================== opening
 
 
@@ -169,26 +195,33 @@ def open_recording(path: str | os.PathLike[str]) -> Recording:
         UnsupportedVersion: written by a newer format version.
         CorruptRecording: ours, but damaged beyond salvage.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise UsageError(f"a recording's path must be a str or a path, not {type(path).__name__}")
+    if not os.fspath(path):
+        raise RecordingNotFound("the path is empty: give a dump or ring file")
     p = Path(path)
+    shown = display_path(p)
     try:
         st = p.stat()
     except FileNotFoundError:
-        raise RecordingNotFound(f"{p}: no such file") from None
-    except OSError as exc:
-        raise NotAFlightrecFile(f"{p}: cannot read it ({exc.strerror})") from None
-    if p.is_dir():
-        raise NotAFlightrecFile(f"{p}: is a directory, not a flightrec recording")
-    if st.st_size == 0:
-        raise NotAFlightrecFile(f"{p}: empty file, not a flightrec recording")
+        raise RecordingNotFound(f"{shown}: no such file") from None
+    except (OSError, ValueError) as exc:
+        raise NotAFlightrecFile(f"{shown}: cannot read it ({getattr(exc, 'strerror', None) or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise NotAFlightrecFile(f"{shown}: is a directory, not a flightrec recording")
+    if not stat.S_ISREG(st.st_mode):
+        raise NotAFlightrecFile(f"{shown}: not a regular file (a device, FIFO or socket), not a flightrec recording")
     try:
         f = open(p, "rb")  # noqa: SIM115 -- kept open for the mapping's lifetime
     except OSError as exc:
-        raise NotAFlightrecFile(f"{p}: cannot open it ({exc.strerror})") from None
+        raise NotAFlightrecFile(f"{shown}: cannot open it ({exc.strerror})") from None
+    if st.st_size == 0:
+        _refuse_empty(f, shown)
     try:
         buf: Any = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     except (OSError, ValueError) as exc:
         f.close()
-        raise NotAFlightrecFile(f"{p}: cannot map it ({exc})") from None
+        raise NotAFlightrecFile(f"{shown}: cannot map it ({exc})") from None
     try:
         magic = bytes(buf[:8])
         if magic == fmt.DUMP_MAGIC:
@@ -196,15 +229,43 @@ def open_recording(path: str | os.PathLike[str]) -> Recording:
         elif magic == fmt.RING_MAGIC:
             rec = _open_ring(p, buf)
         elif len(buf) < 8 and (fmt.DUMP_MAGIC.startswith(magic) or fmt.RING_MAGIC.startswith(magic)):
-            raise CorruptRecording(f"{p}: truncated flightrec file ({len(buf)} bytes)")
+            raise CorruptRecording(f"{shown}: truncated flightrec file ({len(buf)} bytes)")
         else:
-            raise NotAFlightrecFile(f"{p}: not a flightrec recording (unknown magic {magic[:8]!r})")
+            raise NotAFlightrecFile(f"{shown}: not a flightrec recording (unknown magic {magic[:8]!r})")
     except BaseException:
         buf.close()
         f.close()
         raise
     rec._file = f
     return rec
+
+
+def _refuse_empty(f: Any, shown: str) -> None:
+    """Raise for a file of size 0: empty, or a pseudo-file (``/proc``, ``/sys``) that has no size.
+
+    Raises:
+        NotAFlightrecFile: always; the file is closed.
+    """
+    try:
+        has_data = bool(f.read(1))
+    except OSError:
+        has_data = False
+    f.close()
+    if has_data:
+        raise NotAFlightrecFile(f"{shown}: not a regular file (a pseudo-file of no size), not a flightrec recording")
+    raise NotAFlightrecFile(f"{shown}: empty file, not a flightrec recording")
+
+
+MAX_PLAUSIBLE_VERSION = 255
+"""Format versions above this are not a newer format but a damaged header: the version
+is bumped only for changes an older reader could misread, a few times in the format's life."""
+
+
+def _newer_version(path: Path, version: int, what: str) -> UnsupportedVersion:
+    return UnsupportedVersion(
+        f"{display_path(path)}: {what}written by format version {version}; this flightrec reads up to "
+        f"version {fmt.FORMAT_VERSION} (upgrade flightrec)"
+    )
 
 
 def _decode_meta(blob: bytes) -> dict[str, Any] | None:
@@ -244,17 +305,15 @@ def _clean_meta(meta: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
 def _open_dump(path: Path, buf: Any) -> Recording:
     size = len(buf)
     if size < fmt.DUMP_PREAMBLE.size:
-        raise CorruptRecording(f"{path}: truncated dump ({size} bytes, no complete header)")
+        raise CorruptRecording(f"{display_path(path)}: truncated dump ({size} bytes, no complete header)")
     _, version, _flags, header_len, header_crc = fmt.DUMP_PREAMBLE.unpack_from(buf, 0)
-    if version > fmt.FORMAT_VERSION:
-        raise UnsupportedVersion(
-            f"{path}: written by format version {version}; this flightrec reads up to "
-            f"version {fmt.FORMAT_VERSION} (upgrade flightrec)"
-        )
+    if fmt.FORMAT_VERSION < version <= MAX_PLAUSIBLE_VERSION:
+        raise _newer_version(path, version, "")
     rec = Recording(path=path, kind="dump", meta={}, _buf=buf)
-    if version < 1:  # not a version anyone wrote: a damaged preamble, salvage the rest
+    bad_version = not 1 <= version <= fmt.FORMAT_VERSION
+    if bad_version:  # not a version anyone wrote: a damaged preamble, salvage the rest
         rec.damaged += 1
-        rec.warnings.append(f"invalid format version {version} in the preamble: read as version 1")
+        rec.warnings.append(f"corrupt header: invalid format version {version} in the preamble, read as version 1")
     data_start = fmt.DUMP_PREAMBLE.size
     meta = None
     if header_len <= min(fmt.MAX_DUMP_HEADER, size - data_start):
@@ -280,7 +339,8 @@ def _open_dump(path: Path, buf: Any) -> Recording:
         rec.damaged += max(0, listed - len(refs))
     _place_blocks(rec, refs)
     if meta is None and not rec.blocks and not rec.pinned:
-        raise CorruptRecording(f"{path}: damaged beyond salvage (no readable header or block)")
+        why = f"corrupt header (format version field {version})" if bad_version else "damaged beyond salvage"
+        raise CorruptRecording(f"{display_path(path)}: {why}: no readable header or block")
     return rec
 
 
@@ -318,6 +378,8 @@ def _read_index(buf: Any, data_start: int) -> list[tuple[int, BlockHeader]] | No
 
 _BAD = BlockHeader(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 """Placeholder for an index entry whose block header is damaged."""
+_TORN = BlockHeader(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+"""Placeholder for a block cut off by the end of the file (a truncated file)."""
 
 
 def _scan_blocks(buf: Any, start: int, end: int, aligned: bool) -> list[tuple[int, BlockHeader]]:
@@ -329,13 +391,15 @@ def _scan_blocks(buf: Any, start: int, end: int, aligned: bool) -> list[tuple[in
     out, say) and claim the bytes of the intact block after it: if another magic lies inside
     its span, its payload CRC decides whether to jump. Those checks are capped at twice the
     scanned size, so a crafted file cannot make the scan quadratic. A header rejected that
-    way is returned as ``_BAD`` (a damaged block).
+    way is returned as ``_BAD`` (a damaged block); a block (or block header) that runs past
+    ``end`` as ``_TORN`` (the file was cut there).
     """
     refs: list[tuple[int, BlockHeader]] = []
     pos = start
     magic = fmt.BLOCK_MAGIC
     budget = 2 * max(0, end - start)
     ahead: tuple[int, BlockHeader | None] = (-1, None)  # the follower parsed last time round
+    covered = start  # where the last block accepted ends
     while True:
         pos = buf.find(magic, pos, end)
         if pos < 0:
@@ -343,8 +407,14 @@ def _scan_blocks(buf: Any, start: int, end: int, aligned: bool) -> list[tuple[in
         if aligned and pos % fmt.BLOCK_ALIGN:
             pos += 1
             continue
+        if pos + fmt.BLOCK_HEADER_SIZE > end:  # a header cut off by the end: nothing else can follow
+            refs.append((pos, _TORN))
+            break
         header = ahead[1] if ahead[0] == pos else fmt.parse_block_header(buf, pos)
-        if header is None or pos + header.total_len > end:
+        if header is not None and pos + header.total_len > end:
+            refs.append((pos, _TORN))
+            header = None
+        if header is None:
             pos += 1
             continue
         nxt = pos + header.total_len
@@ -362,7 +432,10 @@ def _scan_blocks(buf: Any, start: int, end: int, aligned: bool) -> list[tuple[in
                 pos += 1
                 continue
         refs.append((pos, header))
-        pos = nxt
+        pos = covered = nxt
+    tail = bytes(buf[covered:end]) if not aligned and 0 < end - covered < len(magic) else b""
+    if tail and magic.startswith(tail):  # the file was cut inside the next block's magic
+        refs.append((covered, _TORN))
     return refs
 
 
@@ -384,6 +457,10 @@ def _place_blocks(rec: Recording, refs: list[tuple[int, BlockHeader]]) -> None:
         return checked[ref.offset]
 
     for offset, header in refs:
+        if header is _TORN:
+            rec.damaged += 1
+            rec.warnings.append(f"file truncated: the block at byte {offset} is cut off by the end of the file")
+            continue
         if header is _BAD:
             rec.damaged += 1
             continue
@@ -431,13 +508,11 @@ def read_ring_meta(buf: Any) -> dict[str, Any]:
 def _open_ring(path: Path, buf: Any) -> Recording:
     size = len(buf)
     if size < fmt.RING_HEADER_SIZE:
-        raise CorruptRecording(f"{path}: truncated ring file ({size} bytes)")
+        raise CorruptRecording(f"{display_path(path)}: truncated ring file ({size} bytes)")
     version, header_size, _ = fmt.RING_VERSION.unpack_from(buf, RingField.VERSION)
-    if version > fmt.FORMAT_VERSION:
-        raise UnsupportedVersion(
-            f"{path}: ring written by format version {version}; this flightrec reads up to "
-            f"version {fmt.FORMAT_VERSION} (upgrade flightrec)"
-        )
+    if fmt.FORMAT_VERSION < version <= MAX_PLAUSIBLE_VERSION:
+        raise _newer_version(path, version, "ring ")
+    bad_version = version > MAX_PLAUSIBLE_VERSION
     layout = {
         name: ring_u64(buf, off)
         for name, off in (
@@ -458,7 +533,8 @@ def _open_ring(path: Path, buf: Any) -> Recording:
     # the end); a header that disagrees with it, or with the file's size, is damaged or the
     # file was truncated: then blocks are searched for in the whole file.
     consistent = (
-        header_size == fmt.RING_HEADER_SIZE
+        not bad_version
+        and header_size == fmt.RING_HEADER_SIZE
         and layout["open_offset"] == header_size
         and layout["pin_offset"] == layout["open_offset"] + layout["open_size"]
         and layout["ring_offset"] == fmt.align(layout["pin_offset"] + layout["pin_size"])
@@ -475,7 +551,11 @@ def _open_ring(path: Path, buf: Any) -> Recording:
         refs = _scan_blocks(buf, start, start + layout["ring_size"], aligned=True)
     else:
         rec.damaged += 1
-        rec.warnings.append("ring header damaged or file truncated: blocks found by scanning the whole file")
+        rec.warnings.append(
+            f"corrupt ring header (invalid format version {version}): blocks found by scanning the whole file"
+            if bad_version
+            else "ring header damaged or file truncated: blocks found by scanning the whole file"
+        )
         refs = _scan_blocks(buf, fmt.RING_HEADER_SIZE, size, aligned=False)
     _place_blocks(rec, refs)
     # Pinned area: committed length, then whole events only.
@@ -489,7 +569,8 @@ def _open_ring(path: Path, buf: Any) -> Recording:
         last = rec.blocks[-1].header.last_seq
         rec.open_events = [e for e in rec.open_events if e.seq > last]
     if not consistent and not (meta or rec.blocks or rec.pinned or rec.open_events):
-        raise CorruptRecording(f"{path}: ring header damaged beyond salvage (no readable block or event)")
+        why = f"corrupt ring header (format version field {version})" if bad_version else "ring header damaged"
+        raise CorruptRecording(f"{display_path(path)}: {why} beyond salvage (no readable block or event)")
     return rec
 
 

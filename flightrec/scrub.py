@@ -14,9 +14,11 @@ from typing import Any
 import msgspec
 
 from .dump import frame_events, write_dump
+from .errors import DumpFailed, UsageError
 from .event import Event
+from .outputs import check_output
 from .reader import open_recording
-from .redact import RedactConfig, Redactor
+from .redact import BUILTIN_RULES, RedactConfig, Redactor
 
 BLOCK_RAW = 64 * 1024
 
@@ -29,31 +31,34 @@ def _scrub_meta(meta: dict[str, Any], redactor: Redactor) -> dict[str, Any]:
     return out
 
 
-def scrub(
+def check_rules(config: RedactConfig) -> None:
+    """Refuse rule names the redactor does not know, naming the known ones.
+
+    Raises:
+        UsageError: ``config.rules`` or ``config.disabled_rules`` names an unknown rule.
+    """
+    extra = {name for name, _ in config.extra_patterns}
+    unknown = (set(config.rules or ()) | set(config.disabled_rules)) - set(BUILTIN_RULES) - extra
+    if unknown:
+        raise UsageError(f"unknown redaction rule(s) {', '.join(sorted(unknown))}; known: {', '.join(BUILTIN_RULES)}")
+
+
+def scrubbed(
     src: str | Path,
-    dst: str | Path,
     config: RedactConfig | None = None,
     drop_kinds: Iterable[str] = (),
     drop_fields: Iterable[str] = (),
-) -> tuple[Path, dict[str, int]]:
-    """Write a scrubbed copy of the recording ``src`` to ``dst``.
+) -> tuple[dict[str, Any], list[bytes], dict[str, int]]:
+    """The scrubbed copy of the recording ``src``, not yet written: header, blocks, summary.
 
-    Args:
-        src: a dump or ring file.
-        dst: the new dump's path (must differ from ``src``).
-        config: redaction settings (default: every built-in rule).
-        drop_kinds: event kinds left out entirely.
-        drop_fields: data fields removed from every event (top-level keys).
-
-    Returns:
-        The new dump's path and a summary: events kept, events dropped, values replaced.
+    Raises:
+        UsageError: an unknown redaction rule.
+        FlightrecError: a subclass of it if ``src`` cannot be read.
     """
-    src_p, dst_p = Path(src), Path(dst)
-    from .errors import FlightrecError
-
-    if src_p.resolve() == dst_p.resolve():
-        raise FlightrecError("scrub writes a new file: give an output path different from the input")
-    redactor = Redactor(config or RedactConfig())
+    src_p = Path(src)
+    config = config or RedactConfig()
+    check_rules(config)
+    redactor = Redactor(config)
     kinds = frozenset(drop_kinds)
     fields = frozenset(drop_fields)
     enc = msgspec.msgpack.Encoder()
@@ -99,6 +104,38 @@ def scrub(
         "dropped_kinds": sorted(kinds),
         "dropped_fields": sorted(fields),
     }
-    dst_p.parent.mkdir(parents=True, exist_ok=True)
-    out = write_dump(dst_p.parent if str(dst_p.parent) else Path("."), dst_p.name, meta, blocks, require_private=False)
-    return out, {"kept": kept, "dropped": dropped, "replaced": replaced}
+    return meta, blocks, {"kept": kept, "dropped": dropped, "replaced": replaced}
+
+
+def scrub(
+    src: str | Path,
+    dst: str | Path,
+    config: RedactConfig | None = None,
+    drop_kinds: Iterable[str] = (),
+    drop_fields: Iterable[str] = (),
+    *,
+    overwrite: bool = True,
+) -> tuple[Path, dict[str, int]]:
+    """Write a scrubbed copy of the recording ``src`` to ``dst``.
+
+    Args:
+        src: a dump or ring file.
+        dst: the new dump's path: not ``src`` (under any name), not a directory, not a
+            device; its directory must exist (it is not created).
+        config: redaction settings (default: every built-in rule).
+        drop_kinds: event kinds left out entirely.
+        drop_fields: data fields removed from every event (top-level keys).
+        overwrite: replace ``dst`` if it exists (once the new dump is complete); if False,
+            write ``<stem>-2.frec`` (-3...) next to it instead.
+
+    Returns:
+        The new dump's path and a summary: events kept, events dropped, values replaced.
+
+    Raises:
+        DumpFailed: ``dst`` is unusable (see above) or cannot be written (disk full).
+        UsageError: an unknown redaction rule.
+    """
+    target = check_output(dst, src, DumpFailed, special_ok=False)
+    meta, blocks, summary = scrubbed(src, config, drop_kinds, drop_fields)
+    out = write_dump(target.parent, target.name, meta, blocks, require_private=False, overwrite=overwrite)
+    return out, summary

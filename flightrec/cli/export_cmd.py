@@ -6,6 +6,11 @@
   OTLP/HTTP collector; ``-o FILE`` writes OTLP/JSON lines (``.pb``/``.bin``: protobuf);
   neither writes OTLP/JSON to stdout.
 
+``-o FILE`` replaces FILE once the export is complete (a failed export leaves no partial
+file); it may be a device or FIFO, never the input itself; ``-o -`` is standard output.
+Flags that would be ignored are refused: ``--endpoint`` with ``-o`` or another format,
+``--header``/``--timeout`` without ``--endpoint``.
+
 A progress bar is shown on stderr when it is a terminal, never when piped.
 """
 
@@ -13,13 +18,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from .. import export
-from ..reader import open_recording
+from ..errors import UsageError
+from ..outputs import check_output, display_path
+from ..reader import Recording, open_recording
 
 FORMATS = ("jsonl", "otlp", "chrome")
 
@@ -40,7 +48,7 @@ def configure(p: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="with --endpoint: an extra HTTP header (repeatable)",
     )
-    p.add_argument("--timeout", type=float, default=10.0, help="with --endpoint: seconds per request (default 10)")
+    p.add_argument("--timeout", type=float, help="with --endpoint: seconds per request (default 10)")
 
 
 @contextlib.contextmanager
@@ -69,13 +77,28 @@ def _progress(total: int, label: str) -> Iterator[Callable[[int], None] | None]:
 
 
 @contextlib.contextmanager
-def _output(path: str | None) -> Iterator[IO[str]]:
-    if path is None or path == "-":
+def _output(path: Path | None) -> Iterator[IO[str]]:
+    """Standard output (``path`` None), or the file, written through :func:`export.output_file`."""
+    if path is not None:
+        with export.output_file(path) as f:
+            yield f
+        return
+    try:
         yield sys.stdout
         sys.stdout.flush()
-        return
-    with export.open_output(path) as f:
-        yield f
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        _discard_stdout()
+        raise export.ExportFailed(f"cannot write to standard output: {exc.strerror or exc}") from None
+
+
+def _discard_stdout() -> None:
+    """Drop what standard output still buffers, so the exit does not fail writing it again."""
+    try:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 -- replaces stdout until the exit
+    except OSError:
+        pass
 
 
 def _headers(items: list[str]) -> dict[str, str]:
@@ -88,37 +111,62 @@ def _headers(items: list[str]) -> dict[str, str]:
     return out
 
 
+def check_flags(args: argparse.Namespace) -> None:
+    """Refuse flags that conflict or would be ignored.
+
+    Raises:
+        UsageError: ``--endpoint`` with another format than otlp or with ``-o``;
+            ``--header`` or ``--timeout`` without ``--endpoint``.
+    """
+    if args.endpoint is not None:
+        if args.format != "otlp":
+            raise UsageError("--endpoint needs --format otlp")
+        if args.output is not None:
+            raise UsageError("--endpoint sends to a collector and -o writes a file: give one of them")
+        return
+    if args.header:
+        raise UsageError("--header needs --endpoint (HTTP headers are only sent to a collector)")
+    if args.timeout is not None:
+        raise UsageError("--timeout needs --endpoint")
+
+
 def run(args: argparse.Namespace) -> int:
     """Export the recording."""
-    if args.endpoint and args.format != "otlp":
-        raise export.ExportFailed("--endpoint needs --format otlp")
+    check_flags(args)
+    headers = _headers(args.header)
     rec = open_recording(args.file)
     try:
-        total = rec.event_count
-        fmt = args.format
-        summary: Any
-        if fmt == "jsonl":
-            with _progress(total, "events") as advance, _output(args.output) as out:
-                summary = f"{export.write_jsonl(rec, out, advance)} events"
-        elif fmt == "chrome":
-            with _progress(total, "events") as advance, _output(args.output) as out:
-                summary = f"{export.write_chrome(rec, out, advance)} trace events"
-        elif args.endpoint:
-            headers = _headers(args.header)
-            with _progress(total, "events") as advance:
-                spans = len(export.otlp_spans(rec, advance))
-            with _progress(spans, "spans") as advance:
-                sent = export.send_otlp(rec, args.endpoint, timeout=args.timeout, headers=headers, progress=advance)
-            summary = f"{sent} spans sent to {export.otlp_endpoint(args.endpoint)}"
-        elif args.output and args.output != "-":
-            with _progress(total, "events") as advance:
-                summary = f"{export.write_otlp(rec, Path(args.output), advance)} spans"
-        else:
-            summary = f"{export.write_otlp(rec, sys.stdout)} spans"
-            sys.stdout.flush()
-        if (args.output and args.output != "-") or args.endpoint:
-            where = "" if args.endpoint else f" to {args.output}"
+        target = None
+        if args.output is not None and args.output != "-":
+            target = check_output(args.output, args.file, export.ExportFailed, special_ok=True)
+        summary = _export(rec, args, target, headers)
+        if target is not None or args.endpoint:
+            where = "" if args.endpoint else f" to {display_path(args.output)}"
             print(f"flightrec: exported {summary}{where}", file=sys.stderr)
     finally:
         rec.close()
     return 0
+
+
+def _export(rec: Recording, args: argparse.Namespace, target: Path | None, headers: dict[str, str]) -> str:
+    """Write (or send) the export; returns what was exported, e.g. ``"120 events"``."""
+    total = rec.event_count
+    fmt = args.format
+    if fmt == "jsonl":
+        with _progress(total, "events") as advance, _output(target) as out:
+            return f"{export.write_jsonl(rec, out, advance)} events"
+    if fmt == "chrome":
+        with _progress(total, "events") as advance, _output(target) as out:
+            return f"{export.write_chrome(rec, out, advance)} trace events"
+    if args.endpoint:
+        with _progress(total, "events") as advance:
+            spans = len(export.otlp_spans(rec, advance))
+        timeout = 10.0 if args.timeout is None else args.timeout
+        with _progress(spans, "spans") as advance:
+            sent = export.send_otlp(rec, args.endpoint, timeout=timeout, headers=headers, progress=advance)
+        return f"{sent} spans sent to {export.otlp_endpoint(args.endpoint)}"
+    if target is not None:
+        with _progress(total, "events") as advance:
+            return f"{export.write_otlp(rec, target, advance)} spans"
+    with _output(None) as out:
+        return f"{export.write_otlp(rec, out)} spans"

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import FlightrecError
+from ..outputs import printable
 
 VERBS: dict[str, str] = {
     "ls": "List live recorders (with pid, command, age, size) and dumps",
@@ -49,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = args.run(args)
     except FlightrecError as exc:
-        print(f"flightrec: error: {exc}", file=sys.stderr)
+        print(f"flightrec: error: {printable(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

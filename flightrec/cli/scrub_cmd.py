@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
+from ..dump import build_dump
+from ..errors import DumpFailed, UsageError
+from ..outputs import display_path
 from ..redact import RedactConfig
-from ..scrub import scrub
+from ..scrub import check_rules, scrub, scrubbed
 
 
 def configure(p: argparse.ArgumentParser) -> None:
     """Add the verb's arguments."""
     p.add_argument("file", help="the dump (or ring file) to scrub; it is not modified")
-    p.add_argument("-o", "--out", help="output path (default: FILE with .scrubbed.frec)")
+    p.add_argument(
+        "-o",
+        "--out",
+        help="output path, replaced if it exists; - for standard output "
+        "(default: FILE with .scrubbed.frec, never replacing a file)",
+    )
     p.add_argument("--drop-kind", action="append", default=[], metavar="KIND", help="leave out events of KIND")
     p.add_argument(
         "--drop-field", action="append", default=[], metavar="FIELD", help="remove FIELD from every event's data"
@@ -21,15 +30,42 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--key", action="append", default=[], metavar="NAME", help="extra secret key name")
 
 
+def _to_stdout(args: argparse.Namespace, config: RedactConfig) -> dict[str, int]:
+    """Write the scrubbed dump to standard output (never to a terminal)."""
+    if sys.stdout.isatty():
+        raise UsageError("-o - writes a binary dump to standard output: redirect it, or give -o FILE")
+    meta, blocks, summary = scrubbed(args.file, config, args.drop_kind, args.drop_field)
+    head, tail = build_dump(meta, blocks)
+    out = sys.stdout.buffer
+    try:
+        out.write(head)
+        for part in (*blocks, *tail):
+            out.write(part)
+        out.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise DumpFailed(f"cannot write to standard output: {exc.strerror or exc}") from None
+    return summary
+
+
 def run(args: argparse.Namespace) -> int:
     """Scrub and print what was done."""
     src = Path(args.file)
-    out = Path(args.out) if args.out else src.with_name(src.name.removesuffix(".frec") + ".scrubbed.frec")
     rules = frozenset(r.strip() for r in args.rules.split(",") if r.strip()) if args.rules else None
     config = RedactConfig(rules=rules, extra_keys=tuple(args.key))
-    path, summary = scrub(src, out, config, args.drop_kind, args.drop_field)
+    check_rules(config)
+    if args.out == "-":
+        summary = _to_stdout(args, config)
+        where, stream = "standard output", sys.stderr
+    else:
+        explicit = args.out is not None
+        dst = args.out if explicit else src.with_name(src.name.removesuffix(".frec") + ".scrubbed.frec")
+        path, summary = scrub(src, dst, config, args.drop_kind, args.drop_field, overwrite=explicit)
+        where, stream = display_path(path), sys.stdout
     print(
-        f"scrubbed {src} -> {path}: {summary['kept']} events kept, {summary['dropped']} dropped, "
-        f"{summary['replaced']} values redacted"
+        f"scrubbed {display_path(src)} -> {where}: {summary['kept']} events kept, {summary['dropped']} dropped, "
+        f"{summary['replaced']} values redacted",
+        file=stream,
     )
     return 0

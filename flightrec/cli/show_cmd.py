@@ -6,8 +6,11 @@ import argparse
 import sys
 import time
 from collections import Counter
+from collections.abc import Sequence
+from typing import Any
 
 from ..export import event_json
+from ..outputs import display_path
 from ..reader import Recording, open_recording
 from ..redact import describe_header
 
@@ -16,22 +19,40 @@ def configure(p: argparse.ArgumentParser) -> None:
     """Add the verb's arguments."""
     p.add_argument("file", help="a .frec dump or a ring file")
     p.add_argument("--json", action="store_true", help="stream every event as one JSON object per line")
-    p.add_argument("--kind", action="append", help="only events of this kind (repeatable; with --json)")
+    p.add_argument(
+        "--kind", action="append", help="only events of this kind (repeatable): the events streamed, or counted"
+    )
 
 
-def fmt_ts(ns: int | None) -> str:
-    """Wall-clock time of a ns timestamp, with milliseconds."""
-    if not ns:
+def fmt_ts(ns: object) -> str:
+    """Wall-clock time of a ns timestamp, with milliseconds ("?" if there is none)."""
+    if type(ns) is not int or ns <= 0:
         return "?"
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ns / 1e9)) + f".{(ns // 1_000_000) % 1000:03d}"
 
 
-def summary(rec: Recording) -> str:
-    """The human summary printed by ``show``."""
+def trigger_time(meta: dict[str, Any]) -> int | None:
+    """When the dump was written: ``dump_ns``, or for a recovered ring the recovery time."""
+    trig = meta.get("trigger") or {}
+    for ns in (meta.get("dump_ns"), trig.get("recovered_ns")):
+        if type(ns) is int and ns > 0:
+            return ns
+    return None
+
+
+def damage_line(rec: Recording) -> str | None:
+    """What was found damaged, or None if nothing was."""
+    if not (rec.damaged or rec.warnings):
+        return None
+    return "; ".join([f"{rec.damaged} damaged block(s) skipped", *rec.warnings])
+
+
+def summary(rec: Recording, kinds: Sequence[str] | None = None) -> str:
+    """The human summary printed by ``show``; with ``kinds``, events counted only of those kinds."""
     meta = rec.meta
     lines: list[str] = []
     trig = meta.get("trigger") or {}
-    lines.append(f"{rec.path}  ({rec.kind})")
+    lines.append(f"{display_path(rec.path)}  ({rec.kind})")
     lines.append(
         f"  process   pid {meta.get('pid', '?')} on {meta.get('host', '?')}, "
         f"python {meta.get('python', '?')}, flightrec {meta.get('flightrec_version', '?')}"
@@ -40,18 +61,19 @@ def summary(rec: Recording) -> str:
     if argv:
         lines.append(f"  command   {' '.join(str(a) for a in argv)[:200]}")
     if trig:
-        lines.append(f"  trigger   {trig.get('reason', '?')} at {fmt_ts(meta.get('dump_ns'))}")
+        lines.append(f"  trigger   {trig.get('reason', '?')} at {fmt_ts(trigger_time(meta))}")
     counts: Counter[str] = Counter()
     first = last = None
     n = 0
-    for ev in rec.events():
+    for ev in rec.events(kinds):
         counts[ev.kind] += 1
         if first is None:
             first = ev.ts_ns
         last = ev.ts_ns
         n += 1
     span = f"{(last - first) / 1e9:.3f}s" if first is not None and last is not None else "-"
-    lines.append(f"  events    {n} from {fmt_ts(first)} to {fmt_ts(last)} ({span})")
+    only = f" of kind {', '.join(kinds)}" if kinds else ""
+    lines.append(f"  events    {n}{only} from {fmt_ts(first)} to {fmt_ts(last)} ({span})")
     c = meta.get("counters") or {}
     if c:
         lines.append(
@@ -63,8 +85,9 @@ def summary(rec: Recording) -> str:
     redaction = describe_header(meta.get("redaction"))
     if redaction is not None:
         lines.append(f"  redaction {redaction}")
-    if rec.damaged or rec.warnings:
-        lines.append(f"  damage    {rec.damaged} damaged block(s) skipped; " + "; ".join(rec.warnings))
+    damage = damage_line(rec)
+    if damage is not None:
+        lines.append(f"  damage    {damage}")
     exc = meta.get("exception")
     if exc:
         lines.append(f"  error     {exc.get('type', '?')}: {exc.get('message', '')}")
@@ -100,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
                 out.write("\n")
             out.flush()
         else:
-            print(summary(rec))
+            print(summary(rec, args.kind))
     finally:
         rec.close()
     return 0
