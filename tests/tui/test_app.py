@@ -93,6 +93,37 @@ class TestOverview:
             assert isinstance(counts, Counts)
             assert counts.by_kind["tool_call"] == 12
 
+    async def test_a_recovered_cut_dump_shows_when_and_what_is_damaged(self, frdir: Path, tmp_path: Path) -> None:
+        """A dump recovered from a kill -9'd ring shows its recovery time; a torn block reads as damage."""
+        from tests.conftest import run_child, run_cli
+
+        proc = run_child(
+            """
+            import os, flightrec
+            flightrec.start(size="1MiB", block_size="4KiB", resources=0)
+            for i in range(400):
+                flightrec.record("note", i=i, text="x" * 100)
+            os.kill(os.getpid(), 9)
+            """,
+            frdir,
+        )
+        assert proc.returncode == -9
+        [ring] = frdir.glob("*.ring")
+        result = run_cli("recover", str(ring), "-o", str(tmp_path))
+        assert result.returncode == 0, result.stderr
+        [recovered] = tmp_path.glob("*.frec")
+        cut = tmp_path / "cut.frec"
+        data = recovered.read_bytes()
+        cut.write_bytes(data[: len(data) * 2 // 3])
+        app = make_app(cut)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            lines = screen_text(app).splitlines()
+            [when] = [line for line in lines if "recovered " in line]
+            assert "?" not in when and "20" in when  # a date
+            damage = " ".join(line.strip() for line in lines if "damage" in line)
+            assert "damage    1 damaged block(s) skipped; index footer missing" in damage, damage
+
     async def test_enter_on_a_finding_shows_its_events(self, real_dump: Path) -> None:
         """Enter on a finding switches to the timeline, narrowed to the finding's events."""
         app = make_app(real_dump)

@@ -14,6 +14,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from flightrec.cli.show_cmd import damage_line, trigger_time
 from flightrec.redact import describe_header
 
 from ..facts import UNAVAILABLE, Counts
@@ -96,8 +97,9 @@ class OverviewScreen(MainScreen):
         start = meta.get("start_ns")
         if start:
             t.add_row("started", full_time(start))
-        if meta.get("dump_ns"):
-            t.add_row("dumped", full_time(meta.get("dump_ns")))
+        written = trigger_time(meta)
+        if written:
+            t.add_row("recovered" if meta.get("recovered") else "dumped", full_time(written))
         if idx.first_ts and idx.last_ts:
             span = duration((idx.last_ts - idx.first_ts) / 1e9)
             t.add_row("events", f"{idx.total:,}  from {full_time(idx.first_ts)} to {full_time(idx.last_ts)} ({span})")
@@ -117,13 +119,9 @@ class OverviewScreen(MainScreen):
         redaction = describe_header(meta.get("redaction"))
         if redaction is not None:
             t.add_row("redaction", Text(redaction, style="bold red" if redaction == "off" else "orchid"))
-        if src.recording.damaged or src.recording.warnings:
-            t.add_row(
-                "damage",
-                Text(
-                    f"{src.recording.damaged} damaged block(s); " + "; ".join(src.recording.warnings), style="bold red"
-                ),
-            )
+        damage = damage_line(src.recording)
+        if damage is not None:
+            t.add_row("damage", Text(damage, style="bold red"))
         return t
 
     def _exception(self) -> Any:
