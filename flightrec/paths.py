@@ -62,14 +62,22 @@ def create_private_file(path: Path) -> int:
     return os.open(path, flags, 0o600)
 
 
+PID_MAX = 2**31 - 1
+"""The largest value a ``pid_t`` can hold: any pid read from a file above it is garbage."""
+
+
 def pid_alive(pid: int) -> bool:
-    """True if a process with this pid exists (it may belong to another user)."""
-    if pid <= 0:
+    """True if a process with this pid exists (it may belong to another user).
+
+    Any value that cannot be a pid (zero, negative, beyond ``pid_t``), as read from a damaged
+    ring header, is simply not alive.
+    """
+    if not 0 < pid <= PID_MAX:
         return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
     except PermissionError:
         return True
+    except (OSError, OverflowError, ValueError):
+        return False
     return True

@@ -93,10 +93,10 @@ class TestScript:
             kinds = [e.kind for e in rec.events()]
         assert kinds == ["step_start", "note", "step_end", "error"]
 
-    def test_missing_script_is_one_line_and_exit_2(self, frdir: Path, tmp_path: Path) -> None:
-        """A script that does not exist is an error line, like python's own."""
+    def test_missing_script_is_one_line_and_exit_5(self, frdir: Path, tmp_path: Path) -> None:
+        """A script that does not exist is an error line, like python's own, and exit 5 (not found)."""
         result = run_program(frdir, tmp_path, "nope.py")
-        assert result.returncode == 2
+        assert result.returncode == 5
         assert result.stderr.strip() == "flightrec: error: nope.py: no such file"
 
     def test_nothing_to_run(self, frdir: Path, tmp_path: Path) -> None:

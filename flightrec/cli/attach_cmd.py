@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import FlightrecError, RecordingNotFound
-from .discovery import find_ring_for_pid, find_rings
+from .discovery import find_ring_for_pid, find_rings, require_dir
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -29,7 +29,8 @@ def resolve_ring(target: str | None, directory: str | None) -> Path | None:
     from ..tui.sources import process_alive
 
     if target is None:
-        live = [r for r in find_rings(directory) if r.alive and not r.closed and process_alive(r.pid)]
+        rings = find_rings(directory)
+        live = [r for r in rings if r.alive and not r.closed and not r.damaged and process_alive(r.pid)]
         if not live:
             raise RecordingNotFound("no running flightrec recorder found (see `flightrec ls`)")
         return live[0].path if len(live) == 1 else None
@@ -51,6 +52,7 @@ def resolve_ring(target: str | None, directory: str | None) -> Path | None:
 
 def run(args: argparse.Namespace) -> int:
     """Attach to the recorder (or let the user pick one)."""
+    require_dir(args.dir)
     ring = resolve_ring(args.target, args.dir)
     from ..tui.app import FlightrecApp, run_app
     from ..tui.sources import LiveSource

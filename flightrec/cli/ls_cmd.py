@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from .discovery import find_dumps, find_rings, human_age, human_size
+from .discovery import RingInfo, find_dumps, find_rings, human_age, human_size, require_dir
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -14,15 +14,14 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """List recorders and dumps; exit 0 even when there are none."""
+    """List recorders and dumps; exit 0 even when there are none (2 or 5 for a bad ``--dir``)."""
+    require_dir(args.dir)
     rings = find_rings(args.dir)
     print("RECORDERS")
     if not rings:
         print("  (none)")
     for r in rings:
-        state = "live" if r.alive and not r.closed else ("closed" if r.closed else "dead: run `flightrec recover`")
-        print(f"  {r.pid:>7}  {state:<6}  age {human_age(r.age_s):>7}  {human_size(r.size):>9}  {r.command[:80]}")
-        print(f"           {r.path}")
+        print_ring(r)
     dumps = find_dumps(args.dir)
     print("DUMPS")
     if not dumps:
@@ -31,3 +30,15 @@ def run(args: argparse.Namespace) -> int:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(d.mtime))
         print(f"  {when}  {human_size(d.size):>9}  {d.path}")
     return 0
+
+
+def print_ring(r: RingInfo) -> None:
+    """Two lines (three for a damaged header) about one ring file."""
+    if r.damaged:
+        print(f"  {'?':>7}  damaged  age {'?':>7}  {human_size(r.size):>9}  {r.command[:80]}")
+        print(f"           {r.path}")
+        print(f"           damaged header ({r.problem}): `flightrec recover {r.path}` tries to salvage it")
+        return
+    state = "live" if r.alive and not r.closed else ("closed" if r.closed else "dead: run `flightrec recover`")
+    print(f"  {r.pid:>7}  {state:<6}  age {human_age(r.age_s):>7}  {human_size(r.size):>9}  {r.command[:80]}")
+    print(f"           {r.path}")

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 from ..dump import recover_ring
-from ..errors import FlightrecError
+from ..errors import CorruptRecording, FlightrecError, UnsupportedVersion
 from ..paths import default_dump_dir
 from ..reader import open_recording
-from .discovery import dump_dirs, find_rings, read_ring_info
+from .discovery import RingInfo, dump_dirs, find_rings, read_ring_info, require_dir
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -50,30 +50,47 @@ def recover_file(path: Path, out_dir: Path, keep: bool = False) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     """Recover the named rings, or every ring whose process is gone."""
+    require_dir(args.dir)
     out_dir = Path(args.out).expanduser() if args.out else (dump_dirs()[0] if dump_dirs() else default_dump_dir())
-    targets: list[Path] = []
     if args.rings:
-        for r in args.rings:
-            p = Path(r)
-            info = read_ring_info(p) if p.is_file() else None
-            if info is None:
-                open_recording(p)  # raises the precise error for a missing or foreign file
-                raise FlightrecError(f"{p} is not a ring file")
-            if info.alive and not info.closed:
-                raise FlightrecError(f"{p}: pid {info.pid} is still running; use `flightrec dump {info.pid}`")
-            targets.append(p)
+        targets = [_named_ring(Path(r)) for r in args.rings]
     else:
-        targets = [r.path for r in find_rings(args.dir) if not r.alive or r.closed]
+        targets = [r for r in find_rings(args.dir) if not r.alive or r.closed]
     if not targets:
         print("nothing to recover: no ring file of a dead process found")
         return 0
     code = 0
-    for p in targets:
+    for info in targets:
         try:
-            out = recover_file(p, out_dir, args.keep)
+            out = _recover_one(info, out_dir, args.keep)
         except FlightrecError as exc:
-            print(f"flightrec: error: could not recover {p}: {exc}", file=sys.stderr)
+            print(f"flightrec: error: could not recover {info.path}: {exc}", file=sys.stderr)
             code = exc.exit_code
             continue
-        print(f"recovered {p} -> {out}")
+        print(f"recovered {info.path} -> {out}")
     return code
+
+
+def _named_ring(p: Path) -> RingInfo:
+    """The ring file named on the command line, refused if it is not one or its process runs."""
+    info = read_ring_info(p) if p.is_file() else None
+    if info is None:
+        open_recording(p).close()  # raises the precise error for a missing or foreign file
+        raise FlightrecError(f"{p} is not a ring file")
+    if info.alive and not info.closed and not info.damaged:  # a damaged header's pid means nothing
+        raise FlightrecError(f"{p}: pid {info.pid} is still running; use `flightrec dump {info.pid}`")
+    return info
+
+
+def _recover_one(info: RingInfo, out_dir: Path, keep: bool) -> Path:
+    """:func:`recover_file`; a ring whose header discovery found damaged fails as corrupt.
+
+    The reader takes the header's format version at its word (a newer flightrec's ring), but
+    with other impossible values beside it the version is garbage too: not "upgrade flightrec".
+    """
+    try:
+        return recover_file(info.path, out_dir, keep)
+    except UnsupportedVersion as exc:
+        if not info.damaged or all(p.startswith("format version") for p in info.problems):
+            raise
+        raise CorruptRecording(f"damaged ring header ({info.problem}); nothing could be salvaged") from exc

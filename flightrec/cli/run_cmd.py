@@ -11,6 +11,7 @@ dumped); where each dump went is printed on stderr.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import runpy
 import sys
@@ -20,13 +21,11 @@ from pathlib import Path
 from types import TracebackType
 
 from .. import api
-from ..errors import FlightrecError
+from ..errors import RecordingNotFound, UsageError
 
 
-class ProgramNotFound(FlightrecError):
-    """The script to run does not exist, or no program was given."""
-
-    exit_code = 2
+class ProgramNotFound(RecordingNotFound):
+    """The script or module to run does not exist (exit code 5, like any "not found")."""
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -48,18 +47,85 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def _program(args: argparse.Namespace) -> tuple[str | None, str | None, list[str]]:
-    """(script path, module name, the program's argv)."""
-    if args.module:
-        return None, args.module[0], [args.module[0], *args.module[1:]]
+    """(script path, module name, the program's argv).
+
+    Raises:
+        UsageError: nothing to run, or a module name ``python -m`` would refuse (relative, empty).
+        ProgramNotFound: the script does not exist (a module is looked for on its sys.path).
+    """
+    if args.module is not None:
+        if not args.module:
+            raise UsageError("-m needs a module name")
+        module = args.module[0]
+        if not module or module.startswith("."):
+            raise UsageError(f"-m {module!r}: not an absolute module name (relative names are not supported)")
+        return None, module, [module, *args.module[1:]]
     program = list(args.program or [])
     if program and program[0] == "--":
         program = program[1:]
     if not program:
-        raise ProgramNotFound("nothing to run: give a script (flightrec run agent.py ...) or -m MODULE")
+        raise UsageError("nothing to run: give a script (flightrec run agent.py ...) or -m MODULE")
     script = program[0]
-    if not Path(script).exists():
-        raise ProgramNotFound(f"{script}: no such file")
+    _check_script(script)
     return script, None, program
+
+
+def _check_script(script: str) -> None:
+    """Raise ProgramNotFound unless ``script`` is something ``python script`` would run."""
+    path = Path(script)
+    if not path.exists():
+        raise ProgramNotFound(f"{script}: no such file")
+    if path.is_dir() and not any((path / name).is_file() for name in ("__main__.py", "__main__.pyc")):
+        raise ProgramNotFound(f"{script}: a directory without a __main__.py")
+
+
+def _check_top_level(name: str) -> None:
+    """Raise ProgramNotFound if the first part of a module name cannot be found.
+
+    Looking a top-level name up runs none of the program's code, so this is done before the
+    recorder starts: a mistyped module leaves no ring and no dump behind, whatever the
+    configuration. Deeper parts are looked for by :func:`find_module`, recorded.
+    """
+    top = name.partition(".")[0]
+    try:
+        missing = importlib.util.find_spec(top) is None
+    except (ImportError, ValueError):
+        return  # left to find_module and runpy, which report it in context
+    if missing:
+        raise ProgramNotFound(f"-m {name}: no module named {top!r}")
+
+
+def find_module(name: str) -> None:
+    """Raise ProgramNotFound unless ``python -m name`` would find something to run.
+
+    As ``python -m`` (runpy) does, this first imports the parent package of a dotted name,
+    and the package itself when ``name`` is one (to find its ``__main__``): an error raised
+    while importing them is the program's own and propagates, as does one raised later by
+    the module itself; only a name that leads nowhere is "not found".
+    """
+    parent = name.rpartition(".")[0]
+    if parent:
+        try:
+            __import__(parent)
+        except ImportError as exc:
+            if exc.name is None or not (parent == exc.name or parent.startswith(exc.name + ".")):
+                raise  # the package imports something missing: that is the program's own crash
+    hint = f"; to run the file, drop the .py: -m {name[:-3]}" if name.endswith(".py") else ""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, AttributeError, TypeError, ValueError) as exc:
+        raise ProgramNotFound(f"-m {name}: cannot find it ({type(exc).__name__}: {exc}){hint}") from None
+    if spec is None:
+        raise ProgramNotFound(f"-m {name}: no module named {name!r}{hint}")
+    if spec.submodule_search_locations is not None:
+        if name == "__main__" or name.endswith(".__main__"):
+            raise ProgramNotFound(f"-m {name}: a package cannot be run as __main__")
+        try:
+            find_module(name + ".__main__")
+        except ProgramNotFound:
+            raise ProgramNotFound(f"-m {name}: a package without a __main__ module") from None
+    elif spec.loader is None:
+        raise ProgramNotFound(f"-m {name}: a namespace package, nothing to run")
 
 
 def _trim(tb: TracebackType | None) -> TracebackType | None:
@@ -103,9 +169,13 @@ def run(args: argparse.Namespace) -> int:
     if sys.path:
         sys.path[0] = os.path.dirname(os.path.abspath(script)) if script is not None else os.getcwd()
     try:
+        if module is not None:
+            _check_top_level(module)  # on the program's sys.path, before any ring exists
         rec = api.start(size=args.size, dir=args.dir, redact=False if args.no_redact else None)
     except BaseException:
         sys.argv = saved_argv
+        if saved_path0 is not None and sys.path:
+            sys.path[0] = saved_path0
         raise
     if not args.no_integrations and rec is not None:
         try:
@@ -114,27 +184,33 @@ def run(args: argparse.Namespace) -> int:
             enable_all()
         except Exception as exc:
             print(f"flightrec: integrations not enabled: {exc}", file=sys.stderr)
-    code = _run_program(script, module)
-    _join_threads()
-    dumps = list(rec.dumps) if rec is not None else []
-    api.stop()
-    if rec is not None:
-        dumps += [d for d in rec.dumps if d not in dumps]
-    for path in dumps:
-        print(f"flightrec: dump written to {path}", file=sys.stderr)
-    sys.argv = saved_argv
-    if saved_path0 is not None and sys.path:
-        sys.path[0] = saved_path0
+    try:
+        code = _run_program(script, module)
+        _join_threads()
+    finally:
+        dumps = list(rec.dumps) if rec is not None else []
+        api.stop()
+        if rec is not None:
+            dumps += [d for d in rec.dumps if d not in dumps]
+        for path in dumps:
+            print(f"flightrec: dump written to {path}", file=sys.stderr)
+        sys.argv = saved_argv
+        if saved_path0 is not None and sys.path:
+            sys.path[0] = saved_path0
     return code
 
 
 def _run_program(script: str | None, module: str | None) -> int:
+    """Run the program; return its exit code. ProgramNotFound (no such module) propagates."""
     try:
         if module is not None:
+            find_module(module)
             runpy.run_module(module, run_name="__main__", alter_sys=True)
         else:
             assert script is not None
             runpy.run_path(script, run_name="__main__")
+    except ProgramNotFound:
+        raise
     except SystemExit as exc:
         return _exit_code(exc)
     except KeyboardInterrupt as exc:
