@@ -31,9 +31,14 @@ _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 def dump_name(pid: int, reason: str, now: float | None = None) -> str:
     """A sortable, unique-enough file name: ``<prog>-<pid>-<YYYYmmdd-HHMMSS>-<reason>.frec``."""
     prog = Path(sys.argv[0]).stem if sys.argv and sys.argv[0] else "python"
-    prog = _SAFE.sub("_", prog)[:32] or "python"
+    prog = _safe_prog(prog)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
     return f"{prog}-{pid}-{stamp}-{_SAFE.sub('_', reason)[:24]}{fmt.DUMP_SUFFIX}"
+
+
+def _safe_prog(prog: str) -> str:
+    """The program's part of a dump name: no leading dot (a hidden file) or dash (an option)."""
+    return _SAFE.sub("_", prog).lstrip(".-")[:32] or "python"
 
 
 def build_dump(meta: dict[str, Any], blocks: Sequence[bytes | memoryview]) -> tuple[bytes, list[bytes]]:
@@ -250,7 +255,7 @@ def recover_ring(recording: Any, directory: Path) -> Path:
     name = dump_name(int(meta.get("pid", 0)), "recovered")
     prog = meta.get("prog")
     if isinstance(prog, str) and prog:
-        name = f"{_SAFE.sub('_', prog)[:32]}-{name.split('-', 1)[1]}"
+        name = f"{_safe_prog(prog)}-{name.split('-', 1)[1]}"
     return write_dump(directory, name, meta, blocks)
 
 

@@ -113,3 +113,18 @@ class TestCaps:
             os.utime(p, (time.time() + i, time.time() + i))
         removed = enforce_caps(tmp_path, 0, 3500, incoming=1000)
         assert sorted(p.name for p in removed) == ["d0.frec", "d1.frec", "d2.frec"]
+
+
+class TestNames:
+    @pytest.mark.parametrize(
+        ("argv0", "prog"),
+        [("agent.py", "agent"), ("-c", "c"), (".hidden.py", "hidden"), ("---", "python"), ("", "python")],
+    )
+    def test_a_dump_name_never_starts_with_a_dot_or_a_dash(
+        self, monkeypatch: pytest.MonkeyPatch, argv0: str, prog: str
+    ) -> None:
+        """`python -c` or a hidden script would make a hidden file, or one that reads as an option."""
+        from flightrec.dump import dump_name
+
+        monkeypatch.setattr("sys.argv", [argv0])
+        assert dump_name(42, "exception", now=0).startswith(f"{prog}-42-")
