@@ -28,6 +28,9 @@ def recover_file(path: Path, out_dir: Path, keep: bool = False) -> Path:
     try:
         if rec.kind != "ring":
             raise FlightrecError(f"{path} is already a dump, not a ring file")
+        if (rec.damaged or rec.warnings) and not (rec.blocks or rec.open_events or rec.pinned):
+            # a dump of nothing would read as a success; the ring is left for another try
+            raise CorruptRecording(f"{path}: damaged, and nothing could be salvaged")
         fatal = path.with_suffix(".fatal")
         if fatal.exists():
             try:
@@ -90,7 +93,7 @@ def _recover_one(info: RingInfo, out_dir: Path, keep: bool) -> Path:
     """
     try:
         return recover_file(info.path, out_dir, keep)
-    except UnsupportedVersion as exc:
+    except (UnsupportedVersion, CorruptRecording) as exc:
         if not info.damaged or all(p.startswith("format version") for p in info.problems):
             raise
         raise CorruptRecording(f"damaged ring header ({info.problem}); nothing could be salvaged") from exc
