@@ -29,7 +29,7 @@
 static PyObject *s_gen, *s_gen_seq, *s_gens, *s_groups, *s_gen_of, *s_ratio, *s_inline_max, *s_data, *s_csize,
     *s_seq_of, *s_heap, *s_bytes, *s_cbytes, *s_budget, *s_shrink, *s_chunks, *s_size, *s_used, *s_lock, *s_closed,
     *s_append, *s_acquire, *s_release, *s_kind_chunk, *s_kind_checkpoint, *s_hash, *s_new, *s_stored, *s_inline,
-    *s_k_chunks, *s_k_size, *s_hex, *s_append_m, *s_data_key;
+    *s_k_chunks, *s_k_size, *s_hex, *s_append_m, *s_data_key, *s_state_max;
 static PyObject *heappush;
 /* Set by configure(): _paging.walk_grown, _statecheck.same_versions and .dict_versions, the
  * walker's list-item marker (checkpoint.walk._ITEM), and _LABEL_MAX. */
@@ -127,7 +127,36 @@ usual_case(PyObject *store, PyObject *chunks, PyObject *groups, long long gen, P
         }
         *group = g;
     }
-    return 1;
+    /* Well within the limits, at any compression ratio (at most 1): the whole state within
+     * state_max, and its new chunks within the budget, so that _emit's refusal and its
+     * shrinking before writing (in Python) cannot apply. */
+    long long raw = 0, n = PyDict_GET_SIZE(chunks);
+    Py_ssize_t pos = 0;
+    PyObject *h, *blob;
+    while (PyDict_Next(chunks, &pos, &h, &blob)) {
+        if (!PyBytes_CheckExact(blob)) {
+            return 0; /* (_emit says what is wrong) */
+        }
+        raw += PyBytes_GET_SIZE(blob);
+    }
+    long long incoming = raw + n * CHUNK_OVERHEAD;
+    if (*group != Py_None) {
+        long long gsize = ll_attr(*group, s_size);
+        PyObject *held = gsize != -1 || !PyErr_Occurred() ? PyObject_GetAttr(*group, s_chunks) : NULL;
+        Py_ssize_t nheld = held != NULL ? PyObject_Length(held) : -1;
+        Py_XDECREF(held);
+        if (nheld < 0) {
+            return -1;
+        }
+        raw += gsize;
+        n += nheld;
+    }
+    long long state_max = ll_attr(store, s_state_max), cbytes = ll_attr(store, s_cbytes),
+              budget = ll_attr(store, s_budget);
+    if ((state_max == -1 || cbytes == -1 || budget == -1) && PyErr_Occurred()) {
+        return -1;
+    }
+    return raw + n * CHUNK_OVERHEAD <= state_max && cbytes + incoming <= budget;
 }
 
 /* The body of _emit once the lock is held and the case is the usual one. */
@@ -629,7 +658,7 @@ intern_all(void)
         {&s_groups, "_groups"},   {&s_gen_of, "_gen_of"},     {&s_ratio, "_ratio"},
         {&s_inline_max, "_inline_max"}, {&s_data, "_data"},   {&s_csize, "_csize"},
         {&s_seq_of, "_seq_of"},   {&s_heap, "_heap"},         {&s_bytes, "_bytes"},
-        {&s_cbytes, "_cbytes"},   {&s_budget, "budget"},      {&s_shrink, "_shrink"},
+        {&s_cbytes, "_cbytes"},   {&s_budget, "budget"},      {&s_state_max, "state_max"},      {&s_shrink, "_shrink"},
         {&s_chunks, "chunks"},    {&s_size, "size"},          {&s_used, "used"},
         {&s_lock, "_lock"},       {&s_closed, "closed"},      {&s_append, "append_locked"},
         {&s_acquire, "acquire"},  {&s_release, "release"},    {&s_kind_chunk, "chunk"},

@@ -17,7 +17,7 @@ import msgspec
 
 from .checkpoint import ChunkIndex, DiffEntry, diff_states
 from .encode import safe_repr
-from .errors import UsageError
+from .errors import MissingChunk, UsageError
 from .event import Event
 
 __all__ = [
@@ -134,13 +134,15 @@ class MemoryItem:
 
 @dataclass(frozen=True, slots=True)
 class CheckpointInfo:
-    """One checkpoint; ``rebuildable`` is False if a chunk it needs is missing."""
+    """One checkpoint; ``rebuildable`` is False if a chunk it needs is missing, or if its state
+    was not stored (``error`` then says why, e.g. a state too large for the ring)."""
 
     seq: int
     ts_ns: int
     label: str | None
     size: int
     rebuildable: bool
+    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +187,7 @@ class _Index:
     tools: list[ToolCall]
     context: list[ContextSample]
     memory: list[Event]
-    checkpoints: list[tuple[int, int, str | None, int, str]]  # seq, ts, label, size, root
+    checkpoints: list[tuple[int, int, str | None, int, str | None, str | None]]  # seq, ts, label, size, root, error
     chunks: ChunkIndex
     resources: list[ResourceSample]
     errors: list[tuple[Event, str]]  # the event and a one-line description
@@ -207,7 +209,7 @@ def _build(events: Iterable[Event]) -> _Index:
     results: dict[Any, Event] = {}
     context: list[ContextSample] = []
     memory: list[Event] = []
-    checkpoints: list[tuple[int, int, str | None, int, str]] = []
+    checkpoints: list[tuple[int, int, str | None, int, str | None, str | None]] = []
     chunk_events: list[Event] = []
     resources: list[ResourceSample] = []
     errors: list[tuple[Event, str]] = []
@@ -242,11 +244,18 @@ def _build(events: Iterable[Event]) -> _Index:
         elif kind == "checkpoint":
             if "inline" in d:
                 chunk_events.append(ev)  # its root chunk
-            root = d.get("root")
-            if isinstance(root, str):
+            root, error = d.get("root"), d.get("error")
+            if isinstance(root, str) or isinstance(error, str):  # (error: not stored, e.g. too large)
                 label = d.get("label")
                 checkpoints.append(
-                    (ev.seq, ev.ts_ns, label if isinstance(label, str) else None, _int(d.get("size")), root)
+                    (
+                        ev.seq,
+                        ev.ts_ns,
+                        label if isinstance(label, str) else None,
+                        _int(d.get("size")),
+                        root if isinstance(root, str) else None,
+                        error if isinstance(error, str) else None,
+                    )
                 )
         elif kind == "resource":
             resources.append(
@@ -432,18 +441,20 @@ class AnalysisMixin:
 
     # ------------------------------------------------------------ checkpoints
     def checkpoints(self) -> list[CheckpointInfo]:
-        """Every checkpoint, oldest first, and whether it can be rebuilt."""
+        """Every checkpoint, oldest first, and whether it can be rebuilt (one whose state was
+        not stored, e.g. too large for the ring, is listed with its ``error``)."""
         a = self._analysis()
         return [
-            CheckpointInfo(seq, ts, label, size, a.chunks.complete(root))
-            for seq, ts, label, size, root in a.checkpoints
+            CheckpointInfo(seq, ts, label, size, root is not None and a.chunks.complete(root), error)
+            for seq, ts, label, size, root, error in a.checkpoints
         ]
 
     def state_at(self, seq: int) -> Any:
         """The state of the latest checkpoint at or before ``seq`` (None if there is none).
 
         Raises:
-            MissingChunk: that checkpoint cannot be rebuilt (a chunk is missing).
+            MissingChunk: that checkpoint cannot be rebuilt (a chunk is missing, or its state
+                was not stored: see ``CheckpointInfo.error``).
             UsageError: ``seq`` is not an int.
         """
         check_seq(seq, "state_at(seq)")
@@ -452,7 +463,10 @@ class AnalysisMixin:
         i = bisect.bisect_right(seqs, seq) - 1
         if i < 0:
             return None
-        return a.chunks.rebuild(a.checkpoints[i][4])
+        cp_seq, _, _, _, root, error = a.checkpoints[i]
+        if root is None:
+            raise MissingChunk(f"checkpoint {cp_seq} has no state: {error}")
+        return a.chunks.rebuild(root)
 
     def diff(self, seq_a: int, seq_b: int) -> list[DiffEntry]:
         """What changed between the states at ``seq_a`` and ``seq_b`` (see :meth:`state_at`).

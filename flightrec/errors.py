@@ -63,4 +63,5 @@ class UsageError(FlightrecError):
 
 
 class MissingChunk(CorruptRecording):
-    """A checkpoint cannot be rebuilt: a chunk it references is not in the recording."""
+    """A checkpoint cannot be rebuilt: a chunk it references is not in the recording, or its
+    state was never stored (refused when recorded, e.g. too large for the ring)."""

@@ -35,6 +35,8 @@ from .wire import (
 if TYPE_CHECKING:
     from .walk import _Prefix
 
+_UNLIMITED = 1 << 62
+
 _paging = load_native("_paging")
 _paged_grown: Callable[..., bytes | None] | None = _paging.paged_grown if _paging is not None else None
 
@@ -42,7 +44,7 @@ _paged_grown: Callable[..., bytes | None] | None = _paging.paged_grown if _pagin
 class _Packer:
     """Turns one state into chunks. Not thread-safe: one per checkpoint call."""
 
-    __slots__ = ("_encode", "_h64", "_h128", "chunks", "max_chunk", "trail")
+    __slots__ = ("_encode", "_h64", "_h128", "chunks", "left", "max_chunk", "over", "trail")
 
     def __init__(self, max_chunk: int, encode: Callable[[Any], bytes] | None = None) -> None:
         """``encode``: the caller's encoder (with ``_enc_hook``), reused across checkpoints."""
@@ -55,6 +57,12 @@ class _Packer:
         """digest -> data of every chunk the state references, children before parents."""
         self.trail: list[tuple[bytes, bytes]] | None = None
         """When set, every chunk registered (duplicates too) is also appended here."""
+        self.left = _UNLIMITED
+        """Bytes of new chunk data this packer may still produce before it calls :attr:`over`."""
+        self.over: Callable[[_Packer, Any], None] | None = None
+        """Called (with this packer, and a value about to be packed or None) when :attr:`left`
+        runs out: it raises to stop packing (a state too large to store) or raises
+        :attr:`left`. (The checkpoint store's; None: no limit.)"""
 
     def reset(self) -> _Packer:
         """Start on a new state (the walker reuses its packer: one fewer object a checkpoint)."""
@@ -67,9 +75,19 @@ class _Packer:
         h = self._h128(data)
         if h not in self.chunks:
             self.chunks[h] = data
+            self.left -= len(data)
+            if self.left < 0:
+                self._over(None)
         if self.trail is not None:
             self.trail.append((h, data))
         return h
+
+    def _over(self, value: Any) -> None:
+        over = self.over
+        if over is None:
+            self.left = _UNLIMITED
+        else:
+            over(self, value)
 
     def ref_or_inline(self, inline: bytes) -> bytes:
         """``inline`` as a part of its parent: itself if small (or already a ref), else a ref."""
@@ -157,6 +175,9 @@ class _Packer:
                 h = h128(e)
                 if h not in chunks:
                     chunks[h] = e
+                    self.left -= len(e)
+                    if self.left < 0:
+                        self._over(None)
                 if trail is not None:
                     trail.append((h, e))
                 parts.append(_REF_HEAD + h)

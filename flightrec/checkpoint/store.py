@@ -16,6 +16,7 @@ from .. import api
 from ..context import current_span
 from ..encode import safe_repr
 from ..fastpath import load_native
+from .pack import _Packer
 from .walk import _ITEM, _dict_versions, _Prefix, _same_versions, _walk_grown, _Walker
 from .wire import MAX_CHUNK
 
@@ -27,6 +28,8 @@ _LABEL_MAX = 256  # characters of a checkpoint's label
 _CHUNK_OVERHEAD = 64  # a chunk event's framing, besides its data
 _PENDING = 1 << 62
 _NONE_HELD: dict[bytes, bytes] = {}
+_SAMPLE_CHUNKS = 64  # chunks (evenly spread) whose compression estimates a big state's ratio
+_SAMPLE_MAX = 256 * 1024  # bytes of them compressed at most
 
 _store = load_native("_store")
 _emit_usual: Callable[..., Any] | None = _store.emit if _store is not None else None
@@ -36,6 +39,22 @@ if _store is not None and _walk_grown is not None and _same_versions is not None
     _checkpoint_usual = getattr(_store, "checkpoint", None)
 if _checkpoint_usual is not None:
     _store.configure(_walk_grown, _same_versions, _dict_versions, _ITEM, _LABEL_MAX)
+
+
+class StateTooLarge(Exception):
+    """A state whose chunks would take more of the ring than :attr:`CheckpointStore.state_max`."""
+
+    def __init__(self, estimate: int, limit: int, partial: bool) -> None:
+        self.estimate = estimate
+        self.limit = limit
+        self.partial = partial  # packing stopped early: the state takes more than ``estimate``
+        super().__init__(self.reason)
+
+    @property
+    def reason(self) -> str:
+        """The refusal event's ``error``."""
+        more = "over " if self.partial else ""
+        return f"state too large: {more}{self.estimate} bytes, limit {self.limit}"
 
 
 class _NoRedaction:
@@ -65,6 +84,14 @@ class CheckpointStore:
         """Most (estimated, compressed) chunk bytes kept alive in the ring. Beyond it the
         chunks of all the checkpoints in the ring would crowd everything else out (or not fit
         at all), so the oldest checkpoints are given up: they show as not rebuildable."""
+        self.state_max = recorder.ring.ring_size // 2
+        """Most (estimated, compressed) ring bytes one state's chunks may take. A bigger state
+        is refused (a ``checkpoint`` event with ``error``, no state): re-emitting chunks that
+        fill more of the ring than that as the ring wraps would cost ever more and still lose
+        them. Decided while packing, as soon as the new chunks alone are too many bytes."""
+        self.refused = 0
+        """Checkpoints refused because their state was over :attr:`state_max`."""
+        self._allowed = 0  # new chunk bytes the packer was allowed so far in this checkpoint
         self._seq_of: dict[bytes, int] = {}  # digest -> seq of its latest copy in the ring
         self._data: dict[bytes, bytes] = {}  # digest -> data (already redacted)
         self._csize: dict[bytes, int] = {}  # digest -> its estimated size in the ring
@@ -81,6 +108,7 @@ class CheckpointStore:
         # True of a label no rule can change (a C test; None: ask the recorder every time)
         self._clean_label = recorder.redactor.clean_test() if recorder.redactor is not None else None
         self._walker = _Walker(redactor, self.max_chunk)
+        self._walker._packer.over = self._over
         self._pack_lock = threading.Lock()
         self._ratio: float | None = None  # LZ4 compressed/raw of recent new chunks
         self.reemitted = 0
@@ -104,6 +132,7 @@ class CheckpointStore:
         # (see _register) must be stored before another checkpoint takes them as stored.
         with self._pack_lock:
             walker = self._walker
+            walker._packer.left = self._allowed = self.state_max
             try:
                 if _checkpoint_usual is not None:
                     # A list that grew (the usual checkpoint): pack and _emit below, in C (see
@@ -114,11 +143,73 @@ class CheckpointStore:
                 root, chunks = walker.pack(state)
                 retired, walker.retired = walker.retired, []
                 return self._emit(root, chunks, walker.groups, label, span, parent, retired)
+            except StateTooLarge as e:  # (from packing: the new chunks alone are too many)
+                return self._refuse(e, walker.groups, (), label, span, parent)
             except BaseException:
                 with self._rec._lock:  # (the flush listener iterates over the groups)
                     for g in walker.groups:  # the walker may have added chunks that are not stored
-                        self._groups.pop(id(g), None)
+                        self._settle(g)
                 raise
+
+    def _label(self, label: Any) -> str:
+        """``label`` as the event carries it: redacted, cut at _LABEL_MAX characters."""
+        clean = self._clean_label
+        if type(label) is str and len(label) <= _LABEL_MAX and clean is not None and clean(label):
+            text = label  # the usual short label ("step 12"): nothing any rule could redact
+        else:
+            text = self._rec.redact_text(label if isinstance(label, str) else safe_repr(label, _LABEL_MAX))
+        return text if len(text) <= _LABEL_MAX else text[: _LABEL_MAX - 1] + "…"  # a name, not a payload
+
+    def _refuse(
+        self,
+        err: StateTooLarge,
+        groups: Iterable[_Prefix],
+        retired: Iterable[_Prefix],
+        label: Any,
+        span: int | None,
+        parent: int | None,
+    ) -> int | None:
+        """Record that a checkpoint was not stored, and why; store nothing of its state.
+
+        The walker's groups may hold chunks of this state that were never stored: they are
+        no longer registered as groups (their stored chunks keep the generations they had),
+        so the next checkpoint registers them chunk by chunk and stores what is missing.
+        """
+        rec = self._rec
+        data: dict[str, Any] = {}
+        if label is not None:
+            data["label"] = self._label(label)
+        data["error"] = err.reason
+        with rec._lock:
+            for g in [*groups, *retired]:
+                self._settle(g)
+            if rec.closed:
+                return None
+            self.refused += 1
+            return rec.append_locked("checkpoint", data, span, parent)
+
+    def _over(self, packer: _Packer, value: Any) -> None:
+        """The packer's new chunks passed what it was allowed (``value``: a big str or bytes
+        about to be redacted and packed): stop with :class:`StateTooLarge` if they would take
+        more than :attr:`state_max` of the ring at their compression ratio, else allow more."""
+        raw = self._allowed - packer.left
+        n = len(packer.chunks)
+        blobs = _spread(packer.chunks.values(), n)
+        if value is not None:
+            raw += len(value)
+            n += len(value) // self.max_chunk + 1
+            blobs.append(packer._encode(value[: _SAMPLE_MAX // 4]))
+        ratio = _compress_ratio(blobs)
+        estimate = int(raw * ratio) + n * _CHUNK_OVERHEAD
+        if estimate > self.state_max:
+            raise StateTooLarge(estimate, self.state_max, partial=True)
+        # Allow about half the raw bytes that would still fit at this ratio, and at least half
+        # of what was allowed so far (so a state needs only a few such checks).
+        more = max(int((self.state_max - estimate) / max(ratio, 0.01)) // 2, self._allowed // 2)
+        if value is not None:
+            more += len(value)
+        packer.left += more
+        self._allowed += more
 
     def _emit(
         self,
@@ -134,18 +225,27 @@ class CheckpointStore:
         rec = self._rec
         data: dict[str, Any] = {"root": root.hex()}
         if label is not None:
-            clean = self._clean_label
-            if type(label) is str and len(label) <= _LABEL_MAX and clean is not None and clean(label):
-                text = label  # the usual short label ("step 12"): nothing any rule could redact
-            else:
-                text = rec.redact_text(label if isinstance(label, str) else safe_repr(label, _LABEL_MAX))
-            data["label"] = text if len(text) <= _LABEL_MAX else text[: _LABEL_MAX - 1] + "…"  # a name, not a payload
+            data["label"] = self._label(label)
         if _emit_usual is not None and not retired:
-            # The usual checkpoint (its group registered, a few new chunks): the code below
-            # in C (see _store.c); NotImplemented when this is not that case.
+            # The usual checkpoint (its group registered, a few new chunks, well within the
+            # limits): the code below in C (see _store.c); NotImplemented when this is not that case.
             seq: int | None = _emit_usual(self, rec, root, chunks, groups, data, span, parent)
             if seq is not NotImplemented:
                 return seq
+        # The whole state (not only its new chunks) must fit: every chunk of it stays live.
+        raw = sum(map(len, chunks.values()))
+        n = len(chunks)
+        for g in groups:
+            raw += g.size
+            n += len(g.chunks)
+        if raw + n * _CHUNK_OVERHEAD > self.state_max:  # (the estimate if nothing compressed)
+            blobs = _spread(chunks.values(), len(chunks))
+            for g in groups:
+                blobs.extend(_spread(g.chunks.values(), len(g.chunks)))
+            estimate = int(raw * _compress_ratio(blobs)) + n * _CHUNK_OVERHEAD
+            if estimate > self.state_max:
+                err = StateTooLarge(estimate, self.state_max, partial=False)
+                return self._refuse(err, groups, retired, label, span, parent)
         append = rec.append_locked
         with rec._lock:
             if rec.closed:
@@ -162,6 +262,12 @@ class CheckpointStore:
             if gen % 32 == 1 or self._ratio is None:
                 self._ratio = _compress_ratio([blob for _, blob in missing]) if missing else self._ratio
             ratio = self._ratio if self._ratio is not None else 1.0
+            # Over budget with this checkpoint's new chunks: give up old checkpoints before
+            # writing them, not after (else the flush listener keeps both alive meanwhile,
+            # which may be more than the ring holds).
+            incoming = sum(int(len(blob) * ratio) + _CHUNK_OVERHEAD for _, blob in missing)
+            if self._cbytes + incoming > self.budget:
+                self._shrink(gen, incoming)
             # A new root travels inside the checkpoint event (one event fewer: a state that
             # changed has a new root, which no other checkpoint uses yet); from then on it is
             # a chunk stored like the others, its copy at the event's seq.
@@ -367,12 +473,13 @@ class CheckpointStore:
             risk = max((last for _, last in ring.at_risk(extra)), default=risk)
         return risk
 
-    def _shrink(self, current: int) -> None:
-        """Over budget: drop dead chunks, then give up the oldest checkpoints until it fits."""
+    def _shrink(self, current: int, incoming: int = 0) -> None:
+        """Over budget (with ``incoming`` estimated bytes still to be written): drop dead
+        chunks, then give up the oldest checkpoints until it fits."""
         floor = self._floor()
         self._retire_gens(floor)
         self._sweep(floor)
-        while self._cbytes > self.budget and self._gens and self._gens[0] != current:
+        while self._cbytes + incoming > self.budget and self._gens and self._gens[0] != current:
             del self._gen_seq[self._gens.popleft()]
             self.abandoned += 1
             self._sweep(floor)
@@ -392,9 +499,16 @@ class CheckpointStore:
         return self._cbytes
 
 
+def _spread(blobs: Iterable[bytes], n: int) -> list[bytes]:
+    """At most _SAMPLE_CHUNKS of the ``n`` ``blobs``, evenly spread (a sample to compress)."""
+    return list(islice(blobs, 0, None, max(1, n // _SAMPLE_CHUNKS)))
+
+
 def _compress_ratio(blobs: list[bytes]) -> float:
     """How well this data compresses with LZ4 (compressed / raw), measured in one call."""
     raw = b"".join(blobs)
+    if len(raw) > _SAMPLE_MAX:  # (a big state's sample)
+        raw = raw[:_SAMPLE_MAX]
     if not raw:
         return 1.0
     import lz4.block

@@ -155,6 +155,8 @@ class _Walker:
         if type(state) in _CONTAINERS:
             inline = self._walk(packer, state, "", 0)
         else:
+            if (type(state) is str or type(state) is bytes) and len(state) > packer.left:
+                packer._over(state)
             inline = packer.item(self.redactor.redact(state))
             if len(inline) == _REF_LEN and inline[:2] == _REF_HEAD:
                 return inline[2:], packer.chunks
@@ -516,6 +518,8 @@ class _Walker:
             ``[part, chunks, gen, boundary key]``, remembered in ``memo`` under ``raw``.
         """
         self.misses += 1
+        if (type(x) is str or type(x) is bytes) and len(x) > packer.left:
+            packer._over(x)  # a big text, judged before it is redacted
         trail: list[tuple[bytes, bytes]] = []
         outer = packer.trail
         packer.trail = trail
