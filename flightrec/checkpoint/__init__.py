@@ -22,7 +22,8 @@ Wire format (all inside ordinary events, see docs/FORMAT.md):
   the root chunk's data, a copy of that chunk like a ``"chunk"`` event's; ``chunks`` the
   digests of the chunk events this checkpoint stored for the first time (at most 32
   listed; ``new`` counts them all, and an inline root), ``size`` the bytes of the state's
-  chunks and ``stored`` the bytes this checkpoint added.
+  chunks and ``stored`` the bytes this checkpoint added. A state too large for the ring (its
+  chunks over half of it) is not stored: its event is ``{label?, error}``, without ``root``.
 
 Invariant: every checkpoint in the ring (and so in every dump) can be rebuilt from the ring
 alone. The writer keeps every chunk still referenced by a checkpoint in the ring in memory

@@ -544,6 +544,9 @@ def checkpoint(state: Any, label: str | None = None) -> int | None:
         label: a short name for this checkpoint, e.g. ``"after-plan"`` (redacted, and cut at
             256 characters).
 
+    A state too large for the ring (its chunks over half of it) is not stored: its checkpoint
+    event carries ``error`` instead, recorded as soon as packing shows the state is too large.
+
     Returns:
         The checkpoint event's seq (pass it to ``Recording.state_at``), or None when not
         recording, sampled out, or on an internal error (counted, never raised).
