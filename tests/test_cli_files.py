@@ -174,15 +174,7 @@ class TestScrubOutputIsUsedAsGiven:
         """-o - writes the dump to stdout (like export), the summary to stderr; no file named '-'."""
         out = tmp_path / "piped.frec"
         with open(out, "wb") as f:
-            result = subprocess.run(
-                [sys.executable, "-m", "flightrec", "scrub", str(dump), "-o", "-"],
-                cwd=tmp_path,
-                stdout=f,
-                stderr=subprocess.PIPE,
-                text=True,
-                env={**os.environ, "PYTHONPATH": str(REPO)},
-                timeout=60,
-            )
+            result = _scrub_to_stdout(dump, tmp_path, f.fileno())
         assert result.returncode == 0, result.stderr
         assert "-> standard output: 3000 events kept" in result.stderr
         assert not (tmp_path / "-").exists()
@@ -193,15 +185,7 @@ class TestScrubOutputIsUsedAsGiven:
         """A binary dump is never written to a terminal."""
         primary, secondary = os.openpty()
         try:
-            result = subprocess.run(
-                [sys.executable, "-m", "flightrec", "scrub", str(dump), "-o", "-"],
-                cwd=tmp_path,
-                stdout=secondary,
-                stderr=subprocess.PIPE,
-                text=True,
-                env={**os.environ, "PYTHONPATH": str(REPO)},
-                timeout=60,
-            )
+            result = _scrub_to_stdout(dump, tmp_path, secondary)
         finally:
             os.close(primary)
             os.close(secondary)
@@ -462,3 +446,16 @@ class TestTruncatedDump:
         cut_dump.write_bytes(dump.read_bytes()[: victim.offset])
         with open_recording(cut_dump) as rec:
             assert rec.damaged == 0 and not any("truncated" in w for w in rec.warnings)
+
+
+def _scrub_to_stdout(dump: Path, cwd: Path, stdout: int) -> subprocess.CompletedProcess[str]:
+    """``flightrec scrub DUMP -o -`` with its standard output on the file descriptor ``stdout``."""
+    return subprocess.run(
+        [sys.executable, "-m", "flightrec", "scrub", str(dump), "-o", "-"],
+        cwd=cwd,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=60,
+    )
