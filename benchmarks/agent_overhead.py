@@ -661,9 +661,10 @@ def _main_thread_instructions(name: str, steps: int, tmp: Path) -> int:
 def instructions(steps: int) -> None:
     """Instructions per step above the bare loop, main thread only.
 
-    Repeatable where timings are not: the peers' counts within about 1% from run to run,
-    flightrec's within 0.5% (three runs; the child keeps the interpreter lock through the loop,
-    see _child; two runs of the previous release still differed by 8%, not examined).
+    Steadier than timings, not exact: the peers' counts within about 1% from run to run,
+    flightrec's within about 10% (the child keeps the interpreter lock through the loop, see
+    _child; what still varies lies outside the recording points, which counted alone repeat
+    exactly).
 
     Each recorder runs in a child process under valgrind's callgrind twice, for ``steps`` steps
     and for none: the difference is the loop alone (imports and set-up cancel out). Background
