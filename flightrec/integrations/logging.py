@@ -102,12 +102,13 @@ class LogRecordHook:
 def install_trigger(level: int | str = logging.WARNING, dump_level: int | str | None = logging.ERROR) -> LogRecordHook:
     """Observe every log record through the record factory, once (later calls update the levels)."""
     lowest = _level(level, logging.WARNING)
+    lowest = logging.WARNING if lowest is None else lowest
     dumps = _level(dump_level, logging.ERROR)
     current = logging.getLogRecordFactory()
     if isinstance(current, LogRecordHook):
-        current.level, current.dump_level = lowest if lowest is not None else logging.WARNING, dumps
+        current.level, current.dump_level = lowest, dumps
         return current
-    hook = LogRecordHook(current, lowest if lowest is not None else logging.WARNING, dumps)
+    hook = LogRecordHook(current, lowest, dumps)
     logging.setLogRecordFactory(hook)
     return hook
 
