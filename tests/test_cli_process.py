@@ -173,7 +173,9 @@ class TestDamagedRing:
 
 class TestDirArgument:
     @pytest.mark.parametrize(
-        "verb", [["ls"], ["recover"], ["dump", "5"], ["attach"]], ids=["ls", "recover", "dump", "attach"]
+        "verb",
+        [["ls"], ["recover"], ["dump", "5"], ["attach"], ["tui"]],
+        ids=["ls", "recover", "dump", "attach", "tui"],
     )
     def test_a_missing_dir_is_not_found(self, verb: list[str], tmp_path: Path) -> None:
         missing = tmp_path / "nonexistent"
@@ -181,7 +183,9 @@ class TestDirArgument:
         assert line == f"flightrec: error: --dir {missing}: no such directory"
 
     @pytest.mark.parametrize(
-        "verb", [["ls"], ["recover"], ["dump", "5"], ["attach"]], ids=["ls", "recover", "dump", "attach"]
+        "verb",
+        [["ls"], ["recover"], ["dump", "5"], ["attach"], ["tui"]],
+        ids=["ls", "recover", "dump", "attach", "tui"],
     )
     def test_a_file_as_dir_is_a_usage_error(self, verb: list[str], tmp_path: Path, dead_ring: Path) -> None:
         line = _one_error_line(run_cli(*verb, "--dir", str(dead_ring)), 2)

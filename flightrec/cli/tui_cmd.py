@@ -13,5 +13,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Start the app on the list."""
     from ..tui.app import FlightrecApp, run_app
+    from .discovery import require_dir
 
+    require_dir(args.dir)
     return run_app(FlightrecApp(start_dir=args.dir))

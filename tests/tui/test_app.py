@@ -377,6 +377,31 @@ class TestUnavailable:
 
 
 class TestStartScreen:
+    async def test_a_damaged_ring_is_listed_as_damaged(self, frdir: Path, tmp_path: Path) -> None:
+        """A ring whose header is garbage shows as damaged, not as a dead recorder with a garbage pid."""
+        from flightrec.tui.screens.start import StartScreen
+
+        from tests.conftest import run_child
+        from tests.test_cli_process import RECORDING_CHILD, _scramble
+
+        proc = run_child(
+            RECORDING_CHILD.replace("time.sleep(", "import os; os.kill(os.getpid(), 9); time.sleep("), frdir
+        )
+        assert proc.returncode == -9, proc.stderr
+        [ring] = frdir.glob("*.ring")
+        listing = tmp_path / "rings"
+        listing.mkdir(mode=0o700)
+        _scramble(ring, listing / "x.ring")
+        app = FlightrecApp(start_dir=str(listing))
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            assert isinstance(app.screen, StartScreen)
+            text = screen_text(app)
+            assert "damaged" in text and "x.ring" in text and "dead" not in text
+            await pilot.press("enter")  # opening it must not take the app down
+            await pilot.pause()
+            assert app.is_running
+
     async def test_lists_dumps_and_opens_one(self, rich_dump: Path) -> None:
         """`flightrec tui`: the start screen lists the dump; Enter opens it on the overview."""
         from flightrec.tui.screens.start import StartScreen

@@ -72,10 +72,15 @@ class StartScreen(Screen[None]):
         rings = find_rings(self.directory)
         dumps = find_dumps(self.directory)
         for r in rings:
-            alive = r.alive and not r.closed and process_alive(r.pid)
-            state = Text("● live", style="bold green") if alive else Text("✗ dead", style="bold red")
             key = f"ring:{r.path}"
             self._paths[key] = ("ring", r.path)
+            if r.damaged:  # its header's pid and age mean nothing: say what is wrong instead
+                state = Text("✗ damaged", style="bold red")
+                note = f"{r.path}   (damaged header: {r.problem})"
+                table.add_row(state, "recorder", "?", "?", human_size(r.size), note, key=key)
+                continue
+            alive = r.alive and not r.closed and process_alive(r.pid)
+            state = Text("● live", style="bold green") if alive else Text("✗ dead", style="bold red")
             table.add_row(
                 state,
                 "recorder",
