@@ -480,20 +480,9 @@ class Recorder:
                 meta["counters"] = self.counters()
             directory = Path(path).parent if path is not None else self.dump_dir
             name = Path(path).name if path is not None else dump_name(os.getpid(), reason)
-            try:
-                out = write_dump(directory, name, meta, blocks, self.config.max_dumps, self.config.max_dump_bytes)
-            except DumpFailed as failure:
-                self.dump_failures += 1
-                self._publish_counters()
-                print(f"flightrec: {failure}", file=sys.stderr)
-                return None
-            self.dumps.append(out)
-            self.ring.set_last_dump_path(str(out))
-            self._publish_counters()
-            return out
+            return self._write(directory, name, meta, blocks, publish=True)
         except Exception as failure:  # never let a dump take the agent down
-            self.errors += 1
-            print(f"flightrec: dump failed: {type(failure).__name__}: {failure}", file=sys.stderr)
+            self._dump_failed(failure)
             return None
         finally:
             self._dump_lock.release()
@@ -517,18 +506,35 @@ class Recorder:
             finally:
                 recording.close()
             meta = self._dump_meta(reason, None)
-            name = dump_name(os.getpid(), reason)
-            out = write_dump(self.dump_dir, name, meta, blocks, self.config.max_dumps, self.config.max_dump_bytes)
+            return self._write(self.dump_dir, dump_name(os.getpid(), reason), meta, blocks, publish=False)
+        except Exception as failure:  # never let a dump take the agent down
+            self._dump_failed(failure)
+            return None
+
+    def _write(self, directory: Path, name: str, meta: dict[str, Any], blocks: list[Any], publish: bool) -> Path | None:
+        """Write the dump; a failure (full disk, unusable directory) is counted and said on stderr.
+
+        ``publish``: also update the ring header's counters and last dump path (not from a
+        signal handler that interrupted the recorder, which may be writing that header).
+        """
+        try:
+            out = write_dump(directory, name, meta, blocks, self.config.max_dumps, self.config.max_dump_bytes)
         except DumpFailed as failure:
             self.dump_failures += 1
+            if publish:
+                self._publish_counters()
             print(f"flightrec: {failure}", file=sys.stderr)
             return None
-        except Exception as failure:  # never let a dump take the agent down
-            self.errors += 1
-            print(f"flightrec: dump failed: {type(failure).__name__}: {failure}", file=sys.stderr)
-            return None
         self.dumps.append(out)
+        if publish:
+            self.ring.set_last_dump_path(str(out))
+            self._publish_counters()
         return out
+
+    def _dump_failed(self, failure: Exception) -> None:
+        """An unexpected error inside a dump: counted and said, never raised into the agent."""
+        self.errors += 1
+        print(f"flightrec: dump failed: {type(failure).__name__}: {failure}", file=sys.stderr)
 
     def _snapshot_blocks(self) -> list[bytes | memoryview]:
         """Framed blocks for a dump, oldest first: pinned, ring blocks, then the open block."""
