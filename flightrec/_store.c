@@ -32,11 +32,12 @@ static PyObject *s_gen, *s_gen_seq, *s_gens, *s_groups, *s_gen_of, *s_ratio, *s_
     *s_k_chunks, *s_k_size, *s_hex, *s_append_m, *s_data_key, *s_state_max;
 static PyObject *heappush;
 /* Set by configure(): _paging.walk_grown, _statecheck.same_versions and .dict_versions, the
- * walker's list-item marker (checkpoint.walk._ITEM), and _LABEL_MAX. */
-static PyObject *u_walk_grown, *u_same_versions, *u_dict_versions, *u_item_marker;
+ * walker's list-item marker (checkpoint.walk._ITEM), _LABEL_MAX and context.current_span. */
+static PyObject *u_walk_grown, *u_same_versions, *u_dict_versions, *u_item_marker, *u_current_span;
 static Py_ssize_t u_label_max;
 static PyObject *s_packer, *s_walker, *s_trail, *s_prefix, *s_tags, *s_parts, *s_wgroups, *s_h128, *s_clean_label,
-    *s_rec, *s_retired, *s_emit_py, *s_root, *s_label, *s_empty;
+    *s_rec, *s_retired, *s_emit_py, *s_root, *s_label, *s_empty, *s_forget, *s_keep_fast, *s_pack_lock, *s_left,
+    *s_allowed, *s_pack_emit, *s_failed;
 
 static int
 add_attr(PyObject *obj, PyObject *name, long long delta)
@@ -439,10 +440,11 @@ emit(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
  * CheckpointStore.checkpoint's work once the sampler kept it and the pack lock is held, for
  * the usual checkpoint: ``state`` a list that grew since the last checkpoint (its prefix
  * recognized by the dict version tags), a label that is None or a short str no rule can
- * change, not a turn on which the walker forgets its old memo entries (every 8th), no
- * retired prefix to settle. That is _Walker.pack (its steps: reset, _walk's grown path,
- * chunk), then _emit: the same calls of walk_grown and emit, without the Python frames
- * around them. NotImplemented, having changed nothing, in every other case.
+ * change, no retired prefix left to settle. That is _Walker.pack (its steps: reset, _walk's
+ * grown path, chunk, and every 8th turn forget_unused), then _emit: the same calls of
+ * walk_grown and emit, without the Python frames around them (_emit's Python path when
+ * forget_unused retired a prefix). NotImplemented, having changed nothing, in every other
+ * case.
  */
 static PyObject *
 usual_checkpoint(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
@@ -466,9 +468,8 @@ usual_checkpoint(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t 
         (prefix = PyObject_GetAttr(walker, s_prefix)) == NULL) {
         goto done;
     }
-    if ((gen + 1) % 8 == 0 || !PyList_CheckExact(retired) || PyList_GET_SIZE(retired) != 0 || trail != Py_None ||
-        !PyDict_CheckExact(prefix)) {
-        result = Py_NewRef(Py_NotImplemented); /* the turn that prunes the memo, or an unusual walker */
+    if (!PyList_CheckExact(retired) || PyList_GET_SIZE(retired) != 0 || trail != Py_None || !PyDict_CheckExact(prefix)) {
+        result = Py_NewRef(Py_NotImplemented); /* an unusual walker */
         goto done;
     }
     /* _walk's grown path: the list's prefix recognized by its items' dict versions */
@@ -559,6 +560,28 @@ usual_checkpoint(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t 
         }
         Py_DECREF(r);
     }
+    /* pack's end: every 8th turn forgets the memo entries the last 8 did not use, which may
+     * retire prefixes (then _emit's Python path settles them) */
+    if ((gen + 1) % 8 == 0) {
+        PyObject *r = PyObject_CallMethodNoArgs(walker, s_forget);
+        Py_XDECREF(r);
+        Py_XSETREF(retired, r != NULL ? PyObject_GetAttr(walker, s_retired) : NULL);
+        if (retired == NULL) {
+            goto done;
+        }
+        if (!PyList_CheckExact(retired)) {
+            PyErr_SetString(PyExc_TypeError, "walker.retired must be a list");
+            goto done;
+        }
+        if (PyList_GET_SIZE(retired) != 0) {
+            PyObject *none_yet = PyList_New(0); /* (retired, walker.retired = walker.retired, []) */
+            int bad = none_yet == NULL || PyObject_SetAttr(walker, s_retired, none_yet) < 0;
+            Py_XDECREF(none_yet);
+            if (bad) {
+                goto done;
+            }
+        }
+    }
     /* _emit: the event's fields, then the store's usual emission (or its Python path) */
     Py_SETREF(groups, PyObject_GetAttr(walker, s_wgroups));
     PyObject *hex = PyObject_CallMethodNoArgs(root, s_hex);
@@ -572,16 +595,19 @@ usual_checkpoint(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t 
         }
         goto done;
     }
-    PyObject *eargs[8] = {store, rec, root, chunks, groups, data, args[3], args[4]};
-    if ((seq = emit(NULL, eargs, 8)) == NULL) {
-        goto done;
+    if (PyList_GET_SIZE(retired) == 0) {
+        PyObject *eargs[8] = {store, rec, root, chunks, groups, data, args[3], args[4]};
+        if ((seq = emit(NULL, eargs, 8)) == NULL) {
+            goto done;
+        }
+    }
+    else {
+        seq = Py_NewRef(Py_NotImplemented); /* prefixes to settle: C's emit has none */
     }
     if (seq == Py_NotImplemented) {
         Py_DECREF(seq);
-        PyObject *empty = PyTuple_New(0);
-        PyObject *pargs[8] = {store, root, chunks, groups, label, args[3], args[4], empty};
-        seq = empty != NULL ? PyObject_VectorcallMethod(s_emit_py, pargs, 8, NULL) : NULL;
-        Py_XDECREF(empty);
+        PyObject *pargs[8] = {store, root, chunks, groups, label, args[3], args[4], retired};
+        seq = PyObject_VectorcallMethod(s_emit_py, pargs, 8, NULL);
     }
     result = seq;
     seq = NULL;
@@ -607,12 +633,13 @@ done:
     return result;
 }
 
-/* configure(walk_grown, same_versions, dict_versions, item_marker, label_max) */
+/* configure(walk_grown, same_versions, dict_versions, item_marker, label_max, current_span) */
 static PyObject *
 configure(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 5 || !PyLong_Check(args[4])) {
-        PyErr_SetString(PyExc_TypeError, "configure(walk_grown, same_versions, dict_versions, item_marker, label_max)");
+    if (nargs != 6 || !PyLong_Check(args[4])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "configure(walk_grown, same_versions, dict_versions, item_marker, label_max, current_span)");
         return NULL;
     }
     Py_ssize_t label_max = PyLong_AsSsize_t(args[4]);
@@ -622,12 +649,137 @@ configure(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
         }
         return NULL;
     }
+    if (!PyContextVar_CheckExact(args[5])) {
+        PyErr_SetString(PyExc_TypeError, "current_span must be a ContextVar");
+        return NULL;
+    }
     Py_XSETREF(u_walk_grown, Py_NewRef(args[0]));
     Py_XSETREF(u_same_versions, Py_NewRef(args[1]));
     Py_XSETREF(u_dict_versions, Py_NewRef(args[2]));
     Py_XSETREF(u_item_marker, Py_NewRef(args[3]));
+    Py_XSETREF(u_current_span, Py_NewRef(args[5]));
     u_label_max = label_max;
     Py_RETURN_NONE;
+}
+
+/*
+ * entry(store, state, label) -> seq | None
+ *
+ * CheckpointStore.checkpoint(state, label), the same steps without its Python frame (cold,
+ * as a checkpoint's code is between two steps of the agent, a frame costs more than its
+ * bytecode suggests): the span, the sampler's keep-all table (a checkpoint it does not
+ * keep unconditionally takes the method, which asks the sampler), the pack lock, then
+ * the usual checkpoint, or _pack_emit; what either raises goes through _failed.
+ */
+static PyObject *
+entry(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "entry(store, state, label)");
+        return NULL;
+    }
+    PyObject *store = args[0], *state = args[1], *label = args[2];
+    PyObject *rec = NULL, *ctx = NULL, *incr = NULL, *lock = NULL, *state_max = NULL, *walker = NULL, *packer = NULL;
+    PyObject *result = NULL;
+    PyObject *span = Py_None, *parent = Py_None;
+    int locked = 0;
+    if (u_current_span == NULL || u_walk_grown == NULL) {
+        goto method;
+    }
+    if (PyContextVar_Get(u_current_span, NULL, &ctx) < 0) {
+        return NULL;
+    }
+    if (ctx != NULL && ctx != Py_None) {
+        if (!PyTuple_CheckExact(ctx) || PyTuple_GET_SIZE(ctx) != 2) {
+            Py_DECREF(ctx);
+            goto method; /* (not what step sets: let the method fail as it would) */
+        }
+        span = PyTuple_GET_ITEM(ctx, 0);
+        parent = PyTuple_GET_ITEM(ctx, 1);
+    }
+    if ((rec = PyObject_GetAttr(store, s_rec)) == NULL ||
+        (incr = PyObject_CallMethodOneArg(rec, s_keep_fast, s_kind_checkpoint)) == NULL) {
+        goto done;
+    }
+    if (incr == Py_None) {
+        Py_CLEAR(ctx);
+        Py_CLEAR(rec);
+        Py_CLEAR(incr);
+        goto method; /* the sampler decides */
+    }
+    PyObject *counted = PyObject_CallNoArgs(incr);
+    if (counted == NULL) {
+        goto done;
+    }
+    Py_DECREF(counted);
+    if ((lock = PyObject_GetAttr(store, s_pack_lock)) == NULL) {
+        goto done;
+    }
+    PyObject *got = PyObject_CallMethodNoArgs(lock, s_acquire);
+    if (got == NULL) {
+        goto done;
+    }
+    Py_DECREF(got);
+    locked = 1;
+    /* walker._packer.left = store._allowed = store.state_max */
+    if ((state_max = PyObject_GetAttr(store, s_state_max)) == NULL ||
+        (walker = PyObject_GetAttr(store, s_walker)) == NULL || (packer = PyObject_GetAttr(walker, s_packer)) == NULL ||
+        PyObject_SetAttr(packer, s_left, state_max) < 0 || PyObject_SetAttr(store, s_allowed, state_max) < 0) {
+        goto done;
+    }
+    PyObject *cargs[5] = {store, state, label, span, parent};
+    result = usual_checkpoint(NULL, cargs, 5);
+    if (result == Py_NotImplemented) {
+        Py_CLEAR(result);
+        result = PyObject_VectorcallMethod(s_pack_emit, cargs, 5, NULL);
+    }
+    if (result == NULL) {
+        /* except BaseException as e: return self._failed(e, label, span, parent) */
+        PyObject *et, *ev, *etb;
+        PyErr_Fetch(&et, &ev, &etb);
+        PyErr_NormalizeException(&et, &ev, &etb);
+        if (ev == NULL) {
+            Py_XDECREF(et);
+            Py_XDECREF(etb);
+            goto done; /* (cannot be: an error was set) */
+        }
+        if (etb != NULL) {
+            PyException_SetTraceback(ev, etb);
+        }
+        PyObject *fargs[5] = {store, ev, label, span, parent};
+        result = PyObject_VectorcallMethod(s_failed, fargs, 5, NULL);
+        Py_XDECREF(et);
+        Py_DECREF(ev);
+        Py_XDECREF(etb);
+    }
+done:
+    if (locked) {
+        PyObject *et, *ev, *etb;
+        PyErr_Fetch(&et, &ev, &etb);
+        PyObject *r = PyObject_CallMethodNoArgs(lock, s_release);
+        if (r == NULL) {
+            Py_CLEAR(result);
+            Py_XDECREF(et);
+            Py_XDECREF(ev);
+            Py_XDECREF(etb);
+        }
+        else {
+            Py_DECREF(r);
+            PyErr_Restore(et, ev, etb);
+        }
+    }
+    Py_XDECREF(ctx);
+    Py_XDECREF(rec);
+    Py_XDECREF(incr);
+    Py_XDECREF(lock);
+    Py_XDECREF(state_max);
+    Py_XDECREF(walker);
+    Py_XDECREF(packer);
+    return result;
+method: {
+    PyObject *margs[3] = {store, state, label};
+    return PyObject_VectorcallMethod(s_kind_checkpoint, margs, 3, NULL);
+}
 }
 
 static PyMethodDef module_methods[] = {
@@ -637,8 +789,12 @@ static PyMethodDef module_methods[] = {
     {"checkpoint", (PyCFunction)(void (*)(void))usual_checkpoint, METH_FASTCALL,
      "checkpoint(store, state, label, span, parent): CheckpointStore.checkpoint's usual case once kept and "
      "locked (see the source); NotImplemented otherwise."},
+    {"entry", (PyCFunction)(void (*)(void))entry, METH_FASTCALL,
+     "entry(store, state, label): CheckpointStore.checkpoint(state, label) without its Python frame (see the "
+     "source)."},
     {"configure", (PyCFunction)(void (*)(void))configure, METH_FASTCALL,
-     "configure(walk_grown, same_versions, dict_versions, item_marker, label_max): what checkpoint() calls."},
+     "configure(walk_grown, same_versions, dict_versions, item_marker, label_max, current_span): what "
+     "checkpoint() and entry() call."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -668,7 +824,9 @@ intern_all(void)
         {&s_data_key, "data"},    {&s_packer, "_packer"},     {&s_trail, "trail"},
         {&s_prefix, "_prefix"},   {&s_tags, "tags"},          {&s_parts, "parts"},
         {&s_wgroups, "groups"},   {&s_h128, "_h128"},         {&s_clean_label, "_clean_label"},
-        {&s_rec, "_rec"},         {&s_retired, "retired"},    {&s_emit_py, "_emit"},
+        {&s_rec, "_rec"},         {&s_retired, "retired"},    {&s_emit_py, "_emit"}, {&s_forget, "forget_unused"},
+        {&s_keep_fast, "_keep_fast"}, {&s_pack_lock, "_pack_lock"}, {&s_left, "left"}, {&s_allowed, "_allowed"},
+        {&s_pack_emit, "_pack_emit"}, {&s_failed, "_failed"},
         {&s_root, "root"},        {&s_label, "label"},        {&s_empty, ""},
         {&s_walker, "_walker"},
     };

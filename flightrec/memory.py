@@ -86,7 +86,15 @@ class MemoryTracker:
         seq: int | None = self._rec.record_fresh("memory", data)
         if seq is None:
             return None
-        return self._queue(seq, (), item_id if type(item_id) is str else _key(item_id), carried)
+        key = item_id if type(item_id) is str else _key(item_id)
+        if not _PLAIN.issuperset(map(type, carried.values())):
+            return self._queue(seq, (), key, carried)
+        # _queue's plain case, without its frame: this is the agent's most frequent memory call
+        pending = self._pending
+        pending.append((seq, (), key, carried, True))
+        if len(pending) > _PENDING_MAX:
+            self._apply_now()
+        return seq
 
     def _queue(self, seq: int, dropped: tuple[Hashable, ...], key: Hashable, carried: dict[str, Any] | None) -> int:
         """Queue an event's update of the live items (applied by :meth:`_apply_pending`)."""
@@ -96,10 +104,14 @@ class MemoryTracker:
             # are kept as given and redacted when carried (_on_flush), with the same result.
             carried, raw = self._redact(carried), False
         self._pending.append((seq, dropped, key, carried, raw))
-        if len(self._pending) > 4096:  # no flush for a long while: apply them now
-            with self._lock:
-                self._apply_pending()
+        if len(self._pending) > _PENDING_MAX:
+            self._apply_now()
         return seq
+
+    def _apply_now(self) -> None:
+        """No flush for a long while: apply the queued updates now."""
+        with self._lock:
+            self._apply_pending()
 
     def _apply_pending(self) -> None:
         """Apply the queued updates (caller holds ``_lock``)."""
@@ -182,6 +194,7 @@ class MemoryTracker:
 
 
 _CARRIED = frozenset({"op", "item_id", "tokens", "reason", "source"})
+_PENDING_MAX = 4096  # updates queued before they are applied without waiting for a flush
 _PLAIN = frozenset({str, int, float, bool, type(None)})
 
 

@@ -29,6 +29,7 @@ def path_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
         for mod, name in [
             (store_mod, "_emit_usual"),
             (store_mod, "_checkpoint_usual"),
+            (store_mod, "_checkpoint_entry"),
             (walk, "_walk_grown"),
             (pack, "_paged_grown"),
         ]:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import copy
 import random
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from hypothesis import strategies as st
 import flightrec
 from flightrec.checkpoint import pack, walk
 from flightrec.checkpoint import store as store_mod
+from flightrec.context import current_span
 
 from .conftest import spy_handled
 
@@ -70,16 +73,22 @@ def walker_state(walker: Any) -> dict[str, Any]:
     }
 
 
-def run(frdir: Path, seed: int, turns: int, native: bool, size: str = "8MiB") -> tuple[list[Any], dict[str, Any]]:
-    """(every event but its time, the store's bookkeeping) after the workload."""
+def run(
+    frdir: Path, seed: int, turns: int, native: bool, size: str = "8MiB", work: Callable[[], None] | None = None
+) -> tuple[list[Any], dict[str, Any]]:
+    """(every event but its time, the store's bookkeeping) after the workload (or ``work``)."""
     saved = store_mod._emit_usual, walk._walk_grown, pack._paged_grown, store_mod._checkpoint_usual
+    saved_entry = store_mod._checkpoint_entry
     if not native:
         store_mod._emit_usual = walk._walk_grown = pack._paged_grown = None
-        store_mod._checkpoint_usual = None
+        store_mod._checkpoint_usual = store_mod._checkpoint_entry = None
     try:
         rec = flightrec.start(dir=frdir, size=size, block_size="8KiB", triggers=False, resources=0, keep_ring=True)
         assert rec is not None
-        workload(seed, turns)
+        if work is None:
+            workload(seed, turns)
+        else:
+            work()
         store = store_mod.store_for(rec)
         state = {
             "gen_of": dict(store._gen_of),
@@ -100,6 +109,7 @@ def run(frdir: Path, seed: int, turns: int, native: bool, size: str = "8MiB") ->
         return events, state
     finally:
         store_mod._emit_usual, walk._walk_grown, pack._paged_grown, store_mod._checkpoint_usual = saved
+        store_mod._checkpoint_entry = saved_entry
 
 
 @needs_c
@@ -110,6 +120,39 @@ class TestSteadyPath:
         """Event for event, and every piece of the store's state."""
         want = run(tmp_path_factory.mktemp("py"), seed, 120, native=False)
         got = run(tmp_path_factory.mktemp("c"), seed, 120, native=True)
+        assert got[1] == want[1]
+        assert got[0] == want[0]
+
+    def test_a_prefix_forgotten_on_a_usual_turn(
+        self, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The walker forgets, every 8th checkpoint, the prefixes of lists it has not used for 8:
+        on a turn the C path takes too, and a prefix it retires then (a table's nested list,
+        checkpointed before the conversation) is settled by _emit's Python path: the same
+        events and store as in Python."""
+        retired_by_c: list[bool] = []
+        forget = walk._Walker.forget_unused
+
+        def spy(walker: Any) -> None:
+            forget(walker)
+            # (called by CheckpointStore.checkpoint through _store.c, or by pack in Python)
+            retired_by_c.append(bool(walker.retired) and sys._getframe(1).f_code.co_name == "checkpoint")
+
+        monkeypatch.setattr(walk._Walker, "forget_unused", spy)
+
+        def table_then_conversation() -> None:
+            table = [{"role": "tool", "content": [{"row": i, "v": [i, i + 1]} for i in range(200)]}]
+            for _ in range(3):
+                flightrec.checkpoint(table, label="table")
+            conv = [{"role": "user", "content": "hi"}]
+            for turn in range(40):
+                conv.append({"role": "assistant", "content": f"answer {turn} " * 30})
+                flightrec.checkpoint(conv, label=f"turn {turn}")
+
+        want = run(tmp_path_factory.mktemp("py"), 0, 0, native=False, work=table_then_conversation)
+        assert not any(retired_by_c)
+        got = run(tmp_path_factory.mktemp("c"), 0, 0, native=True, work=table_then_conversation)
+        assert any(retired_by_c)
         assert got[1] == want[1]
         assert got[0] == want[0]
 
@@ -124,6 +167,7 @@ class TestSteadyPath:
         the budget, live chunks over 60% of the ring, the newest checkpoint used to be lost in
         some runs: see CheckpointStore._widened_risk and the README.)
         """
+        monkeypatch.setattr(store_mod, "_checkpoint_entry", None)  # (which calls the usual path unseen)
         whole = spy_handled(monkeypatch, store_mod, "_checkpoint_usual", NotImplemented)
         used = spy_handled(monkeypatch, store_mod, "_emit_usual", NotImplemented)
         originals: dict[int, Any] = {}
@@ -155,8 +199,9 @@ class TestSteadyPath:
 
     def test_it_takes_the_usual_checkpoint(self, frdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         """A conversation that grows is packed and emitted in C (not handed back) but on the first
-        turns and on those where the walker forgets old memo entries (every 8th); of those the
-        store's part is emitted in C but on the turns that measure the ratio."""
+        turns, those where the walker forgets old memo entries (every 8th) included; of those
+        the store's part is emitted in C but on the turns that measure the ratio."""
+        monkeypatch.setattr(store_mod, "_checkpoint_entry", None)  # (which calls the usual path unseen)
         whole = spy_handled(monkeypatch, store_mod, "_checkpoint_usual", NotImplemented)
         answers = spy_handled(monkeypatch, store_mod, "_emit_usual", NotImplemented)
         flightrec.start(dir=frdir, triggers=False, resources=0)
@@ -166,8 +211,52 @@ class TestSteadyPath:
             flightrec.checkpoint(conv, label=f"turn {turn}")
         flightrec.stop()
         declined = [turn for turn, taken in enumerate(whole) if not taken]
-        assert len(whole) == 40 and all(turn < 2 or (turn + 1) % 8 == 0 for turn in declined), declined
+        assert len(whole) == 40 and all(turn < 2 for turn in declined), declined
         assert answers.count(False) <= 4  # (the first turns, and those that measure the ratio)
+
+    def test_the_entry_takes_the_usual_checkpoint(self, frdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """flightrec.checkpoint goes through _store.entry (no CheckpointStore.checkpoint frame):
+        a conversation that grows is packed in Python only on its first turns, and each
+        checkpoint carries the span of the step it was taken in."""
+        assert store_mod._checkpoint_entry is not None
+        in_python: list[int] = []
+        pack_emit = store_mod.CheckpointStore._pack_emit
+
+        def spy(store: Any, *args: Any) -> Any:
+            in_python.append(len(args[0]))
+            return pack_emit(store, *args)
+
+        monkeypatch.setattr(store_mod.CheckpointStore, "_pack_emit", spy)
+        rec = flightrec.start(dir=frdir, triggers=False, resources=0, keep_ring=True)
+        assert rec is not None
+        conv = [{"role": "user", "content": "hello"}]
+        seqs = []
+        for turn in range(20):
+            with flightrec.step(f"turn {turn}"):
+                conv.append({"role": "assistant", "content": f"answer {turn} " * 30})
+                seqs.append(flightrec.checkpoint(conv, label=f"turn {turn}"))
+        path = rec.ring_path
+        flightrec.stop()
+        assert len(in_python) <= 2 and all(n <= 3 for n in in_python), in_python
+        with flightrec.load(path) as r:
+            events = list(r.events())
+            starts = [e for e in events if e.kind == "step_start"]
+            cps = [e for e in events if e.kind == "checkpoint"]
+            assert [e.seq for e in cps] == seqs
+            assert [e.span for e in cps] == [e.span for e in starts] and len(set(e.span for e in cps)) == 20
+            assert r.state_at(seqs[-1]) == conv
+
+    def test_the_entry_leaves_sampling_to_the_sampler(self, frdir: Path) -> None:
+        """Checkpoints that the sampler does not keep whole are decided (and counted) once."""
+        rec = flightrec.start(dir=frdir, triggers=False, resources=0, sampling="checkpoint=off")
+        assert rec is not None
+        conv = [{"role": "user", "content": "hello"}]
+        for turn in range(10):
+            conv.append({"role": "assistant", "content": f"answer {turn}"})
+            assert flightrec.checkpoint(conv) is None
+        stats = rec.sampler.counters()
+        flightrec.stop()
+        assert stats["offered"]["checkpoint"] == 10 and stats["kept"].get("checkpoint", 0) == 0
 
     def test_a_list_changed_by_another_thread_meanwhile(self, frdir: Path) -> None:
         """Checkpoints of a list another thread appends to and cuts all the while: no crash, no
@@ -233,9 +322,13 @@ class TestSteadyPath:
         with pytest.raises(TypeError):
             store_mod._store.checkpoint(None, [])
         with pytest.raises(TypeError):
-            store_mod._store.configure(None, None, None, None, "256")
+            store_mod._store.configure(None, None, None, None, "256", current_span)
         with pytest.raises(ValueError):
-            store_mod._store.configure(None, None, None, None, -1)
+            store_mod._store.configure(None, None, None, None, -1, current_span)
+        with pytest.raises(TypeError):
+            store_mod._store.configure(None, None, None, None, 256, None)
+        with pytest.raises(TypeError):
+            store_mod._store.entry(None, [])
         # not a list, or a store without a walker: handed back, or an AttributeError to count
         assert store_mod._store.checkpoint(None, {"a": 1}, None, None, None) is NotImplemented
         with pytest.raises(AttributeError):

@@ -38,7 +38,11 @@ _checkpoint_usual: Callable[..., Any] | None = None
 if _store is not None and _walk_grown is not None and _same_versions is not None and _dict_versions is not None:
     _checkpoint_usual = getattr(_store, "checkpoint", None)
 if _checkpoint_usual is not None:
-    _store.configure(_walk_grown, _same_versions, _dict_versions, _ITEM, _LABEL_MAX)
+    _store.configure(_walk_grown, _same_versions, _dict_versions, _ITEM, _LABEL_MAX, current_span)
+# CheckpointStore.checkpoint(state, label) without its Python frame, or None (see _store.c)
+_checkpoint_entry: Callable[[CheckpointStore, Any, Any], int | None] | None = (
+    _store.entry if _checkpoint_usual is not None else None
+)
 
 
 class StateTooLarge(Exception):
@@ -131,8 +135,7 @@ class CheckpointStore:
         # One checkpoint at a time: the walker's memo is shared, and a group's new chunks
         # (see _register) must be stored before another checkpoint takes them as stored.
         with self._pack_lock:
-            walker = self._walker
-            walker._packer.left = self._allowed = self.state_max
+            self._walker._packer.left = self._allowed = self.state_max
             try:
                 if _checkpoint_usual is not None:
                     # A list that grew (the usual checkpoint): pack and _emit below, in C (see
@@ -140,16 +143,31 @@ class CheckpointStore:
                     seq = _checkpoint_usual(self, state, label, span, parent)
                     if seq is not NotImplemented:
                         return seq  # type: ignore[no-any-return]
-                root, chunks = walker.pack(state)
-                retired, walker.retired = walker.retired, []
-                return self._emit(root, chunks, walker.groups, label, span, parent, retired)
-            except StateTooLarge as e:  # (from packing: the new chunks alone are too many)
-                return self._refuse(e, walker.groups, (), label, span, parent)
-            except BaseException:
-                with self._rec._lock:  # (the flush listener iterates over the groups)
-                    for g in walker.groups:  # the walker may have added chunks that are not stored
-                        self._settle(g)
-                raise
+                return self._pack_emit(state, label, span, parent)
+            except BaseException as e:
+                return self._failed(e, label, span, parent)
+
+    def _pack_emit(self, state: Any, label: Any, span: int | None, parent: int | None) -> int | None:
+        """Pack ``state`` and emit it, in Python (the caller holds ``_pack_lock``)."""
+        walker = self._walker
+        root, chunks = walker.pack(state)
+        retired, walker.retired = walker.retired, []
+        return self._emit(root, chunks, walker.groups, label, span, parent, retired)
+
+    def _failed(self, error: BaseException, label: Any, span: int | None, parent: int | None) -> int | None:
+        """Packing or emitting a checkpoint raised ``error`` (the caller holds ``_pack_lock``).
+
+        A state too large (from packing: its new chunks alone are too many) is refused.
+        Otherwise ``error`` is raised again, once the walker's groups are settled: the walker
+        may have added chunks to them that are not stored.
+        """
+        walker = self._walker
+        if isinstance(error, StateTooLarge):
+            return self._refuse(error, walker.groups, (), label, span, parent)
+        with self._rec._lock:  # (the flush listener iterates over the groups)
+            for g in walker.groups:
+                self._settle(g)
+        raise error
 
     def _label(self, label: Any) -> str:
         """``label`` as the event carries it: redacted, cut at _LABEL_MAX characters."""
@@ -556,7 +574,9 @@ def checkpoint(state: Any, label: str | None = None) -> int | None:
         return None
     try:
         store = rec._extensions.get(CheckpointStore) or store_for(rec)
-        return store.checkpoint(state, label)  # type: ignore[no-any-return]
+        if _checkpoint_entry is not None:
+            return _checkpoint_entry(store, state, label)
+        return store.checkpoint(state, label)
     except Exception:
         rec.errors += 1
         return None

@@ -161,19 +161,27 @@ class _Walker:
             if len(inline) == _REF_LEN and inline[:2] == _REF_HEAD:
                 return inline[2:], packer.chunks
         root = packer.chunk(inline)
-        if self._gen % 8 == 0:  # forget what the last 8 checkpoints did not use
-            old = self._gen - 8
-            memo = {}
-            for ctx, entries in self._memo.items():
-                kept = {k: e for k, e in entries.items() if e[2] > old}
-                if kept:
-                    memo[ctx] = kept
-            self._memo = memo
-            self._paging = {k: e for k, e in self._paging.items() if e and e[-1] > old}
-            self._tagged = {k: e for k, e in self._tagged.items() if e[0] > old}
-            self.retired.extend(e for e in self._prefix.values() if e.gen <= old)
-            self._prefix = {k: e for k, e in self._prefix.items() if e.gen > old}
+        if self._gen % 8 == 0:
+            self.forget_unused()
         return root, packer.chunks
+
+    def forget_unused(self) -> None:
+        """Forget what the last 8 checkpoints did not use (every 8th :meth:`pack`, at its end).
+
+        A prefix forgotten goes to :attr:`retired`. (_store.c's usual checkpoint calls this
+        on the same turns, at the same point.)
+        """
+        old = self._gen - 8
+        memo = {}
+        for ctx, entries in self._memo.items():
+            kept = {k: e for k, e in entries.items() if e[2] > old}
+            if kept:
+                memo[ctx] = kept
+        self._memo = memo
+        self._paging = {k: e for k, e in self._paging.items() if e and e[-1] > old}
+        self._tagged = {k: e for k, e in self._tagged.items() if e[0] > old}
+        self.retired.extend(e for e in self._prefix.values() if e.gen <= old)
+        self._prefix = {k: e for k, e in self._prefix.items() if e.gen > old}
 
     def _walkable(self, x: Any, depth: int) -> bool:
         t = type(x)
