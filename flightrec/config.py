@@ -259,12 +259,14 @@ def resolve_config(env: dict[str, str] | None = None, **kwargs: Any) -> Config:
             continue
         values[key] = value
     given = list(values)
+    source = {key: key for key in given}  # field -> the argument or variable that set it
     for name, (var, parse) in _ENV.items():
         if name in values:
             continue
         raw = environ.get(var)
         if raw is None:
             continue
+        source[name] = var
         try:
             values[name] = parse(raw, var)
         except ConfigError:
@@ -276,9 +278,20 @@ def resolve_config(env: dict[str, str] | None = None, **kwargs: Any) -> Config:
     if extra:
         unknown = ", ".join(sorted(extra))
         raise ConfigError(f"unknown flightrec option(s): {unknown}")
+    _check_pure_python(environ)
     cfg = Config(**values)
-    _validate(cfg)
+    _validate(cfg, source)
     return cfg
+
+
+_PURE_PYTHON_VALUES = ("1", "true", "yes", "on", "0", "false", "no", "off", "")
+
+
+def _check_pure_python(environ: Any) -> None:
+    """``FLIGHTREC_PURE_PYTHON``, read when the C extensions load (at import), must be a flag."""
+    value = environ.get("FLIGHTREC_PURE_PYTHON")
+    if value is not None and value.strip().lower() not in _PURE_PYTHON_VALUES:
+        raise ConfigError(f"FLIGHTREC_PURE_PYTHON: expected 1 or 0 (true/false, yes/no, on/off), got {value!r}")
 
 
 _SIZES = frozenset({"size", "block_size", "pin_size", "max_value", "max_event", "max_dump_bytes"})
@@ -335,12 +348,29 @@ def _argument(key: str, value: Any) -> Any:
     return value
 
 
-def _validate(cfg: Config) -> None:
+def _validate(cfg: Config, source: dict[str, str] | None = None) -> None:
+    """Check the sizes against each other. ``source``: which argument or variable set a field.
+
+    The defaults of ``pin_size`` and ``max_event`` shrink to fit a small ring or block; a
+    value given that does not fit is an error (it would not be what was asked for).
+    """
+    source = source or {}
     if cfg.block_size < 4096:
         raise ConfigError(f"block_size must be at least 4KiB, got {cfg.block_size}")
     if cfg.size < 4 * cfg.block_size + 8192:
         raise ConfigError(f"size {cfg.size} is too small for block_size {cfg.block_size}: need at least 4 blocks")
-    if cfg.pin_size > cfg.size // 8:
-        object.__setattr__(cfg, "pin_size", max(4096, cfg.size // 8 // 4096 * 4096))
+    pin_max = max(4096, cfg.size // 8 // 4096 * 4096)
+    if cfg.pin_size > pin_max:
+        if "pin_size" in source:
+            raise ConfigError(
+                f"{source['pin_size']}: the pinned area can take at most 1/8 of the ring ({pin_max} bytes "
+                f"of size {cfg.size}), got {cfg.pin_size}"
+            )
+        object.__setattr__(cfg, "pin_size", pin_max)
     if cfg.max_event > cfg.block_size - 64:
+        if "max_event" in source:
+            raise ConfigError(
+                f"{source['max_event']}: an event must fit in a block ({cfg.block_size - 64} bytes at most "
+                f"with block_size {cfg.block_size}), got {cfg.max_event}"
+            )
         object.__setattr__(cfg, "max_event", cfg.block_size - 64)

@@ -55,12 +55,30 @@ class TestEnvironment:
             ("FLIGHTREC_DUMP_INTERVAL", "inf", "finite"),
             ("FLIGHTREC_MAX_DUMPS", "nan", "finite"),
             ("FLIGHTREC_SIZE", "99999999999999999999999", "too large"),
+            ("FLIGHTREC_PURE_PYTHON", "x", "expected 1 or 0"),
         ],
     )
     def test_a_bad_spec_fails_at_start_naming_its_variable(self, var: str, bad: str, says: str) -> None:
         """Sampling specs, rule names and log levels are checked when the config is built, not later."""
         with pytest.raises(ConfigError, match=f"^{var}: .*{says}"):
             resolve_config(env={var: bad})
+
+    def test_sizes_given_must_fit_the_ring_the_defaults_shrink(self) -> None:
+        """A pinned area over 1/8 of the ring, or an event larger than a block, is an error when
+        asked for (argument or variable), and the defaults shrink to fit a small ring."""
+        small = resolve_config(env={}, size="1MiB", block_size="16KiB")
+        assert small.pin_size == 128 * 1024 and small.max_event == 16 * 1024 - 64
+        with pytest.raises(ConfigError, match=r"^pin_size: .*at most 1/8 of the ring \(131072 bytes"):
+            resolve_config(env={}, size="1MiB", pin_size="512KiB")
+        with pytest.raises(ConfigError, match=r"^FLIGHTREC_PIN_SIZE: "):
+            resolve_config(env={"FLIGHTREC_SIZE": "1MiB", "FLIGHTREC_PIN_SIZE": "512KiB"})
+        with pytest.raises(ConfigError, match=r"^FLIGHTREC_MAX_EVENT: an event must fit in a block \(16320 bytes"):
+            resolve_config(env={"FLIGHTREC_MAX_EVENT": "1MiB"}, block_size="16KiB")
+        assert resolve_config(env={}, size="1MiB", pin_size="128KiB").pin_size == 128 * 1024
+
+    @pytest.mark.parametrize("flag", ["1", "0", "TRUE", " off ", ""])
+    def test_pure_python_flags(self, flag: str) -> None:
+        resolve_config(env={"FLIGHTREC_PURE_PYTHON": flag})
 
     def test_good_specs_pass_unchanged(self) -> None:
         """A valid sampling spec is kept as its text; a level may be a name (any case) or a number."""
