@@ -28,12 +28,15 @@ Run: ``... agent_overhead.py --instructions [--steps 100]`` counts instructions 
 vary by a point or two from run to run on a shared machine, but blind to how fast those
 instructions run (cache misses, the high instruction rate of C code such as ``json``).
 
-Repetitions are interleaved (each one runs every recorder once, in a rotating order), as wall
-time (what the agent waits) and process CPU time (including background threads). A
-recorder's overhead is the median, over the repetitions, of its run's time divided by the bare
-loop's in the same repetition, minus one, with the interquartile range: pairing runs a second
-apart cancels the machine's slow drifts, which a difference of two medians taken over the
-whole run does not. Read the medians and their ranges, not single runs.
+Each repetition runs every recorder once (in a rotating order), and beside each a bare run of
+the loop, interleaved with it 10 steps at a time (see measure): the two share the machine's
+state of the same few milliseconds. A recorder's overhead is the median, over the
+repetitions, of its run's time divided by its bare run's, minus one, with the interquartile
+range; as wall time (what the agent waits) and CPU time (the main thread's, plus the
+recorder's background threads'). Whole runs a second apart, paired, differed by ±8% on this
+shared machine for the same code; runs interleaved this way differ by about ±1.5%, which the
+row ``none (A/A)``, the bare loop paired with itself, shows in every run. Read the medians and
+their ranges, not single runs.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -61,6 +64,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import flightrec
+from flightrec.paths import default_ring_dir
 
 MODEL = "gpt-4o-mini"
 TEMPLATE = string.Template(
@@ -161,8 +165,15 @@ class _Null:
 _NULL = _Null()
 
 
-def run_agent(rec: Recorder, steps: int) -> list[dict[str, Any]]:
-    """The agent loop: identical for every recorder, deterministic."""
+class Again(Recorder):
+    """The bare loop, paired with the bare loop like a recorder: the measurement's own noise."""
+
+    name = "none (A/A)"
+
+
+def agent_loop(rec: Recorder, steps: int) -> Generator[None, None, list[dict[str, Any]]]:
+    """The agent loop: identical for every recorder, deterministic. Yields after each step
+    (outside the step: no recorder's context is open then) and returns the conversation."""
     rng = random.Random(7)
     replies = [make_reply(rng, i) for i in range(8)]
     conversation: list[dict[str, Any]] = [{"role": "user", "content": "Find me a flight from Oslo to Lisbon."}]
@@ -177,8 +188,19 @@ def run_agent(rec: Recorder, steps: int) -> list[dict[str, Any]]:
             conversation.append({"role": "assistant", "content": f"{reply['content'][:200]} | {r1} | {r2}"})
             rec.memory(f"msg-{i}", tokens=len(conversation[-1]["content"]) // 4)
             rec.checkpoint(conversation, f"step {i}")
+        yield
     rec.finish()
     return conversation
+
+
+def run_agent(rec: Recorder, steps: int) -> list[dict[str, Any]]:
+    """The whole agent loop in one go."""
+    loop = agent_loop(rec, steps)
+    while True:
+        try:
+            next(loop)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
 
 
 # ============================================================================ the recorders
@@ -189,7 +211,11 @@ class Flightrec(Recorder):
 
     def setup(self, tmp: Path) -> None:
         flightrec.stop()
-        self.rec = flightrec.start(dir=tmp / "fr", keep_ring=True)  # default settings otherwise
+        # The ring where it goes by default (/dev/shm, or $XDG_RUNTIME_DIR: memory, not a
+        # disk, whose first writes to a page cost more), in a directory of its own removed
+        # at teardown; default settings otherwise.
+        self.ring_dir = Path(tempfile.mkdtemp(prefix="flightrec-bench-", dir=default_ring_dir().parent))
+        self.rec = flightrec.start(dir=self.ring_dir, keep_ring=True)
         self.tools = {
             "search_flights": flightrec.tool(name="search_flights")(tool_search_flights),
             "get_policy": flightrec.tool(name="get_policy")(tool_get_policy),
@@ -241,6 +267,7 @@ class Flightrec(Recorder):
 
     def teardown(self) -> None:
         flightrec.stop()
+        shutil.rmtree(self.ring_dir, ignore_errors=True)
 
 
 class Otel(Recorder):
@@ -528,26 +555,77 @@ def _check(counts: dict[str, int], steps: int, same_state: bool, _names: Any = N
 # ============================================================================ the measurement
 
 
-def measure(recorders: list[Recorder], steps: int, reps: int, tmp: Path) -> dict[str, Result]:
+CHUNK = 10
+"""Steps a run advances before the other run of its pair takes over (see measure)."""
+
+
+class _TimedRun:
+    """One recorder's agent loop, advanced a chunk of steps at a time, its time summed."""
+
+    def __init__(self, rec: Recorder, steps: int) -> None:
+        self.rec = rec
+        self.loop = agent_loop(rec, steps)
+        self.left = steps
+        self.wall = 0.0
+        self.cpu = 0.0  # this (the main) thread's CPU time
+        self.conversation: list[dict[str, Any]] = []
+
+    def advance(self, n: int) -> None:
+        w0, c0 = time.perf_counter(), time.thread_time()
+        for _ in range(n):
+            next(self.loop)
+        self.left -= n
+        if self.left == 0:  # the recorder's finish() is part of its last chunk
+            try:
+                next(self.loop)
+            except StopIteration as done:
+                self.conversation = done.value
+        self.wall += time.perf_counter() - w0
+        self.cpu += time.thread_time() - c0
+
+
+def measure(recorders: list[Recorder], steps: int, reps: int, tmp: Path, chunk: int = CHUNK) -> dict[str, Result]:
+    """Each recorder's runs, each paired with a bare run interleaved with it ``chunk`` steps at a time.
+
+    In each repetition every recorder (rotating order) runs the loop once, and so does the
+    bare loop beside it: ``chunk`` steps of one, then ``chunk`` of the other, who goes first
+    alternating. Both runs then share the machine's state of the same few milliseconds, and
+    the ratio of their summed times cancels what drifts slower than that (CPU frequency,
+    neighbours on a shared host), which the spread of whole runs a second apart is made of.
+    The bare loop runs while the recorder is set up, so the recorder's background threads'
+    CPU time over the pair (the process's CPU time less the main thread's) is counted as the
+    recorder's, in the CPU column.
+    """
+    bare, peers = recorders[0], recorders[1:]
     wall: dict[str, list[float]] = {r.name: [] for r in recorders}
     cpu: dict[str, list[float]] = {r.name: [] for r in recorders}
+    base_wall: dict[str, list[float]] = {r.name: [] for r in peers}
+    base_cpu: dict[str, list[float]] = {r.name: [] for r in peers}
     verdict: dict[str, str] = {}
     for rep in range(reps + 1):  # rep 0 warms up (imports, caches) and is not counted
-        order = recorders[rep % len(recorders) :] + recorders[: rep % len(recorders)]
-        for rec in order:
-            run_dir = Path(tempfile.mkdtemp(dir=tmp))
-            rec.setup(run_dir)
+        k = rep % len(peers)
+        for rec in peers[k:] + peers[:k]:
+            rec.setup(Path(tempfile.mkdtemp(dir=tmp)))
             gc.collect()
-            w0, c0 = time.perf_counter(), time.process_time()
-            conversation = run_agent(rec, steps)
-            w1, c1 = time.perf_counter(), time.process_time()
+            base, run = _TimedRun(bare, steps), _TimedRun(rec, steps)
+            p0, m0 = time.process_time(), time.thread_time()
+            for c, start in enumerate(range(0, steps, chunk)):
+                n = min(chunk, steps - start)
+                for r in (base, run) if c % 2 == 0 else (run, base):
+                    r.advance(n)
+            background = max(0.0, (time.process_time() - p0) - (time.thread_time() - m0))
             if rep > 0:
-                wall[rec.name].append(w1 - w0)
-                cpu[rec.name].append(c1 - c0)
+                wall[rec.name].append(run.wall)
+                cpu[rec.name].append(run.cpu + background)
+                wall[bare.name].append(base.wall)
+                cpu[bare.name].append(base.cpu)
+                base_wall[rec.name].append(base.wall)
+                base_cpu[rec.name].append(base.cpu)
             if rep == reps:
-                verdict[rec.name] = rec.verify(steps, conversation)
+                verdict[rec.name] = rec.verify(steps, run.conversation)
             rec.teardown()
-    return {n: Result(wall[n], cpu[n], wall["none"], cpu["none"], verdict.get(n, "-")) for n in wall}
+    results = {n: Result(wall[n], cpu[n], base_wall[n], base_cpu[n], verdict.get(n, "-")) for n in base_wall}
+    return {bare.name: Result(wall[bare.name], cpu[bare.name], wall[bare.name], cpu[bare.name], "-"), **results}
 
 
 class Result:
@@ -569,7 +647,10 @@ class Result:
 
     def spread(self, cpu: bool = False) -> tuple[float, float]:
         """The interquartile range of the same ratios, minus 1."""
-        q = statistics.quantiles(self.cpu_ratios if cpu else self.wall_ratios, n=4)
+        ratios = self.cpu_ratios if cpu else self.wall_ratios
+        if len(ratios) < 2:  # (one repetition: no range)
+            return ratios[0] - 1, ratios[0] - 1
+        q = statistics.quantiles(ratios, n=4)
         return q[0] - 1, q[2] - 1
 
 
@@ -695,10 +776,21 @@ def all_recorders() -> list[Recorder]:
     return [Recorder(), Flightrec(), Otel(), Logging(), Sentry()]
 
 
+def _positive(text: str) -> int:
+    """An argparse type: an int of at least 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
+    return n
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=100, help="agent steps per run (default 100)")
-    p.add_argument("--reps", type=int, default=15, help="interleaved repetitions (default 15)")
+    p.add_argument("--reps", type=_positive, default=15, help="repetitions (default 15)")
     p.add_argument("--breakdown", action="store_true", help="also print each recording point's cost per call")
     p.add_argument(
         "--instructions",
@@ -707,6 +799,8 @@ def main() -> None:
     )
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.steps < (0 if args.child else 1):  # (a child runs 0 steps to count the set-up alone)
+        p.error(f"argument --steps: must be at least 1, not {args.steps}")
     if args.child:
         _child(args.child, args.steps)
         return
@@ -719,15 +813,18 @@ def main() -> None:
             breakdown(recorders, Path(tmp))
         print()
     with tempfile.TemporaryDirectory(prefix="flightrec-bench-") as tmp:
-        results = measure(recorders, args.steps, args.reps, Path(tmp))
+        results = measure([*recorders, Again()], args.steps, args.reps, Path(tmp))
     base = statistics.median(results["none"].wall)
     fr = results["flightrec"]
     print(
-        f"simulated agent: {args.steps} steps/run, {args.reps} interleaved repetitions; "
-        f"bare loop {base / args.steps * 1000:.2f} ms/step (median)"
+        f"simulated agent: {args.steps} steps/run, {args.reps} repetitions, each run interleaved with a bare "
+        f"run {CHUNK} steps at a time; bare loop {base / args.steps * 1000:.2f} ms/step (median)"
     )
     print(f"python {sys.version.split()[0]}, flightrec {flightrec.__version__}")
-    print("overhead: median over the repetitions of (run / the bare run of the same repetition) - 1; IQR in brackets")
+    print(
+        "overhead: median over the repetitions of (run / its bare run) - 1; IQR in brackets; "
+        "none (A/A) pairs the bare loop with itself: the method's own noise"
+    )
     print()
     print(
         "| recorder | ms/step | overhead (wall) | overhead (CPU) | x flightrec (wall) | x flightrec (CPU) | recorded |"
@@ -742,7 +839,10 @@ def main() -> None:
         for cpu in (False, True):
             lo, hi = r.spread(cpu)
             cells.append(f"{r.overhead(cpu) * 100:+.1f}% [{lo * 100:+.1f}, {hi * 100:+.1f}]")
-        ratios = [f"{r.overhead(cpu) / fr.overhead(cpu):.1f}" if fr.overhead(cpu) > 0 else "-" for cpu in (False, True)]
+        ratios = [
+            f"{r.overhead(cpu) / fr.overhead(cpu):.1f}" if fr.overhead(cpu) > 0 and name != Again.name else "-"
+            for cpu in (False, True)
+        ]
         print(f"| {name} | {ms:.3f} | {cells[0]} | {cells[1]} | {ratios[0]} | {ratios[1]} | {r.verdict} |")
 
 

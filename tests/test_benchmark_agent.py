@@ -19,14 +19,14 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import agent_overhead  # noqa: E402
 
 
+def run_script(*args: str) -> subprocess.CompletedProcess[str]:
+    """benchmarks/agent_overhead.py with ``args``, as a user runs it."""
+    script = str(ROOT / "benchmarks" / "agent_overhead.py")
+    return subprocess.run([sys.executable, script, *args], capture_output=True, text=True, timeout=300, cwd=ROOT)
+
+
 def test_every_recorder_records_everything() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "agent_overhead.py"), "--steps", "6", "--reps", "2"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-    )
+    proc = run_script("--steps", "6", "--reps", "2")
     assert proc.returncode == 0, proc.stderr
     rows = {line.split("|")[1].strip(): line for line in proc.stdout.splitlines() if line.startswith("| ")}
     for name in ("flightrec", "otel", "logging", "sentry"):
@@ -42,13 +42,44 @@ def test_overhead_is_paired_per_repetition() -> None:
     assert r.overhead(cpu=True) == pytest.approx(0.10)
     lo, hi = agent_overhead.Result([1.1, 2.2, 3.6], [1, 1, 1], [1.0, 2.0, 3.0], [1, 1, 1], "ok").spread()
     assert lo == pytest.approx(0.10) and hi > lo
+    one = agent_overhead.Result([1.1], [1.2], [1.0], [1.0], "ok")  # one repetition: no range
+    assert one.spread() == pytest.approx((0.10, 0.10)) and one.spread(cpu=True) == pytest.approx((0.20, 0.20))
 
 
-def test_bad_flags_are_refused() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "agent_overhead.py"), "--steps", "many"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 2 and "invalid int value" in proc.stderr
+class _Logged(agent_overhead.Recorder):
+    """Notes, in one shared log, which loop entered a step."""
+
+    def __init__(self, name: str, log: list[str]) -> None:
+        self.name, self.log = name, log
+
+    def step(self, name: str) -> object:
+        self.log.append(self.name)
+        return super().step(name)
+
+
+def test_each_run_is_interleaved_with_its_own_bare_run(tmp_path: Path) -> None:
+    # 25 steps in chunks of 10, 10 and 5; who goes first alternates, so neither run always
+    # follows the other: bare 10, x 10 | x 10, bare 10 | bare 5, x 5.
+    log: list[str] = []
+    results = agent_overhead.measure([_Logged("bare", log), _Logged("x", log)], 25, 1, tmp_path, chunk=10)
+    counted = log[50:]  # repetition 0 warms up
+    runs = [(counted[0], 1)]
+    for who in counted[1:]:
+        runs[-1:] = [(who, runs[-1][1] + 1)] if who == runs[-1][0] else [runs[-1], (who, 1)]
+    assert runs == [("bare", 10), ("x", 20), ("bare", 15), ("x", 5)]
+    assert set(results) == {"bare", "x"} and len(results["x"].wall_ratios) == 1
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "said"),
+    [("--steps", "many", "invalid int value"), ("--steps", "0", "at least 1"), ("--reps", "0", "at least 1")],
+)
+def test_bad_flags_are_refused(flag: str, value: str, said: str) -> None:
+    proc = run_script(flag, value)
+    assert proc.returncode == 2 and said in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_instruction_count_child_runs_zero_steps() -> None:
+    # --instructions subtracts a 0-step run of each recorder (set-up alone) from its counted run
+    proc = run_script("--child", "flightrec", "--steps", "0")
+    assert proc.returncode == 0, proc.stderr
