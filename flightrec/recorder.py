@@ -389,6 +389,8 @@ class Recorder:
 
         ``at_risk`` lists the ``(first_seq, last_seq)`` of blocks the next flush may
         overwrite; the listener may call :meth:`append_locked` to re-emit what must survive.
+        The event whose append flushed is in the open block already: what the listener
+        appends comes after it, so every block holds the seqs its header names, in order.
         """
         self._flush_listeners.append(listener)
         self.ring.after_flush = self._after_flush

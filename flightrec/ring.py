@@ -102,7 +102,8 @@ class RingWriter:
         self.blocks: deque[tuple[int, int, int, int, int]] = deque()
         self.after_flush: Callable[[], None] | None = None
         """Called after each flush (see :meth:`at_risk`), so that content still referenced
-        can be re-emitted before the next flush overwrites it."""
+        can be re-emitted before it is overwritten. When an append flushed, its event is in
+        the new open block by then: what the listener appends (later seqs) comes after it."""
         self.pin_len = 0
         self.dump_request_seen = 0
         self._write_header(meta)
@@ -162,13 +163,20 @@ class RingWriter:
         end = self._open_end
         new_end = end + len(event)
         if new_end > self._open_limit:
-            self.flush()
+            # The flush listener runs once this event is in the new open block, not before:
+            # what it appends takes the seqs after this one, so it must come after it too.
+            # (Written first, a block's events would not be in seq order, and its first_seq
+            # and last_seq, which the listener's at_risk reports, would not say which seqs
+            # it holds: a chunk re-emitted into it could be overwritten without being seen.)
+            listener = self._flush_block()
             self.open_first_seq = seq
             self.open_first_ts = ts
             end = self._open_end
             new_end = end + len(event)
-        elif self.last_seq == 0:
-            self.open_first_ts = ts
+        else:
+            listener = None
+            if self.last_seq == 0:
+                self.open_first_ts = ts
         mm = self._mm
         mm[end:new_end] = event
         self._open_end = new_end
@@ -176,6 +184,8 @@ class RingWriter:
         self.last_ts = ts
         # Publish after the bytes: a reader (or recover after kill -9) sees whole events only.
         _pack_u64(mm, _OPEN_LEN, new_end - self.open_offset)
+        if listener is not None:
+            listener()
 
     @property
     def open_count(self) -> int:
@@ -199,8 +209,15 @@ class RingWriter:
 
     def flush(self) -> None:
         """Compress the open block into the ring area and start a new open block."""
+        listener = self._flush_block()
+        if listener is not None:
+            listener()
+
+    def _flush_block(self) -> Callable[[], None] | None:
+        """:meth:`flush` but for calling :attr:`after_flush`: returned (None if nothing was
+        flushed, or no one listens), for the caller to call."""
         if self.open_count == 0:
-            return
+            return None
         block = fmt.encode_block(
             self._mm[self.open_offset : self._open_end],
             block_seq=self.block_seq,
@@ -219,8 +236,7 @@ class RingWriter:
         self._open_end = self.open_offset
         self.open_first_seq = self.last_seq + 1
         U64.pack_into(self._mm, RingField.HEARTBEAT_NS, time.time_ns())
-        if self.after_flush is not None:
-            self.after_flush()
+        return self.after_flush
 
     def at_risk(self, extra: int = 0) -> list[tuple[int, int]]:
         """``(first_seq, last_seq)`` of the blocks the next flush may overwrite, oldest first.
