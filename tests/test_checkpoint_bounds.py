@@ -20,7 +20,8 @@ import pytest
 import flightrec
 from flightrec.checkpoint import pack, walk
 from flightrec.checkpoint import store as store_mod
-from tests.test_checkpoint_native import workload
+
+from .test_checkpoint_native import workload
 
 
 @pytest.fixture(params=["native", "pure"])
