@@ -32,7 +32,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/redact.py
 	$(PY) benchmarks/redact_core.py
 	$(PY) benchmarks/checkpoint.py
-	$(PY) benchmarks/agent_overhead.py
+	$(PY) benchmarks/agent_overhead.py --reps 10 --processes 4
 	$(PY) benchmarks/tui.py
 	$(PY) benchmarks/soak.py
 

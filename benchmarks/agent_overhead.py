@@ -1,6 +1,6 @@
 """End-to-end overhead of recording a simulated agent, against what users would pick instead.
 
-Run: ``.venv/bin/python benchmarks/agent_overhead.py [--steps 100] [--reps 15]``
+Run: ``.venv/bin/python benchmarks/agent_overhead.py [--steps 100] [--reps 15] [--processes 1]``
 
 One deterministic, CPU-bound agent loop. Each step does about 2 ms of real work (renders a
 prompt from a template with the recent conversation, parses a JSON reply of the size an
@@ -35,8 +35,11 @@ repetitions, of its run's time divided by its bare run's, minus one, with the in
 range; as wall time (what the agent waits) and CPU time (the main thread's, plus the
 recorder's background threads'). Whole runs a second apart, paired, differed by ±8% on this
 shared machine for the same code; runs interleaved this way differ by about ±1.5%, which the
-row ``none (A/A)``, the bare loop paired with itself, shows in every run. Read the medians and
-their ranges, not single runs.
+row ``none (A/A)``, the bare loop paired with itself, shows in every run. Between processes the
+figures move by a point or two more (memory layout, hash seeds), which no pairing inside one
+process cancels: ``--processes N`` runs the table in N processes one after another and reports
+the median of their figures with their range. Read the medians and their ranges, not single
+runs.
 """
 
 from __future__ import annotations
@@ -771,6 +774,64 @@ def instructions(steps: int) -> None:
         print(f"| {n} | {extra:,.0f} | {extra / bare * 100:+.2f}% | {extra / fr:.1f} |")
 
 
+def _figures(r: Result, steps: int) -> dict[str, Any]:
+    """One recorder's figures from one process, for :func:`in_processes`."""
+    return {
+        "ms": statistics.median(r.wall) / steps * 1000,
+        "wall": r.overhead(),
+        "cpu": r.overhead(cpu=True),
+        "verdict": r.verdict,
+    }
+
+
+def in_processes(n: int, steps: int, reps: int) -> None:
+    """The timed table from ``n`` processes run one after another: per recorder, the median of
+    the processes' overheads and their range.
+
+    One process's figure moves by a point or two from one process to the next (the memory
+    layout and hash seeds change, which pairing within a process cannot cancel): the median
+    of several processes is the figure to read, the range says how far one run may be off.
+    """
+    cmd = [sys.executable, __file__, "--steps", str(steps), "--reps", str(reps), "--json"]
+    runs: list[dict[str, dict[str, Any]]] = []
+    for i in range(n):
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"process {i + 1} of {n} failed:\n{proc.stderr[-2000:]}")
+        runs.append(json.loads(proc.stdout))
+    names = list(runs[0])
+    med = {name: {k: statistics.median(run[name][k] for run in runs) for k in ("ms", "wall", "cpu")} for name in names}
+    print(
+        f"simulated agent: {steps} steps/run, {n} processes of {reps} repetitions, each run interleaved with a "
+        f"bare run {CHUNK} steps at a time; bare loop {med['none']['ms']:.2f} ms/step (median)"
+    )
+    print(f"python {sys.version.split()[0]}, flightrec {flightrec.__version__}")
+    print(
+        "overhead: median over the processes of each one's median over its repetitions of (run / its bare run) "
+        "- 1; the processes' range in brackets; none (A/A) pairs the bare loop with itself: the method's own noise"
+    )
+    print()
+    print(
+        "| recorder | ms/step | overhead (wall) | overhead (CPU) | x flightrec (wall) | x flightrec (CPU) | recorded |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---|")
+    fr = med["flightrec"]
+    for name in names:
+        if name == "none":
+            print(f"| {name} | {med[name]['ms']:.3f} | - | - | - | - | - |")
+            continue
+        cells = []
+        for k in ("wall", "cpu"):
+            values = [run[name][k] for run in runs]
+            cells.append(f"{med[name][k] * 100:+.1f}% [{min(values) * 100:+.1f}, {max(values) * 100:+.1f}]")
+        ratios = [f"{med[name][k] / fr[k]:.1f}" if fr[k] > 0 and name != Again.name else "-" for k in ("wall", "cpu")]
+        verdicts = sorted({run[name]["verdict"] for run in runs})
+        print(
+            f"| {name} | {med[name]['ms']:.3f} | {cells[0]} | {cells[1]} | {ratios[0]} | {ratios[1]} | "
+            f"{'; '.join(verdicts)} |"
+        )
+
+
 def all_recorders() -> list[Recorder]:
     """Every recorder, the bare loop first."""
     return [Recorder(), Flightrec(), Otel(), Logging(), Sentry()]
@@ -797,7 +858,15 @@ def main() -> None:
         action="store_true",
         help="count instructions under valgrind instead of timing (deterministic; slow: minutes)",
     )
+    p.add_argument(
+        "--processes",
+        type=_positive,
+        default=1,
+        help="run the timed table in this many processes, one after another, and report the median of "
+        "their figures with their range (default 1)",
+    )
     p.add_argument("--child", help=argparse.SUPPRESS)
+    p.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # (one process of --processes)
     args = p.parse_args()
     if args.steps < (0 if args.child else 1):  # (a child runs 0 steps to count the set-up alone)
         p.error(f"argument --steps: must be at least 1, not {args.steps}")
@@ -812,8 +881,14 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="flightrec-bench-") as tmp:
             breakdown(recorders, Path(tmp))
         print()
+    if args.processes > 1:
+        in_processes(args.processes, args.steps, args.reps)
+        return
     with tempfile.TemporaryDirectory(prefix="flightrec-bench-") as tmp:
         results = measure([*recorders, Again()], args.steps, args.reps, Path(tmp))
+    if args.json:
+        print(json.dumps({name: _figures(r, args.steps) for name, r in results.items()}))
+        return
     base = statistics.median(results["none"].wall)
     fr = results["flightrec"]
     print(

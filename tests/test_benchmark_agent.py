@@ -25,13 +25,16 @@ def run_script(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, script, *args], capture_output=True, text=True, timeout=300, cwd=ROOT)
 
 
-def test_every_recorder_records_everything() -> None:
-    proc = run_script("--steps", "6", "--reps", "2")
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_every_recorder_records_everything(processes: str) -> None:
+    # (with --processes 2: the table gathered from two processes, each checking its recorders)
+    proc = run_script("--steps", "6", "--reps", "2", "--processes", processes)
     assert proc.returncode == 0, proc.stderr
     rows = {line.split("|")[1].strip(): line for line in proc.stdout.splitlines() if line.startswith("| ")}
     for name in ("flightrec", "otel", "logging", "sentry"):
         verdict = rows[name].rstrip(" |").rsplit("|", 1)[1].strip()
-        assert verdict.startswith("ok"), rows[name]
+        assert verdict.startswith("ok") and ";" not in verdict, rows[name]
+    assert ("processes" in proc.stdout) == (processes == "2") and "none (A/A)" in rows
 
 
 def test_overhead_is_paired_per_repetition() -> None:
