@@ -775,18 +775,20 @@ def instructions(steps: int) -> None:
 
 
 def _figures(r: Result, steps: int) -> dict[str, Any]:
-    """One recorder's figures from one process, for :func:`in_processes`."""
+    """One recorder's figures from one process: ms a step, overheads, their IQRs, the verdict."""
     return {
         "ms": statistics.median(r.wall) / steps * 1000,
         "wall": r.overhead(),
+        "wall_range": r.spread(),
         "cpu": r.overhead(cpu=True),
+        "cpu_range": r.spread(cpu=True),
         "verdict": r.verdict,
     }
 
 
-def in_processes(n: int, steps: int, reps: int) -> None:
-    """The timed table from ``n`` processes run one after another: per recorder, the median of
-    the processes' overheads and their range.
+def in_processes(n: int, steps: int, reps: int) -> dict[str, dict[str, Any]]:
+    """The figures from ``n`` processes run one after another: per recorder, the median of the
+    processes' figures, with the range of their overheads (instead of one process's IQR).
 
     One process's figure moves by a point or two from one process to the next (the memory
     layout and hash seeds change, which pairing within a process cannot cancel): the median
@@ -799,37 +801,38 @@ def in_processes(n: int, steps: int, reps: int) -> None:
         if proc.returncode != 0:
             raise SystemExit(f"process {i + 1} of {n} failed:\n{proc.stderr[-2000:]}")
         runs.append(json.loads(proc.stdout))
-    names = list(runs[0])
-    med = {name: {k: statistics.median(run[name][k] for run in runs) for k in ("ms", "wall", "cpu")} for name in names}
-    print(
-        f"simulated agent: {steps} steps/run, {n} processes of {reps} repetitions, each run interleaved with a "
-        f"bare run {CHUNK} steps at a time; bare loop {med['none']['ms']:.2f} ms/step (median)"
-    )
+    out: dict[str, dict[str, Any]] = {}
+    for name in runs[0]:
+        each = [run[name] for run in runs]
+        fig: dict[str, Any] = {k: statistics.median(f[k] for f in each) for k in ("ms", "wall", "cpu")}
+        for k in ("wall", "cpu"):
+            fig[f"{k}_range"] = (min(f[k] for f in each), max(f[k] for f in each))
+        fig["verdict"] = "; ".join(sorted({f["verdict"] for f in each}))
+        out[name] = fig
+    return out
+
+
+def print_table(figures: dict[str, dict[str, Any]], runs: str, overhead: str) -> None:
+    """The timed table (markdown): ``runs`` says what was run, ``overhead`` how it is computed."""
+    print(f"simulated agent: {runs}; bare loop {figures['none']['ms']:.2f} ms/step (median)")
     print(f"python {sys.version.split()[0]}, flightrec {flightrec.__version__}")
-    print(
-        "overhead: median over the processes of each one's median over its repetitions of (run / its bare run) "
-        "- 1; the processes' range in brackets; none (A/A) pairs the bare loop with itself: the method's own noise"
-    )
+    print(f"overhead: {overhead}; none (A/A) pairs the bare loop with itself: the method's own noise")
     print()
     print(
         "| recorder | ms/step | overhead (wall) | overhead (CPU) | x flightrec (wall) | x flightrec (CPU) | recorded |"
     )
     print("|---|---:|---:|---:|---:|---:|---|")
-    fr = med["flightrec"]
-    for name in names:
+    fr = figures["flightrec"]
+    for name, fig in figures.items():
         if name == "none":
-            print(f"| {name} | {med[name]['ms']:.3f} | - | - | - | - | - |")
+            print(f"| {name} | {fig['ms']:.3f} | - | - | - | - | - |")
             continue
-        cells = []
+        cells, ratios = [], []
         for k in ("wall", "cpu"):
-            values = [run[name][k] for run in runs]
-            cells.append(f"{med[name][k] * 100:+.1f}% [{min(values) * 100:+.1f}, {max(values) * 100:+.1f}]")
-        ratios = [f"{med[name][k] / fr[k]:.1f}" if fr[k] > 0 and name != Again.name else "-" for k in ("wall", "cpu")]
-        verdicts = sorted({run[name]["verdict"] for run in runs})
-        print(
-            f"| {name} | {med[name]['ms']:.3f} | {cells[0]} | {cells[1]} | {ratios[0]} | {ratios[1]} | "
-            f"{'; '.join(verdicts)} |"
-        )
+            lo, hi = fig[f"{k}_range"]
+            cells.append(f"{fig[k] * 100:+.1f}% [{lo * 100:+.1f}, {hi * 100:+.1f}]")
+            ratios.append(f"{fig[k] / fr[k]:.1f}" if fr[k] > 0 and name != Again.name else "-")
+        print(f"| {name} | {fig['ms']:.3f} | {cells[0]} | {cells[1]} | {ratios[0]} | {ratios[1]} | {fig['verdict']} |")
 
 
 def all_recorders() -> list[Recorder]:
@@ -881,44 +884,26 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="flightrec-bench-") as tmp:
             breakdown(recorders, Path(tmp))
         print()
+    interleaved = f"each run interleaved with a bare run {CHUNK} steps at a time"
     if args.processes > 1:
-        in_processes(args.processes, args.steps, args.reps)
+        print_table(
+            in_processes(args.processes, args.steps, args.reps),
+            f"{args.steps} steps/run, {args.processes} processes of {args.reps} repetitions, {interleaved}",
+            "median over the processes of each one's median over its repetitions of (run / its bare run) - 1; "
+            "the processes' range in brackets",
+        )
         return
     with tempfile.TemporaryDirectory(prefix="flightrec-bench-") as tmp:
         results = measure([*recorders, Again()], args.steps, args.reps, Path(tmp))
+    figures = {name: _figures(r, args.steps) for name, r in results.items()}
     if args.json:
-        print(json.dumps({name: _figures(r, args.steps) for name, r in results.items()}))
+        print(json.dumps(figures))
         return
-    base = statistics.median(results["none"].wall)
-    fr = results["flightrec"]
-    print(
-        f"simulated agent: {args.steps} steps/run, {args.reps} repetitions, each run interleaved with a bare "
-        f"run {CHUNK} steps at a time; bare loop {base / args.steps * 1000:.2f} ms/step (median)"
+    print_table(
+        figures,
+        f"{args.steps} steps/run, {args.reps} repetitions, {interleaved}",
+        "median over the repetitions of (run / its bare run) - 1; IQR in brackets",
     )
-    print(f"python {sys.version.split()[0]}, flightrec {flightrec.__version__}")
-    print(
-        "overhead: median over the repetitions of (run / its bare run) - 1; IQR in brackets; "
-        "none (A/A) pairs the bare loop with itself: the method's own noise"
-    )
-    print()
-    print(
-        "| recorder | ms/step | overhead (wall) | overhead (CPU) | x flightrec (wall) | x flightrec (CPU) | recorded |"
-    )
-    print("|---|---:|---:|---:|---:|---:|---|")
-    for name, r in results.items():
-        ms = statistics.median(r.wall) / args.steps * 1000
-        if name == "none":
-            print(f"| {name} | {ms:.3f} | - | - | - | - | - |")
-            continue
-        cells = []
-        for cpu in (False, True):
-            lo, hi = r.spread(cpu)
-            cells.append(f"{r.overhead(cpu) * 100:+.1f}% [{lo * 100:+.1f}, {hi * 100:+.1f}]")
-        ratios = [
-            f"{r.overhead(cpu) / fr.overhead(cpu):.1f}" if fr.overhead(cpu) > 0 and name != Again.name else "-"
-            for cpu in (False, True)
-        ]
-        print(f"| {name} | {ms:.3f} | {cells[0]} | {cells[1]} | {ratios[0]} | {ratios[1]} | {r.verdict} |")
 
 
 if __name__ == "__main__":
