@@ -16,7 +16,10 @@ process, with:
   events); its queue is flushed inside the timed region, since that work is part of the cost;
 * ``logging``: stdlib ``logging`` into a ``MemoryHandler`` (one record per event, fields in
   ``extra``);
-* ``sentry``: ``sentry_sdk.add_breadcrumb`` per event (a no-op transport, never any network).
+* ``sentry``: ``sentry_sdk.add_breadcrumb`` per event (a no-op transport, never any network);
+* ``deque``: a tuple per event appended to a bounded ``collections.deque``, the floor of what
+  recording the same information can cost in Python (no redaction, nothing outside the
+  process: gone with it).
 
 Every recorder records the same information, and a checkpoint is a snapshot taken at that
 moment: for the peers the conversation serialized to JSON then (holding a reference to a
@@ -45,6 +48,7 @@ runs.
 from __future__ import annotations
 
 import argparse
+import collections
 import gc
 import glob
 import json
@@ -533,6 +537,82 @@ class _SentryStep:
         )
 
 
+class Deque(Recorder):
+    """The floor: each event a tuple appended to a bounded ``collections.deque``.
+
+    What one writes by hand in a few lines: no redaction, no size limits, no file (all of it
+    gone with the process), and a checkpoint serialized whole to JSON at each step (the
+    snapshot), like the other peers'. Every other value is kept by reference, which is a
+    snapshot here only because the loop never changes them afterwards.
+    """
+
+    name = "deque"
+
+    def setup(self, tmp: Path) -> None:
+        self.events: collections.deque[tuple[str, int, dict[str, Any]]] = collections.deque(maxlen=10_000)
+        self.add = self.events.append
+
+    def step(self, name: str) -> Any:
+        return _DequeStep(self.add, name)
+
+    def llm(self, reply: dict[str, Any], latency_ms: float) -> None:
+        u = reply["usage"]
+        self.add(
+            (
+                "llm",
+                time.time_ns(),
+                {
+                    "model": MODEL,
+                    "prompt_tokens": u["prompt_tokens"],
+                    "completion_tokens": u["completion_tokens"],
+                    "latency_ms": latency_ms,
+                    "response": reply["content"],
+                },
+            )
+        )
+
+    def tool(self, name: str, fn: Callable[..., str], args: dict[str, Any]) -> str:
+        self.add(("tool_call", time.time_ns(), {"tool": name, "args": dict(args)}))
+        t0 = time.perf_counter()
+        result = fn(**args)
+        self.add(
+            (
+                "tool_result",
+                time.time_ns(),
+                {"tool": name, "result": result, "latency_ms": (time.perf_counter() - t0) * 1000},
+            )
+        )
+        return result
+
+    def memory(self, item_id: str, tokens: int) -> None:
+        self.add(
+            ("memory", time.time_ns(), {"op": "retain", "item_id": item_id, "tokens": tokens, "reason": "tool results"})
+        )
+
+    def checkpoint(self, conversation: list[dict[str, Any]], label: str) -> None:
+        self.add(("checkpoint", time.time_ns(), {"label": label, "state": json.dumps(conversation)}))
+
+    def verify(self, steps: int, conversation: list[dict[str, Any]]) -> str:
+        counts = _count(kind for kind, _, _ in self.events)
+        last = [data for kind, _, data in self.events if kind == "checkpoint"][-1]
+        return _check(counts, steps, json.loads(last["state"]) == conversation)
+
+
+class _DequeStep:
+    def __init__(self, add: Callable[[tuple[str, int, dict[str, Any]]], None], name: str) -> None:
+        self.add = add
+        self.name = name
+
+    def __enter__(self) -> None:
+        self.t0 = time.perf_counter()
+        self.add(("step_start", time.time_ns(), {"name": self.name}))
+
+    def __exit__(self, *exc: Any) -> None:
+        self.add(
+            ("step_end", time.time_ns(), {"name": self.name, "duration_ms": (time.perf_counter() - self.t0) * 1000})
+        )
+
+
 def _count(kinds: Any) -> dict[str, int]:
     out: dict[str, int] = {}
     for k in kinds:
@@ -837,7 +917,7 @@ def print_table(figures: dict[str, dict[str, Any]], runs: str, overhead: str) ->
 
 def all_recorders() -> list[Recorder]:
     """Every recorder, the bare loop first."""
-    return [Recorder(), Flightrec(), Otel(), Logging(), Sentry()]
+    return [Recorder(), Flightrec(), Otel(), Logging(), Sentry(), Deque()]
 
 
 def _positive(text: str) -> int:

@@ -31,7 +31,7 @@ def test_every_recorder_records_everything(processes: str) -> None:
     proc = run_script("--steps", "6", "--reps", "2", "--processes", processes)
     assert proc.returncode == 0, proc.stderr
     rows = {line.split("|")[1].strip(): line for line in proc.stdout.splitlines() if line.startswith("| ")}
-    for name in ("flightrec", "otel", "logging", "sentry"):
+    for name in ("flightrec", "otel", "logging", "sentry", "deque"):
         verdict = rows[name].rstrip(" |").rsplit("|", 1)[1].strip()
         assert verdict.startswith("ok") and ";" not in verdict, rows[name]
     assert ("processes" in proc.stdout) == (processes == "2") and "none (A/A)" in rows
