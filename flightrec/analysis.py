@@ -143,6 +143,9 @@ class CheckpointInfo:
     size: int
     rebuildable: bool
     error: str | None = None
+    root: str | None = None
+    """The hash of the state's root chunk: two checkpoints with the same root recorded the
+    same state (chunks are content-addressed); None when the state was not stored."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -445,7 +448,7 @@ class AnalysisMixin:
         not stored, e.g. too large for the ring, is listed with its ``error``)."""
         a = self._analysis()
         return [
-            CheckpointInfo(seq, ts, label, size, root is not None and a.chunks.complete(root), error)
+            CheckpointInfo(seq, ts, label, size, root is not None and a.chunks.complete(root), error, root)
             for seq, ts, label, size, root, error in a.checkpoints
         ]
 

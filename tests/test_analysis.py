@@ -75,6 +75,17 @@ class TestViews:
             assert isinstance(res, ResourceSample)
             assert (res.rss, res.cpu_percent, res.threads, res.open_files) == (1, 2.5, 3, 4)
 
+    def test_a_checkpoint_of_the_same_state_has_the_same_root(self, rec: Any) -> None:
+        """Chunks are content-addressed: the root says whether two checkpoints hold one state."""
+        state: dict[str, Any] = {"messages": ["hi"], "status": "retrying"}
+        flightrec.checkpoint(state, label="attempt 1")
+        flightrec.checkpoint(state, label="attempt 2")
+        state["status"] = "failed"
+        flightrec.checkpoint(state, label="gave up")
+        with recorded() as r:
+            roots = [info.root for info in r.checkpoints()]
+        assert roots[0] is not None and roots[0] == roots[1] != roots[2]
+
     def test_unfinished_steps_and_calls(self, rec: Any) -> None:
         """A step or tool call still open when the dump is taken has no end."""
         s = flightrec.step("open")

@@ -444,6 +444,17 @@ class TestDemoDump:
             table = app.screen.query_one("#ck-table", DataTable)
             assert table.row_count >= 2
             await wait_for(pilot, lambda: "change(s) from" in screen_text(app), what="default diff")
+            # The demo retries a tool, checkpointing one state five times: the first diff is the
+            # last checkpoint against the latest with another state, not "identical".
+            screen = app.screen
+            assert isinstance(screen, CheckpointsScreen)
+            cps = screen._checkpoints()
+            a, b = screen.picked["a"], screen.picked["b"]
+            between = cps[cps.index(a) + 1 :]
+            assert b is cps[-1] and len(between) >= 2 and a.root != b.root
+            assert all(cp.root == b.root for cp in between)
+            assert "the two states are identical" not in screen_text(app) and "unchanged" in screen_text(app)
+            assert table.cursor_row == table.row_count - 1  # on B
             for key in "34577":
                 await pilot.press(key)
                 await pilot.pause()

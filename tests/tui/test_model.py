@@ -7,9 +7,11 @@ from pathlib import Path
 from flightrec.tui.index import EventIndex
 from flightrec.tui.keys import KEYS_MARKDOWN
 from flightrec.tui.render import REDACTION, is_error, summary, total
+from flightrec.tui.screens.checkpoints import default_base
 from flightrec.tui.view import EventFilter, TimelineView
 
 from flightrec import format as fmt
+from flightrec.analysis import CheckpointInfo
 from flightrec.event import Event
 from flightrec.reader import open_recording
 
@@ -122,3 +124,25 @@ def test_keys_md_is_the_help_text() -> None:
     """tui/KEYS.md (for the README) is the key map the ? screen shows."""
     keys_md = Path(__file__).resolve().parents[2] / "tui" / "KEYS.md"
     assert keys_md.read_text() == KEYS_MARKDOWN
+
+
+class TestDefaultCheckpointPair:
+    """Side A of the first checkpoint diff: the latest before the last with another state."""
+
+    @staticmethod
+    def cp(seq: int, root: str | None, rebuildable: bool = True) -> CheckpointInfo:
+        return CheckpointInfo(seq, 0, f"c{seq}", 10, rebuildable, None, root)
+
+    def test_skips_the_checkpoints_of_the_same_state(self) -> None:
+        cps = [self.cp(1, "r1"), self.cp(2, "r2"), self.cp(3, "r3"), self.cp(4, "r3"), self.cp(5, "r3")]
+        assert default_base(cps) is cps[1]
+
+    def test_skips_what_cannot_be_rebuilt(self) -> None:
+        cps = [self.cp(1, "r1"), self.cp(2, "r2", rebuildable=False), self.cp(3, "r3")]
+        assert default_base(cps) is cps[0]
+
+    def test_else_the_one_before_the_last(self) -> None:
+        same = [self.cp(1, "r"), self.cp(2, "r"), self.cp(3, "r")]
+        assert default_base(same) is same[1]
+        unknown = [self.cp(1, "r1"), self.cp(2, None)]
+        assert default_base(unknown) is unknown[0]

@@ -87,6 +87,18 @@ def render_diff(entries: list[Any], a_label: str, b_label: str) -> Group:
     return Group(*parts)
 
 
+def default_base(cps: list[Any]) -> Any:
+    """Side A of the first diff: the latest checkpoint before the last whose state differs
+    from the last one's (an agent retrying a step checkpoints the same state again and again,
+    and "the two states are identical" says nothing), else the one before the last."""
+    last = cps[-1]
+    if last.root is not None:
+        for cp in reversed(cps[:-1]):
+            if cp.root is not None and cp.root != last.root and cp.rebuildable:
+                return cp
+    return cps[-2]
+
+
 class CheckpointsScreen(MainScreen):
     """Every checkpoint; ``a`` and ``b`` pick the two to compare."""
 
@@ -112,7 +124,7 @@ class CheckpointsScreen(MainScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.query_one("#ck-table", DataTable).add_columns("", "seq", "time", "label", "size", "rebuildable")
+        self.query_one("#ck-table", DataTable).add_columns("", "seq", "time", "label", "size", "state", "rebuildable")
         self.picked: dict[str, Any] = {}
         self._fill()
         self.query_one("#ck-table", DataTable).focus()
@@ -138,11 +150,11 @@ class CheckpointsScreen(MainScreen):
         msg.update(
             Text.assemble(
                 (f"{len(cps)} checkpoints", "bold"),
-                ("   a / b: pick the two to compare (default: the last two)", "dim"),
+                ("   a / b: pick the two to compare (default: the last, against the latest with another state)", "dim"),
             )
         )
         if not self.picked and len(cps) >= 2:
-            self.picked = {"a": cps[-2], "b": cps[-1]}
+            self.picked = {"a": default_base(cps), "b": cps[-1]}
         self._render_table()
         self._diff()
 
@@ -151,6 +163,7 @@ class CheckpointsScreen(MainScreen):
         row = table.cursor_row
         table.clear()
         a, b = self.picked.get("a"), self.picked.get("b")
+        previous = None
         for cp in self._checkpoints():
             mark = (
                 Text("A", style="bold reverse cyan")
@@ -158,16 +171,22 @@ class CheckpointsScreen(MainScreen):
                 else (Text("B", style="bold reverse magenta") if cp is b else Text(""))
             )
             rebuild = Text("yes", style="green") if cp.rebuildable else Text("NO", style="bold red")
+            same = cp.root is not None and previous is not None and cp.root == previous.root
+            previous = cp
             table.add_row(
                 mark,
                 str(cp.seq),
                 clock(cp.ts_ns) if cp.ts_ns else "?",
                 highlight_markers(Text(str(cp.label))),
                 human_bytes(cp.size) if cp.size else "-",
+                Text("unchanged", style="dim") if same else Text(""),
                 rebuild,
                 key=str(cp.seq),
             )
         if table.row_count:
+            if not self._placed:  # first fill: on B, the newest, where the story ends
+                self._placed = True
+                row = table.row_count - 1
             table.move_cursor(row=min(max(row, 0), table.row_count - 1))
 
     def action_pick(self, which: str) -> None:
@@ -187,6 +206,7 @@ class CheckpointsScreen(MainScreen):
         self._next_side = "a" if self._next_side == "b" else "b"
 
     _next_side = "a"
+    _placed = False
 
     def _diff(self) -> None:
         a, b = self.picked.get("a"), self.picked.get("b")
