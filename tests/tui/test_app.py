@@ -268,7 +268,10 @@ class TestSteps:
             nodes = [tree.get_node_at_line(i) for i in range(tree.last_line + 1)]
             failing = next(n for n in nodes if n is not None and "✗" in str(n.label))
             assert str(failing.label).startswith("lookup")
-            tree.move_cursor(failing)
+            # The screen opens on the first failure, its details beside the tree.
+            await wait_for(pilot, lambda: tree.cursor_node is failing, what="cursor on the failed step")
+            await wait_for(pilot, lambda: "error" in screen_text(app).split("Enter:")[0], what="its details")
+            assert f"#{failing.data.id}" in screen_text(app)
             await pilot.press("enter")
             await pilot.pause()
             assert isinstance(app.screen, TimelineScreen)

@@ -96,6 +96,15 @@ class StepsScreen(MainScreen):
             if not node.children:
                 node.allow_expand = False
         info.update(Text("Enter: show this step's events in the timeline", style="dim"))
+        # Open on the first failure, what the user came for: the first failed step to end (a
+        # failing child ends before the parent it fails, whose own start is earlier).
+        failed = min(
+            (node for node in nodes.values() if node.data.error),
+            key=lambda node: node.data.end_seq if node.data.end_seq is not None else 1 << 62,
+            default=None,
+        )
+        if failed is not None:
+            self.call_after_refresh(tree.move_cursor, failed)  # (its line is known once drawn)
 
     @on(Tree.NodeHighlighted, "#st-tree")
     def _highlighted(self, message: Tree.NodeHighlighted[Any]) -> None:
