@@ -19,9 +19,10 @@ from flightrec.tui.screens.steps import StepsScreen
 from flightrec.tui.screens.timeline import TimelineScreen
 from flightrec.tui.screens.tools import ToolsScreen
 from flightrec.tui.sources import open_source
+from flightrec.tui.widgets.bars import ZeroSparkline
 from flightrec.tui.widgets.event_list import EventList
 from flightrec.tui.widgets.plot import LimitPlot
-from textual.widgets import DataTable, Input, OptionList, SelectionList, Sparkline, Static, Tree
+from textual.widgets import DataTable, Input, OptionList, SelectionList, Static, Tree
 
 from .util import screen_text, settle, wait_for
 
@@ -360,7 +361,7 @@ class TestResources:
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot, app, "resources")
             await pilot.pause()
-            assert len(app.screen.query_one("#rs-rss", Sparkline).data or []) == 9
+            assert len(app.screen.query_one("#rs-rss", ZeroSparkline).data) == 9
             assert "max 50.0%" in screen_text(app)
 
 

@@ -9,6 +9,7 @@ from flightrec.tui.keys import KEYS_MARKDOWN
 from flightrec.tui.render import REDACTION, is_error, summary, total
 from flightrec.tui.screens.checkpoints import default_base
 from flightrec.tui.view import EventFilter, TimelineView
+from flightrec.tui.widgets.bars import columns, render_bars
 
 from flightrec import format as fmt
 from flightrec.analysis import CheckpointInfo
@@ -146,3 +147,21 @@ class TestDefaultCheckpointPair:
         assert default_base(same) is same[1]
         unknown = [self.cp(1, "r1"), self.cp(2, None)]
         assert default_base(unknown) is unknown[0]
+
+
+class TestZeroBars:
+    """Resource plots stand on zero: a small change looks small, a constant series is drawn."""
+
+    def test_a_small_change_looks_small(self) -> None:
+        lines = render_bars([27.7, 27.8], 4, 2, 27.8, "").plain.splitlines()
+        assert lines == ["████", "████"]  # 27.7 of 27.8 is 99.6% of the height, rounded up to it
+        low = render_bars([10.0, 80.0], 2, 1, 100.0, "").plain
+        assert low == "▁▆"
+
+    def test_a_constant_series_fills_its_height(self) -> None:
+        assert render_bars([3, 3, 3], 3, 2, 3, "").plain.splitlines() == ["███", "███"]
+
+    def test_columns_keep_spikes_and_stretch_few_samples(self) -> None:
+        assert columns([1, 9, 1, 1], 2) == [9, 1]
+        assert columns([1, 2], 4) == [1, 1, 2, 2]
+        assert render_bars([], 4, 2, 1, "").plain == ""

@@ -7,9 +7,10 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.widgets import Sparkline, Static
+from textual.widgets import Static
 
 from ..render import clock, human_bytes
+from ..widgets.bars import ZeroSparkline
 from .base import MainScreen
 
 SERIES: list[tuple[str, str, str]] = [
@@ -18,6 +19,7 @@ SERIES: list[tuple[str, str, str]] = [
     ("threads", "threads", "count"),
     ("open_files", "open files", "count"),
 ]
+STYLE = {"cpu_percent": "orange3"}
 
 
 def _fmt(value: float, unit: str) -> str:
@@ -29,24 +31,24 @@ def _fmt(value: float, unit: str) -> str:
 
 
 class ResourcesScreen(MainScreen):
-    """One sparkline per resource, with min / max / last."""
+    """One bar plot per resource (from zero: see ZeroSparkline), with min / max / last."""
 
     NAME = "resources"
     FACTS = ("resources",)
 
     DEFAULT_CSS = """
     ResourcesScreen #rs-box { padding: 0 1; }
-    ResourcesScreen Sparkline { height: 5; margin-bottom: 1; }
+    ResourcesScreen ZeroSparkline { height: 5; margin-bottom: 1; }
     ResourcesScreen .rs-label { height: 1; }
-    ResourcesScreen #rs-cpu > .sparkline--max-color { color: $error; }
     """
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="rs-box"):
             yield Static(id="rs-msg")
-            for key, _, _ in SERIES:
+            for key, _, unit in SERIES:
                 yield Static(classes="rs-label", id=f"rs-label-{key}")
-                yield Sparkline([], id=f"rs-{key}")
+                ceiling = 100.0 if unit == "percent" else 0.0
+                yield ZeroSparkline(style=STYLE.get(key, "dodger_blue2"), floor_ceiling=ceiling, id=f"rs-{key}")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -79,4 +81,4 @@ class ResourcesScreen(MainScreen):
                     f"last {_fmt(values[-1], unit)}   min {_fmt(min(values), unit)}   max {_fmt(max(values), unit)}",
                 )
             )
-            self.query_one(f"#rs-{key}", Sparkline).data = values
+            self.query_one(f"#rs-{key}", ZeroSparkline).data = values
