@@ -460,7 +460,9 @@ class Recorder:
 
         Returns None (and says why on stderr) when the dump was refused because another one
         is being written, rate-limited (automatic triggers only), or failed (disk full,
-        unwritable directory); the ring is left intact either way.
+        unwritable directory); the ring is left intact either way. ``path``: write there
+        (an existing file is kept and the dump takes ``<stem>-2.frec``; a directory gets the
+        dump under its usual name) instead of into the dump directory.
         """
         if self.closed:
             return None
@@ -480,9 +482,17 @@ class Recorder:
                     return None
                 blocks = self._snapshot_blocks()
                 meta["counters"] = self.counters()
-            directory = Path(path).parent if path is not None else self.dump_dir
-            name = Path(path).name if path is not None else dump_name(os.getpid(), reason)
-            return self._write(directory, name, meta, blocks, publish=True)
+            if path is not None and os.fspath(path) == "":
+                path = None
+            if path is None:
+                directory, name, caps = self.dump_dir, dump_name(os.getpid(), reason), True
+            elif Path(path).is_dir():  # a directory: the dump goes in it, under its usual name
+                directory, name, caps = Path(path), dump_name(os.getpid(), reason), False
+            else:
+                directory, name, caps = Path(path).parent, Path(path).name, False
+            # The caps (max_dumps, max_dump_bytes) prune the dump directory only: never a
+            # directory the caller named, whose older .frec files are not ours to delete.
+            return self._write(directory, name, meta, blocks, publish=True, caps=caps)
         except Exception as failure:  # never let a dump take the agent down
             self._dump_failed(failure)
             return None
@@ -513,14 +523,19 @@ class Recorder:
             self._dump_failed(failure)
             return None
 
-    def _write(self, directory: Path, name: str, meta: dict[str, Any], blocks: list[Any], publish: bool) -> Path | None:
+    def _write(
+        self, directory: Path, name: str, meta: dict[str, Any], blocks: list[Any], publish: bool, caps: bool = True
+    ) -> Path | None:
         """Write the dump; a failure (full disk, unusable directory) is counted and said on stderr.
 
         ``publish``: also update the ring header's counters and last dump path (not from a
         signal handler that interrupted the recorder, which may be writing that header).
         """
         try:
-            out = write_dump(directory, name, meta, blocks, self.config.max_dumps, self.config.max_dump_bytes)
+            if caps:
+                out = write_dump(directory, name, meta, blocks, self.config.max_dumps, self.config.max_dump_bytes)
+            else:
+                out = write_dump(directory, name, meta, blocks)
         except DumpFailed as failure:
             self.dump_failures += 1
             if publish:

@@ -128,3 +128,27 @@ class TestNames:
 
         monkeypatch.setattr("sys.argv", [argv0])
         assert dump_name(42, "exception", now=0).startswith(f"{prog}-42-")
+
+
+class TestExplicitPath:
+    def test_an_explicit_path_never_prunes_its_directory(self, frdir: Path, tmp_path: Path) -> None:
+        """dump(path=...) into a directory of the user's own .frec files deletes none of them."""
+        mine = tmp_path / "mine"
+        mine.mkdir()
+        for i in range(5):
+            (mine / f"keep-{i}.frec").write_bytes(b"someone else's dump")
+        flightrec.start(dir=frdir, triggers=False, resources=0, max_dumps=3, max_dump_bytes="1KiB")
+        flightrec.record("note", i=1)
+        out = flightrec.dump(path=mine / "new.frec")
+        assert out == mine / "new.frec"
+        assert sorted(p.name for p in mine.glob("*.frec")) == [f"keep-{i}.frec" for i in range(5)] + ["new.frec"]
+
+    def test_a_directory_path_gets_the_dump_inside_it(self, frdir: Path, tmp_path: Path) -> None:
+        """dump(path=DIR) writes DIR/<usual name>.frec, not a file named like DIR beside it."""
+        target = tmp_path / "into"
+        target.mkdir()
+        flightrec.start(dir=frdir, triggers=False, resources=0)
+        flightrec.record("note", i=1)
+        out = flightrec.dump(reason="manual", path=target)
+        assert out is not None and out.parent == target and out.name.endswith("-manual.frec")
+        assert [e.data for e in flightrec.load(out).events()] == [{"i": 1}]
