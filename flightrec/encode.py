@@ -54,6 +54,18 @@ def _enc_hook(obj: Any) -> Any:
     return safe_repr(obj) if converted is _UNKNOWN else converted
 
 
+def _plain(data: Any) -> Any:
+    """``data`` itself, or the value a ``msgspec.Raw`` holds (the recorder's redaction cache
+    hands payloads over already encoded), so that the slow path walks the payload rather
+    than storing the ``repr`` of its wrapper."""
+    if isinstance(data, msgspec.Raw):
+        try:
+            return msgspec.msgpack.decode(data)
+        except Exception:
+            return data
+    return data
+
+
 class EventEncoder:
     """Encode event tuples ``(seq, ts_ns, kind, thread, span, parent, data)`` to bytes."""
 
@@ -105,6 +117,7 @@ class EventEncoder:
 
     def _sanitized(self, data: dict[str, Any], reason: str) -> dict[str, Any]:
         """``data`` through the sanitizing walk, marked degraded with ``reason``."""
+        data = _plain(data)
         try:
             clean = self._sanitize(data)
             if not isinstance(clean, dict):
@@ -117,6 +130,7 @@ class EventEncoder:
     def _shrunk(self, data: dict[str, Any], size: int, budget: int) -> dict[str, Any]:
         """An oversized ``data``: its shape with strings cut short if that encodes within
         ``budget`` bytes, else a preview; marked with the original ``size``."""
+        data = _plain(data)
         try:
             clean = self._sanitize(data)
             if isinstance(clean, dict):

@@ -351,3 +351,16 @@ class TestHostileKindsAndReasons:
         dump = flightrec.dump(reason=None)  # type: ignore[arg-type]
         assert dump is not None and dump.name.endswith("-manual.frec")
         assert recorder.errors == errors
+
+
+class TestOversizedEvents:
+    def test_an_oversized_event_keeps_its_content_with_redaction_on(self, frdir: Path, redact: bool) -> None:
+        """An event over max_event is shrunk from its payload, never stored as the repr of an internal
+        wrapper (the redaction cache hands payloads over pre-encoded, as msgspec.Raw)."""
+        flightrec.start(dir=frdir, triggers=False, resources=0, redact=redact, max_event="4KiB")
+        seq = flightrec.record("note", **{f"k{i}": "word " * 100 for i in range(12)})  # ~6 KB encoded
+        assert seq is not None
+        (event,) = _stored(flightrec.dump())  # type: ignore[arg-type]
+        assert "_truncated" in event.data
+        assert "msgspec.Raw" not in str(event.data)
+        assert "word word" in str(event.data)
