@@ -94,6 +94,27 @@ class TestErrors:
         assert result.stderr.startswith("flightrec: error: ")
         assert result.stderr.count("\n") == 1
 
+    @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+    @pytest.mark.parametrize("args", [("show",), ("show", "--json"), ("ls",)])
+    def test_a_full_disk_on_standard_output_is_one_line(self, args: tuple[str, ...], crash_dump: Path) -> None:
+        """`flightrec show x > /dev/full`: one error line and a non-zero exit, not a traceback."""
+        import subprocess
+        import sys
+
+        from .conftest import REPO
+
+        cmd = [sys.executable, "-m", "flightrec", *args]
+        if args[0] == "show":
+            cmd.append(str(crash_dump))
+        else:
+            cmd += ["--dir", str(crash_dump.parent)]
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        with open("/dev/full", "w") as full:
+            result = subprocess.run(cmd, env=env, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+        assert result.returncode != 0
+        assert "Traceback" not in result.stderr
+        assert result.stderr == "flightrec: error: cannot write to standard output: No space left on device\n"
+
     def test_unknown_verb_and_flag(self) -> None:
         """argparse errors exit 2 with usage, not a traceback."""
         result = run_cli("frobnicate")

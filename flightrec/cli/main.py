@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -49,6 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         code = args.run(args)
+        sys.stdout.flush()  # a full disk or closed pipe shows here, not in the interpreter's exit
     except FlightrecError as exc:
         print(f"flightrec: error: {printable(str(exc))}", file=sys.stderr)
         return exc.exit_code
@@ -61,7 +63,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Exception:
             pass
         return 0
+    except OSError as exc:
+        # Writing the output failed (`flightrec show x > /dev/full`): one line, not a traceback.
+        _discard_stdout()
+        what = printable(str(exc.filename)) if exc.filename else "cannot write to standard output"
+        print(f"flightrec: error: {what}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     return int(code or 0)
+
+
+def _discard_stdout() -> None:
+    """Drop what standard output still buffers, so the exit does not fail writing it again."""
+    try:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 -- replaces stdout until the exit
+    except OSError:
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover
