@@ -18,6 +18,22 @@ def thread_name() -> str:
     try:
         return _tls.name  # type: ignore[no-any-return]
     except AttributeError:
-        name = threading.current_thread().name
+        name = utf8_text(str(threading.current_thread().name))
         _tls.name = name
         return name
+
+
+def utf8_text(text: str) -> str:
+    """``text`` itself, or with lone surrogates (a name decoded from bytes with
+    ``surrogateescape``) replaced: MessagePack carries only UTF-8, and an event whose kind or
+    thread name cannot be encoded would be lost whole."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape" if _escaped_only(text) else "replace").decode("utf-8", "replace")
+    return text
+
+
+def _escaped_only(text: str) -> bool:
+    """Whether every surrogate in ``text`` is one ``surrogateescape`` made (U+DC80..U+DCFF)."""
+    return all(not 0xD800 <= ord(c) <= 0xDFFF or 0xDC80 <= ord(c) <= 0xDCFF for c in text)

@@ -15,6 +15,8 @@ from typing import Any
 
 import msgspec
 
+from .context import utf8_text
+
 TRUNCATED_KEY = "_truncated"
 """Data key added to an event that had to be shrunk; its value is the original encoded size."""
 DEGRADED_KEY = "_degraded"
@@ -165,6 +167,8 @@ class EventEncoder:
         reason: str,
     ) -> bytes:
         self.degraded += 1
+        if isinstance(kind, str):
+            kind = utf8_text(kind)  # a kind MessagePack refuses would lose the event whole
         try:
             return self._encode((seq, ts, kind, thread, span, parent, self._sanitized(data, reason)))
         except Exception:

@@ -364,3 +364,37 @@ class TestOversizedEvents:
         assert "_truncated" in event.data
         assert "msgspec.Raw" not in str(event.data)
         assert "word word" in str(event.data)
+
+
+class TestUndecodableNames:
+    """A lone surrogate (a name decoded from bytes with surrogateescape) in a kind or a thread's
+    name: MessagePack carries UTF-8 only, and such events used to be lost whole (counted as
+    recorder errors)."""
+
+    @pytest.mark.parametrize("pure", ["0", "1"], ids=["c-path", "pure-python"])
+    def test_events_of_a_thread_with_an_undecodable_name_are_kept(self, frdir: Path, pure: str) -> None:
+        proc = run_child(
+            """
+            import threading, flightrec
+            rec = flightrec.start(triggers=False, resources=0)
+            def work():
+                flightrec.record("note", i=1)
+                with flightrec.step("s"):
+                    pass
+            t = threading.Thread(target=work, name="worker-\\udcff")
+            t.start(); t.join()
+            flightrec.record("note\\udc80", i=2)
+            with flightrec.load(flightrec.dump()) as r:
+                print(rec.errors, [(e.kind, e.thread) for e in r.events()])
+            """,
+            frdir,
+            timeout=30,
+            FLIGHTREC_PURE_PYTHON=pure,
+        )
+        assert proc.returncode == 0, proc.stderr
+        errors, events = proc.stdout.strip().splitlines()[-1].split(" ", 1)
+        assert errors == "0"
+        assert events == (
+            "[('note', 'worker-\ufffd'), ('step_start', 'worker-\ufffd'), ('step_end', 'worker-\ufffd'),"
+            " ('note\ufffd', 'MainThread')]"
+        )
