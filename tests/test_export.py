@@ -356,6 +356,21 @@ class TestOtlpEndpoint:
         assert result.returncode == 2  # a usage error
         assert "--endpoint needs --format otlp" in result.stderr
 
+    @pytest.mark.parametrize(
+        ("flag", "value", "says"),
+        [
+            ("--timeout", "0", "--timeout: must be a number of seconds above 0"),
+            ("--timeout", "-3", "--timeout: must be a number of seconds above 0"),
+            ("--timeout", "nan", "--timeout: must be a number of seconds above 0"),
+            ("--header", "no-equals-sign", "--header 'no-equals-sign': expected KEY=VALUE"),
+        ],
+    )
+    def test_a_bad_timeout_or_header_is_a_usage_error(self, dump: Path, flag: str, value: str, says: str) -> None:
+        """Refused before anything is sent (exit 2), not reported as a failed export (exit 9)."""
+        result = run_cli("export", str(dump), "-f", "otlp", "--endpoint", "http://127.0.0.1:1", flag, value)
+        assert result.returncode == 2, result.stderr
+        assert says in result.stderr and "OTLP export" not in result.stderr
+
     def test_missing_file_is_one_line(self, tmp_path: Path) -> None:
         """A missing recording is reported like every other verb does."""
         result = run_cli("export", str(tmp_path / "nope.frec"))

@@ -28,6 +28,7 @@ from .. import export
 from ..errors import UsageError
 from ..outputs import check_output, display_path
 from ..reader import Recording, open_recording
+from .dump_cmd import positive_seconds
 
 FORMATS = ("jsonl", "otlp", "chrome")
 
@@ -48,7 +49,7 @@ def configure(p: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="with --endpoint: an extra HTTP header (repeatable)",
     )
-    p.add_argument("--timeout", type=float, help="with --endpoint: seconds per request (default 10)")
+    p.add_argument("--timeout", type=positive_seconds, help="with --endpoint: seconds per request (default 10)")
 
 
 @contextlib.contextmanager
@@ -106,7 +107,7 @@ def _headers(items: list[str]) -> dict[str, str]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise export.ExportFailed(f"--header {item!r}: expected KEY=VALUE")
+            raise UsageError(f"--header {item!r}: expected KEY=VALUE")
         out[key.strip()] = value.strip()
     return out
 
