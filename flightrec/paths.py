@@ -80,4 +80,19 @@ def pid_alive(pid: int) -> bool:
         return True
     except (OSError, OverflowError, ValueError):
         return False
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Whether ``pid`` has exited but is not yet reaped by its parent (Linux; False elsewhere).
+
+    A zombie still answers ``kill(pid, 0)``, but it runs no code: its recorder will never
+    answer a dump request, and its ring is orphaned, for ``recover`` to turn into a dump.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    state = stat.rpartition(b")")[2].split(maxsplit=1)[:1]  # the field after "(comm)"
+    return state in ([b"Z"], [b"X"])

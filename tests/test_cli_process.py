@@ -102,6 +102,26 @@ class TestPidAlive:
     def test_this_process_is_alive(self) -> None:
         assert pid_alive(os.getpid()) is True
 
+    @pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs Linux /proc")
+    def test_a_killed_recorder_not_yet_reaped_is_dead_and_recoverable(self, frdir: Path) -> None:
+        """A zombie (killed, its parent has not waited yet) runs no code: `recover` takes its ring
+        instead of calling it still running, and `dump PID` does not wait for an answer."""
+        child = spawn_child(RECORDING_CHILD, frdir)
+        try:
+            wait_ready(child)
+            child.send_signal(signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while Path(f"/proc/{child.pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z":
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            assert pid_alive(child.pid) is False
+            result = run_cli("recover", "--dir", str(frdir), "-o", str(frdir), env=child_env(frdir))
+            assert result.returncode == 0, result.stderr
+            assert "recovered" in result.stdout and len(list(frdir.glob("*.frec"))) == 1
+        finally:
+            child.kill()
+            child.wait()
+
 
 class TestDamagedRing:
     def test_ls_lists_a_damaged_ring_and_the_sound_one(self, frdir: Path, dead_ring: Path) -> None:

@@ -138,20 +138,9 @@ class DumpSource(Source):
         return src
 
 
-def _zombie(pid: int) -> bool:
-    """True if ``pid`` is a zombie (dead, not yet reaped): it counts as gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return False
-    end = stat.rfind(b")")
-    return end > 0 and stat[end + 2 : end + 3] in (b"Z", b"X")
-
-
 def process_alive(pid: int) -> bool:
-    """True if ``pid`` runs (a zombie does not count)."""
-    return pid_alive(pid) and not _zombie(pid)
+    """True if ``pid`` runs (a zombie does not count: :func:`flightrec.paths.pid_alive`)."""
+    return pid_alive(pid)
 
 
 class LiveSource(Source):
