@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
@@ -70,6 +71,11 @@ def _call_exception_handler(self: asyncio.AbstractEventLoop, context: dict[str, 
     _orig_call_exception_handler(self, context)
 
 
+on_fatal_dump: Callable[[Path], None] | None = None
+"""Called with the dump's path just before a fatal signal's default action ends the process
+(``flightrec run`` prints it there: its own printing, after the program, never comes)."""
+
+
 def _on_signal(signum: int, frame: FrameType | None) -> None:
     rec = api._recorder
     name = signal.Signals(signum).name
@@ -103,6 +109,11 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
                 _unlink_quietly(fatal)
         else:
             api.stop()
+    if dumped is not None and on_fatal_dump is not None:
+        try:
+            on_fatal_dump(dumped)
+        except Exception:
+            pass  # (saying where the dump went must not keep the process from dying)
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
 

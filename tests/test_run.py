@@ -93,6 +93,37 @@ class TestScript:
             kinds = [e.kind for e in rec.events()]
         assert kinds == ["step_start", "note", "step_end", "error"]
 
+    def test_killed_by_a_signal_still_says_where_the_dump_went(self, frdir: Path, tmp_path: Path) -> None:
+        """SIGTERM's dump is written, and its path printed, before the signal ends the process."""
+        script = write(
+            tmp_path / "term.py",
+            """
+            import os, signal, flightrec
+            flightrec.record("note", text="about to be terminated")
+            os.kill(os.getpid(), signal.SIGTERM)
+            """,
+        )
+        result = run_program(frdir, tmp_path, str(script))
+        assert result.returncode == -15, result.stderr
+        (dump,) = frdir.glob("*SIGTERM*.frec")
+        assert f"flightrec: dump written to {dump}" in result.stderr
+        with flightrec.load(dump) as r:
+            assert any(e.kind == "note" for e in r.events())
+
+    def test_a_dir_that_is_a_file_is_refused(self, frdir: Path, tmp_path: Path) -> None:
+        """--dir naming a file is a usage error, before anything runs (not a silent fallback)."""
+        script = write(tmp_path / "ok.py", "print('ran')\n")
+        (tmp_path / "afile").write_text("")
+        result = subprocess.run(
+            [sys.executable, "-m", "flightrec", "run", "--dir", str(tmp_path / "afile"), str(script)],
+            env=child_env(frdir, FLIGHTREC_INTEGRATIONS="none"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 2 and "ran" not in result.stdout
+        assert result.stderr.strip() == f"flightrec: error: --dir {tmp_path / 'afile'}: not a directory"
+
     def test_missing_script_is_one_line_and_exit_5(self, frdir: Path, tmp_path: Path) -> None:
         """A script that does not exist is an error line, like python's own, and exit 5 (not found)."""
         result = run_program(frdir, tmp_path, "nope.py")

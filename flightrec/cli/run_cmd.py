@@ -20,7 +20,7 @@ import traceback
 from pathlib import Path
 from types import TracebackType
 
-from .. import api
+from .. import api, triggers
 from ..errors import RecordingNotFound, UsageError
 
 
@@ -169,6 +169,10 @@ def run(args: argparse.Namespace) -> int:
     if sys.path:
         sys.path[0] = os.path.dirname(os.path.abspath(script)) if script is not None else os.getcwd()
     try:
+        if args.dir is not None and os.path.exists(args.dir) and not os.path.isdir(args.dir):
+            # Asked for on the command line: not the silent fallback of a FLIGHTREC_DIR the
+            # recorder cannot use, which would leave the dump where the user does not look.
+            raise UsageError(f"--dir {args.dir}: not a directory")
         if module is not None:
             _check_top_level(module)  # on the program's sys.path, before any ring exists
         rec = api.start(size=args.size, dir=args.dir, redact=False if args.no_redact else None)
@@ -184,20 +188,26 @@ def run(args: argparse.Namespace) -> int:
             enable_all()
         except Exception as exc:
             print(f"flightrec: integrations not enabled: {exc}", file=sys.stderr)
+    triggers.on_fatal_dump = _say_where  # a fatal signal ends the process before the finally
     try:
         code = _run_program(script, module)
         _join_threads()
     finally:
+        triggers.on_fatal_dump = None
         dumps = list(rec.dumps) if rec is not None else []
         api.stop()
         if rec is not None:
             dumps += [d for d in rec.dumps if d not in dumps]
         for path in dumps:
-            print(f"flightrec: dump written to {path}", file=sys.stderr)
+            _say_where(path)
         sys.argv = saved_argv
         if saved_path0 is not None and sys.path:
             sys.path[0] = saved_path0
     return code
+
+
+def _say_where(path: Path) -> None:
+    print(f"flightrec: dump written to {path}", file=sys.stderr, flush=True)
 
 
 def _run_program(script: str | None, module: str | None) -> int:
