@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from pathlib import PurePath
 from typing import Any
 
 import msgspec
@@ -38,7 +39,9 @@ _UNKNOWN = object()
 
 
 def _convert(obj: Any) -> Any:
-    """A dataclass or pydantic model as a dict; ``_UNKNOWN`` for anything else."""
+    """A dataclass or pydantic model as a dict, a path as its text; ``_UNKNOWN`` for anything else."""
+    if isinstance(obj, PurePath):
+        return str(obj)  # (as the redactor stores it)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: getattr(obj, f.name, None) for f in dataclasses.fields(obj)}
     dump = getattr(obj, "model_dump", None)  # pydantic v2, without importing pydantic

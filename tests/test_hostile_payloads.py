@@ -228,6 +228,31 @@ class TestHostilePayloads:
         assert [(e.kind, e.data["i"]) for e in events] == [("note", 0), ("42", 1), ("note", 2)]
 
 
+class TestTextForms:
+    def test_datetimes_uuids_decimals_and_paths_read_back_as_text(self, frdir: Path, redact: bool) -> None:
+        """Redaction on or off, such values are stored as their text, not their repr; an aware
+        datetime, with redaction off, as msgspec encodes it itself (MessagePack's timestamp)."""
+        import datetime
+        import decimal
+        import uuid
+
+        when = datetime.datetime(2026, 11, 27, 12, 30, tzinfo=datetime.timezone.utc)
+        flightrec.start(dir=frdir, triggers=False, resources=0, redact=redact)
+        values = {"naive": when.replace(tzinfo=None), "day": when.date(), "id": uuid.UUID(int=5)}
+        values |= {"price": decimal.Decimal("1.50"), "file": Path("/srv/a.txt"), "aware": when}
+        flightrec.record("note", **values)
+        seq = flightrec.checkpoint(values, label="with dates")
+        path = flightrec.dump()
+        flightrec.stop()
+        assert path is not None
+        with flightrec.load(path) as rec:
+            (note,) = [e for e in rec.events() if e.kind == "note"]
+            state = rec.state_at(seq)
+        text = {"naive": "2026-11-27T12:30:00", "day": "2026-11-27", "id": "00000000-0000-0000-0000-000000000005"}
+        text |= {"price": "1.50", "file": "/srv/a.txt", "aware": "2026-11-27T12:30:00+00:00" if redact else when}
+        assert note.data == text and state == text
+
+
 class TestNumpy:
     def test_arrays_and_scalars_are_stored_as_readable_values(self, frdir: Path, redact: bool) -> None:
         """numpy arrays (small, 2-D, 10 million elements) and scalars are recorded without raising."""

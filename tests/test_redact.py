@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import datetime
+import decimal
 import hashlib
 import importlib.util
 import math
@@ -15,9 +17,10 @@ import re
 import sys
 import threading
 import time
+import uuid
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from types import ModuleType
 from typing import Any
 
@@ -716,6 +719,33 @@ class TestWalk:
 
         out = r.redact(Thing())
         assert isinstance(out, str) and kinds(out) == ["EMAIL"] and out.startswith("Thing(owner='")
+
+    def test_values_with_a_text_form_are_stored_as_it(self, r: Redactor) -> None:
+        """Datetimes, dates and times as ISO 8601, UUIDs, Decimals and paths as their text
+        (not their repr, and not counted as degraded)."""
+        when = datetime.datetime(2026, 11, 27, 12, 30, tzinfo=datetime.timezone.utc)
+        before = r.degraded()
+        out = r.redact(
+            {
+                "aware": when,
+                "naive": when.replace(tzinfo=None),
+                "day": when.date(),
+                "time": when.time(),
+                "id": uuid.UUID(int=5),
+                "price": decimal.Decimal("1.50"),
+                "file": PurePosixPath("/srv/a.txt"),
+            }
+        )
+        assert out == {
+            "aware": "2026-11-27T12:30:00+00:00",
+            "naive": "2026-11-27T12:30:00",
+            "day": "2026-11-27",
+            "time": "12:30:00",
+            "id": "00000000-0000-0000-0000-000000000005",
+            "price": "1.50",
+            "file": "/srv/a.txt",
+        }
+        assert r.degraded() == before
 
     def test_failing_repr(self, r: Redactor) -> None:
         """An object whose repr raises becomes a marker naming its type."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
+from pathlib import PurePath
 from typing import Any
 
 import msgspec
@@ -71,6 +72,8 @@ def _enc_hook(obj: Any) -> Any:
             pass
     if isinstance(obj, Mapping):
         return dict(obj)
+    if isinstance(obj, PurePath):
+        return str(obj)
     if isinstance(obj, (set, frozenset)):
         return list(obj)
     return safe_repr(obj)

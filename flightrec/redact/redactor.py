@@ -9,12 +9,16 @@ which words the counts a Redactor leaves in a dump header for people.
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import decimal
 import hashlib
 import os
 import re
+import uuid
 from collections import _count_elements, deque  # type: ignore[attr-defined]
 from collections.abc import Callable, Iterable, Mapping
 from itertools import islice
+from pathlib import PurePath
 from typing import Any
 
 from .config import (
@@ -86,6 +90,17 @@ _Entry = tuple[str, tuple[str, ...]]
 # call that runs no Python code, so it is atomic under the GIL and the header's counts
 # stay exact across threads without taking a lock per replaced value.
 _SECRET_HIT = ("secret",)
+
+
+def _as_text(v: Any) -> str | None:
+    """The text form of a value that has one (ISO 8601 for a datetime, date or time; the
+    canonical text of a UUID, a Decimal, a path), as msgspec writes most of them when it
+    encodes them itself (with redaction off); else None."""
+    if isinstance(v, datetime.date | datetime.time):  # (a datetime is a date)
+        return v.isoformat()
+    if isinstance(v, uuid.UUID | decimal.Decimal | PurePath):
+        return str(v)
+    return None
 
 
 class Redactor:
@@ -528,6 +543,9 @@ class Redactor:
             return self._container(v, path, depth, active, raw, _model_dump)
         if isinstance(v, Mapping):
             return self._container(v, path, depth, active, raw, _mapping_dict)
+        text = _as_text(v)
+        if text is not None:  # a value whose text is its data form (a datetime, a UUID...)
+            return self._string(text, path, raw)
         self._degraded += 1  # an object with no data form: stored as its repr
         return self._string(self._safe_repr(v), path, raw)
 
