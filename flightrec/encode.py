@@ -71,6 +71,21 @@ def _plain(data: Any) -> Any:
     return data
 
 
+def _utf8_clean(value: Any, depth: int = 0) -> Any:
+    """``value`` (the sanitizing walk's output: builtins) with every string MessagePack
+    cannot carry (a lone surrogate) made UTF-8-clean, so that one such string does not lose
+    the whole event. The slow path only: the hot path never pays for it."""
+    if type(value) is str:
+        return utf8_text(value)
+    if depth > 64:
+        return value
+    if type(value) is dict:
+        return {_utf8_clean(k, depth + 1): _utf8_clean(v, depth + 1) for k, v in value.items()}
+    if type(value) is list:
+        return [_utf8_clean(v, depth + 1) for v in value]
+    return value
+
+
 class EventEncoder:
     """Encode event tuples ``(seq, ts_ns, kind, thread, span, parent, data)`` to bytes."""
 
@@ -124,7 +139,7 @@ class EventEncoder:
         """``data`` through the sanitizing walk, marked degraded with ``reason``."""
         data = _plain(data)
         try:
-            clean = self._sanitize(data)
+            clean = _utf8_clean(self._sanitize(data))
             if not isinstance(clean, dict):
                 clean = {"value": clean}
             clean[DEGRADED_KEY] = reason
@@ -137,7 +152,7 @@ class EventEncoder:
         ``budget`` bytes, else a preview; marked with the original ``size``."""
         data = _plain(data)
         try:
-            clean = self._sanitize(data)
+            clean = _utf8_clean(self._sanitize(data))
             if isinstance(clean, dict):
                 clean[TRUNCATED_KEY] = size
                 if len(self._encode(clean)) <= budget:

@@ -423,3 +423,20 @@ class TestUndecodableNames:
             "[('note', 'worker-\ufffd'), ('step_start', 'worker-\ufffd'), ('step_end', 'worker-\ufffd'),"
             " ('note\ufffd', 'MainThread')]"
         )
+
+    def test_a_value_with_a_lone_surrogate_loses_only_that_character(self, frdir: Path, redact: bool) -> None:
+        """The event keeps every field; the strings MessagePack refuses are made UTF-8-clean
+        (the event is marked degraded), where the whole event used to become its repr."""
+        flightrec.start(dir=frdir, triggers=False, resources=0, redact=redact)
+        flightrec.record("note", good="fine", bad="caf\udce9", nested={"k\udc80": ["x\ud800y", 3]})
+        path = flightrec.dump()
+        flightrec.stop()
+        assert path is not None
+        with flightrec.load(path) as rec:
+            (note,) = [e for e in rec.events() if e.kind == "note"]
+        assert note.data == {
+            "good": "fine",
+            "bad": "caf\ufffd",
+            "nested": {"k\ufffd": ["x?y", 3]},
+            "_degraded": "UnicodeEncodeError",
+        }
