@@ -253,9 +253,9 @@ def recover_ring(recording: Any, directory: Path) -> Path:
     meta["trigger"] = {"reason": "recover", "ring": str(recording.path), "recovered_ns": time.time_ns()}
     meta["recovered"] = True
     name = dump_name(int(meta.get("pid", 0)), "recovered")
-    prog = meta.get("prog")
+    prog = meta.get("prog")  # (the file name of the program's argv[0]; dump_name takes its stem)
     if isinstance(prog, str) and prog:
-        name = f"{_safe_prog(prog)}-{name.split('-', 1)[1]}"
+        name = f"{_safe_prog(Path(prog).stem)}-{name.split('-', 1)[1]}"
     return write_dump(directory, name, meta, blocks)
 
 

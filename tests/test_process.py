@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -56,6 +58,29 @@ class TestKill9:
         assert seqs == list(range(seqs[0], seqs[-1] + 1))
         assert all(e.data == {"i": e.seq - 1, "text": f"payload {e.seq - 1}"} for e in events)
         assert flightrec.load(dump).meta["recovered"] is True
+
+    def test_a_recovered_dump_is_named_like_the_programs_other_dumps(self, frdir: Path, tmp_path: Path) -> None:
+        """`agent.py`, killed: its recovered dump is `agent-PID-...`, as its own dumps are
+        (it was `agent.py-PID-...`)."""
+        script = tmp_path / "agent.py"
+        script.write_text(
+            "import flightrec\nflightrec.start()\nflightrec.dump()\nprint('ready', flush=True)\ninput()\n"
+        )
+        child = subprocess.Popen(
+            [sys.executable, "-u", str(script)],
+            env=child_env(frdir),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        wait_ready(child)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        result = run_cli("recover", "--dir", str(frdir), "-o", str(frdir))
+        assert result.returncode == 0, result.stderr
+        names = sorted(d.name for d in _dumps(frdir))
+        assert len(names) == 2 and all(n.startswith(f"agent-{child.pid}-") for n in names), names
 
     def test_recover_refuses_a_live_process(self, frdir: Path) -> None:
         """recover on the ring of a running process says so and exits non-zero."""
