@@ -284,6 +284,25 @@ class TestSteps:
             assert "filter: step: lookup" in screen_text(app)
             assert {lst.view.event_at(i).kind for i in range(len(lst.view))} >= {"step_start", "tool_call", "step_end"}
 
+    async def test_a_rebuild_keeps_the_cursor_on_its_step(self, real_dump: Path) -> None:
+        """New steps arriving live rebuild the tree: the cursor stays on the user's step."""
+        app = make_app(real_dump, initial="steps")
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app, "steps")
+            tree = app.screen.query_one(Tree)
+            await wait_for(pilot, lambda: tree.cursor_node is not None and tree.cursor_node.data is not None)
+            first = tree.get_node_at_line(1)
+            assert first is not None and first is not tree.cursor_node
+            tree.move_cursor(first)
+            chosen = first.data.id
+            screen = app.screen
+            assert isinstance(screen, StepsScreen)
+            await wait_for(pilot, lambda: screen._on == chosen, what="the highlight handled")
+            screen.fact_changed("steps")  # what a live recording's new steps do
+            await pilot.pause()
+            await wait_for(pilot, lambda: tree.cursor_node is not None and tree.cursor_node.data is not None)
+            assert tree.cursor_node.data.id == chosen
+
 
 class TestTools:
     async def test_stats_and_calls(self, real_dump: Path) -> None:

@@ -97,14 +97,21 @@ class StepsScreen(MainScreen):
                 node.allow_expand = False
         info.update(Text("Enter: show this step's events in the timeline", style="dim"))
         # Open on the first failure, what the user came for: the first failed step to end (a
-        # failing child ends before the parent it fails, whose own start is earlier).
-        failed = min(
-            (node for node in nodes.values() if node.data.error),
-            key=lambda node: node.data.end_seq if node.data.end_seq is not None else 1 << 62,
-            default=None,
-        )
-        if failed is not None:
-            self.call_after_refresh(tree.move_cursor, failed)  # (its line is known once drawn)
+        # failing child ends before the parent it fails, whose own start is earlier). Once the
+        # cursor is on a step, a rebuild (a live recording's new steps) keeps it there.
+        target = nodes.get(self._on) if self._on is not None else None
+        if target is None:
+            target = min(
+                (node for node in nodes.values() if node.data.error),
+                key=lambda node: node.data.end_seq if node.data.end_seq is not None else 1 << 62,
+                default=None,
+            )
+        if target is not None:
+            self._on = target.data.id
+            self.call_after_refresh(tree.move_cursor, target)  # (its line is known once drawn)
+
+    _on: Any = None
+    """The id of the step the cursor is on (kept across rebuilds), None before any."""
 
     @on(Tree.NodeHighlighted, "#st-tree")
     def _highlighted(self, message: Tree.NodeHighlighted[Any]) -> None:
@@ -112,6 +119,7 @@ class StepsScreen(MainScreen):
         info = self.query_one("#st-info", Static)
         if step is None:
             return
+        self._on = step.id
         t = Table.grid(padding=(0, 1))
         t.add_column(style="bold")
         t.add_column()
