@@ -29,6 +29,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -260,8 +261,15 @@ class SpanTree:
 
 
 def _start_before(ev: Event, duration_ms: Any) -> int:
-    """The start of a span known only from its end event and its recorded duration."""
-    return ev.ts_ns - int((_num(duration_ms) or 0.0) * 1e6)
+    """The start of a span known only from its end event and its recorded duration.
+
+    A duration that is not a finite number of milliseconds at least 0 (NaN, infinite,
+    negative: whatever the agent passed as ``latency_ms``) counts as 0, and a start cannot
+    go before the epoch.
+    """
+    if not _finite(duration_ms) or duration_ms <= 0:
+        return ev.ts_ns
+    return max(0, ev.ts_ns - int(min(duration_ms * 1e6, float(ev.ts_ns))))
 
 
 def _take_error(node: SpanNode, data: dict[str, Any], default_type: str) -> None:
@@ -269,6 +277,12 @@ def _take_error(node: SpanNode, data: dict[str, Any], default_type: str) -> None
     if data.get("error") is not None:
         node.error = str(data["error"])
         node.error_type = str(data.get("error_type") or default_type)
+
+
+def _finite(value: Any) -> bool:
+    """Whether ``value`` is a finite number (not a bool)."""
+    number = _num(value)
+    return number is not None and math.isfinite(number)
 
 
 def _num(value: Any) -> float | None:
@@ -392,6 +406,8 @@ def build_spans(rec: Recording, progress: Progress | None = None) -> SpanTree:
         if node.end_ns is None:
             node.end_ns = max(end_ns, node.start_ns)
             node.unfinished = True
+        if node.start_ns < start_ns:  # a measured duration longer than the process has run
+            node.start_ns = min(start_ns, node.end_ns)
     # A child's times come from its own events or a measured latency; keep it inside its
     # parent (parents first: a parent's first event always precedes its children's).
     for node in sorted(spans.values(), key=lambda s: s.seq):

@@ -193,6 +193,31 @@ def attrs(span: Any) -> dict[str, Any]:
 
 
 @needs_otlp
+class TestOddDurations:
+    @pytest.mark.parametrize("fmt", ["chrome", pytest.param("otlp", marks=needs_otlp)])
+    @pytest.mark.parametrize("latency", [float("nan"), float("inf"), -5.0, 1e300])
+    def test_a_duration_that_is_no_time_exports(self, recorder: Any, tmp_path: Path, fmt: str, latency: float) -> None:
+        """An llm call or a tool result whose latency is NaN, infinite, negative or absurd (the
+        agent's own figure) starts at its event: the export neither crashes nor goes back in time."""
+        flightrec.llm(model="m", latency_ms=latency)
+        with flightrec.step("plan"):
+            flightrec.llm(model="m2", latency_ms=latency)
+        path = flightrec.dump(reason="test")
+        assert path is not None
+        out = tmp_path / "out.json"
+        result = run_cli("export", str(path), "-f", fmt, "-o", str(out))
+        assert result.returncode == 0, result.stderr
+        assert "Traceback" not in result.stderr
+        with flightrec.load(path) as rec:
+            tree = export.build_spans(rec)
+            llm_ts = [e.ts_ns for e in rec.events(["llm"])]
+            began = rec.meta["start_ns"]
+        llms = sorted((s for s in tree.spans if s.kind == "llm"), key=lambda s: s.seq)
+        assert [s.end_ns for s in llms] == llm_ts
+        assert all(began <= s.start_ns <= s.end_ns for s in llms)
+        assert began <= tree.root.start_ns
+
+
 class TestOtlpFile:
     def test_json_lines_hold_one_tree_with_hex_ids(self, dump: Path, tmp_path: Path) -> None:
         """OTLP/JSON: hex ids, one trace, every parent present, GenAI names and attributes."""
