@@ -514,7 +514,7 @@ def chrome_trace(rec: Recording, progress: Progress | None = None) -> dict[str, 
     for node in tree:
         for ev in node.events:
             if ev.kind == "resource":
-                counters = {k: v for k, v in ev.data.items() if _num(v) is not None}
+                counters = {k: v for k, v in ev.data.items() if _finite(v)}
                 if counters:
                     out.append(
                         {"ph": "C", "name": "resources", "pid": pid, "tid": 0, "ts": us(ev.ts_ns), "args": counters}
@@ -554,13 +554,16 @@ def _chrome_args(node: SpanNode) -> dict[str, Any]:
 
 
 def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=_json_default, ensure_ascii=False))
+    """``value`` as plain JSON data; NaN and the infinities as the strings ``"NaN"``,
+    ``"Infinity"``, ``"-Infinity"`` (JSON has no such numbers: Perfetto's and browsers'
+    parsers refuse a trace holding them)."""
+    return json.loads(json.dumps(value, default=_json_default, ensure_ascii=False), parse_constant=str)
 
 
 def write_chrome(rec: Recording, out: IO[str], progress: Progress | None = None) -> int:
     """Write the Chrome trace JSON of ``rec``; returns the number of trace events."""
     doc = chrome_trace(rec, progress)
-    json.dump(doc, out, ensure_ascii=False)
+    json.dump(doc, out, ensure_ascii=False, allow_nan=False)
     return len(doc["traceEvents"])
 
 

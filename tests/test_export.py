@@ -136,6 +136,28 @@ class TestChrome:
         instants = [e["name"] for e in doc["traceEvents"] if e["ph"] == "i"]
         assert "note" in instants
 
+    def test_nan_and_infinities_make_strict_json(self, recorder: Any, tmp_path: Path) -> None:
+        """JSON has no NaN or Infinity: such values (in a payload, a step attribute, a resource
+        counter) go out as strings, so that Perfetto's and a browser's strict parsers load the trace."""
+        with flightrec.step("plan", score=float("nan")):
+            flightrec.record("note", ratio=float("inf"), low=float("-inf"))
+            flightrec.record("resource", rss=100, cpu_percent=float("nan"), threads=0)
+        path = flightrec.dump(reason="test")
+        assert path is not None
+        out = tmp_path / "trace.json"
+        result = run_cli("export", str(path), "-f", "chrome", "-o", str(out))
+        assert result.returncode == 0, result.stderr
+
+        def refuse(constant: str) -> Any:
+            raise ValueError(f"not JSON: {constant}")
+
+        doc = json.loads(out.read_text(), parse_constant=refuse)
+        check_trace_events(doc)
+        by_name = {e["name"]: e for e in doc["traceEvents"] if e["ph"] in ("B", "i", "C")}
+        assert by_name["plan"]["args"]["attrs"]["score"] == "NaN"
+        assert (by_name["note"]["args"]["ratio"], by_name["note"]["args"]["low"]) == ("Infinity", "-Infinity")
+        assert by_name["resources"]["args"] == {"rss": 100, "threads": 0}
+
     def test_a_checkpoint_is_exported_without_its_chunk_bytes(self, recorder: Any, tmp_path: Path) -> None:
         """Its label, root and sizes go out; the root chunk it carries inline does not (as chunk events do not)."""
         with flightrec.step("plan"):
