@@ -10,6 +10,7 @@ objects, cycle and depth limits) so that the event is still stored, degraded but
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Callable
 from pathlib import PurePath
 from typing import Any
@@ -21,6 +22,8 @@ from .context import utf8_text
 TRUNCATED_KEY = "_truncated"
 """Data key added to an event that had to be shrunk; its value is the original encoded size."""
 DEGRADED_KEY = "_degraded"
+_KEPT_FIELDS = 64
+"""Most top-level fields looked at to keep the small ones of an event shrunk to a preview."""
 """Data key added to an event whose payload could not be encoded as given; value: the reason."""
 
 
@@ -151,6 +154,7 @@ class EventEncoder:
         """An oversized ``data``: its shape with strings cut short if that encodes within
         ``budget`` bytes, else a preview; marked with the original ``size``."""
         data = _plain(data)
+        clean: Any = None
         try:
             clean = _utf8_clean(self._sanitize(data))
             if isinstance(clean, dict):
@@ -159,7 +163,22 @@ class EventEncoder:
                     return clean
         except Exception:
             pass
-        return {TRUNCATED_KEY: size, "preview": safe_repr(data, max(256, self._max_event // 8))}
+        preview = {TRUNCATED_KEY: size, "preview": safe_repr(data, max(256, self._max_event // 8))}
+        # The event's small fields (a tool call's tool, call_id, latency, error...) are what a
+        # reader links it by: kept beside the preview of the whole.
+        scalars = {
+            k: v
+            for k, v in itertools.islice(clean.items() if isinstance(clean, dict) else (), _KEPT_FIELDS)
+            if type(k) is str and (v is None or type(v) in (bool, int, float) or (type(v) is str and len(v) <= 256))
+        }
+        if scalars:
+            try:
+                kept = {**scalars, **preview}
+                if len(self._encode(kept)) <= budget:
+                    return kept
+            except Exception:
+                pass
+        return preview
 
     def encode(
         self, seq: int, ts: int, kind: str, thread: str, span: int | None, parent: int | None, data: dict[str, Any]

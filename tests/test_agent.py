@@ -272,6 +272,31 @@ class TestTools:
         assert results[1].data["result_len"] == 5000
         assert list(range(100)) == results[1].data["result"]
 
+    def test_a_result_too_big_for_an_event_keeps_the_call_it_belongs_to(self, rec: Any) -> None:
+        """A result of many small items, over the event size even when cut to 100 items, is
+        stored as a preview: the result event still names its tool, call id and latency (and
+        an error with it), so the call keeps its outcome."""
+
+        @flightrec.tool
+        def table() -> dict[str, Any]:
+            return {"rows": [[i] * 1000 for i in range(100)]}
+
+        @flightrec.tool
+        def failing() -> None:
+            raise flightrec.ToolResponseError("bad answer", payload={"rows": [[i] * 1000 for i in range(100)]})
+
+        table()
+        with pytest.raises(flightrec.ToolResponseError):
+            failing()
+        with recorded() as r:
+            ok, bad = kinds(r, "tool_result")
+            calls = {t.tool: t for t in r.tools()}
+        assert ok.data["_truncated"] > 32 * 1024 and "preview" in ok.data
+        assert (ok.data["tool"], ok.data["call_id"]) == ("table", calls["table"].call_id)
+        assert calls["table"].latency_ms is not None and calls["table"].result_seq == ok.seq
+        assert (bad.data["error"], bad.data["origin"]) == ("bad answer", "response")
+        assert calls["failing"].error == "bad answer" and r.tool_stats()["failing"].errors == 1
+
     @pytest.mark.parametrize(
         ("exc", "origin"),
         [
