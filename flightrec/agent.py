@@ -506,7 +506,11 @@ def tool(fn: Any = None, /, *, name: str | None = None) -> Any:
 
 
 def _wrap(fn: F, name: str | None) -> F:
-    tname = name or getattr(fn, "__name__", None) or "tool"
+    if isinstance(fn, (classmethod, staticmethod)):
+        # `@flightrec.tool` above `@classmethod`/`@staticmethod`: wrap the function, keep the descriptor
+        return type(fn)(_wrap(fn.__func__, name))  # type: ignore[return-value]
+    inner = fn.func if isinstance(fn, functools.partial) else fn
+    tname = name or getattr(fn, "__name__", None) or getattr(inner, "__name__", None) or "tool"
     bind = _Binder(fn)
 
     if inspect.iscoroutinefunction(fn):

@@ -272,6 +272,41 @@ class TestTools:
         assert results[1].data["result_len"] == 5000
         assert list(range(100)) == results[1].data["result"]
 
+    def test_classmethods_staticmethods_and_partials(self, rec: Any) -> None:
+        """The decorator works above or below @classmethod/@staticmethod (the method stays
+        callable from the class and from an instance), and a partial is named after its function."""
+        import functools
+
+        class Service:
+            base = 10
+
+            @flightrec.tool
+            @classmethod
+            def scaled(cls, x: int) -> int:
+                return cls.base * x
+
+            @flightrec.tool
+            @staticmethod
+            def double(x: int) -> int:
+                return 2 * x
+
+        def add(a: int, b: int) -> int:
+            return a + b
+
+        inc = flightrec.tool(functools.partial(add, 1))
+        assert Service.scaled(2) == 20 and Service().scaled(3) == 30
+        assert Service.double(4) == 8 and Service().double(5) == 10
+        assert inc(2) == 3
+        with recorded() as r:
+            tools = r.tools()
+        assert [(t.tool, t.args, t.result, t.error) for t in tools] == [
+            ("scaled", {"x": 2}, 20, None),
+            ("scaled", {"x": 3}, 30, None),
+            ("double", {"x": 4}, 8, None),
+            ("double", {"x": 5}, 10, None),
+            ("add", {"b": 2}, 3, None),
+        ]
+
     def test_a_result_too_big_for_an_event_keeps_the_call_it_belongs_to(self, rec: Any) -> None:
         """A result of many small items, over the event size even when cut to 100 items, is
         stored as a preview: the result event still names its tool, call id and latency (and
