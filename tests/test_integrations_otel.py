@@ -111,6 +111,31 @@ class TestGenAIMapping:
         result = _events(recorder)[-1]
         assert (result.data["error"], result.data["origin"]) == ("rate limited", "transient")
 
+    def test_a_span_named_a_tool_only_after_it_started_keeps_its_call(self, recorder: Any, tracer: Any) -> None:
+        """gen_ai.operation.name set inside the span (not at its start): it began as a step, which
+        ends, and holds the tool call with its arguments, result or error."""
+        with tracer.start_as_current_span("execute_tool search") as span:
+            span.set_attribute("gen_ai.operation.name", "execute_tool")
+            span.set_attribute("gen_ai.tool.name", "search")
+            span.set_attribute("gen_ai.tool.call.arguments", '{"q": "oslo"}')
+            span.set_attribute("gen_ai.tool.call.result", '["SK1"]')
+        with pytest.raises(TimeoutError), tracer.start_as_current_span("execute_tool book") as span:
+            span.set_attribute("gen_ai.operation.name", "execute_tool")
+            span.set_attribute("gen_ai.tool.name", "book")
+            raise TimeoutError("booking timed out")
+        with flightrec.load(recorder.ring_path) as rec:
+            steps, tools = rec.steps(), rec.tools()
+        assert [(s.name, s.end_seq is not None) for s in steps] == [
+            ("execute_tool search", True),
+            ("execute_tool book", True),
+        ]
+        assert [(t.tool, t.args, t.result, t.error, t.origin) for t in tools] == [
+            ("search", {"q": "oslo"}, ["SK1"], None, None),
+            ("book", None, None, "TimeoutError: booking timed out", "transient"),
+        ]
+        assert [t.span for t in tools] == [s.id for s in steps]
+        assert steps[1].error is not None
+
     def test_plain_span_is_a_step_with_its_late_attributes_on_the_end(self, recorder: Any, tracer: Any) -> None:
         """A non-GenAI span (an HTTP call) is a step; attributes set while it ran go on step_end."""
         with tracer.start_as_current_span("GET /weather", attributes={"http.request.method": "GET"}) as span:

@@ -195,6 +195,11 @@ class SpanBridge:
         """Whether the span ``key`` started and has not ended yet."""
         return key in self._open
 
+    def kind_of(self, key: Hashable) -> str | None:
+        """What the open span ``key`` was recorded as (``step``, ``llm``, ``tool``...), if open."""
+        entry = self._open.get(key)
+        return entry.kind if entry is not None else None
+
     def context_of(self, key: Hashable) -> tuple[int, int | None] | None:
         """The ``(step id, parent id)`` that events inside the span ``key`` belong to."""
         entry = self._open.get(key)

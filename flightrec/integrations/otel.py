@@ -148,9 +148,12 @@ class FlightrecSpanProcessor(SpanProcessor):
             if op == TOOL_OPERATION:
                 result = attrs.get("gen_ai.tool.call.result", _MISSING)
                 args = attrs.get("gen_ai.tool.call.arguments", _MISSING)
+                late = self.bridge.kind_of(key) == "step"
+                if late:  # named a tool only after it started, as a step: the call goes inside that step
+                    self._start_attrs.pop(key, None)
                 self.bridge.tool_end(
-                    key,
-                    parent,
+                    (key, TOOL_OPERATION) if late else key,
+                    key if late else parent,
                     tool=str(_first(attrs, "gen_ai.tool.name") or span.name),
                     result=maybe_json(result),
                     args=maybe_json(args),
@@ -158,6 +161,8 @@ class FlightrecSpanProcessor(SpanProcessor):
                     error_type=error_type,
                     latency_ms=duration_ms,
                 )
+                if late:
+                    self.bridge.step_end(key, error=error, error_type=error_type, duration_ms=duration_ms)
             elif op in LLM_OPERATIONS:
                 prompt = _first(attrs, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")
                 completion = _first(attrs, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")
