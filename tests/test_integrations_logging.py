@@ -58,6 +58,19 @@ class TestHandler:
             assert rec.meta["trigger"]["reason"] == "log-error"
             assert [e.data["message"] for e in rec.events(["log"])] == ["agent is stuck"]
 
+    def test_an_error_whose_arguments_do_not_fit_its_format_is_recorded_and_dumps(
+        self, recorder: Any, log: logging.Logger, frdir: Path
+    ) -> None:
+        """log.error("%s %s", one_arg) is the app's bug, not a reason to lose the error and its dump."""
+        install(logger=log)
+        log.error("booking %s failed: %s", "SK1")
+        [dump] = frdir.glob("*.frec")
+        with flightrec.load(dump) as rec:
+            assert rec.meta["trigger"]["reason"] == "log-error"
+            [event] = rec.events(["log"])
+        assert event.data["message"] == "booking %s failed: %s % ('SK1',)"
+        assert recorder.errors == 0
+
     def test_levels_are_configurable(self, recorder: Any, log: logging.Logger, frdir: Path) -> None:
         """level=INFO records INFO; dump_level=CRITICAL does not dump at ERROR."""
         log.addHandler(FlightrecHandler(level=logging.INFO, dump_level="CRITICAL"))

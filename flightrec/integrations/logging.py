@@ -33,6 +33,18 @@ def _level(value: int | str | None, default: int | None) -> int | None:
     return value
 
 
+def _message(record: logging.LogRecord) -> str:
+    """The record's message; one whose arguments do not fit its format (the app's own bug,
+    which logging reports on stderr) is still recorded, as the format and the arguments."""
+    try:
+        return record.getMessage()
+    except Exception:
+        try:
+            return f"{record.msg!s} % {record.args!r}"
+        except Exception:
+            return f"<unformattable log message: {type(record.msg).__name__}>"
+
+
 def record_log(record: logging.LogRecord, dump_level: int | None) -> None:
     """Record ``record`` as a ``log`` event, and dump when it is at ``dump_level`` or above.
 
@@ -45,7 +57,7 @@ def record_log(record: logging.LogRecord, dump_level: int | None) -> None:
         data: dict[str, Any] = {
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": _message(record),
             "where": f"{record.pathname}:{record.lineno}",
         }
         exc = record.exc_info[1] if record.exc_info else None
