@@ -22,9 +22,9 @@ from .context import utf8_text
 TRUNCATED_KEY = "_truncated"
 """Data key added to an event that had to be shrunk; its value is the original encoded size."""
 DEGRADED_KEY = "_degraded"
+"""Data key added to an event whose payload could not be encoded as given; value: the reason."""
 _KEPT_FIELDS = 64
 """Most top-level fields looked at to keep the small ones of an event shrunk to a preview."""
-"""Data key added to an event whose payload could not be encoded as given; value: the reason."""
 
 
 def safe_repr(obj: object, limit: int = 4096) -> str:
