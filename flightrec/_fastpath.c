@@ -1396,7 +1396,8 @@ mod_configure_tools(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
  * another context). A failure of the recorder is counted, never raised into the agent.
  */
 
-static PyObject *s_span_ids, *s_enter_py, *s_exit_py, *s_restore_span;
+static PyObject *s_span_ids, *s_enter_py, *s_exit_py, *s_restore_span, *s_exited_early, *s_skip_exited, *s_open_steps;
+#define OPEN_STEPS_MAX (1 << 16) /* as agent._OPEN_STEPS_MAX */
 static PyObject *str_s_name, *str_s_attrs, *str_s_token, *str_s_id, *str_s_rec, *str_s_t0, *str_fast_attr,
     *str_duration, *str_kind_step_start, *str_kind_step_end;
 
@@ -1426,6 +1427,14 @@ step_enter(PyObject *module, PyObject *self)
         PyDict_SetItem(data, str_s_name, name) < 0 || PyDict_SetItem(data, str_s_attrs, attrs) < 0) {
         goto fail;
     }
+    if (PyAnySet_Check(s_open_steps)) { /* agent._open_step */
+        if (PySet_GET_SIZE(s_open_steps) >= OPEN_STEPS_MAX && PySet_Clear(s_open_steps) < 0) {
+            goto fail;
+        }
+        if (PySet_Add(s_open_steps, sid) < 0) {
+            goto fail;
+        }
+    }
     PyObject *seq = fast_record(fast, str_kind_step_start, data, REDACT);
     Py_DECREF(seq);
     goto done;
@@ -1442,6 +1451,30 @@ done:
     Py_XDECREF(data);
     Py_DECREF(fast);
     return Py_NewRef(self);
+}
+
+/* 1 if the current span is the step's own (it is left in order, the usual case), 0 if not,
+ * -1 (no error set) if that cannot be told. */
+static int
+step_in_order(PyObject *self)
+{
+    PyObject *current = NULL, *sid = PyObject_GetAttr(self, str_s_id);
+    if (sid == NULL || PyContextVar_Get(t_span_var, NULL, &current) < 0) {
+        PyErr_Clear();
+        Py_XDECREF(sid);
+        return -1;
+    }
+    int same = 0;
+    if (current != NULL && PyTuple_Check(current) && PyTuple_GET_SIZE(current) == 2) {
+        PyObject *id = PyTuple_GET_ITEM(current, 0);
+        same = id == sid ? 1 : PyObject_RichCompareBool(id, sid, Py_EQ);
+        if (same < 0) {
+            PyErr_Clear();
+        }
+    }
+    Py_XDECREF(current);
+    Py_DECREF(sid);
+    return same;
 }
 
 static PyObject *
@@ -1466,6 +1499,9 @@ step_exit(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     PyObject *fast = exc == Py_None ? PyObject_GetAttr(rec, str_fast_attr) : NULL;
     Py_DECREF(rec);
+    if (fast != NULL && step_in_order(self) != 1) {
+        Py_CLEAR(fast); /* left out of order (or cannot tell): the Python method sorts it out */
+    }
     if (fast == NULL || !PyObject_TypeCheck(fast, &FastType)) {
         /* an exception to record, or a recorder without a C path: the Python method */
         PyErr_Clear();
@@ -1477,6 +1513,12 @@ step_exit(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (PyObject_SetAttr(self, str_s_rec, Py_None) < 0) {
         goto fail;
     }
+    PyObject *sid = PyObject_GetAttr(self, str_s_id);
+    if (sid == NULL || (PyAnySet_Check(s_open_steps) && PySet_Discard(s_open_steps, sid) < 0)) {
+        PyErr_Clear();
+        count_error((Fast *)fast);
+    }
+    Py_XDECREF(sid);
     if ((t0 = PyObject_GetAttr(self, str_s_t0)) == NULL || (duration = ms_since(t0)) == NULL ||
         (name = PyObject_GetAttr(self, str_s_name)) == NULL || (data = PyDict_New()) == NULL ||
         PyDict_SetItem(data, str_s_name, name) < 0 || PyDict_SetItem(data, str_duration, duration) < 0) {
@@ -1507,6 +1549,13 @@ reset:
             }
             Py_XDECREF(r);
         }
+        if (s_exited_early != NULL && PyDict_Check(s_exited_early) && PyDict_GET_SIZE(s_exited_early) > 0) {
+            PyObject *r = PyObject_CallNoArgs(s_skip_exited); /* (see agent._skip_exited) */
+            if (r == NULL) {
+                count_error((Fast *)fast);
+            }
+            Py_XDECREF(r);
+        }
     }
     Py_XDECREF(token);
     Py_XDECREF(t0);
@@ -1517,20 +1566,22 @@ reset:
     Py_RETURN_NONE;
 }
 
-/* configure_steps(span_ids, enter_py, exit_py, restore_span) */
+/* configure_steps(span_ids, enter_py, exit_py, restore_span, exited_early, skip_exited, open_steps) */
 static PyObject *
 mod_configure_steps(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "configure_steps(span_ids, enter_py, exit_py, restore_span)");
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError, "configure_steps(span_ids, enter_py, exit_py, restore_span, exited_early, "
+                                         "skip_exited, open_steps)");
         return NULL;
     }
     if (t_span_var == NULL || t_perf_ns == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "configure_tools() first");
         return NULL;
     }
-    PyObject **slots[4] = {&s_span_ids, &s_enter_py, &s_exit_py, &s_restore_span};
-    for (int i = 0; i < 4; i++) {
+    PyObject **slots[7] = {&s_span_ids,     &s_enter_py,    &s_exit_py,  &s_restore_span,
+                           &s_exited_early, &s_skip_exited, &s_open_steps};
+    for (int i = 0; i < 7; i++) {
         Py_XSETREF(*slots[i], Py_NewRef(args[i]));
     }
     Py_RETURN_NONE;

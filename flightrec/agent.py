@@ -123,6 +123,7 @@ class step:
             sid = next(_span_ids)
             self._token = current_span.set((sid, outer[0] if outer is not None else None))
             self._id = sid
+            _open_step(sid)
             self._rec = rec
             self._t0 = _perf_ns()
             rec.record("step_start", {"name": self.name, "attrs": self.attrs})
@@ -135,7 +136,18 @@ class step:
         if rec is None:
             return
         self._rec = None
+        _open_steps.discard(self._id)  # type: ignore[arg-type]
+        current = current_span.get()
+        # Out of order: the current span is a step entered after this one and still open. (A
+        # current span of a step that has ended, left by an exit in another context, is not.)
+        in_order = current is None or current[0] == self._id or current[0] not in _open_steps
+        own = None
         try:
+            if not in_order and self._id is not None:
+                # Left while a step entered after it is still open (two generators stepping in
+                # turn): its end carries its own span, not that step's.
+                outer = _span_before(self._token)
+                own = current_span.set((self._id, outer[0] if outer is not None else None))
             data: dict[str, Any] = {"name": self.name, "duration_ms": _ms_since(self._t0)}
             if exc is not None:
                 data["error"] = _message(exc)
@@ -147,12 +159,21 @@ class step:
         except Exception:
             rec.errors += 1
         finally:
+            if own is not None:
+                current_span.reset(own)
             token, self._token = self._token, None
-            if token is not None:
+            if token is not None and in_order:
                 try:
                     current_span.reset(token)
                 except ValueError:  # exited in another context than entered: restore by value
                     _restore_span(token)
+                _skip_exited()
+            elif token is not None and self._id is not None:
+                # The current span is a step still open: left as it is. When it ends, what it
+                # restores (this step) stands for the span this one was entered in.
+                if len(_exited_early) >= _EXITED_EARLY_MAX:
+                    del _exited_early[next(iter(_exited_early))]
+                _exited_early[self._id] = _span_before(token)
 
     # Replaced by their C twins (flightrec/_fastpath.c, step_enter/step_exit) when those are
     # built: see the end of this module.
@@ -581,12 +602,55 @@ if _fastpath is not None:
 
 def _restore_span(token: contextvars.Token[tuple[int, int | None] | None]) -> None:
     """Leave a step exited in another context than it was entered: restore the span by value."""
-    current_span.set(token.old_value if token.old_value is not contextvars.Token.MISSING else None)
+    current_span.set(_span_before(token))
+
+
+def _span_before(token: contextvars.Token[tuple[int, int | None] | None] | None) -> tuple[int, int | None] | None:
+    """The span that was current when the step holding ``token`` was entered."""
+    if token is None or token.old_value is contextvars.Token.MISSING:
+        return None
+    return token.old_value
+
+
+_open_steps: set[int] = set()
+"""The ids of the steps entered and not yet left (to tell an exit out of order)."""
+_OPEN_STEPS_MAX = 1 << 16
+
+
+def _open_step(sid: int) -> None:
+    if len(_open_steps) >= _OPEN_STEPS_MAX:  # steps entered and never left (abandoned by hand)
+        _open_steps.clear()
+    _open_steps.add(sid)
+
+
+_exited_early: dict[int, tuple[int, int | None] | None] = {}
+"""Steps that ended while a step entered after them was still current (their exits out of
+order): step id -> the span current when it was entered, which stands in for it when that
+later step ends and restores it. Bounded (oldest first out); empty in well-nested code."""
+_EXITED_EARLY_MAX = 4096
+
+
+def _skip_exited() -> None:
+    """After a step restored the span it was entered in: if that step has ended already (see
+    _exited_early), go on to the span it was entered in, and so on."""
+    if not _exited_early:
+        return
+    span = current_span.get()
+    skipped = False
+    for _ in range(256):  # (a chain of out-of-order exits; bounded against a cycle)
+        if span is None or span[0] not in _exited_early:
+            break
+        span = _exited_early[span[0]]
+        skipped = True
+    if skipped:
+        current_span.set(span)
 
 
 if _fastpath is not None:
     try:
-        _fastpath.configure_steps(_span_ids, step._enter_python, step._exit_python, _restore_span)
+        _fastpath.configure_steps(
+            _span_ids, step._enter_python, step._exit_python, _restore_span, _exited_early, _skip_exited, _open_steps
+        )
         step.__enter__ = _fastpath.as_method(_fastpath.step_enter)  # type: ignore[method-assign]
         step.__exit__ = _fastpath.as_method(_fastpath.step_exit)  # type: ignore[method-assign]
     except Exception:  # an older build without them: the Python methods stay

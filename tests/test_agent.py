@@ -73,6 +73,46 @@ class TestSteps:
             (after,) = kinds(r, "after")
         assert (after.span, after.parent) == (None, None)
 
+    def test_steps_left_out_of_order_end_as_themselves(self, rec: Any) -> None:
+        """Two generators stepping in turn leave their steps out of order: each step_end still
+        carries its own step, and afterwards no ended step is left current."""
+
+        def numbers(name: str) -> Any:
+            with flightrec.step(name):
+                yield from range(2)
+
+        with flightrec.step("pipeline") as pipeline:
+            for _ in zip(numbers("g1"), numbers("g2"), strict=True):
+                pass
+        flightrec.record("after", n=1)
+        a, b = flightrec.step("a"), flightrec.step("b")
+        a.__enter__()
+        b.__enter__()
+        a.__exit__(None, None, None)
+        flightrec.record("inside_b", n=2)
+        b.__exit__(None, None, None)
+        flightrec.record("after", n=3)
+        with recorded() as r:
+            starts = {e.span: e.data["name"] for e in kinds(r, "step_start")}
+            ends = [(e.data["name"], starts[e.span], e.parent) for e in kinds(r, "step_end")]
+            (inside_b,) = kinds(r, "inside_b")
+            afters = kinds(r, "after")
+            tree = {s.name: (s.parent, s.end_seq is not None) for s in r.steps()}
+        assert [(name, owner) for name, owner, _ in ends] == [
+            ("g1", "g1"),
+            ("g2", "g2"),
+            ("pipeline", "pipeline"),
+            ("a", "a"),
+            ("b", "b"),
+        ]
+        assert tree["g1"] == (pipeline.id, True) and tree["pipeline"] == (None, True)
+        assert tree["a"] == (None, True) and tree["b"] == (a.id, True)
+        assert (inside_b.span, inside_b.parent) == (b.id, a.id)
+        assert [(e.span, e.parent) for e in afters] == [(None, None), (None, None)]
+        from flightrec.agent import _open_steps
+
+        assert not set(starts) & _open_steps, "every step left is no longer counted open"
+
     def test_steps_across_asyncio_tasks(self, rec: Any) -> None:
         """Tasks gathered inside a step are its children, each with its own nested steps."""
 
