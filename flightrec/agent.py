@@ -187,8 +187,26 @@ class step:
         self.__exit__(exc_type, exc, tb)
 
     def __call__(self, fn: F) -> F:
-        """Use the step as a decorator: every call of ``fn`` runs in a fresh step."""
+        """Use the step as a decorator: every call of ``fn`` runs in a fresh step (for a
+        generator function, every iteration of the generator it returns, start to end)."""
         name, attrs = self.name, self.attrs
+        if inspect.isgeneratorfunction(fn):
+
+            @functools.wraps(fn)
+            def gstep(*args: Any, **kwargs: Any) -> Any:
+                with step(name, **attrs):
+                    return (yield from fn(*args, **kwargs))  # (send, throw and close go through)
+
+            return gstep  # type: ignore[return-value]
+        if inspect.isasyncgenfunction(fn):
+
+            @functools.wraps(fn)
+            async def agstep(*args: Any, **kwargs: Any) -> Any:
+                with step(name, **attrs):
+                    async for item in fn(*args, **kwargs):
+                        yield item
+
+            return agstep  # type: ignore[return-value]
         if inspect.iscoroutinefunction(fn):
 
             @functools.wraps(fn)

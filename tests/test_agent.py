@@ -113,6 +113,43 @@ class TestSteps:
 
         assert not set(starts) & _open_steps, "every step left is no longer counted open"
 
+    def test_a_step_decorating_a_generator_spans_its_iteration(self, rec: Any) -> None:
+        """@flightrec.step on a generator function (sync or async): the step runs while the
+        generator does, start to end, with its events inside; its return value comes through."""
+
+        @flightrec.step("produce")
+        def produce(n: int) -> Any:
+            for i in range(n):
+                flightrec.record("item", i=i)
+                yield i
+            return "done"
+
+        @flightrec.step("aproduce")
+        async def aproduce(n: int) -> Any:
+            for i in range(n):
+                flightrec.record("aitem", i=i)
+                yield i
+
+        async def consume() -> list[int]:
+            return [i async for i in aproduce(2)]
+
+        gen = produce(3)
+        assert list(gen) == [0, 1, 2]
+        assert asyncio.run(consume()) == [0, 1]
+
+        returned: list[Any] = []
+
+        def outer() -> Any:
+            returned.append((yield from produce(1)))
+
+        assert list(outer()) == [0] and returned == ["done"]
+        with recorded() as r:
+            steps = {s.id: s for s in r.steps()}
+            items = kinds(r, "item") + kinds(r, "aitem")
+        assert [s.name for s in steps.values()] == ["produce", "aproduce", "produce"]
+        assert all(steps[e.span].name in ("produce", "aproduce") for e in items)
+        assert all(s.end_seq is not None and s.end_seq > s.start_seq + 1 for s in steps.values())
+
     def test_steps_across_asyncio_tasks(self, rec: Any) -> None:
         """Tasks gathered inside a step are its children, each with its own nested steps."""
 
