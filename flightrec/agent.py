@@ -75,8 +75,10 @@ RESULT_ITEMS = 100
 
 
 def _message(exc: BaseException, limit: int = 2000) -> str:
+    """The exception's text, or its type's name when it has none (a CancelledError, a bare
+    KeyboardInterrupt: an empty error would read as no error)."""
     try:
-        text = str(exc)
+        text = str(exc) or type(exc).__name__
     except Exception:
         text = f"<unprintable {type(exc).__name__}>"
     return text if len(text) <= limit else text[:limit] + "…"

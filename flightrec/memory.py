@@ -285,7 +285,7 @@ def summarize(item_ids: Iterable[Any], into: Any, tokens: int | None = None, rea
     """Record that the agent replaced several items by one summary item.
 
     Args:
-        item_ids: the items summarized (they leave the context).
+        item_ids: the items summarized (they leave the context); one id alone may be given as is.
         into: the summary's item id (it enters the context).
         tokens: the summary's size in tokens.
         reason: why.
@@ -297,7 +297,8 @@ def summarize(item_ids: Iterable[Any], into: Any, tokens: int | None = None, rea
     if rec is None:
         return None
     try:
-        ids = list(item_ids)
+        # One id given as a string is one item, not its characters.
+        ids = [item_ids] if isinstance(item_ids, str | bytes) else list(item_ids)
         data = _event({"op": "summarize", "item_ids": ids, "into": into}, tokens=tokens, reason=reason)
         return tracker_for(rec).emit("summarize", data, item_ids=ids, into=into)
     except Exception:

@@ -150,6 +150,25 @@ class TestSteps:
         assert all(steps[e.span].name in ("produce", "aproduce") for e in items)
         assert all(s.end_seq is not None and s.end_seq > s.start_seq + 1 for s in steps.values())
 
+    def test_a_cancelled_step_says_so(self, rec: Any) -> None:
+        """A step left by a CancelledError (no message) records its type as the error, not ""."""
+
+        async def slow() -> None:
+            with flightrec.step("waiting"):
+                await asyncio.sleep(10)
+
+        async def main() -> None:
+            task = asyncio.create_task(slow())
+            await asyncio.sleep(0.01)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+        asyncio.run(main())
+        with recorded() as r:
+            (step,) = r.steps()
+        assert step.error == "CancelledError"
+
     def test_steps_across_asyncio_tasks(self, rec: Any) -> None:
         """Tasks gathered inside a step are its children, each with its own nested steps."""
 

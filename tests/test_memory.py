@@ -53,6 +53,16 @@ class TestEvents:
         assert (sample.used, sample.limit) == (900, 1000)
         assert ctx.data["ratio"] == 0.9
 
+    def test_summarize_of_one_id_given_as_a_string(self, rec: Any) -> None:
+        """summarize("doc:1", into=...) summarizes that item, not the characters of its id."""
+        flightrec.memory.retain("doc:1", tokens=400)
+        flightrec.memory.summarize("doc:1", into="sum:1", tokens=50)
+        with recorded() as r:
+            (event,) = [e for e in r.memory_events() if e.data["op"] == "summarize"]
+            live = r.live_items(event.seq)
+        assert event.data["item_ids"] == ["doc:1"]
+        assert set(live) == {"sum:1"}
+
     def test_retain_links_the_tool_call_that_produced_it(self, rec: Any) -> None:
         """A retain after a successful tool call carries that call's id."""
 
