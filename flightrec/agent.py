@@ -151,7 +151,7 @@ class step:
                 outer = _span_before(self._token)
                 own = current_span.set((self._id, outer[0] if outer is not None else None))
             data: dict[str, Any] = {"name": self.name, "duration_ms": _ms_since(self._t0)}
-            if exc is not None:
+            if exc is not None and not isinstance(exc, GeneratorExit):  # (a generator closed early)
                 data["error"] = _message(exc)
                 data["error_type"] = type(exc).__name__
             if isinstance(exc, Exception):

@@ -146,9 +146,14 @@ class TestSteps:
         with recorded() as r:
             steps = {s.id: s for s in r.steps()}
             items = kinds(r, "item") + kinds(r, "aitem")
+        for _ in produce(5):
+            break  # abandoned: closed early, which is no failure
         assert [s.name for s in steps.values()] == ["produce", "aproduce", "produce"]
         assert all(steps[e.span].name in ("produce", "aproduce") for e in items)
         assert all(s.end_seq is not None and s.end_seq > s.start_seq + 1 for s in steps.values())
+        with recorded() as r:
+            closed = r.steps()[-1]
+        assert (closed.name, closed.end_seq is not None, closed.error) == ("produce", True, None)
 
     def test_a_cancelled_step_says_so(self, rec: Any) -> None:
         """A step left by a CancelledError (no message) records its type as the error, not ""."""
