@@ -272,7 +272,9 @@ class FlightrecApp(App[int]):
         if src is None:
             return None
         have = name in self.facts
-        stale = have and src.is_live and self.facts_seq.get(name, 0) < src.index.last_seq
+        # A ring that can grow: a fact computed before its last events is stale, also once the
+        # process has ended (its last events arrived after the last refresh).
+        stale = have and src.live_capable and self.facts_seq.get(name, 0) < src.index.last_seq
         # A live recorder changes all the time; recomputing a pass over the whole ring on every
         # poll would burn a core, so a stale fact is refreshed at most every LIVE_REFRESH_S.
         recent = time.monotonic() - self._fact_time.get(name, 0.0) < LIVE_REFRESH_S
@@ -387,6 +389,13 @@ class FlightrecApp(App[int]):
             if self._poll_timer is not None:
                 self._poll_timer.stop()
                 self._poll_timer = None
+            # No more polls will refresh the facts: recompute those computed before the last
+            # events (the screen shown asks now, the others when shown).
+            self._fact_time.clear()
+            from .screens.base import MainScreen
+
+            if isinstance(self.screen, MainScreen):
+                self.screen.on_screen_resume()
             reason = getattr(src, "exit_reason", "") or src.status
             self.notify(
                 f"pid {src.pid} is gone: {reason}. Keeping the {src.index.total:,} events captured; "

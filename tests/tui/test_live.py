@@ -85,6 +85,24 @@ class TestLive:
             assert app.source.path.parent == dump_env
             assert not ring.exists()
 
+    async def test_facts_are_recomputed_once_the_child_is_gone(
+        self, live_child: tuple[subprocess.Popen[str], Path]
+    ) -> None:
+        """The counts on screen cover every event kept, not those seen before the child died."""
+        proc, ring = live_child
+        app = FlightrecApp(LiveSource.attach(ring), initial="overview", poll_interval=0.1)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: "counts" in app.facts, what="counts")
+            counted = app.facts["counts"].total
+            await wait_for(pilot, lambda: app.source.index.total > counted + 50, what="events after the counts")
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+            await wait_for(pilot, lambda: app.source.status == "killed", what="killed status")
+            kept = app.source.index.total
+            await wait_for(pilot, lambda: app.facts["counts"].total == kept, timeout=10, what="counts of every event")
+            await pilot.pause(0.2)
+            assert f"{kept:,}" in screen_text(app)
+
 
 class TestRingTail:
     def test_incremental_reads_match_a_full_read_across_wraps(self, frdir: Path) -> None:
