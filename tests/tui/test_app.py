@@ -303,6 +303,24 @@ class TestSteps:
             await wait_for(pilot, lambda: tree.cursor_node is not None and tree.cursor_node.data is not None)
             assert tree.cursor_node.data.id == chosen
 
+    async def test_coming_back_keeps_the_cursor(self, real_dump: Path) -> None:
+        """Back from the timeline (Enter on a step, then 3), the tree is where the user left it."""
+        app = make_app(real_dump, initial="steps")
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app, "steps")
+            tree = app.screen.query_one(Tree)
+            await wait_for(pilot, lambda: tree.cursor_node is not None and tree.cursor_node.data, what="cursor")
+            await pilot.press("home", "down")
+            chosen = tree.cursor_node
+            assert chosen is not None and not chosen.data.error  # not where the screen opened
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, TimelineScreen)
+            await pilot.press("3")
+            await pilot.pause(0.2)
+            assert isinstance(app.screen, StepsScreen)
+            assert app.screen.query_one(Tree).cursor_node is chosen
+
 
 class TestTools:
     async def test_stats_and_calls(self, real_dump: Path) -> None:
@@ -349,6 +367,23 @@ class TestMemory:
             await pilot.press("home")
             await wait_for(pilot, lambda: items.row_count == 1, what="live items at the start")
             assert "Live items at seq" in screen_text(app)
+
+    async def test_coming_back_keeps_the_selected_point(self, real_dump: Path) -> None:
+        """The live items stay those of the point under the plot's cursor after visiting another screen."""
+        app = make_app(real_dump, initial="memory")
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app, "memory")
+            items = app.screen.query_one("#mm-items", DataTable)
+            await wait_for(pilot, lambda: items.row_count == 6, what="live items at the end")
+            app.screen.query_one(LimitPlot).focus()
+            await pilot.press("home")
+            await wait_for(pilot, lambda: items.row_count == 1, what="live items at the start")
+            await pilot.press("2")
+            await pilot.pause()
+            await pilot.press("5")
+            await pilot.pause(0.3)
+            assert isinstance(app.screen, MemoryScreen)
+            assert app.screen.query_one("#mm-items", DataTable).row_count == 1
 
 
 class TestCheckpoints:

@@ -56,7 +56,7 @@ class MainScreen(Screen[None]):
         for name in self.LIVE_FACTS if live and self.LIVE_FACTS is not None else self.FACTS:
             value = self.fapp.request_fact(name, refresh=True)
             if value is not None:
-                self.fact_changed(name)
+                self._deliver(name)
 
     def fact(self, name: str) -> Any:
         """A computed fact, None while pending, UNAVAILABLE when it cannot be computed."""
@@ -64,7 +64,19 @@ class MainScreen(Screen[None]):
 
     def _fact_ready(self, name: str) -> None:
         if name in self.FACTS or name == "counts":
-            self.fact_changed(name)
+            self._deliver(name)
+
+    def _deliver(self, name: str) -> None:
+        # Only a fact the screen has not shown yet: coming back to a screen must not rebuild
+        # it from the same fact (seconds on a big recording, and the cursor would be lost).
+        value = self.fact(name)
+        shown: dict[str, Any] | None = getattr(self, "_shown_facts", None)
+        if shown is None:
+            shown = self._shown_facts = {}
+        if name in shown and shown[name] is value:
+            return
+        shown[name] = value
+        self.fact_changed(name)
 
     def fact_changed(self, name: str) -> None:
         """A fact this screen uses was (re)computed."""

@@ -113,7 +113,8 @@ class MemoryScreen(MainScreen):
                 highlight_markers(Text(short(op.reason or "", 50))),
                 key=str(op.seq),
             )
-        self._show_items(len(data.samples) - 1)
+        selected = plot.selected_index()  # a refresh keeps the point the user is looking at
+        self._show_items(len(data.samples) - 1 if selected is None else selected)
 
     @on(LimitPlot.Moved)
     def _moved(self, message: LimitPlot.Moved) -> None:
