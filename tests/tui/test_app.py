@@ -407,6 +407,32 @@ class TestCheckpoints:
             assert "- working" in text and "+ failing" in text
             assert diff is not None
 
+    async def test_picks_reuse_one_snapshot(self, real_dump: Path) -> None:
+        """Each pick diffs on the same snapshot: a new one would analyse the whole recording again."""
+        app = make_app(real_dump, initial="checkpoints")
+        src = app.source
+        assert src is not None
+        opened: list[object] = []
+        open_snapshot = src.open_snapshot
+
+        def counting() -> object:
+            opened.append(1)
+            return open_snapshot()
+
+        src.open_snapshot = counting  # type: ignore[method-assign]
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app, "checkpoints")
+            await wait_for(pilot, lambda: "change(s) from" in screen_text(app), what="first diff")
+            opened.clear()  # the analysis' own snapshot and the first diff's
+            table = app.screen.query_one("#ck-table", DataTable)
+            table.focus()
+            for row, side in ((1, "a"), (4, "b"), (2, "a")):
+                table.move_cursor(row=row)
+                await pilot.press(side)
+                a, b = app.screen.picked["a"], app.screen.picked["b"]
+                await wait_for(pilot, lambda a=a, b=b: f"(seq {a.seq}) to B" in screen_text(app), what="diff")
+            assert opened == []
+
 
 class TestResources:
     async def test_sparklines(self, rich_dump: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import threading
 from typing import Any, ClassVar
 
 from rich.console import Group
@@ -217,11 +218,23 @@ class CheckpointsScreen(MainScreen):
         box.update(Text(f"diffing {a.label} → {b.label}…", style="italic dim"))
         self._diff_worker(a, b)
 
+    _snap: Any = None
+    _snap_key: Any = None
+    _snap_lock = threading.Lock()
+
     @work(thread=True, exclusive=True, group="diff", exit_on_error=False)
     def _diff_worker(self, a: Any, b: Any) -> None:
-        rec = self.source.open_snapshot()
+        src = self.source
         try:
-            entries = list(rec.diff(a.seq, b.seq))  # type: ignore[attr-defined]
+            with self._snap_lock:
+                # One snapshot while the recording does not change: a new one analyses every
+                # event again before its first diff (seconds on a big recording, GIL held).
+                key = (id(src), src.index.last_seq)
+                if self._snap is None or self._snap_key != key:
+                    old, self._snap, self._snap_key = self._snap, src.open_snapshot(), key
+                    if old is not None:
+                        old.close()
+                entries = list(self._snap.diff(a.seq, b.seq))
             result: Any = render_diff(entries, f"A {a.label} (seq {a.seq})", f"B {b.label} (seq {b.seq})")
         except Exception as exc:
             result = Text(f"cannot diff: {type(exc).__name__}: {exc}", style="bold red")
