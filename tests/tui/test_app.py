@@ -433,6 +433,24 @@ class TestCheckpoints:
                 await wait_for(pilot, lambda a=a, b=b: f"(seq {a.seq}) to B" in screen_text(app), what="diff")
             assert opened == []
 
+    async def test_no_checkpoints_names_the_real_call(self, tmp_path: Path) -> None:
+        """The hint on an empty screen can be copied: checkpoint() takes the state first."""
+        import inspect
+
+        import flightrec
+
+        from . import builder
+
+        script = builder.Script()
+        script.add("note", text="no checkpoint here")
+        path = builder.write_events(tmp_path / "d", script.events)
+        assert list(inspect.signature(flightrec.checkpoint).parameters)[:2] == ["state", "label"]
+        app = make_app(path, initial="checkpoints")
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app, "checkpoints")
+            await pilot.pause()
+            assert "flightrec.checkpoint(state, label=...)" in screen_text(app)
+
 
 class TestResources:
     async def test_sparklines(self, rich_dump: Path) -> None:

@@ -146,7 +146,7 @@ class CheckpointsScreen(MainScreen):
             msg.update(Text(placeholder, style="italic dim"))
             return
         if not cps:
-            msg.update(Text("no checkpoints recorded (flightrec.checkpoint(label, state))", style="dim"))
+            msg.update(Text("no checkpoints recorded (flightrec.checkpoint(state, label=...))", style="dim"))
             return
         msg.update(
             Text.assemble(
