@@ -97,7 +97,7 @@ def short(value: Any, limit: int = 60) -> str:
     if isinstance(value, str):
         text = value
     elif isinstance(value, dict):
-        text = "{" + ", ".join(f"{k}: {short(v, 24)}" for k, v in list(value.items())[:6])
+        text = "{" + ", ".join(f"{short(k, 24)}: {short(v, 24)}" for k, v in list(value.items())[:6])
         text += ", …}" if len(value) > 6 else "}"
     elif isinstance(value, (list, tuple)):
         text = "[" + ", ".join(short(v, 16) for v in value[:6]) + (", …]" if len(value) > 6 else "]")
@@ -188,7 +188,7 @@ def summary(ev: Event) -> str:
             return f"{d.get('level', '?')} {d.get('logger', '')}: {short(d.get('message', ''), 100)}"
     except Exception:  # a malformed payload still gets a line
         pass
-    return "  ".join(f"{key}={short(v, 40)}" for key, v in list(d.items())[:6])
+    return "  ".join(f"{short(key, 40)}={short(v, 40)}" for key, v in list(d.items())[:6])
 
 
 def highlight_markers(text: Text) -> Text:

@@ -239,6 +239,24 @@ class TestTimeline:
             assert "→ lookup_order(" in text
             assert "MainThread" in text
 
+    async def test_a_key_with_a_newline_stays_on_its_line(self, tmp_path: Path) -> None:
+        """A payload key holding a newline is shown as ⏎, not as a break that pushes the next lines down."""
+        from . import builder
+
+        script = builder.Script()
+        script.add("note", **{"first\nsecond": 1})
+        script.add("note", nested={"a\nb": 2})
+        script.add("note", text="after")
+        path = builder.write_events(tmp_path / "d", script.events)
+        app = make_app(path, initial="timeline")
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            await pilot.pause()
+            lines = screen_text(app).splitlines()
+            rows = [line for line in lines if " note " in line]
+            assert len(rows) == 3
+            assert "first⏎ second=1" in rows[0] and "a⏎ b: 2" in rows[1] and "text=after" in rows[2]
+
     async def test_enter_opens_the_payload_tree(self, real_dump: Path) -> None:
         """Enter opens Detail: a tree of the payload, with redaction markers kept visible."""
         app = make_app(real_dump, initial="timeline")
