@@ -66,7 +66,13 @@ class ResourcesScreen(MainScreen):
             msg.update(Text(placeholder, style="italic dim"))
             return
         if not rows:
-            msg.update(Text("no resource samples recorded (FLIGHTREC_RESOURCES=1 samples every second)", style="dim"))
+            msg.update(
+                Text(
+                    "no resource samples recorded (one every FLIGHTREC_RESOURCES seconds, 1 by default;"
+                    " `off` records none)",
+                    style="dim",
+                )
+            )
             return
         first, last = rows[0], rows[-1]
         msg.update(
