@@ -408,13 +408,15 @@ def build_spans(rec: Recording, progress: Progress | None = None) -> SpanTree:
             node.unfinished = True
         if node.start_ns < start_ns:  # a measured duration longer than the process has run
             node.start_ns = min(start_ns, node.end_ns)
-    # A child's times come from its own events or a measured latency; keep it inside its
-    # parent (parents first: a parent's first event always precedes its children's).
+    # A child's start comes from its own event or a measured latency (its end time less its
+    # duration): kept from before its parent's start (parents first: a parent's first event
+    # precedes its children's). Its end is its own: a task started in a step may run on after
+    # the step ends, which the trace must show as it was.
     for node in sorted(spans.values(), key=lambda s: s.seq):
         parent = spans.get(node.parent) if node.parent is not None else None
         if parent is not None:
-            node.start_ns = min(max(node.start_ns, parent.start_ns), parent.end_ns or node.start_ns)
-            node.end_ns = max(min(node.end_ns or node.start_ns, parent.end_ns or 0), node.start_ns)
+            node.start_ns = min(max(node.start_ns, parent.start_ns), node.end_ns or node.start_ns)
+            node.end_ns = max(node.end_ns or node.start_ns, node.start_ns)
         root.start_ns = min(root.start_ns, node.start_ns)
     ordered = sorted(spans.values(), key=lambda s: (s.start_ns, s.seq))
     return SpanTree(root, ordered, pid, start_ns, meta)

@@ -307,6 +307,33 @@ class TestSpanTree:
         assert otlp_chat.parent.span_id == otlp_agent.context.span_id
         assert otlp_agent.parent.span_id == otlp_root.context.span_id
 
+    def test_a_task_that_outlives_its_step_keeps_its_own_end(self, recorder: Any) -> None:
+        """A step whose task runs on after the step that started it ends: exported with its own
+        duration (it was cut at its parent's end), and the chrome trace still pairs."""
+
+        async def background() -> None:
+            with flightrec.step("bg-task"):
+                await asyncio.sleep(0.05)
+
+        async def main() -> None:
+            with flightrec.step("parent"):
+                task = asyncio.create_task(background())
+                await asyncio.sleep(0.005)
+            await task
+
+        asyncio.run(main())
+        path = flightrec.dump(reason="test")
+        assert path is not None
+        with flightrec.load(path) as rec:
+            steps = {s.name: s for s in rec.steps()}
+            tree = {node.name: node for node in export.build_spans(rec).spans}
+            doc = export.chrome_trace(rec)
+        bg, parent = tree["bg-task"], tree["parent"]
+        assert bg.parent == parent.key and bg.end_ns is not None and parent.end_ns is not None
+        assert bg.end_ns > parent.end_ns
+        assert (bg.end_ns - bg.start_ns) / 1e6 >= 0.9 * (steps["bg-task"].duration_ms or 0) >= 45
+        check_trace_events(doc)
+
 
 class _Receiver(http.server.BaseHTTPRequestHandler):
     """A minimal OTLP/HTTP traces endpoint: decodes each request with opentelemetry-proto."""
