@@ -24,6 +24,8 @@ from flightrec.tui.widgets.event_list import EventList
 from flightrec.tui.widgets.plot import LimitPlot
 from textual.widgets import DataTable, Input, OptionList, SelectionList, Static, Tree
 
+import flightrec
+
 from .util import screen_text, settle, wait_for
 
 SIZE = (140, 40)
@@ -402,6 +404,32 @@ class TestMemory:
             await pilot.pause(0.3)
             assert isinstance(app.screen, MemoryScreen)
             assert app.screen.query_one("#mm-items", DataTable).row_count == 1
+
+    async def test_thousands_of_live_items_list_the_newest(self, frdir: Path) -> None:
+        """Over MAX_ITEM_ROWS live items: the newest are listed after a line counting the rest,
+        and the title counts them all; moving the cursor back lists fewer."""
+        from flightrec.tui.screens.memory import MAX_ITEM_ROWS
+
+        flightrec.start(dir=frdir, triggers=False, resources=0)
+        for i in range(MAX_ITEM_ROWS + 200):
+            flightrec.memory.retain(f"doc:{i}", tokens=10, reason="kept")
+            if i % 100 == 99:
+                flightrec.memory.context(10 * (i + 1), 100_000)
+        path = flightrec.dump()
+        flightrec.stop()
+        assert path is not None
+        app = make_app(path, initial="memory")
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app, "memory")
+            items = app.screen.query_one("#mm-items", DataTable)
+            await wait_for(pilot, lambda: items.row_count == MAX_ITEM_ROWS + 1, what="the newest items")
+            assert str(items.get_row_at(0)[0]) == "… 200 older items not listed"
+            assert str(items.get_row_at(MAX_ITEM_ROWS)[0]) == f"doc:{MAX_ITEM_ROWS + 199}"
+            title = app.screen.query_one("#mm-items-title", Static)
+            assert f"{MAX_ITEM_ROWS + 200} items" in str(title.render())
+            app.screen.query_one(LimitPlot).focus()
+            await pilot.press("home")
+            await wait_for(pilot, lambda: items.row_count == 100, what="the items at the first sample")
 
 
 class TestCheckpoints:

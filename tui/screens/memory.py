@@ -16,6 +16,10 @@ from ..widgets.plot import LimitPlot, Mark
 from .base import MainScreen
 
 OP_MARKS = {"retain": ("+", "green"), "evict": ("-", "red"), "summarize": ("~", "yellow")}
+MAX_ITEM_ROWS = 1000
+"""Live items listed at most (the newest retained)."""
+MOVE_SETTLE_S = 0.08
+"""How long the plot's cursor rests before the live items follow it."""
 
 
 class MemoryScreen(MainScreen):
@@ -118,7 +122,14 @@ class MemoryScreen(MainScreen):
 
     @on(LimitPlot.Moved)
     def _moved(self, message: LimitPlot.Moved) -> None:
-        self._show_items(message.index)
+        # The live items follow the cursor once it rests: a held arrow key moves the plot at
+        # once, and fills the table (thousands of rows, in a big recording) once, not per step.
+        if self._pending_move is not None:
+            self._pending_move.stop()
+        index = message.index
+        self._pending_move = self.set_timer(MOVE_SETTLE_S, lambda: self._show_items(index))
+
+    _pending_move: Any = None
 
     def _show_items(self, index: int) -> None:
         data = self._data
@@ -144,6 +155,13 @@ class MemoryScreen(MainScreen):
             self._items_worker(seq)
         return replay_items(data.ops, seq)
 
+    def _evicted_later(self, data: MemoryData) -> set[str]:
+        """The items evicted and then needed again (computed once per fact, not per move)."""
+        cached = getattr(self, "_evicted_cache", None)
+        if cached is None or cached[0] is not data:
+            cached = self._evicted_cache = (data, {i for op in data.ops if op.seq in data.needed_again for i in op.ids})
+        return cached[1]
+
     @work(thread=True, exclusive=True, group="live-items", exit_on_error=False)
     def _items_worker(self, seq: int) -> None:
         """The analysis API's live items (exact across wrap-around), off the UI thread."""
@@ -165,14 +183,27 @@ class MemoryScreen(MainScreen):
         data = self._data
         if data is None or seq != self._items_seq:
             return
+        if getattr(self, "_shown_items", None) == (seq, items):
+            return  # the analysis' exact answer, as the replay had it already (the usual case)
+        self._shown_items = (seq, items)
         table = self.query_one("#mm-items", DataTable)
         table.clear()
-        evicted_later = {i for op in data.ops if op.seq in data.needed_again for i in op.ids}
-        for item_id, (tokens, reason, retained) in sorted(items.items(), key=lambda kv: kv[1][2]):
+        evicted_later = self._evicted_later(data)
+        reasons: dict[Any, Text] = {}  # (a few reasons, shared by thousands of items)
+        rows = sorted(items.items(), key=lambda kv: kv[1][2])
+        if len(rows) > MAX_ITEM_ROWS:
+            # Listing every one of thousands costs the table a second a move (it measures each
+            # cell): the newest are listed, the title gives the count.
+            table.add_row(Text(f"… {len(rows) - MAX_ITEM_ROWS:,} older items not listed", style="dim"), "", "", "")
+            rows = rows[-MAX_ITEM_ROWS:]
+        for item_id, (tokens, reason, retained) in rows:
             style = "bold red" if item_id in evicted_later else ""
+            why = reasons.get(reason)
+            if why is None:
+                why = reasons[reason] = highlight_markers(Text(short(reason or "", 40)))
             table.add_row(
-                highlight_markers(Text(item_id, style=style)),
+                highlight_markers(Text(item_id, style=style)) if "<" in item_id else Text(item_id, style=style),
                 "" if tokens is None else str(tokens),
-                highlight_markers(Text(short(reason or "", 40))),
+                why,
                 str(retained),
             )
