@@ -24,7 +24,7 @@ KEYS_MARKDOWN = """\
 | Detail | `escape` | back |
 | Steps | `enter` | show the step's events in the timeline |
 | Tools | `enter` | list the tool's calls; on a call, show it in the timeline |
-| Memory | `←` `→` (`[` `]` by 10) | move along the context plot; live items follow |
+| Memory | `←` `→` (`[` `]` by 10) | move along the context plot, one sample at a time; live items follow |
 | Checkpoints | `a` / `b` | pick the two checkpoints to diff |
 | Start | `enter` / `r` | open the recorder or dump / refresh the list |
 | opened from Start | `backspace` | back to the list |

@@ -388,6 +388,23 @@ class TestMemory:
             await wait_for(pilot, lambda: items.row_count == 1, what="live items at the start")
             assert "Live items at seq" in screen_text(app)
 
+    async def test_arrows_move_one_sample(self, real_dump: Path) -> None:
+        """← and → go to the previous and next sample, however many columns a sample spans."""
+        app = make_app(real_dump, initial="memory")
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app, "memory")
+            plot = app.screen.query_one(LimitPlot)
+            plot.focus()
+            await pilot.pause()
+            last = plot.selected_index()
+            assert last is not None and last >= 2 and len(plot.values) < plot.content_region.width - 8
+            await pilot.press("left")
+            assert plot.selected_index() == last - 1
+            await pilot.press("left", "right")
+            assert plot.selected_index() == last - 1
+            await pilot.press("home", "right")
+            assert plot.selected_index() == 1
+
     async def test_coming_back_keeps_the_selected_point(self, real_dump: Path) -> None:
         """The live items stay those of the point under the plot's cursor after visiting another screen."""
         app = make_app(real_dump, initial="memory")

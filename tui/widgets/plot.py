@@ -83,12 +83,17 @@ class LimitPlot(Widget, can_focus=True):
         return cols[c][1]
 
     def action_move(self, delta: int) -> None:
-        """Move the cursor by ``delta`` columns."""
+        """Move the cursor by ``delta`` samples (to the first column showing the sample; by one
+        column at least, when a column holds several samples)."""
         cols = self._columns(max(1, self.content_region.width - 8))
         if not cols:
             return
         c = self.column if 0 <= self.column < len(cols) else len(cols) - 1
-        self.column = max(0, min(len(cols) - 1, c + delta))
+        target = max(0, min(len(self.values) - 1, cols[c][1] + delta))
+        new = next((k for k, (_, last) in enumerate(cols) if last >= target), len(cols) - 1)
+        if new == c and cols[c][1] != target:
+            new = max(0, min(len(cols) - 1, c + (1 if delta > 0 else -1)))
+        self.column = new
 
     def watch_column(self) -> None:
         idx = self.selected_index()
