@@ -18,7 +18,7 @@ KEYS_MARKDOWN = """\
 | Timeline | `enter` | the event's payload (Detail) |
 | Timeline | `/` then `n` / `N` | search, next / previous match |
 | Timeline | `e` / `E` | next / previous error |
-| Timeline | `F` / `x` | filter by kind, thread, tool, text / clear the filter |
+| Timeline | `F` / `x` | filter by kind, thread, tool, text, errors only / clear the filter |
 | Timeline | `f` | follow the newest events (live) |
 | Detail | `enter` `space` / `+` `-` | open or close a branch / all |
 | Detail | `escape` | back |
