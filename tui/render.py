@@ -92,6 +92,14 @@ def duration(seconds: float) -> str:
     return f"{h}h{m:02d}m"
 
 
+_INVISIBLE = {c: f"\\u{c:04x}" for c in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+_INVISIBLE |= {c: f"\\x{c:02x}" for c in (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F)}
+_INVISIBLE |= {0x0A: "⏎ ", 0x0D: "␍", 0x09: " "}
+"""Characters shown escaped in one-line renderings: line breaks (which would split the line),
+control characters, and the bidirectional controls that reorder what follows them on screen
+(a payload could make its text read as something else)."""
+
+
 def short(value: Any, limit: int = 60) -> str:
     """A compact one-line rendering of a value."""
     if isinstance(value, str):
@@ -105,7 +113,7 @@ def short(value: Any, limit: int = 60) -> str:
         text = f"<{len(value)} bytes>"
     else:
         text = repr(value)
-    text = text.replace("\n", "⏎ ")
+    text = text.translate(_INVISIBLE)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -129,8 +137,17 @@ def _ms(value: Any) -> str:
         return "?"
 
 
+def one_line(text: str) -> str:
+    """``text`` with line breaks, control and bidirectional characters shown escaped."""
+    return text.translate(_INVISIBLE)
+
+
 def summary(ev: Event) -> str:
-    """A one-line description of the event's payload."""
+    """A one-line description of the event's payload (names in it escaped: see one_line)."""
+    return one_line(_summary(ev))
+
+
+def _summary(ev: Event) -> str:
     d = ev.data
     k = ev.kind
     try:

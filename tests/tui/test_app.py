@@ -259,6 +259,23 @@ class TestTimeline:
             assert len(rows) == 3
             assert "first⏎ second=1" in rows[0] and "a⏎ b: 2" in rows[1] and "text=after" in rows[2]
 
+    async def test_bidirectional_and_control_characters_are_shown_escaped(self, tmp_path: Path) -> None:
+        """A right-to-left override in a value, a step name or a thread name would reorder the
+        rest of the line on screen (text reading as something else): shown escaped instead."""
+        from . import builder
+
+        script = builder.Script()
+        script.add("note", text="pay \u202eevil\u202c now", thread="worker\u2067x")
+        script.add("note", text="bell\x07 and\x1b[31m red")
+        path = builder.write_events(tmp_path / "d", script.events)
+        app = make_app(path, initial="timeline")
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            await pilot.pause()
+            text = screen_text(app)
+            assert not any(c in text for c in "\u202e\u202c\u2067\x07\x1b")
+            assert "pay \\u202eevil\\u202c now" in text and "bell\\x07 and\\x1b[31m red" in text
+
     async def test_enter_opens_the_payload_tree(self, real_dump: Path) -> None:
         """Enter opens Detail: a tree of the payload, with redaction markers kept visible."""
         app = make_app(real_dump, initial="timeline")

@@ -26,7 +26,17 @@ from textual.strip import Strip
 
 from flightrec.event import Event
 
-from ..render import ERROR_STYLE, MATCH_STYLE, REDACTION, REDACTION_STYLE, clock, is_error, kind_style, step_label
+from ..render import (
+    ERROR_STYLE,
+    MATCH_STYLE,
+    REDACTION,
+    REDACTION_STYLE,
+    clock,
+    is_error,
+    kind_style,
+    one_line,
+    step_label,
+)
 from ..render import summary as summarize
 from ..view import TimelineView
 
@@ -298,9 +308,9 @@ class EventList(ScrollView, can_focus=True):
             kstyle = ERROR_STYLE if err else _style(kind_style(ev.kind))
             segs = [
                 Segment(clock(ev.ts_ns) + " ", TIME_STYLE),
-                Segment(f"{ev.thread[:10]:<10} ", THREAD_STYLE),
-                Segment(f"{step_label(step, 18):<18} ", STEP_STYLE),
-                Segment(f"{ev.kind[:11]:<11} ", kstyle),
+                Segment(f"{one_line(ev.thread)[:10]:<10} ", THREAD_STYLE),
+                Segment(f"{step_label(one_line(step), 18):<18} ", STEP_STYLE),
+                Segment(f"{one_line(ev.kind)[:11]:<11} ", kstyle),
             ]
             segs.extend(self._summary_segments(summarize(ev), ERROR_STYLE if err else None))
             if err and bg is None:
