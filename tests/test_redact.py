@@ -473,11 +473,13 @@ class TestKeyNames:
         assert kinds(out["spin"]) == ["SECRET"]  # endings match like built-in ones ("spin" ends in "pin")
         assert out["pinned"] == "y"
 
-    def test_keys_are_never_redacted(self, r: Redactor) -> None:
-        """Keys that look like PII stay as they are; only values are scanned."""
+    def test_keys_are_scanned_too(self, r: Redactor) -> None:
+        """A key that holds PII is replaced like a value (a dict keyed by e-mail address)."""
         out = r.redact({"jane@example.com": "jane@example.com"})
-        assert isinstance(out, dict) and list(out) == ["jane@example.com"]
-        assert kinds(out["jane@example.com"]) == ["EMAIL"]
+        assert isinstance(out, dict) and len(out) == 1
+        [(key, value)] = out.items()
+        assert kinds(key) == ["EMAIL"] and kinds(value) == ["EMAIL"]
+        assert key == value  # the same pseudonym for the same value
 
 
 class TestConfig:

@@ -6,11 +6,17 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any, ClassVar
 
+import pytest
+
+import flightrec
 from flightrec import format as fmt
 from flightrec.reader import open_recording
+from flightrec.redact import Redactor
+from flightrec.redact import redactor as redactor_module
 
-from .conftest import child_env
+from .conftest import child_env, recorded
 
 SECRETS = {
     "email": "maria.gonzalez@example-mail.com",
@@ -86,3 +92,45 @@ class TestNoLeaks:
             for name, secret in SECRETS.items():
                 for form in {secret, secret.replace(" ", "")}:
                     assert form.encode() not in blob, f"{name} leaked into {path.name}"
+
+
+@pytest.fixture(params=["c", "python"])
+def walk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test with the C dict walk (when built) and with the Python one."""
+    if request.param == "python":
+        monkeypatch.setattr(redactor_module, "_dict_walk", None)
+    elif redactor_module._dict_walk is None:
+        pytest.skip("the C extension is not built")
+    return str(request.param)
+
+
+class TestKeys:
+    """A dict key is data: an e-mail, a phone number or a token used as a key is replaced."""
+
+    PII_KEYS: ClassVar[dict[str, Any]] = {
+        "maria.gonzalez@example-mail.com": 1,
+        "+44 20 7946 0958": "x",
+        "10.1.2.3": [1],
+    }
+
+    def test_keys_are_scanned_by_the_pattern_rules(self, walk: str) -> None:
+        r = Redactor(key=b"k" * 32)
+        for _ in range(2):  # first sight, then the key cache
+            out = r.redact({"users": dict(self.PII_KEYS), "n": 1})
+            assert isinstance(out, dict)
+            keys = list(out["users"])
+            assert [k.split(":")[0] for k in keys] == ["<EMAIL", "<PHONE", "<IPV4"], keys
+            assert out["users"][keys[1]] == "x" and out["n"] == 1
+        assert r.stats()["email"] == 2
+
+    def test_keys_never_reach_an_event_or_a_checkpoint(self, rec: Any, walk: str) -> None:
+        flightrec.record("note", **self.PII_KEYS)
+        flightrec.checkpoint({"by_user": dict(self.PII_KEYS)}, label="t")
+        got = recorded()
+        text = repr([e.data for e in got.events()]) + repr(got.state_at(got.checkpoints()[-1].seq))
+        for key in self.PII_KEYS:
+            assert key not in text
+
+    def test_secret_named_keys_keep_their_names(self, walk: str) -> None:
+        out = Redactor(key=b"k" * 32).redact({"user_password": "hunter2", "max_tokens": 5})
+        assert isinstance(out, dict) and list(out) == ["user_password", "max_tokens"]

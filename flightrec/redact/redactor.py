@@ -418,6 +418,12 @@ class Redactor:
             kc = _KEY_SECRET
         else:
             kc = _KEY_NORMAL
+        if kc != _KEY_ALLOWED and len(k) >= self._min_len:
+            # A key is data too ({"jane@example.com": ...}): the pattern rules run on it.
+            # A key they change is not cached, so every sight of it comes back here.
+            red = self._text(k)
+            if red != k:
+                return red, kc
         if k is key:
             if len(self._key_cache) >= _KEY_CACHE_MAX:
                 self._key_cache = {}
