@@ -14,11 +14,17 @@ _tls = threading.local()
 
 
 def thread_name() -> str:
-    """The current thread's name, cached per thread (``current_thread()`` is slow)."""
+    """The current thread's name, cached per thread (``current_thread()`` is slow), redacted
+    by the running recorder's pattern rules (``session-jane@example.com`` is a name too)."""
     try:
         return _tls.name  # type: ignore[no-any-return]
     except AttributeError:
         name = utf8_text(str(threading.current_thread().name))
+        from . import api  # (at call time: api imports this module)
+
+        rec = api._recorder
+        if rec is not None:
+            name = rec.redact_text(name)
         _tls.name = name
         return name
 

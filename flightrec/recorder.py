@@ -468,6 +468,7 @@ class Recorder:
             return None
         if not isinstance(reason, str):
             reason = "manual" if reason is None else repr(reason)
+        reason = self.redact_text(reason)  # (the header's trigger and the file's name carry it)
         if not self._dump_lock.acquire(blocking=False):
             return None  # concurrent dumps are refused, not queued
         try:
@@ -584,7 +585,7 @@ class Recorder:
     def _dump_meta(self, reason: str, exc: BaseException | None) -> dict[str, Any]:
         meta = self._process_meta()
         meta["dump_ns"] = _time_ns()
-        meta["trigger"] = {"reason": reason, "thread": threading.current_thread().name}
+        meta["trigger"] = {"reason": reason, "thread": thread_name()}
         info = describe_exception(exc, self.redact_text) if exc is not None else self.error_info
         meta["exception"] = info
         if self.redactor is not None:

@@ -42,7 +42,7 @@ def _on_exception(exc: BaseException, origin: str, reason: str, thread: str | No
         info = describe_exception(exc, rec.redact_text)
         info["origin"] = origin
         if thread is not None:
-            info["thread"] = thread
+            info["thread"] = rec.redact_text(thread)
         rec.error_info = info
         rec.record("error", info, is_error=True)
         rec.dump(reason=reason, exc=exc, automatic=True)

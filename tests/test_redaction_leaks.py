@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -134,3 +135,48 @@ class TestKeys:
     def test_secret_named_keys_keep_their_names(self, walk: str) -> None:
         out = Redactor(key=b"k" * 32).redact({"user_password": "hunter2", "max_tokens": 5})
         assert isinstance(out, dict) and list(out) == ["user_password", "max_tokens"]
+
+
+class TestNames:
+    """Thread names and a dump's reason are text the agent chooses: the pattern rules run on them."""
+
+    EMAIL = "maria.gonzalez@example-mail.com"
+
+    def test_thread_name_and_dump_reason(self, rec: Any) -> None:
+        def work() -> None:
+            flightrec.record("note", text="in the session's thread")
+
+        t = threading.Thread(target=work, name=f"session {self.EMAIL}")
+        t.start()
+        t.join()
+        path = flightrec.dump(reason=f"support ticket for {self.EMAIL}")
+        assert path is not None
+        assert "maria" not in path.name
+        got = flightrec.load(path)
+        [note] = [e for e in got.events() if e.kind == "note"]
+        assert note.thread.startswith("session <EMAIL:")
+        assert got.meta["trigger"]["reason"].startswith("support ticket for <EMAIL:")
+        assert self.EMAIL.encode() not in path.read_bytes()
+
+    def test_thread_exception_header(self, frdir: Path) -> None:
+        code = textwrap.dedent(
+            f"""
+            import threading, flightrec
+            flightrec.start()
+            def boom():
+                raise RuntimeError("failed")
+            t = threading.Thread(target=boom, name="worker {self.EMAIL}")
+            t.start(); t.join()
+            flightrec.stop()
+            """
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code], env=child_env(frdir), capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, result.stderr
+        [dump] = frdir.glob("*.frec")
+        got = flightrec.load(dump)
+        assert got.meta["trigger"]["thread"].startswith("worker <EMAIL:")
+        errors = [e for e in got.events() if e.kind == "error"]
+        assert errors and errors[0].data["thread"].startswith("worker <EMAIL:")
+        assert self.EMAIL.encode() not in _decompressed(dump)
