@@ -14,7 +14,7 @@ import pytest
 import flightrec
 from flightrec import format as fmt
 from flightrec.reader import open_recording
-from flightrec.redact import Redactor
+from flightrec.redact import RedactConfig, Redactor
 from flightrec.redact import redactor as redactor_module
 
 from .conftest import child_env, recorded
@@ -180,3 +180,41 @@ class TestNames:
         errors = [e for e in got.events() if e.kind == "error"]
         assert errors and errors[0].data["thread"].startswith("worker <EMAIL:")
         assert self.EMAIL.encode() not in _decompressed(dump)
+
+
+class TestCut:
+    """A value that a string's truncation at max_value splits is replaced whole, not stored in part."""
+
+    VALUES: ClassVar[list[str]] = [
+        "maria.gonzalez@example-mail.com",
+        "4539 1488 0343 6467",
+        "sk-proj-Zx81hQm2RkT7vB4nL0pW9sYcD3eF6gH1jK5",
+        "DE89 3704 0044 0532 0130 00",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dGhpc2lzYXNpZ25hdHVyZQ",
+        "postgres://app:hunter2-correct-horse@db.internal/x",
+    ]
+
+    def test_value_across_the_cut(self, walk: str) -> None:
+        r = Redactor(RedactConfig(max_str=40), key=b"k" * 32)
+        for value in self.VALUES:
+            whole = r.redact({"v": value})
+            assert isinstance(whole, dict) and "<" in whole["v"], value
+            for before in range(20, 39):
+                text = "note: " + "y " * 20
+                out = r.redact({"v": text[:before] + " " + value + " and more text after it"})
+                assert isinstance(out, dict)
+                stored = out["v"]
+                assert "…<truncated" in stored
+                kept = stored.split("…<truncated")[0]
+                # no piece of the secret (5 characters or more) is kept
+                secret = value.split(":")[-1] if "://" in value else value
+                pieces = {secret[i : i + 5] for i in range(len(secret) - 4)}
+                assert not any(p in kept for p in pieces), (value, stored)
+
+    def test_a_clean_cut_is_unchanged(self, walk: str) -> None:
+        r = Redactor(RedactConfig(max_str=10), key=b"k" * 32)
+        assert r.redact(["abcdefghijklmnop", "x@y.io here and more"]) == [
+            "abcdefghij…<truncated 6 chars>",
+            "<EMAIL:" + r.redact("x@y.io")[7:13] + "> her…<truncated 10 chars>",  # type: ignore[index]
+        ]
+        assert r.stats()["email"] == 2

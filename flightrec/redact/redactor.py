@@ -50,6 +50,9 @@ from .pseudonym import _KEY_BYTES, _PSEUDO_BYTES, _python_keyed
 CYCLE = "<cycle>"
 MAX_DEPTH = "<max depth>"
 _TRUNC_KEY = "…"
+# Characters past the cut of a truncated string scanned for a value the cut splits.
+_BOUNDARY = 256
+_PLACEHOLDER = re.compile(r"<([A-Z0-9_]+):[0-9a-f]{6}>")
 
 # Strings shorter than this cannot contain any built-in match (the shortest,
 # an e-mail like "a@b.co", has 6 characters).
@@ -475,8 +478,27 @@ class Redactor:
                     replaced = None
                 if replaced is not None:
                     return str(replaced) + tail
-            head = self._text(head)
+            head = self._text(head) if not tail else self._cut(s, self._text(head))
         return head + tail if tail else head
+
+    def _cut(self, s: str, head: str) -> str:
+        """The redacted head of a string cut at ``max_str``, without a value split by the cut.
+
+        An e-mail, card or key that straddles the cut is not recognizable in the head alone
+        ("jane.doe@exa"): the text is scanned again with ``_BOUNDARY`` more characters, and
+        if a match there crosses the cut, the head ends with its placeholder instead.
+        """
+        ext, _ = self._scan(s[: self._max_str + _BOUNDARY])  # (uncounted: only the crossing match counts)
+        if ext.startswith(head):
+            return head  # no match crosses the cut
+        i = next((j for j, (a, b) in enumerate(zip(ext, head, strict=False)) if a != b), len(head))
+        for m in _PLACEHOLDER.finditer(ext, max(0, i - 40), i + 64):
+            if m.start() <= i < m.end():
+                rule = {r.upper(): r for r in self._active_rules}.get(m.group(1))
+                if rule is not None:
+                    _count_elements(self._stats, (rule,))
+                return ext[: m.end()]
+        return head[:i]  # (not a placeholder: drop what differs)
 
     def _bytes(self, head: bytes, n: int, raw: bool) -> bytes:
         """Store ``head`` (the first ``max_bytes`` of a value ``n`` bytes long)."""
