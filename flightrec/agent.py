@@ -511,7 +511,7 @@ def _end(
                     _failed.pop(key, None)
         if not failed:
             _last_call.set((call.call_id, call.tool))
-        if failed and exc is not None and isinstance(exc, Exception):
+        if failed and (isinstance(exc, Exception) or exc is None):  # (exc None: marked by tool_error())
             rec.record("tool_result", data, False, True)
         else:
             rec.record_fresh("tool_result", data)

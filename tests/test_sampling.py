@@ -7,11 +7,13 @@ import sys
 import threading
 import timeit
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import flightrec
 from flightrec import sampling
 from flightrec.sampling import (
     KindPolicy,
@@ -560,3 +562,21 @@ class TestCounters:
         assert counters["kept"]["note"] >= 8 * 2_000
         assert counters["dropped"]["note:off"] >= 8 * 2_000
         assert_consistent(counters)
+
+
+def test_a_tool_error_result_is_an_error_for_sampling(frdir: Path) -> None:
+    """A result marked with tool_error() is a failure like a raised one: kept whatever its kind's
+    policy, and it opens the keep-everything window."""
+    flightrec.start(dir=frdir, triggers=False, resources=0, sampling="tool_result=off,note=off")
+
+    @flightrec.tool
+    def search() -> dict[str, int]:
+        flightrec.tool_error("service said no")
+        return {"status": 503}
+
+    search()
+    flightrec.record("note", text="right after the failure")
+    path = flightrec.dump("test")
+    assert path is not None
+    kinds = [e.kind for e in flightrec.load(path).events()]
+    assert kinds == ["tool_call", "tool_result", "note"]
