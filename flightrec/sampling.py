@@ -9,9 +9,10 @@ event *kind* (see :class:`KindPolicy`):
 * ``rate`` -- a per-kind token bucket capping events per second;
 * ``off`` -- drop everything.
 
-Regardless of policy, errors are always kept, every event of a step that has had
-an error is kept, and for ``keep_all_after_error_s`` seconds after any error
-everything is kept, so the moments around a failure are never sampled away.
+Regardless of policy, errors are always kept, every later event of a step that has
+had an error is kept, and for ``keep_all_after_error_s`` seconds after any error
+everything is kept, so the moments after a failure are never sampled away. (Each
+event is decided as it is recorded: what was dropped before an error stays dropped.)
 
 Specs for :func:`parse_sampling` (e.g. from an environment variable) look like::
 
