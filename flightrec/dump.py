@@ -107,11 +107,16 @@ def write_dump(
             for part in tail:
                 f.write(part)
         os.rename(tmp, final)
-    except OSError as exc:
+    except BaseException as exc:
+        # Not only a full disk: a Ctrl-C (KeyboardInterrupt) or a signal handler's exception
+        # landing mid-write must not leave a partial hidden file behind, which nothing would
+        # ever delete and whose name the next dump of the same name would then collide with.
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if not isinstance(exc, OSError):
+            raise
         raise DumpFailed(f"writing dump {final} failed: {exc.strerror or exc}") from None
     return final
 

@@ -529,3 +529,35 @@ class TestCliWrongInput:
         result = run_cli("ls", "--dir", str(frdir))
         assert result.returncode == 0, result.stderr
         assert "Traceback" not in result.stderr
+
+
+class TestInterruptedDumps:
+    def test_ctrl_c_during_a_dump_leaves_no_temporary_file(self, frdir: Path) -> None:
+        """A SIGINT landing while a dump is being written: KeyboardInterrupt reaches the agent,
+        but the half-written hidden `.tmp` is removed (it was left for good, and the next dump
+        of the same name then failed with "File exists")."""
+        child = spawn_child(
+            """
+            import os, signal, flightrec
+            flightrec.start(size="1MiB", triggers=False)
+            flightrec.record("note", i=1)
+            real_rename = os.rename
+            def interrupted(src, dst):   # Ctrl-C arrives just before the dump is renamed into place
+                os.kill(os.getpid(), signal.SIGINT)
+                real_rename(src, dst)
+            os.rename = interrupted
+            try:
+                flightrec.dump("x")
+                print("not interrupted", flush=True)
+            except KeyboardInterrupt:
+                print("interrupted", flush=True)
+            os.rename = real_rename
+            print(flightrec.dump("x"), flush=True)
+            """,
+            frdir,
+        )
+        out, err = child.communicate(timeout=60)
+        lines = out.split()
+        assert lines[0] == "interrupted", (out, err)
+        assert lines[1].endswith(".frec") and Path(lines[1]).exists(), (out, err)
+        assert list(frdir.glob(".*.tmp")) == []
