@@ -610,7 +610,10 @@ class Recorder:
                 request = self.ring.read_u64(RingField.DUMP_REQUEST)
                 if request > self.ring.dump_request_seen:
                     self.ring.dump_request_seen = request
-                    self.dump(reason="request")
+                    if self.dump(reason="request") is None:
+                        # Refused or failed: the viewer must not take the previous dump's path,
+                        # still in the header, for the answer to its request.
+                        self.ring.set_last_dump_path("")
                     self.ring.set_counter(RingField.DUMP_ACK, request)
                 self._publish_counters()
             except Exception:

@@ -344,6 +344,40 @@ class TestDumpRequest:
             child.kill()
             child.wait()
 
+    def test_a_requested_dump_that_fails_is_not_answered_with_the_previous_one(
+        self, frdir: Path, tmp_path: Path
+    ) -> None:
+        """The recorder dumped once; then its dump directory becomes unusable. `flightrec dump PID`
+        says the dump could not be written (it printed the earlier dump's path, exit 0)."""
+        dumps = tmp_path / "dumps"
+        dumps.mkdir(mode=0o700)
+        child = spawn_child(
+            f"""
+            import flightrec, time
+            flightrec.start(triggers=False, dump_dir={str(dumps)!r})
+            flightrec.record("note", i=1)
+            print(flightrec.dump("first"), flush=True)
+            print("ready", flush=True)
+            time.sleep(30)
+            """,
+            frdir,
+        )
+        try:
+            assert child.stdout is not None
+            first = child.stdout.readline().strip()
+            assert first.endswith(".frec"), first
+            wait_ready(child)
+            Path(first).unlink()
+            dumps.rmdir()
+            dumps.write_text("not a directory any more")
+            result = run_cli("dump", str(child.pid), env=child_env(frdir))
+            assert result.returncode == 1, (result.stdout, result.stderr)
+            assert result.stdout == ""
+            assert "could not write the dump" in result.stderr
+        finally:
+            child.kill()
+            child.wait()
+
     def test_dump_of_an_unknown_pid_is_one_clear_line(self, frdir: Path) -> None:
         """Asking a pid that has no recorder fails with one line and a non-zero code."""
         result = run_cli("dump", "999999", env=child_env(frdir))
