@@ -100,10 +100,43 @@ def _after_fork_in_child() -> None:
         return
     _recorder = rec
     fastpath.activate(rec, _python_record)
+    _stop_at_multiprocessing_exit()
     if old.config.triggers:
         from . import triggers as _triggers
 
         _triggers.rebind(rec)
+
+
+def _stop_at_multiprocessing_exit() -> None:
+    """In a forked child that turns out to be a ``multiprocessing`` process: stop at its exit.
+
+    Such a child (a ``Process`` or a ``Pool`` worker, with the fork start method) ends with
+    ``os._exit()``, which runs no ``atexit`` handler: its ring, 64 MiB of RAM-backed file by
+    default, was left behind on every run, for ``recover`` to turn into a dump of nothing
+    wrong. multiprocessing runs its own exit finalizers first; the child's bootstrap clears
+    those inherited from the parent, then calls its after-fork hooks, where the finalizer is
+    registered.
+    """
+    util = sys.modules.get("multiprocessing.util")
+    if util is None:  # not imported: this child cannot be a multiprocessing process
+        return
+    try:
+        util.register_after_fork(_MP_EXIT, _register_mp_finalizer)
+    except Exception:
+        pass
+
+
+class _MpExit:
+    """The key under which :func:`_register_mp_finalizer` waits in multiprocessing's after-fork registry."""
+
+
+_MP_EXIT = _MpExit()
+
+
+def _register_mp_finalizer(_: object) -> None:
+    util = sys.modules.get("multiprocessing.util")
+    if util is not None:
+        util.Finalize(None, stop, exitpriority=100)  # first: the pool may SIGTERM a worker that is exiting
 
 
 def stop() -> None:

@@ -306,16 +306,21 @@ class RingWriter:
         return self._mm[self.pin_offset : self.pin_offset + self.pin_len]
 
     def close(self, remove: bool) -> None:
-        """Flush, mark closed, unmap; delete the file if ``remove``."""
+        """Flush, mark closed, unmap; delete the file if ``remove``.
+
+        The file is deleted first: a process killed while closing (a multiprocessing pool's
+        worker, terminated by its pool as it exits) must not leave behind a ring it meant to delete.
+        """
+        if remove:
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
         try:
             self.flush()
             U64.pack_into(self._mm, RingField.CLOSED, 1)
-            self._mm.flush()
+            if not remove:
+                self._mm.flush()
             self._mm.close()
         finally:
             os.close(self._fd)
-            if remove:
-                try:
-                    os.unlink(self.path)
-                except OSError:
-                    pass

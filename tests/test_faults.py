@@ -561,3 +561,39 @@ class TestInterruptedDumps:
         assert lines[0] == "interrupted", (out, err)
         assert lines[1].endswith(".frec") and Path(lines[1]).exists(), (out, err)
         assert list(frdir.glob(".*.tmp")) == []
+
+
+class TestMultiprocessingExit:
+    def test_fork_children_delete_their_rings_at_exit(self, frdir: Path, tmp_path: Path) -> None:
+        """multiprocessing children started by fork end with os._exit(), which runs no atexit
+        handler: each left its ring (64 MiB of /dev/shm by default) for `recover` to dump."""
+        script = tmp_path / "agent.py"
+        script.write_text(
+            textwrap.dedent(
+                """
+                import multiprocessing as mp, os, flightrec
+
+                def work(i):
+                    flightrec.record("note", i=i)
+                    return os.getpid()
+
+                if __name__ == "__main__":
+                    flightrec.start(size="1MiB")
+                    ctx = mp.get_context("fork")
+                    p = ctx.Process(target=work, args=(0,))
+                    p.start()
+                    p.join()
+                    pool = ctx.Pool(2)
+                    print(len(set(pool.map(work, range(20)))) + 1, flush=True)
+                    pool.close()
+                    pool.join()
+                """
+            )
+        )
+        result = subprocess.run(
+            [sys.executable, str(script)], env=child_env(frdir), capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 0, result.stderr
+        assert int(result.stdout) >= 2
+        assert list(frdir.glob("*.ring")) == []
+        assert _dumps(frdir) == []
