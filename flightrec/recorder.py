@@ -89,6 +89,8 @@ class Recorder:
         self._seq = 0
         self.errors = 0
         self.dump_failures = 0
+        self._unsaved_failure = False
+        """Whether the latest dump written or attempted failed (the ring is then kept at exit)."""
         self.dumps: list[Path] = []
         self.pinned_overflow = 0
         self._last_auto_dump = 0.0
@@ -539,11 +541,13 @@ class Recorder:
                 out = write_dump(directory, name, meta, blocks)
         except DumpFailed as failure:
             self.dump_failures += 1
+            self._unsaved_failure = True
             if publish:
                 self._publish_counters()
             print(f"flightrec: {failure}", file=sys.stderr)
             return None
         self.dumps.append(out)
+        self._unsaved_failure = False  # this dump holds what the failed one would have (still in the ring)
         if publish:
             self.ring.set_last_dump_path(str(out))
             self._publish_counters()
@@ -638,9 +642,10 @@ class Recorder:
                 pass
             self.closed = True
             keep = self.config.keep_ring if remove is None else not remove
-            if not keep and remove is None and self.dump_failures:
+            if not keep and remove is None and self._unsaved_failure:
                 # A dump that failed (unwritable directory, full disk) may have been the crash's:
-                # the ring is then its only copy.
+                # the ring is then its only copy. (Not after a later dump succeeded: it copied
+                # the ring as it was then.)
                 keep = True
                 ring = os.path.abspath(self.ring_path)
                 note = f"a dump failed, so the ring is kept: `flightrec recover {ring}` makes it one"

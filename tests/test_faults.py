@@ -427,6 +427,29 @@ class TestFailedDumpKeepsTheRing:
             assert [e.data.get("important") for e in rec.events(["note"])] == ["the only copy"]
             assert [e.data["type"] for e in rec.events(["error"])] == ["builtins.RuntimeError"]
 
+    def test_a_failed_dump_followed_by_one_that_worked_leaves_no_ring(self, frdir: Path, tmp_path: Path) -> None:
+        """The failed dump's events are in the one written after it: the ring is not kept at
+        exit for a `recover` that would only duplicate it."""
+        dumps = tmp_path / "dumps"
+        proc = run_child(
+            f"""
+            import os, flightrec
+            flightrec.start(dump_dir={str(dumps)!r}, triggers=False, resources=0)
+            flightrec.record("note", important="kept")
+            open({str(dumps)!r}, "w").close()  # a file where the dump directory should be
+            print("first", flightrec.dump())
+            os.unlink({str(dumps)!r})
+            print("second", flightrec.dump())
+            flightrec.stop()
+            """,
+            frdir,
+        )
+        assert proc.returncode == 0, proc.stderr
+        lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines())
+        assert lines["first"] == "None" and lines["second"] != "None"
+        assert "ring is kept" not in proc.stderr
+        assert list(frdir.glob("*.ring")) == []
+
 
 MP_SCRIPT = """
 import multiprocessing as mp, os, sys
