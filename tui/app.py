@@ -25,7 +25,7 @@ from flightrec.errors import FlightrecError
 from flightrec.event import Event
 from flightrec.reader import Recording
 
-from .facts import OFFLOAD_EVENTS, UNAVAILABLE, AnalysisProcess, Cancelled, available, compute
+from .facts import OFFLOAD_EVENTS, UNAVAILABLE, AnalysisProcess, Cancelled, Failed, available, compute
 from .sources import LiveSource, PollResult, Source
 from .view import EventFilter
 
@@ -326,7 +326,7 @@ class FlightrecApp(App[int]):
                     except Exception as exc:
                         if stop():
                             return
-                        value = UNAVAILABLE
+                        value = Failed(f"{type(exc).__name__}: {exc}")
                         self._from_thread(stop, self._fact_failed, name, exc)
                 if value is None:
                     if snapshot is None:
@@ -334,7 +334,7 @@ class FlightrecApp(App[int]):
                     try:
                         value = compute(name, snapshot)
                     except Exception as exc:  # analysis bugs must not take the viewer down
-                        value = UNAVAILABLE
+                        value = Failed(f"{type(exc).__name__}: {exc}")
                         self._from_thread(stop, self._fact_failed, name, exc)
                 self._from_thread(stop, self._fact_done, src, name, value, last)
         except Cancelled:

@@ -39,6 +39,16 @@ class _Unavailable:
 UNAVAILABLE: Any = _Unavailable()
 
 
+class Failed(_Unavailable):
+    """Marker: computing the fact failed (``reason`` says how); shown as such, not as missing."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"Failed({self.reason!r})"
+
+
 @dataclass(slots=True)
 class Counts:
     """One pass over every event: counts by kind, threads, tools, errors."""

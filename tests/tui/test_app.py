@@ -557,6 +557,24 @@ class TestUnavailable:
             await pilot.pause()
             assert "not available in this recording" in screen_text(app)
 
+    async def test_a_failed_analysis_says_it_failed(self, rich_dump: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """An analysis that raises is shown as failed, with why, not as missing from the recording."""
+        from flightrec.tui import app as app_module
+
+        real = app_module.compute
+
+        def compute(name: str, rec: object) -> object:
+            if name == "steps":
+                raise RuntimeError("the analysis process died")
+            return real(name, rec)
+
+        monkeypatch.setattr(app_module, "compute", compute)
+        app = make_app(rich_dump, initial="steps")
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: "the analysis failed" in screen_text(app), what="the failure said")
+            assert "RuntimeError: the analysis process died" in screen_text(app)
+            assert "not available in this recording" not in screen_text(app)
+
 
 class TestStartScreen:
     async def test_a_damaged_ring_is_listed_as_damaged(self, frdir: Path, tmp_path: Path) -> None:

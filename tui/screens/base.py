@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from ..facts import UNAVAILABLE
+from ..facts import UNAVAILABLE, Failed
 from ..widgets.nav import NavBar, StatusLine
 
 if TYPE_CHECKING:
@@ -96,6 +96,8 @@ class MainScreen(Screen[None]):
         """The placeholder to show for a pending or unavailable fact, or None when it is there."""
         if value is None:
             return f"computing {what}…"
+        if isinstance(value, Failed):
+            return f"{what}: the analysis failed ({value.reason})"
         if value is UNAVAILABLE:
             return f"{what}: not available in this recording (this flightrec has no analysis for it)"
         return None

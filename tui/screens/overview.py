@@ -17,7 +17,7 @@ from textual.widgets.option_list import Option
 from flightrec.cli.show_cmd import damage_line, trigger_time
 from flightrec.redact import describe_header
 
-from ..facts import UNAVAILABLE, Counts
+from ..facts import UNAVAILABLE, Counts, Failed
 from ..render import duration, full_time, highlight_markers, kind_style, total
 from ..view import EventFilter
 from .base import MainScreen
@@ -179,6 +179,8 @@ class OverviewScreen(MainScreen):
         items: list[Option] = []
         if findings is None:
             items.append(Option(Text("analysing…", style="italic dim"), disabled=True))
+        elif isinstance(findings, Failed):
+            items.append(Option(Text(f"findings: the analysis failed ({findings.reason})", style="red"), disabled=True))
         elif findings is UNAVAILABLE:
             items.append(Option(Text("findings: not available in this recording", style="dim"), disabled=True))
         else:
