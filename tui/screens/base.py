@@ -72,7 +72,8 @@ class MainScreen(Screen[None]):
         value = self.fact(name)
         shown: dict[str, Any] | None = getattr(self, "_shown_facts", None)
         if shown is None:
-            shown = self._shown_facts = {}
+            shown = {}
+            self._shown_facts = shown
         if name in shown and shown[name] is value:
             return
         shown[name] = value
