@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flightrec.tui.app import FlightrecApp
@@ -249,15 +250,9 @@ class TestTimeline:
         script.add("note", **{"first\nsecond": 1})
         script.add("note", nested={"a\nb": 2})
         script.add("note", text="after")
-        path = builder.write_events(tmp_path / "d", script.events)
-        app = make_app(path, initial="timeline")
-        async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot, app)
-            await pilot.pause()
-            lines = screen_text(app).splitlines()
-            rows = [line for line in lines if " note " in line]
-            assert len(rows) == 3
-            assert "first⏎ second=1" in rows[0] and "a⏎ b: 2" in rows[1] and "text=after" in rows[2]
+        rows = [line for line in (await timeline_text(script, tmp_path)).splitlines() if " note " in line]
+        assert len(rows) == 3
+        assert "first⏎ second=1" in rows[0] and "a⏎ b: 2" in rows[1] and "text=after" in rows[2]
 
     async def test_bidirectional_and_control_characters_are_shown_escaped(self, tmp_path: Path) -> None:
         """A right-to-left override in a value, a step name or a thread name would reorder the
@@ -267,14 +262,9 @@ class TestTimeline:
         script = builder.Script()
         script.add("note", text="pay \u202eevil\u202c now", thread="worker\u2067x")
         script.add("note", text="bell\x07 and\x1b[31m red")
-        path = builder.write_events(tmp_path / "d", script.events)
-        app = make_app(path, initial="timeline")
-        async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot, app)
-            await pilot.pause()
-            text = screen_text(app)
-            assert not any(c in text for c in "\u202e\u202c\u2067\x07\x1b")
-            assert "pay \\u202eevil\\u202c now" in text and "bell\\x07 and\\x1b[31m red" in text
+        text = await timeline_text(script, tmp_path)
+        assert not any(c in text for c in "\u202e\u202c\u2067\x07\x1b")
+        assert "pay \\u202eevil\\u202c now" in text and "bell\\x07 and\\x1b[31m red" in text
 
     async def test_enter_opens_the_payload_tree(self, real_dump: Path) -> None:
         """Enter opens Detail: a tree of the payload, with redaction markers kept visible."""
@@ -291,6 +281,17 @@ class TestTimeline:
             await pilot.press("escape")
             await pilot.pause()
             assert isinstance(app.screen, TimelineScreen)
+
+
+async def timeline_text(script: Any, directory: Path) -> str:
+    """What the timeline shows of a dump of ``script``'s events (tests/tui/builder.py)."""
+    from . import builder
+
+    app = make_app(builder.write_events(directory / "d", script.events), initial="timeline")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.pause()
+        return screen_text(app)
 
 
 class TestSteps:
