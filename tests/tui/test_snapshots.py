@@ -17,6 +17,7 @@ pytest.importorskip("pytest_textual_snapshot")
 
 from flightrec.tui.app import FlightrecApp
 from flightrec.tui.sources import open_source
+from textual.widgets import DataTable
 
 from .util import wait_for
 
@@ -33,6 +34,15 @@ def app_and_wait(path: Path, initial: str, *facts: str) -> tuple[FlightrecApp, C
         # run (one pause was not always enough on a loaded machine).
         await pilot.pause()
         await pilot.wait_for_scheduled_animations()
+        await pilot.pause()
+        # A DataTable sizes its columns to the rows added when the loop is next idle; on a
+        # loaded machine that can come after the pauses above, and a snapshot then shows the
+        # columns cut at their titles' width.
+        await wait_for(
+            pilot,
+            lambda: not any(getattr(t, "_require_update_dimensions", False) for t in app.screen.query(DataTable)),
+            what="tables sized",
+        )
         await pilot.pause()
 
     return app, run_before

@@ -126,7 +126,11 @@ class MemoryScreen(MainScreen):
         # once, and fills the table (thousands of rows, in a big recording) once, not per step.
         if self._pending_move is not None:
             self._pending_move.stop()
+            self._pending_move = None
         index = message.index
+        data = self._data
+        if data is not None and 0 <= index < len(data.samples) and data.samples[index][0] == self._items_seq:
+            return  # the point shown already (the plot's first draw says where its cursor is)
         self._pending_move = self.set_timer(MOVE_SETTLE_S, lambda: self._show_items(index))
 
     _pending_move: Any = None
