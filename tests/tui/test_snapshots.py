@@ -17,7 +17,6 @@ pytest.importorskip("pytest_textual_snapshot")
 
 from flightrec.tui.app import FlightrecApp
 from flightrec.tui.sources import open_source
-from textual.widgets import DataTable
 
 from .util import wait_for
 
@@ -35,14 +34,19 @@ def app_and_wait(path: Path, initial: str, *facts: str) -> tuple[FlightrecApp, C
         await pilot.pause()
         await pilot.wait_for_scheduled_animations()
         await pilot.pause()
-        # A DataTable sizes its columns to the rows added when the loop is next idle; on a
-        # loaded machine that can come after the pauses above, and a snapshot then shows the
-        # columns cut at their titles' width.
-        await wait_for(
-            pilot,
-            lambda: not any(getattr(t, "_require_update_dimensions", False) for t in app.screen.query(DataTable)),
-            what="tables sized",
-        )
+        # What the screens do once their facts are in also takes turns of the loop, timers
+        # and idle callbacks (a DataTable sizes its columns to its rows when the loop is next
+        # idle, the steps tree moves its cursor once drawn, the memory items follow the plot
+        # after it rests): on a loaded machine, a snapshot taken too soon caught them half
+        # done. Wait until the screen has not changed for 0.3 s (3 s at most).
+        shown, still = app.export_screenshot(), 0
+        for _ in range(60):
+            await pilot.pause(0.05)
+            now = app.export_screenshot()
+            still = still + 1 if now == shown else 0
+            shown = now
+            if still >= 6:
+                break
         await pilot.pause()
 
     return app, run_before
