@@ -1453,15 +1453,14 @@ done:
     return Py_NewRef(self);
 }
 
-/* 1 if the current span is the step's own (it is left in order, the usual case), 0 if not,
- * -1 (no error set) if that cannot be told. */
+/* 1 if the current span is the step's own (``sid``, its _id: it is left in order, the usual
+ * case), 0 if not, -1 (no error set) if that cannot be told. */
 static int
-step_in_order(PyObject *self)
+step_in_order(PyObject *sid)
 {
-    PyObject *current = NULL, *sid = PyObject_GetAttr(self, str_s_id);
+    PyObject *current = NULL;
     if (sid == NULL || PyContextVar_Get(t_span_var, NULL, &current) < 0) {
         PyErr_Clear();
-        Py_XDECREF(sid);
         return -1;
     }
     int same = 0;
@@ -1473,7 +1472,6 @@ step_in_order(PyObject *self)
         }
     }
     Py_XDECREF(current);
-    Py_DECREF(sid);
     return same;
 }
 
@@ -1499,21 +1497,23 @@ step_exit(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     PyObject *fast = exc == Py_None ? PyObject_GetAttr(rec, str_fast_attr) : NULL;
     Py_DECREF(rec);
-    if (fast != NULL && step_in_order(self) != 1) {
+    PyObject *sid = fast != NULL ? PyObject_GetAttr(self, str_s_id) : NULL; /* (read once: the check, the discard) */
+    if (fast != NULL && step_in_order(sid) != 1) {
         Py_CLEAR(fast); /* left out of order (or cannot tell): the Python method sorts it out */
     }
     if (fast == NULL || !PyObject_TypeCheck(fast, &FastType)) {
         /* an exception to record, or a recorder without a C path: the Python method */
         PyErr_Clear();
         Py_XDECREF(fast);
+        Py_XDECREF(sid);
         return PyObject_Vectorcall(s_exit_py, args, 4, NULL);
     }
     PyObject *t0 = NULL, *duration = NULL, *name = NULL, *data = NULL;
     PyObject *token = NULL;
     if (PyObject_SetAttr(self, str_s_rec, Py_None) < 0) {
+        Py_XDECREF(sid);
         goto fail;
     }
-    PyObject *sid = PyObject_GetAttr(self, str_s_id);
     if (sid == NULL || (PyAnySet_Check(s_open_steps) && PySet_Discard(s_open_steps, sid) < 0)) {
         PyErr_Clear();
         count_error((Fast *)fast);
