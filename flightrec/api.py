@@ -10,10 +10,10 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from . import fastpath
-from .config import resolve_config
+from .config import Config, resolve_config
 from .recorder import Recorder
 
 if TYPE_CHECKING:  # the reader (and its analysis) load on first use: `import flightrec` stays cheap
@@ -55,6 +55,10 @@ def start(
     """
     global _recorder
     with _start_lock:
+        if isinstance(_recorder, _Deferred):  # a forked child's, not made yet: the one to return
+            made = _materialize_locked(_recorder)
+            if made is not None:
+                return made
         if _recorder is not None and not _recorder.closed:
             return _recorder
         config = resolve_config(size=size, dir=dir, triggers=triggers, redact=redact, sampling=sampling, **options)
@@ -84,27 +88,115 @@ def _install_fork_hook() -> None:
 
 
 def _after_fork_in_child() -> None:
-    """A forked child records into a ring of its own; the parent's is left untouched."""
-    global _recorder, _start_lock
+    """A forked child records into a ring of its own, made on its first use; the parent's is left untouched.
+
+    Not made here: a child forked only to ``exec`` another program, or that ends with
+    ``os._exit()`` (``subprocess`` with ``preexec_fn``, ``pty.spawn``), runs no cleanup, and
+    the ring made at fork time was left behind on every such fork, for ``flightrec ls`` to
+    list as dead. A child that records nothing now makes nothing (no file, no thread).
+    """
+    global _recorder, _start_lock, _making
     _start_lock = threading.Lock()
+    _making = None
     old = _recorder
-    if old is None or old.closed:
+    if old is None:
         return
-    old.abandon_after_fork()
-    _recorder = None
-    fastpath.activate(None, _python_record)
+    if isinstance(old, _Deferred):  # forked again before recording: the grandchild defers too
+        config = old._config
+    elif old.closed:
+        return
+    else:
+        old.abandon_after_fork()
+        config = old.config
+    _recorder = cast(Recorder, _Deferred(config))  # it stands for the recorder it will make
+    fastpath.defer(_python_record)  # flightrec.record() and the C tools and steps: to the Python path
+    _stop_at_multiprocessing_exit()
+
+
+class _Deferred:
+    """A forked child's recorder before anything used it: made on first use, then out of the way.
+
+    Every recording call reads ``api._recorder`` and uses an attribute of it (``record``,
+    ``errors``, ``extension``...): the first such use makes the recorder (ring file, threads),
+    puts it in ``api._recorder`` and ``fastpath.activate``, and is answered by it. So later
+    events meet the real recorder directly and pay nothing for this; no per-event check was
+    added anywhere. :func:`stop` drops an unused one without making anything.
+    """
+
+    __slots__ = ("_config", "_done", "_real")
+
+    def __init__(self, config: Config) -> None:
+        object.__setattr__(self, "_config", config)
+        object.__setattr__(self, "_real", None)
+        object.__setattr__(self, "_done", False)  # made, failed, or dropped by stop()
+
+    def __getattr__(self, name: str) -> Any:
+        rec = _materialize(self)
+        return getattr(_UNRECORDED if rec is None else rec, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        rec = _materialize(self)  # (``rec.errors += 1`` after a failure: counted in no recorder)
+        if rec is not None:
+            setattr(rec, name, value)
+
+
+class _Unrecorded:
+    """What a caller holding a :class:`_Deferred` meets when its recorder could not be made
+    (or was stopped first): recording calls return None, as with no recorder at all."""
+
+    errors = 0
+    closed = True
+
+    @staticmethod
+    def record(*args: Any, **kwargs: Any) -> None:
+        return None
+
+    record_fresh = dump = dump_unlocked = record
+
+    @staticmethod
+    def redact_text(text: str) -> str:
+        return text
+
+
+_UNRECORDED = _Unrecorded()
+_making: int | None = None
+"""The thread making a deferred recorder: a use of it from inside its own making finds none."""
+
+
+def _materialize(pending: _Deferred) -> Recorder | None:
+    """The recorder ``pending`` stands for, made now if it was not yet (None if it cannot be)."""
+    if pending._done:
+        return pending._real  # type: ignore[no-any-return]
+    if _making == threading.get_ident():
+        return None
+    with _start_lock:
+        return _materialize_locked(pending)
+
+
+def _materialize_locked(pending: _Deferred) -> Recorder | None:
+    global _recorder, _making
+    if pending._done:
+        return pending._real  # type: ignore[no-any-return]
+    if _recorder is not pending:  # stopped (or replaced) while this caller held it
+        object.__setattr__(pending, "_done", True)
+        return None
+    _making = threading.get_ident()
     try:
-        rec = Recorder(old.config)
-    except Exception as exc:
+        rec: Recorder | None = Recorder(pending._config)
+    except Exception as exc:  # the child runs on, unrecorded
         print(f"flightrec: could not start a recorder in the forked child: {exc}", file=sys.stderr)
-        return
+        rec = None
+    finally:
+        _making = None
+    object.__setattr__(pending, "_real", rec)
+    object.__setattr__(pending, "_done", True)
     _recorder = rec
     fastpath.activate(rec, _python_record)
-    _stop_at_multiprocessing_exit()
-    if old.config.triggers:
+    if rec is not None and rec.config.triggers:
         from . import triggers as _triggers
 
         _triggers.rebind(rec)
+    return rec
 
 
 def _stop_at_multiprocessing_exit() -> None:
@@ -146,6 +238,9 @@ def stop() -> None:
         rec, _recorder = _recorder, None
         fastpath.activate(None, _python_record)
     if rec is None:
+        return
+    if isinstance(rec, _Deferred):  # a forked child that never recorded: nothing made, nothing to close
+        object.__setattr__(rec, "_done", True)
         return
     from . import triggers as _triggers
 
@@ -204,5 +299,8 @@ def load(path: str | os.PathLike[str]) -> Recording:
 
 
 def get_recorder() -> Recorder | None:
-    """The running recorder, if any."""
-    return _recorder
+    """The running recorder, if any (in a forked child that has not recorded yet: made now)."""
+    rec = _recorder
+    if isinstance(rec, _Deferred):
+        return _materialize(rec)
+    return rec

@@ -22,7 +22,7 @@ from .format import RingField
 if TYPE_CHECKING:
     from .recorder import Recorder
 
-__all__ = ["AVAILABLE", "activate", "attach", "load_native", "module_record", "new_lock"]
+__all__ = ["AVAILABLE", "activate", "attach", "defer", "load_native", "module_record", "new_lock"]
 
 
 def load_native(name: str) -> Any:
@@ -121,3 +121,10 @@ def activate(rec: Recorder | None, python_record: Callable[..., int | None]) -> 
         return
     fast = getattr(rec, "_fast", None) if rec is not None else None
     _native.set_active(fast, python_record if rec is not None and fast is None else None)
+
+
+def defer(python_record: Callable[..., int | None]) -> None:
+    """No recorder yet, but one made on first use (a forked child's): the C ``flightrec.record``,
+    tools and steps hand every call to the Python side (``python_record``), which makes it."""
+    if _native is not None:
+        _native.set_active(None, python_record)

@@ -315,6 +315,150 @@ class TestFork:
         assert parent == ["parent-before", "parent-after"]
         assert child == ["child"]
 
+    def test_a_child_that_execs_or_exits_at_once_leaves_no_ring(self, frdir: Path) -> None:
+        """Children that record nothing (fork+exec, fork+os._exit, subprocess with preexec_fn,
+        SIGTERM, stop()) leave no ring behind: each left one, listed as dead by `flightrec ls`."""
+        result = run_child(
+            """
+            import os, signal, subprocess, time, flightrec.auto, flightrec
+            flightrec.record("note", who="parent")
+            def child(body):
+                pid = os.fork()
+                if pid == 0:
+                    try:
+                        body()
+                    finally:
+                        os._exit(0)
+                return os.waitpid(pid, 0)[1]
+            child(lambda: os.execv("/bin/true", ["/bin/true"]))
+            child(lambda: None)                              # os._exit(0) straight away
+            child(lambda: flightrec.stop())
+            subprocess.run(["/bin/true"], preexec_fn=lambda: None, check=True)
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.write(w, b"up")   # (a SIGTERM before the child's set-up is over may be lost)
+                time.sleep(30)
+                os._exit(0)
+            os.read(r, 2)
+            os.kill(pid, signal.SIGTERM)
+            print(os.getpid(), os.waitpid(pid, 0)[1] == signal.SIGTERM, flush=True)
+            """,
+            frdir,
+            FLIGHTREC_KEEP_RING="1",
+        )
+        assert result.returncode == 0, result.stderr
+        parent, killed = result.stdout.split()
+        assert killed == "True"
+        rings = [p.name for p in frdir.glob("*.ring")]
+        assert rings == [r for r in rings if r.startswith(f"{parent}-")] and len(rings) == 1, result.stdout
+        assert _dumps(frdir) == [], "nothing was recorded in the children: nothing to dump"
+        listed = run_cli("ls", "--dir", str(frdir))
+        assert listed.returncode == 0 and "dead" not in listed.stdout, listed.stdout
+
+    def test_a_child_that_records_then_dies_leaves_a_ring_to_recover(self, frdir: Path) -> None:
+        """The child's ring is made by its first event: killed after it, the child leaves a ring
+        that `flightrec ls` lists as dead and `recover` turns into a dump of its events."""
+        result = run_child(
+            """
+            import os, signal, flightrec
+            flightrec.start(triggers=False)
+            flightrec.record("note", who="parent")
+            pid = os.fork()
+            if pid == 0:
+                for i in range(3):
+                    flightrec.record("note", who="child", i=i)
+                os.kill(os.getpid(), signal.SIGKILL)
+            os.waitpid(pid, 0)
+            print(pid)
+            flightrec.stop()
+            """,
+            frdir,
+        )
+        assert result.returncode == 0, result.stderr
+        child_pid = int(result.stdout)
+        [ring] = frdir.glob("*.ring")
+        assert ring.name.startswith(f"{child_pid}-")
+        listed = run_cli("ls", "--dir", str(frdir))
+        assert "dead" in listed.stdout and str(child_pid) in listed.stdout, listed.stdout
+        recovered = run_cli("recover", "--dir", str(frdir), "-o", str(frdir))
+        assert recovered.returncode == 0, recovered.stderr
+        [dump] = _dumps(frdir)
+        events = [(e.data["who"], e.data["i"]) for e in flightrec.load(dump).events() if e.kind == "note"]
+        assert events == [("child", 0), ("child", 1), ("child", 2)]
+
+    def test_first_events_from_many_child_threads_make_one_ring(self, frdir: Path) -> None:
+        """Threads of a forked child racing to record first make one recorder between them:
+        one ring holding every event (steps, tools and memory calls make it too)."""
+        result = run_child(
+            """
+            import os, threading, flightrec
+            flightrec.start(triggers=False, keep_ring=True)
+            pid = os.fork()
+            if pid == 0:
+                go = threading.Event()
+                @flightrec.tool
+                def lookup(q):
+                    return q
+                def work(n):
+                    go.wait()
+                    if n == 0:
+                        with flightrec.step("plan"):
+                            lookup("x")
+                    elif n == 1:
+                        flightrec.memory.retain("doc-1", tokens=3)
+                    for i in range(50):
+                        flightrec.record("note", n=n, i=i)
+                threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+                for t in threads:
+                    t.start()
+                go.set()
+                for t in threads:
+                    t.join()
+                flightrec.stop()
+                os._exit(0)
+            os.waitpid(pid, 0)
+            print(os.getpid(), pid)
+            flightrec.stop()
+            """,
+            frdir,
+        )
+        assert result.returncode == 0, result.stderr
+        parent_pid, child_pid = map(int, result.stdout.split())
+        rings = {open_recording(p).meta["pid"]: p for p in frdir.glob("*.ring")}
+        assert set(rings) == {parent_pid, child_pid}
+        kinds = [e.kind for e in open_recording(rings[child_pid]).events()]
+        assert kinds.count("note") == 200
+        assert {"step_start", "step_end", "tool_call", "tool_result", "memory"} <= set(kinds), kinds
+
+    def test_a_grandchild_of_a_child_that_never_recorded_records(self, frdir: Path) -> None:
+        """Forked again before recording anything: the grandchild still records into its own ring,
+        and the child in between makes none."""
+        result = run_child(
+            """
+            import os, flightrec
+            flightrec.start(triggers=False, keep_ring=True)
+            pid = os.fork()
+            if pid == 0:
+                grandchild = os.fork()
+                if grandchild == 0:
+                    flightrec.record("note", who="grandchild")
+                    flightrec.stop()
+                    os._exit(0)
+                os.waitpid(grandchild, 0)
+                print(os.getpid(), grandchild, flush=True)
+                os._exit(0)
+            os.waitpid(pid, 0)
+            flightrec.stop()
+            """,
+            frdir,
+        )
+        assert result.returncode == 0, result.stderr
+        child_pid, grandchild_pid = map(int, result.stdout.split())
+        rings = {open_recording(p).meta["pid"]: p for p in frdir.glob("*.ring")}
+        assert child_pid not in rings
+        assert [e.data["who"] for e in open_recording(rings[grandchild_pid]).events()] == ["grandchild"]
+
 
 class TestDumpRequest:
     def test_flightrec_dump_pid_asks_a_running_recorder(self, frdir: Path) -> None:
