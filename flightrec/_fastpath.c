@@ -679,6 +679,16 @@ thread_name_of_caller(Fast *self)
     return name;
 }
 
+/* forget_thread_name(): a thread was renamed (context.py hooks Thread.name's setter), so the
+ * name remembered above may be stale: the next event reads it again. Nothing per event. */
+static PyObject *
+mod_forget_thread_name(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    last_tstate = NULL;
+    Py_CLEAR(last_thread_name);
+    Py_RETURN_NONE;
+}
+
 /* The fast path; a new reference (the seq, or None), never NULL. ``mode``: REDACT (through
  * the payload cache) or FRESH (a payload with a call id or a measured time, which never
  * repeats: redacted without consulting the payload cache, Recorder.record_fresh). */
@@ -1697,6 +1707,8 @@ static PyMethodDef module_methods[] = {
     {"as_method", (PyCFunction)mod_as_method, METH_O, "as_method(fn): fn bound to instances, as a method."},
     {"set_active", (PyCFunction)(void (*)(void))mod_set_active, METH_FASTCALL,
      "set_active(fast, fallback): the Fast flightrec.record() uses, else the callable it defers to."},
+    {"forget_thread_name", (PyCFunction)mod_forget_thread_name, METH_NOARGS,
+     "forget_thread_name(): a thread was renamed; the next event reads its thread name again."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -504,3 +504,47 @@ def test_the_payload_cache_keeps_its_schedule_beside_the_fused_walk(frdir: Path)
     misses, entries = seen[0]
     # the repeated payload's one entry, 16 misses in a row, then a try at 16, 32, ... 96 misses
     assert misses == {"note": 100} and entries == 1 + 16 + len(range(16, 100, 16))
+
+
+RENAMES = r"""
+import json, threading
+import flightrec
+
+flightrec.start(size="1MiB", triggers=False, resources=0)
+go, done = threading.Event(), threading.Event()
+
+def work():
+    flightrec.record("note", i=1)
+    threading.current_thread().name = "worker-3"  # renamed by itself
+    flightrec.record("note", i=2)
+    done.set()
+    go.wait()
+    flightrec.record("note", i=4)
+
+t = threading.Thread(target=work, name="worker")
+t.start()
+done.wait()
+flightrec.record("note", i=3)
+t.name = 42  # renamed from another thread, between two of its events (a str, as always)
+go.set()
+t.join()
+threading.current_thread().name = "main-renamed"
+flightrec.record("note", i=5)
+with flightrec.load(flightrec.dump()) as r:
+    print(json.dumps([[e.data["i"], e.thread] for e in r.events() if e.kind == "note"]))
+"""
+
+
+@pytest.mark.parametrize("pure", ["0", "1"])
+def test_a_thread_renamed_after_its_first_event_records_its_new_name(frdir: Path, pure: str) -> None:
+    """`thread.name = ...` after the thread recorded, by itself or by another thread: the events
+    after it carry the new name (the name cached at the first event stayed), in C and in Python."""
+    result = run_child(RENAMES, frdir, FLIGHTREC_PURE_PYTHON=pure)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [
+        [1, "worker"],
+        [2, "worker-3"],
+        [3, "MainThread"],
+        [4, "42"],
+        [5, "main-renamed"],
+    ]
