@@ -111,6 +111,10 @@ def _after_fork_in_child() -> None:
     _recorder = cast(Recorder, _Deferred(config))  # it stands for the recorder it will make
     fastpath.defer(_python_record)  # flightrec.record() and the C tools and steps: to the Python path
     _stop_at_multiprocessing_exit()
+    if config.triggers:
+        from . import triggers as _triggers
+
+        _triggers.forked()
 
 
 class _Deferred:

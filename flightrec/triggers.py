@@ -155,7 +155,7 @@ def _at_exit() -> None:
 
 def install(rec: Recorder, config: Config) -> None:
     """Install the configured triggers (each at most once per process)."""
-    global _prev_excepthook, _prev_threading_hook, _orig_call_exception_handler, _fault_file
+    global _prev_excepthook, _prev_threading_hook, _orig_call_exception_handler
     wanted = set(config.triggers)
     if "excepthook" in wanted and "excepthook" not in _installed:
         _prev_excepthook = sys.excepthook
@@ -183,22 +183,50 @@ def install(rec: Recorder, config: Config) -> None:
 
         install_trigger(level=logging.WARNING, dump_level=config.log_level)
         _installed.add("logging")
-    if "faulthandler" in wanted and "faulthandler" not in _installed and not faulthandler.is_enabled():
-        try:
-            path = rec.ring_path.with_suffix(".fatal")
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-            _fault_file = os.fdopen(fd, "w")
-            faulthandler.enable(file=_fault_file, all_threads=True)
-            _installed.add("faulthandler")
-        except (OSError, ValueError, RuntimeError):
-            pass
+    if "faulthandler" in wanted:
+        _install_faulthandler(rec)
     if "atexit" in wanted and "atexit" not in _installed:
         atexit.register(_at_exit)
         _installed.add("atexit")
 
 
+def _install_faulthandler(rec: Recorder) -> None:
+    """Write fatal-error tracebacks to ``<ring>.fatal``, where ``recover`` finds them (at most
+    once per process, and not over a faulthandler the program enabled itself)."""
+    global _fault_file
+    if "faulthandler" in _installed or faulthandler.is_enabled():
+        return
+    try:
+        path = rec.ring_path.with_suffix(".fatal")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        _fault_file = os.fdopen(fd, "w")
+        faulthandler.enable(file=_fault_file, all_threads=True)
+        _installed.add("faulthandler")
+    except (OSError, ValueError, RuntimeError):
+        pass
+
+
+def forked() -> None:
+    """In a forked child, before its recorder is made: stop writing fatal errors to the parent's
+    ``.fatal`` file (the child's crash was written there, next to the parent's ring, and left
+    there after the parent's clean exit; ``recover`` of the child's ring never saw it)."""
+    global _fault_file
+    if _fault_file is None or "faulthandler" not in _installed:
+        return
+    try:
+        faulthandler.disable()
+        _fault_file.close()  # (the child's copy of the descriptor: the parent's stays open)
+    except (OSError, ValueError):
+        pass
+    _fault_file = None
+    _installed.discard("faulthandler")
+
+
 def rebind(rec: Recorder) -> None:
-    """After a fork: the hooks already look up the new recorder; nothing to move."""
+    """A forked child's recorder was made: the hooks already look up the new recorder; fatal
+    errors now go to the ``.fatal`` file next to its ring."""
+    if "faulthandler" in rec.config.triggers:
+        _install_faulthandler(rec)
 
 
 def unbind(rec: Recorder) -> None:

@@ -387,6 +387,36 @@ class TestFork:
         events = [(e.data["who"], e.data["i"]) for e in flightrec.load(dump).events() if e.kind == "note"]
         assert events == [("child", 0), ("child", 1), ("child", 2)]
 
+    def test_a_forked_childs_fatal_error_goes_next_to_its_own_ring(self, frdir: Path) -> None:
+        """A child that records and then crashes (SIGSEGV) leaves its ring with its `.fatal`
+        traceback beside it, which `recover` puts in the dump; it was written into the parent's
+        `.fatal`, left behind after the parent's clean exit."""
+        result = run_child(
+            """
+            import faulthandler, os, flightrec.auto, flightrec
+            flightrec.record("note", who="parent")
+            pid = os.fork()
+            if pid == 0:
+                flightrec.record("note", who="child")
+                def crash_in_the_child():
+                    faulthandler._sigsegv()
+                crash_in_the_child()
+            os.waitpid(pid, 0)
+            print(pid)
+            """,
+            frdir,
+        )
+        assert result.returncode == 0, result.stderr
+        child_pid = int(result.stdout)
+        left = sorted(p.name for p in frdir.iterdir())
+        assert len(left) == 2 and all(name.startswith(f"{child_pid}-") for name in left), left
+        recovered = run_cli("recover", "--dir", str(frdir), "-o", str(frdir))
+        assert recovered.returncode == 0, recovered.stderr
+        [dump] = _dumps(frdir)
+        recording = flightrec.load(dump)
+        assert "crash_in_the_child" in recording.meta["fatal_error"]
+        assert [e.data["who"] for e in recording.events() if e.kind == "note"] == ["child"]
+
     def test_first_events_from_many_child_threads_make_one_ring(self, frdir: Path) -> None:
         """Threads of a forked child racing to record first make one recorder between them:
         one ring holding every event (steps, tools and memory calls make it too)."""
