@@ -128,6 +128,33 @@ class TestOverview:
             damage = " ".join(line.strip() for line in lines if "damage" in line)
             assert "damage    1 damaged block(s) skipped; index footer missing" in damage, damage
 
+    async def test_enter_at_once_shows_the_first_findings_events(self, real_dump: Path) -> None:
+        """Enter, the first key the findings panel offers, acts on the first finding with no arrow key before."""
+        app = make_app(real_dump)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app, "findings")
+            findings = app.facts["findings"]
+            assert findings, "the real recording has findings"
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, TimelineScreen)
+            lst = timeline_list(app)
+            await wait_for(pilot, lambda: not lst.view.scanning, what="filter scan")
+            assert [lst.view.event_at(i).seq for i in range(len(lst.view))] == sorted(findings[0].seqs)
+
+    async def test_the_highlighted_finding_stays_when_the_list_is_rebuilt(self, real_dump: Path) -> None:
+        """New counts (a live recording) rebuild the findings list; the highlight stays on the same finding."""
+        app = make_app(real_dump)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app, "findings")
+            assert len(app.facts["findings"]) >= 2, "the real recording has several findings"
+            await pilot.press("down")
+            options = app.screen.query_one(OptionList)
+            assert options.highlighted == 1
+            app.screen.fact_changed("counts")
+            await pilot.pause()
+            assert options.highlighted == 1
+
     async def test_enter_on_a_finding_shows_its_events(self, real_dump: Path) -> None:
         """Enter on a finding switches to the timeline, narrowed to the finding's events."""
         app = make_app(real_dump)

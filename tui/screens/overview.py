@@ -25,6 +25,14 @@ from .base import MainScreen
 SEVERITY_STYLE = {"critical": "bold white on red", "error": "bold red", "warning": "bold yellow", "info": "cyan"}
 
 
+def _target_key(target: tuple[str, Any]) -> tuple[Any, ...]:
+    """What a findings-list entry points at, comparable across rebuilds of the list."""
+    what, value = target
+    if what == "errors":
+        return ("errors",)
+    return (what, getattr(value, "kind", None), tuple(getattr(value, "seqs", None) or ()))
+
+
 class OverviewScreen(MainScreen):
     """Where to start: what ran, how it failed, what the analysis found."""
 
@@ -51,8 +59,14 @@ class OverviewScreen(MainScreen):
                 yield Static("Findings  [dim](Enter: show their events)[/]", classes="panel-title")
                 yield OptionList(id="ov-findings")
 
+    _keys: list[tuple[Any, ...] | None]
+    """Per option of the findings list, what it points at (:func:`_target_key`); None if disabled."""
+    _provisional: bool
+    """The findings list was built before the findings were computed."""
+
     def on_mount(self) -> None:
         super().on_mount()
+        self._keys, self._provisional = [], True
         self.query_one("#ov-process", Static).update(self._process())
         self.query_one("#ov-exception", Static).update(self._exception())
         self._show_counts()
@@ -174,6 +188,10 @@ class OverviewScreen(MainScreen):
         options = self.query_one("#ov-findings", OptionList)
         findings = self.fact("findings")
         counts = self.fact("counts")
+        # The highlighted finding, to keep through a rebuild (a live recording's counts change);
+        # not the one picked while the analysis still ran (only the errors line could be).
+        was = options.highlighted
+        keep = self._keys[was] if was is not None and not self._provisional and was < len(self._keys) else None
         options.clear_options()
         self._targets: list[tuple[str, Any]] = []
         items: list[Option] = []
@@ -204,6 +222,14 @@ class OverviewScreen(MainScreen):
             items.append(Option(text, id=f"finding-{len(self._targets)}"))
             self._targets.append(("errors", counts.first_error_seq))
         options.add_options(items)
+        # Enter acts on the highlighted finding: with none highlighted (a fresh list has none)
+        # the key the panel's title offers did nothing until an arrow key was pressed first.
+        targets = iter(self._targets)  # (in the order of the enabled options)
+        self._keys = [None if item.disabled else _target_key(next(targets)) for item in items]
+        self._provisional = findings is None
+        enabled = [i for i, key in enumerate(self._keys) if key is not None]
+        if enabled:
+            options.highlighted = self._keys.index(keep) if keep is not None and keep in self._keys else enabled[0]
 
     @on(OptionList.OptionSelected, "#ov-findings")
     def _finding_selected(self, message: OptionList.OptionSelected) -> None:
