@@ -58,4 +58,8 @@ def main(path: str) -> int:
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit(__doc__)
-    sys.exit(main(sys.argv[1]))
+    try:
+        sys.exit(main(sys.argv[1]))
+    except flightrec.FlightrecError as exc:  # a missing, foreign, damaged or too new file: say so, no traceback
+        print(f"inspect_dump: error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
