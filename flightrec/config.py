@@ -154,7 +154,7 @@ _ENV: dict[str, tuple[str, Any]] = {
     "max_value": ("FLIGHTREC_MAX_VALUE", parse_size),
     "max_event": ("FLIGHTREC_MAX_EVENT", parse_size),
     "dump_interval": ("FLIGHTREC_DUMP_INTERVAL", lambda v, n: _parse_float(v, n)),
-    "max_dumps": ("FLIGHTREC_MAX_DUMPS", lambda v, n: int(_parse_float(v, n))),
+    "max_dumps": ("FLIGHTREC_MAX_DUMPS", lambda v, n: _parse_count(v, n)),
     "max_dump_bytes": ("FLIGHTREC_MAX_DUMP_BYTES", parse_size),
     "dump_on_exit": ("FLIGHTREC_DUMP_ON_EXIT", parse_bool),
     "resources": ("FLIGHTREC_RESOURCES", lambda v, n: _parse_resources(v, n)),
@@ -168,6 +168,14 @@ def _parse_float(value: str, name: str) -> float:
     except ValueError:
         raise ConfigError(f"{name}: expected a number, got {value!r}") from None
     return _finite(f, name)
+
+
+def _parse_count(value: str, name: str) -> int:
+    """A whole number, 0 or more: ``2.7`` dumps is refused, not cut to 2 (nor ``0.5`` to 0)."""
+    f = _parse_float(value, name)
+    if not f.is_integer():
+        raise ConfigError(f"{name}: expected a whole number, 0 or more, got {value!r}")
+    return int(f)
 
 
 def _finite(f: float, name: str) -> float:

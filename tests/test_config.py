@@ -54,6 +54,7 @@ class TestEnvironment:
             ("FLIGHTREC_RESOURCES", "1e-9", "at least 0.01 seconds"),
             ("FLIGHTREC_DUMP_INTERVAL", "inf", "finite"),
             ("FLIGHTREC_MAX_DUMPS", "nan", "finite"),
+            ("FLIGHTREC_MAX_DUMPS", "2.7", "expected a whole number"),
             ("FLIGHTREC_SIZE", "99999999999999999999999", "too large"),
             ("FLIGHTREC_PURE_PYTHON", "x", "expected 1 or 0"),
         ],
@@ -104,6 +105,8 @@ class TestEnvironment:
         )
         assert (cfg.max_event, cfg.max_value, cfg.max_dump_bytes) == (4096, 1000, 2**30)
         assert (cfg.dump_interval, cfg.max_dumps, cfg.resources, cfg.keep_ring) == (2.5, 3, 0.0, False)
+        with pytest.raises(ConfigError, match=r"^max_dumps: expected a whole number"):
+            resolve_config(env={}, max_dumps="0.5")  # (not 0, which means no cap at all)
         assert cfg.triggers == ("signals", "atexit") and cfg.redact_rules == ("email", "phone")
         assert resolve_config(env={}, triggers=["signals"], keep_ring=1, resources=True).triggers == ("signals",)
 
