@@ -22,7 +22,7 @@ from flightrec.cli.dump_cmd import request_dump
 from flightrec.format import RingField
 from flightrec.paths import pid_alive
 
-from .conftest import child_env, run_cli, spawn_child, wait_ready
+from .conftest import child_env, run_child, run_cli, spawn_child, wait_ready
 
 U64 = struct.Struct("<Q")
 
@@ -121,6 +121,36 @@ class TestPidAlive:
         finally:
             child.kill()
             child.wait()
+
+
+class TestFatalError:
+    def test_a_segfault_is_recovered_with_its_fatal_log_and_show_prints_it(self, frdir: Path) -> None:
+        """A segfault leaves the ring and faulthandler's log; recover puts the log in the dump, and
+        show prints the error and the crashed thread's stack (it printed neither)."""
+        proc = run_child(
+            """
+            import ctypes, flightrec.auto, flightrec
+            flightrec.record("note", text="about to crash")
+            ctypes.string_at(0)  # a segfault: no Python exception, no dump; only the ring stays
+            """,
+            frdir,
+        )
+        assert proc.returncode == -signal.SIGSEGV, proc.stderr
+        [fatal] = frdir.glob("*.fatal")
+        assert fatal.with_suffix(".ring").exists()
+        result = run_cli("recover", "--dir", str(frdir), "-o", str(frdir), env=child_env(frdir))
+        assert result.returncode == 0, result.stderr
+        [dump] = frdir.glob("*.frec")
+        assert not fatal.exists()
+        with flightrec.load(dump) as rec:
+            assert "Segmentation fault" in rec.meta["fatal_error"]
+            assert [e.data["text"] for e in rec.events(["note"])] == ["about to crash"]
+        shown = run_cli("show", str(dump), env=child_env(frdir))
+        assert shown.returncode == 0, shown.stderr
+        assert "  fatal     Fatal Python error: Segmentation fault" in shown.stdout, shown.stdout
+        stack = shown.stdout.split("  fatal     ", 1)[1].splitlines()[1:]
+        assert stack[0].strip().startswith("Current thread"), shown.stdout
+        assert any('File "<string>", line 4 in <module>' in line for line in stack), shown.stdout
 
 
 class TestDamagedRing:

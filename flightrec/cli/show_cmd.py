@@ -94,12 +94,32 @@ def summary(rec: Recording, kinds: Sequence[str] | None = None) -> str:
         tb = str(exc.get("traceback", "")).rstrip().splitlines()
         for line in tb[-12:]:
             lines.append(f"            {line}")
+    fatal = meta.get("fatal_error")
+    if fatal:
+        head, *stack = fatal_lines(str(fatal))
+        lines.append(f"  fatal     {head}")
+        lines.extend(f"            {line}" for line in stack)
     findings = _findings(rec)
     if findings:
         lines.append("  findings")
         for f in findings:
             lines.append(f"    - {f}")
     return "\n".join(lines)
+
+
+def fatal_lines(log: str, most: int = 12) -> list[str]:
+    """A faulthandler log (a recovered ring's ``fatal_error``) cut to what says where it died.
+
+    Its first line names the error (``Fatal Python error: Segmentation fault``); the thread
+    that crashed is the block headed ``Current thread``, the others only wait. Returns the
+    first line, then that block (or, with none, the log's last lines), at most ``most`` lines.
+    """
+    lines = log.strip().splitlines() or ["?"]
+    start = next((i for i, line in enumerate(lines) if line.startswith("Current thread")), None)
+    if start is None:
+        return [lines[0], *lines[1:][-most:]]
+    end = next((i for i in range(start, len(lines)) if not lines[i].strip()), len(lines))
+    return [lines[0], *lines[start:end][:most]]
 
 
 def _findings(rec: Recording) -> list[str]:
