@@ -1,6 +1,6 @@
 # Two commands do all set-up on a fresh machine (python3, pip and make only):
 #   make demo   -- the demo agent, recorded until it fails, then the TUI on its dump
-#   make test   -- ruff (lint + format check), mypy on the core package, pytest
+#   make test   -- ruff (lint + format check), mypy (flightrec and the TUI), pytest
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
