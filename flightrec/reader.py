@@ -568,6 +568,7 @@ def _open_ring(path: Path, buf: Any) -> Recording:
     if rec.blocks and rec.open_events:
         last = rec.blocks[-1].header.last_seq
         rec.open_events = [e for e in rec.open_events if e.seq > last]
+    _count_what_was_read(meta, rec)
     if not consistent and not (meta or rec.blocks or rec.pinned or rec.open_events):
         why = f"corrupt ring header (format version field {version})" if bad_version else "ring header damaged"
         raise CorruptRecording(f"{display_path(path)}: {why} beyond salvage (no readable block or event)")
@@ -587,6 +588,19 @@ def add_live_header(meta: dict[str, Any], buf: Any) -> None:
         **dict(meta.get("counters", {})),
     }
     meta["closed"] = bool(ring_u64(buf, RingField.CLOSED))
+
+
+def _count_what_was_read(meta: dict[str, Any], rec: Recording) -> None:
+    """Raise the published ``recorded`` counter to the highest seq read: the recorder
+    publishes its counters now and then, so a ring whose process died early (a crash in its
+    first second) holds events its header does not count yet."""
+    highest = max(
+        [b.header.last_seq for b in rec.blocks] + [e.seq for e in rec.pinned] + [e.seq for e in rec.open_events],
+        default=0,
+    )
+    counters = meta.get("counters")
+    if isinstance(counters, dict) and isinstance(counters.get("recorded"), int) and counters["recorded"] < highest:
+        counters["recorded"] = highest
 
 
 def read_open_block(buf: Any, offset: int, capacity: int) -> list[Event]:

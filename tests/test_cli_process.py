@@ -221,6 +221,30 @@ class TestDamagedRing:
         assert flightrec.load(result.stdout.strip()).meta["trigger"]["reason"] == "request"
 
 
+class TestCountersOfADeadRing:
+    def test_events_the_header_does_not_count_yet_are_counted(self, tmp_path: Path, dead_ring: Path) -> None:
+        """The recorder publishes its counters now and then: a process killed before it did
+        leaves a header saying 0 recorded next to 50 events. Reading and recovering the ring
+        count at least the events there are (the highest seq read)."""
+        _set_header(dead_ring, RingField.RECORDED, 0)
+        with flightrec.load(dead_ring) as r:
+            highest = max(e.seq for e in r.events())
+            assert r.counters["recorded"] == highest >= 50
+        out = tmp_path / "out"
+        assert run_cli("recover", str(dead_ring), "-o", str(out)).returncode == 0
+        [dump] = out.glob("*.frec")
+        with flightrec.load(dump) as d:
+            assert d.counters["recorded"] == highest
+        show = run_cli("show", str(dump))
+        assert f"recorded {highest}" in show.stdout, show.stdout
+
+    def test_a_published_count_above_what_was_read_is_kept(self, dead_ring: Path) -> None:
+        """Events overwritten in the ring were still recorded: a larger published count stands."""
+        _set_header(dead_ring, RingField.RECORDED, 10_000)
+        with flightrec.load(dead_ring) as r:
+            assert r.counters["recorded"] == 10_000
+
+
 class TestDirArgument:
     @pytest.mark.parametrize(
         "verb",
