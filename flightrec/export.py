@@ -165,17 +165,48 @@ def _json_default(obj: Any) -> Any:
     return str(obj)
 
 
-def _str_keys(value: Any) -> Any:
-    """``value`` with every map key a string (MessagePack allows any key; JSON does not)."""
+def _number_name(value: float) -> str:
+    """A NaN or an infinity as the string that stands for it: JSON has no such numbers."""
+    if math.isnan(value):
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"
+
+
+def _strict(value: Any) -> Any:
+    """``value`` as strict JSON data: every map key a string (MessagePack allows any key;
+    JSON does not), and NaN and the infinities as the strings ``"NaN"``, ``"Infinity"``,
+    ``"-Infinity"``, as in the Chrome export (jq and most parsers refuse bare ``NaN``)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else _number_name(value)
     if isinstance(value, dict):
-        return {k if isinstance(k, str) else str(k): _str_keys(v) for k, v in value.items()}
+        return {_strict_key(k): _strict(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_str_keys(v) for v in value]
+        return [_strict(v) for v in value]
     return value
 
 
+def _strict_key(key: Any) -> str:
+    if isinstance(key, str):
+        return key
+    if isinstance(key, float) and not math.isfinite(key):
+        return _number_name(key)
+    return str(key)
+
+
+def _json_text(value: Any) -> str:
+    """``value`` as strict JSON text (see :func:`_strict`)."""
+    try:  # the common case, at the C encoder's speed: nothing JSON cannot hold
+        return json.dumps(value, default=_json_default, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):  # a NaN, an infinity or a key JSON cannot hold
+        return json.dumps(_strict(value), default=_json_default, ensure_ascii=False, allow_nan=False)
+
+
 def event_json(ev: Event) -> str:
-    """One event as a JSON object on one line (``flightrec show --json`` and the jsonl export)."""
+    """One event as a JSON object on one line (``flightrec show --json`` and the jsonl export).
+
+    The line is strict JSON: a NaN or an infinity in the data is written as the string
+    ``"NaN"``, ``"Infinity"`` or ``"-Infinity"``, a map key that is not a string as its text.
+    """
     row = {
         "seq": ev.seq,
         "ts_ns": ev.ts_ns,
@@ -186,13 +217,8 @@ def event_json(ev: Event) -> str:
         "data": ev.data,
     }
     try:
-        return json.dumps(row, default=_json_default, ensure_ascii=False)
-    except (TypeError, ValueError, RecursionError):  # a map key JSON cannot hold, or absurd nesting
-        pass
-    try:
-        row["data"] = _str_keys(ev.data)
-        return json.dumps(row, default=_json_default, ensure_ascii=False)
-    except (TypeError, ValueError, RecursionError):
+        return _json_text(row)
+    except (TypeError, ValueError, RecursionError):  # absurd nesting
         row["data"] = {"_degraded": "data not representable as JSON (nested too deeply)"}
         return json.dumps(row, default=_json_default, ensure_ascii=False)
 
@@ -595,8 +621,7 @@ def _attr(value: Any) -> Any:
         return value[:MAX_ATTR_CHARS] if isinstance(value, str) else value
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
         return [v[:MAX_ATTR_CHARS] for v in value]
-    text = json.dumps(value, default=_json_default, ensure_ascii=False)
-    return text[:MAX_ATTR_CHARS]
+    return _json_text(value)[:MAX_ATTR_CHARS]
 
 
 def _put(attrs: dict[str, Any], key: str, value: Any) -> None:
@@ -607,7 +632,7 @@ def _put(attrs: dict[str, Any], key: str, value: Any) -> None:
 def _put_json(attrs: dict[str, Any], key: str, value: Any) -> None:
     """Content attributes (tool arguments and results, messages) are JSON text by convention."""
     if value is not None:
-        text = value if isinstance(value, str) else json.dumps(value, default=_json_default, ensure_ascii=False)
+        text = value if isinstance(value, str) else _json_text(value)
         attrs[key] = text[:MAX_ATTR_CHARS]
 
 

@@ -6,7 +6,9 @@ import asyncio
 import http.server
 import importlib.util
 import json
+import shutil
 import stat
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,6 +73,38 @@ def dump(recorder: Any) -> Path:
     return make_dump(recorder)
 
 
+def refuse_constant(constant: str) -> Any:
+    """``parse_constant`` for :func:`json.loads` that refuses ``NaN`` and the infinities (not JSON)."""
+    raise ValueError(f"not JSON: {constant}")
+
+
+def odd_numbers_dump() -> Path:
+    """A dump whose events hold NaN and infinities: a step attribute, an llm latency, payload
+    floats (nested too), a tool's argument and its result."""
+    with flightrec.step("plan", score=float("nan")):
+        flightrec.llm(model="m", latency_ms=float("nan"), request=[{"role": "user", "temp": float("inf")}])
+        flightrec.record("note", ratio=float("inf"), low=float("-inf"), nested={"x": [float("nan"), 1.5]})
+
+        @flightrec.tool
+        def measure(limit: float) -> float:
+            return float("nan")
+
+        measure(float("-inf"))
+    path = flightrec.dump(reason="test")
+    assert path is not None
+    return path
+
+
+def assert_jq_parses(path: Path) -> None:
+    """``jq`` (when installed) reads every line of ``path``: it refuses bare NaN and Infinity."""
+    jq = shutil.which("jq")
+    if jq is None:
+        return
+    result = subprocess.run([jq, "-c", "."], stdin=path.open(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == len(path.read_text().splitlines())
+
+
 class TestJsonl:
     def test_one_event_per_line_in_order(self, dump: Path) -> None:
         """Every event is one JSON object, the fields of Event, in seq order."""
@@ -91,6 +125,27 @@ class TestJsonl:
             "data": first.data,
         } == rows[0]
         assert result.stderr == "", "no progress bar when not on a terminal"
+
+    def test_nan_and_infinities_make_strict_json(self, recorder: Any, tmp_path: Path) -> None:
+        """Every line is strict JSON (jq reads it): NaN and the infinities go out as the strings
+        "NaN", "Infinity", "-Infinity", as in the Chrome export; `show --json` writes the same."""
+        path = odd_numbers_dump()
+        out = tmp_path / "events.jsonl"
+        result = run_cli("export", str(path), "--format", "jsonl", "-o", str(out))
+        assert result.returncode == 0, result.stderr
+        rows = [json.loads(line, parse_constant=refuse_constant) for line in out.read_text().splitlines()]
+        assert_jq_parses(out)
+        by_kind = {r["kind"]: r["data"] for r in rows}
+        assert by_kind["step_start"]["attrs"] == {"score": "NaN"}
+        assert by_kind["llm"]["latency_ms"] == "NaN"
+        assert by_kind["llm"]["request"] == [{"role": "user", "temp": "Infinity"}]
+        assert (by_kind["note"]["ratio"], by_kind["note"]["low"]) == ("Infinity", "-Infinity")
+        assert by_kind["note"]["nested"] == {"x": ["NaN", 1.5]}
+        assert by_kind["tool_call"]["args"] == {"limit": "-Infinity"}
+        assert by_kind["tool_result"]["result"] == "NaN"
+        shown = run_cli("show", str(path), "--json")
+        assert shown.returncode == 0, shown.stderr
+        assert [json.loads(line, parse_constant=refuse_constant) for line in shown.stdout.splitlines()] == rows
 
 
 def check_trace_events(doc: dict[str, Any]) -> dict[int, list[str]]:
@@ -282,6 +337,35 @@ class TestOtlpFile:
             )
         assert len(ids[0]) == 6
         assert ids[0] == ids[1]
+
+    def test_nan_and_infinities_make_strict_json(self, recorder: Any, tmp_path: Path) -> None:
+        """The OTLP/JSON file is strict JSON, and so is every attribute that holds JSON text
+        (tool arguments and results, messages, payloads): NaN and infinities as strings."""
+        path = odd_numbers_dump()
+        out = tmp_path / "spans.json"
+        result = run_cli("export", str(path), "-f", "otlp", "-o", str(out))
+        assert result.returncode == 0, result.stderr
+        for line in out.read_text().splitlines():
+            json.loads(line, parse_constant=refuse_constant)
+        assert_jq_parses(out)
+        spans = decode_otlp_json_lines(out.read_text())
+        values = {
+            kv["key"]: kv["value"]
+            for s in spans
+            for kv in [*s["attributes"], *(a for e in s.get("events", []) for a in e["attributes"])]
+        }
+        as_json = {
+            key: json.loads(values[key]["stringValue"], parse_constant=refuse_constant)
+            for key in ("gen_ai.input.messages", "gen_ai.tool.call.arguments", "gen_ai.tool.call.result", "nested")
+        }
+        assert as_json == {
+            "gen_ai.input.messages": [{"role": "user", "temp": "Infinity"}],
+            "gen_ai.tool.call.arguments": {"limit": "-Infinity"},
+            "gen_ai.tool.call.result": "NaN",
+            "nested": {"x": ["NaN", 1.5]},
+        }
+        # A number attribute stays a double: OTLP/JSON writes a NaN double as the string "NaN".
+        assert values["flightrec.attr.score"] == {"doubleValue": "NaN"}
 
 
 @needs_otlp
