@@ -34,6 +34,7 @@ _T = TypeVar("_T")
 _time_ns = time.time_ns
 _span_get = current_span.get
 _NO_SPAN = (None, None)
+_MAX_META_PATH = 512  # longest dump directory recorded in the ring header (a page holds all the metadata)
 _CACHE_GIVE_UP = 16  # misses in a row after which a kind mostly skips the payload cache (see _redacted)
 
 
@@ -118,6 +119,9 @@ class Recorder:
         self._encode_data = msgspec.msgpack.Encoder().encode  # no enc_hook: unknown types take the walk
         self._redact_cache: dict[bytes, msgspec.Raw] = {}
         self._cache_misses: dict[str, int] = {}  # kind -> consecutive misses of _redact_cache
+        # Absolute, so that a chdir does not move the dumps and the path the recorder publishes
+        # for a viewer's dump request means the same in the viewer's working directory.
+        self.dump_dir = Path(os.path.abspath(config.resolved_dump_dir))
         self.ring_path, self.ring = self._create_ring(config)
         # Hot-path bindings (see record()).
         self._keep_fast = self.sampler.fast_path()
@@ -131,7 +135,6 @@ class Recorder:
         self._extensions_lock = threading.Lock()
         self._in_flush_listener = False
         # Set only once a listener registers: a flush with no listener pays nothing.
-        self.dump_dir = config.resolved_dump_dir
         self._stop = threading.Event()
         self._housekeeper: threading.Thread | None = None
         self._start_housekeeper()
@@ -224,6 +227,13 @@ class Recorder:
             "redact": self.config.redact,
             "sampling": self.config.sampling or "default",
         }
+        # Where this process's dumps go, so that a viewer puts the dump it recovers from this
+        # ring next to them (the TUI's ctrl+r). Left out when redaction would change it (nothing
+        # unredacted reaches the ring, and a redacted path leads nowhere) or it is too long for
+        # the header page.
+        dump_dir = str(self.dump_dir)
+        if len(dump_dir) <= _MAX_META_PATH and self.redact_text(dump_dir) == dump_dir:
+            meta["config"]["dump_dir"] = dump_dir
         return header_safe(meta)  # an undecodable byte in argv or cwd must not cost the ring
 
     def _redact_map(self, values: dict[str, str]) -> dict[str, Any]:

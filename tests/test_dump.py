@@ -152,3 +152,42 @@ class TestExplicitPath:
         out = flightrec.dump(reason="manual", path=target)
         assert out is not None and out.parent == target and out.name.endswith("-manual.frec")
         assert [e.data for e in flightrec.load(out).events()] == [{"i": 1}]
+
+
+class TestDumpDirectory:
+    def test_a_relative_dump_directory_is_fixed_at_start(self, frdir: Path, tmp_path: Path) -> None:
+        """A relative dump directory means the one under the working directory at start: a
+        chdir later moves neither the dumps nor the meaning of the (absolute) path returned."""
+        base, elsewhere = tmp_path / "base", tmp_path / "elsewhere"
+        base.mkdir()
+        elsewhere.mkdir()
+        result = run_child(
+            f"""
+            import os, flightrec
+            os.chdir({str(base)!r})
+            flightrec.start(triggers=False, resources=0, dump_dir="dumps")
+            os.chdir({str(elsewhere)!r})
+            print(flightrec.dump(reason="manual"))
+            """,
+            frdir,
+        )
+        assert result.returncode == 0, result.stderr
+        out = Path(result.stdout.strip())
+        assert out.is_absolute() and out.parent == base / "dumps" and out.exists()
+        assert not (elsewhere / "dumps").exists()
+
+    def test_the_ring_header_says_where_dumps_go(self, frdir: Path, tmp_path: Path) -> None:
+        """A viewer reads the dump directory in the ring's header (to recover next to the
+        process's own dumps); a path that redaction would change is left out."""
+        rec = flightrec.start(dir=frdir, triggers=False, resources=0)
+        assert rec is not None
+        with flightrec.load(rec.ring_path) as ring:
+            assert ring.meta["config"]["dump_dir"] == str(frdir)
+        flightrec.stop()
+        private = tmp_path / "alice@example.com"
+        rec = flightrec.start(dir=frdir, dump_dir=private, triggers=False, resources=0)
+        assert rec is not None
+        with flightrec.load(rec.ring_path) as ring:
+            assert "dump_dir" not in ring.meta["config"]
+            assert "alice@example.com" not in str(ring.meta)
+        flightrec.stop()

@@ -8,6 +8,7 @@ computing analysis facts) and navigation between screens. Screens read
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -21,7 +22,7 @@ from textual.screen import Screen
 from textual.signal import Signal
 from textual.worker import get_current_worker
 
-from flightrec.errors import FlightrecError
+from flightrec.errors import DumpFailed, FlightrecError
 from flightrec.event import Event
 from flightrec.reader import Recording
 
@@ -399,7 +400,7 @@ class FlightrecApp(App[int]):
             reason = getattr(src, "exit_reason", "") or src.status
             self.notify(
                 f"pid {src.pid} is gone: {reason}. Keeping the {src.index.total:,} events captured; "
-                "press ctrl+r to recover them into a dump.",
+                f"press ctrl+r to recover them into a dump in {dump_dir_for(src)}.",
                 title="Process ended",
                 severity="warning",
                 timeout=30,
@@ -446,16 +447,46 @@ class FlightrecApp(App[int]):
         self.notify(f"recovered into {out}", title="Recovered", timeout=15)
 
 
+def dump_dir_for(src: Source) -> Path:
+    """Where a dump of ``src``'s process belongs: the directory its recorder writes dumps to.
+
+    ``d`` asks the recorder for a dump, which it writes there; ``ctrl+r`` puts the dump it
+    recovers there too, so that a process's dumps are in one place, whichever way they were
+    made. The recorder records that directory in its ring header; a ring that does not say
+    (an older flightrec's, or a path redaction would change) falls back to this user's dump
+    directory, as ``flightrec recover`` does.
+    """
+    from flightrec.cli.discovery import dump_dirs
+
+    config = src.meta.get("config")
+    recorded = config.get("dump_dir") if isinstance(config, dict) else None
+    if isinstance(recorded, str) and os.path.isabs(recorded):
+        return Path(recorded)
+    return dump_dirs()[0]
+
+
 def recover_source(src: LiveSource) -> Path:
-    """Write a dump from a dead process's ring (from our mapping if the file is gone)."""
+    """Write a dump from a dead process's ring (from our mapping if the file is gone).
+
+    It goes to :func:`dump_dir_for`; if that directory cannot be used (removed and not
+    creatable, not ours), to this user's dump directory.
+    """
     from flightrec.cli.discovery import dump_dirs
     from flightrec.cli.recover_cmd import recover_file
     from flightrec.dump import recover_ring
 
-    out_dir = dump_dirs()[0]
-    if src.path.exists():
-        return recover_file(src.path, out_dir)
-    return recover_ring(src.recording, out_dir)
+    def recover_into(out_dir: Path) -> Path:
+        if src.path.exists():
+            return recover_file(src.path, out_dir)
+        return recover_ring(src.recording, out_dir)
+
+    out_dir, fallback = dump_dir_for(src), dump_dirs()[0]
+    try:
+        return recover_into(out_dir)
+    except DumpFailed:
+        if out_dir == fallback:
+            raise
+        return recover_into(fallback)
 
 
 def run_app(app: FlightrecApp) -> int:

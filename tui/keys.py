@@ -11,8 +11,8 @@ KEYS_MARKDOWN = """\
 | everywhere | `ctrl+p` | command palette (every screen and action) |
 | everywhere | `?` | this help |
 | everywhere | `q` | quit |
-| live | `d` | dump now (the recorder writes a `.frec`) |
-| process gone | `ctrl+r` | recover the ring into a dump and open it |
+| live | `d` | dump now: the recorder writes a `.frec` in its dump directory; the app says where |
+| process gone | `ctrl+r` | recover the ring into a dump, in the same directory as `d`'s, and open it |
 | Overview | `enter` | show a finding's events in the timeline |
 | Timeline | `↑` `↓` `pgup` `pgdn` `home` `end` (`j` `k` `g` `G`) | move |
 | Timeline | `enter` | the event's payload (Detail) |

@@ -85,6 +85,46 @@ class TestLive:
             assert app.source.path.parent == dump_env
             assert not ring.exists()
 
+    async def test_dump_now_and_recover_put_dumps_in_the_process_dump_directory(
+        self, live_child: tuple[subprocess.Popen[str], Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """d and ctrl+r write their dumps in one place, where the process's own dumps go (its
+        FLIGHTREC_DIR here), whatever the viewer's settings; the app says where each went."""
+        # GIVEN a viewer whose own dump directory is elsewhere than the child's
+        viewer_dir = tmp_path / "viewer"
+        viewer_dir.mkdir(mode=0o700)
+        monkeypatch.setenv("FLIGHTREC_DIR", str(viewer_dir))
+        monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+        proc, ring = live_child
+        process_dir = ring.parent
+        app = FlightrecApp(LiveSource.attach(ring), initial="timeline", poll_interval=0.1)
+        async with app.run_test(size=SIZE) as pilot:
+            # WHEN d asks the recorder for a dump
+            await pilot.press("d")
+            await wait_for(
+                pilot,
+                lambda: any("dump written to" in n.message for n in app._notifications),
+                timeout=20,
+                what="dump notification",
+            )
+            message = next(n.message for n in app._notifications if "dump written to" in n.message)
+            asked = Path(message.split("dump written to ", 1)[1])
+            # THEN it is in the process's dump directory, and the path shown is absolute
+            assert asked.is_absolute() and asked.parent == process_dir and asked.exists()
+            # WHEN the process dies and ctrl+r recovers its ring
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+            await wait_for(pilot, lambda: app.source.status == "killed", what="killed status")
+            gone = next(n.message for n in app._notifications if "is gone" in n.message)
+            assert f"into a dump in {process_dir}." in gone
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, lambda: isinstance(app.source, DumpSource), what="recovered dump")
+            # THEN the recovered dump is next to the one d asked for, and the app says so
+            recovered = app.source.path
+            assert recovered.parent == process_dir
+            assert any(f"recovered into {recovered}" in n.message for n in app._notifications)
+            assert not list(viewer_dir.iterdir()) and not (tmp_path / "state").exists()
+
     async def test_facts_are_recomputed_once_the_child_is_gone(
         self, live_child: tuple[subprocess.Popen[str], Path]
     ) -> None:
