@@ -309,6 +309,31 @@ class TestTimeline:
             await pilot.pause()
             assert isinstance(app.screen, TimelineScreen)
 
+    async def test_detail_shows_odd_keys_whole_and_escaped(self, tmp_path: Path) -> None:
+        """A key with a line break, a control or bidi character, or none at all, is shown on one
+        line as a quoted, escaped literal, so it cannot be cut short or pass for another key;
+        a plain key stays as it is."""
+        from . import builder
+
+        script = builder.Script()
+        script.add(
+            "note",
+            **{"a\nb": 1, "plain key": 2, "'a\\nb'": 3, "": 4, "nested": {"x\u202ey\r\nsecond line": "v"}},
+        )
+        app = make_app(builder.write_events(tmp_path / "d", script.events), initial="timeline")
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen), what="detail")
+            await pilot.pause()
+            tree = app.screen.query_one(Tree)
+            labels = [node.label.plain for node in tree.root.children]
+            nested = next(node for node in tree.root.children if node.label.plain.startswith("nested"))
+            assert labels == ["'a\\nb': 1", "plain key: 2", "\"'a\\\\nb'\": 3", "'': 4", "nested  {1}"]
+            assert [node.label.plain for node in nested.children] == ["'x\\u202ey\\r\\nsecond line': 'v'"]
+            text = screen_text(app)
+            assert "'a\\nb': 1" in text and "second line" in text and "\u202e" not in text
+
 
 async def timeline_text(script: Any, directory: Path) -> str:
     """What the timeline shows of a dump of ``script``'s events (tests/tui/builder.py)."""

@@ -15,7 +15,7 @@ from textual.widgets.tree import TreeNode
 
 from flightrec.event import Event
 
-from ..render import full_time, highlight_markers, is_error, kind_style, summary
+from ..render import full_time, highlight_markers, is_error, kind_style, one_line, summary
 
 WRAP = 100
 """Characters per line of a wrapped long string."""
@@ -34,15 +34,34 @@ def scalar_text(value: Any) -> Text:
     return highlight_markers(text)
 
 
+def key_text(key: Any) -> str:
+    """A map key as shown in the tree, on one line and unambiguous.
+
+    A string key that is all printable characters (and does not start with a quote) is shown
+    as it is; any other (a line break, which would cut the label at its first line, a control
+    or bidi character, an empty key) as a quoted, escaped literal, ``'a\\nb'``, as string
+    values are shown. A bare key never starts with a quote, so a quoted one cannot be another
+    key's name.
+    """
+    if not isinstance(key, str):
+        return one_line(str(key))
+    if key and key.isprintable() and key[0] not in "'\"":
+        return key
+    return repr(key)
+
+
 def add_value(node: TreeNode[Any], key: str, value: Any, depth: int = 0) -> None:
-    """Add ``key: value`` under ``node``; containers and long strings become branches."""
+    """Add ``key: value`` under ``node``; containers and long strings become branches.
+
+    ``key`` is shown as it is: a map's key goes through :func:`key_text` first.
+    """
     label = Text()
     label.append(key, style="bold")
     if isinstance(value, dict):
         label.append(f"  {{{len(value)}}}", style="dim")
         child = node.add(label, expand=depth < 3)
         for k, v in value.items():
-            add_value(child, str(k), v, depth + 1)
+            add_value(child, key_text(k), v, depth + 1)
         if not value:
             child.allow_expand = False
     elif isinstance(value, (list, tuple)):
@@ -100,7 +119,7 @@ class DetailScreen(Screen[None]):
         tree: Tree[Any] = Tree(Text(f"{ev.kind} #{ev.seq}", style="bold"), id="dt-tree")
         tree.root.expand()
         for key, value in ev.data.items():
-            add_value(tree.root, str(key), value)
+            add_value(tree.root, key_text(key), value)
         if not ev.data:
             tree.root.add_leaf(Text("(no fields)", style="dim"))
         yield tree
