@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import random
 import threading
 from collections.abc import Iterator
@@ -18,6 +19,8 @@ import flightrec
 from flightrec.checkpoint import MAX_CHUNK, ChunkIndex, DiffEntry, diff_states, pack_state, store_for
 from flightrec.checkpoint.pack import _Packer
 from flightrec.errors import CorruptRecording, MissingChunk
+
+from .conftest import run_child
 
 
 @pytest.fixture
@@ -897,3 +900,60 @@ class TestSafety:
             assert all(c.rebuildable for c in rec.checkpoints())
             for seq, want in results.items():
                 assert want == rec.state_at(seq)
+
+
+class TestCycles:
+    """A reference cycle in a checkpointed state is stored as ``<cycle>`` where the back-reference is."""
+
+    CODE = """
+        import json, flightrec
+        flightrec.start(triggers=False, resources=0, redact={redact})
+        itself = {{"a": 1}}
+        itself["self"] = itself
+        a_list = [1]
+        a_list.append(a_list)
+        x, y = {{"n": "x"}}, {{"n": "y"}}
+        x["y"], y["x"] = y, x
+        deep = {{"k": [1, {{"back": None}}]}}
+        deep["k"][1]["back"] = deep
+        via_tuple = {{"t": (1, [2])}}
+        via_tuple["t"][1].append(via_tuple)
+        shared = [1, 2]
+        for label, state in [("itself", itself), ("a list", a_list), ("two dicts", x), ("deep", deep),
+                             ("via a tuple", via_tuple), ("shared", {{"p": shared, "q": shared}})]:
+            flightrec.checkpoint(state, label=label)
+        # A conversation growing at every checkpoint (the steady path: the walk of a list
+        # that grew, in C when built) beside a reference to the state holding it.
+        conv = [{{"role": "user", "content": "hi"}}]
+        state = {{"conv": conv}}
+        state["self"] = state
+        for turn in range(3):
+            conv.append({{"role": "assistant", "content": f"turn {{turn}}"}})
+            flightrec.checkpoint(state, label=f"turn {{turn}}")
+        path = flightrec.dump(reason="test")
+        with flightrec.load(path) as rec:
+            print(json.dumps({{cp.label: rec.state_at(cp.seq) for cp in rec.checkpoints()}}))
+    """
+
+    @pytest.mark.parametrize("pure", ["0", "1"], ids=["native", "pure-python"])
+    @pytest.mark.parametrize("redact", [True, False], ids=["redact-on", "redact-off"])
+    def test_the_marker_replaces_the_back_reference(self, frdir: Path, pure: str, redact: bool) -> None:
+        """Self-references, cycles through two dicts, a list or a tuple rebuild with ``<cycle>``
+        exactly where the reference back to an enclosing container is (no extra copy of it),
+        the same with the C extensions and without, redaction on and off; a shared (acyclic)
+        value is kept whole."""
+        proc = run_child(self.CODE.format(redact=redact), frdir, timeout=60, FLIGHTREC_PURE_PYTHON=pure)
+        assert proc.returncode == 0, proc.stderr
+        conv = [{"role": "user", "content": "hi"}]
+        expected: dict[str, Any] = {
+            "itself": {"a": 1, "self": "<cycle>"},
+            "a list": [1, "<cycle>"],
+            "two dicts": {"n": "x", "y": {"n": "y", "x": "<cycle>"}},
+            "deep": {"k": [1, {"back": "<cycle>"}]},
+            "via a tuple": {"t": [1, [2, "<cycle>"]]},
+            "shared": {"p": [1, 2], "q": [1, 2]},
+        }
+        for turn in range(3):
+            conv = [*conv, {"role": "assistant", "content": f"turn {turn}"}]
+            expected[f"turn {turn}"] = {"conv": conv, "self": "<cycle>"}
+        assert expected == json.loads(proc.stdout)

@@ -65,7 +65,7 @@ class _NoRedaction:
     """Stands in for the redactor when redaction is off."""
 
     @staticmethod
-    def redact(value: Any, path: str = "") -> Any:
+    def redact(value: Any, path: str = "", enclosing: Any = ()) -> Any:
         return value
 
 
@@ -109,9 +109,12 @@ class CheckpointStore:
         self._bytes = 0
         self._cbytes = 0
         redactor = _unbounded(recorder.redactor) if recorder.redactor is not None else _NoRedaction()
+        # With redaction off, what cannot be encoded as it is (a cycle) is made data as events
+        # make it: by the recorder's sanitizing walk (a cycle stored as `<cycle>`).
+        sanitizer = _unbounded(recorder._sanitizer) if recorder.redactor is None else None
         # True of a label no rule can change (a C test; None: ask the recorder every time)
         self._clean_label = recorder.redactor.clean_test() if recorder.redactor is not None else None
-        self._walker = _Walker(redactor, self.max_chunk)
+        self._walker = _Walker(redactor, self.max_chunk, sanitizer)
         self._walker._packer.over = self._over
         self._pack_lock = threading.Lock()
         self._ratio: float | None = None  # LZ4 compressed/raw of recent new chunks

@@ -117,9 +117,17 @@ class _Walker:
     secret-named key is never descended into: it goes to the redactor whole.
     """
 
-    def __init__(self, redactor: Any, max_chunk: int) -> None:
+    def __init__(self, redactor: Any, max_chunk: int, sanitizer: Any = None) -> None:
+        """Pack with ``redactor``; ``sanitizer`` makes a value that cannot be encoded as it is
+        (a reference cycle, an int beyond 64 bits) plain data where ``redactor`` does not (when
+        redaction is off); by default, ``redactor`` does it too."""
         self.redactor = redactor
+        self.sanitizer = sanitizer if sanitizer is not None else redactor
         self.max_chunk = max_chunk
+        self._active: set[int] = set()
+        """The ids of the containers being walked (the current one and its ancestors): a value
+        that is one of them is a reference cycle, which goes to the redactor as a unit, with
+        these ids, to be stored as ``<cycle>`` right there."""
         # (path, slot) -> raw digest -> [part, chunks, gen, boundary key]; slot: _ITEM or the
         # dict key; (path, _BLOCKS) -> (start index, raw digest) -> [parts, chunks, gen, keys]
         self._memo: dict[tuple[str, Any], dict[Any, list[Any]]] = {}
@@ -147,6 +155,7 @@ class _Walker:
         """
         self._gen += 1
         self.groups = []
+        self._active = set()
         packer = self._packer.reset()
         if type(state) not in _CONTAINERS and (
             dataclasses.is_dataclass(state) or callable(getattr(state, "model_dump", None))
@@ -219,6 +228,15 @@ class _Walker:
 
     def _walk(self, packer: _Packer, v: Any, path: str, depth: int) -> bytes:
         """Inline encoding of a walked container (its units redacted, packed or memoized)."""
+        oid = id(v)
+        self._active.add(oid)
+        try:
+            return self._walk_in(packer, v, path, depth)
+        finally:
+            self._active.discard(oid)
+
+    def _walk_in(self, packer: _Packer, v: Any, path: str, depth: int) -> bytes:
+        """:meth:`_walk`, ``v`` among the active containers."""
         if type(v) is list and packer.trail is None and _same_versions is not None:
             group = self._prefix.get(path)
             if (
@@ -238,9 +256,11 @@ class _Walker:
         d = depth + 1
         gen = self._gen
         chunks = packer.chunks
+        active = self._active
         if type(v) is dict:
             for k, x in v.items():
-                if type(k) is str and self._walkable(x, d) and self._plain_key(path, k):
+                # (A container being walked, met again, is a cycle: a unit, for the redactor.)
+                if type(k) is str and self._walkable(x, d) and id(x) not in active and self._plain_key(path, k):
                     ke = encode(k)
                     child = f"{path}.{k}" if path else k
                     parts.append(ke + packer.ref_or_inline(self._walk(packer, x, child, d)))
@@ -362,6 +382,7 @@ class _Walker:
                         (t is dict or t is list or t is tuple)
                         and (d < 2 or len(x) > _WHOLE_MAX_LEN)
                         and self._walkable(x, d)
+                        and id(x) not in active
                     ):
                         part = packer.ref_or_inline(self._walk(packer, x, f"{path}[{k}]", d))
                         parts.append(part)
@@ -531,12 +552,16 @@ class _Walker:
         trail: list[tuple[bytes, bytes]] = []
         outer = packer.trail
         packer.trail = trail
+        # ``raw`` is None when ``x`` could not be encoded as it is (a cycle, a huge int): the
+        # sanitizer makes it data (with redaction off, the redactor would not). The walked
+        # containers enclosing ``x`` go with it: a reference back to one is a cycle.
+        redact, enclosing = (self.redactor.redact, ()) if raw is not None else (self.sanitizer.redact, self._active)
         try:
             if is_item:
-                part = packer.item(self.redactor.redact(x, f"{path}[{slot}]"))
+                part = packer.item(redact(x, f"{path}[{slot}]", enclosing))
                 boundary = part[-1] if len(part) == _REF_LEN and part[:2] == _REF_HEAD else packer._h64(part)
             else:
-                out = self.redactor.redact({slot: x}, path)
+                out = redact({slot: x}, path, enclosing)
                 if isinstance(out, dict) and len(out) == 1:
                     k2, x2 = next(iter(out.items()))
                 else:  # cannot happen with a sane redactor; keep the key, drop the value

@@ -229,24 +229,28 @@ class Redactor:
 
     # -- public API -------------------------------------------------------
 
-    def redact(self, value: object, path: str = "") -> object:
+    def redact(self, value: object, path: str = "", enclosing: Iterable[int] = ()) -> object:
         """Convert ``value`` into msgpack-able builtins, redacting on the way.
 
         Args:
             value: Any Python object.
             path: Dotted path of ``value`` in the enclosing event, used for
                 ``allow_keys`` paths and passed to the callback.
+            enclosing: The ids of the containers that hold ``value`` (a checkpoint walks
+                the big containers of a state itself and redacts what is below them):
+                a reference back to one of them is a cycle, stored as ``<cycle>``.
 
         Returns:
             A structure of ``dict``/``list``/``str``/``int``/``float``/
             ``bool``/``None``/``bytes``. Never raises.
         """
         try:
+            active = set(enclosing) if enclosing else set()
             if type(value) is dict:
                 if _dict_walk is not None and self._enabled and not self._need_path:
-                    return _dict_walk(self, value, path, 0, set())  # every event: straight to C
-                return self._dict(value, path, 0, set(), not self._enabled, None)
-            return self._walk(value, path, 0, set(), not self._enabled)
+                    return _dict_walk(self, value, path, 0, active)  # every event: straight to C
+                return self._dict(value, path, 0, active, not self._enabled, None)
+            return self._walk(value, path, 0, active, not self._enabled)
         except Exception:
             # Last resort: the recorder must never see an error from here.
             # (The walk already contains failures of repr(), model_dump(),
