@@ -174,7 +174,9 @@ class Recorder:
 
     def _create_ring(self, config: Config) -> tuple[Path, RingWriter]:
         """Create the ring in the configured directory, falling back to the default one."""
-        candidates = [config.resolved_ring_dir]
+        # Absolute: the ring is removed at stop, its .fatal log written at a crash, by this
+        # path; relative, a chdir of the agent's would make them miss it.
+        candidates = [Path(os.path.abspath(config.resolved_ring_dir))]
         if config.dir is not None:
             candidates.append(default_ring_dir())
         last_exc: Exception | None = None

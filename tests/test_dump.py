@@ -191,3 +191,24 @@ class TestDumpDirectory:
             assert "dump_dir" not in ring.meta["config"]
             assert "alice@example.com" not in str(ring.meta)
         flightrec.stop()
+
+    def test_a_relative_ring_directory_is_fixed_at_start(self, frdir: Path, tmp_path: Path) -> None:
+        """A ring made in a relative directory is still removed at a clean stop after a chdir."""
+        base, elsewhere = tmp_path / "base", tmp_path / "elsewhere"
+        base.mkdir()
+        elsewhere.mkdir()
+        result = run_child(
+            f"""
+            import os, flightrec
+            os.chdir({str(base)!r})
+            rec = flightrec.start(triggers=False, resources=0, dir="rings")
+            print(rec.ring_path)
+            os.chdir({str(elsewhere)!r})
+            flightrec.stop()
+            """,
+            frdir,
+        )
+        assert result.returncode == 0, result.stderr
+        ring = Path(result.stdout.strip())
+        assert ring.is_absolute() and ring.parent == base / "rings"
+        assert list((base / "rings").iterdir()) == []
