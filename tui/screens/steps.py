@@ -106,12 +106,33 @@ class StepsScreen(MainScreen):
                 key=lambda node: node.data.end_seq if node.data.end_seq is not None else 1 << 62,
                 default=None,
             )
+        self._opening = target
         if target is not None:
             self._on = target.data.id
-            self.call_after_refresh(tree.move_cursor, target)  # (its line is known once drawn)
+            parent = target.parent
+            while parent is not None:  # (shown: a node under a collapsed one has no line)
+                parent.expand()
+                parent = parent.parent
+            self.call_after_refresh(self._open_on, target, 0)
 
     _on: Any = None
     """The id of the step the cursor is on (kept across rebuilds), None before any."""
+    _opening: Any = None
+    """The node the last build put the cursor on, until it is there."""
+
+    def _open_on(self, node: Any, tries: int) -> None:
+        """Put the cursor on ``node`` once the tree has laid it out (its line is known only
+        then: on a loaded machine, not always after the first refresh), unless a later build
+        replaced it or the user moved the cursor to another step first."""
+        if self._opening is not node or self._on != node.data.id:
+            return
+        tree: Tree[Any] = self.query_one(Tree)
+        tree.last_line  # noqa: B018 (lays the lines out if they are not yet: sets node.line)
+        if node.line < 0 and tries < 100:  # not laid out yet: after the next refresh
+            self.set_timer(0.02, lambda: self._open_on(node, tries + 1))
+            return
+        self._opening = None
+        tree.move_cursor(node)
 
     @on(Tree.NodeHighlighted, "#st-tree")
     def _highlighted(self, message: Tree.NodeHighlighted[Any]) -> None:
