@@ -251,6 +251,26 @@ def host_meta() -> dict[str, Any]:
     }
 
 
+def recorded_dump_dir(meta: dict[str, Any]) -> Path | None:
+    """The directory a recording's process wrote its dumps to, as its ring header says, if
+    that directory exists: a dump recovered from its ring belongs beside them.
+
+    None for a ring that does not say (an older flightrec's, or a path redaction would
+    change) or whose directory is gone: a path read from a file is never created (a crafted
+    ring must not make directories), and :func:`write_dump` refuses one that is a symlink,
+    another user's or writable by others.
+    """
+    config = meta.get("config")
+    recorded = config.get("dump_dir") if isinstance(config, dict) else None
+    if not isinstance(recorded, str) or not os.path.isabs(recorded):
+        return None
+    path = Path(recorded)
+    try:
+        return path if path.is_dir() else None
+    except (OSError, ValueError):  # (a NUL in the path, a name too long)
+        return None
+
+
 def recover_ring(recording: Any, directory: Path) -> Path:
     """Turn a ring file (orphaned by a crash or a kill -9) into a dump."""
     blocks = ring_file_blocks(recording)

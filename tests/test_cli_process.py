@@ -22,7 +22,7 @@ from flightrec.cli.dump_cmd import request_dump
 from flightrec.format import RingField
 from flightrec.paths import pid_alive
 
-from .conftest import child_env, run_child, run_cli, spawn_child, wait_ready
+from .conftest import REPO, child_env, run_child, run_cli, spawn_child, wait_ready
 
 U64 = struct.Struct("<Q")
 
@@ -243,6 +243,59 @@ class TestCountersOfADeadRing:
         _set_header(dead_ring, RingField.RECORDED, 10_000)
         with flightrec.load(dead_ring) as r:
             assert r.counters["recorded"] == 10_000
+
+
+class TestRecoverWhereTheProcessDumped:
+    """``recover`` without ``-o`` puts a ring's dump where its process wrote its own dumps
+    (the ring header says), as the TUI's ctrl+r does; else in this user's dump directory."""
+
+    def _killed(self, tmp_path: Path, dumps: Path) -> Path:
+        rings = tmp_path / "rings"
+        rings.mkdir(mode=0o700)
+        child = spawn_child(RECORDING_CHILD, rings, FLIGHTREC_DUMP_DIR=str(dumps))
+        wait_ready(child)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        [ring] = rings.glob("*.ring")
+        return ring
+
+    def _recover(self, tmp_path: Path, ring: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
+        mine = tmp_path / "viewer-dumps"
+        env = {**os.environ, "PYTHONPATH": str(REPO), "FLIGHTREC_DUMP_DIR": str(mine)}
+        env.pop("FLIGHTREC_DIR", None)
+        return run_cli("recover", "--dir", str(ring.parent), env=env), mine
+
+    def test_the_dump_goes_beside_the_process_own_dumps(self, tmp_path: Path) -> None:
+        dumps = tmp_path / "agent-dumps"
+        dumps.mkdir(mode=0o700)
+        ring = self._killed(tmp_path, dumps)
+        result, mine = self._recover(tmp_path, ring)
+        assert result.returncode == 0, result.stderr
+        [dump] = dumps.glob("*.frec")
+        assert f"-> {dump}" in result.stdout
+        assert not mine.exists()
+
+    def test_a_directory_that_is_gone_is_not_made_again(self, tmp_path: Path) -> None:
+        """A path read from a ring file is never created: the dump goes to this user's."""
+        dumps = tmp_path / "agent-dumps"
+        dumps.mkdir(mode=0o700)
+        ring = self._killed(tmp_path, dumps)
+        dumps.rmdir()
+        result, mine = self._recover(tmp_path, ring)
+        assert result.returncode == 0, result.stderr
+        assert not dumps.exists()
+        [dump] = mine.glob("*.frec")
+        assert f"-> {dump}" in result.stdout
+
+    def test_a_directory_others_can_write_to_is_not_used(self, tmp_path: Path) -> None:
+        dumps = tmp_path / "agent-dumps"
+        dumps.mkdir(mode=0o700)
+        ring = self._killed(tmp_path, dumps)
+        dumps.chmod(0o777)
+        result, mine = self._recover(tmp_path, ring)
+        assert result.returncode == 0, result.stderr
+        assert list(dumps.iterdir()) == []
+        assert len(list(mine.glob("*.frec"))) == 1
 
 
 class TestDirArgument:

@@ -8,7 +8,6 @@ computing analysis facts) and navigation between screens. Screens read
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
@@ -22,7 +21,7 @@ from textual.screen import Screen
 from textual.signal import Signal
 from textual.worker import get_current_worker
 
-from flightrec.errors import DumpFailed, FlightrecError
+from flightrec.errors import FlightrecError
 from flightrec.event import Event
 from flightrec.reader import Recording
 
@@ -451,42 +450,25 @@ def dump_dir_for(src: Source) -> Path:
     """Where a dump of ``src``'s process belongs: the directory its recorder writes dumps to.
 
     ``d`` asks the recorder for a dump, which it writes there; ``ctrl+r`` puts the dump it
-    recovers there too, so that a process's dumps are in one place, whichever way they were
-    made. The recorder records that directory in its ring header; a ring that does not say
-    (an older flightrec's, or a path redaction would change) falls back to this user's dump
-    directory, as ``flightrec recover`` does.
+    recovers there too (as ``flightrec recover`` does), so that a process's dumps are in one
+    place, whichever way they were made. A ring that does not say (an older flightrec's, or a
+    path redaction would change), or whose directory is gone, falls back to this user's
+    dump directory.
     """
-    from flightrec.cli.discovery import dump_dirs
+    from flightrec.cli.recover_cmd import default_out_dir
+    from flightrec.dump import recorded_dump_dir
 
-    config = src.meta.get("config")
-    recorded = config.get("dump_dir") if isinstance(config, dict) else None
-    if isinstance(recorded, str) and os.path.isabs(recorded):
-        return Path(recorded)
-    return dump_dirs()[0]
+    return recorded_dump_dir(src.meta) or default_out_dir()
 
 
 def recover_source(src: LiveSource) -> Path:
-    """Write a dump from a dead process's ring (from our mapping if the file is gone).
+    """Write a dump from a dead process's ring (from our mapping if the file is gone), where
+    ``flightrec recover`` would (:func:`flightrec.cli.recover_cmd.recover_into`)."""
+    from flightrec.cli.recover_cmd import recover_file, recover_into
 
-    It goes to :func:`dump_dir_for`; if that directory cannot be used (removed and not
-    creatable, not ours), to this user's dump directory.
-    """
-    from flightrec.cli.discovery import dump_dirs
-    from flightrec.cli.recover_cmd import recover_file
-    from flightrec.dump import recover_ring
-
-    def recover_into(out_dir: Path) -> Path:
-        if src.path.exists():
-            return recover_file(src.path, out_dir)
-        return recover_ring(src.recording, out_dir)
-
-    out_dir, fallback = dump_dir_for(src), dump_dirs()[0]
-    try:
-        return recover_into(out_dir)
-    except DumpFailed:
-        if out_dir == fallback:
-            raise
-        return recover_into(fallback)
+    if src.path.exists():
+        return recover_file(src.path, None)
+    return recover_into(src.recording, None)
 
 
 def run_app(app: FlightrecApp) -> int:

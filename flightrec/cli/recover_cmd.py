@@ -7,10 +7,10 @@ import os
 import sys
 from pathlib import Path
 
-from ..dump import recover_ring
-from ..errors import CorruptRecording, FlightrecError, UnsupportedVersion
+from ..dump import recorded_dump_dir, recover_ring
+from ..errors import CorruptRecording, DumpFailed, FlightrecError, UnsupportedVersion
 from ..paths import default_dump_dir
-from ..reader import open_recording
+from ..reader import Recording, open_recording
 from .discovery import RingInfo, dump_dirs, find_rings, read_ring_info, require_dir
 
 
@@ -18,12 +18,17 @@ def configure(p: argparse.ArgumentParser) -> None:
     """Add the verb's arguments."""
     p.add_argument("rings", nargs="*", help="ring files to recover (default: every orphaned ring)")
     p.add_argument("--dir", help="ring directory to search (default: FLIGHTREC_DIR or the per-user dir)")
-    p.add_argument("-o", "--out", help="directory for the dumps (default: the dump directory)")
+    p.add_argument(
+        "-o",
+        "--out",
+        help="directory for the dumps (default: where each ring's process wrote its dumps, else the dump directory)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the ring files after recovering them")
 
 
-def recover_file(path: Path, out_dir: Path, keep: bool = False) -> Path:
-    """Recover one ring file into ``out_dir``; remove the ring (and its fatal log) unless ``keep``."""
+def recover_file(path: Path, out_dir: Path | None, keep: bool = False) -> Path:
+    """Recover one ring file into ``out_dir`` (None: see :func:`recover_into`); remove the
+    ring (and its fatal log) unless ``keep``."""
     rec = open_recording(path)
     try:
         if rec.kind != "ring":
@@ -39,7 +44,7 @@ def recover_file(path: Path, out_dir: Path, keep: bool = False) -> Path:
                     rec.meta["fatal_error"] = text
             except OSError:
                 pass
-        out = recover_ring(rec, out_dir)
+        out = recover_into(rec, out_dir)
     finally:
         rec.close()
     if not keep:
@@ -51,10 +56,33 @@ def recover_file(path: Path, out_dir: Path, keep: bool = False) -> Path:
     return out
 
 
+def recover_into(rec: Recording, out_dir: Path | None) -> Path:
+    """Write the dump of the opened ring ``rec`` into ``out_dir``; with None, where its
+    process wrote its own dumps (its ring header says: ``flightrec run --dir D`` then
+    ``flightrec recover --dir D`` puts the dump in D, beside the others), or, when the header
+    does not say or that directory cannot be used, into this user's dump directory."""
+    if out_dir is not None:
+        return recover_ring(rec, out_dir)
+    fallback = default_out_dir()
+    recorded = recorded_dump_dir(rec.meta)
+    if recorded is not None and recorded != fallback:
+        try:
+            return recover_ring(rec, recorded)
+        except DumpFailed:  # (not ours, writable by others, full): this user's, as without it
+            pass
+    return recover_ring(rec, fallback)
+
+
+def default_out_dir() -> Path:
+    """This user's dump directory (``FLIGHTREC_DUMP_DIR``, else the per-user default)."""
+    dirs = dump_dirs()
+    return dirs[0] if dirs else default_dump_dir()
+
+
 def run(args: argparse.Namespace) -> int:
     """Recover the named rings, or every ring whose process is gone."""
     require_dir(args.dir)
-    out_dir = Path(args.out).expanduser() if args.out else (dump_dirs()[0] if dump_dirs() else default_dump_dir())
+    out_dir = Path(args.out).expanduser() if args.out else None
     if args.rings:
         targets = [_named_ring(Path(r)) for r in args.rings]
     else:
@@ -85,7 +113,7 @@ def _named_ring(p: Path) -> RingInfo:
     return info
 
 
-def _recover_one(info: RingInfo, out_dir: Path, keep: bool) -> Path:
+def _recover_one(info: RingInfo, out_dir: Path | None, keep: bool) -> Path:
     """:func:`recover_file`; a ring whose header discovery found damaged fails as corrupt.
 
     The reader takes the header's format version at its word (a newer flightrec's ring), but
