@@ -295,6 +295,7 @@ class TestOddDurations:
         assert began <= tree.root.start_ns
 
 
+@needs_otlp
 class TestOtlpFile:
     def test_json_lines_hold_one_tree_with_hex_ids(self, dump: Path, tmp_path: Path) -> None:
         """OTLP/JSON: hex ids, one trace, every parent present, GenAI names and attributes."""
