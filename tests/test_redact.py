@@ -825,7 +825,21 @@ class TestWalk:
         binary = bytes(range(256))
         out = red.redact(binary)
         assert out == binary[:16] + "…<truncated 240 bytes>".encode()
-        assert r.redact(bytearray(b"\xff\xfe a@b.io")) == b"\xff\xfe a@b.io"
+        assert kinds(r.redact(bytearray(b"\xff\xfe a@b.io")).decode("latin-1")) == ["EMAIL"]  # type: ignore[union-attr]
+
+    @pytest.mark.parametrize(
+        "head",
+        [b"\xff\xfe", b"caf\xe9 ", b"\x80", "日本".encode()[:-1], b"\x00\x01\x02\xc3"],
+        ids=["bom", "latin-1", "continuation", "split-char", "binary"],
+    )
+    def test_bytes_that_are_not_utf8_are_scanned_and_kept_byte_for_byte(self, r: Redactor, head: bytes) -> None:
+        """Invalid UTF-8 around a secret: the secret is replaced, every other byte is stored as it was."""
+        secret = b"sk-proj-Zx81hQm2RkT7vB4nL0pW9sYcD3eF6gH1jK5"
+        out = r.redact(head + b" key " + secret + b" \xff end \xc3")
+        assert isinstance(out, bytes) and secret not in out
+        assert re.fullmatch(re.escape(head) + rb" key <OPENAI_KEY:[0-9a-f]{6}> \xff end \xc3", out), out
+        clean = head + b" nothing to see \xfe\xff"
+        assert r.redact(clean) == clean
 
     def test_bytes_cut_inside_a_character(self) -> None:
         """Truncation that splits a multi-byte character still scans the text before it."""

@@ -218,3 +218,23 @@ class TestCut:
             "<EMAIL:" + r.redact("x@y.io")[7:13] + "> her…<truncated 10 chars>",  # type: ignore[index]
         ]
         assert r.stats()["email"] == 2
+
+
+class TestBytes:
+    """Bytes are text to the rules even when they are not all UTF-8 (a Latin-1 body, binary framing)."""
+
+    SECRET = b"sk-proj-Zx81hQm2RkT7vB4nL0pW9sYcD3eF6gH1jK5"
+
+    def test_invalid_utf8_bytes_never_reach_the_ring_or_the_dump(self, rec: Any, walk: str) -> None:
+        body = b"\x00\x17caf\xe9 Authorization: Bearer abcDEF123456ghi \xff key " + self.SECRET + b" \xfe"
+        flightrec.record("http", body=body, frame=bytearray(b"\x80\x81" + self.SECRET))
+        flightrec.checkpoint({"raw": body}, label="t")
+        got = recorded()
+        [event] = [e for e in got.events() if e.kind == "http"]
+        stored = event.data["body"]
+        assert stored.startswith(b"\x00\x17caf\xe9 Authorization: Bearer <AUTH_HEADER:")
+        assert b"<OPENAI_KEY:" in stored and stored.endswith(b" \xfe")
+        assert event.data["frame"].startswith(b"\x80\x81<OPENAI_KEY:")
+        assert got.state_at(got.checkpoints()[-1].seq)["raw"] == stored
+        blob = _decompressed(got.path) + _decompressed(Path(rec.ring_path))
+        assert self.SECRET not in blob and b"abcDEF123456ghi" not in blob

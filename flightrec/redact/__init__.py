@@ -45,9 +45,10 @@ Speed (this runs on the recorder's hot path):
   costs what its stored 4 KiB costs; strings shorter than 6 characters hold no
   built-in match and are not scanned.
 
-Bytes are scanned when they decode as UTF-8 (HTTP bodies, JSON); if anything
-is replaced they are re-encoded, still as ``bytes``. Binary data is stored as
-is. Both are truncated to ``max_bytes`` first.
+Bytes are scanned as UTF-8 text (HTTP bodies, JSON), truncated to ``max_bytes``
+first; bytes that are not UTF-8 (Latin-1 text, binary framing around a text
+field) pass the scan as lone surrogates (``surrogateescape``) and come back
+unchanged, so only the replaced values differ from the input, still as ``bytes``.
 
 Known gaps, by design (to keep false positives near zero): phone numbers
 without any separator or ``+`` (indistinguishable from ids and epochs), SSNs

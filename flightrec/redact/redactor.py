@@ -507,25 +507,14 @@ class Redactor:
     def _bytes(self, head: bytes, n: int, raw: bool) -> bytes:
         """Store ``head`` (the first ``max_bytes`` of a value ``n`` bytes long)."""
         if not raw and len(head) >= self._min_len:
-            # Bytes are scanned when they are UTF-8 text (HTTP bodies, JSON);
-            # binary data usually fails to decode within a few bytes and is
-            # stored as-is.
-            text: str | None
-            try:
-                text = head.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                # Truncation may have split a multi-byte character at the end.
-                text = None
-                if exc.start >= len(head) - 3:
-                    try:
-                        text = head[: exc.start].decode("utf-8")
-                        head = head[: exc.start]
-                    except UnicodeDecodeError:
-                        text = None
-            if text is not None:
-                out = self._text(text)
-                if out is not text and out != text:
-                    head = out.encode("utf-8", "surrogatepass")
+            # Bytes are scanned as the text they hold (HTTP bodies, JSON, protocol frames).
+            # Undecodable bytes (Latin-1 text, binary framing, a character the truncation
+            # split) become lone surrogates and come back unchanged, so a secret next to
+            # them is found and everything else is stored byte for byte.
+            text = head.decode("utf-8", "surrogateescape")
+            out = self._text(text)
+            if out is not text and out != text:
+                head = out.encode("utf-8", "surrogateescape")
         if n > self._max_bytes:
             self._degraded += 1
             head += f"…<truncated {n - self._max_bytes} bytes>".encode()
