@@ -238,3 +238,25 @@ class TestBytes:
         assert got.state_at(got.checkpoints()[-1].seq)["raw"] == stored
         blob = _decompressed(got.path) + _decompressed(Path(rec.ring_path))
         assert self.SECRET not in blob and b"abcDEF123456ghi" not in blob
+
+
+class TestArgv:
+    """The command line in a dump's header: flags named like secrets lose their values."""
+
+    ARGS: ClassVar[list[str]] = ["--pin", "482913", "--auth=alice:s3cret-pw", "--otp", "9142537", "-p", "8080"]
+
+    def test_secret_flags_never_reach_the_ring_or_the_dump(self, frdir: Path) -> None:
+        code = "import flightrec; flightrec.start(keep_ring=True); flightrec.record('note'); flightrec.dump()"
+        argv = [sys.executable, "-c", code, *self.ARGS]
+        result = subprocess.run(argv, env=child_env(frdir), capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        [dump] = frdir.glob("*.frec")
+        [ring] = frdir.glob("*.ring")
+        args = flightrec.load(dump).meta["argv"][1:]
+        # ("-p" stays: in most programs it is a port or a plug-in, not a password)
+        want = ["--pin", "<SECRET", "--auth=<SECRET", "--otp", "<SECRET", "-p", "8080"]
+        assert [a.split(":")[0] for a in args] == want
+        for path in (dump, ring):
+            blob = _decompressed(path)
+            for secret in ("482913", "s3cret-pw", "9142537"):
+                assert secret.encode() not in blob, (secret, path.name)

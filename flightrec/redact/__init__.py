@@ -20,7 +20,9 @@ Rules (rule name -> KIND label, upper-cased):
   ``Authorization:`` header), ``private_key`` (PEM blocks) and
   ``url_password`` (only the password of ``scheme://user:pass@host``);
 * ``secret``: the whole value of a dict key whose normalized name ends in a
-  secret word (``password``, ``token``, ``api_key``, ``cookie``, ...);
+  secret word (``password``, ``token``, ``api_key``, ``cookie``, ...), or whose
+  last segment is a short one (``pin``, ``otp``, ``auth``, ``cvv``: ``card_pin``
+  but not ``spinner``);
 * user ``extra_patterns`` and ``extra_keys``.
 
 Speed (this runs on the recorder's hot path):

@@ -109,7 +109,21 @@ _SECRET_KEY_ENDINGS: tuple[str, ...] = (
     "credentials",
     "session_id",
     "sessionid",
+    "passcode",
+    "signing_key",
+    "encryption_key",
+    # Short words only as the last segment of a name ("card_pin", "x-auth", "userOtp"):
+    # as bare endings they would take "spin", "oauth" or "author"-like names.
+    "_pin",
+    "_otp",
+    "totp",
+    "_auth",
+    "_cvv",
+    "_cvc",
 )
+
+# Whole normalized names that are secrets (the short words above, alone).
+_SECRET_KEY_NAMES = frozenset({"pin", "otp", "auth", "cvv", "cvc"})
 
 # Names that end like a secret but are well-known harmless LLM / pagination
 # fields (tokenizer special tokens, page cursors).
@@ -138,6 +152,12 @@ _BENIGN_KEYS = frozenset(
 )
 
 _KEY_NORMAL, _KEY_SECRET, _KEY_ALLOWED = 0, 1, 2
+
+
+def _secret_name(norm: str) -> bool:
+    """Whether a normalized key name (see :func:`normalize_key`) names a secret."""
+    return norm not in _BENIGN_KEYS and (norm.endswith(_SECRET_KEY_ENDINGS) or norm in _SECRET_KEY_NAMES)
+
 
 _CAMEL_1 = re.compile(r"([A-Z]+)([A-Z][a-z])")
 _CAMEL_2 = re.compile(r"([a-z0-9])([A-Z])")

@@ -22,14 +22,13 @@ from pathlib import PurePath
 from typing import Any
 
 from .config import (
-    _BENIGN_KEYS,
     _KEY_ALLOWED,
     _KEY_NORMAL,
     _KEY_SECRET,
     _PATH_INDEX,
-    _SECRET_KEY_ENDINGS,
     BUILTIN_RULES,
     RedactConfig,
+    _secret_name,
     normalize_key,
 )
 from .patterns import (
@@ -419,7 +418,7 @@ class Redactor:
         norm = normalize_key(k)
         if norm in self._allow_names:
             kc = _KEY_ALLOWED
-        elif (self._secret_keys_on and norm not in _BENIGN_KEYS and norm.endswith(_SECRET_KEY_ENDINGS)) or (
+        elif (self._secret_keys_on and _secret_name(norm)) or (
             self._extra_endings and norm.endswith(self._extra_endings)
         ):
             kc = _KEY_SECRET
