@@ -1669,6 +1669,8 @@ follows(int kind, const void *data, Py_ssize_t n, Py_ssize_t i, const char *lit)
  *   one before that (Slack);
  * - ':': "//" follows and an '@' comes later (URL password); IPv6: a run of hex digits,
  *   '.' and ':' that holds "::" or at least six colons;
+ * - ':', '=': a secret key name ends right before, or before one quote, blank or escaped
+ *   quote (secret-named key in text: password=..., "api_key": "...");
  * - 'J': "ey" precedes (JWT); 'A': "KIA", "SIA" or "Iza" follows (AWS, Google);
  * - '_': "sk", "rk" or "pk" precedes (Stripe), "gh" one before that, or "github" (GitHub);
  * - 'z'/'Z': "authori" precedes, in any case (Authorization header);
@@ -1692,6 +1694,81 @@ static inline Py_UCS4
 lower_ascii(Py_UCS4 c)
 {
     return (c >= 'A' && c <= 'Z') ? c + 32 : c;
+}
+
+/* The secret key-name endings and names of redact.config (_SECRET_KEY_ENDINGS,
+ * _SECRET_KEY_NAMES) with their '_' removed, and their lengths. tests/test_redact_native.py
+ * checks that every one of them, in every spelling, passes light_may_match. */
+#define SECRET_WORD(w) {w, sizeof(w) - 1}
+static const struct {
+    const char *word;
+    Py_ssize_t len;
+} secret_words[] = {
+    SECRET_WORD("password"),   SECRET_WORD("passwords"),     SECRET_WORD("passwd"),     SECRET_WORD("passphrase"),
+    SECRET_WORD("pwd"),        SECRET_WORD("secret"),        SECRET_WORD("secrets"),    SECRET_WORD("secretkey"),
+    SECRET_WORD("token"),      SECRET_WORD("apikey"),        SECRET_WORD("apikeys"),    SECRET_WORD("accesskey"),
+    SECRET_WORD("privatekey"), SECRET_WORD("authorization"), SECRET_WORD("cookie"),     SECRET_WORD("cookies"),
+    SECRET_WORD("credential"), SECRET_WORD("credentials"),   SECRET_WORD("sessionid"),  SECRET_WORD("passcode"),
+    SECRET_WORD("signingkey"), SECRET_WORD("encryptionkey"), SECRET_WORD("pin"),        SECRET_WORD("otp"),
+    SECRET_WORD("auth"),       SECRET_WORD("cvv"),           SECRET_WORD("cvc"),
+};
+#undef SECRET_WORD
+
+/* Whether text[..end) ends with a secret word, in any case, ignoring '_' and '-' (so
+ * "DB_PASSWORD", "X-Api-Key" and "apiKey" all end with one). Its last character must be an
+ * ASCII letter, so a time's "12:" costs one test. */
+static int
+secret_word_ends_at(int kind, const void *data, Py_ssize_t end)
+{
+    if (end <= 0) {
+        return 0;
+    }
+    Py_UCS4 last = lower_ascii(PyUnicode_READ(kind, data, end - 1));
+    if (last < 'a' || last > 'z') {
+        return 0;
+    }
+    for (size_t w = 0; w < sizeof(secret_words) / sizeof(secret_words[0]); w++) {
+        const char *word = secret_words[w].word;
+        Py_ssize_t k = secret_words[w].len, i = end;
+        if ((Py_UCS4)(unsigned char)word[k - 1] != last) {
+            continue;
+        }
+        while (k > 0 && i > 0) {
+            Py_UCS4 c = PyUnicode_READ(kind, data, i - 1);
+            if (c == '_' || c == '-') {
+                i--;
+                continue;
+            }
+            if (lower_ascii(c) != (Py_UCS4)(unsigned char)word[k - 1]) {
+                break;
+            }
+            i--;
+            k--;
+        }
+        if (k == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Whether the ':' or '=' at text[i] follows a secret key name, directly or after one quote,
+ * blank or escaped quote (the contexts of the "secret" fragment's look-behinds). */
+static int
+secret_key_before(int kind, const void *data, Py_ssize_t i)
+{
+    if (secret_word_ends_at(kind, data, i)) {
+        return 1;
+    }
+    if (i < 1) {
+        return 0;
+    }
+    Py_UCS4 c = PyUnicode_READ(kind, data, i - 1);
+    if (c != '"' && c != '\'' && c != ' ' && c != '\t') {
+        return 0;
+    }
+    return secret_word_ends_at(kind, data, i - 1) ||
+           (c == '"' && i >= 2 && PyUnicode_READ(kind, data, i - 2) == '\\' && secret_word_ends_at(kind, data, i - 2));
 }
 
 static int
@@ -1723,7 +1800,15 @@ light_may(PyObject *text)
                 return 1;
             }
             break;
+        case '=':
+            if (secret_key_before(kind, data, i)) {
+                return 1;
+            }
+            break;
         case ':':
+            if (secret_key_before(kind, data, i)) {
+                return 1;
+            }
             if (FOLLOWS(i + 1, "//")) {
                 if (at_later < 0) {
                     at_later = 0;

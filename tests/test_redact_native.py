@@ -394,13 +394,32 @@ LIGHT_PIECES = [
     "(202) 555-0143",
     "(x)",
     "3 flights OSL->LIS on day 3: SK301 09:10",
+    "password=hunter2",
+    'DB_PASSWORD="x y"',
+    '{"api_key": "abc123"}',
+    "{'client_secret': 'zz'}",
+    '\\"access_token\\": \\"abc\\"',
+    "X-Api-Key: abc123",
+    "userPwd = s3cr3t",
+    "Cookie: a=1; sid=abc",
+    "pin: 1234",
+    "card-PIN=",
+    "otp:",
+    "passcode",
+    "query: x",
+    '"units": 3',
+    "spin: 3",
+    "max_tokens=4",
+    "eos_token: </s>",
+    "token == x",
+    "password=<SECRET:3f9a2c>",
     "\\n",
     " ",
 ]
 light_text = st.one_of(
     st.lists(st.sampled_from(LIGHT_PIECES + FRAGMENTS), max_size=10).map("".join),
     st.lists(st.sampled_from(LIGHT_PIECES), max_size=6).map(" ".join),
-    st.text(alphabet="-:_@%+(zZAJBbeyksxorhgtpuizIKS/.04af \\n", max_size=60),
+    st.text(alphabet="-:_@%+(zZAJBbeyksxorhgtpuizIKS/.04af \\n=\"'PWDdnw", max_size=60),
 )
 
 
@@ -415,10 +434,18 @@ class TestLightPrefilter:
         r = Redactor(key=KEY)
         if native.light_may_match(text):
             return
-        light, _ = r._light  # type: ignore[misc]
-        assert light.search(text) is None, text
+        light, handlers = r._light  # type: ignore[misc]
+        first = light.search(text)
+        # Only a secret-key candidate may be found (its look-behinds are looser than the
+        # test), and then the key-name check turns it down.
+        if first is not None:
+            assert patterns._python_match_loop(text, first, light.search, handlers, str, []) is None, text
+        patterns_that_say_no = [(light, handlers)]
         if not native.digits_may_match(text):
-            assert r._scanner.search(text) is None, text  # type: ignore[union-attr]
+            patterns_that_say_no.append((r._scanner, r._handlers))  # type: ignore[arg-type]
+        for pattern, rules in patterns_that_say_no:
+            found = {rules[m.lastindex][1] for pos in range(len(text)) if (m := pattern.search(text, pos))}  # type: ignore[index]
+            assert found <= {"secret"}, text
 
     @settings(max_examples=300, deadline=None)
     @given(text=light_text)
@@ -433,6 +460,27 @@ class TestLightPrefilter:
         short, cached = Redactor(key=KEY), Redactor(key=KEY)
         assert short.redact_text(text) == cached._text(text)
         assert short.stats() == cached.stats()
+
+    def test_every_secret_key_name_in_text_passes(self) -> None:
+        """Every secret key name, in every spelling and separator form, passes the test, and its value is replaced."""
+        from flightrec.redact.config import _SECRET_KEY_ENDINGS, _SECRET_KEY_NAMES
+
+        r = Redactor(key=KEY)
+        for name in (*_SECRET_KEY_ENDINGS, *_SECRET_KEY_NAMES):
+            key = "user_" + name.strip("_") if name.startswith("_") else name
+            words = key.split("_")
+            camel = words[0] + "".join(w.title() for w in words[1:])
+            for spelling in {
+                key,
+                key.upper(),
+                key.replace("_", "-").title(),
+                "my" + camel[0].upper() + camel[1:],
+                camel,
+            }:
+                for form in ("{}=s3cr3t", "{}: s3cr3t", '"{}": "s3cr3t"', "'{}': 's3cr3t'", '\\"{}\\": \\"s3cr3t\\"'):
+                    text = "x " + form.format(spelling) + " y"
+                    assert native.light_may_match(text), text
+                    assert "s3cr3t" not in r.redact_text(text), text
 
     def test_clean_prose_skips_and_every_rule_does_not(self) -> None:
         """Prose, times and arrows skip the search; a sample of every non-digit rule does not."""

@@ -260,3 +260,28 @@ class TestArgv:
             blob = _decompressed(path)
             for secret in ("482913", "s3cret-pw", "9142537"):
                 assert secret.encode() not in blob, (secret, path.name)
+
+
+class TestSecretKeysInText:
+    """A secret-named key inside a string (JSON text, a query string, a header) loses its value too."""
+
+    TEXTS: ClassVar[dict[str, str]] = {
+        "result": '{"api_key": "abc123secretvalue", "password": "hunter2-correct", "user": "bob"}',
+        "url": "https://api.example.com/login?user=bob&password=p4ss-w0rd-xyz&next=/",
+        "header": "X-Api-Key: k3y-v4lu3-0123456789",
+    }
+    SECRETS = ("abc123secretvalue", "hunter2-correct", "p4ss-w0rd-xyz", "k3y-v4lu3-0123456789")
+
+    def test_never_reach_the_ring_or_the_dump(self, rec: Any, walk: str) -> None:
+        flightrec.record("tool_result", **self.TEXTS)
+        flightrec.checkpoint({"messages": [{"role": "tool", "content": self.TEXTS["result"]}]}, label="t")
+        got = recorded()
+        [event] = [e for e in got.events() if e.kind == "tool_result"]
+        assert event.data["result"].startswith('{"api_key": "<SECRET:') and event.data["result"].endswith(
+            '"user": "bob"}'
+        )
+        assert event.data["url"].startswith("https://api.example.com/login?user=bob&password=<SECRET:")
+        assert got.meta["redaction"]["replaced"]["secret"] >= 4
+        blob = _decompressed(got.path) + _decompressed(Path(rec.ring_path))
+        for secret in self.SECRETS:
+            assert secret.encode() not in blob, secret

@@ -22,14 +22,16 @@ Rules (rule name -> KIND label, upper-cased):
 * ``secret``: the whole value of a dict key whose normalized name ends in a
   secret word (``password``, ``token``, ``api_key``, ``cookie``, ...), or whose
   last segment is a short one (``pin``, ``otp``, ``auth``, ``cvv``: ``card_pin``
-  but not ``spinner``);
+  but not ``spinner``); the same names in text, before a ``:`` or ``=``
+  (``password=...``, ``"api_key": "..."``, ``X-Api-Key: ...``, a ``Cookie:`` line);
 * user ``extra_patterns`` and ``extra_keys``.
 
 Speed (this runs on the recorder's hot path):
 
 * **One regex pass per string.** Every pattern rule is anchored on a literal
   "trigger" character: ``@`` for e-mail, ``-`` for ``sk-``/``xoxb-``/PEM,
-  ``:`` for URLs and IPv6, ``_`` for ``ghp_``/``sk_live_``, a digit for numbers,
+  ``:`` for URLs and IPv6, ``:``/``=`` for secret-named keys in text, ``_`` for
+  ``ghp_``/``sk_live_``, a digit for numbers,
   and so on. All rules are compiled into one alternation whose top-level
   branches each start with such a literal, so ``re`` compiles a charset prefix
   and skips in C from one trigger character to the next instead of trying every

@@ -1,14 +1,18 @@
 """The validators: checks run in Python on the scanner's candidates only.
 
 Luhn for card numbers, the per-country length and mod-97 for IBANs, the structure of
-IPv6 addresses, and the digit counts and shapes of phone numbers and bearer tokens. Each
+IPv6 addresses, the digit counts and shapes of phone numbers and bearer tokens, and the key
+name before a ``key=value`` or ``"key": "value"`` in text. Each
 ``_chk_*`` takes ``(text, a, b)``, a candidate span, and returns the span to replace
 (possibly trimmed) or None to reject it.
 """
 
 from __future__ import annotations
 
+import functools
 import re
+
+from .config import _secret_name, normalize_key
 
 _IBAN_LENGTHS: dict[str, int] = {
     "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16,
@@ -194,3 +198,64 @@ def _chk_ipv6(text: str, a: int, b: int) -> tuple[int, int] | None:
         if len(groups) < 2 or not any(len(g) >= 3 or not g.isdigit() for g in groups):
             return None
     return lo, b
+
+
+_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+# Unquoted words that are a JSON/Python literal, not a secret ("password": null).
+_LITERALS = frozenset({"null", "true", "false", "None", "True", "False"})
+
+
+def _text_key_before(text: str, sep: int) -> str:
+    """The key word before a ``:``/``=`` at ``sep``: ``password`` in ``"password": ``,
+    ``X-Api-Key`` in ``X-Api-Key: `` (after at most one quote, escaped quote or blank)."""
+    j = sep
+    if j > 0 and text[j - 1] in "\"' \t":
+        j -= 1
+        if text[j] == '"' and j > 0 and text[j - 1] == "\\":
+            j -= 1
+    k = j
+    lo = max(0, j - 64)
+    while k > lo and text[k - 1] in _KEY_CHARS:
+        k -= 1
+    if k > 0 and text[k - 1] == "\\" and k < j and text[k] in "nrt":
+        k += 1  # a JSON-escaped line break ("...\\npassword=") is not part of the key
+    elif k > 0 and text[k - 1] == "<":
+        return ""  # a placeholder's kind ("<SECRET:3f9a2c>"), not a key
+    return text[k:j]
+
+
+_COOKIE = 2
+
+
+@functools.lru_cache(maxsize=1024)
+def _text_key_kind(key: str) -> int:
+    """0: not a secret name; 1: a secret name; 2 (``_COOKIE``): a cookie header's name.
+
+    (Cached: the same few key names come back in every JSON text and query string.)
+    """
+    norm = normalize_key(key)
+    if not _secret_name(norm):
+        return 0
+    return _COOKIE if norm.endswith(("cookie", "cookies")) else 1
+
+
+def _chk_secret_value(text: str, a: int, b: int) -> tuple[int, int] | None:
+    # The candidate is the value; its separator is before the opening quote and blanks.
+    sep = a - 1
+    if text[sep] in "\"'":
+        sep -= 1
+        if text[sep] == "\\":
+            sep -= 1
+    while text[sep] in " \t":
+        sep -= 1
+    kind = _text_key_kind(_text_key_before(text, sep))
+    if not kind or text[a:b] in _LITERALS:
+        return None
+    if kind == _COOKIE and text[a - 1] not in "\"'":
+        # A Cookie header holds every cookie up to the end of its line ("a=1; sid=x").
+        n = len(text)
+        while b < n and text[b] not in "\r\n\"'\\":
+            b += 1
+        while text[b - 1] in " \t":
+            b -= 1
+    return a, b

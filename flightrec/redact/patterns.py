@@ -14,7 +14,8 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from ..fastpath import load_native
-from .checks import _chk_bearer, _chk_card, _chk_iban, _chk_ipv6, _chk_phone_intl
+from .checks import _chk_bearer, _chk_card, _chk_iban, _chk_ipv6, _chk_phone_intl, _chk_secret_value
+from .config import _SECRET_KEY_ENDINGS, _SECRET_KEY_NAMES
 
 # Zero-width "start of token" checks, tolerant of JSON-escaped line breaks
 # ("...\\nsk-abc" must still count as a token start).
@@ -40,6 +41,35 @@ _DIGITS = "0123456789"
 _DOMAIN_REST = (
     r"(?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?)*"
     r"\.[A-Za-z]{2,24}(?![A-Za-z0-9\-])"
+)
+
+
+def _secret_key_gate() -> str:
+    """Look-behinds that a ``:``/``=`` just matched follows the end of a secret key name.
+
+    The last three characters of the key (either case; ``_``/``-`` where a name has
+    segments), then nothing, a quote, a blank or an escaped quote: three cheap class tests
+    that turn away nearly every other key and word ("name":, Notes:, level=), so that the
+    exact test, :func:`~flightrec.redact.checks._chk_secret_value` (the key-name rule on the
+    word before), runs on few candidates.
+    """
+    tails: list[str] = []
+    for name in (*_SECRET_KEY_ENDINGS, *_SECRET_KEY_NAMES):
+        segments = name.strip("_").split("_")
+        tails += [sep.join(segments)[-3:] for sep in ("", "_", "-")]
+    classes = "".join(
+        "[" + re.escape("".join(sorted({c for t in tails for c in (t[i], t[i].upper())}))) + "]" for i in range(3)
+    )
+    return rf"(?:(?<={classes}.)|(?<={classes}[\"' \t].)|(?<={classes}\\\".))"
+
+
+# The value after a secret key's separator: the content of a "..." (JSON, also escaped as
+# \"...\" inside another JSON string) or '...' string, or an unquoted word up to a blank or
+# a delimiter (`&` of a query string, `;` of a cookie, `,`); never a placeholder.
+_SECRET_VALUE = (
+    r"(?!=)[ \t]*(?:\\?[\"'])?(?!<[A-Z][A-Z0-9_]*:[0-9a-f]{6}>)"
+    r"((?<=\\\")[^\"\\\r\n]+|(?<=\")(?:[^\"\\\r\n]|\\.)+|(?<=')(?:[^'\\\r\n]|\\.)+"
+    r"|(?<![\"'])[^\s\"'&,;<>()\[\]{}]+)"
 )
 
 
@@ -95,6 +125,8 @@ _FRAGS: tuple[_Frag, ...] = (
         0,
         check=_chk_ipv6,
     ),
+    # A secret-named key in text: password=..., "api_key": "...", X-Api-Key: ...
+    _Frag("secret", ":=", _secret_key_gate() + _SECRET_VALUE, 0, inner=True, check=_chk_secret_value),
     _Frag(
         "jwt",
         "J",
