@@ -274,6 +274,13 @@ class TestHandWritten:
         out = r.redact_text("Authorization: Bearer abc123DEF456ghi789")
         assert out.startswith("Authorization: Bearer <AUTH_HEADER:")
 
+    @pytest.mark.parametrize("token", ["x", "abc12", "abcdef123"])
+    def test_a_short_credential_after_the_scheme_is_replaced(self, r: Redactor, token: str) -> None:
+        """``Authorization: Bearer x``: the credential goes, however short, and the scheme stays."""
+        out = r.redact_text(f"Authorization: Bearer {token}\r\nHost: h")
+        assert re.fullmatch(r"Authorization: Bearer <AUTH_HEADER:[0-9a-f]{6}>\r\nHost: h", out), out
+        assert r.redact_text(out) == out
+
     def test_surrounding_text_untouched(self, r: Redactor) -> None:
         """Text around a replaced value is preserved byte for byte."""
         out = r.redact_text("Hi Bob, mail bob@example.com, thanks!")
@@ -299,6 +306,38 @@ class TestHandWritten:
     @given(st.text(alphabet="0123456789 -.:@+()/_%abcdefxyzABCDEFJKSIZeyskghpoxbrn\\", max_size=80))
     def test_trigger_heavy_text_is_stable(self, text: str) -> None:
         """Text dense in trigger characters never fails, and redacting twice changes nothing more."""
+        red = Redactor(key=KEY)
+        once = red.redact_text(text)
+        assert red.redact_text(once) == once
+
+    @settings(max_examples=500, deadline=None)
+    @given(
+        st.lists(
+            st.sampled_from(
+                [
+                    *("password", "Authorization", "X-Api-Key", "Cookie", "pin", "query", ":", "=", " ", '"', "'"),
+                    *(
+                        "\\",
+                        '\\"',
+                        "Bearer ",
+                        "Basic",
+                        "abc",
+                        "x y",
+                        "<SECRET:3f9a2c>",
+                        ";",
+                        "&",
+                        ",",
+                        "\\n",
+                        "null",
+                        "\n",
+                    ),
+                ]
+            ),
+            max_size=12,
+        ).map("".join)
+    )
+    def test_secret_key_text_is_stable(self, text: str) -> None:
+        """Key-value text in every quoting never fails, and redacting twice changes nothing more."""
         red = Redactor(key=KEY)
         once = red.redact_text(text)
         assert red.redact_text(once) == once

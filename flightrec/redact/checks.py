@@ -225,6 +225,10 @@ def _text_key_before(text: str, sep: int) -> str:
 
 
 _COOKIE = 2
+_AUTH_SCHEMES = frozenset(
+    {"Bearer", "bearer", "Basic", "basic", "Digest", "digest", "Token", "token", "Bot", "ApiKey", "Negotiate", "NTLM"}
+)
+_CREDENTIAL = re.compile(r"[ \t]+(?!<[A-Z][A-Z0-9_]*:[0-9a-f]{6}>)([^\s\"',;\\]+)")
 
 
 @functools.lru_cache(maxsize=1024)
@@ -251,6 +255,10 @@ def _chk_secret_value(text: str, a: int, b: int) -> tuple[int, int] | None:
     kind = _text_key_kind(_text_key_before(text, sep))
     if not kind or text[a:b] in _LITERALS:
         return None
+    if text[a:b] in _AUTH_SCHEMES and text[b : b + 1] in (" ", "\t"):
+        # "Authorization: Bearer x": the credential is the secret, the scheme stays readable.
+        m = _CREDENTIAL.match(text, b)
+        return None if m is None else m.span(1)
     if kind == _COOKIE and text[a - 1] not in "\"'":
         # A Cookie header holds every cookie up to the end of its line ("a=1; sid=x").
         n = len(text)

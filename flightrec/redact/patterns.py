@@ -65,12 +65,16 @@ def _secret_key_gate() -> str:
 
 # The value after a secret key's separator: the content of a "..." (JSON, also escaped as
 # \"...\" inside another JSON string) or '...' string, or an unquoted word up to a blank or
-# a delimiter (`&` of a query string, `;` of a cookie, `,`); never a placeholder.
+# a delimiter (`&` of a query string, `;` of a cookie, `,`) that does not start with a
+# backslash (the escaped quote of an escaped string); never a placeholder.
 _SECRET_VALUE = (
     r"(?!=)[ \t]*(?:\\?[\"'])?(?!<[A-Z][A-Z0-9_]*:[0-9a-f]{6}>)"
     r"((?<=\\\")[^\"\\\r\n]+|(?<=\")(?:[^\"\\\r\n]|\\.)+|(?<=')(?:[^'\\\r\n]|\\.)+"
-    r"|(?<![\"'])[^\s\"'&,;<>()\[\]{}]+)"
+    r"|(?<![\"'])[^\s\"'&,;<>()\[\]{}\\][^\s\"'&,;<>()\[\]{}]*)"
 )
+
+
+_AUTH_SCHEMES = r"(?:[Bb]earer|[Bb]asic|[Dd]igest|[Tt]oken|Bot|ApiKey|Negotiate|NTLM|AWS4-HMAC-SHA256)"
 
 
 class _Frag(NamedTuple):
@@ -141,9 +145,12 @@ _FRAGS: tuple[_Frag, ...] = (
     _Frag(
         "auth_header",
         "zZ",
+        # After a scheme word the credential may be short ("Bearer x"); without one, the
+        # value needs 6 characters and is not a scheme word. Never a placeholder:
+        # redacting redacted text changes nothing.
         r"[aA](?:(?<=[Aa]uthoriza)tion|(?<=AUTHORIZA)TION)[\"']?[ \t]*[:=][ \t]*[\"']?"
-        r"(?:(?:[Bb]earer|[Bb]asic|[Dd]igest|[Tt]oken|Bot|ApiKey|Negotiate|NTLM"
-        r"|AWS4-HMAC-SHA256)[ \t]+)?([^\s\"',;]{6,})",
+        rf"(?:{_AUTH_SCHEMES}[ \t]+|(?!{_AUTH_SCHEMES}[ \t])(?=[^\s\"',;]{{6}}))"
+        r"(?!<[A-Z][A-Z0-9_]*:[0-9a-f]{6}>)([^\s\"',;]+)",
         0,
         inner=True,
     ),
