@@ -212,6 +212,11 @@ _SECRET_GENERATORS: dict[str, Callable[[random.Random], str]] = {
     "slack_token": lambda r: (
         f"xox{r.choice('abposr')}-{_rand(r, string.digits, 12)}-{_rand(r, string.digits, 13)}-{_rand(r, _ALNUM, 24)}"
     ),
+    "gitlab_token": lambda r: (
+        r.choice(["glpat-", "gldt-", "glrt-", "glptt-", "glcbt-", "glsoat-"]) + _rand(r, _B64URL, 20)
+    ),
+    "huggingface_token": lambda r: "hf_" + _rand(r, string.ascii_letters, 34),
+    "sendgrid_key": lambda r: "SG." + _rand(r, _B64URL, 22) + "." + _rand(r, _B64URL, 43),
     "google_key": lambda r: "AIza" + _rand(r, _B64URL, 35),
     "stripe_key": lambda r: r.choice(["sk", "rk", "pk"]) + r.choice(["_live_", "_test_"]) + _rand(r, _ALNUM, 24),
     "jwt": lambda r: (

@@ -1665,14 +1665,15 @@ follows(int kind, const void *data, Py_ssize_t n, Py_ssize_t i, const char *lit)
  * condition is necessary for its fragment in redact.patterns._FRAGS (the character that triggers
  * it, then the context its pattern or look-behinds demand):
  *
- * - '-': "----BEGIN" follows (private key), "sk" precedes (OpenAI, Anthropic), or "xox"
- *   one before that (Slack);
+ * - '-': "----BEGIN" follows (private key), "sk" precedes (OpenAI, Anthropic), "xox"
+ *   one before that (Slack), or "gl" two, three or four before that (GitLab);
  * - ':': "//" follows and an '@' comes later (URL password); IPv6: a run of hex digits,
  *   '.' and ':' that holds "::" or at least six colons;
  * - ':', '=': a secret key name ends right before, or before one quote, blank or escaped
  *   quote (secret-named key in text: password=..., "api_key": "...");
  * - 'J': "ey" precedes (JWT); 'A': "KIA", "SIA" or "Iza" follows (AWS, Google);
- * - '_': "sk", "rk" or "pk" precedes (Stripe), "gh" one before that, or "github" (GitHub);
+ * - '_': "sk", "rk" or "pk" precedes (Stripe), "gh" one before that, or "github" (GitHub),
+ *   "hf" (Hugging Face); 'G': "S" precedes and '.' follows (SendGrid);
  * - 'z'/'Z': "authori" precedes, in any case (Authorization header);
  * - 'B'/'b': "earer" follows (Bearer token);
  * - '@': an e-mail local-part character precedes and a letter or digit follows;
@@ -1796,7 +1797,8 @@ light_may(PyObject *text)
         prev = c;
         switch (c) {
         case '-':
-            if (FOLLOWS(i + 1, "----BEGIN") || PRECEDES(i, "sk") || (i >= 4 && PRECEDES(i - 1, "xox"))) {
+            if (FOLLOWS(i + 1, "----BEGIN") || PRECEDES(i, "sk") || (i >= 4 && PRECEDES(i - 1, "xox")) ||
+                (i >= 4 && PRECEDES(i - 2, "gl")) || (i >= 5 && PRECEDES(i - 3, "gl")) || (i >= 6 && PRECEDES(i - 4, "gl"))) {
                 return 1;
             }
             break;
@@ -1836,7 +1838,12 @@ light_may(PyObject *text)
             break;
         case '_':
             if ((i >= 2 && AT(i - 1) == 'k' && (AT(i - 2) == 's' || AT(i - 2) == 'r' || AT(i - 2) == 'p')) ||
-                (i >= 3 && PRECEDES(i - 1, "gh")) || PRECEDES(i, "github")) {
+                (i >= 3 && PRECEDES(i - 1, "gh")) || PRECEDES(i, "github") || PRECEDES(i, "hf")) {
+                return 1;
+            }
+            break;
+        case 'G':
+            if (PRECEDES(i, "S") && FOLLOWS(i + 1, ".")) {
                 return 1;
             }
             break;

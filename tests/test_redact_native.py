@@ -376,6 +376,14 @@ LIGHT_PIECES = [
     "sk_live_" + "a" * 12,
     "rk_test_" + "b" * 12,
     "pk_",
+    "glpat-" + "a1" * 10,
+    "gldt-" + "b" * 20,
+    "glsoat-" + "c2" * 10,
+    "gl-x",
+    "hf_" + "Ab" * 17,
+    "hf_",
+    "SG." + "a" * 22 + "." + "b" * 43,
+    "SG.",
     "ghp_" + "a1" * 16,
     "gh_",
     "github_pat_" + "a" * 24,
@@ -419,7 +427,7 @@ LIGHT_PIECES = [
 light_text = st.one_of(
     st.lists(st.sampled_from(LIGHT_PIECES + FRAGMENTS), max_size=10).map("".join),
     st.lists(st.sampled_from(LIGHT_PIECES), max_size=6).map(" ".join),
-    st.text(alphabet="-:_@%+(zZAJBbeyksxorhgtpuizIKS/.04af \\n=\"'PWDdnw", max_size=60),
+    st.text(alphabet="-:_@%+(zZAJBbeyksxorhgtpuizIKS/.04af \\n=\"'PWDdnwlGf", max_size=60),
 )
 
 

@@ -15,7 +15,9 @@ Rules (rule name -> KIND label, upper-cased):
   ``020 7946 0958``), ``card`` (13-19 digits, Luhn, leading 2-6), ``ssn``
   (``123-45-6789``, never-issued areas excluded), ``ipv4``, ``ipv6``, ``iban``
   (country length + mod-97), ``openai_key``, ``anthropic_key``, ``aws_key``,
-  ``github_token``, ``slack_token``, ``google_key``, ``stripe_key``, ``jwt``,
+  ``github_token``, ``gitlab_token`` (``glpat-``...), ``huggingface_token``
+  (``hf_``), ``slack_token``, ``google_key``, ``stripe_key``, ``sendgrid_key``
+  (``SG.``), ``jwt``,
   ``bearer`` (the token after ``Bearer``), ``auth_header`` (the value of an
   ``Authorization:`` header), ``private_key`` (PEM blocks) and
   ``url_password`` (only the password of ``scheme://user:pass@host``);

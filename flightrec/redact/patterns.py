@@ -108,6 +108,19 @@ _FRAGS: tuple[_Frag, ...] = (
         rf"[A-Za-z0-9_\-](?<=sk-.)(?<={_NBD}sk-.)(?=[A-Za-z_\-]{{0,80}}[0-9])[A-Za-z0-9_\-]{{19,}}",
         2,
     ),
+    # GitLab: glpat- (personal), gldt-/glrt-/glft- (deploy, runner, feed), glptt-/glcbt-/
+    # glimt-/gloas- (trigger, CI job, incoming mail, OAuth app), glsoat-/glffct-: the
+    # prefix is part of the value, so one fragment per prefix length.
+    _Frag("gitlab_token", "-", rf"[A-Za-z0-9_\-](?<={_NB}gl[dfr]t-.)[A-Za-z0-9_\-]{{19,}}(?:\.[A-Za-z0-9_\-]+)*", 4),
+    _Frag(
+        "gitlab_token",
+        "-",
+        rf"[A-Za-z0-9_\-](?<={_NB}gl(?:pat|ptt|cbt|imt|oas)-.)[A-Za-z0-9_\-]{{19,}}(?:\.[A-Za-z0-9_\-]+)*",
+        5,
+    ),
+    _Frag(
+        "gitlab_token", "-", rf"[A-Za-z0-9_\-](?<={_NB}gl(?:soat|ffct)-.)[A-Za-z0-9_\-]{{19,}}(?:\.[A-Za-z0-9_\-]+)*", 6
+    ),
     _Frag("slack_token", "-", rf"[A-Za-z0-9](?<=xox[abposr]-.)(?<={_NB}xox.-.)[A-Za-z0-9\-]{{9,}}", 4),
     _Frag(
         "url_password",
@@ -141,6 +154,10 @@ _FRAGS: tuple[_Frag, ...] = (
     _Frag("google_key", "A", rf"Iza(?<={_NBD}AIza)[0-9A-Za-z_\-]{{35}}(?![A-Za-z0-9_\-])", 0),
     _Frag("stripe_key", "_", rf"[lt](?<={_NB}[srp]k_.)(?:(?<=_l)ive|(?<=_t)est)_[A-Za-z0-9]{{10,}}", 2),
     _Frag("github_token", "_", rf"[A-Za-z0-9](?<={_NB}gh[pousr]_.)[A-Za-z0-9]{{29,}}", 3),
+    # Hugging Face: hf_ and 34 random letters; an upper-case one keeps snake_case names out.
+    _Frag("huggingface_token", "_", rf"[A-Za-z0-9](?<={_NB}hf_.)(?=[a-z0-9]{{0,60}}[A-Z])[A-Za-z0-9]{{29,}}", 2),
+    # SendGrid: SG.<22>.<43>, triggered on its 'G' (a '.' would stop the search in all prose).
+    _Frag("sendgrid_key", "G", rf"\.(?<={_NB}SG\.)[A-Za-z0-9_\-]{{22}}\.[A-Za-z0-9_\-]{{43}}(?![A-Za-z0-9_\-])", 1),
     _Frag("github_token", "_", rf"pat_(?<={_NB}github_pat_)[A-Za-z0-9_]{{22,}}", 6),
     _Frag(
         "auth_header",
