@@ -143,6 +143,10 @@ POSITIVE = [
     ("phone", "toll free 1-800-555-0199", "555-0199"),
     ("phone", "E.164 +442079460958", "442079460958"),
     ("phone", "Paris +33 1 23 45 67 89", "23 45 67 89"),
+    ("phone", "appelez le 06 12 34 56 78 svp", "12 34 56 78"),
+    ("phone", "tél. 01.23.45.67.89.", "23.45.67.89"),
+    ("phone", "Berlin 0049 30 1234567", "1234567"),
+    ("phone", "Lyon 0033 6 12 34 56 78", "12 34 56 78"),
     ("phone", "2024-06-01 202-555-0143", "555-0143"),
     ("phone", "2024-06-01 +4420794609581", "4420794609581"),
     ("phone", "2024-06-01T12:34 202-555-0143", "555-0143"),
@@ -250,6 +254,9 @@ NEGATIVE = [
     "next_page_token=abc123 cancellation_token: t1",
     "password=<SECRET:3f9a2c> token: <GITHUB_TOKEN:0a1b2c>",
     "password=&token=&secret=",
+    "ids 00 12 34 and 0012345678 and 007, padded 0001 0002 0003",
+    "lottery 05 12 23 34 45 56, scores 01 02 03 04, version 0.12.34.56.78",
+    "x06 12 34 56 78 and v06.12.34.56.78, amount 0,00 EUR on 01 01 2024",
 ]
 
 

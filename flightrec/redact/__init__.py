@@ -12,7 +12,8 @@ Rules (rule name -> KIND label, upper-cased):
 
 * text patterns: ``email``, ``phone`` (international ``+CC ...``, NANP
   ``(202) 555-0143`` / ``202-555-0143`` / ``1-800-...``, trunk-0 national
-  ``020 7946 0958``), ``card`` (13-19 digits, Luhn, leading 2-6), ``ssn``
+  ``020 7946 0958``, French ``06 12 34 56 78``, the ``00`` prefix ``0049 30
+  1234567``), ``card`` (13-19 digits, Luhn, leading 2-6), ``ssn``
   (``123-45-6789``, never-issued areas excluded), ``ipv4``, ``ipv6``, ``iban``
   (country length + mod-97), ``openai_key``, ``anthropic_key``, ``aws_key``,
   ``github_token``, ``gitlab_token`` (``glpat-``...), ``huggingface_token``
@@ -57,7 +58,9 @@ field) pass the scan as lone surrogates (``surrogateescape``) and come back
 unchanged, so only the replaced values differ from the input, still as ``bytes``.
 
 Known gaps, by design (to keep false positives near zero): phone numbers
-without any separator or ``+`` (indistinguishable from ids and epochs), SSNs
+without any separator or ``+`` (indistinguishable from ids and epochs), or
+separated by a non-breaking space or written in full-width digits, e-mail
+addresses with non-ASCII characters (``josé@exämple.de``), SSNs
 written with spaces, lower-case IBANs, URL passwords containing a raw ``/``,
 generic high-entropy strings without a known prefix, and names or postal
 addresses (no NER). Numbers glued to a letter or preceded by ``-``/``.``

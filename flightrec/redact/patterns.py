@@ -241,6 +241,25 @@ _FRAGS: tuple[_Frag, ...] = (
     _Frag(
         "phone",
         "0",
+        # French national numbers: 0, a digit, then four pairs ("06 12 34 56 78",
+        # "01.23.45.67.89"); not a longer run of pairs (a list of small numbers).
+        r"[1-9](?:[ .]\d\d){4}(?![ .]\d)" + _NUM_END,
+        0,
+        numeric=True,
+    ),
+    _Frag(
+        "phone",
+        "0",
+        # The 00 international prefix, then a country code and a separator, as after "+"
+        # ("0049 30 1234567"); the separator keeps zero-padded ids ("0012345678") out.
+        r"0[1-9]\d{0,2}[ .\-](?:\(\d{1,4}\)|\d{1,4})(?:[ .\-]?(?:\(\d{1,4}\)|\d{1,4})){0,6}" + _NUM_END,
+        0,
+        check=_chk_phone_intl,
+        numeric=True,
+    ),
+    _Frag(
+        "phone",
+        "0",
         # Trunk prefix 0, then 9-10 more digits: 10-11 digits in all.
         r"(?=(?:[ \-]?\d){9,10}(?![ \-]?\d))\d\d(?:\d{0,2})[ \-]\d{3,4}[ \-]?\d{3,4}" + _NUM_END,
         0,
