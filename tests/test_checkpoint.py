@@ -733,6 +733,36 @@ class TestWrapAround:
             assert rec.checkpoints()[-1].rebuildable
             assert rec.state_at(rec.checkpoints()[-1].seq)["turn"] == 5
 
+    def test_giving_up_old_checkpoints_takes_one_pass_over_the_chunks(
+        self, small: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A conversation growing past the budget: the checkpoints given up (one or two at
+        each turn) are found in one pass over the chunks now and then, not in a pass per
+        checkpoint given up at every turn (which cost a long conversation seconds a turn)."""
+        store = store_for(small)
+        looked_at = 0
+        for name in ("_live", "_forget"):  # (every per-chunk step of giving up, and of a flush)
+            real = getattr(store, name)
+
+            def counted(*args: Any, _real: Any = real) -> Any:
+                nonlocal looked_at
+                looked_at += 1
+                return _real(*args)
+
+            monkeypatch.setattr(store, name, counted)
+        conv: list[dict[str, str]] = []
+        turns = 800
+        for turn in range(turns):
+            conv.append({"role": "user", "content": f"turn {turn} " + "lorem ipsum " * 12})
+            flightrec.checkpoint(conv, label=f"turn {turn}")
+        assert store.abandoned > turns // 2 and small.errors == 0
+        # GIVEN / THEN: a few chunks a turn are stored, re-emitted and forgotten once each
+        assert looked_at < 10 * turns + 2 * store.reemitted, looked_at
+        with dump_and_load() as rec:
+            infos = rec.checkpoints()
+            assert infos[-1].rebuildable
+            assert rec.state_at(infos[-1].seq) == conv
+
 
 class TestRedaction:
     """Checkpoint state is redacted before it is encoded, but not truncated."""

@@ -30,6 +30,7 @@ _PENDING = 1 << 62
 _NONE_HELD: dict[bytes, bytes] = {}
 _SAMPLE_CHUNKS = 64  # chunks (evenly spread) whose compression estimates a big state's ratio
 _SAMPLE_MAX = 256 * 1024  # bytes of them compressed at most
+_SHRINK_MARGIN = 8  # giving up old checkpoints goes 1/8 of the budget below it
 
 _store = load_native("_store")
 _emit_usual: Callable[..., Any] | None = _store.emit if _store is not None else None
@@ -496,18 +497,48 @@ class CheckpointStore:
 
     def _shrink(self, current: int, incoming: int = 0) -> None:
         """Over budget (with ``incoming`` estimated bytes still to be written): drop dead
-        chunks, then give up the oldest checkpoints until it fits."""
+        chunks, then give up the oldest checkpoints until the live chunks fit in the budget
+        less :data:`_SHRINK_MARGIN` of it.
+
+        One pass over the chunks, whatever the number of checkpoints given up: each chunk is
+        freed once the newest checkpoint still using it (through its own generation or a
+        group's) is given up, so the bytes each given-up checkpoint frees are known in
+        advance. (A pass per checkpoint given up cost seconds a checkpoint for a long
+        conversation.) The margin makes this happen once in a while, not at every
+        checkpoint that passes the budget by a few bytes.
+        """
         floor = self._floor()
         self._retire_gens(floor)
-        self._sweep(floor)
-        while self._cbytes + incoming > self.budget and self._gens and self._gens[0] != current:
-            del self._gen_seq[self._gens.popleft()]
-            self.abandoned += 1
-            self._sweep(floor)
-
-    def _sweep(self, floor: int) -> None:
-        for h in [h for h in self._gen_of if not self._live(h, floor)]:
+        gens, gen_seq, csize = self._gens, self._gen_seq, self._csize
+        newest = {h: g if gen_seq.get(g, -1) >= floor else -1 for h, g in self._gen_of.items()}
+        for group in self._groups.values():
+            used = group.used
+            if gen_seq.get(used, -1) >= floor:
+                for h in group.chunks:
+                    if newest.get(h, used) < used:
+                        newest[h] = used
+        freed: dict[int, int] = {}  # generation -> bytes freed once it is given up
+        dead: list[bytes] = []
+        for h, g in newest.items():
+            if g < 0:
+                dead.append(h)
+            else:
+                freed[g] = freed.get(g, 0) + csize.get(h, 0)
+        for h in dead:
             self._forget(h)
+        if self._cbytes + incoming <= self.budget:
+            return
+        goal, cbytes, first = self.budget - self.budget // _SHRINK_MARGIN, self._cbytes, None
+        while cbytes + incoming > goal and gens and gens[0] != current:
+            gen = gens.popleft()
+            del gen_seq[gen]
+            self.abandoned += 1
+            cbytes -= freed.get(gen, 0)
+            first = gen
+        if first is not None:
+            for h, g in newest.items():
+                if 0 <= g <= first:
+                    self._forget(h)
 
     @property
     def live_bytes(self) -> int:
