@@ -220,6 +220,77 @@ class TestRoundTrip:
             assert state == rec.state_at(seq)
 
 
+class TestLongLists:
+    """A list of thousands of pages is a tree of concatenation nodes, rebuilt at every
+    checkpoint only where it changed."""
+
+    @staticmethod
+    def packed(packer: _Packer, parts: list[bytes]) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        packer.reset()
+        inline = packer._cat("l", list(parts))
+        return inline, list(packer.chunks.items())
+
+    @settings(max_examples=100, deadline=None)
+    @given(
+        seed=st.integers(0, 2**32),
+        n=st.integers(60, 3000),
+        edit=st.sampled_from(["same", "append", "replace_last", "drop_first", "insert", "replace", "cut"]),
+        inline=st.booleans(),
+    )
+    def test_the_tree_is_the_one_a_fresh_packer_builds(self, seed: int, n: int, edit: str, inline: bool) -> None:
+        """Whatever changed since the last tree (parts appended, dropped, inserted, replaced),
+        the same node and chunks, in the same order, as without the last tree to go by."""
+        rng = random.Random(seed)
+
+        def part(small: bool = False) -> bytes:
+            if inline:  # (most groups then end before a part that would not fit, which a
+                # smaller part in its place would: small parts replace or go in)
+                return rng.randbytes(rng.randrange(1, 8) if small else rng.randrange(100, 190))
+            return b"\xd8\x01" + rng.randbytes(16)
+
+        parts = [part() for _ in range(n)]
+        new = list(parts)
+        i = rng.randrange(n)
+        k = rng.randrange(1, 40)
+        if edit == "append":
+            new += [part() for _ in range(k)]
+        elif edit == "replace_last":
+            new[-1] = part()
+        elif edit == "drop_first":
+            del new[:k]
+        elif edit == "insert":
+            new[i:i] = [part(small=True) for _ in range(k)]
+        elif edit == "replace":
+            new[i] = part(small=True)
+        elif edit == "cut":
+            del new[i:]
+            new.append(part())
+        reused = _Packer(1024)
+        self.packed(reused, parts)
+        assert self.packed(reused, new) == self.packed(_Packer(1024), new)
+
+    def test_a_list_that_grew_hashes_only_its_end(self) -> None:
+        """Appending to a list of 4,000 pages hashes a few nodes, not every node of the tree."""
+        rng = random.Random(5)
+        parts = [b"\xd8\x01" + rng.randbytes(16) for _ in range(4000)]
+        packer = _Packer(MAX_CHUNK)
+        hashed = 0
+        h128 = packer._h128
+
+        def counted(data: bytes) -> bytes:
+            nonlocal hashed
+            hashed += 1
+            return h128(data)
+
+        packer._h128 = counted
+        self.packed(packer, parts)
+        first = hashed  # (every node: some 250 groups of pages, and their groups)
+        hashed = 0
+        parts.append(b"\xd8\x01" + rng.randbytes(16))
+        self.packed(packer, parts)
+        assert first > 200 and hashed <= 8, (first, hashed)
+
+
 class TestTaggedPrefix:
     """A list of plain dicts is recognized by the dicts' version tags (C), not by re-encoding.
 

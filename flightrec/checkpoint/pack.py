@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable
 from itertools import compress, count
 from operator import not_
@@ -44,7 +45,7 @@ _paged_grown: Callable[..., bytes | None] | None = _paging.paged_grown if _pagin
 class _Packer:
     """Turns one state into chunks. Not thread-safe: one per checkpoint call."""
 
-    __slots__ = ("_encode", "_h64", "_h128", "chunks", "left", "max_chunk", "over", "trail")
+    __slots__ = ("_cat_memo", "_encode", "_h64", "_h128", "chunks", "left", "max_chunk", "over", "trail")
 
     def __init__(self, max_chunk: int, encode: Callable[[Any], bytes] | None = None) -> None:
         """``encode``: the caller's encoder (with ``_enc_hook``), reused across checkpoints."""
@@ -63,6 +64,8 @@ class _Packer:
         """Called (with this packer, and a value about to be packed or None) when :attr:`left`
         runs out: it raises to stop packing (a state too large to store) or raises
         :attr:`left`. (The checkpoint store's; None: no limit.)"""
+        # per level of _cat's tree: the last grouping done there (see _group), kept across states
+        self._cat_memo: list[tuple[str, list[bytes], list[int], list[tuple[bytes, bytes]]] | None] = []
 
     def reset(self) -> _Packer:
         """Start on a new state (the walker reuses its packer: one fewer object a checkpoint)."""
@@ -309,32 +312,90 @@ class _Packer:
     def _cat(self, tag: str, parts: list[bytes]) -> bytes:
         """A concatenation node over ``parts`` (refs or inline values), grouped into a tree."""
         tag_enc = _TAG_ENCODED[tag]
+        level = 0
         while True:
             if len(parts) <= PAGE_MAX:
                 body = b"".join(parts)
                 if len(body) + 16 <= self.max_chunk:
                     return _ext(EXT_CAT, _array_head(len(parts) + 1) + tag_enc + body)
-            groups: list[bytes] = []
-            cur: list[bytes] = []
-            size = 0
-            limit = self.max_chunk - 32
-            for part in parts:
-                if cur and size + len(part) > limit:
-                    groups.append(self._ref(_ext(EXT_CAT, _array_head(len(cur) + 1) + tag_enc + b"".join(cur))))
-                    cur, size = [], 0
-                cur.append(part)
-                size += len(part)
-                if self._part_key(part) & _BOUNDARY_MASK == 0 or len(cur) >= PAGE_MAX:
-                    groups.append(self._ref(_ext(EXT_CAT, _array_head(len(cur) + 1) + tag_enc + b"".join(cur))))
-                    cur, size = [], 0
-            if cur:
-                groups.append(self._ref(_ext(EXT_CAT, _array_head(len(cur) + 1) + tag_enc + b"".join(cur))))
-            if len(groups) >= len(parts):  # no progress (astronomically unlikely): group by count
-                groups = [
-                    self._ref(_ext(EXT_CAT, _array_head(len(g) + 1) + tag_enc + b"".join(g)))
-                    for g in (parts[i : i + 16] for i in range(0, len(parts), 16))
-                ]
-            parts = groups
+            parts = self._group(tag, tag_enc, parts, level)
+            level += 1
+
+    def _group(self, tag: str, tag_enc: bytes, parts: list[bytes], level: int) -> list[bytes]:
+        """One level of :meth:`_cat`'s tree: ``parts`` cut into groups, each a chunk; their refs.
+
+        A group ends after a part whose key has its low bits zero, after ``PAGE_MAX`` parts,
+        or before the part that would outgrow a chunk: so the groups of a list that grew (a
+        long conversation's pages, checkpointed at every turn) are the same as last time up
+        to its end. The groups of this level's last grouping whose parts (and the part after
+        them, which may have ended them) are still first in ``parts`` are taken over, not
+        built and hashed again: a checkpoint costs the groups at its end, not a pass over
+        every page of the conversation.
+        """
+        memo = self._cat_memo
+        while len(memo) <= level:
+            memo.append(None)
+        groups: list[bytes] = []
+        ends: list[int] = []  # where each group ends in parts
+        made: list[tuple[bytes, bytes]] = []  # each group's digest and data
+        a = 0
+        last = memo[level]
+        if last is not None and last[0] == tag:
+            old_parts, old_ends, old_made = last[1], last[2], last[3]
+            # the most groups (never the last: the end of the list may have ended it) whose
+            # parts, and the one after them, are the same: old_ends[j - 1] + 1 parts
+            lo, hi = 0, min(len(old_ends) - 1, bisect_right(old_ends, len(parts) - 1))
+            while lo < hi:  # (the same for j groups: the same for fewer)
+                j = (lo + hi + 1) // 2
+                e = old_ends[j - 1] + 1
+                if parts[:e] == old_parts[:e]:
+                    lo = j
+                else:
+                    hi = j - 1
+            if lo:
+                chunks, trail = self.chunks, self.trail
+                for h, blob in old_made[:lo]:  # (what chunk() does, without hashing again)
+                    if h not in chunks:
+                        chunks[h] = blob
+                        self.left -= len(blob)
+                        if self.left < 0:
+                            self._over(None)
+                    if trail is not None:
+                        trail.append((h, blob))
+                    groups.append(_REF_HEAD + h)
+                made, ends = old_made[:lo], old_ends[:lo]
+                a = ends[-1]
+        cur: list[bytes] = []
+        size = 0
+        limit = self.max_chunk - 32
+
+        def close(end: int) -> None:
+            blob = _ext(EXT_CAT, _array_head(len(cur) + 1) + tag_enc + b"".join(cur))
+            h = self.chunk(blob)
+            groups.append(_REF_HEAD + h)
+            made.append((h, blob))
+            ends.append(end)
+
+        for i in range(a, len(parts)):
+            part = parts[i]
+            if cur and size + len(part) > limit:
+                close(i)
+                cur, size = [], 0
+            cur.append(part)
+            size += len(part)
+            if self._part_key(part) & _BOUNDARY_MASK == 0 or len(cur) >= PAGE_MAX:
+                close(i + 1)
+                cur, size = [], 0
+        if cur:
+            close(len(parts))
+        if len(groups) >= len(parts):  # no progress (astronomically unlikely): group by count
+            memo[level] = None
+            return [
+                self._ref(_ext(EXT_CAT, _array_head(len(g) + 1) + tag_enc + b"".join(g)))
+                for g in (parts[i : i + 16] for i in range(0, len(parts), 16))
+            ]
+        memo[level] = (tag, list(parts), ends, made)  # (a copy: the caller's list may change)
+        return groups
 
     def _str(self, value: str) -> bytes:
         step = self.max_chunk - 16 if value.isascii() else (self.max_chunk - 16) // 4
