@@ -139,10 +139,18 @@ class MemoryTracker:
         items[key] = [seq, carried, seq, raw]
         items.move_to_end(key)
         self._tie += 1
-        heapq.heappush(self._heap, (seq, self._tie, key))
+        heap = self._heap
+        heapq.heappush(heap, (seq, self._tie, key))
         while len(items) > self.max_items:
             items.popitem(last=False)
             self.forgotten += 1
+        if len(heap) > 2 * len(items) + _HEAP_SLACK:
+            # Mostly stale entries (items retained again, evicted or forgotten since): only a
+            # flush that reaches their seqs would pop them, and a big ring holds millions of
+            # small retains (hundreds of MB of entries). One entry per live item is enough.
+            self._heap = heap = [(entry[0], i, k) for i, (k, entry) in enumerate(items.items(), self._tie + 1)]
+            self._tie += len(heap)
+            heapq.heapify(heap)
 
     def _drop(self, key: Hashable, seq: int) -> None:
         entry = self._items.get(key)
@@ -195,6 +203,7 @@ class MemoryTracker:
 
 _CARRIED = frozenset({"op", "item_id", "tokens", "reason", "source"})
 _PENDING_MAX = 4096  # updates queued before they are applied without waiting for a flush
+_HEAP_SLACK = 1024  # stale heap entries tolerated beyond one per live item (see _put)
 _PLAIN = frozenset({str, int, float, bool, type(None)})
 
 

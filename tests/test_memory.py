@@ -165,6 +165,26 @@ class TestLiveItems:
             assert checked >= 3
         assert tracker_for(small).forgotten == 0
 
+    def test_an_item_retained_over_and_over_keeps_the_tracker_small(self, small: Any) -> None:
+        """Thousands of retains of the same item before the ring wraps leave about one entry
+        per live item in the tracker (not one per retain: a big ring holds millions of
+        them), and every item is still carried when the ring wraps."""
+        for i in range(40):
+            flightrec.memory.retain(f"early{i}", tokens=i)
+        for _ in range(5000):
+            flightrec.memory.retain("hot", tokens=1)
+        tracker = tracker_for(small)
+        live = tracker.live()  # (applies the queued updates)
+        assert len(live) == 41
+        assert len(tracker._heap) <= 2 * len(live) + 1024
+        for n in range(3000):
+            flightrec.record("filler", pad=os.urandom(60).hex(), n=n)
+        assert small.errors == 0
+        with recorded() as r:
+            assert next(r.events()).seq > 5040  # (the retains are overwritten)
+            final = r.live_items(10**12)
+            assert {f"early{i}": i for i in range(40)} | {"hot": 1} == {k: v.tokens for k, v in final.items()}
+
     def test_updates_applied_out_of_order_keep_the_newest(self, rec: Any) -> None:
         """Threads record first and update the live items after: a late, older update loses."""
         tracker = tracker_for(rec)
