@@ -28,14 +28,87 @@ _KEPT_FIELDS = 64
 
 
 def safe_repr(obj: object, limit: int = 4096) -> str:
-    """``repr(obj)``, truncated, and never raising."""
+    """``repr(obj)``, truncated, and never raising.
+
+    A list, tuple, dict or set is written only as far as the limit (the same text as
+    ``repr`` up to there): a 50,000-message conversation passed where a label goes must not
+    cost a repr of megabytes at every call.
+    """
     try:
+        if type(obj) in _CONTAINER_TYPES:
+            text = _bounded_repr(obj, limit)
+            if text is not None:
+                return text[:limit] + "…<truncated>"
         text = repr(obj)
     except Exception as exc:  # an agent's object with a broken __repr__ must not break us
         return f"<unrepresentable {type(obj).__name__}: {type(exc).__name__}>"
     if len(text) > limit:
         text = text[:limit] + f"…<truncated {len(text) - limit} chars>"
     return text
+
+
+_CONTAINER_TYPES = (list, tuple, dict, set, frozenset)
+_SEQ_MARKS: dict[type, tuple[str, str]] = {
+    list: ("[", "]"),
+    tuple: ("(", ")"),
+    set: ("{", "}"),
+    frozenset: ("frozenset({", "})"),
+}
+
+
+class _Enough(Exception):
+    """The bounded repr has written more than its limit."""
+
+
+def _bounded_repr(obj: object, limit: int) -> str | None:
+    """The start of ``repr(obj)`` (a builtin container) if it is longer than ``limit``
+    characters, written only that far; None if it is not longer (then ``repr`` is cheap)."""
+    out: list[str] = []
+    size = 0
+    active: set[int] = set()
+
+    def put(text: str) -> None:
+        nonlocal size
+        out.append(text)
+        size += len(text)
+        if size > limit:
+            raise _Enough
+
+    def walk(o: Any, depth: int) -> None:
+        t = type(o)
+        if t not in _CONTAINER_TYPES or depth > 100:
+            put(repr(o) if not (t is str or t is bytes) or len(o) <= limit else repr(o[: limit + 1]))
+            return
+        if id(o) in active:  # a reference cycle, as repr writes it
+            put("{...}" if t is dict else "[...]" if t is list else "(...)")
+            return
+        active.add(id(o))
+        if t is dict:
+            put("{")
+            for i, (k, v) in enumerate(o.items()):
+                if i:
+                    put(", ")
+                walk(k, depth + 1)
+                put(": ")
+                walk(v, depth + 1)
+            put("}")
+        elif (t is set or t is frozenset) and not o:
+            put(f"{t.__name__}()")
+        else:
+            head, tail = _SEQ_MARKS[t]
+            put(head)
+            for i, x in enumerate(o):
+                if i:
+                    put(", ")
+                walk(x, depth + 1)
+            put("," + tail if t is tuple and len(o) == 1 else tail)
+        active.discard(id(o))
+
+    try:
+        walk(obj, 0)
+    except _Enough:
+        return "".join(out)
+    return None
 
 
 _UNKNOWN = object()

@@ -867,6 +867,26 @@ class TestRedaction:
         assert [got[seq] for seq in seqs[:4:3]] == ["turn 12", "Z" * 255 + "…"]
         assert ("jane.doe" in got[seqs[1]], "7946" in got[seqs[2]]) == (not redact, not redact)
 
+    def test_a_huge_label_is_written_only_as_far_as_it_is_kept(self, frdir: Path) -> None:
+        """Arguments swapped (a long conversation passed as the label): the label is the start
+        of its repr, and only that much of it is made, not a repr of every message."""
+
+        class Message:
+            made = 0
+
+            def __repr__(self) -> str:
+                Message.made += 1
+                return "<message>"
+
+        flightrec.start(dir=frdir, triggers=False, resources=0)
+        conversation = [Message() for _ in range(20_000)]
+        seq = flightrec.checkpoint({"n": 1}, label=conversation)  # type: ignore[arg-type]
+        with dump_and_load() as r:
+            [label] = [e.data["label"] for e in r.events(["checkpoint"]) if e.seq == seq]
+        flightrec.stop()
+        assert label.startswith("[<message>, <message>, ") and len(label) <= 256
+        assert Message.made < 100
+
     def test_long_strings_are_not_truncated(self, roomy: Any) -> None:
         """Strings longer than max_value survive whole (events would be cut, state is not)."""
         text = "word " * 10_000
