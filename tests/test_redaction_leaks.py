@@ -219,6 +219,36 @@ class TestCut:
         ]
         assert r.stats()["email"] == 2
 
+    def test_bytes_value_across_the_cut(self, walk: str) -> None:
+        """Bytes cut at max_bytes: the value the cut splits is replaced whole, not stored in part."""
+        r = Redactor(RedactConfig(max_bytes=40), key=b"k" * 32)
+        for value in self.VALUES:
+            secret = (value.split(":")[-1] if "://" in value else value).encode()
+            pieces = {secret[i : i + 5] for i in range(len(secret) - 4)}
+            # (a two-byte character before the value: the cut may split it, and then its
+            # bytes are kept as they are)
+            for filler in ("y ", "é"):
+                for before in range(20, 39):
+                    text = ("note: " + filler * 20)[:before] + " " + value + " and more text after it"
+                    out = r.redact({"v": text.encode()})
+                    assert isinstance(out, dict)
+                    stored = out["v"]
+                    assert isinstance(stored, bytes) and "…<truncated".encode() in stored
+                    kept = stored.split("…<truncated".encode())[0]
+                    assert not any(p in kept for p in pieces), (value, stored)
+                    assert text.encode().startswith(kept) or b"<" in kept, (value, stored)
+
+    def test_bytes_cut_inside_a_character_of_a_secret_value(self, walk: str) -> None:
+        """A secret value whose character the cut splits is replaced whole; a clean cut keeps every byte."""
+        r = Redactor(RedactConfig(max_bytes=20), key=b"k" * 32)
+        value = "password=abcdefghijé-ça"  # (the cut at 20 bytes splits the "é")
+        whole = r.redact(value)
+        out = r.redact(value.encode() + b" more")
+        assert isinstance(whole, str) and isinstance(out, bytes)
+        assert out == whole.encode() + "…<truncated 10 bytes>".encode()
+        clean = "abcdefghijklmnopqrsé".encode() + b" tail"
+        assert r.redact(clean) == clean[:20] + "…<truncated 6 bytes>".encode()
+
 
 class TestBytes:
     """Bytes are text to the rules even when they are not all UTF-8 (a Latin-1 body, binary framing)."""

@@ -53,9 +53,10 @@ Speed (this runs on the recorder's hot path):
   built-in match and are not scanned.
 
 Bytes are scanned as UTF-8 text (HTTP bodies, JSON), truncated to ``max_bytes``
-first; bytes that are not UTF-8 (Latin-1 text, binary framing around a text
-field) pass the scan as lone surrogates (``surrogateescape``) and come back
-unchanged, so only the replaced values differ from the input, still as ``bytes``.
+first (a value the cut splits is replaced whole, as in a string); bytes that are
+not UTF-8 (Latin-1 text, binary framing around a text field) pass the scan as
+lone surrogates (``surrogateescape``) and come back unchanged, so only the
+replaced values differ from the input, still as ``bytes``.
 
 Known gaps, by design (to keep false positives near zero): phone numbers
 without any separator or ``+`` (indistinguishable from ids and epochs), or

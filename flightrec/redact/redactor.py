@@ -481,17 +481,22 @@ class Redactor:
                     replaced = None
                 if replaced is not None:
                     return str(replaced) + tail
-            head = self._text(head) if not tail else self._cut(s, self._text(head))
+            head = self._text(head) if not tail else self._cut(s, self._text(head), self._max_str)
         return head + tail if tail else head
 
-    def _cut(self, s: str, head: str) -> str:
-        """The redacted head of a string cut at ``max_str``, without a value split by the cut.
+    def _cut(self, s: str, head: str, cut: int) -> str:
+        """The redacted head of a text cut at ``cut`` characters, without a value split by the cut.
 
         An e-mail, card or key that straddles the cut is not recognizable in the head alone
         ("jane.doe@exa"): the text is scanned again with ``_BOUNDARY`` more characters, and
         if a match there crosses the cut, the head ends with its placeholder instead.
+
+        Args:
+            s: The whole text, or at least its first ``cut + _BOUNDARY`` characters.
+            head: The redacted form of ``s[:cut]``.
+            cut: Where the text is cut.
         """
-        ext, _ = self._scan(s[: self._max_str + _BOUNDARY])  # (uncounted: only the crossing match counts)
+        ext, _ = self._scan(s[: cut + _BOUNDARY])  # (uncounted: only the crossing match counts)
         if ext.startswith(head):
             return head  # no match crosses the cut
         i = next((j for j, (a, b) in enumerate(zip(ext, head, strict=False)) if a != b), len(head))
@@ -503,21 +508,38 @@ class Redactor:
                 return ext[: m.end()]
         return head[:i]  # (not a placeholder: drop what differs)
 
-    def _bytes(self, head: bytes, n: int, raw: bool) -> bytes:
-        """Store ``head`` (the first ``max_bytes`` of a value ``n`` bytes long)."""
+    def _bytes(self, data: bytes, n: int, raw: bool) -> bytes:
+        """Store a value ``n`` bytes long, of which ``data`` is the start.
+
+        ``data`` holds the first ``max_bytes`` bytes (those stored) and, when the value is
+        longer, up to ``_BOUNDARY`` more: a value split by the cut is seen whole there.
+        """
+        head = data[: self._max_bytes]
         if not raw and len(head) >= self._min_len:
             # Bytes are scanned as the text they hold (HTTP bodies, JSON, protocol frames).
             # Undecodable bytes (Latin-1 text, binary framing, a character the truncation
             # split) become lone surrogates and come back unchanged, so a secret next to
             # them is found and everything else is stored byte for byte.
             text = head.decode("utf-8", "surrogateescape")
-            out = self._text(text)
+            out = self._text(text) if n <= self._max_bytes else self._cut_bytes(data, text)
             if out is not text and out != text:
                 head = out.encode("utf-8", "surrogateescape")
         if n > self._max_bytes:
             self._degraded += 1
             head += f"…<truncated {n - self._max_bytes} bytes>".encode()
         return head
+
+    def _cut_bytes(self, data: bytes, text: str) -> str:
+        """:meth:`_cut` for bytes: the redacted ``text``, the decoded head of ``data``."""
+        ext = data.decode("utf-8", "surrogateescape")
+        # A character the cut splits is lone surrogates at the end of ``text`` but whole in
+        # ``ext``: compare up to it, and keep its bytes as they are when nothing crosses the cut.
+        k = len(text)
+        while k and not ext.startswith(text[:k]):
+            k -= 1
+        head = self._text(text[:k])
+        kept = self._cut(ext, head, k)
+        return kept + text[k:] if kept == head else kept
 
     def _walk(self, v: Any, path: str, depth: int, active: set[int], raw: bool) -> object:
         t = type(v)
@@ -532,7 +554,7 @@ class Redactor:
         if t is list or t is tuple:
             return self._seq(v, path, depth, active, raw, None)
         if t is bytes:
-            return self._bytes(v[: self._max_bytes], len(v), raw)
+            return self._bytes(v[: self._max_bytes + _BOUNDARY], len(v), raw)
         return self._other(v, path, depth, active, raw)
 
     def _other(self, v: Any, path: str, depth: int, active: set[int], raw: bool) -> object:
@@ -547,7 +569,7 @@ class Redactor:
         if isinstance(v, float):
             return float.__float__(v)
         if isinstance(v, bytes | bytearray):
-            return self._bytes(bytes(v[: self._max_bytes]), len(v), raw)
+            return self._bytes(bytes(v[: self._max_bytes + _BOUNDARY]), len(v), raw)
         if isinstance(v, memoryview):
             return self._memoryview(v, raw)
         if isinstance(v, dict):
@@ -584,9 +606,9 @@ class Redactor:
         try:
             if v.c_contiguous:
                 flat = v if v.ndim == 1 and v.format == "B" else v.cast("B")
-                return self._bytes(flat[: self._max_bytes].tobytes(), flat.nbytes, raw)
+                return self._bytes(flat[: self._max_bytes + _BOUNDARY].tobytes(), flat.nbytes, raw)
             data = v.tobytes()
-            return self._bytes(data[: self._max_bytes], len(data), raw)
+            return self._bytes(data[: self._max_bytes + _BOUNDARY], len(data), raw)
         except (ValueError, TypeError):  # released or exotic views
             self._degraded += 1
             return "<unrepresentable memoryview>"
