@@ -211,6 +211,8 @@ _SECRET_GENERATORS: dict[str, Callable[[random.Random], str]] = {
     ),
     "slack_token": lambda r: (
         f"xox{r.choice('abposr')}-{_rand(r, string.digits, 12)}-{_rand(r, string.digits, 13)}-{_rand(r, _ALNUM, 24)}"
+        if r.random() < 0.7
+        else f"xapp-1-A{_rand(r, _UPPER_DIGITS, 10)}-{_rand(r, string.digits, 13)}-{_rand(r, '0123456789abcdef', 64)}"
     ),
     "gitlab_token": lambda r: (
         r.choice(["glpat-", "gldt-", "glrt-", "glptt-", "glcbt-", "glsoat-"]) + _rand(r, _B64URL, 20)
@@ -219,6 +221,16 @@ _SECRET_GENERATORS: dict[str, Callable[[random.Random], str]] = {
     "sendgrid_key": lambda r: "SG." + _rand(r, _B64URL, 22) + "." + _rand(r, _B64URL, 43),
     "google_key": lambda r: "AIza" + _rand(r, _B64URL, 35),
     "stripe_key": lambda r: r.choice(["sk", "rk", "pk"]) + r.choice(["_live_", "_test_"]) + _rand(r, _ALNUM, 24),
+    "stripe_webhook_secret": lambda r: "whsec_" + _rand(r, _ALNUM, 32),
+    "google_oauth_token": lambda r: (
+        "ya29.a0" + _rand(r, _B64URL, r.randint(100, 200))
+        if r.random() < 0.7
+        else "ya29.c.b0" + _rand(r, _B64URL, 60) + "." + _rand(r, _B64URL, r.randint(40, 120))
+    ),
+    "npm_token": lambda r: "npm_" + _rand(r, _ALNUM, 36),
+    "pypi_token": lambda r: (
+        r.choice(["pypi-AgEIcHlwaS5vcmc", "pypi-AgENdGVzdC5weXBpLm9yZw"]) + _rand(r, _B64URL, r.randint(120, 200))
+    ),
     "jwt": lambda r: (
         "eyJ" + _rand(r, _B64URL, 30) + ".eyJ" + _rand(r, _B64URL, r.randint(40, 120)) + "." + _rand(r, _B64URL, 43)
     ),
@@ -367,6 +379,22 @@ def _lookalike_cases(rng: random.Random) -> Iterator[Case]:
                 f"+{rng.randint(1, 30)} days, +{rng.randint(1, 100)}%",
                 f"req_{_rand(rng, _ALNUM, 24)}",
                 f"@{rng.choice(_FIRST)}.{rng.choice(_LAST)} please review",
+            ]
+        ),
+        # Names and words that start like a token: npm's environment variables, package
+        # names, short or bare prefixes.
+        "token_prefix_words": lambda: rng.choice(
+            [
+                f"npm_config_{rng.choice(_WORDS)}",
+                f"npm_package_{rng.choice(_WORDS)}_{rng.choice(_WORDS)}",
+                f"npm_lifecycle_event={rng.choice(_WORDS)}",
+                f"pypi-{rng.choice(_WORDS)}-{rng.choice(_WORDS)}",
+                f"pypi-AgE{_rand(rng, _ALNUM, rng.randint(1, 30))}",
+                f"whsec_{rng.choice(_WORDS)}",
+                f"ya29.{_rand(rng, _ALNUM, rng.randint(1, 15))}",
+                f"xapp-{rng.choice(_WORDS)}-{rng.choice(_WORDS)}",
+                f"npm_{_rand(rng, _ALNUM, rng.choice([20, 35, 37, 40]))}",
+                f"snpm_{_rand(rng, _ALNUM, 36)}",
             ]
         ),
         "price_and_dims": lambda: rng.choice(

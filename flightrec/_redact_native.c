@@ -1666,14 +1666,16 @@ follows(int kind, const void *data, Py_ssize_t n, Py_ssize_t i, const char *lit)
  * it, then the context its pattern or look-behinds demand):
  *
  * - '-': "----BEGIN" follows (private key), "sk" precedes (OpenAI, Anthropic), "xox"
- *   one before that (Slack), or "gl" two, three or four before that (GitLab);
+ *   one before that (Slack), or "gl" two, three or four before that (GitLab), "xapp"
+ *   (Slack app-level) or "pypi" precedes (PyPI);
  * - ':': "//" follows and an '@' comes later (URL password); IPv6: a run of hex digits,
  *   '.' and ':' that holds "::" or at least six colons;
  * - ':', '=': a secret key name ends right before, or before one quote, blank or escaped
  *   quote (secret-named key in text: password=..., "api_key": "...");
  * - 'J': "ey" precedes (JWT); 'A': "KIA", "SIA" or "Iza" follows (AWS, Google);
  * - '_': "sk", "rk" or "pk" precedes (Stripe), "gh" one before that, or "github" (GitHub),
- *   "hf" (Hugging Face); 'G': "S" precedes and '.' follows (SendGrid);
+ *   "hf" (Hugging Face), "npm" (npm), "whsec" (Stripe webhook); 'G': "S" precedes and '.'
+ *   follows (SendGrid); 'y': "a29." follows (Google OAuth);
  * - 'z'/'Z': "authori" precedes, in any case (Authorization header);
  * - 'B'/'b': "earer" follows (Bearer token);
  * - '@': an e-mail local-part character precedes and a letter or digit follows;
@@ -1798,7 +1800,8 @@ light_may(PyObject *text)
         switch (c) {
         case '-':
             if (FOLLOWS(i + 1, "----BEGIN") || PRECEDES(i, "sk") || (i >= 4 && PRECEDES(i - 1, "xox")) ||
-                (i >= 4 && PRECEDES(i - 2, "gl")) || (i >= 5 && PRECEDES(i - 3, "gl")) || (i >= 6 && PRECEDES(i - 4, "gl"))) {
+                (i >= 4 && PRECEDES(i - 2, "gl")) || (i >= 5 && PRECEDES(i - 3, "gl")) || (i >= 6 && PRECEDES(i - 4, "gl")) ||
+                PRECEDES(i, "xapp") || PRECEDES(i, "pypi")) {
                 return 1;
             }
             break;
@@ -1838,7 +1841,13 @@ light_may(PyObject *text)
             break;
         case '_':
             if ((i >= 2 && AT(i - 1) == 'k' && (AT(i - 2) == 's' || AT(i - 2) == 'r' || AT(i - 2) == 'p')) ||
-                (i >= 3 && PRECEDES(i - 1, "gh")) || PRECEDES(i, "github") || PRECEDES(i, "hf")) {
+                (i >= 3 && PRECEDES(i - 1, "gh")) || PRECEDES(i, "github") || PRECEDES(i, "hf") || PRECEDES(i, "npm") ||
+                PRECEDES(i, "whsec")) {
+                return 1;
+            }
+            break;
+        case 'y':
+            if (FOLLOWS(i + 1, "a29.")) {
                 return 1;
             }
             break;

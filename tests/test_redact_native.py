@@ -384,6 +384,17 @@ LIGHT_PIECES = [
     "hf_",
     "SG." + "a" * 22 + "." + "b" * 43,
     "SG.",
+    "xapp-1-A0123456789-1234567890123-" + "ab12" * 16,
+    "xapp-",
+    "pypi-AgEIcHlwaS5vcmc" + "Cj" * 30,
+    "pypi-",
+    "npm_" + "a1B" * 12,
+    "npm_",
+    "whsec_" + "Q9r8" * 8,
+    "whsec_",
+    "ya29.a0" + "x-Y_" * 10,
+    "ya29.",
+    "ya2",
     "ghp_" + "a1" * 16,
     "gh_",
     "github_pat_" + "a" * 24,
@@ -427,7 +438,7 @@ LIGHT_PIECES = [
 light_text = st.one_of(
     st.lists(st.sampled_from(LIGHT_PIECES + FRAGMENTS), max_size=10).map("".join),
     st.lists(st.sampled_from(LIGHT_PIECES), max_size=6).map(" ".join),
-    st.text(alphabet="-:_@%+(zZAJBbeyksxorhgtpuizIKS/.04af \\n=\"'PWDdnwlGf", max_size=60),
+    st.text(alphabet="-:_@%+(zZAJBbeyksxorhgtpuizIKS/.04af \\n=\"'PWDdnwlGfm29c", max_size=60),
 )
 
 

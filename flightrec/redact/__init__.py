@@ -17,8 +17,10 @@ Rules (rule name -> KIND label, upper-cased):
   (``123-45-6789``, never-issued areas excluded), ``ipv4``, ``ipv6``, ``iban``
   (country length + mod-97), ``openai_key``, ``anthropic_key``, ``aws_key``,
   ``github_token``, ``gitlab_token`` (``glpat-``...), ``huggingface_token``
-  (``hf_``), ``slack_token``, ``google_key``, ``stripe_key``, ``sendgrid_key``
-  (``SG.``), ``jwt``,
+  (``hf_``), ``slack_token`` (also app-level ``xapp-``), ``google_key``,
+  ``google_oauth_token`` (``ya29.``), ``stripe_key``, ``stripe_webhook_secret``
+  (``whsec_``), ``sendgrid_key`` (``SG.``), ``npm_token`` (``npm_``),
+  ``pypi_token`` (``pypi-AgE``...), ``jwt``,
   ``bearer`` (the token after ``Bearer``), ``auth_header`` (the value of an
   ``Authorization:`` header), ``private_key`` (PEM blocks) and
   ``url_password`` (only the password of ``scheme://user:pass@host``);
@@ -34,7 +36,7 @@ Speed (this runs on the recorder's hot path):
 * **One regex pass per string.** Every pattern rule is anchored on a literal
   "trigger" character: ``@`` for e-mail, ``-`` for ``sk-``/``xoxb-``/PEM,
   ``:`` for URLs and IPv6, ``:``/``=`` for secret-named keys in text, ``_`` for
-  ``ghp_``/``sk_live_``, a digit for numbers,
+  ``ghp_``/``sk_live_``, ``y`` for ``ya29.``, a digit for numbers,
   and so on. All rules are compiled into one alternation whose top-level
   branches each start with such a literal, so ``re`` compiles a charset prefix
   and skips in C from one trigger character to the next instead of trying every

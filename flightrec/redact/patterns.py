@@ -122,6 +122,11 @@ _FRAGS: tuple[_Frag, ...] = (
         "gitlab_token", "-", rf"[A-Za-z0-9_\-](?<={_NB}gl(?:soat|ffct)-.)[A-Za-z0-9_\-]{{19,}}(?:\.[A-Za-z0-9_\-]+)*", 6
     ),
     _Frag("slack_token", "-", rf"[A-Za-z0-9](?<=xox[abposr]-.)(?<={_NB}xox.-.)[A-Za-z0-9\-]{{9,}}", 4),
+    # Slack app-level tokens: xapp-1-A0123456789-1234567890123-<64 hex>.
+    _Frag("slack_token", "-", rf"[0-9](?<={_NB}xapp-.)-[A-Za-z0-9\-]{{20,}}", 4),
+    # PyPI API tokens are macaroons: "pypi-AgE" then a long base64url body ("AgEIcHlwaS5vcmc"
+    # for pypi.org, "AgENdGVzdC5weXBpLm9yZw" for test.pypi.org).
+    _Frag("pypi_token", "-", rf"A(?<={_NB}pypi-A)gE[A-Za-z0-9_\-]{{40,}}", 4),
     _Frag(
         "url_password",
         ":",
@@ -159,6 +164,18 @@ _FRAGS: tuple[_Frag, ...] = (
     # SendGrid: SG.<22>.<43>, triggered on its 'G' (a '.' would stop the search in all prose).
     _Frag("sendgrid_key", "G", rf"\.(?<={_NB}SG\.)[A-Za-z0-9_\-]{{22}}\.[A-Za-z0-9_\-]{{43}}(?![A-Za-z0-9_\-])", 1),
     _Frag("github_token", "_", rf"pat_(?<={_NB}github_pat_)[A-Za-z0-9_]{{22,}}", 6),
+    # npm: npm_ and 36 letters and digits (npm_config_cache and the like have more '_').
+    _Frag("npm_token", "_", rf"[A-Za-z0-9](?<={_NB}npm_.)[A-Za-z0-9]{{35}}(?![A-Za-z0-9_])", 3),
+    # Stripe webhook signing secrets (also Svix's): whsec_ and a base64 body.
+    _Frag("stripe_webhook_secret", "_", rf"[A-Za-z0-9+/](?<={_NB}whsec_.)[A-Za-z0-9+/]{{23,}}={{0,2}}", 5),
+    # Google OAuth access tokens: ya29. and a long base64url body, in dotted parts for
+    # service accounts ("ya29.c.b0A..."); triggered on the 'y' ('.' is in all prose).
+    _Frag(
+        "google_oauth_token",
+        "y",
+        rf"a29\.(?<={_NB}ya29\.)(?=[A-Za-z0-9_.\-]{{20}})[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*",
+        0,
+    ),
     _Frag(
         "auth_header",
         "zZ",
