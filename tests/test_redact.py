@@ -600,6 +600,38 @@ class TestKeyNames:
         assert kinds(out["spin"]) == ["SECRET"]  # endings match like built-in ones ("spin" ends in "pin")
         assert out["pinned"] == "y"
 
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "ssn_last4=1234",
+            '{"ssn_last4": "1234"}',
+            "SSN-Last4: 1234",
+            "{'ssnLast4': '1234'}",
+            '"{\\"user_ssn_last4\\": \\"1234\\"}"',
+            "?user=bob&ssn_last4=1234&x=1",
+        ],
+    )
+    def test_extra_keys_in_text(self, text: str) -> None:
+        """A name in ``extra_keys`` loses its value in text too, however spelt, as the built-in names do."""
+        red = Redactor(RedactConfig(extra_keys=("ssn_last4",)), key=KEY)
+        for out in (red.redact_text("note " + text + " end"), red.redact({"note": text})["note"]):  # type: ignore[index]
+            assert "1234" not in out and kinds(out) == ["SECRET"], out
+        assert Redactor(key=KEY).redact_text(text) == text  # (not a built-in name)
+
+    def test_extra_keys_in_text_short_names_and_near_misses(self) -> None:
+        """A short extra name counts as the whole name or its ending; other keys and words stay."""
+        red = Redactor(RedactConfig(extra_keys=("pw", "ssn_last4")), key=KEY)
+        assert kinds(red.redact_text("pw=abc db_pw: 'x1' dbPw = y2")) == ["SECRET"] * 3
+        assert kinds(red.redact_text("pw=x")) == ["SECRET"]  # (shorter than any built-in match)
+        clean = "power=3 pwx: 1 ssn: 12 last4=1234 ssn_last=5, ssn_last4 is a field name, ssn_last4 == x"
+        assert red.redact_text(clean) == clean
+
+    def test_allow_keys_do_not_relax_text(self) -> None:
+        """``allow_keys`` keeps a dict value, but the same key in text is still a secret (the safe direction)."""
+        red = Redactor(RedactConfig(allow_keys=("password",)), key=KEY)
+        out = red.redact({"password": "hunter2", "note": "password=hunter2"})
+        assert isinstance(out, dict) and out["password"] == "hunter2" and kinds(out["note"]) == ["SECRET"]
+
     def test_keys_are_scanned_too(self, r: Redactor) -> None:
         """A key that holds PII is replaced like a value (a dict keyed by e-mail address)."""
         out = r.redact({"jane@example.com": "jane@example.com"})

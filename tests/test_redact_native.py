@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flightrec import redact
-from flightrec.redact import Redactor, checks, patterns, pseudonym, redactor
+from flightrec.redact import RedactConfig, Redactor, checks, patterns, pseudonym, redactor
 
 native: Any = patterns._native
 needs_c = pytest.mark.skipif(native is None, reason="the C extension is not built here")
@@ -282,9 +282,9 @@ digit_text = st.one_of(
 )
 
 
-def assert_scan_equals_full_loop(text: str) -> None:
+def assert_scan_equals_full_loop(text: str, config: RedactConfig | None = None) -> None:
     """Redactor._scan (with its prefilters) gives what the Python loop gives with the full pattern."""
-    r = Redactor(key=KEY)
+    r = Redactor(config, key=KEY)
     want_hits: list[str] = []
     first = r._scanner.search(text)  # type: ignore[union-attr]
     want = None
@@ -435,6 +435,8 @@ LIGHT_PIECES = [
     "\\n",
     " ",
 ]
+# Key names of a test's extra_keys, in several spellings, and near misses.
+EXTRA_KEY_PIECES = ["ssn_last4=1234", "SsnLast4", "SSN-LAST4", "ssn", "last4: ", "db_pw=", "pw", "PW ", "x=", "ax"]
 light_text = st.one_of(
     st.lists(st.sampled_from(LIGHT_PIECES + FRAGMENTS), max_size=10).map("".join),
     st.lists(st.sampled_from(LIGHT_PIECES), max_size=6).map(" ".join),
@@ -471,6 +473,12 @@ class TestLightPrefilter:
     def test_scan_equals_the_full_pattern_loop(self, text: str) -> None:
         """Redactor._scan (both prefilters) gives what the Python loop gives with the full pattern."""
         assert_scan_equals_full_loop(text)
+
+    @settings(max_examples=300, deadline=None)
+    @given(text=st.lists(st.sampled_from(LIGHT_PIECES + EXTRA_KEY_PIECES), max_size=8).map("".join))
+    def test_scan_with_extra_keys_equals_the_full_pattern_loop(self, text: str) -> None:
+        """With extra key names (which the C test does not know), _scan still finds all the full pattern finds."""
+        assert_scan_equals_full_loop(text, RedactConfig(extra_keys=("ssn_last4", "pw", "x")))
 
     @settings(max_examples=300, deadline=None)
     @given(text=light_text)

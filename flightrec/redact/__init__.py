@@ -29,7 +29,8 @@ Rules (rule name -> KIND label, upper-cased):
   last segment is a short one (``pin``, ``otp``, ``auth``, ``cvv``: ``card_pin``
   but not ``spinner``); the same names in text, before a ``:`` or ``=``
   (``password=...``, ``"api_key": "..."``, ``X-Api-Key: ...``, a ``Cookie:`` line);
-* user ``extra_patterns`` and ``extra_keys``.
+* user ``extra_patterns`` and ``extra_keys`` (in dicts and, as the built-in
+  names, in text; ``allow_keys`` keeps dict values only, never relaxes text).
 
 Speed (this runs on the recorder's hot path):
 

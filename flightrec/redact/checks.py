@@ -232,18 +232,19 @@ _CREDENTIAL = re.compile(r"[ \t]+(?!<[A-Z][A-Z0-9_]*:[0-9a-f]{6}>)([^\s\"',;\\]+
 
 
 @functools.lru_cache(maxsize=1024)
-def _text_key_kind(key: str) -> int:
+def _text_key_kind(key: str, extra: tuple[str, ...] = ()) -> int:
     """0: not a secret name; 1: a secret name; 2 (``_COOKIE``): a cookie header's name.
 
+    ``extra``: the user's extra key-name endings (normalized), as a dict key is tested.
     (Cached: the same few key names come back in every JSON text and query string.)
     """
     norm = normalize_key(key)
-    if not _secret_name(norm):
+    if not _secret_name(norm) and not (extra and norm.endswith(extra)):
         return 0
     return _COOKIE if norm.endswith(("cookie", "cookies")) else 1
 
 
-def _chk_secret_value(text: str, a: int, b: int) -> tuple[int, int] | None:
+def _chk_secret_value(text: str, a: int, b: int, extra: tuple[str, ...] = ()) -> tuple[int, int] | None:
     # The candidate is the value; its separator is before the opening quote and blanks.
     sep = a - 1
     if text[sep] in "\"'":
@@ -252,7 +253,7 @@ def _chk_secret_value(text: str, a: int, b: int) -> tuple[int, int] | None:
             sep -= 1
     while text[sep] in " \t":
         sep -= 1
-    kind = _text_key_kind(_text_key_before(text, sep))
+    kind = _text_key_kind(_text_key_before(text, sep), extra)
     if not kind or text[a:b] in _LITERALS:
         return None
     if text[a:b] in _AUTH_SCHEMES and text[b : b + 1] in (" ", "\t"):

@@ -28,9 +28,12 @@ class RedactConfig:
         disabled_rules: Rule names (built-in or extra) not to run.
         extra_patterns: ``(rule_name, regex)`` pairs; matches are replaced by
             ``<RULE_NAME:hash>``. They run before the built-in rules.
-        extra_keys: Extra secret key-name endings (normalized like keys are).
+        extra_keys: Extra secret key-name endings (normalized like keys are). Like
+            the built-in names they count in text too (``ssn_last4=1234``,
+            ``"ssnLast4": "1234"``) wherever the ``secret`` rule runs.
         allow_keys: Normalized key names, or dotted paths such as
-            ``"tool.args.email"``, whose values are never redacted.
+            ``"tool.args.email"``, whose values are never redacted. Dict keys
+            only: the same name in text (``password=...``) is still redacted.
         callback: ``(path, value) -> replacement | None`` called for every
             string value before the built-in handling; ``None`` keeps it.
         max_str: Maximum characters kept from a string value; only these are

@@ -9,6 +9,7 @@ validators and the prefilters, from ``flightrec/_redact_native.c``, are chosen h
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -44,7 +45,7 @@ _DOMAIN_REST = (
 )
 
 
-def _secret_key_gate() -> str:
+def _secret_key_gate(extra: tuple[str, ...] = ()) -> str:
     """Look-behinds that a ``:``/``=`` just matched follows the end of a secret key name.
 
     The last three characters of the key (either case; ``_``/``-`` where a name has
@@ -52,15 +53,25 @@ def _secret_key_gate() -> str:
     that turn away nearly every other key and word ("name":, Notes:, level=), so that the
     exact test, :func:`~flightrec.redact.checks._chk_secret_value` (the key-name rule on the
     word before), runs on few candidates.
+
+    Args:
+        extra: The user's extra key-name endings (normalized), tested as the built-in
+            ones; one shorter than three characters gets look-behinds of its own length.
     """
     tails: list[str] = []
-    for name in (*_SECRET_KEY_ENDINGS, *_SECRET_KEY_NAMES):
+    for name in (*_SECRET_KEY_ENDINGS, *_SECRET_KEY_NAMES, *extra):
         segments = name.strip("_").split("_")
         tails += [sep.join(segments)[-3:] for sep in ("", "_", "-")]
-    classes = "".join(
-        "[" + re.escape("".join(sorted({c for t in tails for c in (t[i], t[i].upper())}))) + "]" for i in range(3)
-    )
-    return rf"(?:(?<={classes}.)|(?<={classes}[\"' \t].)|(?<={classes}\\\".))"
+    gates: list[str] = []
+    for size in (3, 2, 1):
+        mine = [t for t in tails if len(t) == size]
+        if not mine:
+            continue
+        classes = "".join(
+            "[" + re.escape("".join(sorted({c for t in mine for c in (t[i], t[i].upper())}))) + "]" for i in range(size)
+        )
+        gates += [rf"(?<={classes}.)", rf"(?<={classes}[\"' \t].)", rf"(?<={classes}\\\".)"]
+    return "(?:" + "|".join(gates) + ")"
 
 
 # The value after a secret key's separator: the content of a "..." (JSON, also escaped as
@@ -148,6 +159,7 @@ _FRAGS: tuple[_Frag, ...] = (
         check=_chk_ipv6,
     ),
     # A secret-named key in text: password=..., "api_key": "...", X-Api-Key: ...
+    # (A redactor with extra key names builds its own, see _secret_frag.)
     _Frag("secret", ":=", _secret_key_gate() + _SECRET_VALUE, 0, inner=True, check=_chk_secret_value),
     _Frag(
         "jwt",
@@ -349,8 +361,16 @@ def _digit_triggered(frag: _Frag) -> bool:
 _DIGITS_SET = frozenset(_DIGITS)
 
 
+def _secret_frag(extra: tuple[str, ...]) -> _Frag:
+    """The ``secret`` fragment for a redactor whose user added key names (``extra_keys``):
+    its gate and its key check know them too, so ``ssn_last4=1234`` in text is a secret as
+    the dict key ``ssn_last4`` is."""
+    check = functools.partial(_chk_secret_value, extra=extra)
+    return _Frag("secret", ":=", _secret_key_gate(extra) + _SECRET_VALUE, 0, inner=True, check=check)
+
+
 def _build_scanner(
-    enabled: set[str], digit_triggered: bool = True
+    enabled: set[str], digit_triggered: bool = True, extra_keys: tuple[str, ...] = ()
 ) -> tuple[re.Pattern[str] | None, list[_Handler | None]]:
     """Compile the combined single-pass pattern for the enabled built-in rules.
 
@@ -364,12 +384,16 @@ def _build_scanner(
             one finds in a text where none of them can match (see ``digits_may_match``
             in flightrec/_redact_native.c): at each position only the branch of that
             position's character is tried.
+        extra_keys: The user's extra secret key-name endings (normalized): the ``secret``
+            fragment finds them in text too.
 
     Returns:
         The pattern (``None`` if no pattern rule is enabled) and a handler per
         group index (``None`` for inner groups).
     """
     frags = [f for f in _FRAGS if f.rule in enabled and (digit_triggered or not _digit_triggered(f))]
+    if extra_keys:
+        frags = [_secret_frag(extra_keys) if f.rule == "secret" else f for f in frags]
     anchors: list[str] = []
     for f in frags:
         for c in f.anchors:

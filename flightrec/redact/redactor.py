@@ -135,6 +135,7 @@ class Redactor:
         "_enabled",
         "_extra",
         "_extra_endings",
+        "_extra_words",
         "_handlers",
         "_key_cache",
         "_keyed",
@@ -180,12 +181,21 @@ class Redactor:
         builtin -= cfg.disabled_rules
         if not cfg.enabled:
             builtin = set()
-        self._scanner, self._handlers = _build_scanner(builtin)
+        self._extra_endings = tuple(normalize_key(k) for k in cfg.extra_keys if normalize_key(k))
+        self._secret_keys_on = "secret" in builtin
+        # The user's key names count in text too (``ssn_last4=1234``), wherever the secret rule runs.
+        text_keys = self._extra_endings if self._secret_keys_on else ()
+        self._scanner, self._handlers = _build_scanner(builtin, extra_keys=text_keys)
         # For text where no digit-triggered fragment can match (most text with digits).
         self._light: tuple[re.Pattern[str] | None, list[_Handler | None]] | None = (
-            _build_scanner(builtin, digit_triggered=False) if _digits_may_match is not None else None
+            _build_scanner(builtin, digit_triggered=False, extra_keys=text_keys)
+            if _digits_may_match is not None
+            else None
         )
-        self._secret_keys_on = "secret" in builtin
+        # The C light prefilter knows the built-in key names only: a text it clears is
+        # searched anyway when one of the user's names is in it (lower-cased, without the
+        # '_' and '-' that camelCase, kebab-case and snake_case spellings differ by).
+        self._extra_words = tuple({e.replace("_", "") for e in text_keys})
 
         self._extra: list[tuple[str, str, re.Pattern[str]]] = []
         if cfg.enabled:
@@ -196,15 +206,18 @@ class Redactor:
                     self._extra.append((name, name.upper(), re.compile(pattern)))
                 except re.error as exc:
                     raise ValueError(f"invalid extra pattern {name!r}: {exc}") from exc
-        self._min_len = 1 if self._extra else _MIN_LEN
+        # (A short extra key name makes a shorter text a match: "pw=x".)
+        shortest = min((len(w) + 2 for w in self._extra_words), default=_MIN_LEN)
+        self._min_len = 1 if self._extra else min(_MIN_LEN, shortest)
         # Whether a text both C prefilters clear is clean as it is (what _scan finds after
         # the same tests): no extra pattern runs before them. The C dict walk reads it.
-        self._prefilter = self._light is not None and not self._extra and _no_rule_can_match is not None
+        self._prefilter = (
+            self._light is not None and not self._extra and not self._extra_words and _no_rule_can_match is not None
+        )
 
         self._active_rules = [r for r in BUILTIN_RULES if r in builtin] + [n for n, _, _ in self._extra]
         self._stats: dict[str, int] = dict.fromkeys(self._active_rules, 0)
 
-        self._extra_endings = tuple(normalize_key(k) for k in cfg.extra_keys if normalize_key(k))
         self._allow_names = frozenset(normalize_key(k) for k in cfg.allow_keys if "." not in k)
         self._allow_paths = frozenset(k for k in cfg.allow_keys if "." in k)
         self._need_path = self._callback is not None or bool(self._allow_paths)
@@ -386,12 +399,12 @@ class Redactor:
         n = len(text)
         light = self._light
         if light is not None and scanner is not None and n >= _MIN_LEN and not _digits_may_match(text):  # type: ignore[misc]
-            if _light_may_match is not None and not _light_may_match(text):
+            if _light_may_match is not None and not _light_may_match(text) and not self._extra_word_in(text):
                 return (text, tuple(hits)) if hits else (text, ())  # no rule can match: no search
             scanner, handlers = light
         if (
             scanner is None
-            or n < _MIN_LEN
+            or n < self._min_len
             # (without extra patterns, _text_miss has already let ids through unscanned)
             or (self._extra and n <= _ID_MAX_LEN and text[0] in _ID_FIRST and _id_like(text))
             or (first := scanner.search(text)) is None
@@ -401,6 +414,13 @@ class Redactor:
         if out is None:
             return (text, tuple(hits)) if hits else (text, ())
         return out, tuple(hits)
+
+    def _extra_word_in(self, text: str) -> bool:
+        """Whether one of the user's extra key names may be in ``text`` (a necessary condition)."""
+        if not self._extra_words:
+            return False
+        folded = text.lower().replace("_", "").replace("-", "")
+        return any(w in folded for w in self._extra_words)
 
     def _extra_replacer(self, kind: str, name: str, hits: list[str]) -> Callable[[re.Match[str]], str]:
         def replace(m: re.Match[str]) -> str:
