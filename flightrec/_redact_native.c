@@ -706,11 +706,18 @@ scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
         else if (back < 0) {
             /* E-mail: the local part precedes the '@' trigger (at most 64 characters,
-             * not before the end of the last replacement, without leading dots). */
+             * not before the end of the last replacement, without the letter of an
+             * escaped line break before it ("\\njane@...") nor leading dots). */
             Py_ssize_t lo = a - 64 > last ? a - 64 : last;
             Py_ssize_t i = a;
             while (i > lo && is_local_char(PyUnicode_READ(kind, data, i - 1))) {
                 i--;
+            }
+            if (i < a && i > 0 && PyUnicode_READ(kind, data, i - 1) == '\\') {
+                Py_UCS4 e = PyUnicode_READ(kind, data, i);
+                if (e == 'n' || e == 'r' || e == 't') {
+                    i++;
+                }
             }
             while (i < a && PyUnicode_READ(kind, data, i) == '.') {
                 i++;

@@ -311,6 +311,13 @@ class TestHandWritten:
         assert re.fullmatch(r"Authorization: Bearer <AUTH_HEADER:[0-9a-f]{6}>\r\nHost: h", out), out
         assert r.redact_text(out) == out
 
+    def test_escaped_line_break_before_an_address(self, r: Redactor) -> None:
+        """JSON-escaped text: the "n" of "\\n" is no part of the address after it, and "\\n@name" is no address."""
+        out = r.redact_text("hi\\njane@example.com\\tbob@example.com\\n@lucas.lee please review")
+        assert out == "hi\\n{}\\t{}\\n@lucas.lee please review".format(
+            r.redact_text("jane@example.com"), r.redact_text("bob@example.com")
+        )
+
     def test_surrounding_text_untouched(self, r: Redactor) -> None:
         """Text around a replaced value is preserved byte for byte."""
         out = r.redact_text("Hi Bob, mail bob@example.com, thanks!")

@@ -454,7 +454,10 @@ def _python_match_loop(
             a, b = m.span(inner)
         elif back < 0:  # e-mail: the local part precedes the '@' trigger
             window = text[max(last, a - 64) : a]
-            local = window[len(window.rstrip(_LOCAL_CHARS)) :].lstrip(".")
+            local = window[len(window.rstrip(_LOCAL_CHARS)) :]
+            if local[:1] in ("n", "r", "t") and text[a - len(local) - 1 : a - len(local)] == "\\":
+                local = local[1:]  # the letter of an escaped line break ("\\njane@..."), not the address
+            local = local.lstrip(".")
             a = a - len(local) if local else -1
         else:
             a -= back
