@@ -286,6 +286,11 @@ class TestLiveReader:
             child.wait()
 
 
+def _rings_by_pid(frdir: Path) -> dict[int, Path]:
+    """The ring files in ``frdir``, by the pid of the process that made each."""
+    return {open_recording(p).meta["pid"]: p for p in frdir.glob("*.ring")}
+
+
 class TestFork:
     def test_forked_child_records_into_its_own_ring(self, frdir: Path) -> None:
         """After os.fork() the child records into a new ring; the parent's is untouched."""
@@ -308,7 +313,7 @@ class TestFork:
         )
         assert result.returncode == 0, result.stderr
         parent_pid, child_pid = map(int, result.stdout.split())
-        rings = {open_recording(p).meta["pid"]: p for p in frdir.glob("*.ring")}
+        rings = _rings_by_pid(frdir)
         assert set(rings) == {parent_pid, child_pid}
         parent = [e.data["who"] for e in open_recording(rings[parent_pid]).events()]
         child = [e.data["who"] for e in open_recording(rings[child_pid]).events()]
@@ -455,7 +460,7 @@ class TestFork:
         )
         assert result.returncode == 0, result.stderr
         parent_pid, child_pid = map(int, result.stdout.split())
-        rings = {open_recording(p).meta["pid"]: p for p in frdir.glob("*.ring")}
+        rings = _rings_by_pid(frdir)
         assert set(rings) == {parent_pid, child_pid}
         kinds = [e.kind for e in open_recording(rings[child_pid]).events()]
         assert kinds.count("note") == 200
@@ -485,7 +490,7 @@ class TestFork:
         )
         assert result.returncode == 0, result.stderr
         child_pid, grandchild_pid = map(int, result.stdout.split())
-        rings = {open_recording(p).meta["pid"]: p for p in frdir.glob("*.ring")}
+        rings = _rings_by_pid(frdir)
         assert child_pid not in rings
         assert [e.data["who"] for e in open_recording(rings[grandchild_pid]).events()] == ["grandchild"]
 

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flightrec.tui.app import FlightrecApp
@@ -23,6 +24,18 @@ def dump_env(frdir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Recovered dumps go to the test's directory, not the user's."""
     monkeypatch.setenv("FLIGHTREC_DIR", str(frdir))
     return frdir
+
+
+async def _dump_written(pilot: Any, app: FlightrecApp) -> Path:
+    """The path in the app's "dump written to" notice, once it shows (after ``d``)."""
+    await wait_for(
+        pilot,
+        lambda: any("dump written to" in n.message for n in app._notifications),
+        timeout=20,
+        what="dump notification",
+    )
+    message = next(n.message for n in app._notifications if "dump written to" in n.message)
+    return Path(message.split("dump written to ", 1)[1])
 
 
 class TestLive:
@@ -53,14 +66,7 @@ class TestLive:
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
             await pilot.press("d")
-            await wait_for(
-                pilot,
-                lambda: any("dump written to" in n.message for n in app._notifications),
-                timeout=20,
-                what="dump notification",
-            )
-            message = next(n.message for n in app._notifications if "dump written to" in n.message)
-            path = Path(message.split("dump written to ", 1)[1])
+            path = await _dump_written(pilot, app)
             assert path.exists() and path.suffix == ".frec"
 
     async def test_child_killed_mid_attach_is_reported_and_recoverable(
@@ -101,14 +107,7 @@ class TestLive:
         async with app.run_test(size=SIZE) as pilot:
             # WHEN d asks the recorder for a dump
             await pilot.press("d")
-            await wait_for(
-                pilot,
-                lambda: any("dump written to" in n.message for n in app._notifications),
-                timeout=20,
-                what="dump notification",
-            )
-            message = next(n.message for n in app._notifications if "dump written to" in n.message)
-            asked = Path(message.split("dump written to ", 1)[1])
+            asked = await _dump_written(pilot, app)
             # THEN it is in the process's dump directory, and the path shown is absolute
             assert asked.is_absolute() and asked.parent == process_dir and asked.exists()
             # WHEN the process dies and ctrl+r recovers its ring
