@@ -415,6 +415,29 @@ skips_cache(const Fast *self, long misses)
     return misses >= self->give_up && misses % self->give_up != 0;
 }
 
+/* Payloads whose encoding is longer than this are never kept in the payload cache. */
+#define CACHE_KEY_MAX 8192
+
+/* Whether a top-level value of ``data`` is a text longer than the payload cache keeps: its
+ * encoding (the key) could never be found there, and encoding and hashing a 10 MB tool
+ * result only to look it up cost milliseconds (recorder._long_text's twin). */
+static int
+has_long_text(PyObject *data)
+{
+    if (!PyDict_CheckExact(data)) {
+        return 0;
+    }
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    while (PyDict_Next(data, &pos, &k, &v)) {
+        if ((PyUnicode_CheckExact(v) && PyUnicode_GET_LENGTH(v) > CACHE_KEY_MAX) ||
+            (PyBytes_CheckExact(v) && PyBytes_GET_SIZE(v) > CACHE_KEY_MAX)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Recorder._redacted in C (see its docstring): the redacted payload, reused whole (as a
  * msgspec.Raw of its encoding) when the same payload was redacted before. A new
  * reference, or NULL with an error set. */
@@ -438,6 +461,9 @@ redact_payload(Fast *self, PyObject *data, PyObject *kind)
         }
         return redact_direct(self, data);
     }
+    if (has_long_text(data)) {
+        return redact_direct(self, data);
+    }
     PyObject *key = PyObject_CallOneArg(self->encode_data, data);
     if (key == NULL || !PyBytes_Check(key)) {
         PyErr_Clear(); /* unencodable as given: the walk sanitizes it */
@@ -459,7 +485,7 @@ redact_payload(Fast *self, PyObject *data, PyObject *kind)
         return NULL;
     }
     PyObject *clean = redact_direct(self, data);
-    if (clean == NULL || PyBytes_GET_SIZE(key) > 8192) {
+    if (clean == NULL || PyBytes_GET_SIZE(key) > CACHE_KEY_MAX) {
         Py_DECREF(key);
         return clean;
     }

@@ -1014,7 +1014,10 @@ walk_value(DictWalk *w, WalkCfg *cfg, PyObject *red, PyObject *v, PyObject *path
 {
     Py_ssize_t max_str = cfg->max_str;
     if (PyUnicode_CheckExact(v)) {
-        PyObject *e = PyDict_GetItemWithError(cache, v); /* borrowed */
+        /* A text longer than the cache keeps is never in it: not looked up, which would hash
+         * it whole (a 10 MB tool result cost milliseconds in siphash, for a value cut to
+         * max_str anyway). */
+        PyObject *e = PyUnicode_GET_LENGTH(v) <= CACHE_MAX_ENTRY ? PyDict_GetItemWithError(cache, v) : NULL;
         if (e == NULL) {
             if (PyErr_Occurred()) {
                 return NULL;

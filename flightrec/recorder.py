@@ -36,6 +36,14 @@ _span_get = current_span.get
 _NO_SPAN = (None, None)
 _MAX_META_PATH = 512  # longest dump directory recorded in the ring header (a page holds all the metadata)
 _CACHE_GIVE_UP = 16  # misses in a row after which a kind mostly skips the payload cache (see _redacted)
+_CACHE_KEY_MAX = 8192  # payloads encoded longer than this are not kept in the payload cache
+
+
+def _long_text(data: dict[str, Any]) -> bool:
+    """Whether a top-level value of ``data`` is a text longer than the payload cache keeps:
+    encoding and hashing a 10 MB tool result only to look it up, where it can never be, cost
+    milliseconds (``has_long_text`` in ``_fastpath.c`` is its twin)."""
+    return any((type(v) is str or type(v) is bytes) and len(v) > _CACHE_KEY_MAX for v in data.values())
 
 
 # Field names of the events flightrec itself writes (agent.py, memory.py, checkpoint/store.py).
@@ -350,6 +358,8 @@ class Recorder:
         if misses >= _CACHE_GIVE_UP and misses % _CACHE_GIVE_UP:
             self._cache_misses[kind] = misses + 1
             return self.redactor.redact(data)
+        if _long_text(data):  # its key would be too long to be kept: it could never be found
+            return self.redactor.redact(data)
         try:
             key = self._encode_data(data)
         except Exception:
@@ -362,7 +372,7 @@ class Recorder:
             return hit
         self._cache_misses[kind] = misses + 1
         clean = self.redactor.redact(data)
-        if len(key) <= 8192:
+        if len(key) <= _CACHE_KEY_MAX:
             try:
                 raw = msgspec.Raw(self._encode_data(clean))
             except Exception:

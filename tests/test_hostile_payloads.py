@@ -3,7 +3,9 @@ event is stored degraded but honest (and counted), with redaction on (the defaul
 
 from __future__ import annotations
 
+import json
 import math
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -440,3 +442,35 @@ class TestUndecodableNames:
             "nested": {"k\ufffd": ["x?y", 3]},
             "_degraded": "UnicodeEncodeError",
         }
+
+
+HUGE_VALUES = """
+import ctypes, json, sys, flightrec
+rec = flightrec.start(triggers=False, resources=0)
+text = "x" * (10 << 20) + sys.argv[0][:0] + "!"  # built at run time: its hash not yet computed
+blob = b"y" * (10 << 20)
+flightrec.record("huge", text=text, blob=blob)
+flightrec.record("small", text="short")
+with flightrec.load(flightrec.dump()) as r:
+    [huge] = [e.data for e in r.events() if e.kind == "huge"]
+print(json.dumps({
+    # CPython keeps a str's hash in the object, -1 until computed (after ob_refcnt, ob_type, length)
+    "text_hashed": ctypes.c_ssize_t.from_address(id(text) + 24).value != -1,
+    "payload_cache": {k: rec._cache_misses.get(k) for k in ("huge", "small")},
+    "kept": [len(huge["text"]), len(huge["blob"])],
+}))
+"""
+
+
+@pytest.mark.skipif(sys.implementation.name != "cpython", reason="reads CPython's str layout")
+@pytest.mark.parametrize("pure", ["0", "1"])
+def test_a_huge_value_is_cut_without_being_hashed_or_encoded_whole(frdir: Path, pure: str) -> None:
+    """A 10 MB tool result is cut to max_value; it used to be hashed whole for the redactor's
+    text cache and encoded whole as a payload-cache key, neither of which could ever hold
+    it (milliseconds a call). Neither looks it up now; a small payload still does."""
+    result = run_child(HUGE_VALUES, frdir, FLIGHTREC_PURE_PYTHON=pure)
+    assert result.returncode == 0, result.stderr
+    facts = json.loads(result.stdout)
+    assert facts["text_hashed"] is False
+    assert facts["payload_cache"] == {"huge": None, "small": 1}
+    assert facts["kept"][0] < 10 << 20 and facts["kept"][1] < 10 << 20

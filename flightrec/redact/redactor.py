@@ -732,7 +732,8 @@ class Redactor:
                     if t is str:
                         # Cache hit: one lookup; clean strings are cached as
                         # themselves, redacted ones as (text, rules hit).
-                        e = cache_get(v) if fast_str else None
+                        # (A text longer than the cache keeps is never in it: not hashed whole.)
+                        e = cache_get(v) if fast_str and len(v) <= _CACHE_MAX_ENTRY else None
                         if e is None:
                             if fast_str and len(v) <= maxs:
                                 out[k] = self._text_miss(v)
@@ -834,7 +835,7 @@ class Redactor:
                 for v in items:
                     t = type(v)
                     if t is str:
-                        e = cache_get(v)
+                        e = cache_get(v) if len(v) <= _CACHE_MAX_ENTRY else None
                         if e is None:
                             append(self._text_miss(v) if len(v) <= maxs else self._string(v, path, False))
                         elif type(e) is str:
