@@ -20,6 +20,9 @@ if TYPE_CHECKING:  # the reader (and its analysis) load on first use: `import fl
     from .reader import Recording
 
 _recorder: Recorder | None = None
+_stopping: Recorder | None = None
+"""The recorder :func:`stop` is closing (after its exit dump, if any): a fatal signal in the
+middle of that cuts a clean exit short, and the signal handler finishes removing its ring."""
 _start_lock = threading.Lock()
 _fork_hook_installed = False
 
@@ -246,12 +249,20 @@ def stop() -> None:
     if isinstance(rec, _Deferred):  # a forked child that never recorded: nothing made, nothing to close
         object.__setattr__(rec, "_done", True)
         return
+    global _stopping
     from . import triggers as _triggers
 
-    _triggers.unbind(rec)
     if rec.config.dump_on_exit:
+        _triggers.unbind(rec)
         rec.dump(reason="exit")
-    rec.close()
+        _stopping = rec  # (not before: until the exit dump is written, the ring is its only copy)
+    else:
+        _stopping = rec
+        _triggers.unbind(rec)
+    try:
+        rec.close()
+    finally:
+        _stopping = None
 
 
 def _python_record(kind: str, /, *, pin: bool = False, **data: Any) -> int | None:

@@ -113,6 +113,11 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
                 _unlink_quietly(fatal)
         else:
             api.stop()
+    if rec is None and api._stopping is not None:
+        # stop() was closing the recorder when the signal came (a multiprocessing pool's
+        # terminate() meets workers that are already exiting): the exit was a clean one, so
+        # its ring is not left for `recover` to dump as if it had crashed.
+        _discard_ring(api._stopping)
     if dumped is not None and on_fatal_dump is not None:
         try:
             on_fatal_dump(dumped)
@@ -140,6 +145,20 @@ def _recorder_busy(rec: Recorder, frame: FrameType | None, wait: float = 2.0) ->
         lock.release()
         return False
     return True
+
+
+def _discard_ring(rec: Recorder) -> None:
+    """Remove ``rec``'s ring and its empty fatal log, as its close would have, unless it is to
+    be kept (``keep_ring``, or a failed dump whose only copy it is)."""
+    if rec.config.keep_ring or rec._unsaved_failure:
+        return
+    _unlink_quietly(rec.ring_path)
+    fatal = rec.ring_path.with_suffix(".fatal")
+    try:
+        if fatal.stat().st_size == 0:
+            _unlink_quietly(fatal)
+    except OSError:
+        pass
 
 
 def _unlink_quietly(path: Path) -> None:

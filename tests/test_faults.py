@@ -620,3 +620,33 @@ class TestMultiprocessingExit:
         assert int(result.stdout) >= 2
         assert list(frdir.glob("*.ring")) == []
         assert _dumps(frdir) == []
+
+    def test_sigterm_during_stop_removes_the_ring(self, frdir: Path) -> None:
+        """A SIGTERM that lands while stop() closes the recorder (``Pool.terminate()``, which
+        ``with Pool()`` calls, meets workers that are already exiting) killed the process with
+        its ring and .fatal left behind, for `recover` to dump a clean exit; they are removed."""
+        # GIVEN a process whose stop() is interrupted by SIGTERM, just as it removes the empty
+        # fatal log (an audit hook places the signal there: the same point every run)
+        result = run_child(
+            """
+            import os, signal, sys, flightrec
+            rec = flightrec.start(size="1MiB")
+            flightrec.record("note", i=1)
+            fatal = str(rec.ring_path.with_suffix(".fatal"))
+
+            sent = []
+
+            def kill_during_stop(event, args):
+                if event == "os.remove" and str(args[0]) == fatal and not sent:
+                    sent.append(1)
+                    os.kill(os.getpid(), signal.SIGTERM)
+
+            sys.addaudithook(kill_during_stop)
+            flightrec.stop()
+            print("not killed")
+            """,
+            frdir,
+        )
+        # THEN it dies of the signal, leaving neither ring, fatal log nor dump
+        assert result.returncode == -signal.SIGTERM, (result.stdout, result.stderr)
+        assert sorted(p.name for p in frdir.iterdir()) == []
