@@ -75,6 +75,10 @@ def start(
         _recorder = rec
         fastpath.activate(rec, _python_record)
         _install_fork_hook()
+        # A forkserver child starts its recorder here, importing the main module before it
+        # runs its target (and ends with os._exit() too); in any other process this only
+        # concerns the multiprocessing children it forks, which stop at their exit anyway.
+        _stop_at_multiprocessing_exit()
         if config.triggers:
             from . import triggers as _triggers
 
@@ -208,6 +212,9 @@ def _materialize_locked(pending: _Deferred) -> Recorder | None:
 
 def _stop_at_multiprocessing_exit() -> None:
     """In a forked child that turns out to be a ``multiprocessing`` process: stop at its exit.
+
+    (Called from :func:`start` too: a forkserver child starts recording when it imports the
+    main module, before its bootstrap.)
 
     Such a child (a ``Process`` or a ``Pool`` worker, with the fork start method) ends with
     ``os._exit()``, which runs no ``atexit`` handler: its ring, 64 MiB of RAM-backed file by

@@ -650,3 +650,41 @@ class TestMultiprocessingExit:
         # THEN it dies of the signal, leaving neither ring, fatal log nor dump
         assert result.returncode == -signal.SIGTERM, (result.stdout, result.stderr)
         assert sorted(p.name for p in frdir.iterdir()) == []
+
+    def test_forkserver_children_delete_their_rings_at_exit(self, frdir: Path, tmp_path: Path) -> None:
+        """A forkserver child imports the main module, whose ``import flightrec.auto`` starts a
+        recorder there, and ends with os._exit(): every worker and Process left its ring."""
+        script = tmp_path / "agent.py"
+        script.write_text(
+            textwrap.dedent(
+                """
+                import multiprocessing as mp, os
+                import flightrec.auto, flightrec
+
+                def work(i):
+                    flightrec.record("note", i=i)
+                    return os.getpid()
+
+                if __name__ == "__main__":
+                    ctx = mp.get_context("forkserver")
+                    p = ctx.Process(target=work, args=(0,))
+                    p.start()
+                    p.join()
+                    pool = ctx.Pool(2)
+                    print(len(set(pool.map(work, range(20)))) + 1, flush=True)
+                    pool.close()
+                    pool.join()
+                """
+            )
+        )
+        result = subprocess.run(
+            [sys.executable, str(script)],
+            env=child_env(frdir, FLIGHTREC_SIZE="1MiB"),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        assert int(result.stdout) >= 2
+        assert sorted(p.name for p in frdir.glob("*.ring")) == []
+        assert _dumps(frdir) == []
