@@ -229,6 +229,13 @@ POSITIVE = [
     ("secret", '{"pin": 482913, "otp": "771204"}', "482913"),
     ("secret", '{"pin": 482913, "otp": "771204"}', "771204"),
     ("secret", "step 2\\npasscode: 5521", "5521"),
+    # (values that look like none of the prose and code above)
+    ("secret", "password: hunter2 next step", "hunter2"),
+    ("secret", "pin=abcd user=bob", "abcd"),
+    ("secret", "password=$ecret9 ./run.sh", "$ecret9"),
+    ("secret", 'password: "!@#$%^&"', "!@#$%^&"),
+    ("secret", "api_key=a8f3k2Token", "a8f3k2Token"),
+    ("secret", "Cookie: sid=abc123", "abc123"),
 ]
 
 NEGATIVE = [
@@ -274,6 +281,24 @@ NEGATIVE = [
     "ids 00 12 34 and 0012345678 and 007, padded 0001 0002 0003",
     "lottery 05 12 23 34 45 56, scores 01 02 03 04, version 0.12.34.56.78",
     "x06 12 34 56 78 and v06.12.34.56.78, amount 0,00 EUR on 01 01 2024",
+    # prose that talks about secrets (LLM replies, docs, logs), English and French
+    "Enter your password: the field is on the left. The token: a string the API returns.",
+    "Password: must be 12 characters. OTP: one-time password, sent by SMS. Your PIN: four digits.",
+    "auth: OAuth 2.0 with PKCE; ValueError: invalid token: expected 3 segments, got 2",
+    "2024-06-01 12:34:56,789 INFO auth: user logged in (method=oauth2) level=info auth=ok",
+    "Le token : une chaîne renvoyée par l'API. Code PIN : quatre chiffres. Password : le champ.",
+    "In short, password = something you know, token = something you have.",
+    "Cookie: a small piece of data the browser stores; cookies are sent on every request.",
+    '{"role": "assistant", "content": "Your password: keep it secret. The token: rotate it."}',
+    # code: calls, indexes, variables named like a secret, types, shell expansions, masks
+    "def login(username: str, password: str, pin: int, otp: str | None) -> Session:",
+    "token = get_token(); password = getpass.getpass(); api_key = os.environ['OPENAI_API_KEY']",
+    "Session(auth=auth); OpenAI(api_key=api_key); f(password=password, token=self._token)",
+    "self.token = token; return {'token': token}; const token = await getToken(); let auth = useAuth();",
+    'headers = {"Authorization": f"Bearer {token}"}; password: string; secret=os.getenv("SECRET")',
+    "UPDATE users SET password = crypt($1, gen_salt('bf')) WHERE id = $2;",
+    'export TOKEN=$(gh auth token) API_KEY="${API_KEY:?missing}" PASSWORD=$PASSWORD; read -p "Password: " PW',
+    'pin = int(input("PIN: ")); password = "********"; token = \'<your-token-here>\'',
 ]
 
 

@@ -28,7 +28,9 @@ Rules (rule name -> KIND label, upper-cased):
   secret word (``password``, ``token``, ``api_key``, ``cookie``, ...), or whose
   last segment is a short one (``pin``, ``otp``, ``auth``, ``cvv``: ``card_pin``
   but not ``spinner``); the same names in text, before a ``:`` or ``=``
-  (``password=...``, ``"api_key": "..."``, ``X-Api-Key: ...``, a ``Cookie:`` line);
+  (``password=...``, ``"api_key": "..."``, ``X-Api-Key: ...``, a ``Cookie:`` line),
+  unless what follows is prose or code, not a value (``Password: must be...``,
+  ``token = get_token()``, ``auth=auth``, ``password: str``, ``"********"``);
 * user ``extra_patterns`` and ``extra_keys`` (in dicts and, as the built-in
   names, in text; ``allow_keys`` keeps dict values only, never relaxes text).
 

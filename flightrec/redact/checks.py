@@ -244,6 +244,62 @@ def _text_key_kind(key: str, extra: tuple[str, ...] = ()) -> int:
     return _COOKIE if norm.endswith(("cookie", "cookies")) else 1
 
 
+# Unquoted words after a secret key that name a type or a state, not a value: a signature
+# ("password: str"), a TypeScript field ("token: string;"), a log line ("auth=ok").
+_NOT_VALUES = frozenset(
+    {
+        *("str", "int", "bytes", "bool", "float", "string", "number", "boolean", "any", "Any", "object"),
+        *("SecretStr", "Optional", "ok", "OK", "yes", "no", "on", "off", "none", "nil", "undefined"),
+        *("enabled", "disabled", "required", "optional", "missing", "redacted", "hidden", "masked"),
+    }
+)
+_SHELL_VAR = re.compile(r"\$(?:[A-Z_][A-Z0-9_]*|[a-z_]+)")
+# What a masked or elided value is made of ("********", "•••"), and what follows a quote that
+# closed a string rather than opened one ('input("PIN: ")) ...', 'read -p "Password: " PW').
+_MASK_CHARS = "*•●·.…-_"
+_AFTER_CLOSING_QUOTE = " \t)]};,"
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def _not_a_value(text: str, a: int, b: int, extra: tuple[str, ...]) -> bool:
+    """Whether the unquoted word ``text[a:b]`` after a secret key is prose or code, not a secret.
+
+    Prose that talks about a secret ("Password: must be 12 characters", "le token : une
+    chaîne"): a word of letters only and more words after it. Code: a call or an index
+    ("token = get_token()", "os.environ[...]"), a variable named like a secret
+    ("auth=auth", "token=self._token"), a shell expansion ("$(gh auth token)", "${API_KEY}"),
+    a string prefix ('f"Bearer {token}"'), a type or a state (:data:`_NOT_VALUES`).
+    """
+    value = text[a:b]
+    after = text[b : b + 1]
+    if value in _NOT_VALUES or (text[a - 1] == ":" and value[0] in "?-+"):
+        return True  # ("${API_KEY:?missing}", "${TOKEN:-}": a shell default, not a value)
+    if (value == "$" and after in ("(", "{")) or _SHELL_VAR.fullmatch(value) is not None:
+        return True  # "$(gh auth token)", "${API_KEY}", "$TOKEN" (but "$ecret9" is a value)
+    if value.replace("-", "").replace("'", "").isalpha():
+        if after and after in "\"'" and len(value) <= 2:
+            return True  # f"...", b'...': a string literal's prefix
+        n = len(text)
+        i = b
+        while i < n and text[i] in " \t":
+            i += 1
+        if i > b and i < n and text[i].isalnum() and (text[a - 1] != "=" or text[a - 2 : a - 1] in (" ", "\t")):
+            # A word, then more words: a sentence, unless the next word is another key
+            # ("pw=abc user=bob", "pin: abcd otp: 12"); "k=v k2=v2" without blanks is a list.
+            j = i
+            while j < n and text[j] in _KEY_CHARS:
+                j += 1
+            if text[j : j + 1] not in (":", "="):
+                return True
+    if _IDENTIFIER.fullmatch(value) is not None:
+        if after in ("(", "["):
+            return True
+        # (No digit: a random secret has one with near certainty, a variable name seldom.)
+        if not _has_digit(value) and _text_key_kind(value.rpartition(".")[2], extra):
+            return True
+    return False
+
+
 def _chk_secret_value(text: str, a: int, b: int, extra: tuple[str, ...] = ()) -> tuple[int, int] | None:
     # The candidate is the value; its separator is before the opening quote and blanks.
     sep = a - 1
@@ -260,7 +316,22 @@ def _chk_secret_value(text: str, a: int, b: int, extra: tuple[str, ...] = ()) ->
         # "Authorization: Bearer x": the credential is the secret, the scheme stays readable.
         m = _CREDENTIAL.match(text, b)
         return None if m is None else m.span(1)
-    if kind == _COOKIE and text[a - 1] not in "\"'":
+    quoted = text[a - 1] in "\"'"
+    if quoted:
+        value = text[a:b]
+        # Nothing to hide: a quote that closed a string ('read -p "Password: " PW',
+        # 'input("PIN: "))'), a mask ("********"), a template ("<your-token-here>"), a shell
+        # expansion ("${API_KEY:?missing}").
+        if (
+            value[0] in _AFTER_CLOSING_QUOTE
+            or not value.strip(_MASK_CHARS)
+            or (value[0] == "<" and value[-1] == ">")
+            or value.startswith(("${", "$("))
+        ):
+            return None
+    elif _not_a_value(text, a, b, extra):
+        return None
+    if kind == _COOKIE and not quoted:
         # A Cookie header holds every cookie up to the end of its line ("a=1; sid=x").
         n = len(text)
         while b < n and text[b] not in "\r\n\"'\\":
