@@ -281,6 +281,10 @@ NEGATIVE = [
     "ids 00 12 34 and 0012345678 and 007, padded 0001 0002 0003",
     "lottery 05 12 23 34 45 56, scores 01 02 03 04, version 0.12.34.56.78",
     "x06 12 34 56 78 and v06.12.34.56.78, amount 0,00 EUR on 01 01 2024",
+    # documentation placeholders of the prefixed tokens: one character repeated
+    "glpat-xxxxxxxxxxxxxxxxxxxx glrt-XXXXXXXXXXXXXXXXXXXXXXXX hf_XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
+    "npm_" + "x" * 36 + " whsec_" + "x" * 32 + " ya29." + "x" * 40 + " pypi-AgE" + "X" * 60,
+    "SG." + "x" * 22 + "." + "x" * 43,
     # prose that talks about secrets (LLM replies, docs, logs), English and French
     "Enter your password: the field is on the left. The token: a string the API returns.",
     "Password: must be 12 characters. OTP: one-time password, sent by SMS. Your PIN: four digits.",

@@ -140,6 +140,13 @@ def _chk_bearer(text: str, a: int, b: int) -> tuple[int, int] | None:
     return None
 
 
+def _chk_not_placeholder(text: str, a: int, b: int) -> tuple[int, int] | None:
+    """A prefixed token whose last 16 characters are one repeated character is the
+    placeholder of documentation ("glpat-xxxxxxxxxxxxxxxxxxxx", "hf_XXXX..."), not a key:
+    a random body never repeats one character that often."""
+    return None if len(set(text[max(a, b - 16) : b])) == 1 else (a, b)
+
+
 def _chk_iban(text: str, a: int, b: int) -> tuple[int, int] | None:
     return (a, b) if iban_ok(text[a:b].replace(" ", "")) else None
 

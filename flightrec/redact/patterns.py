@@ -15,7 +15,15 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from ..fastpath import load_native
-from .checks import _chk_bearer, _chk_card, _chk_iban, _chk_ipv6, _chk_phone_intl, _chk_secret_value
+from .checks import (
+    _chk_bearer,
+    _chk_card,
+    _chk_iban,
+    _chk_ipv6,
+    _chk_not_placeholder,
+    _chk_phone_intl,
+    _chk_secret_value,
+)
 from .config import _SECRET_KEY_ENDINGS, _SECRET_KEY_NAMES
 
 # Zero-width "start of token" checks, tolerant of JSON-escaped line breaks
@@ -122,22 +130,33 @@ _FRAGS: tuple[_Frag, ...] = (
     # GitLab: glpat- (personal), gldt-/glrt-/glft- (deploy, runner, feed), glptt-/glcbt-/
     # glimt-/gloas- (trigger, CI job, incoming mail, OAuth app), glsoat-/glffct-: the
     # prefix is part of the value, so one fragment per prefix length.
-    _Frag("gitlab_token", "-", rf"[A-Za-z0-9_\-](?<={_NB}gl[dfr]t-.)[A-Za-z0-9_\-]{{19,}}(?:\.[A-Za-z0-9_\-]+)*", 4),
+    _Frag(
+        "gitlab_token",
+        "-",
+        rf"[A-Za-z0-9_\-](?<={_NB}gl[dfr]t-.)[A-Za-z0-9_\-]{{19,}}(?:\.[A-Za-z0-9_\-]+)*",
+        4,
+        check=_chk_not_placeholder,
+    ),
     _Frag(
         "gitlab_token",
         "-",
         rf"[A-Za-z0-9_\-](?<={_NB}gl(?:pat|ptt|cbt|imt|oas)-.)[A-Za-z0-9_\-]{{19,}}(?:\.[A-Za-z0-9_\-]+)*",
         5,
+        check=_chk_not_placeholder,
     ),
     _Frag(
-        "gitlab_token", "-", rf"[A-Za-z0-9_\-](?<={_NB}gl(?:soat|ffct)-.)[A-Za-z0-9_\-]{{19,}}(?:\.[A-Za-z0-9_\-]+)*", 6
+        "gitlab_token",
+        "-",
+        rf"[A-Za-z0-9_\-](?<={_NB}gl(?:soat|ffct)-.)[A-Za-z0-9_\-]{{19,}}(?:\.[A-Za-z0-9_\-]+)*",
+        6,
+        check=_chk_not_placeholder,
     ),
     _Frag("slack_token", "-", rf"[A-Za-z0-9](?<=xox[abposr]-.)(?<={_NB}xox.-.)[A-Za-z0-9\-]{{9,}}", 4),
     # Slack app-level tokens: xapp-1-A0123456789-1234567890123-<64 hex>.
     _Frag("slack_token", "-", rf"[0-9](?<={_NB}xapp-.)-[A-Za-z0-9\-]{{20,}}", 4),
     # PyPI API tokens are macaroons: "pypi-AgE" then a long base64url body ("AgEIcHlwaS5vcmc"
     # for pypi.org, "AgENdGVzdC5weXBpLm9yZw" for test.pypi.org).
-    _Frag("pypi_token", "-", rf"A(?<={_NB}pypi-A)gE[A-Za-z0-9_\-]{{40,}}", 4),
+    _Frag("pypi_token", "-", rf"A(?<={_NB}pypi-A)gE[A-Za-z0-9_\-]{{40,}}", 4, check=_chk_not_placeholder),
     _Frag(
         "url_password",
         ":",
@@ -172,14 +191,34 @@ _FRAGS: tuple[_Frag, ...] = (
     _Frag("stripe_key", "_", rf"[lt](?<={_NB}[srp]k_.)(?:(?<=_l)ive|(?<=_t)est)_[A-Za-z0-9]{{10,}}", 2),
     _Frag("github_token", "_", rf"[A-Za-z0-9](?<={_NB}gh[pousr]_.)[A-Za-z0-9]{{29,}}", 3),
     # Hugging Face: hf_ and 34 random letters; an upper-case one keeps snake_case names out.
-    _Frag("huggingface_token", "_", rf"[A-Za-z0-9](?<={_NB}hf_.)(?=[a-z0-9]{{0,60}}[A-Z])[A-Za-z0-9]{{29,}}", 2),
+    _Frag(
+        "huggingface_token",
+        "_",
+        rf"[A-Za-z0-9](?<={_NB}hf_.)(?=[a-z0-9]{{0,60}}[A-Z])[A-Za-z0-9]{{29,}}",
+        2,
+        check=_chk_not_placeholder,
+    ),
     # SendGrid: SG.<22>.<43>, triggered on its 'G' (a '.' would stop the search in all prose).
-    _Frag("sendgrid_key", "G", rf"\.(?<={_NB}SG\.)[A-Za-z0-9_\-]{{22}}\.[A-Za-z0-9_\-]{{43}}(?![A-Za-z0-9_\-])", 1),
+    _Frag(
+        "sendgrid_key",
+        "G",
+        rf"\.(?<={_NB}SG\.)[A-Za-z0-9_\-]{{22}}\.[A-Za-z0-9_\-]{{43}}(?![A-Za-z0-9_\-])",
+        1,
+        check=_chk_not_placeholder,
+    ),
     _Frag("github_token", "_", rf"pat_(?<={_NB}github_pat_)[A-Za-z0-9_]{{22,}}", 6),
     # npm: npm_ and 36 letters and digits (npm_config_cache and the like have more '_').
-    _Frag("npm_token", "_", rf"[A-Za-z0-9](?<={_NB}npm_.)[A-Za-z0-9]{{35}}(?![A-Za-z0-9_])", 3),
+    _Frag(
+        "npm_token", "_", rf"[A-Za-z0-9](?<={_NB}npm_.)[A-Za-z0-9]{{35}}(?![A-Za-z0-9_])", 3, check=_chk_not_placeholder
+    ),
     # Stripe webhook signing secrets (also Svix's): whsec_ and a base64 body.
-    _Frag("stripe_webhook_secret", "_", rf"[A-Za-z0-9+/](?<={_NB}whsec_.)[A-Za-z0-9+/]{{23,}}={{0,2}}", 5),
+    _Frag(
+        "stripe_webhook_secret",
+        "_",
+        rf"[A-Za-z0-9+/](?<={_NB}whsec_.)[A-Za-z0-9+/]{{23,}}={{0,2}}",
+        5,
+        check=_chk_not_placeholder,
+    ),
     # Google OAuth access tokens: ya29. and a long base64url body, in dotted parts for
     # service accounts ("ya29.c.b0A..."); triggered on the 'y' ('.' is in all prose).
     _Frag(
@@ -187,6 +226,7 @@ _FRAGS: tuple[_Frag, ...] = (
         "y",
         rf"a29\.(?<={_NB}ya29\.)(?=[A-Za-z0-9_.\-]{{20}})[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*",
         0,
+        check=_chk_not_placeholder,
     ),
     _Frag(
         "auth_header",
