@@ -147,6 +147,7 @@ POSITIVE = [
     ("phone", "tél. 01.23.45.67.89.", "23.45.67.89"),
     ("phone", "Berlin 0049 30 1234567", "1234567"),
     ("phone", "Lyon 0033 6 12 34 56 78", "12 34 56 78"),
+    ("phone", "New York 001 212 555 0143", "555 0143"),
     ("phone", "2024-06-01 202-555-0143", "555-0143"),
     ("phone", "2024-06-01 +4420794609581", "4420794609581"),
     ("phone", "2024-06-01T12:34 202-555-0143", "555-0143"),
@@ -281,6 +282,7 @@ NEGATIVE = [
     "ids 00 12 34 and 0012345678 and 007, padded 0001 0002 0003",
     "lottery 05 12 23 34 45 56, scores 01 02 03 04, version 0.12.34.56.78",
     "x06 12 34 56 78 and v06.12.34.56.78, amount 0,00 EUR on 01 01 2024",
+    "Réf. produit 0012 3456 7890, ticket 0019-8765-4321, lot 00 12 34 56",
     # documentation placeholders of the prefixed tokens: one character repeated
     "glpat-xxxxxxxxxxxxxxxxxxxx glrt-XXXXXXXXXXXXXXXXXXXXXXXX hf_XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
     "npm_" + "x" * 36 + " whsec_" + "x" * 32 + " ya29." + "x" * 40 + " pypi-AgE" + "X" * 60,

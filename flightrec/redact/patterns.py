@@ -320,8 +320,10 @@ _FRAGS: tuple[_Frag, ...] = (
         "phone",
         "0",
         # The 00 international prefix, then a country code and a separator, as after "+"
-        # ("0049 30 1234567"); the separator keeps zero-padded ids ("0012345678") out.
-        r"0[1-9]\d{0,2}[ .\-](?:\(\d{1,4}\)|\d{1,4})(?:[ .\-]?(?:\(\d{1,4}\)|\d{1,4})){0,6}" + _NUM_END,
+        # ("0049 30 1234567"); the separator keeps zero-padded ids ("0012345678") out. No
+        # country code has more digits after a 1 (NANP is "001 212 ..."): "0012 3456 7890" is
+        # a reference number.
+        r"0(?:1|[2-9]\d{0,2})[ .\-](?:\(\d{1,4}\)|\d{1,4})(?:[ .\-]?(?:\(\d{1,4}\)|\d{1,4})){0,6}" + _NUM_END,
         0,
         check=_chk_phone_intl,
         numeric=True,
