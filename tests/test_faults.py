@@ -587,22 +587,36 @@ class TestInterruptedDumps:
 
 
 class TestMultiprocessingExit:
-    def test_fork_children_delete_their_rings_at_exit(self, frdir: Path, tmp_path: Path) -> None:
-        """multiprocessing children started by fork end with os._exit(), which runs no atexit
-        handler: each left its ring (64 MiB of /dev/shm by default) for `recover` to dump."""
+    @pytest.mark.parametrize(
+        ("method", "imports", "start"),
+        [
+            # fork: the child inherits the recorder; it ends with os._exit(), which runs no
+            # atexit handler, and each left its ring (64 MiB of /dev/shm by default)
+            ("fork", "import flightrec", "flightrec.start()"),
+            # forkserver: the child imports the main module, whose `import flightrec.auto`
+            # starts a recorder there, and ends with os._exit() too
+            ("forkserver", "import flightrec.auto, flightrec", "pass"),
+        ],
+    )
+    def test_multiprocessing_children_delete_their_rings_at_exit(
+        self, frdir: Path, tmp_path: Path, method: str, imports: str, start: str
+    ) -> None:
+        """multiprocessing workers and Processes stop their recorders as they exit: no ring is
+        left for `recover` to dump, whatever the start method."""
         script = tmp_path / "agent.py"
         script.write_text(
             textwrap.dedent(
-                """
-                import multiprocessing as mp, os, flightrec
+                f"""
+                import multiprocessing as mp, os
+                {imports}
 
                 def work(i):
                     flightrec.record("note", i=i)
                     return os.getpid()
 
                 if __name__ == "__main__":
-                    flightrec.start(size="1MiB")
-                    ctx = mp.get_context("fork")
+                    {start}
+                    ctx = mp.get_context({method!r})
                     p = ctx.Process(target=work, args=(0,))
                     p.start()
                     p.join()
@@ -614,7 +628,11 @@ class TestMultiprocessingExit:
             )
         )
         result = subprocess.run(
-            [sys.executable, str(script)], env=child_env(frdir), capture_output=True, text=True, timeout=120
+            [sys.executable, str(script)],
+            env=child_env(frdir, FLIGHTREC_SIZE="1MiB"),
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert result.returncode == 0, result.stderr
         assert int(result.stdout) >= 2
@@ -650,41 +668,3 @@ class TestMultiprocessingExit:
         # THEN it dies of the signal, leaving neither ring, fatal log nor dump
         assert result.returncode == -signal.SIGTERM, (result.stdout, result.stderr)
         assert sorted(p.name for p in frdir.iterdir()) == []
-
-    def test_forkserver_children_delete_their_rings_at_exit(self, frdir: Path, tmp_path: Path) -> None:
-        """A forkserver child imports the main module, whose ``import flightrec.auto`` starts a
-        recorder there, and ends with os._exit(): every worker and Process left its ring."""
-        script = tmp_path / "agent.py"
-        script.write_text(
-            textwrap.dedent(
-                """
-                import multiprocessing as mp, os
-                import flightrec.auto, flightrec
-
-                def work(i):
-                    flightrec.record("note", i=i)
-                    return os.getpid()
-
-                if __name__ == "__main__":
-                    ctx = mp.get_context("forkserver")
-                    p = ctx.Process(target=work, args=(0,))
-                    p.start()
-                    p.join()
-                    pool = ctx.Pool(2)
-                    print(len(set(pool.map(work, range(20)))) + 1, flush=True)
-                    pool.close()
-                    pool.join()
-                """
-            )
-        )
-        result = subprocess.run(
-            [sys.executable, str(script)],
-            env=child_env(frdir, FLIGHTREC_SIZE="1MiB"),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert result.returncode == 0, result.stderr
-        assert int(result.stdout) >= 2
-        assert sorted(p.name for p in frdir.glob("*.ring")) == []
-        assert _dumps(frdir) == []
