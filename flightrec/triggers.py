@@ -107,10 +107,7 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
         # The dump holds everything: don't leave the ring for `recover`. (Not through stop()
         # when the recorder is busy: closing takes the lock the interrupted frame holds.)
         if busy:
-            _unlink_quietly(rec.ring_path)
-            fatal = rec.ring_path.with_suffix(".fatal")
-            if fatal.exists() and fatal.stat().st_size == 0:
-                _unlink_quietly(fatal)
+            _remove_ring_files(rec)
         else:
             api.stop()
     if rec is None and api._stopping is not None:
@@ -150,8 +147,12 @@ def _recorder_busy(rec: Recorder, frame: FrameType | None, wait: float = 2.0) ->
 def _discard_ring(rec: Recorder) -> None:
     """Remove ``rec``'s ring and its empty fatal log, as its close would have, unless it is to
     be kept (``keep_ring``, or a failed dump whose only copy it is)."""
-    if rec.config.keep_ring or rec._unsaved_failure:
-        return
+    if not (rec.config.keep_ring or rec._unsaved_failure):
+        _remove_ring_files(rec)
+
+
+def _remove_ring_files(rec: Recorder) -> None:
+    """Delete ``rec``'s ring file, and its fatal log if nothing was written to it."""
     _unlink_quietly(rec.ring_path)
     fatal = rec.ring_path.with_suffix(".fatal")
     try:

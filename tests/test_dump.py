@@ -154,13 +154,19 @@ class TestExplicitPath:
         assert [e.data for e in flightrec.load(out).events()] == [{"i": 1}]
 
 
+def _two_dirs(tmp_path: Path) -> tuple[Path, Path]:
+    """Two new directories: where a child starts, and where it moves to with chdir."""
+    base, elsewhere = tmp_path / "base", tmp_path / "elsewhere"
+    base.mkdir()
+    elsewhere.mkdir()
+    return base, elsewhere
+
+
 class TestDumpDirectory:
     def test_a_relative_dump_directory_is_fixed_at_start(self, frdir: Path, tmp_path: Path) -> None:
         """A relative dump directory means the one under the working directory at start: a
         chdir later moves neither the dumps nor the meaning of the (absolute) path returned."""
-        base, elsewhere = tmp_path / "base", tmp_path / "elsewhere"
-        base.mkdir()
-        elsewhere.mkdir()
+        base, elsewhere = _two_dirs(tmp_path)
         result = run_child(
             f"""
             import os, flightrec
@@ -194,9 +200,7 @@ class TestDumpDirectory:
 
     def test_a_relative_ring_directory_is_fixed_at_start(self, frdir: Path, tmp_path: Path) -> None:
         """A ring made in a relative directory is still removed at a clean stop after a chdir."""
-        base, elsewhere = tmp_path / "base", tmp_path / "elsewhere"
-        base.mkdir()
-        elsewhere.mkdir()
+        base, elsewhere = _two_dirs(tmp_path)
         result = run_child(
             f"""
             import os, flightrec

@@ -291,6 +291,15 @@ def _rings_by_pid(frdir: Path) -> dict[int, Path]:
     return {open_recording(p).meta["pid"]: p for p in frdir.glob("*.ring")}
 
 
+def _parent_and_child_rings(result: subprocess.CompletedProcess[str], frdir: Path) -> tuple[Path, Path]:
+    """The rings of a script that printed its pid and its forked child's: exactly those two."""
+    assert result.returncode == 0, result.stderr
+    parent_pid, child_pid = map(int, result.stdout.split())
+    rings = _rings_by_pid(frdir)
+    assert set(rings) == {parent_pid, child_pid}
+    return rings[parent_pid], rings[child_pid]
+
+
 class TestFork:
     def test_forked_child_records_into_its_own_ring(self, frdir: Path) -> None:
         """After os.fork() the child records into a new ring; the parent's is untouched."""
@@ -311,12 +320,9 @@ class TestFork:
             """,
             frdir,
         )
-        assert result.returncode == 0, result.stderr
-        parent_pid, child_pid = map(int, result.stdout.split())
-        rings = _rings_by_pid(frdir)
-        assert set(rings) == {parent_pid, child_pid}
-        parent = [e.data["who"] for e in open_recording(rings[parent_pid]).events()]
-        child = [e.data["who"] for e in open_recording(rings[child_pid]).events()]
+        parent_ring, child_ring = _parent_and_child_rings(result, frdir)
+        parent = [e.data["who"] for e in open_recording(parent_ring).events()]
+        child = [e.data["who"] for e in open_recording(child_ring).events()]
         assert parent == ["parent-before", "parent-after"]
         assert child == ["child"]
 
@@ -458,11 +464,8 @@ class TestFork:
             """,
             frdir,
         )
-        assert result.returncode == 0, result.stderr
-        parent_pid, child_pid = map(int, result.stdout.split())
-        rings = _rings_by_pid(frdir)
-        assert set(rings) == {parent_pid, child_pid}
-        kinds = [e.kind for e in open_recording(rings[child_pid]).events()]
+        _, child_ring = _parent_and_child_rings(result, frdir)
+        kinds = [e.kind for e in open_recording(child_ring).events()]
         assert kinds.count("note") == 200
         assert {"step_start", "step_end", "tool_call", "tool_result", "memory"} <= set(kinds), kinds
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from ..dump import recorded_dump_dir, recover_ring
 from ..errors import CorruptRecording, DumpFailed, FlightrecError, UnsupportedVersion
-from ..paths import default_dump_dir
 from ..reader import Recording, open_recording
 from .discovery import RingInfo, dump_dirs, find_rings, read_ring_info, require_dir
 
@@ -74,9 +73,9 @@ def recover_into(rec: Recording, out_dir: Path | None) -> Path:
 
 
 def default_out_dir() -> Path:
-    """This user's dump directory (``FLIGHTREC_DUMP_DIR``, else the per-user default)."""
-    dirs = dump_dirs()
-    return dirs[0] if dirs else default_dump_dir()
+    """This user's dump directory (``FLIGHTREC_DUMP_DIR``, ``FLIGHTREC_DIR``, else the
+    per-user default: :func:`dump_dirs` always ends with it)."""
+    return dump_dirs()[0]
 
 
 def run(args: argparse.Namespace) -> int:
