@@ -59,11 +59,15 @@ class Recording(AnalysisMixin):
     open_events: list[Event] = field(default_factory=list)
     damaged: int = 0
     """Blocks found damaged and skipped (plus a damaged header, if any)."""
+    overwritten: int = 0
+    """Blocks of a live ring that its writer overwrote with newer ones after this reader found
+    them (the ring wrapped while it was being read): gone, not damaged."""
     warnings: list[str] = field(default_factory=list)
     _buf: Any = None
     _file: Any = None
     _cache: OrderedDict[int, list[Event]] = field(default_factory=OrderedDict)
     _bad_blocks: set[int] = field(default_factory=set)
+    _gone_blocks: set[int] = field(default_factory=set)
 
     # ---------------------------------------------------------------- access
     def events(self, kinds: str | Iterable[str] | None = None) -> Iterator[Event]:
@@ -113,20 +117,34 @@ class Recording(AnalysisMixin):
         raw = fmt.decode_block_payload(ref.header, self._buf, ref.offset)
         events: list[Event] = []
         if raw is None:
-            self._mark_bad(index)
+            self._mark_unreadable(index)
         else:
             events, clean = decode_events(raw, count=ref.header.count)
             if not clean:
-                self._mark_bad(index)
+                self._mark_unreadable(index)
         self._cache[index] = events
         if len(self._cache) > 64:
             self._cache.popitem(last=False)
         return events
 
-    def _mark_bad(self, index: int) -> None:
-        if index not in self._bad_blocks:
+    def _mark_unreadable(self, index: int) -> None:
+        if index in self._bad_blocks or index in self._gone_blocks:
+            return
+        ref = self.blocks[index]
+        # A writer retires a block (wipes its magic) before it writes over it, and every new
+        # block has a new seq: a header no longer the one found means the block was
+        # overwritten since (a live ring that wrapped), not that it is damaged.
+        if self.kind == "ring" and fmt.parse_block_header(self._buf, ref.offset) != ref.header:
+            self._gone_blocks.add(index)
+            self.overwritten += 1
+        else:
             self._bad_blocks.add(index)
             self.damaged += 1
+
+    def was_overwritten(self, index: int) -> bool:
+        """Whether block ``index`` could not be read because the ring's writer overwrote it
+        after it was found (see :attr:`overwritten`)."""
+        return index in self._gone_blocks
 
     @property
     def event_count(self) -> int:

@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 import flightrec
+from flightrec import format as fmt
 from flightrec.reader import open_recording
 
 
@@ -85,6 +86,45 @@ class TestWrapAround:
         dump_seqs = [e.seq for e in flightrec.load(flightrec.dump()).events()]
         ring_seqs = [e.seq for e in open_recording(rec.ring_path).events()]
         assert ring_seqs == dump_seqs
+
+    def test_blocks_overwritten_while_a_live_ring_is_read_are_not_called_damaged(self, frdir: Path) -> None:
+        """A reader that found blocks which the writer then wrapped over says they were
+        overwritten (gone, as a ring's oldest blocks go), not damaged; `show` says so too."""
+        from flightrec.cli.show_cmd import summary
+
+        rec = flightrec.start(size="256KiB", block_size="8KiB", dir=frdir, triggers=False, resources=0)
+        assert rec is not None
+        rng = random.Random(4)
+        for i in range(1000):
+            flightrec.record("note", i=i, pad=_filler(rng, 100))
+        with open_recording(rec.ring_path) as r:
+            found = len(r.blocks)
+            for i in range(1000, 4000):  # the writer wraps past every block the reader found
+                flightrec.record("note", i=i, pad=_filler(rng, 100))
+            # what is left is the open block, copied when the ring was opened
+            assert [e.seq for e in r.events()] == [e.seq for e in r.open_events]
+            assert (r.overwritten, r.damaged) == (found, 0)
+            assert all(r.was_overwritten(i) for i in range(found))
+            shown = summary(r)
+        assert f"wrapped   {found} block(s) overwritten by the running process while being read" in shown
+        assert "damage" not in shown
+
+    def test_a_damaged_block_of_a_ring_is_still_damaged(self, frdir: Path) -> None:
+        """A payload that fails its CRC under an unchanged header is damage, as before."""
+        rec = flightrec.start(size="256KiB", block_size="8KiB", dir=frdir, triggers=False, resources=0, keep_ring=True)
+        assert rec is not None
+        for i in range(500):
+            flightrec.record("note", i=i, pad="x" * 100)
+        path = rec.ring_path
+        flightrec.stop()
+        with open_recording(path) as r:
+            offset = r.blocks[1].offset
+        data = bytearray(path.read_bytes())
+        data[offset + fmt.BLOCK_HEADER_SIZE + 5] ^= 0xFF
+        path.write_bytes(bytes(data))
+        with open_recording(path) as r:
+            list(r.events())
+            assert (r.damaged, r.overwritten) == (1, 0) and not r.was_overwritten(1)
 
 
 class TestThreads:

@@ -47,6 +47,13 @@ def damage_line(rec: Recording) -> str | None:
     return "; ".join([f"{rec.damaged} damaged block(s) skipped", *rec.warnings])
 
 
+def overwritten_line(rec: Recording) -> str | None:
+    """Blocks of a live ring that its writer overwrote while they were being read, or None."""
+    if not rec.overwritten:
+        return None
+    return f"{rec.overwritten} block(s) overwritten by the running process while being read (the ring wrapped)"
+
+
 def summary(rec: Recording, kinds: Sequence[str] | None = None) -> str:
     """The human summary printed by ``show``; with ``kinds``, events counted only of those kinds."""
     meta = rec.meta
@@ -88,6 +95,9 @@ def summary(rec: Recording, kinds: Sequence[str] | None = None) -> str:
     damage = damage_line(rec)
     if damage is not None:
         lines.append(f"  damage    {damage}")
+    gone = overwritten_line(rec)
+    if gone is not None:
+        lines.append(f"  wrapped   {gone}")
     exc = meta.get("exception")
     if exc:
         lines.append(f"  error     {exc.get('type', '?')}: {exc.get('message', '')}")

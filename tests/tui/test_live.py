@@ -13,6 +13,7 @@ from flightrec.tui.app import FlightrecApp
 from flightrec.tui.screens.timeline import TimelineScreen
 from flightrec.tui.sources import DumpSource, LiveSource
 from flightrec.tui.widgets.event_list import EventList
+from flightrec.tui.widgets.nav import StatusLine
 
 from .util import screen_text, wait_for
 
@@ -194,3 +195,40 @@ class TestRingTail:
             for stream in (proc.stdout, proc.stderr):
                 if stream is not None:
                     stream.close()
+
+
+class TestWrappedWhileShown:
+    async def test_events_the_ring_wrapped_past_are_shown_as_overwritten_not_damaged(self, frdir: Path) -> None:
+        """Blocks listed by the view and overwritten by the recorder before they were shown say so,
+        quietly: a live ring losing its oldest blocks is normal, not damage."""
+        import random
+
+        import flightrec
+
+        rec = flightrec.start(size="256KiB", block_size="8KiB", dir=frdir, triggers=False, resources=0)
+        assert rec is not None
+        rng = random.Random(5)
+
+        def fill(n: int) -> None:
+            for i in range(n):
+                flightrec.record("note", i=i, pad="".join(rng.choice("abcdefgh0123456789") for _ in range(100)))
+
+        fill(1000)
+        # no re-read of the ring while the test runs: the view keeps the blocks it listed
+        app = FlightrecApp(LiveSource.attach(rec.ring_path), initial="timeline", poll_interval=3600)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            assert "i=0 " in screen_text(app)  # it opens on the oldest events: those blocks are read
+            fill(3000)  # wraps past every block the view listed
+            lst = app.screen.query_one(EventList)
+            for key in ("end", "pageup", "pageup", "pageup"):  # to blocks not read yet
+                await pilot.press(key)
+                await pilot.pause()
+            assert lst.cursor < 999 - 50
+            text = screen_text(app)
+            assert "were overwritten by newer ones (the ring wrapped)" in text, text
+            assert "damaged" not in text, text
+            status = app.screen.query_one(StatusLine)
+            status.refresh_status()  # (as after a poll)
+            line = str(status.render())
+            assert "overwritten blocks" in line and "damaged" not in line, line

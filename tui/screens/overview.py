@@ -14,7 +14,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from flightrec.cli.show_cmd import damage_line, trigger_time
+from flightrec.cli.show_cmd import damage_line, overwritten_line, trigger_time
 from flightrec.redact import describe_header
 
 from ..facts import UNAVAILABLE, Counts, Failed
@@ -136,6 +136,9 @@ class OverviewScreen(MainScreen):
         damage = damage_line(src.recording)
         if damage is not None:
             t.add_row("damage", Text(damage, style="bold red"))
+        gone = overwritten_line(src.recording)
+        if gone is not None:
+            t.add_row("wrapped", Text(gone, style="dim"))
         return t
 
     def _exception(self) -> Any:

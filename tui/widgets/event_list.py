@@ -58,6 +58,7 @@ CURSOR_STYLE = Style(bgcolor="grey27")
 CURSOR_FOCUS_STYLE = Style(bgcolor="dark_blue")
 ERROR_LINE_STYLE = Style(bgcolor="rgb(60,0,0)")
 DAMAGED_STYLE = Style(color="red", italic=True)
+OVERWRITTEN_STYLE = Style(dim=True, italic=True)
 
 
 def _fit(segments: list[Segment], width: int, bg: Style) -> Strip:
@@ -296,9 +297,14 @@ class EventList(ScrollView, can_focus=True):
         if ev is None:
             seg = self.view.index.damaged_at(pos) if not self.view.filtered else None
             text = "⚠ damaged block: these events could not be read"
-            if seg is not None:
+            style = DAMAGED_STYLE
+            if seg is not None and seg.block >= 0 and self.view.index.recording.was_overwritten(seg.block):
+                # a live ring that wrapped past these events after the view was taken
+                text = f"… events {seg.first_seq}..{seg.last_seq} were overwritten by newer ones (the ring wrapped)"
+                style = OVERWRITTEN_STYLE
+            elif seg is not None:
                 text = f"⚠ damaged block: events {seg.first_seq}..{seg.last_seq} could not be read"
-            segs = [Segment(text, DAMAGED_STYLE)]
+            segs = [Segment(text, style)]
         else:
             span = ev.span
             step = ""

@@ -86,4 +86,6 @@ class StatusLine(Static):
             text.append(f"  recorder errors {errors:,}", style="yellow")
         if src.recording.damaged:
             text.append(f"  damaged blocks {src.recording.damaged}", style="bold red")
+        if src.recording.overwritten:  # a live ring that wrapped while shown: normal, not damage
+            text.append(f"  overwritten blocks {src.recording.overwritten}", style="dim")
         self.update(text, layout=False)
