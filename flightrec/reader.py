@@ -28,6 +28,7 @@ from .errors import CorruptRecording, NotAFlightrecFile, RecordingNotFound, Unsu
 from .event import Event, decode_events
 from .format import U64, BlockHeader, RingField
 from .outputs import display_path
+from .paths import pid_alive
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,8 @@ class Recording(AnalysisMixin):
     them (the ring wrapped while it was being read): gone, not damaged."""
     warnings: list[str] = field(default_factory=list)
     _buf: Any = None
+    _live_buf: Any = None
+    """The mapping a live ring's writer still writes, when ``_buf`` is a copy of it."""
     _file: Any = None
     _cache: OrderedDict[int, list[Event]] = field(default_factory=OrderedDict)
     _bad_blocks: set[int] = field(default_factory=set)
@@ -134,7 +137,8 @@ class Recording(AnalysisMixin):
         # A writer retires a block (wipes its magic) before it writes over it, and every new
         # block has a new seq: a header no longer the one found means the block was
         # overwritten since (a live ring that wrapped), not that it is damaged.
-        if self.kind == "ring" and fmt.parse_block_header(self._buf, ref.offset) != ref.header:
+        live = self._live_buf if self._live_buf is not None else self._buf
+        if self.kind == "ring" and fmt.parse_block_header(live, ref.offset) != ref.header:
             self._gone_blocks.add(index)
             self.overwritten += 1
         else:
@@ -166,12 +170,13 @@ class Recording(AnalysisMixin):
 
     def close(self) -> None:
         """Release the file mapping."""
-        buf, self._buf = self._buf, None
-        if isinstance(buf, mmap.mmap):
-            try:
-                buf.close()
-            except BufferError:  # an exported memoryview still alive; the GC will close it
-                pass
+        for buf in (self._buf, self._live_buf):
+            if isinstance(buf, mmap.mmap):
+                try:
+                    buf.close()
+                except BufferError:  # an exported memoryview still alive; the GC will close it
+                    pass
+        self._buf = self._live_buf = None
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -523,10 +528,11 @@ def read_ring_meta(buf: Any) -> dict[str, Any]:
     return _decode_meta(blob) or {}
 
 
-def _open_ring(path: Path, buf: Any) -> Recording:
-    size = len(buf)
+def _open_ring(path: Path, mapped: Any) -> Recording:
+    size = len(mapped)
     if size < fmt.RING_HEADER_SIZE:
         raise CorruptRecording(f"{display_path(path)}: truncated ring file ({size} bytes)")
+    buf = _copy_if_written(mapped)
     version, header_size, _ = fmt.RING_VERSION.unpack_from(buf, RingField.VERSION)
     if fmt.FORMAT_VERSION < version <= MAX_PLAUSIBLE_VERSION:
         raise _newer_version(path, version, "ring ")
@@ -560,7 +566,14 @@ def _open_ring(path: Path, buf: Any) -> Recording:
     )
     meta_warnings: list[str] = []
     meta = _clean_meta(read_ring_meta(buf), meta_warnings)
-    rec = Recording(path=path, kind="ring", meta=meta, _buf=buf, warnings=meta_warnings)
+    rec = Recording(
+        path=path,
+        kind="ring",
+        meta=meta,
+        _buf=buf,
+        _live_buf=mapped if buf is not mapped else None,
+        warnings=meta_warnings,
+    )
     if not meta:
         rec.warnings.append("ring metadata damaged")
     add_live_header(meta, buf)
@@ -591,6 +604,28 @@ def _open_ring(path: Path, buf: Any) -> Recording:
         why = f"corrupt ring header (format version field {version})" if bad_version else "ring header damaged"
         raise CorruptRecording(f"{display_path(path)}: {why} beyond salvage (no readable block or event)")
     return rec
+
+
+_COPY_MAX = 256 * 1024 * 1024
+"""Largest ring copied whole when its process still writes it (see :func:`_copy_if_written`)."""
+
+
+def _copy_if_written(mapped: Any) -> Any:
+    """The ring's bytes as of now if its process is alive and still writing it, else the mapping.
+
+    Decoding a ring takes seconds, copying it milliseconds. Read through the mapping, a busy
+    ring's oldest blocks are overwritten before they are decoded, differently on every pass
+    over the events (an export makes several); read from one copy, every pass sees the same
+    recording. A ring too big to copy (or no memory for it) is read through the mapping.
+    """
+    if ring_u64(mapped, RingField.CLOSED) or len(mapped) > _COPY_MAX:
+        return mapped
+    if not pid_alive(ring_u64(mapped, RingField.PID)):
+        return mapped
+    try:
+        return bytes(mapped)
+    except MemoryError:
+        return mapped
 
 
 def add_live_header(meta: dict[str, Any], buf: Any) -> None:
