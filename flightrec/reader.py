@@ -623,9 +623,23 @@ def _copy_if_written(mapped: Any) -> Any:
     if not pid_alive(ring_u64(mapped, RingField.PID)):
         return mapped
     try:
-        return bytes(mapped)
+        copy = bytearray(len(mapped))
     except MemoryError:
         return mapped
+    # The header page, the open block and the pinned area first, under the open block's
+    # seqlock (a length and bytes of one generation, however memcpy orders its stores),
+    # then the blocks: what the open block held is flushed after it, and a block the copy
+    # misses is newer than every block it holds.
+    head = min(max(ring_u64(mapped, RingField.RING_OFFSET), fmt.RING_HEADER_SIZE), len(mapped))
+    for _ in range(50):
+        gen, length = ring_u64(mapped, RingField.OPEN_GEN), ring_u64(mapped, RingField.OPEN_LEN)
+        copy[:head] = mapped[:head]
+        if ring_u64(mapped, RingField.OPEN_GEN) == gen:
+            U64.pack_into(copy, RingField.OPEN_GEN, gen)
+            U64.pack_into(copy, RingField.OPEN_LEN, length)
+            break
+    copy[head:] = mapped[head:]
+    return copy
 
 
 def add_live_header(meta: dict[str, Any], buf: Any) -> None:
