@@ -154,3 +154,53 @@ class TestAgentsRun:
             tree = build_spans(rec)
         unfinished = sorted(s.name for s in tree.spans if s.unfinished)
         assert "agent a" in unfinished and "snapshot" in unfinished
+
+
+class DelayedModel(ScriptedModel):
+    """A ScriptedModel whose replies take the given times, as a remote model's do."""
+
+    def __init__(self, turns: list[list[Any]], delays: list[float]) -> None:
+        super().__init__(turns)
+        self.delays = list(delays)
+
+    async def get_response(self, *args: Any, **kwargs: Any) -> ModelResponse:
+        response = await super().get_response(*args, **kwargs)
+        await asyncio.sleep(self.delays.pop(0))
+        return response
+
+
+class TestConcurrentRuns:
+    def test_runs_sharing_a_trace_keep_their_own_tool_arguments(self, recorder: Any, processor: Any) -> None:
+        """Two runs in one `trace()` call the same tool concurrently: each call carries the
+        arguments and call id its own model asked for, not the other run's."""
+        from agents import trace
+
+        @function_tool
+        async def forecast(city: str) -> str:
+            """The forecast for a city."""
+            return f"rain in {city}"
+
+        def agent(city: str, delay: float) -> Agent[Any]:
+            # the first model asks first but answers last: its call starts second
+            model = DelayedModel([[_call("forecast", {"city": city}, f"call_{city}")], [_say(city)]], [delay, 0])
+            return Agent(name=city, model=model, tools=[forecast])
+
+        async def main() -> None:
+            with trace("batch"):
+                await asyncio.gather(Runner.run(agent("Oslo", 0.05), "?"), Runner.run(agent("Rome", 0), "?"))
+
+        asyncio.run(main())
+        with flightrec.load(recorder.ring_path) as rec:
+            steps = {s.id: s for s in rec.steps()}
+            tools = rec.tools()
+            calls = {e.data["call_id"]: e.data for e in rec.events(["tool_call"])}
+
+        def agent_of(span: int | None) -> str:
+            while span is not None and not steps[span].name.startswith("agent "):
+                span = steps[span].parent
+            return steps[span].name if span is not None else "?"
+
+        assert sorted((agent_of(t.span), t.args, calls[t.call_id]["ext_call_id"], t.result) for t in tools) == [
+            ("agent Oslo", {"city": "Oslo"}, "call_Oslo", "rain in Oslo"),
+            ("agent Rome", {"city": "Rome"}, "call_Rome", "rain in Rome"),
+        ]

@@ -85,8 +85,12 @@ class FlightrecTracingProcessor(TracingProcessor):
 
     def __init__(self) -> None:
         self.bridge = SpanBridge("openai_agents")
-        self._requested: dict[tuple[str, str], list[tuple[Any, Any]]] = {}
-        """(trace id, tool) -> arguments and call ids the model asked for, not yet started."""
+        self._requested: dict[str, dict[str, list[tuple[Any, Any]]]] = {}
+        """Parent span id -> tool -> arguments and call ids the model asked for, not yet
+        started. Keyed by the span that holds both the generation and the calls it asks for
+        (a turn, an agent): runs sharing one trace (``with trace(...)`` around concurrent
+        ``Runner.run``) ask for the same tool at the same time, and each call must take the
+        arguments of its own run's model."""
 
     def on_trace_start(self, trace: Any) -> None:
         """A run started: a step named after the workflow."""
@@ -104,8 +108,7 @@ class FlightrecTracingProcessor(TracingProcessor):
     def on_trace_end(self, trace: Any) -> None:
         """A run ended."""
         self.bridge.step_end(trace.trace_id)
-        for k in [k for k in self._requested if k[0] == trace.trace_id]:
-            self._requested.pop(k, None)
+        self._requested.pop(trace.trace_id, None)
 
     def on_span_start(self, span: Any) -> None:
         """A span started: a step, an LLM call's step, or a tool call."""
@@ -117,7 +120,7 @@ class FlightrecTracingProcessor(TracingProcessor):
             if kind == "function":
                 args: Any = maybe_json(data.input) if data.input is not None else _MISSING
                 extra = None
-                queue = self._requested.get((span.trace_id, str(data.name)))
+                queue = self._requested.get(parent, {}).get(str(data.name))
                 if queue:
                     requested, call_id = queue.pop(0)
                     if args is _MISSING:
@@ -176,7 +179,7 @@ class FlightrecTracingProcessor(TracingProcessor):
                     error_type="ToolError" if error else None,
                 )
             elif kind in _LLM_TYPES:
-                self._llm_end(key, parent, span.trace_id, data, error)
+                self._llm_end(key, parent, data, error)
             else:
                 attrs: dict[str, Any] | None = None
                 if kind == "agent" and (data.tools or data.handoffs):
@@ -186,10 +189,11 @@ class FlightrecTracingProcessor(TracingProcessor):
                 elif kind in ("task", "turn") and getattr(data, "usage", None):
                     attrs = {"usage": data.usage}
                 self.bridge.step_end(key, error=error, error_type="AgentsError" if error else None, attrs=attrs)
+                self._requested.pop(key, None)  # calls asked for in it and never run (hand-offs)
         except Exception:
             self._count_error()
 
-    def _llm_end(self, key: str, parent: str, trace_id: str, data: Any, error: str | None) -> None:
+    def _llm_end(self, key: str, parent: str, data: Any, error: str | None) -> None:
         kind = data.type
         model = getattr(data, "model", None)
         request: Any = getattr(data, "input", None)
@@ -204,7 +208,7 @@ class FlightrecTracingProcessor(TracingProcessor):
         prompt, completion = _usage(usage)
         if len(self._requested) < 1000:
             for tool, args, call_id in _requested_calls(response):
-                self._requested.setdefault((trace_id, tool), []).append((args, call_id))
+                self._requested.setdefault(parent, {}).setdefault(tool, []).append((args, call_id))
         self.bridge.llm_end(
             key,
             parent,
