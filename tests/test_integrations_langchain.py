@@ -184,3 +184,53 @@ class TestLangGraphAgent:
         fl_langchain.disable()
         FakeMessagesListChatModel(responses=[AIMessage(content="x")]).invoke("hi")
         assert _events(recorder) == []
+
+
+class RemoteProxy:
+    """A remote-object proxy (RPC, ORM lazy row): every unknown attribute is fetched, and the
+    fetch fails when the remote end is gone."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        raise ConnectionError(f"{self.name} offline: cannot fetch {attr}")
+
+    def __repr__(self) -> str:
+        return f"<RemoteProxy {self.name}>"
+
+
+class TestHostileValues:
+    def test_a_tool_returning_an_object_whose_attributes_raise_still_has_its_result(
+        self, recorder: Any, handler: Any
+    ) -> None:
+        """The handler's look at the result (is it a message? a document?) raising does not lose
+        the tool's result: the call ends, with the object's repr."""
+
+        @tool
+        def fetch_row(row: int) -> Any:
+            """Fetch a row."""
+            return RemoteProxy(f"row{row}")
+
+        fetch_row.invoke({"row": 7})
+        with flightrec.load(recorder.ring_path) as rec:
+            [call] = rec.tools()
+        assert (call.result_seq is not None, call.result, call.error) == (True, "<RemoteProxy row7>", None)
+        assert recorder.errors == 0
+
+    def test_a_callback_failing_inside_never_reaches_langchain(
+        self, recorder: Any, handler: Any, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A custom event whose data cannot be looked at is recorded as its repr; LangChain never
+        sees an exception from the handler (it would log "Error in FlightrecCallbackHandler...")."""
+        from langchain_core.callbacks.manager import dispatch_custom_event
+        from langchain_core.runnables import RunnableLambda
+
+        def work(x: int) -> int:
+            dispatch_custom_event("progress", RemoteProxy("job"))
+            return x + 1
+
+        assert RunnableLambda(work).invoke(1) == 2
+        assert [r.getMessage() for r in caplog.records if "FlightrecCallbackHandler" in r.getMessage()] == []
+        [custom] = [e for e in _events(recorder) if e.kind == "custom"]
+        assert custom.data == {"name": "progress", "data": "<RemoteProxy job>"}

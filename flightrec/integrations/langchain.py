@@ -22,12 +22,13 @@ Importing this module imports ``langchain_core``.
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 
-from ._bridge import SpanBridge, checkpoint, maybe_json, tail
+from ._bridge import SpanBridge, checkpoint, error_text, maybe_json, tail
 
 __all__ = ["FlightrecCallbackHandler", "disable", "enable"]
 
@@ -36,6 +37,15 @@ _CONTROL_FLOW = frozenset({"GraphInterrupt", "NodeInterrupt", "GraphBubbleUp", "
 """LangGraph exceptions that are control flow (interrupts, hand-offs), not failures."""
 MAX_DOCUMENTS = 20
 _MAX_IN_FLIGHT = 10_000
+
+
+def _attr(obj: Any, name: str) -> Any:
+    """``getattr(obj, name, None)``, also when looking raises something else than
+    AttributeError (a remote proxy, a lazy ORM row): the object is then stored as its repr."""
+    try:
+        return getattr(obj, name, None)
+    except Exception:
+        return None
 
 
 def _plain(obj: Any, depth: int = 0) -> Any:
@@ -48,24 +58,24 @@ def _plain(obj: Any, depth: int = 0) -> Any:
         return {str(k): _plain(v, depth + 1) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_plain(v, depth + 1) for v in obj]
-    content = getattr(obj, "content", None)
-    msg_type = getattr(obj, "type", None)
+    content = _attr(obj, "content")
+    msg_type = _attr(obj, "type")
     if content is not None and isinstance(msg_type, str):  # a BaseMessage
         out: dict[str, Any] = {"role": msg_type, "content": _plain(content, depth + 1)}
         for attr in ("name", "tool_call_id", "status"):
-            value = getattr(obj, attr, None)
+            value = _attr(obj, attr)
             if value:
                 out[attr] = value
-        tool_calls = getattr(obj, "tool_calls", None)
+        tool_calls = _attr(obj, "tool_calls")
         if tool_calls:
             out["tool_calls"] = [
                 {"name": c.get("name"), "args": _plain(c.get("args"), depth + 1), "id": c.get("id")} for c in tool_calls
             ]
         return out
-    page = getattr(obj, "page_content", None)
+    page = _attr(obj, "page_content")
     if isinstance(page, str):  # a Document
-        return {"page_content": page, "metadata": _plain(getattr(obj, "metadata", None), depth + 1)}
-    dump = getattr(obj, "model_dump", None)
+        return {"page_content": page, "metadata": _plain(_attr(obj, "metadata"), depth + 1)}
+    dump = _attr(obj, "model_dump")
     if callable(dump):
         try:
             return _plain(dump(), depth + 1)
@@ -200,8 +210,11 @@ class FlightrecCallbackHandler(BaseCallbackHandler):
         self, error: BaseException, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
     ) -> None:
         """A chain failed (or was interrupted, which is not a failure)."""
-        self._graph_roots.discard(run_id)
-        self.bridge.step_end(run_id, error=error, benign=type(error).__name__ in _CONTROL_FLOW)
+        try:
+            self._graph_roots.discard(run_id)
+            self.bridge.step_end(run_id, error=error, benign=type(error).__name__ in _CONTROL_FLOW)
+        except Exception:
+            self._count_error()
 
     def _checkpoint(self, state: dict[str, Any], label: str, run_id: UUID) -> None:
         from ..context import current_span
@@ -339,7 +352,10 @@ class FlightrecCallbackHandler(BaseCallbackHandler):
         self, error: BaseException, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
     ) -> None:
         """A tool raised: ``tool_result`` with the error and its origin."""
-        self.bridge.tool_end(run_id, parent_run_id, error=error)
+        try:
+            self.bridge.tool_end(run_id, parent_run_id, error=error)
+        except Exception:
+            self._count_error()
 
     # ------------------------------------------------------------------ retrievers
     def on_retriever_start(
@@ -354,9 +370,12 @@ class FlightrecCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """A retriever was queried: a step."""
-        self.bridge.step_start(
-            run_id, parent_run_id, _name(serialized, kwargs, "retriever"), {"run_id": str(run_id), "query": query}
-        )
+        try:
+            self.bridge.step_start(
+                run_id, parent_run_id, _name(serialized, kwargs, "retriever"), {"run_id": str(run_id), "query": query}
+            )
+        except Exception:
+            self._count_error()
 
     def on_retriever_end(
         self, documents: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
@@ -373,7 +392,10 @@ class FlightrecCallbackHandler(BaseCallbackHandler):
         self, error: BaseException, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
     ) -> None:
         """A retriever failed."""
-        self.bridge.step_end(run_id, error=error)
+        try:
+            self.bridge.step_end(run_id, error=error)
+        except Exception:
+            self._count_error()
 
     # ------------------------------------------------------------------ agents and the rest
     def on_agent_action(self, action: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> None:
@@ -381,25 +403,29 @@ class FlightrecCallbackHandler(BaseCallbackHandler):
         self._event(
             "agent_action",
             run_id,
-            tool=getattr(action, "tool", None),
-            tool_input=_plain(getattr(action, "tool_input", None)),
-            log=getattr(action, "log", None),
+            lambda: {
+                "tool": _attr(action, "tool"),
+                "tool_input": _plain(_attr(action, "tool_input")),
+                "log": _attr(action, "log"),
+            },
         )
 
     def on_agent_finish(self, finish: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> None:
         """A (classic) agent finished: an ``agent_finish`` event."""
-        self._event("agent_finish", run_id, output=_plain(getattr(finish, "return_values", None)))
+        self._event("agent_finish", run_id, lambda: {"output": _plain(_attr(finish, "return_values"))})
 
     def on_retry(self, retry_state: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> None:
         """A run is being retried (tenacity): a ``retry`` event."""
-        outcome = getattr(retry_state, "outcome", None)
-        exc = outcome.exception() if outcome is not None and getattr(outcome, "failed", False) else None
-        self._event(
-            "retry",
-            run_id,
-            attempt=getattr(retry_state, "attempt_number", None),
-            error=f"{type(exc).__name__}: {exc}" if exc is not None else None,
-        )
+
+        def data() -> dict[str, Any]:
+            outcome = _attr(retry_state, "outcome")
+            exc = outcome.exception() if outcome is not None and _attr(outcome, "failed") else None
+            return {
+                "attempt": _attr(retry_state, "attempt_number"),
+                "error": f"{type(exc).__name__}: {error_text(exc)}" if exc is not None else None,
+            }
+
+        self._event("retry", run_id, data)
 
     def on_custom_event(
         self,
@@ -412,10 +438,14 @@ class FlightrecCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """A custom event dispatched by user code: recorded as ``custom`` with its name."""
-        self._event("custom", run_id, name=name, data=_plain(data))
+        self._event("custom", run_id, lambda: {"name": name, "data": _plain(data)})
 
-    def _event(self, kind: str, run_id: UUID, **data: Any) -> None:
-        self.bridge.event(run_id, kind, data)
+    def _event(self, kind: str, run_id: UUID, data: Callable[[], dict[str, Any]]) -> None:
+        """Record ``kind`` with the payload ``data()`` builds; a failure is counted, never raised."""
+        try:
+            self.bridge.event(run_id, kind, data())
+        except Exception:
+            self._count_error()
 
     @staticmethod
     def _count_error() -> None:
