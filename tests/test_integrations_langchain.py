@@ -234,3 +234,21 @@ class TestHostileValues:
         assert [r.getMessage() for r in caplog.records if "FlightrecCallbackHandler" in r.getMessage()] == []
         [custom] = [e for e in _events(recorder) if e.kind == "custom"]
         assert custom.data == {"name": "progress", "data": "<RemoteProxy job>"}
+
+    def test_a_huge_tool_result_is_cut_with_its_full_length(self, recorder: Any, handler: Any) -> None:
+        """A tool returning 200k rows: the first 100 are stored and `result_len` says how many
+        there were, as for `@flightrec.tool` (the handler walked every row: a second per call)."""
+        rows = [{"id": i, "name": f"row {i}"} for i in range(200_000)]
+
+        @tool
+        def query(sql: str) -> list[dict[str, Any]]:
+            """Run a query."""
+            return rows
+
+        assert query.invoke({"sql": "select *"}) is rows
+        [result] = [e for e in _events(recorder) if e.kind == "tool_result"]
+        assert (result.data["result"][:2], len(result.data["result"]), result.data["result_len"]) == (
+            rows[:2],
+            100,
+            200_000,
+        )

@@ -204,3 +204,19 @@ class TestConcurrentRuns:
             ("agent Oslo", {"city": "Oslo"}, "call_Oslo", "rain in Oslo"),
             ("agent Rome", {"city": "Rome"}, "call_Rome", "rain in Rome"),
         ]
+
+
+class TestHugeValues:
+    def test_a_huge_tool_output_is_cut_with_its_full_length(self, recorder: Any, processor: Any) -> None:
+        """A function tool returning megabytes of text: stored cut to max_value, with `result_len`."""
+        text = "row;" * 500_000
+
+        @function_tool
+        def export_table() -> str:
+            """Export the table."""
+            return text
+
+        model = ScriptedModel([[_call("export_table", {}, "c1")], [_say("done")]])
+        asyncio.run(Runner.run(Agent(name="a", model=model, tools=[export_table]), "go"))
+        [result] = [e for e in _events(recorder) if e.kind == "tool_result"]
+        assert (result.data["result"], result.data["result_len"]) == (text[: recorder.config.max_value], len(text))

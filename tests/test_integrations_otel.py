@@ -209,3 +209,19 @@ class TestEnable:
             assert _kinds(_events(recorder)) == ["step_start", "step_end"]
         finally:
             otel.disable(provider)
+
+
+class TestHugeValues:
+    def test_a_huge_json_tool_result_is_cut_with_its_full_length(self, recorder: Any, tracer: Any) -> None:
+        """A tool result of megabytes of JSON text is stored as text cut to max_value, with
+        `result_len`, not decoded and walked (that cost the agent a second per span)."""
+        import json
+
+        text = json.dumps([{"id": i, "name": f"row {i}"} for i in range(100_000)])
+        with tracer.start_as_current_span(
+            "execute_tool query",
+            attributes={"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "query"},
+        ) as span:
+            span.set_attribute("gen_ai.tool.call.result", text)
+        result = _events(recorder)[-1]
+        assert (result.data["result"], result.data["result_len"]) == (text[: recorder.config.max_value], len(text))

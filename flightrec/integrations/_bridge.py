@@ -41,6 +41,16 @@ whose end never comes)."""
 MAX_MESSAGES = 16
 """Most trailing messages of an LLM request that are stored."""
 
+MAX_JSON = 64 * 1024
+"""Longest JSON text that :func:`maybe_json` decodes. A tool's arguments or result travel as
+JSON text in OpenTelemetry attributes and Agents SDK spans, and can be megabytes (a query's
+rows): decoding that, and walking the decoded data, cost the agent a second per call. Longer
+text is stored as text, cut like any long value (see :func:`bounded`)."""
+
+MAX_JSON_MESSAGES = 1024 * 1024
+"""Longest JSON text of LLM messages that is decoded (only the last :data:`MAX_MESSAGES` are
+kept, so a long conversation is worth decoding)."""
+
 _TRANSIENT = ("timeout", "ratelimit", "rate_limit", "throttl", "unavailable", "connection", "temporar")
 _INVOCATION = ("validation", "typeerror", "valueerror", "invalidargument", "badrequest")
 
@@ -88,9 +98,10 @@ def origin_of(error_type: str | None, exc: BaseException | None = None) -> str |
     return None
 
 
-def maybe_json(value: Any) -> Any:
-    """Decode a JSON string (tool arguments and results often travel as one); else as is."""
-    if isinstance(value, str) and value[:1] in ("{", "["):
+def maybe_json(value: Any, limit: int = MAX_JSON) -> Any:
+    """Decode a JSON string (tool arguments and results often travel as one) of at most
+    ``limit`` characters; else as is."""
+    if isinstance(value, str) and value[:1] in ("{", "[") and len(value) <= limit:
         try:
             return json.loads(value)
         except ValueError:
@@ -105,6 +116,18 @@ def error_text(exc: BaseException | str, limit: int = 2000) -> str:
     except Exception:
         text = f"<unprintable {type(exc).__name__}>"
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+def bounded(value: Any) -> tuple[Any, int | None]:
+    """A tool result as stored, and its full length when it had to be cut: text cut to the
+    recorder's ``max_value``, lists and dicts to their first 100 items, as ``@flightrec.tool``
+    stores results (the full length goes in ``result_len``)."""
+    try:
+        from ..agent import _bounded_result
+    except ImportError:
+        return value, None
+    rec = api._recorder
+    return _bounded_result(value, rec.config.max_value if rec is not None else 4096)
 
 
 def tail(messages: Any, limit: int = MAX_MESSAGES) -> Any:
@@ -450,7 +473,9 @@ class SpanBridge:
             if not entry.args_known and args is not _MISSING:
                 data["args"] = args
             if result is not _MISSING:
-                data["result"] = result
+                data["result"], full = bounded(result)
+                if full is not None:
+                    data["result_len"] = full
             if error is not None:
                 exc = error if isinstance(error, BaseException) else None
                 data["error"] = error_text(error)
@@ -471,11 +496,20 @@ class SpanBridge:
     # ------------------------------------------------------------------ retries
     @staticmethod
     def _retry_key(ctx: tuple[int, int | None] | None, tool: str, args: Any) -> tuple[Any, ...]:
+        # The fingerprint @flightrec.tool uses (MessagePack + xxh3): megabytes of arguments
+        # cost a millisecond, where json.dumps took 40 ms for 11 MB.
         try:
-            fp = json.dumps(args, sort_keys=True, default=repr)
-        except Exception:
-            fp = repr(args)
-        return (ctx[0] if ctx is not None else None, tool, hash(fp))
+            from ..agent import _fingerprint
+
+            fp: Any = _fingerprint(args)
+        except ImportError:
+            fp = None
+        if fp is None:
+            try:
+                fp = hash(repr(args))
+            except Exception:
+                fp = id(args)
+        return (ctx[0] if ctx is not None else None, tool, fp)
 
     def _note_outcome(self, rkey: tuple[Any, ...], entry: _Open, failed: bool) -> None:
         """Remember failed calls so that a retry with the same arguments is linked to them."""

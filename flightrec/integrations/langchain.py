@@ -28,7 +28,7 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 
-from ._bridge import SpanBridge, checkpoint, error_text, maybe_json, tail
+from ._bridge import SpanBridge, bounded, checkpoint, error_text, maybe_json, tail
 
 __all__ = ["FlightrecCallbackHandler", "disable", "enable"]
 
@@ -332,6 +332,9 @@ class FlightrecCallbackHandler(BaseCallbackHandler):
     def on_tool_end(self, output: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> None:
         """A tool returned: ``tool_result`` (a ToolMessage's error status counts as a failure)."""
         try:
+            # cut before looking into it: a tool can return 200k rows, and _plain walks them all
+            output, full = bounded(output)
+            extra = {"result_len": full} if full is not None else None
             result = _plain(output)
             if isinstance(result, dict) and result.get("status") == "error":
                 self.bridge.tool_end(
@@ -340,11 +343,12 @@ class FlightrecCallbackHandler(BaseCallbackHandler):
                     result=result.get("content"),
                     error=str(result.get("content")),
                     error_type="ToolMessageError",
+                    extra=extra,
                 )
             else:
                 if isinstance(result, dict) and result.get("role") == "tool":
                     result = maybe_json(result.get("content"))
-                self.bridge.tool_end(run_id, parent_run_id, result=result)
+                self.bridge.tool_end(run_id, parent_run_id, result=result, extra=extra)
         except Exception:
             self._count_error()
 

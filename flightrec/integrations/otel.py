@@ -33,7 +33,8 @@ from typing import Any
 
 from opentelemetry.sdk.trace import SpanProcessor
 
-from ._bridge import _MISSING, SpanBridge, maybe_json
+from ._bridge import _MISSING, SpanBridge, maybe_json, tail
+from ._bridge import MAX_JSON_MESSAGES as _MESSAGES
 
 __all__ = ["FlightrecSpanProcessor", "disable", "enable"]
 
@@ -173,8 +174,8 @@ class FlightrecSpanProcessor(SpanProcessor):
                     prompt_tokens=_int(prompt),
                     completion_tokens=_int(completion),
                     latency_ms=duration_ms,
-                    request=maybe_json(_first(attrs, "gen_ai.input.messages", "gen_ai.prompt")),
-                    response=maybe_json(_first(attrs, "gen_ai.output.messages", "gen_ai.completion")),
+                    request=tail(maybe_json(_first(attrs, "gen_ai.input.messages", "gen_ai.prompt"), _MESSAGES)),
+                    response=maybe_json(_first(attrs, "gen_ai.output.messages", "gen_ai.completion"), _MESSAGES),
                     error=error,
                     error_type=error_type,
                 )
