@@ -17,7 +17,7 @@ from flightrec.event import Event
 pytest.importorskip("langchain_core", reason="langchain-core is not installed")
 pytest.importorskip("langgraph", reason="langgraph is not installed")
 
-from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
+from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel, GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.tools import tool
 from langgraph.graph import START, MessagesState, StateGraph
@@ -252,3 +252,41 @@ class TestHostileValues:
             100,
             200_000,
         )
+
+
+class FlakyStream(GenericFakeChatModel):
+    """Streams three tokens, then the connection drops."""
+
+    def _stream(self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> Iterator[Any]:
+        from langchain_core.messages import AIMessageChunk
+        from langchain_core.outputs import ChatGenerationChunk
+
+        for word in ("Your flight ", "SK123 is ", "confirmed for "):
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=word))
+            if run_manager is not None:
+                run_manager.on_llm_new_token(word, chunk=chunk)
+            yield chunk
+        raise ConnectionResetError("connection reset by peer")
+
+
+def _llm_events(rec: Any) -> list[Event]:
+    return [e for e in _events(rec) if e.kind == "llm"]
+
+
+class TestStreaming:
+    def test_a_streamed_reply_is_recorded_like_an_invoked_one(self, recorder: Any, handler: Any) -> None:
+        """stream() and astream(): one llm event with the whole reply, whose role is "ai" as for
+        invoke() (not the chunk class's name, "AIMessageChunk")."""
+        import asyncio
+
+        model = GenericFakeChatModel(messages=iter([AIMessage("hello there"), AIMessage("general kenobi")]))
+        assert "".join(str(c.content) for c in model.stream("hi")) == "hello there"
+
+        async def consume() -> str:
+            return "".join([str(c.content) async for c in model.astream("hi")])
+
+        assert asyncio.run(consume()) == "general kenobi"
+        assert [e.data["response"] for e in _llm_events(recorder)] == [
+            {"role": "ai", "content": "hello there"},
+            {"role": "ai", "content": "general kenobi"},
+        ]

@@ -35,6 +35,15 @@ __all__ = ["FlightrecCallbackHandler", "disable", "enable"]
 _HIDDEN = "langsmith:hidden"
 _CONTROL_FLOW = frozenset({"GraphInterrupt", "NodeInterrupt", "GraphBubbleUp", "ParentCommand", "Interrupt"})
 """LangGraph exceptions that are control flow (interrupts, hand-offs), not failures."""
+_CHUNK_ROLES = {
+    "AIMessageChunk": "ai",
+    "HumanMessageChunk": "human",
+    "SystemMessageChunk": "system",
+    "ToolMessageChunk": "tool",
+    "FunctionMessageChunk": "function",
+    "ChatMessageChunk": "chat",
+}
+"""A streamed message's ``type`` is its chunk class's name: the role of the whole message."""
 MAX_DOCUMENTS = 20
 _MAX_IN_FLIGHT = 10_000
 
@@ -61,7 +70,8 @@ def _plain(obj: Any, depth: int = 0) -> Any:
     content = _attr(obj, "content")
     msg_type = _attr(obj, "type")
     if content is not None and isinstance(msg_type, str):  # a BaseMessage
-        out: dict[str, Any] = {"role": msg_type, "content": _plain(content, depth + 1)}
+        role = _CHUNK_ROLES.get(msg_type, msg_type)
+        out: dict[str, Any] = {"role": role, "content": _plain(content, depth + 1)}
         for attr in ("name", "tool_call_id", "status"):
             value = _attr(obj, attr)
             if value:
