@@ -290,3 +290,30 @@ class TestStreaming:
             {"role": "ai", "content": "hello there"},
             {"role": "ai", "content": "general kenobi"},
         ]
+
+    def test_a_stream_failing_midway_keeps_the_partial_reply(self, recorder: Any, handler: Any) -> None:
+        """The connection drops after three tokens: the llm event has the error and the reply
+        streamed until then (what the user saw), marked partial."""
+        with pytest.raises(ConnectionResetError):
+            for _ in FlakyStream(messages=iter([])).stream("book SK123"):
+                pass
+        [llm] = _llm_events(recorder)
+        assert (llm.data["error_type"], llm.data["response"], llm.data["partial"]) == (
+            "ConnectionResetError",
+            {"role": "ai", "content": "Your flight SK123 is confirmed for "},
+            True,
+        )
+
+    def test_a_stream_the_caller_stops_reading_is_not_a_failure(self, recorder: Any, handler: Any) -> None:
+        """Closing a stream early (the caller has what it needs) is recorded as a closed stream
+        with the reply read so far, not as an LLM call that failed with GeneratorExit."""
+        model = GenericFakeChatModel(messages=iter([AIMessage("yes and a long explanation")]))
+        stream = model.stream("is it open?")
+        assert next(stream).content == "yes"
+        stream.close()
+        [llm] = _llm_events(recorder)
+        assert "error" not in llm.data
+        assert (llm.data["response"], llm.data["stream_closed"]) == ({"role": "ai", "content": "yes"}, True)
+        with flightrec.load(recorder.ring_path) as rec:
+            assert [(s.error, s.end_seq is not None) for s in rec.steps()] == [(None, True)]
+            assert [f.kind for f in rec.findings() if f.severity == "error"] == []

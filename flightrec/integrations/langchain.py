@@ -9,7 +9,9 @@ soon as the application imports ``langchain_core``). Runs map onto the agent voc
   LangChain itself hides (tagged ``langsmith:hidden``: LangGraph's channel writes and
   routing) record nothing and their children hang under the visible parent;
 * chat models and LLMs -> a step holding one ``llm`` event (model, token usage, the last
-  messages of the prompt, the reply, latency, or the error);
+  messages of the prompt, the reply, latency, or the error); a stream that fails keeps the
+  reply received until then (``partial``), one the caller closes early is not a failure
+  (``stream_closed``);
 * tools -> ``tool_call`` / ``tool_result`` with the failure's origin; a repeated failed call
   with the same arguments in the same step is linked to it (``attempt``, ``retry_of``);
 * retrievers -> a step holding a ``retrieval`` event with the documents returned;
@@ -147,6 +149,20 @@ def _reply(response: Any) -> Any:
             message = getattr(gen, "message", None)
             out.append(_plain(message) if message is not None else getattr(gen, "text", None))
     return out[0] if len(out) == 1 else out
+
+
+def _partial(response: Any) -> Any:
+    """The reply streamed before a stream ended early, from the ``LLMResult`` LangChain passes
+    to ``on_llm_error``: its first generation merges the chunks received (the others hold the
+    error's HTTP details). None when nothing was received."""
+    generations = getattr(response, "generations", None)
+    if not generations or not generations[0]:
+        return None
+    message = _attr(generations[0][0], "message")
+    reply = _plain(message) if message is not None else _attr(generations[0][0], "text")
+    if isinstance(reply, dict):
+        return reply if reply.get("content") or reply.get("tool_calls") else None
+    return reply or None
 
 
 class FlightrecCallbackHandler(BaseCallbackHandler):
@@ -309,11 +325,25 @@ class FlightrecCallbackHandler(BaseCallbackHandler):
     def on_llm_error(
         self, error: BaseException, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
     ) -> None:
-        """An LLM call failed: ``llm`` with the error, and ``step_end``."""
+        """An LLM call failed: ``llm`` with the error and the reply streamed until then, and
+        ``step_end``. A stream the caller closed early did not fail: ``stream_closed``."""
         try:
-            request = self._requests.pop(run_id, None)
+            request = _plain(tail(self._requests.pop(run_id, None)))
+            model = self._models.pop(run_id, None)
+            partial = _partial(kwargs.get("response"))
+            if isinstance(error, GeneratorExit):  # the caller stopped reading (break, close())
+                self.bridge.llm_end(
+                    run_id, parent_run_id, model=model, request=request, response=partial, extra={"stream_closed": True}
+                )
+                return
             self.bridge.llm_end(
-                run_id, parent_run_id, model=self._models.pop(run_id, None), request=_plain(tail(request)), error=error
+                run_id,
+                parent_run_id,
+                model=model,
+                request=request,
+                response=partial,
+                error=error,
+                extra={"partial": True} if partial is not None else None,
             )
         except Exception:
             self._count_error()
