@@ -229,7 +229,7 @@ def _build(events: Iterable[Event]) -> _Index:
         elif kind == "step_end":
             if ev.span is not None:
                 ends[ev.span] = ev
-            if d.get("error") is not None:
+            if d.get("error") is not None and not d.get("benign"):  # (benign: control flow, an interrupt)
                 errors.append((ev, f"step {d.get('name')!r} failed: {d.get('error_type', 'error')}: {d['error']}"))
         elif kind == "tool_call":
             calls[d.get("call_id")] = ev

@@ -317,3 +317,30 @@ class TestStreaming:
         with flightrec.load(recorder.ring_path) as rec:
             assert [(s.error, s.end_seq is not None) for s in rec.steps()] == [(None, True)]
             assert [f.kind for f in rec.findings() if f.severity == "error"] == []
+
+
+class TestInterrupts:
+    def test_a_human_in_the_loop_interrupt_is_not_an_error(self, recorder: Any, handler: Any) -> None:
+        """A node pausing the graph with interrupt() ends its step marked benign: the recording
+        shows no error for it (it was the first_error finding)."""
+        from langgraph.checkpoint.memory import InMemorySaver
+        from langgraph.graph import END
+        from langgraph.types import Command, interrupt
+
+        def approve(state: MessagesState) -> dict[str, Any]:
+            answer = interrupt("book SK123 for 420 EUR?")
+            return {"messages": [AIMessage(f"booked: {answer}")]}
+
+        graph = StateGraph(MessagesState)
+        graph.add_node("approve", approve)
+        graph.add_edge(START, "approve")
+        graph.add_edge("approve", END)
+        app = graph.compile(checkpointer=InMemorySaver())
+        config: Any = {"configurable": {"thread_id": "t1"}}
+        app.invoke({"messages": [HumanMessage("book it")]}, config)
+        assert app.invoke(Command(resume="yes"), config)["messages"][-1].content == "booked: yes"
+        with flightrec.load(recorder.ring_path) as rec:
+            paused = [e.data for e in rec.events(["step_end"]) if e.data.get("error_type") == "GraphInterrupt"]
+            findings = [(f.kind, f.message) for f in rec.findings() if f.severity == "error"]
+        assert [d.get("benign") for d in paused] == [True]
+        assert findings == []
