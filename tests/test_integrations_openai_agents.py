@@ -220,3 +220,22 @@ class TestHugeValues:
         asyncio.run(Runner.run(Agent(name="a", model=model, tools=[export_table]), "go"))
         [result] = [e for e in _events(recorder) if e.kind == "tool_result"]
         assert (result.data["result"], result.data["result_len"]) == (text[: recorder.config.max_value], len(text))
+
+
+class TestHandoffs:
+    def test_a_handoff_names_the_agent_it_went_to(self, recorder: Any, processor: Any) -> None:
+        """The SDK learns a handoff's target only after its span started: the step is not named
+        "handoff triage -> None", and its end says where the run went."""
+        billing = Agent(name="billing", model=ScriptedModel([[_say("refund issued")]]))
+        triage = Agent(
+            name="triage",
+            model=ScriptedModel([[_call("transfer_to_billing", {}, "h1")]]),
+            handoffs=[billing],
+        )
+        result = asyncio.run(Runner.run(triage, "I want a refund"))
+        assert result.final_output == "refund issued"
+        with flightrec.load(recorder.ring_path) as rec:
+            [handoff] = [s for s in rec.steps() if s.name.startswith("handoff")]
+            [end] = [e for e in rec.events(["step_end"]) if e.span == handoff.id]
+        assert "None" not in handoff.name
+        assert end.data["attrs"] == {"to_agent": "billing"}

@@ -14,7 +14,8 @@ trace (a ``Runner.run``)               a step named after the workflow
 ``function``                           ``tool_call`` / ``tool_result`` (the arguments come from
                                        the model output that asked for the call; failing that,
                                        they are stored on the ``tool_result``)
-``handoff``, ``guardrail``,            steps (a triggered guardrail is marked on its end)
+``handoff``, ``guardrail``,            steps (a triggered guardrail is marked on its end, a
+                                       handoff's target agent too: ``to_agent``)
 ``custom``, ``task``, ``turn``, ...
 =====================================  ===========================================================
 
@@ -140,8 +141,9 @@ class FlightrecTracingProcessor(TracingProcessor):
             if kind == "agent":
                 name = f"agent {data.name}"
                 attrs.update(tools=data.tools, handoffs=data.handoffs, output_type=data.output_type)
-            elif kind == "handoff":
-                name = f"handoff {data.from_agent} -> {data.to_agent}"
+            elif kind == "handoff":  # (the SDK sets to_agent after the start: it goes on the end)
+                to = f" -> {data.to_agent}" if data.to_agent else ""
+                name = f"handoff {data.from_agent}{to}"
             elif kind == "turn":
                 name = f"turn {data.turn}"
                 attrs["agent"] = data.agent_name
@@ -184,6 +186,8 @@ class FlightrecTracingProcessor(TracingProcessor):
                 attrs: dict[str, Any] | None = None
                 if kind == "agent" and (data.tools or data.handoffs):
                     attrs = {"tools": data.tools, "handoffs": data.handoffs}
+                elif kind == "handoff" and data.to_agent:
+                    attrs = {"to_agent": data.to_agent}
                 elif kind == "guardrail":
                     attrs = {"triggered": bool(data.triggered)}
                 elif kind in ("task", "turn") and getattr(data, "usage", None):
