@@ -29,6 +29,7 @@ from typing import Any
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import BaseMessage
 
 from ._bridge import SpanBridge, bounded, checkpoint, error_text, maybe_json, tail
 
@@ -69,21 +70,16 @@ def _plain(obj: Any, depth: int = 0) -> Any:
         return {str(k): _plain(v, depth + 1) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_plain(v, depth + 1) for v in obj]
+    if isinstance(obj, BaseMessage):
+        # Its fields, read from the model's __dict__: getattr() of a field another message
+        # class has (tool_call_id on a HumanMessage) goes through pydantic's __getattr__ and
+        # an AttributeError, 5 us a look, and a LangGraph state of 4000 messages is walked at
+        # every node (60 ms a node).
+        return _message(obj.__dict__, depth)
     content = _attr(obj, "content")
     msg_type = _attr(obj, "type")
-    if content is not None and isinstance(msg_type, str):  # a BaseMessage
-        role = _CHUNK_ROLES.get(msg_type, msg_type)
-        out: dict[str, Any] = {"role": role, "content": _plain(content, depth + 1)}
-        for attr in ("name", "tool_call_id", "status"):
-            value = _attr(obj, attr)
-            if value:
-                out[attr] = value
-        tool_calls = _attr(obj, "tool_calls")
-        if tool_calls:
-            out["tool_calls"] = [
-                {"name": c.get("name"), "args": _plain(c.get("args"), depth + 1), "id": c.get("id")} for c in tool_calls
-            ]
-        return out
+    if content is not None and isinstance(msg_type, str):  # a message-like object
+        return _message({k: _attr(obj, k) for k in ("content", "type", *_MESSAGE_FIELDS)}, depth)
     page = _attr(obj, "page_content")
     if isinstance(page, str):  # a Document
         return {"page_content": page, "metadata": _plain(_attr(obj, "metadata"), depth + 1)}
@@ -94,6 +90,28 @@ def _plain(obj: Any, depth: int = 0) -> Any:
         except Exception:
             return repr(obj)
     return obj
+
+
+_MESSAGE_FIELDS = ("name", "tool_call_id", "status", "tool_calls")
+
+
+def _message(fields: dict[str, Any], depth: int) -> dict[str, Any]:
+    """A message's role, content, and the fields of its kind that are set."""
+    msg_type = fields.get("type")
+    out: dict[str, Any] = {
+        "role": _CHUNK_ROLES.get(msg_type, msg_type) if isinstance(msg_type, str) else msg_type,
+        "content": _plain(fields.get("content"), depth + 1),
+    }
+    for attr in ("name", "tool_call_id", "status"):
+        value = fields.get(attr)
+        if value:
+            out[attr] = value
+    tool_calls = fields.get("tool_calls")
+    if tool_calls:
+        out["tool_calls"] = [
+            {"name": c.get("name"), "args": _plain(c.get("args"), depth + 1), "id": c.get("id")} for c in tool_calls
+        ]
+    return out
 
 
 def _name(serialized: dict[str, Any] | None, kwargs: dict[str, Any], default: str) -> str:
