@@ -372,3 +372,24 @@ class TestStateWalk:
         labels = [e.data["label"] for e in _events(recorder) if e.kind == "checkpoint"]
         assert labels == ["langgraph:answer#1", "langgraph:final"]
         assert missed == []
+
+
+class TestSeveralHandlers:
+    def test_a_handler_given_to_a_model_besides_the_global_one_records_once(self, recorder: Any, handler: Any) -> None:
+        """`import flightrec.auto` plus a model built with callbacks=[FlightrecCallbackHandler()]
+        (as a user following the explicit way would): each run is recorded once, not twice
+        (two llm events per call, doubled token counts)."""
+        from langchain_core.runnables import RunnableLambda
+
+        model = FakeMessagesListChatModel(
+            responses=[AIMessage("hi")], callbacks=[fl_langchain.FlightrecCallbackHandler()]
+        )
+        retrieve_and_answer = RunnableLambda(lambda q: model.invoke(q), name="answer")
+        retrieve_and_answer.invoke("hello", config={"callbacks": [fl_langchain.FlightrecCallbackHandler()]})
+        assert [(e.kind, e.data.get("name")) for e in _events(recorder)] == [
+            ("step_start", "answer"),
+            ("step_start", "FakeMessagesListChatModel"),
+            ("llm", None),
+            ("step_end", "FakeMessagesListChatModel"),
+            ("step_end", "answer"),
+        ]

@@ -24,6 +24,7 @@ Importing this module imports ``langchain_core``.
 from __future__ import annotations
 
 import contextvars
+import threading
 from collections.abc import Callable
 from typing import Any
 from uuid import UUID
@@ -183,6 +184,15 @@ def _partial(response: Any) -> Any:
     return reply or None
 
 
+_owners: dict[UUID, FlightrecCallbackHandler] = {}
+"""Run id -> the handler recording that run: the first to see its start. Several handlers can
+see one run (the global one and one given to a model with ``callbacks=[...]``, or two given
+at different levels); each run must be recorded once. Kept for the last ``_MAX_OWNERS`` runs
+(not dropped at the run's end: the other handlers see the end after the owner)."""
+_owners_lock = threading.Lock()
+_MAX_OWNERS = 10_000
+
+
 class FlightrecCallbackHandler(BaseCallbackHandler):
     """Records LangChain / LangGraph runs into the running flight recorder.
 
@@ -206,6 +216,18 @@ class FlightrecCallbackHandler(BaseCallbackHandler):
         self._requests: dict[UUID, Any] = {}
         """Prompts of LLM calls in flight: stored with the result, one event per call."""
 
+    def _claim(self, run_id: UUID) -> bool:
+        """Whether this handler records the run starting now (no other handler did first)."""
+        with _owners_lock:
+            owner = _owners.setdefault(run_id, self)
+            if owner is self and len(_owners) > _MAX_OWNERS:
+                del _owners[next(iter(_owners))]
+        return owner is self
+
+    def _owns(self, run_id: UUID) -> bool:
+        """Whether this handler records the run ``run_id`` (or no handler saw it start)."""
+        return _owners.get(run_id, self) is self
+
     # ------------------------------------------------------------------ chains / graph nodes
     def on_chain_start(
         self,
@@ -219,6 +241,8 @@ class FlightrecCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """A chain, agent or graph node started: a step (hidden runs pass through)."""
+        if not self._claim(run_id):
+            return
         try:
             if tags and _HIDDEN in tags:
                 self.bridge.passthrough(run_id, parent_run_id)
@@ -241,6 +265,8 @@ class FlightrecCallbackHandler(BaseCallbackHandler):
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> None:
         """A chain ended: ``step_end`` (and the final state of a LangGraph graph)."""
+        if not self._owns(run_id):
+            return
         try:
             if self.checkpoints and run_id in self._graph_roots:
                 self._graph_roots.discard(run_id)
@@ -254,6 +280,8 @@ class FlightrecCallbackHandler(BaseCallbackHandler):
         self, error: BaseException, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
     ) -> None:
         """A chain failed (or was interrupted, which is not a failure)."""
+        if not self._owns(run_id):
+            return
         try:
             self._graph_roots.discard(run_id)
             self.bridge.step_end(run_id, error=error, benign=type(error).__name__ in _CONTROL_FLOW)
@@ -309,6 +337,8 @@ class FlightrecCallbackHandler(BaseCallbackHandler):
         metadata: dict[str, Any] | None,
         kwargs: dict[str, Any],
     ) -> None:
+        if not self._claim(run_id):
+            return
         try:
             model = _model(serialized, metadata, kwargs.get("invocation_params"))
             name = _name(serialized, kwargs, "llm")
@@ -325,6 +355,8 @@ class FlightrecCallbackHandler(BaseCallbackHandler):
 
     def on_llm_end(self, response: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> None:
         """An LLM call returned: ``llm`` (tokens, reply) and ``step_end``."""
+        if not self._owns(run_id):
+            return
         try:
             prompt, completion, model = _usage(response)
             request = self._requests.pop(run_id, None)
@@ -345,6 +377,8 @@ class FlightrecCallbackHandler(BaseCallbackHandler):
     ) -> None:
         """An LLM call failed: ``llm`` with the error and the reply streamed until then, and
         ``step_end``. A stream the caller closed early did not fail: ``stream_closed``."""
+        if not self._owns(run_id):
+            return
         try:
             request = _plain(tail(self._requests.pop(run_id, None)))
             model = self._models.pop(run_id, None)
@@ -380,6 +414,8 @@ class FlightrecCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """A tool was called: ``tool_call`` in the enclosing step."""
+        if not self._claim(run_id):
+            return
         try:
             args = _plain(inputs) if inputs is not None else maybe_json(input_str)
             extra = {"ext_call_id": kwargs["tool_call_id"]} if kwargs.get("tool_call_id") else None
@@ -389,6 +425,8 @@ class FlightrecCallbackHandler(BaseCallbackHandler):
 
     def on_tool_end(self, output: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> None:
         """A tool returned: ``tool_result`` (a ToolMessage's error status counts as a failure)."""
+        if not self._owns(run_id):
+            return
         try:
             # cut before looking into it: a tool can return 200k rows, and _plain walks them all
             output, full = bounded(output)
@@ -414,6 +452,8 @@ class FlightrecCallbackHandler(BaseCallbackHandler):
         self, error: BaseException, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
     ) -> None:
         """A tool raised: ``tool_result`` with the error and its origin."""
+        if not self._owns(run_id):
+            return
         try:
             self.bridge.tool_end(run_id, parent_run_id, error=error)
         except Exception:
@@ -432,6 +472,8 @@ class FlightrecCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """A retriever was queried: a step."""
+        if not self._claim(run_id):
+            return
         try:
             self.bridge.step_start(
                 run_id, parent_run_id, _name(serialized, kwargs, "retriever"), {"run_id": str(run_id), "query": query}
@@ -443,6 +485,8 @@ class FlightrecCallbackHandler(BaseCallbackHandler):
         self, documents: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
     ) -> None:
         """A retriever returned: a ``retrieval`` event with the documents, then ``step_end``."""
+        if not self._owns(run_id):
+            return
         try:
             docs = list(documents or ())
             self.bridge.event(run_id, "retrieval", {"documents": _plain(docs[:MAX_DOCUMENTS]), "count": len(docs)})
@@ -454,6 +498,8 @@ class FlightrecCallbackHandler(BaseCallbackHandler):
         self, error: BaseException, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
     ) -> None:
         """A retriever failed."""
+        if not self._owns(run_id):
+            return
         try:
             self.bridge.step_end(run_id, error=error)
         except Exception:
@@ -504,6 +550,8 @@ class FlightrecCallbackHandler(BaseCallbackHandler):
 
     def _event(self, kind: str, run_id: UUID, data: Callable[[], dict[str, Any]]) -> None:
         """Record ``kind`` with the payload ``data()`` builds; a failure is counted, never raised."""
+        if not self._owns(run_id):
+            return
         try:
             self.bridge.event(run_id, kind, data())
         except Exception:
