@@ -239,3 +239,24 @@ class TestHandoffs:
             [end] = [e for e in rec.events(["step_end"]) if e.span == handoff.id]
         assert "None" not in handoff.name
         assert end.data["attrs"] == {"to_agent": "billing"}
+
+
+class TestSeveralProcessors:
+    def test_a_processor_added_twice_records_once(self, recorder: Any) -> None:
+        """Two FlightrecTracingProcessor instances on the SDK's provider (the one enable() adds
+        and one the app adds itself): each span is recorded once."""
+        from agents import add_trace_processor
+
+        set_trace_processors([FlightrecTracingProcessor()])
+        add_trace_processor(FlightrecTracingProcessor())
+        try:
+            model = ScriptedModel([[_say("hello")]])
+            asyncio.run(Runner.run(Agent(name="a", model=model), "hi"))
+        finally:
+            set_trace_processors([])
+        events = _events(recorder)
+        assert [e.kind for e in events].count("llm") == 1
+        spans = [
+            (e.data["attrs"].get("span_id"), e.data["attrs"].get("trace_id")) for e in events if e.kind == "step_start"
+        ]
+        assert len(spans) == len(set(spans))

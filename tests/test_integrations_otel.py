@@ -225,3 +225,20 @@ class TestHugeValues:
             span.set_attribute("gen_ai.tool.call.result", text)
         result = _events(recorder)[-1]
         assert (result.data["result"], result.data["result_len"]) == (text[: recorder.config.max_value], len(text))
+
+
+class TestSeveralProcessors:
+    def test_a_processor_added_besides_the_global_one_records_once(self, recorder: Any) -> None:
+        """`import flightrec.auto` adds the processor to every provider; an app that also adds
+        its own FlightrecSpanProcessor (as this module's docstring says) records each span once."""
+        otel.enable()
+        try:
+            provider = TracerProvider()  # gets the global processor
+            provider.add_span_processor(otel.FlightrecSpanProcessor())
+            with provider.get_tracer("app").start_as_current_span(
+                "chat gpt-4o", attributes={"gen_ai.operation.name": "chat"}
+            ):
+                pass
+            assert _kinds(_events(recorder)) == ["step_start", "llm", "step_end"]
+        finally:
+            otel.disable(provider)

@@ -153,6 +153,34 @@ def checkpoint(state: Any, label: str) -> None:
         api.record("checkpoint", label=label, state=state)
 
 
+class Owners:
+    """Which of several instances of one integration records a span: the first to see it start.
+
+    An app can end up with two: the one ``import flightrec.auto`` installs and one it adds
+    itself (``callbacks=[FlightrecCallbackHandler()]`` on a model, ``add_span_processor(
+    FlightrecSpanProcessor())``); each span must still be recorded once. Claims are kept for
+    the last ``limit`` spans, not dropped at a span's end: the other instances see the end
+    after the owner did.
+    """
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self._owners: dict[Hashable, object] = {}
+        self._lock = threading.Lock()
+        self._limit = limit
+
+    def claim(self, key: Hashable, who: object) -> bool:
+        """A span starts: whether ``who`` records it (no other instance claimed it first)."""
+        with self._lock:
+            owner = self._owners.setdefault(key, who)
+            if owner is who and len(self._owners) > self._limit:
+                del self._owners[next(iter(self._owners))]
+        return owner is who
+
+    def owns(self, key: Hashable, who: object) -> bool:
+        """Whether ``who`` records the span ``key`` (also when no instance saw it start)."""
+        return self._owners.get(key, who) is who
+
+
 class _Open:
     """One span in flight."""
 

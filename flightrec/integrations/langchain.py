@@ -24,7 +24,6 @@ Importing this module imports ``langchain_core``.
 from __future__ import annotations
 
 import contextvars
-import threading
 from collections.abc import Callable
 from typing import Any
 from uuid import UUID
@@ -32,7 +31,7 @@ from uuid import UUID
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 
-from ._bridge import SpanBridge, bounded, checkpoint, error_text, maybe_json, tail
+from ._bridge import Owners, SpanBridge, bounded, checkpoint, error_text, maybe_json, tail
 
 __all__ = ["FlightrecCallbackHandler", "disable", "enable"]
 
@@ -184,13 +183,9 @@ def _partial(response: Any) -> Any:
     return reply or None
 
 
-_owners: dict[UUID, FlightrecCallbackHandler] = {}
-"""Run id -> the handler recording that run: the first to see its start. Several handlers can
-see one run (the global one and one given to a model with ``callbacks=[...]``, or two given
-at different levels); each run must be recorded once. Kept for the last ``_MAX_OWNERS`` runs
-(not dropped at the run's end: the other handlers see the end after the owner)."""
-_owners_lock = threading.Lock()
-_MAX_OWNERS = 10_000
+_owners = Owners()
+"""Which handler records a run: several can see one (the global one and one given to a model
+with ``callbacks=[...]``, or two given at different levels)."""
 
 
 class FlightrecCallbackHandler(BaseCallbackHandler):
@@ -218,15 +213,11 @@ class FlightrecCallbackHandler(BaseCallbackHandler):
 
     def _claim(self, run_id: UUID) -> bool:
         """Whether this handler records the run starting now (no other handler did first)."""
-        with _owners_lock:
-            owner = _owners.setdefault(run_id, self)
-            if owner is self and len(_owners) > _MAX_OWNERS:
-                del _owners[next(iter(_owners))]
-        return owner is self
+        return _owners.claim(run_id, self)
 
     def _owns(self, run_id: UUID) -> bool:
         """Whether this handler records the run ``run_id`` (or no handler saw it start)."""
-        return _owners.get(run_id, self) is self
+        return _owners.owns(run_id, self)
 
     # ------------------------------------------------------------------ chains / graph nodes
     def on_chain_start(

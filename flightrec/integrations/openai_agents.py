@@ -29,11 +29,14 @@ from typing import Any
 
 from agents.tracing import TracingProcessor
 
-from ._bridge import _MISSING, SpanBridge, maybe_json, tail
+from ._bridge import _MISSING, Owners, SpanBridge, maybe_json, tail
 
 __all__ = ["FlightrecTracingProcessor", "enable"]
 
 _LLM_TYPES = frozenset({"generation", "response", "transcription", "speech"})
+_owners = Owners()
+"""Which processor records a trace or span: the SDK can hold two (the one :func:`enable`
+adds and one the app adds itself)."""
 
 
 def _usage(usage: Any) -> tuple[int | None, int | None]:
@@ -95,6 +98,8 @@ class FlightrecTracingProcessor(TracingProcessor):
 
     def on_trace_start(self, trace: Any) -> None:
         """A run started: a step named after the workflow."""
+        if not _owners.claim(trace.trace_id, self):
+            return
         attrs: dict[str, Any] = {"trace_id": trace.trace_id}
         try:
             exported = trace.export() or {}
@@ -108,12 +113,16 @@ class FlightrecTracingProcessor(TracingProcessor):
 
     def on_trace_end(self, trace: Any) -> None:
         """A run ended."""
+        if not _owners.owns(trace.trace_id, self):
+            return
         self.bridge.step_end(trace.trace_id)
         self._requested.pop(trace.trace_id, None)
 
     def on_span_start(self, span: Any) -> None:
         """A span started: a step, an LLM call's step, or a tool call."""
         try:
+            if not _owners.claim(span.span_id, self):
+                return
             data = span.span_data
             kind = data.type
             key = span.span_id
@@ -158,6 +167,8 @@ class FlightrecTracingProcessor(TracingProcessor):
     def on_span_end(self, span: Any) -> None:
         """A span ended: ``step_end``, ``llm`` + ``step_end``, or ``tool_result``."""
         try:
+            if not _owners.owns(span.span_id, self):
+                return
             data = span.span_data
             kind = data.type
             key = span.span_id

@@ -33,7 +33,7 @@ from typing import Any
 
 from opentelemetry.sdk.trace import SpanProcessor
 
-from ._bridge import _MISSING, SpanBridge, maybe_json, tail
+from ._bridge import _MISSING, Owners, SpanBridge, maybe_json, tail
 from ._bridge import MAX_JSON_MESSAGES as _MESSAGES
 
 __all__ = ["FlightrecSpanProcessor", "disable", "enable"]
@@ -64,6 +64,9 @@ _CONSUMED = frozenset(
 
 
 _MAX_TRACKED = 10_000
+_owners = Owners()
+"""Which processor records a span: a provider can hold two (the one :func:`enable` adds to
+every provider, and one the app adds itself)."""
 
 
 def _attrs(span: Any) -> dict[str, Any]:
@@ -105,6 +108,8 @@ class FlightrecSpanProcessor(SpanProcessor):
         try:
             ctx = span.get_span_context()
             key = ctx.span_id
+            if not _owners.claim(key, self):
+                return
             parent = span.parent.span_id if span.parent is not None else None
             attrs = _attrs(span)
             op = attrs.get("gen_ai.operation.name")
@@ -139,6 +144,8 @@ class FlightrecSpanProcessor(SpanProcessor):
         """Record the span's end: ``step_end``, ``llm`` + ``step_end``, or ``tool_result``."""
         try:
             key = span.context.span_id
+            if not _owners.owns(key, self):
+                return
             parent = span.parent.span_id if span.parent is not None else None
             attrs = _attrs(span)
             op = attrs.get("gen_ai.operation.name")
