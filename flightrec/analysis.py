@@ -65,7 +65,11 @@ _SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2}
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """One step (``with flightrec.step(...)``); ``end_*`` are None if it never ended."""
+    """One step (``with flightrec.step(...)``); ``end_*`` are None if it never ended.
+
+    A step ended by control flow rather than a failure (a LangGraph interrupt: its
+    ``step_end`` is ``benign``) has no ``error``; ``attrs["ended_by"]`` says what ended it.
+    """
 
     id: int
     parent: int | None
@@ -283,6 +287,12 @@ def _build(events: Iterable[Event]) -> _Index:
         e = ends.get(sid)
         sd = s.data
         attrs = sd.get("attrs")
+        attrs = attrs if isinstance(attrs, dict) else {}
+        error = e.data.get("error") if e is not None else None
+        if error is not None and e is not None and e.data.get("benign"):
+            # control flow (a LangGraph interrupt waiting for a human), not a failure: said, not counted
+            attrs = {**attrs, "ended_by": f"{e.data.get('error_type', 'error')}: {error}"}
+            error = None
         steps.append(
             Step(
                 id=sid,
@@ -293,9 +303,9 @@ def _build(events: Iterable[Event]) -> _Index:
                 start_ns=s.ts_ns,
                 end_ns=e.ts_ns if e is not None else None,
                 duration_ms=_num(e.data.get("duration_ms")) if e is not None else None,
-                error=e.data.get("error") if e is not None else None,
+                error=error,
                 thread=s.thread,
-                attrs=attrs if isinstance(attrs, dict) else {},
+                attrs=attrs,
             )
         )
     steps.sort(key=lambda st: st.start_seq)

@@ -342,8 +342,16 @@ class TestInterrupts:
         with flightrec.load(recorder.ring_path) as rec:
             paused = [e.data for e in rec.events(["step_end"]) if e.data.get("error_type") == "GraphInterrupt"]
             findings = [(f.kind, f.message) for f in rec.findings() if f.severity == "error"]
+            steps = rec.steps()
         assert [d.get("benign") for d in paused] == [True]
         assert findings == []
+        # AND the step is not a failed one (the TUI said "1 failed" and opened on it), but says
+        # what ended it
+        [step] = [s for s in steps if "ended_by" in s.attrs]
+        assert (step.name, step.error) == ("approve", None)
+        assert step.attrs["ended_by"].startswith("GraphInterrupt: ")
+        assert "book SK123 for 420 EUR?" in step.attrs["ended_by"]
+        assert [s.error for s in steps] == [None] * len(steps)
 
 
 class TestStateWalk:
