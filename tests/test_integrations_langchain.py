@@ -401,3 +401,47 @@ class TestSeveralHandlers:
             ("step_end", "FakeMessagesListChatModel"),
             ("step_end", "answer"),
         ]
+
+    def test_a_deeply_nested_state_is_checkpointed_whole(self, recorder: Any, handler: Any) -> None:
+        """A LangGraph state nested nine levels deep rebuilds as it was (the handler stored
+        what was below six levels as its repr: a string where the state had a dict)."""
+        from typing import TypedDict
+
+        from langgraph.graph import END
+
+        class PlanState(TypedDict):
+            plan: dict[str, Any]
+
+        def execute(state: PlanState) -> dict[str, Any]:
+            return {"plan": {**state["plan"], "done": True}}
+
+        graph = StateGraph(PlanState)
+        graph.add_node("execute", execute)
+        graph.add_edge(START, "execute")
+        graph.add_edge("execute", END)
+        plan = {
+            "goal": {"steps": [{"tool": {"args": {"filters": {"date": {"from": "2024-01-01", "to": {"y": 2024}}}}}}]}
+        }
+        graph.compile().invoke({"plan": plan})
+        with flightrec.load(recorder.ring_path) as rec:
+            final = rec.checkpoints()[-1]
+            assert final.label == "langgraph:final"
+            assert rec.state_at(final.seq) == {"plan": {**plan, "done": True}}
+
+    def test_a_value_holding_itself_is_stored_with_a_cycle_marker(self, recorder: Any, handler: Any) -> None:
+        """A custom event's data that contains itself is stored once, with "<cycle>" where it
+        refers back (as flightrec stores cycles elsewhere), not copied down to the depth limit."""
+        from langchain_core.callbacks.manager import dispatch_custom_event
+        from langchain_core.runnables import RunnableLambda
+
+        node: dict[str, Any] = {"id": 1, "children": []}
+        node["children"].append(node)
+        node["parent"] = node
+
+        def work(x: int) -> int:
+            dispatch_custom_event("tree", node)
+            return x
+
+        RunnableLambda(work).invoke(1)
+        [custom] = [e for e in _events(recorder) if e.kind == "custom"]
+        assert custom.data["data"] == {"id": 1, "children": ["<cycle>"], "parent": "<cycle>"}

@@ -60,33 +60,51 @@ def _attr(obj: Any, name: str) -> Any:
         return None
 
 
-def _plain(obj: Any, depth: int = 0) -> Any:
-    """LangChain objects (messages, documents, pydantic models) as plain data."""
+MAX_DEPTH = 40
+"""Deepest nesting that :func:`_plain` converts (a LangGraph state is checkpointed whole, and
+the checkpoint store keeps 48 levels); a deeper value is stored as its repr."""
+
+
+def _plain(obj: Any, depth: int = 0, on_path: set[int] | None = None) -> Any:
+    """LangChain objects (messages, documents, pydantic models) as plain data.
+
+    A container met again inside itself is ``"<cycle>"``, as in flightrec's events and
+    checkpoints; ``on_path`` holds the ids of the containers being converted.
+    """
     if obj is None or isinstance(obj, (str, int, float, bool)):
         return obj
-    if depth > 6:
+    if depth > MAX_DEPTH:
         return repr(obj)
-    if isinstance(obj, dict):
-        return {str(k): _plain(v, depth + 1) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v, depth + 1) for v in obj]
+    if isinstance(obj, (dict, list, tuple)):
+        if on_path is None:
+            on_path = set()
+        key = id(obj)
+        if key in on_path:
+            return "<cycle>"
+        on_path.add(key)
+        try:
+            if isinstance(obj, dict):
+                return {str(k): _plain(v, depth + 1, on_path) for k, v in obj.items()}
+            return [_plain(v, depth + 1, on_path) for v in obj]
+        finally:
+            on_path.discard(key)
     if isinstance(obj, BaseMessage):
         # Its fields, read from the model's __dict__: getattr() of a field another message
         # class has (tool_call_id on a HumanMessage) goes through pydantic's __getattr__ and
         # an AttributeError, 5 us a look, and a LangGraph state of 4000 messages is walked at
         # every node (60 ms a node).
-        return _message(obj.__dict__, depth)
+        return _message(obj.__dict__, depth, on_path)
     content = _attr(obj, "content")
     msg_type = _attr(obj, "type")
     if content is not None and isinstance(msg_type, str):  # a message-like object
-        return _message({k: _attr(obj, k) for k in ("content", "type", *_MESSAGE_FIELDS)}, depth)
+        return _message({k: _attr(obj, k) for k in ("content", "type", *_MESSAGE_FIELDS)}, depth, on_path)
     page = _attr(obj, "page_content")
     if isinstance(page, str):  # a Document
-        return {"page_content": page, "metadata": _plain(_attr(obj, "metadata"), depth + 1)}
+        return {"page_content": page, "metadata": _plain(_attr(obj, "metadata"), depth + 1, on_path)}
     dump = _attr(obj, "model_dump")
     if callable(dump):
         try:
-            return _plain(dump(), depth + 1)
+            return _plain(dump(), depth + 1, on_path)
         except Exception:
             return repr(obj)
     return obj
@@ -95,12 +113,12 @@ def _plain(obj: Any, depth: int = 0) -> Any:
 _MESSAGE_FIELDS = ("name", "tool_call_id", "status", "tool_calls")
 
 
-def _message(fields: dict[str, Any], depth: int) -> dict[str, Any]:
+def _message(fields: dict[str, Any], depth: int, on_path: set[int] | None) -> dict[str, Any]:
     """A message's role, content, and the fields of its kind that are set."""
     msg_type = fields.get("type")
     out: dict[str, Any] = {
         "role": _CHUNK_ROLES.get(msg_type, msg_type) if isinstance(msg_type, str) else msg_type,
-        "content": _plain(fields.get("content"), depth + 1),
+        "content": _plain(fields.get("content"), depth + 1, on_path),
     }
     for attr in ("name", "tool_call_id", "status"):
         value = fields.get(attr)
@@ -109,7 +127,8 @@ def _message(fields: dict[str, Any], depth: int) -> dict[str, Any]:
     tool_calls = fields.get("tool_calls")
     if tool_calls:
         out["tool_calls"] = [
-            {"name": c.get("name"), "args": _plain(c.get("args"), depth + 1), "id": c.get("id")} for c in tool_calls
+            {"name": c.get("name"), "args": _plain(c.get("args"), depth + 1, on_path), "id": c.get("id")}
+            for c in tool_calls
         ]
     return out
 
