@@ -445,3 +445,45 @@ class TestSeveralHandlers:
         RunnableLambda(work).invoke(1)
         [custom] = [e for e in _events(recorder) if e.kind == "custom"]
         assert custom.data["data"] == {"id": 1, "children": ["<cycle>"], "parent": "<cycle>"}
+
+    @pytest.mark.parametrize("kind", ["pydantic", "dataclass"])
+    def test_a_typed_state_is_checkpointed_at_every_node(self, recorder: Any, handler: Any, kind: str) -> None:
+        """A graph whose state schema is a pydantic model or a dataclass (LangGraph's documented
+        alternatives to a TypedDict) has the state each node starts from checkpointed, as a dict
+        state does (only the final state was)."""
+        import dataclasses
+
+        from langgraph.graph import END
+        from pydantic import BaseModel
+
+        class ModelState(BaseModel):
+            query: str
+            hits: list[str] = []
+
+        @dataclasses.dataclass
+        class DataState:
+            query: str
+            hits: list[str] = dataclasses.field(default_factory=list)
+
+        schema: Any = ModelState if kind == "pydantic" else DataState
+
+        def search(state: Any) -> dict[str, Any]:
+            return {"hits": [f"doc about {state.query}"]}
+
+        def answer(state: Any) -> dict[str, Any]:
+            return {"hits": [*state.hits, "answer"]}
+
+        graph = StateGraph(schema)
+        graph.add_node("search", search)
+        graph.add_node("answer", answer)
+        graph.add_edge(START, "search")
+        graph.add_edge("search", "answer")
+        graph.add_edge("answer", END)
+        graph.compile().invoke(schema(query="oslo"))
+        with flightrec.load(recorder.ring_path) as rec:
+            states = [(c.label, rec.state_at(c.seq)) for c in rec.checkpoints()]
+        assert states == [
+            ("langgraph:search#1", {"query": "oslo", "hits": []}),
+            ("langgraph:answer#2", {"query": "oslo", "hits": ["doc about oslo"]}),
+            ("langgraph:final", {"query": "oslo", "hits": ["doc about oslo", "answer"]}),
+        ]

@@ -24,12 +24,14 @@ Importing this module imports ``langchain_core``.
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
+from pydantic import BaseModel as PydanticModel
 
 from ._bridge import Owners, SpanBridge, bounded, checkpoint, error_text, maybe_json, tail
 
@@ -131,6 +133,18 @@ def _message(fields: dict[str, Any], depth: int, on_path: set[int] | None) -> di
             for c in tool_calls
         ]
     return out
+
+
+def _state(value: Any) -> dict[str, Any] | None:
+    """A LangGraph state as a dict of its fields: a dict as is, a pydantic model or a dataclass
+    (the other state schemas LangGraph takes) by its fields; None for anything else."""
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, PydanticModel):
+        return dict(value.__dict__)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name, None) for f in dataclasses.fields(value)}
+    return None
 
 
 def _name(serialized: dict[str, Any] | None, kwargs: dict[str, Any], default: str) -> str:
@@ -268,8 +282,9 @@ class FlightrecCallbackHandler(BaseCallbackHandler):
             self.bridge.step_start(run_id, parent_run_id, name, attrs)
             if parent_run_id is None and node is None and name == "LangGraph":
                 self._graph_roots.add(run_id)
-            if self.checkpoints and node is not None and node == name and isinstance(inputs, dict):
-                self._checkpoint(inputs, f"langgraph:{node}#{attrs['langgraph_step']}", run_id)
+            state = _state(inputs) if self.checkpoints and node is not None and node == name else None
+            if state is not None:
+                self._checkpoint(state, f"langgraph:{node}#{attrs['langgraph_step']}", run_id)
         except Exception:
             self._count_error()
 
@@ -280,8 +295,9 @@ class FlightrecCallbackHandler(BaseCallbackHandler):
         try:
             if self.checkpoints and run_id in self._graph_roots:
                 self._graph_roots.discard(run_id)
-                if isinstance(outputs, dict):
-                    self._checkpoint(outputs, "langgraph:final", run_id)
+                state = _state(outputs)
+                if state is not None:
+                    self._checkpoint(state, "langgraph:final", run_id)
             self.bridge.step_end(run_id)
         except Exception:
             self._count_error()
