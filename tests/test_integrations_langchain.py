@@ -487,3 +487,35 @@ class TestSeveralHandlers:
             ("langgraph:answer#2", {"query": "oslo", "hits": ["doc about oslo"]}),
             ("langgraph:final", {"query": "oslo", "hits": ["doc about oslo", "answer"]}),
         ]
+
+
+class OpenAIShapedModel(FakeMessagesListChatModel):
+    """Returns its result in the shape langchain-openai's ChatOpenAI does (``_create_chat_result``):
+    the usage both in ``llm_output["token_usage"]`` and on the message as ``usage_metadata``."""
+
+    def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> Any:
+        from langchain_core.outputs import ChatGeneration, ChatResult
+
+        usage = {"prompt_tokens": 120, "completion_tokens": 17, "total_tokens": 137}
+        message = AIMessage(
+            "Oslo is sunny",
+            usage_metadata={"input_tokens": 120, "output_tokens": 17, "total_tokens": 137},
+            response_metadata={"model_name": "gpt-4o-2024-08-06"},
+        )
+        return ChatResult(
+            generations=[ChatGeneration(message=message)],
+            llm_output={"token_usage": usage, "model_name": "gpt-4o-2024-08-06"},
+        )
+
+
+class TestTokenUsage:
+    def test_usage_reported_twice_by_the_provider_is_counted_once(self, recorder: Any, handler: Any) -> None:
+        """ChatOpenAI and ChatAnthropic report a call's usage in llm_output and on the message:
+        the llm event has it once (it had the sum: 240 prompt tokens for 120)."""
+        OpenAIShapedModel(responses=[]).invoke("weather in Oslo?")
+        [llm] = _llm_events(recorder)
+        assert (llm.data["model"], llm.data["prompt_tokens"], llm.data["completion_tokens"]) == (
+            "gpt-4o-2024-08-06",
+            120,
+            17,
+        )

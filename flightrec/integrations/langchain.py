@@ -172,25 +172,36 @@ def _model(serialized: dict[str, Any] | None, metadata: dict[str, Any] | None, i
 
 
 def _usage(response: Any) -> tuple[int | None, int | None, str | None]:
-    """(prompt tokens, completion tokens, model) from an ``LLMResult``."""
-    prompt = completion = None
-    model = None
+    """(prompt tokens, completion tokens, model) from an ``LLMResult``.
+
+    The message's ``usage_metadata`` (langchain-core's standard) when there is one, else the
+    provider's ``llm_output`` usage: ChatOpenAI and ChatAnthropic report the same usage in
+    both, and adding them counted every token twice. One call's choices (``n > 1``) each
+    carry the whole response's usage: the first one is taken.
+    """
     llm_output = getattr(response, "llm_output", None) or {}
-    usage = llm_output.get("token_usage") or llm_output.get("usage") or {}
-    if isinstance(usage, dict):
-        prompt = usage.get("prompt_tokens", usage.get("input_tokens"))
-        completion = usage.get("completion_tokens", usage.get("output_tokens"))
     model = llm_output.get("model_name") or llm_output.get("model")
     for gens in getattr(response, "generations", None) or ():
         for gen in gens:
             message = getattr(gen, "message", None)
-            meta = getattr(message, "usage_metadata", None)
-            if meta:
-                prompt = (prompt or 0) + int(meta.get("input_tokens") or 0)
-                completion = (completion or 0) + int(meta.get("output_tokens") or 0)
             rmeta = getattr(message, "response_metadata", None) or {}
             model = model or rmeta.get("model_name") or rmeta.get("model")
-    return prompt, completion, model
+            meta = getattr(message, "usage_metadata", None)
+            if meta:
+                return _int(meta.get("input_tokens")), _int(meta.get("output_tokens")), model
+    usage = llm_output.get("token_usage") or llm_output.get("usage") or {}
+    if not isinstance(usage, dict):
+        return None, None, model
+    prompt = usage.get("prompt_tokens", usage.get("input_tokens"))
+    completion = usage.get("completion_tokens", usage.get("output_tokens"))
+    return _int(prompt), _int(completion), model
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _reply(response: Any) -> Any:
