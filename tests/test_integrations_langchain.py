@@ -519,3 +519,46 @@ class TestTokenUsage:
             120,
             17,
         )
+
+
+class TestRetries:
+    def test_a_node_retried_by_its_retry_policy_links_the_tool_call_attempts(self, recorder: Any, handler: Any) -> None:
+        """LangGraph's RetryPolicy re-runs the tools node after a transient failure: the same
+        tool call (same call id from the model) is attempt 1, 2, 3, each linked to the one it
+        retries, and not a "tool_loop" (the agent did not ask three times)."""
+        from langgraph.types import RetryPolicy
+
+        failures = iter([ConnectionError("connection reset"), ConnectionError("connection reset")])
+
+        @tool
+        def fetch(url: str) -> str:
+            """Fetch a page."""
+            error = next(failures, None)
+            if error is not None:
+                raise error
+            return "<html>ok</html>"
+
+        model = FakeMessagesListChatModel(
+            responses=[_call("fetch", {"url": "https://x.test"}, "call_f"), AIMessage("ok")]
+        )
+
+        def agent(state: MessagesState) -> dict[str, Any]:
+            return {"messages": [model.invoke(state["messages"])]}
+
+        graph = StateGraph(MessagesState)
+        graph.add_node("agent", agent)
+        retry = RetryPolicy(max_attempts=3, initial_interval=0.001, jitter=False, retry_on=ConnectionError)
+        graph.add_node("tools", ToolNode([fetch], handle_tool_errors=False), retry_policy=retry)
+        graph.add_edge(START, "agent")
+        graph.add_conditional_edges("agent", tools_condition)
+        graph.add_edge("tools", "agent")
+        graph.compile().invoke({"messages": [HumanMessage("fetch it")]})
+        with flightrec.load(recorder.ring_path) as rec:
+            calls = rec.tools()
+            findings = [f.kind for f in rec.findings()]
+        assert [(c.attempt, c.retry_of, c.error is None) for c in calls] == [
+            (1, None, False),
+            (2, calls[0].call_id, False),
+            (3, calls[1].call_id, True),
+        ]
+        assert "tool_loop" not in findings

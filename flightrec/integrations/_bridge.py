@@ -184,7 +184,7 @@ class Owners:
 class _Open:
     """One span in flight."""
 
-    __slots__ = ("args_known", "attempt", "call_id", "ctx", "kind", "name", "rkey", "t0", "tool")
+    __slots__ = ("args_known", "attempt", "call_id", "ctx", "ext", "kind", "name", "rkey", "t0", "tool")
 
     def __init__(self, kind: str, ctx: tuple[int, int | None] | None, name: str) -> None:
         self.kind = kind
@@ -198,6 +198,8 @@ class _Open:
         self.args_known = True
         self.attempt = 1
         self.rkey: tuple[Any, ...] | None = None
+        self.ext: Any = None
+        """The framework's own id of the call (the model's tool call id), if any."""
 
 
 class SpanBridge:
@@ -445,6 +447,7 @@ class SpanBridge:
             entry.tool = tool
             entry.call_id = next(_call_ids)
             entry.args_known = args is not _MISSING
+            entry.ext = extra.get("ext_call_id") if extra else None
             data: dict[str, Any] = {
                 "tool": tool,
                 "call_id": entry.call_id,
@@ -452,7 +455,7 @@ class SpanBridge:
                 "attempt": 1,
             }
             if entry.args_known:
-                entry.rkey = self._retry_key(ctx, tool, args)
+                entry.rkey = self._retry_key(ctx, tool, args, entry.ext)
                 with self._lock:
                     prev = self._failed.get(entry.rkey)
                 if prev is not None:
@@ -514,7 +517,7 @@ class SpanBridge:
             if extra:
                 data.update(extra)
             if entry.rkey is None and args is not _MISSING:
-                entry.rkey = self._retry_key(entry.ctx, entry.tool, args)
+                entry.rkey = self._retry_key(entry.ctx, entry.tool, args, entry.ext)
             if entry.rkey is not None:
                 self._note_outcome(entry.rkey, entry, error is not None)
             self._emit(rec, "tool_result", data, entry.ctx, error is not None)
@@ -523,7 +526,12 @@ class SpanBridge:
 
     # ------------------------------------------------------------------ retries
     @staticmethod
-    def _retry_key(ctx: tuple[int, int | None] | None, tool: str, args: Any) -> tuple[Any, ...]:
+    def _retry_key(ctx: tuple[int, int | None] | None, tool: str, args: Any, ext: Any = None) -> tuple[Any, ...]:
+        """What a retry of this call repeats: the model's call id when the framework gives one
+        (a LangGraph RetryPolicy re-runs the tools node, a new step, with the same call), else
+        the step, the tool and the arguments."""
+        if isinstance(ext, (str, int)) and ext:
+            return ("call", tool, ext)
         # The fingerprint @flightrec.tool uses (MessagePack + xxh3): megabytes of arguments
         # cost a millisecond, where json.dumps took 40 ms for 11 MB.
         try:
