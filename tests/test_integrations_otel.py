@@ -136,6 +136,20 @@ class TestGenAIMapping:
         assert [t.span for t in tools] == [s.id for s in steps]
         assert steps[1].error is not None
 
+    def test_spans_named_llm_calls_late_leave_plain_steps_their_late_attributes(
+        self, recorder: Any, tracer: Any
+    ) -> None:
+        """Spans that become LLM calls only after they start (tracked as steps until then) are
+        forgotten at their end: after more of them than the processor tracks at once, a plain
+        step's end still carries only the attributes set while it ran."""
+        for _ in range(otel._MAX_TRACKED + 10):
+            with tracer.start_as_current_span("chat") as span:
+                span.set_attribute("gen_ai.operation.name", "chat")
+        with tracer.start_as_current_span("GET /weather", attributes={"http.request.method": "GET"}) as span:
+            span.set_attribute("http.response.status_code", 200)
+        end = _events(recorder)[-1]
+        assert end.kind == "step_end" and end.data["attrs"] == {"http.response.status_code": 200}
+
     def test_plain_span_is_a_step_with_its_late_attributes_on_the_end(self, recorder: Any, tracer: Any) -> None:
         """A non-GenAI span (an HTTP call) is a step; attributes set while it ran go on step_end."""
         with tracer.start_as_current_span("GET /weather", attributes={"http.request.method": "GET"}) as span:

@@ -153,12 +153,13 @@ class FlightrecSpanProcessor(SpanProcessor):
             if span.start_time is not None and span.end_time is not None:
                 duration_ms = (span.end_time - span.start_time) / 1e6
             error, error_type = self._error(span, attrs)
+            # (taken out whatever the span turned out to be: a span named an LLM call or a tool
+            # only after it started was tracked as a step, and would stay tracked for good)
+            before = self._start_attrs.pop(key, {})
             if op == TOOL_OPERATION:
                 result = attrs.get("gen_ai.tool.call.result", _MISSING)
                 args = attrs.get("gen_ai.tool.call.arguments", _MISSING)
-                late = self.bridge.kind_of(key) == "step"
-                if late:  # named a tool only after it started, as a step: the call goes inside that step
-                    self._start_attrs.pop(key, None)
+                late = self.bridge.kind_of(key) == "step"  # named a tool late: the call goes in that step
                 self.bridge.tool_end(
                     (key, TOOL_OPERATION) if late else key,
                     key if late else parent,
@@ -187,7 +188,6 @@ class FlightrecSpanProcessor(SpanProcessor):
                     error_type=error_type,
                 )
             else:
-                before = self._start_attrs.pop(key, {})
                 later = {k: v for k, v in attrs.items() if k not in _CONSUMED and before.get(k, _MISSING) != v}
                 self.bridge.step_end(
                     key, error=error, error_type=error_type, duration_ms=duration_ms, attrs=later or None
