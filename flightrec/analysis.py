@@ -280,7 +280,9 @@ def _build(events: Iterable[Event]) -> _Index:
             what = d.get("type") or d.get("error_type") or "error"
             errors.append((ev, f"{what}{origin}: {d.get('message', d.get('error', ''))}"))
         elif kind == "llm" and d.get("error") is not None:
-            errors.append((ev, f"LLM call to {d.get('model')!r} failed: {d['error']}"))
+            model = d.get("model")
+            to = "" if model is None else f" to {model!r}"  # (a fake or unnamed model)
+            errors.append((ev, f"LLM call{to} failed: {d['error']}"))
 
     steps: list[Step] = []
     for sid, s in starts.items():

@@ -201,6 +201,13 @@ class TestFindings:
         assert len(f.seqs) >= 3
         assert "wrong assumption" in f.message and "(reasoning)" in f.message
 
+    def test_a_failed_llm_call_to_an_unnamed_model(self, rec: Any) -> None:
+        """A model with no name (a fake one) is not called 'None' in the finding."""
+        flightrec.record("llm", model=None, error="rate limited")
+        flightrec.llm(model="gpt-x", error="overloaded")
+        (f,) = findings_of("first_error")
+        assert "LLM call failed: rate limited" in f.message and "None" not in f.message
+
     def test_no_findings_on_a_clean_run(self, rec: Any) -> None:
         """A run without trouble has no findings at all."""
         tool = make_tool(["a", "b"])

@@ -172,12 +172,15 @@ def _summary(ev: Event) -> str:
                 return f"✗ {d.get('tool', '?')}{origin}{lat}  {short(d.get('error'), 80)}"
             return f"← {d.get('tool', '?')}{lat}  {short(d.get('result'), 70)}"
         if k == "llm":
-            tokens = f"{d.get('prompt_tokens', '?')}→{d.get('completion_tokens', '?')} tok"
+            # (a field present but None, as integrations record an unknown model or usage: '?')
+            prompt, completion = d.get("prompt_tokens"), d.get("completion_tokens")
+            tokens = f"{'?' if prompt is None else prompt}→{'?' if completion is None else completion} tok"
             lat = f"  {_ms(d['latency_ms'])}" if d.get("latency_ms") is not None else ""
             resp = d.get("response")
             err = d.get("error")
             tail = f"  ✗ {short(err, 60)}" if err else (f"  {short(resp, 60)}" if resp else "")
-            return f"{d.get('model', '?')}  {tokens}{lat}{tail}"
+            model = d.get("model")
+            return f"{'?' if model is None else model}  {tokens}{lat}{tail}"
         if k == "memory":
             ids = d.get("item_id") or d.get("item_ids")
             tok = f"  {d['tokens']} tok" if d.get("tokens") is not None else ""

@@ -109,6 +109,11 @@ class TestRender:
         odd = Event(1, T0, "tool_result", "t", None, None, {"tool": None, "latency_ms": "fast"})
         assert summary(odd)
 
+    def test_an_llm_call_without_model_or_usage_says_so(self) -> None:
+        """Integrations record an unknown model or usage as None: shown as '?', not 'None'."""
+        ev = Event(1, T0, "llm", "t", None, None, {"model": None, "prompt_tokens": None, "completion_tokens": 0})
+        assert summary(ev) == "?  ?→0 tok"
+
     def test_errors_and_markers(self) -> None:
         """Errors are recognised across kinds; redaction markers are found."""
         assert is_error(Event(1, T0, "error", "t", None, None, {}))
