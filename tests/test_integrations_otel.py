@@ -172,6 +172,108 @@ class TestGenAIMapping:
         assert flightrec.get_recorder() is None
 
 
+class TestOtherConventions:
+    """Spans of OpenInference and OpenLLMetry instrumentors, as they set their attributes."""
+
+    def test_an_openinference_llm_span_is_an_llm_call(self, recorder: Any, tracer: Any) -> None:
+        with tracer.start_as_current_span(
+            "ChatCompletion",
+            attributes={
+                "openinference.span.kind": "LLM",
+                "llm.model_name": "gpt-4o",
+                "llm.input_messages.0.message.role": "system",
+                "llm.input_messages.0.message.content": "Be brief.",
+                "llm.input_messages.1.message.role": "user",
+                "llm.input_messages.1.message.content": "Flights to Oslo?",
+                "llm.invocation_parameters": '{"temperature": 0}',
+            },
+        ) as span:
+            span.set_attribute("llm.output_messages.0.message.role", "assistant")
+            span.set_attribute("llm.output_messages.0.message.content", "Three.")
+            span.set_attribute("llm.token_count.prompt", 21)
+            span.set_attribute("llm.token_count.completion", 2)
+        start, llm, _end = _events(recorder)
+        assert (llm.kind, llm.data["model"], llm.data["prompt_tokens"], llm.data["completion_tokens"]) == (
+            "llm",
+            "gpt-4o",
+            21,
+            2,
+        )
+        assert llm.data["request"] == [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Flights to Oslo?"},
+        ]
+        assert llm.data["response"] == [{"role": "assistant", "content": "Three."}]
+        # the step keeps what was not mapped, and not the attributes that were
+        assert start.data["attrs"]["openinference.span.kind"] == "LLM"
+        assert start.data["attrs"]["llm.invocation_parameters"] == '{"temperature": 0}'
+        assert not any(k.startswith(("llm.input_messages", "llm.model_name")) for k in start.data["attrs"])
+
+    def test_an_openinference_tool_span_is_a_tool_call(self, recorder: Any, tracer: Any) -> None:
+        with tracer.start_as_current_span(
+            "search",
+            attributes={
+                "openinference.span.kind": "TOOL",
+                "tool.name": "search",
+                "input.value": '{"q": "oslo"}',
+                "input.mime_type": "application/json",
+            },
+        ) as span:
+            span.set_attribute("output.value", '["SK1", "TP55"]')
+        with flightrec.load(recorder.ring_path) as rec:
+            tools = rec.tools()
+        assert [(t.tool, t.args, t.result, t.error) for t in tools] == [
+            ("search", {"q": "oslo"}, ["SK1", "TP55"], None)
+        ]
+
+    def test_an_openllmetry_chat_span_is_an_llm_call(self, recorder: Any, tracer: Any) -> None:
+        with tracer.start_as_current_span(
+            "openai.chat",
+            attributes={
+                "llm.request.type": "chat",
+                "gen_ai.system": "openai",
+                "gen_ai.request.model": "gpt-4o",
+                "gen_ai.prompt.0.role": "user",
+                "gen_ai.prompt.0.content": "Hi",
+            },
+        ) as span:
+            span.set_attribute("gen_ai.completion.0.role", "assistant")
+            span.set_attribute("gen_ai.completion.0.content", "Hello")
+            span.set_attribute("gen_ai.usage.prompt_tokens", 12)
+            span.set_attribute("gen_ai.usage.completion_tokens", 3)
+        _start, llm, _end = _events(recorder)
+        assert llm.kind == "llm"
+        assert (llm.data["model"], llm.data["prompt_tokens"], llm.data["completion_tokens"]) == ("gpt-4o", 12, 3)
+        assert llm.data["request"] == [{"role": "user", "content": "Hi"}]
+        assert llm.data["response"] == [{"role": "assistant", "content": "Hello"}]
+
+    def test_a_traceloop_tool_span_is_a_tool_call(self, recorder: Any, tracer: Any) -> None:
+        with tracer.start_as_current_span(
+            "get_weather.tool",
+            attributes={
+                "traceloop.span.kind": "tool",
+                "traceloop.entity.name": "get_weather",
+                "traceloop.entity.input": '{"args": [], "kwargs": {"city": "Oslo"}}',
+            },
+        ) as span:
+            span.set_attribute("traceloop.entity.output", '{"forecast": "sunny"}')
+        with flightrec.load(recorder.ring_path) as rec:
+            tools = rec.tools()
+        assert [(t.tool, t.args, t.result) for t in tools] == [
+            ("get_weather", {"args": [], "kwargs": {"city": "Oslo"}}, {"forecast": "sunny"})
+        ]
+
+    def test_a_chain_span_stays_a_step(self, recorder: Any, tracer: Any) -> None:
+        with tracer.start_as_current_span(
+            "RunnableSequence", attributes={"openinference.span.kind": "CHAIN", "input.value": "question"}
+        ):
+            pass
+        start, end = _events(recorder)
+        assert (start.kind, end.kind) == ("step_start", "step_end")
+        assert start.data["attrs"]["openinference.span.kind"] == "CHAIN"
+        assert start.data["attrs"]["input.value"] == "question"
+
+
 class TestCrash:
     def test_span_open_at_the_crash_is_unfinished_in_the_dump(self, recorder: Any, tracer: Any, frdir: Path) -> None:
         """A span still open when the dump is written shows as a step without an end."""

@@ -19,6 +19,12 @@ following the GenAI semantic conventions get the agent vocabulary:
 ``invoke_agent``, ``create_agent``, any other   a step named after the span
 ==============================================  ==============================================
 
+Spans of OpenInference instrumentors (``openinference.span.kind`` LLM / EMBEDDING / TOOL /
+AGENT, ``llm.model_name``, ``llm.token_count.*``, ``llm.input_messages.N.message.*``,
+``tool.name``, ``input.value`` / ``output.value``) and of OpenLLMetry (``llm.request.type``,
+``traceloop.span.kind`` tool / agent, ``traceloop.entity.*``, ``gen_ai.prompt.N.*``) are read
+as their GenAI equivalents (see ``_conventions``).
+
 A span is recorded when it starts and when it ends, so a span still open when the process
 crashes appears in the dump as a step (or tool call) without an end.
 
@@ -35,6 +41,7 @@ from opentelemetry.sdk.trace import SpanProcessor
 
 from ._bridge import _MISSING, Owners, SpanBridge, maybe_json, tail
 from ._bridge import MAX_JSON_MESSAGES as _MESSAGES
+from ._conventions import as_genai
 
 __all__ = ["FlightrecSpanProcessor", "disable", "enable"]
 
@@ -111,7 +118,7 @@ class FlightrecSpanProcessor(SpanProcessor):
             if not _owners.claim(key, self):
                 return
             parent = span.parent.span_id if span.parent is not None else None
-            attrs = _attrs(span)
+            attrs = as_genai(_attrs(span))
             op = attrs.get("gen_ai.operation.name")
             if op == TOOL_OPERATION:
                 args = attrs.get("gen_ai.tool.call.arguments", _MISSING)
@@ -147,7 +154,7 @@ class FlightrecSpanProcessor(SpanProcessor):
             if not _owners.owns(key, self):
                 return
             parent = span.parent.span_id if span.parent is not None else None
-            attrs = _attrs(span)
+            attrs = as_genai(_attrs(span))
             op = attrs.get("gen_ai.operation.name")
             duration_ms = None
             if span.start_time is not None and span.end_time is not None:
