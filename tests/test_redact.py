@@ -664,6 +664,17 @@ class TestKeyNames:
         clean = "power=3 pwx: 1 ssn: 12 last4=1234 ssn_last=5, ssn_last4 is a field name, ssn_last4 == x"
         assert red.redact_text(clean) == clean
 
+    @pytest.mark.parametrize("text", ["pin=1", "otp:4", "cvv=9", "CVC:0", "Pin=x"])
+    def test_the_shortest_secret_in_text(self, r: Redactor, text: str) -> None:
+        """A three-letter secret name and a one-character value (5 characters, the shortest match of any
+        built-in rule) is replaced, in a string, a dict key and bytes."""
+        assert kinds(r.redact_text(text)) == ["SECRET"]
+        out = r.redact({text: text, "b": text.encode()})
+        assert isinstance(out, dict)
+        [key] = [k for k in out if k != "b"]
+        assert kinds(key) == kinds(out[key]) == ["SECRET"]
+        assert kinds(out["b"].decode()) == ["SECRET"]
+
     def test_allow_keys_do_not_relax_text(self) -> None:
         """``allow_keys`` keeps a dict value, but the same key in text is still a secret (the safe direction)."""
         red = Redactor(RedactConfig(allow_keys=("password",)), key=KEY)

@@ -315,3 +315,23 @@ class TestSecretKeysInText:
         blob = _decompressed(got.path) + _decompressed(Path(rec.ring_path))
         for secret in self.SECRETS:
             assert secret.encode() not in blob, secret
+
+
+class TestShortTexts:
+    """The shortest secret a rule knows, a three-letter secret name and a one-character value, is replaced."""
+
+    TEXTS: ClassVar[dict[str, str]] = {"a": "pin=7", "b": "otp:4", "c": "cvv=9", "d": "cvc:1"}
+
+    def test_never_reach_the_ring_or_the_dump(self, rec: Any, walk: str) -> None:
+        flightrec.record("form", **self.TEXTS)
+        got = recorded()
+        [event] = [e for e in got.events() if e.kind == "form"]
+        for name, text in self.TEXTS.items():
+            assert event.data[name].startswith(text[:4] + "<SECRET:"), event.data
+        assert got.meta["redaction"]["replaced"]["secret"] == len(self.TEXTS)
+
+    def test_short_texts_that_are_no_secret_stay(self, walk: str) -> None:
+        r = Redactor(key=b"k" * 32)
+        clean = {"a": "pwd=1", "b": "pin:", "c": "x=1", "d": "a@b.c", "e": "pin=", "f": "12:30"}
+        assert r.redact(clean) == clean
+        assert r.stats()["secret"] == 0

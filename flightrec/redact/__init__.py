@@ -54,8 +54,8 @@ Speed (this runs on the recorder's hot path):
 * **A bounded two-generation cache** maps seen strings to their redacted form,
   since agent traffic repeats (system prompts, earlier messages, model names).
 * Strings are truncated to ``max_str`` *before* scanning, so a 10 MB string
-  costs what its stored 4 KiB costs; strings shorter than 6 characters hold no
-  built-in match and are not scanned.
+  costs what its stored 4 KiB costs; strings shorter than 5 characters hold no
+  built-in match (the shortest is ``pin=1``) and are not scanned.
 
 Bytes are scanned as UTF-8 text (HTTP bodies, JSON), truncated to ``max_bytes``
 first (a value the cut splits is replaced whole, as in a string); bytes that are

@@ -53,9 +53,9 @@ _TRUNC_KEY = "…"
 _BOUNDARY = 256
 _PLACEHOLDER = re.compile(r"<([A-Z0-9_]+):[0-9a-f]{6}>")
 
-# Strings shorter than this cannot contain any built-in match (the shortest,
-# an e-mail like "a@b.co", has 6 characters).
-_MIN_LEN = 6
+# Strings shorter than this cannot contain any built-in match: the shortest is the value
+# of a three-letter secret name, "pin=1" or "otp:4" (an e-mail, "a@b.co", has 6 characters).
+_MIN_LEN = 5
 _SHORT_TEXT = 256  # redact_text() tests a text this short for a possible match before the cache
 # Upper bounds on the characters held by one cache generation, and on the
 # length of a string worth caching (only redact_text() sees longer ones).
