@@ -830,7 +830,7 @@ typedef struct {
 static PyObject *DictWalk_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames);
 
 static PyObject *str_walk_settings, *str_key_cache, *str_cache, *str_max_str, *str_max_depth, *str_max_items, *str_degraded,
-    *str_prefilter, *str_cache_gen_max, *str_cache_chars;
+    *str_prefilter, *str_cache_gen_max, *str_cache_chars, *str_extra_words;
 
 static void
 DictWalk_dealloc(DictWalk *self)
@@ -934,12 +934,14 @@ typedef struct {
     Py_ssize_t max_depth, max_items, max_str, gen_max;
     int prefilter; /* the redactor's _prefilter is True */
     PyObject *key_cache;
+    PyObject *words; /* the redactor's _extra_words: a tuple of ASCII str (see words_ok), or NULL */
 } WalkCfg;
 
 static PyObject *walk_dict(DictWalk *w, WalkCfg *cfg, PyObject *red, PyObject *d, PyObject *path,
                            Py_ssize_t depth, PyObject *active);
 static int digits_may(PyObject *text);
-static int light_may(PyObject *text);
+static int light_may(PyObject *text, PyObject *words);
+static int words_ok(PyObject *words);
 
 /* redact.redactor._CACHE_MAX_ENTRY, _CACHE_MAX_CHARS and redact.patterns._ID_MAX_LEN (tests check that they agree). */
 #define CACHE_MAX_ENTRY 65536
@@ -967,7 +969,7 @@ attr_ssize(PyObject *obj, PyObject *name)
 static int
 clean_text(PyObject *red, const WalkCfg *cfg, PyObject *walk_cache, PyObject *text)
 {
-    if (!cfg->prefilter || digits_may(text) || light_may(text)) {
+    if (!cfg->prefilter || digits_may(text) || light_may(text, cfg->words)) {
         return 0;
     }
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
@@ -1222,19 +1224,22 @@ walk_dict(DictWalk *w, WalkCfg *cfg, PyObject *red, PyObject *d, PyObject *path,
 static int
 read_cfg(PyObject *red, WalkCfg *cfg)
 {
-    /* Redactor._walk_settings: (max_depth, max_items, max_str, prefilter, cache_gen_max), one
-     * lookup; a redactor without it (or odd values) is read attribute by attribute. */
+    /* Redactor._walk_settings: (max_depth, max_items, max_str, prefilter, cache_gen_max,
+     * extra_words), one lookup; a redactor without it (or odd values) is read attribute by
+     * attribute. */
+    cfg->words = NULL;
     PyObject *t = PyObject_GetAttr(red, str_walk_settings);
-    if (t != NULL && PyTuple_CheckExact(t) && PyTuple_GET_SIZE(t) == 5 && PyLong_CheckExact(PyTuple_GET_ITEM(t, 4))) {
+    if (t != NULL && PyTuple_CheckExact(t) && PyTuple_GET_SIZE(t) == 6 && PyLong_CheckExact(PyTuple_GET_ITEM(t, 4))) {
         cfg->max_depth = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 0));
         cfg->max_items = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 1));
         cfg->max_str = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 2));
         cfg->prefilter = PyTuple_GET_ITEM(t, 3) == Py_True;
         cfg->gen_max = cfg->prefilter ? PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 4)) : 0;
+        cfg->words = Py_NewRef(PyTuple_GET_ITEM(t, 5)); /* (held: the tuple is let go here) */
         Py_DECREF(t);
         if (cfg->max_depth >= 0 && cfg->max_items >= 0 && cfg->max_str >= 0 && !PyErr_Occurred()) {
-            if (cfg->gen_max < 0) {
-                cfg->prefilter = 0;
+            if (cfg->gen_max < 0 || !words_ok(cfg->words)) {
+                cfg->prefilter = 0; /* (words the prefilter cannot read: the Python path) */
             }
             cfg->key_cache = PyObject_GetAttr(red, str_key_cache);
             if (cfg->key_cache != NULL && PyDict_Check(cfg->key_cache)) {
@@ -1242,6 +1247,7 @@ read_cfg(PyObject *red, WalkCfg *cfg)
             }
             Py_CLEAR(cfg->key_cache);
         }
+        Py_CLEAR(cfg->words);
     }
     else {
         Py_XDECREF(t);
@@ -1258,10 +1264,18 @@ read_cfg(PyObject *red, WalkCfg *cfg)
         }
         return -1;
     }
-    /* No _prefilter flag or cache settings: every string goes to the Python path. */
+    /* No _prefilter flag or cache settings: every string goes to the Python path; nor when the
+     * user's extra key names cannot be read (the prefilter would not know them). */
     PyObject *on = PyObject_GetAttr(red, str_prefilter);
     cfg->prefilter = on == Py_True;
     Py_XDECREF(on);
+    if (cfg->prefilter) {
+        cfg->words = PyObject_GetAttr(red, str_extra_words);
+        if (cfg->words == NULL || !words_ok(cfg->words)) {
+            cfg->prefilter = 0;
+            Py_CLEAR(cfg->words);
+        }
+    }
     cfg->gen_max = cfg->prefilter ? attr_ssize(red, str_cache_gen_max) : 0;
     if (cfg->gen_max < 0) {
         cfg->prefilter = 0;
@@ -1273,6 +1287,7 @@ read_cfg(PyObject *red, WalkCfg *cfg)
             PyErr_SetString(PyExc_TypeError, "DictWalk: unexpected Redactor state");
         }
         Py_XDECREF(cfg->key_cache);
+        Py_CLEAR(cfg->words);
         return -1;
     }
     return 0;
@@ -1300,6 +1315,7 @@ DictWalk_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObje
     }
     PyObject *out = walk_dict((DictWalk *)self, &cfg, red, args[1], args[2], depth, args[4]);
     Py_DECREF(cfg.key_cache);
+    Py_XDECREF(cfg.words);
     return out;
 }
 
@@ -1427,7 +1443,7 @@ enc_value(DictWalk *w, WalkCfg *cfg, PyObject *red, PyObject *cache, PyObject *v
 {
     if (PyUnicode_CheckExact(v)) {
         Py_ssize_t n = PyUnicode_GET_LENGTH(v);
-        if (n <= SCAN_FIRST_MAX && n <= cfg->max_str && cfg->prefilter && !digits_may(v) && !light_may(v)) {
+        if (n <= SCAN_FIRST_MAX && n <= cfg->max_str && cfg->prefilter && !digits_may(v) && !light_may(v, cfg->words)) {
             /* Short, and no rule can match it: clean, whatever the cache holds (which could
              * only be the text itself). Both scans cost less than hashing it for a lookup. */
             return mb_str(b, v) < 0 ? ENC_ERROR : ENC_DONE;
@@ -1544,6 +1560,7 @@ DictWalk_encode(DictWalk *self, PyObject *const *args, Py_ssize_t nargs)
     }
     Py_XDECREF(cache);
     Py_DECREF(cfg.key_cache);
+    Py_XDECREF(cfg.words);
     if (out == NULL) {
         PyErr_Clear(); /* not the plain case (or a failure): the caller takes the usual path */
         Py_RETURN_NONE;
@@ -1667,9 +1684,10 @@ follows(int kind, const void *data, Py_ssize_t n, Py_ssize_t i, const char *lit)
 }
 
 /*
- * light_may_match(text) -> bool
+ * light_may_match(text, words=None) -> bool
  *
- * False only when none of the scanner's other fragments (those digits_may_match does not
+ * ``words``: the user's extra secret key names (Redactor._extra_words: normalized, without
+ * their '_'), which count as the built-in ones do below. False only when none of the scanner's other fragments (those digits_may_match does not
  * cover) can match anywhere in ``text``: then a text that passes both tests needs no
  * regex search at all, which is most of the cost of redacting clean prose. Each
  * condition is necessary for its fragment in redact.patterns._FRAGS (the character that triggers
@@ -1680,8 +1698,9 @@ follows(int kind, const void *data, Py_ssize_t n, Py_ssize_t i, const char *lit)
  *   (Slack app-level) or "pypi" precedes (PyPI);
  * - ':': "//" follows and an '@' comes later (URL password); IPv6: a run of hex digits,
  *   '.' and ':' that holds "::" or at least six colons;
- * - ':', '=': a secret key name ends right before, or before one quote, blank or escaped
- *   quote (secret-named key in text: password=..., "api_key": "...");
+ * - ':', '=': a secret key name (built-in or one of ``words``) ends right before, or
+ *   before one quote, blank or escaped quote (secret-named key in text: password=...,
+ *   "api_key": "...");
  * - 'J': "ey" precedes (JWT); 'A': "KIA", "SIA" or "Iza" follows (AWS, Google);
  * - '_': "sk", "rk" or "pk" precedes (Stripe), "gh" one before that, or "github" (GitHub),
  *   "hf" (Hugging Face), "npm" (npm), "whsec" (Stripe webhook); 'G': "S" precedes and '.'
@@ -1727,38 +1746,82 @@ static const struct {
 };
 #undef SECRET_WORD
 
-/* Whether text[..end) ends with a secret word, in any case, ignoring '_' and '-' (so
- * "DB_PASSWORD", "X-Api-Key" and "apiKey" all end with one). Its last character must be an
- * ASCII letter, so a time's "12:" costs one test. */
+/* Whether text[..end) ends with ``word`` (``k`` lower-case ASCII characters, no '_'), in
+ * any case, ignoring '_' and '-'. */
+static inline int
+word_ends_at(int kind, const void *data, Py_ssize_t end, const char *word, Py_ssize_t k)
+{
+    Py_ssize_t i = end;
+    while (k > 0 && i > 0) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i - 1);
+        if (c == '_' || c == '-') {
+            i--;
+            continue;
+        }
+        if (lower_ascii(c) != (Py_UCS4)(unsigned char)word[k - 1]) {
+            return 0;
+        }
+        i--;
+        k--;
+    }
+    return k == 0;
+}
+
+/* Whether ``words`` is what light_may takes for the user's extra key names: None, or a tuple
+ * of non-empty ASCII str of lower-case letters and digits (redact.config.normalize_key's
+ * output without its '_', which is all Redactor._extra_words holds). */
 static int
-secret_word_ends_at(int kind, const void *data, Py_ssize_t end)
+words_ok(PyObject *words)
+{
+    if (words == NULL || words == Py_None) {
+        return 1;
+    }
+    if (!PyTuple_CheckExact(words)) {
+        return 0;
+    }
+    for (Py_ssize_t w = 0; w < PyTuple_GET_SIZE(words); w++) {
+        PyObject *word = PyTuple_GET_ITEM(words, w);
+        if (!PyUnicode_CheckExact(word) || !PyUnicode_IS_ASCII(word) || PyUnicode_GET_LENGTH(word) == 0) {
+            return 0;
+        }
+        const Py_UCS1 *c = PyUnicode_1BYTE_DATA(word);
+        for (Py_ssize_t i = 0; i < PyUnicode_GET_LENGTH(word); i++) {
+            if (!((c[i] >= 'a' && c[i] <= 'z') || (c[i] >= '0' && c[i] <= '9'))) {
+                return 0;
+            }
+        }
+    }
+    return 1;
+}
+
+/* Whether text[..end) ends with a secret word, in any case, ignoring '_' and '-' (so
+ * "DB_PASSWORD", "X-Api-Key" and "apiKey" all end with one): a built-in one, or one of
+ * ``words`` (the user's extra key names; NULL or None for none, else checked by words_ok).
+ * The built-in ones end in an ASCII letter, so a time's "12:" costs one test. */
+static int
+secret_word_ends_at(int kind, const void *data, Py_ssize_t end, PyObject *words)
 {
     if (end <= 0) {
         return 0;
     }
     Py_UCS4 last = lower_ascii(PyUnicode_READ(kind, data, end - 1));
+    if (words != NULL && words != Py_None) {
+        for (Py_ssize_t w = 0; w < PyTuple_GET_SIZE(words); w++) {
+            PyObject *word = PyTuple_GET_ITEM(words, w);
+            Py_ssize_t k = PyUnicode_GET_LENGTH(word);
+            const char *chars = (const char *)PyUnicode_1BYTE_DATA(word);
+            if ((Py_UCS4)(unsigned char)chars[k - 1] == last && word_ends_at(kind, data, end, chars, k)) {
+                return 1;
+            }
+        }
+    }
     if (last < 'a' || last > 'z') {
         return 0;
     }
     for (size_t w = 0; w < sizeof(secret_words) / sizeof(secret_words[0]); w++) {
         const char *word = secret_words[w].word;
-        Py_ssize_t k = secret_words[w].len, i = end;
-        if ((Py_UCS4)(unsigned char)word[k - 1] != last) {
-            continue;
-        }
-        while (k > 0 && i > 0) {
-            Py_UCS4 c = PyUnicode_READ(kind, data, i - 1);
-            if (c == '_' || c == '-') {
-                i--;
-                continue;
-            }
-            if (lower_ascii(c) != (Py_UCS4)(unsigned char)word[k - 1]) {
-                break;
-            }
-            i--;
-            k--;
-        }
-        if (k == 0) {
+        Py_ssize_t k = secret_words[w].len;
+        if ((Py_UCS4)(unsigned char)word[k - 1] == last && word_ends_at(kind, data, end, word, k)) {
             return 1;
         }
     }
@@ -1768,9 +1831,9 @@ secret_word_ends_at(int kind, const void *data, Py_ssize_t end)
 /* Whether the ':' or '=' at text[i] follows a secret key name, directly or after one quote,
  * blank or escaped quote (the contexts of the "secret" fragment's look-behinds). */
 static int
-secret_key_before(int kind, const void *data, Py_ssize_t i)
+secret_key_before(int kind, const void *data, Py_ssize_t i, PyObject *words)
 {
-    if (secret_word_ends_at(kind, data, i)) {
+    if (secret_word_ends_at(kind, data, i, words)) {
         return 1;
     }
     if (i < 1) {
@@ -1780,12 +1843,13 @@ secret_key_before(int kind, const void *data, Py_ssize_t i)
     if (c != '"' && c != '\'' && c != ' ' && c != '\t') {
         return 0;
     }
-    return secret_word_ends_at(kind, data, i - 1) ||
-           (c == '"' && i >= 2 && PyUnicode_READ(kind, data, i - 2) == '\\' && secret_word_ends_at(kind, data, i - 2));
+    return secret_word_ends_at(kind, data, i - 1, words) ||
+           (c == '"' && i >= 2 && PyUnicode_READ(kind, data, i - 2) == '\\' &&
+            secret_word_ends_at(kind, data, i - 2, words));
 }
 
 static int
-light_may(PyObject *text)
+light_may(PyObject *text, PyObject *words)
 {
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     int kind = PyUnicode_KIND(text);
@@ -1816,12 +1880,12 @@ light_may(PyObject *text)
             }
             break;
         case '=':
-            if (secret_key_before(kind, data, i)) {
+            if (secret_key_before(kind, data, i, words)) {
                 return 1;
             }
             break;
         case ':':
-            if (secret_key_before(kind, data, i)) {
+            if (secret_key_before(kind, data, i, words)) {
                 return 1;
             }
             if (FOLLOWS(i + 1, "//")) {
@@ -1911,34 +1975,51 @@ light_may(PyObject *text)
 #undef PRECEDES
 }
 
-static PyObject *
-light_may_match(PyObject *Py_UNUSED(module), PyObject *text)
+/* The (text, words=None) arguments of light_may_match and no_rule_can_match; 0 if bad. */
+static int
+prefilter_args(PyObject *const *args, Py_ssize_t nargs, const char *name, PyObject **words)
 {
-    if (!PyUnicode_Check(text)) {
-        PyErr_SetString(PyExc_TypeError, "light_may_match(text: str)");
-        return NULL;
+    *words = nargs == 2 ? args[1] : NULL;
+    if (nargs < 1 || nargs > 2 || !PyUnicode_Check(args[0])) {
+        PyErr_Format(PyExc_TypeError, "%s(text: str, words: tuple[str, ...] | None = None)", name);
+        return 0;
     }
-    return PyBool_FromLong(light_may(text));
+    if (!words_ok(*words)) {
+        PyErr_Format(PyExc_TypeError, "%s: words must be a tuple of lower-case ASCII letters and digits", name);
+        return 0;
+    }
+    return 1;
 }
 
-/* no_rule_can_match(text) -> bool: both tests in one call (True: neither can match). */
 static PyObject *
-no_rule_can_match(PyObject *Py_UNUSED(module), PyObject *text)
+light_may_match(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (!PyUnicode_Check(text)) {
-        PyErr_SetString(PyExc_TypeError, "no_rule_can_match(text: str)");
+    PyObject *words;
+    if (!prefilter_args(args, nargs, "light_may_match", &words)) {
         return NULL;
     }
-    return PyBool_FromLong(!digits_may(text) && !light_may(text));
+    return PyBool_FromLong(light_may(args[0], words));
+}
+
+/* no_rule_can_match(text, words=None) -> bool: both tests in one call (True: neither can match). */
+static PyObject *
+no_rule_can_match(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *words;
+    if (!prefilter_args(args, nargs, "no_rule_can_match", &words)) {
+        return NULL;
+    }
+    return PyBool_FromLong(!digits_may(args[0]) && !light_may(args[0], words));
 }
 
 static PyMethodDef module_methods[] = {
     {"digits_may_match", (PyCFunction)digits_may_match, METH_O,
      "digits_may_match(text) -> bool: False when no digit-triggered rule can match in text."},
-    {"no_rule_can_match", (PyCFunction)no_rule_can_match, METH_O,
-     "no_rule_can_match(text) -> bool: True when neither prefilter lets a rule match in text."},
-    {"light_may_match", (PyCFunction)light_may_match, METH_O,
-     "light_may_match(text) -> bool: False when no other rule of the scanner can match in text."},
+    {"no_rule_can_match", (PyCFunction)(void (*)(void))no_rule_can_match, METH_FASTCALL,
+     "no_rule_can_match(text, words=None) -> bool: True when neither prefilter lets a rule match in text\n"
+     "(words: the redactor's extra secret key names, normalized, without '_')."},
+    {"light_may_match", (PyCFunction)(void (*)(void))light_may_match, METH_FASTCALL,
+     "light_may_match(text, words=None) -> bool: False when no other rule of the scanner can match in text."},
     {"chk_card", (PyCFunction)(void (*)(void))chk_card, METH_FASTCALL,
      "chk_card(text, a, b) -> (a, b) | None: redact.checks._chk_card for the scanner's candidates."},
     {"chk_ipv6", (PyCFunction)(void (*)(void))chk_ipv6, METH_FASTCALL,
@@ -1971,7 +2052,8 @@ PyInit__redact_native(void)
     str_prefilter = PyUnicode_InternFromString("_prefilter");
     str_cache_gen_max = PyUnicode_InternFromString("_cache_gen_max");
     str_cache_chars = PyUnicode_InternFromString("_cache_chars");
-    if (!str_span || !str_lastindex || !str_empty || !one_obj || !str_key_cache || !str_walk_settings || !str_cache || !str_max_str ||
+    str_extra_words = PyUnicode_InternFromString("_extra_words");
+    if (!str_extra_words || !str_span || !str_lastindex || !str_empty || !one_obj || !str_key_cache || !str_walk_settings || !str_cache || !str_max_str ||
         !str_max_depth || !str_max_items || !str_degraded || !str_prefilter ||
         !str_cache_gen_max || !str_cache_chars) {
         return NULL;

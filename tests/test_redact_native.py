@@ -435,7 +435,8 @@ LIGHT_PIECES = [
     "\\n",
     " ",
 ]
-# Key names of a test's extra_keys, in several spellings, and near misses.
+# A test's extra_keys; their names in several spellings, and near misses.
+EXTRA_KEYS = ("ssn_last4", "pw", "x")
 EXTRA_KEY_PIECES = ["ssn_last4=1234", "SsnLast4", "SSN-LAST4", "ssn", "last4: ", "db_pw=", "pw", "PW ", "x=", "ax"]
 light_text = st.one_of(
     st.lists(st.sampled_from(LIGHT_PIECES + FRAGMENTS), max_size=10).map("".join),
@@ -477,8 +478,8 @@ class TestLightPrefilter:
     @settings(max_examples=300, deadline=None)
     @given(text=st.lists(st.sampled_from(LIGHT_PIECES + EXTRA_KEY_PIECES), max_size=8).map("".join))
     def test_scan_with_extra_keys_equals_the_full_pattern_loop(self, text: str) -> None:
-        """With extra key names (which the C test does not know), _scan still finds all the full pattern finds."""
-        assert_scan_equals_full_loop(text, RedactConfig(extra_keys=("ssn_last4", "pw", "x")))
+        """With extra key names (which the C test is given), _scan still finds all the full pattern finds."""
+        assert_scan_equals_full_loop(text, RedactConfig(extra_keys=EXTRA_KEYS))
 
     @settings(max_examples=300, deadline=None)
     @given(text=light_text)
@@ -487,6 +488,38 @@ class TestLightPrefilter:
         short, cached = Redactor(key=KEY), Redactor(key=KEY)
         assert short.redact_text(text) == cached._text(text)
         assert short.stats() == cached.stats()
+
+    @settings(max_examples=800, deadline=None)
+    @given(text=st.lists(st.sampled_from(LIGHT_PIECES + EXTRA_KEY_PIECES), max_size=8).map("".join))
+    def test_no_means_nothing_is_found_with_extra_keys(self, text: str) -> None:
+        """Given a redactor's extra key names, where it says no the light pattern finds nothing to replace."""
+        r = Redactor(RedactConfig(extra_keys=EXTRA_KEYS), key=KEY)
+        if native.light_may_match(text, r._extra_words):
+            return
+        light, handlers = r._light  # type: ignore[misc]
+        first = light.search(text)
+        if first is not None:
+            assert patterns._python_match_loop(text, first, light.search, handlers, str, []) is None, text
+
+    def test_every_extra_key_name_in_text_passes(self) -> None:
+        """A user's extra key name, in every spelling and separator form, passes the test given it, and only then."""
+        r = Redactor(RedactConfig(extra_keys=EXTRA_KEYS), key=KEY)
+        assert r._extra_words == ("pw", "ssnlast4", "x")
+        for spelling in ("ssn_last4", "SSN_LAST4", "Ssn-Last4", "ssnLast4", "userSsnLast4", "db_pw", "dbPw", "X"):
+            for form in ("{}=s3cr3t", "{}: s3cr3t", '"{}": "s3cr3t"', "'{}': 's3cr3t'", '\\"{}\\": \\"s3cr3t\\"'):
+                text = "note " + form.format(spelling) + " end"
+                assert native.light_may_match(text, r._extra_words), text
+                assert not native.light_may_match(text), text  # (no built-in name)
+                assert "s3cr3t" not in r.redact_text(text) and "s3cr3t" not in str(r.redact({"t": text})), text
+
+    @pytest.mark.parametrize(
+        "words", [["pw"], ("PW",), ("ssn_last4",), ("",), (b"pw",), ("pé",), 3], ids=lambda w: repr(w)
+    )
+    def test_words_that_are_not_normalized_names_raise(self, words: object) -> None:
+        for test in (native.light_may_match, native.no_rule_can_match):
+            with pytest.raises(TypeError):
+                test("pw=1", words)
+        assert native.light_may_match("pw=1", ("pw",)) and native.light_may_match("pw=1", None) is False
 
     def test_every_secret_key_name_in_text_passes(self) -> None:
         """Every secret key name, in every spelling and separator form, passes the test, and its value is replaced."""
@@ -627,8 +660,14 @@ class TestDictWalk:
 
     @settings(max_examples=400, deadline=None)
     @given(
-        config=st.sampled_from([redact.RedactConfig(), redact.RedactConfig(extra_patterns=[("ticket", r"msg-\d+")])]),
-        texts=st.lists(light_text, max_size=6),
+        config=st.sampled_from(
+            [
+                redact.RedactConfig(),
+                redact.RedactConfig(extra_patterns=[("ticket", r"msg-\d+")]),
+                redact.RedactConfig(extra_keys=EXTRA_KEYS),
+            ]
+        ),
+        texts=st.lists(st.one_of(light_text, st.sampled_from(EXTRA_KEY_PIECES)), max_size=6),
     )
     def test_prefiltered_texts_same_as_python(self, config: redact.RedactConfig, texts: list[str]) -> None:
         """Texts the C walk clears by the prefilters alone come out as the Python walk gives them."""
@@ -665,11 +704,36 @@ class TestDictWalk:
         }
         assert scanned[-1] == "two clean text" and full._old == {"one clean text": "one clean text"}
 
+    def test_a_clean_text_needs_no_python_call_with_extra_keys(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A user's extra key names keep the shortcut: the C tests know them, so a clean text is not
+        scanned and one that holds such a name is (as it would with a built-in name)."""
+        scanned: list[str] = []
+        scan = Redactor._scan
+
+        def spy(self: Redactor, text: str) -> Any:
+            scanned.append(text)
+            return scan(self, text)
+
+        monkeypatch.setattr(Redactor, "_scan", spy)
+        r = Redactor(redact.RedactConfig(extra_keys=("ssn_last4", "member_pin")), key=KEY)
+        clean, secret = "the flight leaves at 9 from gate 12", "member-pin: 4321"
+        out = r.redact({"note": clean, "form": secret, "n": {"ssnLast4": "1234"}})
+        assert out == {"note": clean, "form": "member-pin: <SECRET:" + out["form"][20:], "n": out["n"]}
+        assert out["n"]["ssnLast4"].startswith("<SECRET:")
+        assert secret in scanned and clean not in scanned  # (and the keys, at first sight, as any key)
+        scanned.clear()
+        assert r.redact({"note": clean + "!"}) == {"note": clean + "!"} and scanned == []
+        assert r.redact_text("gate 12 at 9") == "gate 12 at 9" and scanned == []
+        assert redactor._dict_walk.encode(r, {"note": clean}) == encoded({"note": clean})
+
     def test_clean_test(self) -> None:
         """Redactor.clean_test(): True only of text no rule changes; None when extra patterns or no redaction."""
         clean = Redactor(key=KEY).clean_test()
         assert clean is not None
         assert [clean(t) for t in ("turn 12", "mail jane@example.com", "call +44 20 7946 0958")] == [True, False, False]
+        extra = Redactor(redact.RedactConfig(extra_keys=("ssn_last4",)), key=KEY).clean_test()
+        assert extra is not None
+        assert [extra(t) for t in ("turn 12", "ssnLast4=1", "SSN-LAST4: 1", "last4=1")] == [True, False, False, True]
         assert Redactor(redact.RedactConfig(extra_patterns=[("t", r"turn")])).clean_test() is None
         assert Redactor(redact.RedactConfig(enabled=False)).clean_test() is None
 

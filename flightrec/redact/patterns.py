@@ -534,6 +534,17 @@ _NATIVE_CHECKS: dict[Any, Any] = (
 # Python such a pass costs more than the fragments it would skip, so there is no twin: the
 # pure-Python scan always uses the full pattern, with the same result.)
 _digits_may_match: Callable[[str], bool] | None = _native.digits_may_match if _native is not None else None
-# (getattr: an extension built before it existed still serves the rest)
-_light_may_match: Callable[[str], bool] | None = getattr(_native, "light_may_match", None)
-_no_rule_can_match: Callable[[str], bool] | None = getattr(_native, "no_rule_can_match", None)
+
+
+def _takes_words(test: Callable[..., bool] | None) -> Callable[..., bool] | None:
+    """``test`` if it takes a redactor's extra key names (its ``_extra_words``) after the text,
+    else None (an extension built before they did: the Redactor then searches every text)."""
+    try:
+        return test if test is not None and test("", ()) in (True, False) else None
+    except TypeError:
+        return None
+
+
+# (getattr: an extension built before they existed still serves the rest)
+_light_may_match: Callable[..., bool] | None = _takes_words(getattr(_native, "light_may_match", None))
+_no_rule_can_match: Callable[..., bool] | None = _takes_words(getattr(_native, "no_rule_can_match", None))

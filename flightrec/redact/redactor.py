@@ -192,10 +192,10 @@ class Redactor:
             if _digits_may_match is not None
             else None
         )
-        # The C light prefilter knows the built-in key names only: a text it clears is
-        # searched anyway when one of the user's names is in it (lower-cased, without the
-        # '_' and '-' that camelCase, kebab-case and snake_case spellings differ by).
-        self._extra_words = tuple({e.replace("_", "") for e in text_keys})
+        # The user's key names as the C light prefilter tests them after the built-in ones
+        # (lower-cased, without the '_' and '-' that camelCase, kebab-case and snake_case
+        # spellings differ by), so that they cost what the built-in ones cost.
+        self._extra_words = tuple(sorted({e.replace("_", "") for e in text_keys}))
 
         self._extra: list[tuple[str, str, re.Pattern[str]]] = []
         if cfg.enabled:
@@ -211,9 +211,7 @@ class Redactor:
         self._min_len = 1 if self._extra else min(_MIN_LEN, shortest)
         # Whether a text both C prefilters clear is clean as it is (what _scan finds after
         # the same tests): no extra pattern runs before them. The C dict walk reads it.
-        self._prefilter = (
-            self._light is not None and not self._extra and not self._extra_words and _no_rule_can_match is not None
-        )
+        self._prefilter = self._light is not None and not self._extra and _no_rule_can_match is not None
 
         self._active_rules = [r for r in BUILTIN_RULES if r in builtin] + [n for n, _, _ in self._extra]
         self._stats: dict[str, int] = dict.fromkeys(self._active_rules, 0)
@@ -297,6 +295,7 @@ class Redactor:
             self._max_str,
             self._prefilter,
             self._cache_gen_max,
+            self._extra_words,
         )
 
     def redact_text(self, text: str) -> str:
@@ -313,7 +312,7 @@ class Redactor:
         if not self._enabled:
             return text
         s = str.__str__(text)
-        if len(s) <= _SHORT_TEXT and self._prefilter and _no_rule_can_match(s):  # type: ignore[misc]
+        if len(s) <= _SHORT_TEXT and self._prefilter and _no_rule_can_match(s, self._extra_words):  # type: ignore[misc]
             # No rule can match (the test _scan starts with): a short text, such as a
             # checkpoint's label, needs neither a search nor a cache slot.
             return s
@@ -325,7 +324,13 @@ class Redactor:
         For a caller with many short texts (a checkpoint's label): where it says True,
         :meth:`redact_text` would return the text as it is.
         """
-        return _no_rule_can_match if self._enabled and self._prefilter else None
+        test = _no_rule_can_match
+        if test is None or not (self._enabled and self._prefilter):
+            return None
+        words = self._extra_words
+        if not words:
+            return test
+        return lambda text: test(text, words)
 
     def degraded(self) -> int:
         """Values stored degraded so far: truncated, cut at a depth or item limit, cyclic, or unrepresentable.
@@ -399,7 +404,7 @@ class Redactor:
         n = len(text)
         light = self._light
         if light is not None and scanner is not None and n >= _MIN_LEN and not _digits_may_match(text):  # type: ignore[misc]
-            if _light_may_match is not None and not _light_may_match(text) and not self._extra_word_in(text):
+            if _light_may_match is not None and not _light_may_match(text, self._extra_words):
                 return (text, tuple(hits)) if hits else (text, ())  # no rule can match: no search
             scanner, handlers = light
         if (
@@ -414,13 +419,6 @@ class Redactor:
         if out is None:
             return (text, tuple(hits)) if hits else (text, ())
         return out, tuple(hits)
-
-    def _extra_word_in(self, text: str) -> bool:
-        """Whether one of the user's extra key names may be in ``text`` (a necessary condition)."""
-        if not self._extra_words:
-            return False
-        folded = text.lower().replace("_", "").replace("-", "")
-        return any(w in folded for w in self._extra_words)
 
     def _extra_replacer(self, kind: str, name: str, hits: list[str]) -> Callable[[re.Match[str]], str]:
         def replace(m: re.Match[str]) -> str:
