@@ -237,6 +237,12 @@ POSITIVE = [
     ("secret", 'password: "!@#$%^&"', "!@#$%^&"),
     ("secret", "api_key=a8f3k2Token", "a8f3k2Token"),
     ("secret", "Cookie: sid=abc123", "abc123"),
+    # a value quoted with backticks (a JavaScript template literal, Markdown code)
+    ("auth_header", "headers: { Authorization: `Bearer abc123def456` }", "abc123def456"),
+    ("auth_header", "Authorization: Bearer ${TOKEN}abc123def", "abc123def"),
+    ("secret", "token: `abc123`, password=`p4ss word`", "abc123"),
+    ("secret", "token: `abc123`, password=`p4ss word`", "p4ss word"),
+    ("secret", "password=%sabc", "%sabc"),
 ]
 
 NEGATIVE = [
@@ -305,6 +311,14 @@ NEGATIVE = [
     "UPDATE users SET password = crypt($1, gen_salt('bf')) WHERE id = $2;",
     'export TOKEN=$(gh auth token) API_KEY="${API_KEY:?missing}" PASSWORD=$PASSWORD; read -p "Password: " PW',
     'pin = int(input("PIN: ")); password = "********"; token = \'<your-token-here>\'',
+    # a template's stand-in for a credential (JavaScript, shell, Jinja/Mustache/Postman, str.format, %)
+    "fetch(url, {headers: {Authorization: `Bearer ${token}`}}); const h = `Bearer ${this.token}`;",
+    "Authorization: Bearer ${TOKEN}\nAuthorization: Bearer {{token}}\nAuthorization: Bearer {{ access_token }}",
+    'curl -H "Authorization: Bearer $TOKEN" -H "Authorization: Bearer $(gcloud auth print-access-token)"',
+    "Authorization: Bearer <token>, Authorization: Basic <base64 of user and password>, authorization=<your key>",
+    '{"Authorization": "Bearer {{access_token}}", "x-api-key": "{{apiKey}}", "password": "{db_password}"}',
+    "'Authorization': 'Bearer %s' % token; password=%s; token=%(token)s; Authorization: {token}",
+    "`Bearer ${token}` and Bearer {{token}} and Bearer <token> and Authorization: ${AUTH_HEADER}",
 ]
 
 

@@ -335,3 +335,20 @@ class TestShortTexts:
         clean = {"a": "pwd=1", "b": "pin:", "c": "x=1", "d": "a@b.c", "e": "pin=", "f": "12:30"}
         assert r.redact(clean) == clean
         assert r.stats()["secret"] == 0
+
+
+class TestTemplates:
+    """A template's stand-in for a credential is kept readable; a credential quoted with backticks is not."""
+
+    CODE = "fetch(url, {headers: {Authorization: `Bearer ${token}`}})"
+    CONFIG = '{"Authorization": "Bearer {{access_token}}"}\nAuthorization: Bearer <token>'
+    REAL = "headers: {Authorization: `Bearer s3cr3t-t0ken-value`}"
+
+    def test_placeholders_stay_and_the_credential_goes(self, rec: Any, walk: str) -> None:
+        flightrec.record("tool_result", code=self.CODE, config=self.CONFIG, real=self.REAL)
+        got = recorded()
+        [event] = [e for e in got.events() if e.kind == "tool_result"]
+        assert (event.data["code"], event.data["config"]) == (self.CODE, self.CONFIG)
+        assert event.data["real"].startswith("headers: {Authorization: `Bearer <AUTH_HEADER:")
+        assert got.meta["redaction"]["replaced"]["auth_header"] == 1
+        assert b"s3cr3t-t0ken-value" not in _decompressed(got.path) + _decompressed(Path(rec.ring_path))

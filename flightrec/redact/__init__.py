@@ -30,7 +30,9 @@ Rules (rule name -> KIND label, upper-cased):
   but not ``spinner``); the same names in text, before a ``:`` or ``=``
   (``password=...``, ``"api_key": "..."``, ``X-Api-Key: ...``, a ``Cookie:`` line),
   unless what follows is prose or code, not a value (``Password: must be...``,
-  ``token = get_token()``, ``auth=auth``, ``password: str``, ``"********"``);
+  ``token = get_token()``, ``auth=auth``, ``password: str``, ``"********"``) or a
+  template's stand-in (``Bearer ${token}``, ``{{token}}``, ``<token>``, ``%s``, also
+  after ``Authorization:``);
 * user ``extra_patterns`` and ``extra_keys`` (in dicts and, as the built-in
   names, in text; ``allow_keys`` keeps dict values only, never relaxes text).
 

@@ -147,6 +147,27 @@ def _chk_not_placeholder(text: str, a: int, b: int) -> tuple[int, int] | None:
     return None if len(set(text[max(a, b - 16) : b])) == 1 else (a, b)
 
 
+# A template's stand-in for a value, not a value: "${TOKEN}" (JavaScript template literal,
+# shell), "$TOKEN", "$(gh auth token)", "{{ token }}" (Jinja, Mustache, Postman), "{token}"
+# (str.format), "<token>" / "<your API key>", "%s" / "%(token)s".
+_TEMPLATE = re.compile(
+    r"\$\{[^{}\s]+\}|\$\([^()\r\n]*\)|\$(?:[A-Z_][A-Z0-9_]*|[a-z_]+)(?![A-Za-z0-9_])|\{\{[^{}\r\n]*\}\}"
+    r"|\{[A-Za-z_][A-Za-z0-9_.]*\}|<[A-Za-z_][^<>\r\n]{0,62}>|%s|%\([A-Za-z_][A-Za-z0-9_]*\)s"
+)
+
+
+def _is_template(text: str, a: int, b: int) -> bool:
+    """Whether ``text[a:b]`` is all a template's stand-in (one may run past ``b``: "{{ token }}"
+    where the value stopped at a blank)."""
+    m = _TEMPLATE.match(text, a)
+    return m is not None and m.end() >= b
+
+
+def _chk_not_template(text: str, a: int, b: int) -> tuple[int, int] | None:
+    """A credential that is a template's stand-in ("Authorization: Bearer ${TOKEN}") is kept."""
+    return None if _is_template(text, a, b) else (a, b)
+
+
 def _chk_iban(text: str, a: int, b: int) -> tuple[int, int] | None:
     return (a, b) if iban_ok(text[a:b].replace(" ", "")) else None
 
@@ -310,22 +331,25 @@ def _not_a_value(text: str, a: int, b: int, extra: tuple[str, ...]) -> bool:
 def _chk_secret_value(text: str, a: int, b: int, extra: tuple[str, ...] = ()) -> tuple[int, int] | None:
     # The candidate is the value; its separator is before the opening quote and blanks.
     sep = a - 1
-    if text[sep] in "\"'":
+    if text[sep] in "\"'`":
         sep -= 1
         if text[sep] == "\\":
             sep -= 1
     while text[sep] in " \t":
         sep -= 1
     kind = _text_key_kind(_text_key_before(text, sep), extra)
-    if not kind or text[a:b] in _LITERALS:
+    if not kind or text[a:b] in _LITERALS or _is_template(text, a, b):
         return None
     if text[a:b] in _AUTH_SCHEMES and text[b : b + 1] in (" ", "\t"):
         # "Authorization: Bearer x": the credential is the secret, the scheme stays readable.
         m = _CREDENTIAL.match(text, b)
-        return None if m is None else m.span(1)
-    quoted = text[a - 1] in "\"'"
+        return None if m is None or _is_template(text, *m.span(1)) else m.span(1)
+    quoted = text[a - 1] in "\"'`"
     if quoted:
         value = text[a:b]
+        scheme, blank, credential = value.partition(" ")
+        if blank and scheme in _AUTH_SCHEMES and _is_template(credential, 0, len(credential)):
+            return None  # "Authorization": "Bearer {{token}}"
         # Nothing to hide: a quote that closed a string ('read -p "Password: " PW',
         # 'input("PIN: "))'), a mask ("********"), a template ("<your-token-here>"), a shell
         # expansion ("${API_KEY:?missing}").

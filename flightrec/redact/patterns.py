@@ -21,6 +21,7 @@ from .checks import (
     _chk_iban,
     _chk_ipv6,
     _chk_not_placeholder,
+    _chk_not_template,
     _chk_phone_intl,
     _chk_secret_value,
 )
@@ -83,13 +84,14 @@ def _secret_key_gate(extra: tuple[str, ...] = ()) -> str:
 
 
 # The value after a secret key's separator: the content of a "..." (JSON, also escaped as
-# \"...\" inside another JSON string) or '...' string, or an unquoted word up to a blank or
-# a delimiter (`&` of a query string, `;` of a cookie, `,`) that does not start with a
-# backslash (the escaped quote of an escaped string); never a placeholder.
+# \"...\" inside another JSON string), '...' or `...` (a JavaScript template literal, Markdown
+# code) string, or an unquoted word up to a blank or a delimiter (`&` of a query string, `;`
+# of a cookie, `,`) that does not start with a backslash (the escaped quote of an escaped
+# string) or a backtick; never a placeholder.
 _SECRET_VALUE = (
-    r"(?!=)[ \t]*(?:\\?[\"'])?(?!<[A-Z][A-Z0-9_]*:[0-9a-f]{6}>)"
-    r"((?<=\\\")[^\"\\\r\n]+|(?<=\")(?:[^\"\\\r\n]|\\.)+|(?<=')(?:[^'\\\r\n]|\\.)+"
-    r"|(?<![\"'])[^\s\"'&,;<>()\[\]{}\\][^\s\"'&,;<>()\[\]{}]*)"
+    r"(?!=)[ \t]*(?:\\?[\"']|`)?(?!<[A-Z][A-Z0-9_]*:[0-9a-f]{6}>)"
+    r"((?<=\\\")[^\"\\\r\n]+|(?<=\")(?:[^\"\\\r\n]|\\.)+|(?<=')(?:[^'\\\r\n]|\\.)+|(?<=`)(?:[^`\\\r\n]|\\.)+"
+    r"|(?<![\"'`])[^\s\"'`&,;<>()\[\]{}\\][^\s\"'&,;<>()\[\]{}]*)"
 )
 
 
@@ -233,12 +235,15 @@ _FRAGS: tuple[_Frag, ...] = (
         "zZ",
         # After a scheme word the credential may be short ("Bearer x"); without one, the
         # value needs 6 characters and is not a scheme word. Never a placeholder:
-        # redacting redacted text changes nothing.
-        r"[aA](?:(?<=[Aa]uthoriza)tion|(?<=AUTHORIZA)TION)[\"']?[ \t]*[:=][ \t]*[\"']?"
-        rf"(?:{_AUTH_SCHEMES}[ \t]+|(?!{_AUTH_SCHEMES}[ \t])(?=[^\s\"',;]{{6}}))"
-        r"(?!<[A-Z][A-Z0-9_]*:[0-9a-f]{6}>)([^\s\"',;]+)",
+        # redacting redacted text changes nothing. The value may be quoted with a backtick
+        # too (a JavaScript template literal: Authorization: `Bearer ${token}`); a
+        # template's stand-in ("${TOKEN}", "{{token}}", "<token>") is not a credential.
+        r"[aA](?:(?<=[Aa]uthoriza)tion|(?<=AUTHORIZA)TION)[\"']?[ \t]*[:=][ \t]*[\"'`]?"
+        rf"(?:{_AUTH_SCHEMES}[ \t]+|(?!{_AUTH_SCHEMES}[ \t])(?=[^\s\"',;`]{{6}}))"
+        r"(?!<[A-Z][A-Z0-9_]*:[0-9a-f]{6}>)([^\s\"',;`]+)",
         0,
         inner=True,
+        check=_chk_not_template,
     ),
     _Frag(
         "bearer",
