@@ -583,12 +583,57 @@ chk_ipv6(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
 static PyObject *str_span, *str_lastindex, *str_empty, *one_obj;
 
-/* The characters of an e-mail local part (flightrec.redact.patterns._LOCAL_CHARS). */
+/* The ASCII characters of an e-mail local part (flightrec.redact.patterns._LOCAL_CHARS). */
 static int
 is_local_char(Py_UCS4 c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
            c == '_' || c == '%' || c == '+' || c == '-';
+}
+
+/* redact.patterns._wide: a script written without blanks between words (CJK, kana, hangul). */
+static int
+is_wide(Py_UCS4 c)
+{
+    return (c >= 0x2E80 && c <= 0x9FFF) || (c >= 0xAC00 && c <= 0xD7AF) || (c >= 0xF900 && c <= 0xFAFF) ||
+           (c >= 0x20000 && c <= 0x3FFFF);
+}
+
+/* redact.patterns._local_start: where the local part of the address whose '@' is at ``at``
+ * starts, not before ``lo`` (ASCII local characters, letters and digits of any script and
+ * combining accents; where
+ * a script written without blanks and another meet, the address begins). */
+static Py_ssize_t
+local_start(int kind, const void *data, Py_ssize_t at, Py_ssize_t lo)
+{
+    Py_ssize_t i = at;
+    int wide = -1; /* unknown until the first letter or digit */
+    while (i > lo) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i - 1);
+        if (c >= 0x300 && c < 0x370) {
+            /* a combining accent (patterns._COMBINING): of no script of its own */
+        }
+        else if (is_local_char(c)) {
+            if (c != '.' && c != '_' && c != '%' && c != '+' && c != '-') {
+                if (wide == 1) {
+                    break;
+                }
+                wide = 0;
+            }
+        }
+        else if (c > 0x7f && Py_UNICODE_ISALNUM(c)) {
+            int w = is_wide(c);
+            if (wide >= 0 && w != wide) {
+                break;
+            }
+            wide = w;
+        }
+        else {
+            break;
+        }
+        i--;
+    }
+    return i;
 }
 
 /* Read a (start, end) pair of Python ints; -1 on error. */
@@ -708,11 +753,7 @@ scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             /* E-mail: the local part precedes the '@' trigger (at most 64 characters,
              * not before the end of the last replacement, without the letter of an
              * escaped line break before it ("\\njane@...") nor leading dots). */
-            Py_ssize_t lo = a - 64 > last ? a - 64 : last;
-            Py_ssize_t i = a;
-            while (i > lo && is_local_char(PyUnicode_READ(kind, data, i - 1))) {
-                i--;
-            }
+            Py_ssize_t i = local_start(kind, data, a, a - 64 > last ? a - 64 : last);
             if (i < a && i > 0 && PyUnicode_READ(kind, data, i - 1) == '\\') {
                 Py_UCS4 e = PyUnicode_READ(kind, data, i);
                 if (e == 'n' || e == 'r' || e == 't') {
@@ -1707,7 +1748,8 @@ follows(int kind, const void *data, Py_ssize_t n, Py_ssize_t i, const char *lit)
  *   follows (SendGrid); 'y': "a29." follows (Google OAuth);
  * - 'z'/'Z': "authori" precedes, in any case (Authorization header);
  * - 'B'/'b': "earer" follows (Bearer token);
- * - '@': an e-mail local-part character precedes and a letter or digit follows;
+ * - '@': an e-mail local-part character (or a letter or digit of any script, or a combining
+ *   accent) precedes and a letter or digit of any script follows;
  *   '%': "40" follows (URL-encoded e-mail); '+', '(': a digit follows (phones).
  */
 static inline int
@@ -1717,7 +1759,13 @@ is_alnum_ascii(Py_UCS4 c)
 }
 
 static inline int
-is_local(Py_UCS4 c) /* [A-Za-z0-9._%+\-]: a character of an e-mail's local part */
+is_alnum_any(Py_UCS4 c) /* [^\W_]: a letter or digit of any script */
+{
+    return c < 128 ? is_alnum_ascii(c) : Py_UNICODE_ISALNUM(c);
+}
+
+static inline int
+is_local(Py_UCS4 c) /* [A-Za-z0-9._%+\-]: an ASCII character of an e-mail's local part */
 {
     return is_alnum_ascii(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-';
 }
@@ -1950,7 +1998,8 @@ light_may(PyObject *text, PyObject *words)
             }
             break;
         case '@':
-            if (i >= 1 && i + 1 < n && is_alnum_ascii(AT(i + 1)) && is_local(AT(i - 1))) {
+            if (i >= 1 && i + 1 < n && is_alnum_any(AT(i + 1)) &&
+                (is_local(AT(i - 1)) || is_alnum_any(AT(i - 1)) || (AT(i - 1) >= 0x300 && AT(i - 1) < 0x370))) {
                 return 1;
             }
             break;

@@ -132,6 +132,13 @@ POSITIVE = [
     ("email", '{"text": "line one\\njohn@example.com"}', "john@example.com"),
     ("email", "GET /find?email=jane.doe%40example.com&x=1", "jane.doe%40example.com"),
     ("email", "From: Jane <JANE.DOE@EXAMPLE.COM>", "JANE.DOE@EXAMPLE.COM"),
+    # internationalized addresses (RFC 6531): letters of any script, also decomposed accents
+    ("email", "schreib an josé@exämple.de bitte", "josé"),
+    ("email", "schreib an josé@exämple.de bitte", "exämple"),
+    ("email", "联系用户@例子.广告。谢谢", "用户@例子.广告"),
+    ("email", "order from user@bücher.example.", "bücher"),
+    ("email", "Пишите: Иван.Петров@почта.рф", "Петров"),
+    ("email", "cafe\u0301@example.com", "cafe\u0301"),
     ("phone", "call +44 20 7946 0958 today", "7946 0958"),
     ("phone", "US: +1-202-555-0143", "555-0143"),
     ("phone", "office (202) 555-0143, ext 7", "555-0143"),
@@ -265,6 +272,10 @@ NEGATIVE = [
     "time 12:34:56 mac 00:1a:2b:3c:4d:5e",
     "https://example.com:8080/path?q=1 and user@localhost",
     "@property decorators and a @ b",
+    # "@" in text of other scripts: mentions, decorators, operators, no domain or no TLD
+    "@用户 和 @José 说; Привет @друг.как дела; @Größe.groß",
+    "@property\ndef größe(self) -> Ä: return ä@b + ü @ v; M = Ä@B.T",
+    "Größe@home, tag@größe, user@例子, José@ dominio.es, emoji😀@x.com",
     "price $1,234.56 for 1920x1080 at 3.14159",
     "call 911 from room 101",
     "the bearer token is passed in the authorization header",
@@ -355,6 +366,22 @@ class TestHandWritten:
         out = r.redact_text(f"Authorization: Bearer {token}\r\nHost: h")
         assert re.fullmatch(r"Authorization: Bearer <AUTH_HEADER:[0-9a-f]{6}>\r\nHost: h", out), out
         assert r.redact_text(out) == out
+
+    @pytest.mark.parametrize(
+        ("text", "want"),
+        [
+            ("请发邮件至john@example.com请回复", "请发邮件至<EMAIL>请回复"),
+            ("请发邮件至用户@例子.广告。谢谢", "<EMAIL>。谢谢"),  # (one script, no blank: the words before go too)
+            ("mail:müller@bücher.de; ok", "mail:<EMAIL>; ok"),
+            ("ivan@почта.рф, спасибо", "<EMAIL>, спасибо"),
+            ("名前.太郎@例え.jp", "<EMAIL>"),
+            ("jane@example.de请", "<EMAIL>请"),
+        ],
+    )
+    def test_where_an_internationalized_address_begins_and_ends(self, r: Redactor, text: str, want: str) -> None:
+        """A script written without blanks meets an address: the address ends at the change of script
+        (a TLD is ASCII letters or other letters) and begins at one (ASCII and CJK characters)."""
+        assert PLACEHOLDER.sub(lambda m: f"<{m.group(1)}>", r.redact_text(text)) == want
 
     def test_escaped_line_break_before_an_address(self, r: Redactor) -> None:
         """JSON-escaped text: the "n" of "\\n" is no part of the address after it, and "\\n@name" is no address."""

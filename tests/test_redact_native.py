@@ -42,6 +42,11 @@ def python_handlers(handlers: list[Any]) -> list[Any]:
 # Pieces of agent text: PII of every kind, near misses, and the punctuation between them.
 FRAGMENTS = [
     "jane.doe@example.com",
+    "josé@exämple.de",
+    "用户@例子.广告",
+    "请至",
+    "cafe\u0301",
+    "ä@b",
     "..a.b@ex.io",
     "a@b",
     "@@",
@@ -84,7 +89,7 @@ FRAGMENTS = [
 agent_text = st.one_of(
     st.lists(st.sampled_from(FRAGMENTS), max_size=12).map("".join),
     st.lists(st.sampled_from(FRAGMENTS), max_size=8).map(" ".join),
-    st.text(alphabet="0123456789abcdefABCDEF:. -+()@\\n١", max_size=80),
+    st.text(alphabet="0123456789abcdefABCDEF:. -+()@\\n١éü用户例\u0301", max_size=80),
 )
 
 
@@ -203,6 +208,8 @@ class TestMatchLoop:
             "4111 1111 1111 1111 123, 2001:db8::1, fe80::, a[1::2]",
             "+44 20 7946 0958 2024 and (202) 555-0143",
             "https://user:pw@host.io/ Bearer abc.def-123456",
+            "请发邮件至john@example.com请回复, 请至用户@例子.广告。, josé.garcía@correo.es",
+            "x" * 60 + "用户" * 5 + "@例子.广告 and cafe\u0301@example.com and 名前.太郎@例え.jp",
         ],
     )
     def test_examples(self, text: str) -> None:
@@ -348,6 +355,11 @@ class TestDigitPrefilter:
 
 
 LIGHT_PIECES = [
+    "josé@exämple.de",
+    "用户@例子.广告",
+    "ä@b",
+    "cafe\u0301@x.io",
+    "@ü",
     "-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----",
     "----BEGIN",
     "-----BEGI",

@@ -352,3 +352,21 @@ class TestTemplates:
         assert event.data["real"].startswith("headers: {Authorization: `Bearer <AUTH_HEADER:")
         assert got.meta["redaction"]["replaced"]["auth_header"] == 1
         assert b"s3cr3t-t0ken-value" not in _decompressed(got.path) + _decompressed(Path(rec.ring_path))
+
+
+class TestInternationalAddresses:
+    """E-mail addresses with letters of other scripts (RFC 6531) never reach the ring or a dump."""
+
+    ADDRESSES = ("josé@exämple.de", "用户@例子.广告", "kunde@bücher.example", "иван@почта.рф")
+
+    def test_never_reach_the_ring_or_the_dump(self, rec: Any, walk: str) -> None:
+        flightrec.record("note", **{f"a{i}": f"write to {a} today" for i, a in enumerate(self.ADDRESSES)})
+        flightrec.checkpoint({"messages": [{"role": "user", "content": " ".join(self.ADDRESSES)}]}, label="t")
+        got = recorded()
+        [event] = [e for e in got.events() if e.kind == "note"]
+        assert all(v.startswith("write to <EMAIL:") and v.endswith("> today") for v in event.data.values())
+        assert got.meta["redaction"]["replaced"]["email"] >= 2 * len(self.ADDRESSES)
+        blob = _decompressed(got.path) + _decompressed(Path(rec.ring_path))
+        for address in self.ADDRESSES:
+            for part in (address, address.split("@")[0], address.split("@")[1]):
+                assert part.encode() not in blob, part

@@ -10,7 +10,10 @@ different one under another key.
 
 Rules (rule name -> KIND label, upper-cased):
 
-* text patterns: ``email``, ``phone`` (international ``+CC ...``, NANP
+* text patterns: ``email`` (also internationalized: ``josé@exämple.de``, ``用户@例子.广告``;
+  where a script written without blanks runs into an address, the change of script is
+  where it begins and ends, and in such a script alone it takes the words before it along),
+  ``phone`` (international ``+CC ...``, NANP
   ``(202) 555-0143`` / ``202-555-0143`` / ``1-800-...``, trunk-0 national
   ``020 7946 0958``, French ``06 12 34 56 78``, the ``00`` prefix ``0049 30
   1234567``), ``card`` (13-19 digits, Luhn, leading 2-6), ``ssn``
@@ -67,8 +70,7 @@ replaced values differ from the input, still as ``bytes``.
 
 Known gaps, by design (to keep false positives near zero): phone numbers
 without any separator or ``+`` (indistinguishable from ids and epochs), or
-separated by a non-breaking space or written in full-width digits, e-mail
-addresses with non-ASCII characters (``josé@exämple.de``), SSNs
+separated by a non-breaking space or written in full-width digits, SSNs
 written with spaces, lower-case IBANs, URL passwords containing a raw ``/``,
 generic high-entropy strings without a known prefix, and names or postal
 addresses (no NER). Numbers glued to a letter or preceded by ``-``/``.``

@@ -47,10 +47,15 @@ _NOT_AFTER_VERSION_WORD = "".join(
 _DIGITS = "0123456789"
 
 
-# The rest of an e-mail domain after its first character: labels, then a TLD.
+# A letter or digit of any script: internationalized addresses (RFC 6531) hold them in the
+# local part and the domain ("josé@exämple.de", "用户@例子.广告").
+_ALNUM = r"[^\W_]"
+# The rest of an e-mail domain after its first character: labels, then a TLD, which is ASCII
+# letters or other letters, not both: a text in a script written without blanks often
+# follows an address at once ("john@example.com请回复"), and is not part of it.
 _DOMAIN_REST = (
-    r"(?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?)*"
-    r"\.[A-Za-z]{2,24}(?![A-Za-z0-9\-])"
+    rf"(?:(?:{_ALNUM}|-){{0,61}}{_ALNUM})?(?:\.{_ALNUM}(?:(?:{_ALNUM}|-){{0,61}}{_ALNUM})?)*"
+    r"\.(?:[A-Za-z]{2,24}(?![A-Za-z0-9\-])|[^\W\d_A-Za-z]{2,24}(?![^\W_]|-))"
 )
 
 
@@ -253,7 +258,7 @@ _FRAGS: tuple[_Frag, ...] = (
         inner=True,
         check=_chk_bearer,
     ),
-    _Frag("email", "@", r"[A-Za-z0-9](?<=[A-Za-z0-9._%+\-]@.)" + _DOMAIN_REST, -1),
+    _Frag("email", "@", _ALNUM + r"(?<=[\w.%+\-\u0300-\u036f]@.)" + _DOMAIN_REST, -1),
     # URL-encoded, as in query strings: "?email=jane%40example.com".
     _Frag("email", "%", r"40[A-Za-z0-9](?<=[A-Za-z0-9._%+\-]%40.)" + _DOMAIN_REST, -1),
     _Frag(
@@ -347,7 +352,48 @@ _FRAGS: tuple[_Frag, ...] = (
     _Frag("card", "23456", r"[0-9 \-](?:[ \-]?\d){11,17}" + _NUM_END, 0, check=_chk_card, numeric=True),
 )
 
-_LOCAL_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-"
+_LOCAL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-")
+# Characters of a local part that belong to no script of their own: ASCII punctuation, and
+# the combining accents of decomposed text ("cafe\u0301", "é" as "e" and U+0301).
+_LOCAL_PUNCT = frozenset("._%+-")
+_COMBINING = range(0x300, 0x370)
+
+
+def _wide(c: str) -> bool:
+    """Whether ``c`` is of a script written without blanks between words (CJK ideographs, kana, hangul)."""
+    o = ord(c)
+    return 0x2E80 <= o <= 0x9FFF or 0xAC00 <= o <= 0xD7AF or 0xF900 <= o <= 0xFAFF or 0x20000 <= o <= 0x3FFFF
+
+
+def _local_start(text: str, at: int, lo: int) -> int:
+    """Where the local part of the e-mail address whose '@' is at ``at`` starts (not before ``lo``).
+
+    Its characters are ASCII letters, digits and ``._%+-``, letters and digits of other
+    scripts ("josé", "用户") and combining accents; but a text in a script written without blanks often runs into an
+    address ("请发邮件至john@example.com"), so where such a script and another meet, the
+    address begins ("john"). (``_native.scan`` walks the same way.)
+    """
+    i = at
+    wide: bool | None = None
+    while i > lo:
+        c = text[i - 1]
+        if ord(c) in _COMBINING:
+            pass
+        elif c in _LOCAL_CHARS:
+            if c not in _LOCAL_PUNCT:
+                if wide:
+                    break
+                wide = False
+        elif c > "\x7f" and c.isalnum():
+            w = _wide(c)
+            if wide is not None and w != wide:
+                break
+            wide = w
+        else:
+            break
+        i -= 1
+    return i
+
 
 # Whole-string shapes that are never PII: lower-case hex ids (trace ids,
 # SHAs), UUIDs and ISO dates/timestamps. Event fields are often exactly one of
@@ -500,8 +546,7 @@ def _python_match_loop(
         if inner:
             a, b = m.span(inner)
         elif back < 0:  # e-mail: the local part precedes the '@' trigger
-            window = text[max(last, a - 64) : a]
-            local = window[len(window.rstrip(_LOCAL_CHARS)) :]
+            local = text[_local_start(text, a, max(last, a - 64)) : a]
             if local[:1] in ("n", "r", "t") and text[a - len(local) - 1 : a - len(local)] == "\\":
                 local = local[1:]  # the letter of an escaped line break ("\\njane@..."), not the address
             local = local.lstrip(".")
