@@ -1655,7 +1655,7 @@ is_upper_or_digit(Py_UCS4 c)
  *   space) four characters of [A-Z0-9];
  * - IPv4: three dots, each between two digits;
  * - SSN, phones, cards: at least 9 digits in one run of digits and " -.()" (their
- *   separators).
+ *   separators) or no-break spaces (U+00A0, U+202F: phones take them too).
  *
  * ``\d`` is Unicode-aware in these patterns, so "digit" means any decimal digit here.
  */
@@ -1689,7 +1689,7 @@ digits_may(PyObject *text)
                 }
             }
         }
-        else if (c == ' ' || c == '-' || c == '.' || c == '(' || c == ')') {
+        else if (c == ' ' || c == '-' || c == '.' || c == '(' || c == ')' || c == 0xA0 || c == 0x202F) {
             if (c == '.' && i > 0 && i + 1 < n && is_decimal(PyUnicode_READ(kind, data, i - 1)) &&
                 is_decimal(PyUnicode_READ(kind, data, i + 1)) && ++dots >= 3) {
                 return 1;

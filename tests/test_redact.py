@@ -155,6 +155,12 @@ POSITIVE = [
     ("phone", "Berlin 0049 30 1234567", "1234567"),
     ("phone", "Lyon 0033 6 12 34 56 78", "12 34 56 78"),
     ("phone", "New York 001 212 555 0143", "555 0143"),
+    # no-break spaces (U+00A0, and U+202F of French typography) between the groups
+    ("phone", "appelez le 06\u00a012\u00a034\u00a056\u00a078 svp", "34\u00a056\u00a078"),
+    ("phone", "tél. : +33\u202f6\u202f12\u202f34\u202f56\u202f78", "34\u202f56\u202f78"),
+    ("phone", "US +1\u00a0202\u00a0555\u00a00143", "555\u00a00143"),
+    ("phone", "Berlin 0049\u00a030\u00a01234567, London 020\u202f7946\u202f0958", "1234567"),
+    ("phone", "Berlin 0049\u00a030\u00a01234567, London 020\u202f7946\u202f0958", "7946\u202f0958"),
     ("phone", "2024-06-01 202-555-0143", "555-0143"),
     ("phone", "2024-06-01 +4420794609581", "4420794609581"),
     ("phone", "2024-06-01T12:34 202-555-0143", "555-0143"),
@@ -300,6 +306,10 @@ NEGATIVE = [
     "lottery 05 12 23 34 45 56, scores 01 02 03 04, version 0.12.34.56.78",
     "x06 12 34 56 78 and v06.12.34.56.78, amount 0,00 EUR on 01 01 2024",
     "Réf. produit 0012 3456 7890, ticket 0019-8765-4321, lot 00 12 34 56",
+    # amounts grouped in thousands by (no-break) spaces, signed or not, and other digit groups
+    "montant : 1\u00a0234\u00a0567,89\u00a0€, solde : +1\u00a0234\u00a0567,89 €, écart +1 234 567,89",
+    "gain +12\u202f345\u202f678 €, +12 345 678 EUR, total 12\u00a0345\u00a0678\u00a0901 €",
+    "population 67\u00a0390\u00a0000 habitants; lot 05\u00a012\u00a023\u00a034\u00a045\u00a056",
     # documentation placeholders of the prefixed tokens: one character repeated
     "glpat-xxxxxxxxxxxxxxxxxxxx glrt-XXXXXXXXXXXXXXXXXXXXXXXX hf_XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
     "npm_" + "x" * 36 + " whsec_" + "x" * 32 + " ya29." + "x" * 40 + " pypi-AgE" + "X" * 60,

@@ -260,6 +260,11 @@ class TestMatchLoop:
 # Digit-heavy agent text with and without PII: times, prices, flight numbers, versions,
 # near-IBANs, and the separators numbers come with.
 DIGIT_PIECES = [
+    "06\u00a012\u00a034\u00a056\u00a078",
+    "020\u202f7946\u202f0958",
+    "0049\u00a030\u00a01234567",
+    "1\u00a0234\u00a0567,89\u00a0€",
+    "\u00a0",
     "SK301 09:10",
     "TP355 13:45, ",
     "day 3: ",
@@ -285,7 +290,7 @@ DIGIT_PIECES = [
 digit_text = st.one_of(
     st.lists(st.sampled_from(FRAGMENTS + DIGIT_PIECES), max_size=10).map("".join),
     st.lists(st.sampled_from(DIGIT_PIECES), max_size=6).map(" ".join),
-    st.text(alphabet="0123456789 .-()ABDEGKSWZ:x١", max_size=60),
+    st.text(alphabet="0123456789 .-()ABDEGKSWZ:x١\u00a0\u202f", max_size=60),
 )
 
 

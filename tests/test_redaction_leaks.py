@@ -370,3 +370,20 @@ class TestInternationalAddresses:
         for address in self.ADDRESSES:
             for part in (address, address.split("@")[0], address.split("@")[1]):
                 assert part.encode() not in blob, part
+
+
+class TestNoBreakSpaces:
+    """Phone numbers grouped by no-break spaces are replaced; amounts grouped the same way are kept."""
+
+    PHONES = ("06\u00a012\u00a034\u00a056\u00a078", "+33\u202f6\u202f12\u202f34\u202f56\u202f78")
+    AMOUNT = "solde : +1\u00a0234\u00a0567,89\u00a0€ (1\u202f234\u202f567,89 €)"
+
+    def test_phones_never_reach_the_ring_or_the_dump(self, rec: Any, walk: str) -> None:
+        flightrec.record("note", home=f"appelez le {self.PHONES[0]}", mobile=self.PHONES[1], amount=self.AMOUNT)
+        got = recorded()
+        [event] = [e for e in got.events() if e.kind == "note"]
+        assert event.data["home"].startswith("appelez le <PHONE:") and event.data["mobile"].startswith("<PHONE:")
+        assert event.data["amount"] == self.AMOUNT
+        blob = _decompressed(got.path) + _decompressed(Path(rec.ring_path))
+        for phone in self.PHONES:
+            assert phone.encode() not in blob and phone[-8:].encode() not in blob, phone

@@ -69,8 +69,11 @@ lone surrogates (``surrogateescape``) and come back unchanged, so only the
 replaced values differ from the input, still as ``bytes``.
 
 Known gaps, by design (to keep false positives near zero): phone numbers
-without any separator or ``+`` (indistinguishable from ids and epochs), or
-separated by a non-breaking space or written in full-width digits, SSNs
+without any separator or ``+`` (indistinguishable from ids and epochs), written in
+full-width digits (``０３－１２３４－５６７８``: no rule is triggered by them), or in the
+North American forms grouped by no-break spaces (the ``+``, ``00``, trunk-0 and French
+forms take U+00A0 and U+202F; a ``+`` and thousands then a decimal comma or a currency,
+``+1 234 567,89 €``, is an amount), SSNs
 written with spaces, lower-case IBANs, URL passwords containing a raw ``/``,
 generic high-entropy strings without a known prefix, and names or postal
 addresses (no NER). Numbers glued to a letter or preceded by ``-``/``.``

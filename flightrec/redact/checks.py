@@ -77,8 +77,9 @@ def iban_ok(iban: str) -> bool:
 
 
 def _ndigits(span: str) -> int:
-    """Count the digits of a span made of digits and ' .-()' separators."""
-    return len(span) - span.count(" ") - span.count("-") - span.count(".") - span.count("(") - span.count(")")
+    """Count the digits of a span made of digits and ' .-()' separators (and no-break spaces)."""
+    n = len(span) - span.count(" ") - span.count("-") - span.count(".") - span.count("(") - span.count(")")
+    return n - span.count("\u00a0") - span.count("\u202f") if not span.isascii() else n
 
 
 def _chk_card(text: str, a: int, b: int) -> tuple[int, int] | None:
@@ -106,9 +107,15 @@ def _chk_card(text: str, a: int, b: int) -> tuple[int, int] | None:
 
 
 _DIGIT_RUN = re.compile(r"\d+")
+# A signed amount grouped in thousands, as French and other locales write it: "+1 234 567,89"
+# (the groups are often no-break spaces), or without decimals before a currency: "+12 345 678 €".
+_AMOUNT = re.compile(r"\+\d{1,3}(?:[ \u00a0\u202f]\d{3})+")
+_AMOUNT_END = re.compile(r",\d|[ \u00a0\u202f]?(?:€|EUR|CHF|\$|£|USD|GBP)")
 
 
 def _chk_phone_intl(text: str, a: int, b: int) -> tuple[int, int] | None:
+    if text[a] == "+" and _AMOUNT.fullmatch(text, a, b) is not None and _AMOUNT_END.match(text, b) is not None:
+        return None
     count = _ndigits(text[a:b])
     if count > 15:
         # A greedy match can swallow a following number ("+44 20 7946 0958

@@ -264,7 +264,8 @@ _FRAGS: tuple[_Frag, ...] = (
     _Frag(
         "phone",
         "+",
-        r"[0-9](?:(?<![A-Za-z0-9_+]\+.)|(?<=\\[nrt]\+.))\d{0,2}(?:[ .\-]?(?:\(\d{1,4}\)|\d{1,4})){1,7}" + _NUM_END,
+        r"[0-9](?:(?<![A-Za-z0-9_+]\+.)|(?<=\\[nrt]\+.))\d{0,2}(?:[ .\-\u00a0\u202f]?(?:\(\d{1,4}\)|\d{1,4})){1,7}"
+        + _NUM_END,
         0,
         check=_chk_phone_intl,
     ),
@@ -321,8 +322,9 @@ _FRAGS: tuple[_Frag, ...] = (
         "phone",
         "0",
         # French national numbers: 0, a digit, then four pairs ("06 12 34 56 78",
-        # "01.23.45.67.89"); not a longer run of pairs (a list of small numbers).
-        r"[1-9](?:[ .]\d\d){4}(?![ .]\d)" + _NUM_END,
+        # "01.23.45.67.89", also with the no-break spaces of French typography); not a longer
+        # run of pairs (a list of small numbers).
+        r"[1-9](?:[ .\u00a0\u202f]\d\d){4}(?![ .\u00a0\u202f]\d)" + _NUM_END,
         0,
         numeric=True,
     ),
@@ -333,7 +335,8 @@ _FRAGS: tuple[_Frag, ...] = (
         # ("0049 30 1234567"); the separator keeps zero-padded ids ("0012345678") out. No
         # country code has more digits after a 1 (NANP is "001 212 ..."): "0012 3456 7890" is
         # a reference number.
-        r"0(?:1|[2-9]\d{0,2})[ .\-](?:\(\d{1,4}\)|\d{1,4})(?:[ .\-]?(?:\(\d{1,4}\)|\d{1,4})){0,6}" + _NUM_END,
+        r"0(?:1|[2-9]\d{0,2})[ .\-\u00a0\u202f](?:\(\d{1,4}\)|\d{1,4})"
+        r"(?:[ .\-\u00a0\u202f]?(?:\(\d{1,4}\)|\d{1,4})){0,6}" + _NUM_END,
         0,
         check=_chk_phone_intl,
         numeric=True,
@@ -342,7 +345,8 @@ _FRAGS: tuple[_Frag, ...] = (
         "phone",
         "0",
         # Trunk prefix 0, then 9-10 more digits: 10-11 digits in all.
-        r"(?=(?:[ \-]?\d){9,10}(?![ \-]?\d))\d\d(?:\d{0,2})[ \-]\d{3,4}[ \-]?\d{3,4}" + _NUM_END,
+        r"(?=(?:[ \-\u00a0\u202f]?\d){9,10}(?![ \-\u00a0\u202f]?\d))\d\d(?:\d{0,2})[ \-\u00a0\u202f]\d{3,4}"
+        r"[ \-\u00a0\u202f]?\d{3,4}" + _NUM_END,
         0,
         numeric=True,
     ),
