@@ -358,6 +358,14 @@ class TestDigitPrefilter:
         with pytest.raises(TypeError):
             native.digits_may_match(b"10.0.0.1")
 
+    @pytest.mark.parametrize(("text", "phone"), [("001 00000", False), ("0049 30 12", False), ("0049 30 123", True)])
+    def test_the_00_prefix_counts_as_the_plus(self, text: str, phone: bool) -> None:
+        """A 00-prefixed number needs the digits a '+' one needs ("00" counted as the '+'), 9 in a row, which the
+        prefilter lets through: the scan and the full pattern loop agree on it."""
+        assert native.digits_may_match(text) is phone
+        assert_scan_equals_full_loop(text)
+        assert (Redactor(key=KEY).redact_text(text) != text) is phone
+
 
 LIGHT_PIECES = [
     "josé@exämple.de",
@@ -894,6 +902,7 @@ PARITY_CASES = [
         "0049\u00a030\u00a01234567",
         "020\u202f7946\u202f0958",
     ),
+    *("001 00000", "0049 30 12", "0049 30 123", "+49 30 12", "+49 30 123"),
 ]
 
 

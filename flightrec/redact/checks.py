@@ -116,7 +116,10 @@ _AMOUNT_END = re.compile(r",\d|[ \u00a0\u202f]?(?:€|EUR|CHF|\$|£|USD|GBP)")
 def _chk_phone_intl(text: str, a: int, b: int) -> tuple[int, int] | None:
     if text[a] == "+" and _AMOUNT.fullmatch(text, a, b) is not None and _AMOUNT_END.match(text, b) is not None:
         return None
-    count = _ndigits(text[a:b])
+    # (The '+' counts as a digit, and so does the "00" that stands for it: "0049 30 123" has
+    # as many as "+49 30 123", and the fewest digits any phone has, 9 in a row, are what
+    # flightrec/_redact_native.c's digit prefilter lets through to the 00 form.)
+    count = _ndigits(text[a:b]) - (text[a] == "0")
     if count > 15:
         # A greedy match can swallow a following number ("+44 20 7946 0958
         # 2024"); cut back to the last digit group within E.164's 15 digits.
