@@ -110,6 +110,42 @@ class TestScript:
         with flightrec.load(dump) as r:
             assert any(e.kind == "note" for e in r.events())
 
+    def test_a_forked_child_says_where_its_own_dumps_went_not_its_parents(self, frdir: Path, tmp_path: Path) -> None:
+        """A child forked by the program and ending in the program's code reports its own dump, once."""
+        script = write(
+            tmp_path / "forky.py",
+            """
+            import os, sys, flightrec
+            flightrec.record("note", text="parent")
+            print(flightrec.dump("before-fork"), flush=True)
+            pid = os.fork()
+            if pid == 0:
+                flightrec.record("note", text="child")
+                if sys.argv[1] == "raise":
+                    raise RuntimeError("the child fails")
+                sys.exit(0)
+            _, status = os.waitpid(pid, 0)
+            print(os.waitstatus_to_exitcode(status), flush=True)
+            """,
+        )
+        # GIVEN a child that ends normally: it wrote nothing, so it names no dump (not its parent's)
+        result = run_program(frdir, tmp_path, str(script), "exit")
+        assert result.returncode == 0, result.stderr
+        parent_dump, child_code = result.stdout.split()
+        assert child_code == "0"
+        assert [f"flightrec: dump written to {parent_dump}"] == result.stderr.splitlines()
+        # WHEN the child crashes: its traceback, then where its dump went
+        for old in frdir.glob("*.frec"):
+            old.unlink()
+        result = run_program(frdir, tmp_path, str(script), "raise")
+        parent_dump, child_code = result.stdout.split()
+        assert (result.returncode, child_code) == (0, "1"), result.stderr
+        [child_dump] = list(frdir.glob("*exception.frec"))
+        with flightrec.load(child_dump) as rec:
+            assert [(e.kind, e.data.get("text")) for e in rec.events()] == [("note", "child"), ("error", None)]
+        said = [line for line in result.stderr.splitlines() if line.startswith("flightrec: ")]
+        assert sorted(said) == sorted(f"flightrec: dump written to {p}" for p in (parent_dump, child_dump))
+
     def test_a_dir_that_is_a_file_is_refused(self, frdir: Path, tmp_path: Path) -> None:
         """--dir naming a file is a usage error, before anything runs (not a silent fallback)."""
         script = write(tmp_path / "ok.py", "print('ran')\n")

@@ -22,6 +22,7 @@ from types import TracebackType
 
 from .. import api, triggers
 from ..errors import RecordingNotFound, UsageError
+from ..recorder import Recorder
 
 
 class ProgramNotFound(RecordingNotFound):
@@ -189,11 +190,18 @@ def run(args: argparse.Namespace) -> int:
         except Exception as exc:
             print(f"flightrec: integrations not enabled: {exc}", file=sys.stderr)
     triggers.on_fatal_dump = _say_where  # a fatal signal ends the process before the finally
+    pid = os.getpid()
     try:
         code = _run_program(script, module)
         _join_threads()
     finally:
         triggers.on_fatal_dump = None
+        if os.getpid() != pid:
+            # A child the program forked, ending in the program's code: `rec` is its parent's
+            # recorder (whose dumps the parent reports); the child's own, if it recorded, is
+            # the one made after the fork. (A _Deferred child never recorded: nothing to say.)
+            current = api._recorder
+            rec = current if isinstance(current, Recorder) else None
         dumps = list(rec.dumps) if rec is not None else []
         api.stop()
         if rec is not None:
