@@ -148,6 +148,41 @@ class TestLs:
             child.wait()
 
 
+class TestDemo:
+    def test_dir_is_used_as_it_is_and_made_private_only_when_new(self, tmp_path: Path) -> None:
+        """`demo --dir D` leaves an existing D's permissions alone; a new D is made 0700."""
+        env = {**child_env(tmp_path), "FLIGHTREC_INTEGRATIONS": "none"}
+        shared = tmp_path / "shared"
+        shared.mkdir()
+        shared.chmod(0o755)  # the user's own directory, readable by others: usable as it is
+        result = run_cli("demo", "--dir", str(shared), "--no-tui", env=env)
+        assert result.returncode == 0, result.stderr
+        assert len(list(shared.glob("demo-*-exception.frec"))) == 1
+        assert stat.S_IMODE(shared.stat().st_mode) == 0o755
+        fresh = tmp_path / "new" / "demo"
+        result = run_cli("demo", "--dir", str(fresh), "--no-tui", env=env)
+        assert result.returncode == 0, result.stderr
+        assert stat.S_IMODE(fresh.stat().st_mode) == 0o700
+
+    def test_dir_that_is_a_file_or_unsafe_is_one_line(self, tmp_path: Path) -> None:
+        """`demo --dir` naming a file is a usage error (2); one writable by others is refused (8)."""
+        env = {**child_env(tmp_path), "FLIGHTREC_INTEGRATIONS": "none"}
+        afile = tmp_path / "afile"
+        afile.write_text("")
+        result = run_cli("demo", "--dir", str(afile), "--no-tui", env=env)
+        assert (result.returncode, result.stdout) == (2, "")
+        assert result.stderr == f"flightrec: error: --dir {afile}: not a directory\n"
+        open_dir = tmp_path / "open"
+        open_dir.mkdir()
+        open_dir.chmod(0o777)
+        result = run_cli("demo", "--dir", str(open_dir), "--no-tui", env=env)
+        assert (result.returncode, result.stdout) == (8, "")
+        assert result.stderr == (
+            f"flightrec: error: {open_dir} is writable by other users; refusing to use it (chmod 700 it)\n"
+        )
+        assert stat.S_IMODE(open_dir.stat().st_mode) == 0o777 and list(open_dir.iterdir()) == []
+
+
 class TestFilesAreprivate:
     def test_ring_and_dump_permissions(self, frdir: Path) -> None:
         """Ring and dump files are 0600, their directory 0700."""

@@ -9,7 +9,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..errors import FlightrecError
+from ..errors import FlightrecError, UsageError
+from ..paths import ensure_private_dir
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -29,12 +30,28 @@ def run_demo_agent(directory: Path) -> Path:
     return dumps[-1]
 
 
+def demo_dir(explicit: str | None) -> Path:
+    """The directory for the demo's ring and dump: ``explicit``, else a new temporary one.
+
+    An existing directory is used as it is: its permissions are the user's, never changed
+    (one writable by others is refused, as the recorder would refuse it); a new one is made
+    0700.
+
+    Raises:
+        UsageError: ``explicit`` names something that is not a directory.
+        UnsafeDirectory: the directory is a symlink, not the user's, or writable by others.
+    """
+    if not explicit:
+        return Path(tempfile.mkdtemp(prefix="flightrec-demo-"))  # (0700)
+    path = Path(explicit).expanduser()
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--dir {explicit}: not a directory")
+    return ensure_private_dir(path)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the demo, then open (or summarize) the dump."""
-    directory = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="flightrec-demo-"))
-    directory.mkdir(parents=True, exist_ok=True)
-    os.chmod(directory, 0o700)
-    dump = run_demo_agent(directory)
+    dump = run_demo_agent(demo_dir(args.dir))
     print(f"demo agent failed as planned; dump written to {dump}")
     if args.no_tui or not sys.stdout.isatty():
         from ..reader import open_recording
