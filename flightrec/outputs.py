@@ -7,6 +7,9 @@ the recording and, for a live ring, corrupt the agent's recording under its feet
 not be a directory nor lie in a directory that does not exist. A dump (``scrub``) goes only
 to a regular file, since it is written aside and renamed into place; an export may also go
 to a device or a FIFO (``/dev/stdout``, a named pipe).
+
+Also what text read from a recording needs before it is printed to a terminal
+(:func:`terminal_safe`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from pathlib import Path
 
 from .errors import FlightrecError
 
-__all__ = ["check_output", "display_path", "printable", "same_file"]
+__all__ = ["check_output", "display_path", "printable", "same_file", "terminal_safe"]
 
 
 def display_path(path: str | os.PathLike[str]) -> str:
@@ -31,6 +34,24 @@ def printable(text: str) -> str:
         return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     except UnicodeEncodeError:  # a surrogate no file name decodes to
         return text.encode("utf-8", "replace").decode("utf-8")
+
+
+_TERMINAL_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0))}
+_TERMINAL_ESCAPES |= {
+    c: f"\\u{c:04x}" for c in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+}
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` fit for a terminal: what a recording holds must not drive the terminal.
+
+    A recording's text is the agent's (or whoever wrote the file's): an ESC in it would start
+    a sequence that clears the screen, hides what follows, retitles the window or writes the
+    clipboard; a carriage return overwrites the line; a bidirectional control reorders what
+    follows it. Those (C0 and C1 controls, DEL, bidi controls) are shown escaped, ``\\x1b``,
+    ``\\u202e``; tabs and line breaks are kept, and undecodable bytes become U+FFFD.
+    """
+    return printable(text).translate(_TERMINAL_ESCAPES)
 
 
 def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:

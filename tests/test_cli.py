@@ -72,6 +72,34 @@ class TestShow:
         kinds = {json.loads(line)["kind"] for line in result.stdout.splitlines()}
         assert kinds == {"tool_call"}
 
+    def test_summary_never_writes_control_or_bidi_characters(self, frdir: Path) -> None:
+        """Text from the recording (kinds, the exception, a finding's tool name and error) cannot
+        drive the terminal: escape sequences, carriage returns and bidi controls are shown escaped."""
+        result = run_child(
+            """
+            import flightrec.auto, flightrec
+
+            @flightrec.tool(name="search\\x1b[8m")
+            def search(q):
+                raise ValueError("bad \\x1b]52;c;cHduZWQ=\\x07 \\u202eevil")
+
+            flightrec.record("kind\\x1b[2J", text="x")
+            try:
+                search("q")
+            except ValueError:
+                pass
+            raise RuntimeError("fatal \\x1b[2J\\x1b[H\\rfake\\x9b31m")
+            """,
+            frdir,
+        )
+        assert result.returncode == 1, result.stderr
+        [dump] = frdir.glob("*.frec")
+        out = run_cli("show", str(dump)).stdout
+        assert [c for c in out if (ord(c) < 32 and c not in "\n\t") or 0x7F <= ord(c) < 0xA0 or c == "\u202e"] == []
+        assert "by kind   " in out and "kind\\x1b[2J 1" in out
+        assert "RuntimeError: fatal \\x1b[2J\\x1b[H\\x0dfake\\x9b31m" in out
+        assert "tool 'search\\x1b[8m' failed (invocation): ValueError: bad \\x1b]52;c;cHduZWQ=\\x07 \\u202eevil" in out
+
 
 class TestErrors:
     @pytest.mark.parametrize("make", ["missing", "directory", "empty", "text", "newer"])

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..export import event_json
-from ..outputs import display_path
+from ..outputs import display_path, terminal_safe
 from ..reader import Recording, open_recording
 from ..redact import describe_header
 
@@ -55,7 +55,11 @@ def overwritten_line(rec: Recording) -> str | None:
 
 
 def summary(rec: Recording, kinds: Sequence[str] | None = None) -> str:
-    """The human summary printed by ``show``; with ``kinds``, events counted only of those kinds."""
+    """The human summary printed by ``show``; with ``kinds``, events counted only of those kinds.
+
+    Text taken from the recording is shown with its control characters escaped (see
+    :func:`~flightrec.outputs.terminal_safe`): printing a file must not drive the terminal.
+    """
     meta = rec.meta
     lines: list[str] = []
     trig = meta.get("trigger") or {}
@@ -114,7 +118,7 @@ def summary(rec: Recording, kinds: Sequence[str] | None = None) -> str:
         lines.append("  findings")
         for f in findings:
             lines.append(f"    - {f}")
-    return "\n".join(lines)
+    return "\n".join(terminal_safe(line) for line in lines)
 
 
 def fatal_lines(log: str, most: int = 12) -> list[str]:
