@@ -94,10 +94,12 @@ def duration(seconds: float) -> str:
 
 _INVISIBLE = {c: f"\\u{c:04x}" for c in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))}
 _INVISIBLE |= {c: f"\\x{c:02x}" for c in (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F)}
+_INVISIBLE |= {c: f"\\x{c:02x}" for c in range(0x80, 0xA0)}  # C1 controls: 0x9b is a one-byte CSI
 _INVISIBLE |= {0x0A: "⏎ ", 0x0D: "␍", 0x09: " "}
 """Characters shown escaped in one-line renderings: line breaks (which would split the line),
 control characters, and the bidirectional controls that reorder what follows them on screen
 (a payload could make its text read as something else)."""
+_INVISIBLE_BUT_LINES = {c: v for c, v in _INVISIBLE.items() if c != 0x0A}
 
 
 def short(value: Any, limit: int = 60) -> str:
@@ -137,9 +139,17 @@ def _ms(value: Any) -> str:
         return "?"
 
 
-def one_line(text: str) -> str:
-    """``text`` with line breaks, control and bidirectional characters shown escaped."""
-    return text.translate(_INVISIBLE)
+def one_line(text: object) -> str:
+    """``text`` (a str, or what ``str()`` makes of it) with line breaks, control and
+    bidirectional characters shown escaped: for any name, label, id or message taken from a
+    recording. Rich passes an ESC on to the terminal as it is, where it would start a
+    sequence (clear the screen, recolour, retitle the window), so none may reach it."""
+    return str(text).translate(_INVISIBLE)
+
+
+def lines_of(text: object) -> str:
+    """:func:`one_line`, but keeping line breaks: for a traceback, a multi-line message, a log."""
+    return str(text).translate(_INVISIBLE_BUT_LINES)
 
 
 def summary(ev: Event) -> str:

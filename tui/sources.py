@@ -21,7 +21,7 @@ from flightrec.paths import pid_alive
 from flightrec.reader import Recording, open_recording, ring_u64
 
 from .index import BlockCache, EventIndex
-from .render import total
+from .render import one_line, total
 from .ringtail import RingTail
 
 STALL_NS = 5_000_000_000
@@ -118,7 +118,7 @@ class Source:
         """A one-line description for the header."""
         meta = self.meta
         prog = meta.get("prog") or Path(str((meta.get("argv") or ["?"])[0])).name
-        return f"{prog} (pid {self.pid})  {self.path.name}"
+        return one_line(f"{prog} (pid {self.pid})  {self.path.name}")
 
 
 class DumpSource(Source):

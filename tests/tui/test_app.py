@@ -749,3 +749,71 @@ class TestOffload:
             await wait_for(pilot, lambda: {"counts", "tool_stats"} <= set(app.facts), timeout=60, what="facts")
             assert app.facts["tool_stats"] == open_recording(real_dump).tool_stats()
             assert app.facts["counts"].by_kind["tool_call"] == 12
+
+
+class TestHostileText:
+    async def test_no_screen_lets_recorded_text_drive_the_terminal(self, frdir: Path) -> None:
+        """Names, labels, ids, messages and states from a recording are shown with control and
+        bidi characters escaped on every screen, as in the timeline: an ESC sequence in a tool's
+        name or an exception must not clear the screen, recolour it or retitle the window."""
+        from ..conftest import run_child
+
+        result = run_child(
+            """
+            import threading, flightrec.auto, flightrec
+            EVIL = "\\x1b[2J\\x1b]0;pwned\\x07\\u202e\\r\\x9b31m"
+
+            @flightrec.tool(name="search" + EVIL)
+            def search(q):
+                raise TimeoutError("timed out" + EVIL)
+
+            threading.current_thread().name = "main[/]" + EVIL
+            with flightrec.step("plan" + EVIL, goal="answer" + EVIL, **{"[/]" + EVIL: 1}):
+                flightrec.record("kind[/]" + EVIL, text="x")
+                flightrec.memory.retain("doc" + EVIL, tokens=400, reason="why" + EVIL, source="s" + EVIL)
+                flightrec.memory.context(used_tokens=400, limit_tokens=1000)
+                flightrec.checkpoint({"notes": ["a" + EVIL]}, label="first" + EVIL)
+                flightrec.checkpoint({"notes": ["b" + EVIL], "new" + EVIL: 1}, label="second" + EVIL)
+                try:
+                    search("q")
+                except TimeoutError:
+                    pass
+                raise RuntimeError("fatal" + EVIL)
+            """,
+            frdir,
+        )
+        assert result.returncode == 1, result.stderr
+        [dump] = frdir.glob("*.frec")
+        bad = set("\x1b\x07\r\x9b\u202e")
+        app = make_app(dump)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app, "findings")
+            seen = {}
+            for key, fact in zip("1234567", ("", "", "steps", "tool_stats", "memory", "checkpoints", ""), strict=True):
+                await pilot.press(key)
+                if fact:
+                    await settle(pilot, app, fact)
+                await pilot.pause(0.2)
+                seen[key] = screen_text(app)
+            await pilot.press("4")
+            await pilot.pause()
+            stats = app.screen.query_one("#tk-stats", DataTable)
+            stats.focus()
+            stats.move_cursor(row=0)
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: app.screen.query_one("#tk-calls", DataTable).row_count == 1, what="calls")
+            seen["calls"] = screen_text(app)
+            await pilot.press("2")
+            await pilot.press("home", "enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen), what="detail")
+            await pilot.pause()
+            seen["detail"] = screen_text(app)
+            await pilot.press("escape", "F")
+            await wait_for(pilot, lambda: isinstance(app.screen, FilterScreen), what="filter")
+            await pilot.pause()
+            seen["filter"] = screen_text(app)
+        leaks = {screen: [line for line in text.splitlines() if set(line) & bad] for screen, text in seen.items()}
+        assert {screen: lines for screen, lines in leaks.items() if lines} == {}
+        assert "fatal\\x1b[2J" in seen["1"] and "plan\\x1b[2J" in seen["3"] and "search\\x1b[2J" in seen["4"]
+        assert "doc\\x1b[2J" in seen["5"] and "second\\x1b[2J" in seen["6"] and "timed out\\x1b[2J" in seen["calls"]
+        assert "main[/]\\x1b[2J" in seen["detail"] and "kind[/]\\x1b[2J" in seen["filter"]

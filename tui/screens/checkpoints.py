@@ -14,7 +14,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
-from ..render import clock, highlight_markers, human_bytes, short
+from ..render import clock, highlight_markers, human_bytes, one_line, short
 from .base import MainScreen
 
 OP_STYLE = {
@@ -35,11 +35,11 @@ def text_diff(old: str, new: str) -> Text:
         minus, plus = Text("    - ", style="red"), Text("    + ", style="green")
         for tag, a0, a1, b0, b1 in matcher.get_opcodes():
             if tag == "equal":
-                minus.append(old[a0:a1])
-                plus.append(new[b0:b1])
+                minus.append(one_line(old[a0:a1]))
+                plus.append(one_line(new[b0:b1]))
             else:
-                minus.append(old[a0:a1], style="bold white on dark_red")
-                plus.append(new[b0:b1], style="bold black on green")
+                minus.append(one_line(old[a0:a1]), style="bold white on dark_red")
+                plus.append(one_line(new[b0:b1]), style="bold black on green")
         out.append_text(highlight_markers(minus))
         out.append("\n")
         out.append_text(highlight_markers(plus))
@@ -53,7 +53,7 @@ def text_diff(old: str, new: str) -> Text:
             if line.startswith("-")
             else ("cyan" if line.startswith("@@") else "")
         )
-        out.append_text(highlight_markers(Text("    " + line, style=style)))
+        out.append_text(highlight_markers(Text("    " + one_line(line), style=style)))
         out.append("\n")
     return out
 
@@ -63,9 +63,9 @@ def render_diff(entries: list[Any], a_label: str, b_label: str) -> Group:
     parts: list[Any] = []
     head = Text()
     head.append(f"{len(entries)} change(s) from ", style="bold")
-    head.append(a_label, style="bold cyan")
+    head.append(one_line(a_label), style="bold cyan")
     head.append(" to ", style="bold")
-    head.append(b_label, style="bold cyan")
+    head.append(one_line(b_label), style="bold cyan")
     parts.append(head)
     if not entries:
         parts.append(Text("the two states are identical", style="dim"))
@@ -73,7 +73,7 @@ def render_diff(entries: list[Any], a_label: str, b_label: str) -> Group:
         glyph, style = OP_STYLE.get(str(e.op), ("?", "white"))
         line = Text()
         line.append(f"{glyph} ", style="bold " + style)
-        line.append(str(e.path) or "(root)", style="bold " + style)
+        line.append(one_line(e.path) or "(root)", style="bold " + style)
         if str(e.op).startswith("add"):
             line.append(f"  = {short(e.new, 100)}")
         elif str(e.op).startswith("remove"):
@@ -178,7 +178,7 @@ class CheckpointsScreen(MainScreen):
                 mark,
                 str(cp.seq),
                 clock(cp.ts_ns) if cp.ts_ns else "?",
-                highlight_markers(Text(str(cp.label))),
+                highlight_markers(Text(one_line(cp.label))),
                 human_bytes(cp.size) if cp.size else "-",
                 Text("unchanged", style="dim") if same else Text(""),
                 rebuild,
@@ -215,7 +215,7 @@ class CheckpointsScreen(MainScreen):
         if a is None or b is None:
             box.update(Text("pick two checkpoints (a, b)", style="dim"))
             return
-        box.update(Text(f"diffing {a.label} → {b.label}…", style="italic dim"))
+        box.update(Text(one_line(f"diffing {a.label} → {b.label}…"), style="italic dim"))
         self._diff_worker(a, b)
 
     _snap: Any = None
@@ -237,5 +237,5 @@ class CheckpointsScreen(MainScreen):
                 entries = list(self._snap.diff(a.seq, b.seq))
             result: Any = render_diff(entries, f"A {a.label} (seq {a.seq})", f"B {b.label} (seq {b.seq})")
         except Exception as exc:
-            result = Text(f"cannot diff: {type(exc).__name__}: {exc}", style="bold red")
+            result = Text(one_line(f"cannot diff: {type(exc).__name__}: {exc}"), style="bold red")
         self.app.call_from_thread(self.query_one("#ck-diff", Static).update, result)

@@ -78,7 +78,7 @@ def add_value(node: TreeNode[Any], key: str, value: Any, depth: int = 0) -> None
         label.append(f"  str, {len(value):,} chars, {len(lines)} lines", style="dim")
         child = node.add(label, expand=len(lines) <= 40)
         for line in lines:
-            child.add_leaf(highlight_markers(Text(line, style="green")))
+            child.add_leaf(highlight_markers(Text(one_line(line), style="green")))
     else:
         label.append(": ")
         label.append_text(scalar_text(value))
@@ -107,8 +107,8 @@ class DetailScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         ev = self.event
         head = Text()
-        head.append(f" {ev.kind} ", style="reverse " + ("bold red" if is_error(ev) else kind_style(ev.kind)))
-        head.append(f"  seq {ev.seq}  {full_time(ev.ts_ns)}  thread {ev.thread}")
+        head.append(f" {one_line(ev.kind)} ", style="reverse " + ("bold red" if is_error(ev) else kind_style(ev.kind)))
+        head.append(f"  seq {ev.seq}  {full_time(ev.ts_ns)}  thread {one_line(ev.thread)}")
         if ev.span is not None:
             head.append(f"  span #{ev.span}")
         if ev.parent is not None:
@@ -116,7 +116,7 @@ class DetailScreen(Screen[None]):
         head.append("\n")
         head.append(summary(ev), style="bold")
         yield Static(highlight_markers(head), id="dt-head")
-        tree: Tree[Any] = Tree(Text(f"{ev.kind} #{ev.seq}", style="bold"), id="dt-tree")
+        tree: Tree[Any] = Tree(Text(f"{one_line(ev.kind)} #{ev.seq}", style="bold"), id="dt-tree")
         tree.root.expand()
         for key, value in ev.data.items():
             add_value(tree.root, key_text(key), value)

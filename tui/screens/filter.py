@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -13,6 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, SelectionList
 
 from ..facts import Counts
+from ..render import one_line
 from ..view import EventFilter
 
 
@@ -37,10 +39,11 @@ class FilterScreen(ModalScreen["EventFilter | None"]):
         self.current = current
         self.counts = counts if isinstance(counts, Counts) else None
 
-    def _choices(self, counter: Any, selected: frozenset[str]) -> list[tuple[str, str, bool]]:
+    def _choices(self, counter: Any, selected: frozenset[str]) -> list[tuple[Text, str, bool]]:
+        # Shown as text, escaped: a name from the recording is neither markup nor terminal codes.
         if counter is None:
-            return [(name, name, True) for name in sorted(selected)]
-        return [(f"{name} ({n:,})", name, name in selected) for name, n in counter.most_common()]
+            return [(Text(one_line(name)), name, True) for name in sorted(selected)]
+        return [(Text(f"{one_line(name)} ({n:,})"), name, name in selected) for name, n in counter.most_common()]
 
     def compose(self) -> ComposeResult:
         c = self.counts

@@ -11,7 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Static
 
 from ..facts import MemoryData, replay_items
-from ..render import clock, highlight_markers, short
+from ..render import clock, highlight_markers, one_line, short
 from ..widgets.plot import LimitPlot, Mark
 from .base import MainScreen
 
@@ -94,7 +94,7 @@ class MemoryScreen(MainScreen):
         counts: dict[str, int] = {}
         for op in data.ops:
             counts[op.op] = counts.get(op.op, 0) + 1
-        text.append("   " + "  ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        text.append("   " + "  ".join(f"{one_line(k)} {v}" for k, v in sorted(counts.items())))
         if data.needed_again:
             text.append(f"   {len(data.needed_again)} evicted then needed again", style="bold red")
         msg.update(text)
@@ -107,7 +107,9 @@ class MemoryScreen(MainScreen):
                 if again is not None
                 else {"retain": "green", "evict": "red", "summarize": "yellow"}.get(op.op, "")
             )
-            op_text = Text(op.op + (f" → needed again at seq {again}" if again is not None else ""), style=style)
+            op_text = Text(
+                one_line(op.op) + (f" → needed again at seq {again}" if again is not None else ""), style=style
+            )
             ops.add_row(
                 str(op.seq),
                 clock(op.ts_ns),
@@ -206,7 +208,9 @@ class MemoryScreen(MainScreen):
             if why is None:
                 why = reasons[reason] = highlight_markers(Text(short(reason or "", 40)))
             table.add_row(
-                highlight_markers(Text(item_id, style=style)) if "<" in item_id else Text(item_id, style=style),
+                highlight_markers(Text(one_line(item_id), style=style))
+                if "<" in item_id
+                else Text(one_line(item_id), style=style),
                 "" if tokens is None else str(tokens),
                 why,
                 str(retained),

@@ -18,7 +18,7 @@ from flightrec.cli.show_cmd import damage_line, overwritten_line, trigger_time
 from flightrec.redact import describe_header
 
 from ..facts import UNAVAILABLE, Counts, Failed
-from ..render import duration, full_time, highlight_markers, kind_style, total
+from ..render import duration, full_time, highlight_markers, kind_style, lines_of, one_line, total
 from ..view import EventFilter
 from .base import MainScreen
 
@@ -91,17 +91,17 @@ class OverviewScreen(MainScreen):
         t.add_column(style="bold", no_wrap=True)
         t.add_column()
         argv = meta.get("argv") or []
-        t.add_row("process", Text(f"pid {src.pid} on {meta.get('host', '?')}"))
-        t.add_row("command", highlight_markers(Text(" ".join(str(a) for a in argv) or "?")))
+        t.add_row("process", Text(f"pid {src.pid} on {one_line(meta.get('host', '?'))}"))
+        t.add_row("command", highlight_markers(Text(one_line(" ".join(str(a) for a in argv)) or "?")))
         py = meta.get("python")
-        t.add_row("python", Text(f"{py or '?'}   flightrec {meta.get('flightrec_version', '?')}"))
+        t.add_row("python", Text(one_line(f"{py or '?'}   flightrec {meta.get('flightrec_version', '?')}")))
         trigger = meta.get("trigger") or {}
         if trigger:
             t.add_row(
                 "trigger",
                 Text(
-                    f"{trigger.get('reason', '?')}"
-                    + (f" in thread {trigger['thread']}" if trigger.get("thread") else ""),
+                    one_line(trigger.get("reason", "?"))
+                    + (f" in thread {one_line(trigger['thread'])}" if trigger.get("thread") else ""),
                     style="bold yellow",
                 ),
             )
@@ -150,17 +150,17 @@ class OverviewScreen(MainScreen):
         parts: list[Any] = []
         if exc:
             head = Text()
-            head.append(f"{exc.get('type', 'Exception')}: ", style="bold red")
-            head.append(str(exc.get("message", "")), style="bold")
+            head.append(f"{one_line(exc.get('type', 'Exception'))}: ", style="bold red")
+            head.append(lines_of(exc.get("message", "")), style="bold")
             if exc.get("origin"):
-                head.append(f"   [{exc['origin']}]", style="yellow")
+                head.append(f"   [{one_line(exc['origin'])}]", style="yellow")
             parts.append(highlight_markers(head))
-            tb = str(exc.get("traceback") or "").rstrip()
+            tb = lines_of(exc.get("traceback") or "").rstrip()
             if tb:
                 parts.append(Syntax(tb, "pytb", theme="ansi_dark", word_wrap=True, background_color="default"))
         if fatal:
             parts.append(Text("fatal error log (faulthandler):", style="bold red"))
-            parts.append(Text(str(fatal)[-4000:]))
+            parts.append(Text(lines_of(str(fatal)[-4000:])))
         return Group(*parts)
 
     def _show_counts(self) -> None:
@@ -181,9 +181,9 @@ class OverviewScreen(MainScreen):
         t.add_column("kind")
         t.add_column("events", justify="right")
         for kind, n in counts.by_kind.most_common():
-            t.add_row(Text(kind, style=kind_style(kind)), f"{n:,}")
+            t.add_row(Text(one_line(kind), style=kind_style(kind)), f"{n:,}")
         t.add_row(Text("errors", style="bold red"), Text(f"{counts.errors:,}", style="bold red"))
-        threads = ", ".join(f"{name} ({n:,})" for name, n in counts.threads.most_common(4))
+        threads = ", ".join(f"{one_line(name)} ({n:,})" for name, n in counts.threads.most_common(4))
         more = len(counts.threads) - 4
         widget.update(Group(t, Text(f"threads: {threads}" + (f" +{more}" if more > 0 else ""), style="dim")))
 
@@ -209,8 +209,8 @@ class OverviewScreen(MainScreen):
                 text = Text()
                 sev = str(getattr(f, "severity", "info"))
                 text.append(f"{sev.upper():<8}", style=SEVERITY_STYLE.get(sev, ""))
-                text.append(f"{getattr(f, 'kind', '')}: ", style="bold")
-                text.append(str(getattr(f, "message", "")))
+                text.append(f"{one_line(getattr(f, 'kind', ''))}: ", style="bold")
+                text.append(one_line(getattr(f, "message", "")))
                 seqs = list(getattr(f, "seqs", []) or [])
                 if seqs:
                     text.append(f"  ({len(seqs)} events)", style="dim")

@@ -16,7 +16,9 @@ from textual.widgets import DataTable, Footer, Static
 
 from flightrec.cli.discovery import find_dumps, find_rings, human_age, human_size
 from flightrec.errors import FlightrecError
+from flightrec.outputs import display_path
 
+from ..render import one_line
 from ..sources import open_source, process_alive
 
 
@@ -76,7 +78,7 @@ class StartScreen(Screen[None]):
             self._paths[key] = ("ring", r.path)
             if r.damaged:  # its header's pid and age mean nothing: say what is wrong instead
                 state = Text("✗ damaged", style="bold red")
-                note = f"{r.path}   (damaged header: {r.problem})"
+                note = Text(one_line(f"{display_path(r.path)}   (damaged header: {r.problem})"))
                 table.add_row(state, "recorder", "?", "?", human_size(r.size), note, key=key)
                 continue
             alive = r.alive and not r.closed and process_alive(r.pid)
@@ -87,14 +89,22 @@ class StartScreen(Screen[None]):
                 str(r.pid),
                 human_age(r.age_s),
                 human_size(r.size),
-                r.command[:100] + ("" if alive else "   (dead: opens read-only; ctrl+r recovers)"),
+                Text(one_line(r.command[:100]) + ("" if alive else "   (dead: opens read-only; ctrl+r recovers)")),
                 key=key,
             )
         for d in dumps:
             key = f"dump:{d.path}"
             self._paths[key] = ("dump", d.path)
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(d.mtime))
-            table.add_row(Text("■ dump", style="bold cyan"), "dump", "", when, human_size(d.size), str(d.path), key=key)
+            table.add_row(
+                Text("■ dump", style="bold cyan"),
+                "dump",
+                "",
+                when,
+                human_size(d.size),
+                Text(one_line(display_path(d.path))),
+                key=key,
+            )
         head = Text()
         head.append("flightrec", style="bold")
         head.append(f"   {len(rings)} recorder(s), {len(dumps)} dump(s)")

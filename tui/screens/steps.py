@@ -12,7 +12,7 @@ from textual.containers import Horizontal
 from textual.widgets import Static, Tree
 
 from ..facts import subtree
-from ..render import duration, full_time, highlight_markers, short
+from ..render import duration, full_time, highlight_markers, lines_of, one_line, short
 from ..view import EventFilter
 from .base import MainScreen
 
@@ -24,7 +24,7 @@ def step_label(step: Any, slowest: float) -> Text:
     """``name  1.2s ███  ✗ error`` for one step."""
     text = Text()
     err = getattr(step, "error", None)
-    text.append(str(step.name), style="bold red" if err else "bold")
+    text.append(one_line(step.name), style="bold red" if err else "bold")
     ms = step.duration_ms
     if ms is None:
         text.append("  (open)", style="yellow")
@@ -144,18 +144,18 @@ class StepsScreen(MainScreen):
         t = Table.grid(padding=(0, 1))
         t.add_column(style="bold")
         t.add_column()
-        t.add_row("step", Text(str(step.name), style="bold"))
+        t.add_row("step", Text(one_line(step.name), style="bold"))
         t.add_row("id", f"#{step.id}" + (f" (parent #{step.parent})" if step.parent is not None else ""))
-        t.add_row("thread", str(step.thread))
+        t.add_row("thread", Text(one_line(step.thread)))
         t.add_row("started", full_time(step.start_ns))
         t.add_row("ended", full_time(step.end_ns) if step.end_ns else "still open")
         if step.duration_ms is not None:
             t.add_row("duration", duration(float(step.duration_ms) / 1000))
         t.add_row("events", f"seq {step.start_seq} … {step.end_seq if step.end_seq is not None else '?'}")
         if step.error:
-            t.add_row("error", Text(str(step.error), style="bold red"))
+            t.add_row("error", Text(lines_of(step.error), style="bold red"))
         for k, v in (step.attrs or {}).items():
-            t.add_row(str(k), highlight_markers(Text(short(v, 200))))
+            t.add_row(Text(one_line(k)), highlight_markers(Text(short(v, 200))))
         info.update(t)
 
     @on(Tree.NodeSelected, "#st-tree")

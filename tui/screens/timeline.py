@@ -17,7 +17,7 @@ from textual.worker import get_current_worker
 from flightrec.event import Event
 
 from ..facts import Counts, counted_paths, span_paths
-from ..render import is_error, searchable
+from ..render import is_error, one_line, searchable
 from ..sources import PollResult
 from ..view import EventFilter, TimelineView
 from ..widgets.event_list import EventList
@@ -344,7 +344,7 @@ class TimelineScreen(MainScreen):
             text.append(f"  seq {ev.seq}", style="dim")
         if view.filtered and view.filter is not None:
             text.append("  filter: ", style="dim")
-            text.append(view.filter.describe(), style="bold yellow")
+            text.append(one_line(view.filter.describe()), style="bold yellow")
             if view.scanning:
                 total = max(1, view.index.last_seq - view.index.first_seq)
                 done = max(0, view.scanned_seq - view.index.first_seq)

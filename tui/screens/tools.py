@@ -9,7 +9,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.widgets import DataTable, Static
 
-from ..render import clock, duration, highlight_markers, short
+from ..render import clock, duration, highlight_markers, one_line, short
 from ..view import EventFilter
 from .base import MainScreen
 
@@ -82,10 +82,10 @@ class ToolsScreen(MainScreen):
             for origin, n in sorted((s.errors_by_origin or {}).items(), key=lambda kv: -kv[1]):
                 if by_class:
                     by_class.append("  ")
-                by_class.append(f"{origin} {n}", style=ORIGIN_STYLE.get(str(origin), "red"))
+                by_class.append(f"{one_line(origin)} {n}", style=ORIGIN_STYLE.get(str(origin), "red"))
             errors = Text(f"{s.errors:,}", style="bold red" if s.errors else "")
             table.add_row(
-                Text(str(tool), style="bold"),
+                Text(one_line(tool), style="bold"),
                 f"{s.calls:,}",
                 errors,
                 by_class,
@@ -108,7 +108,7 @@ class ToolsScreen(MainScreen):
         title.update(
             Text.assemble(
                 ("Calls of ", "bold"),
-                (tool, "bold yellow"),
+                (one_line(tool), "bold yellow"),
                 f"  {len(mine):,}",
                 ("  (Enter: show in the timeline)", "dim"),
             )
@@ -116,7 +116,8 @@ class ToolsScreen(MainScreen):
         for c in mine[-5000:]:
             if c.error:
                 outcome = Text(
-                    f"✗ {c.origin or 'error'}: {short(c.error, 50)}", style=ORIGIN_STYLE.get(str(c.origin), "red")
+                    f"✗ {one_line(c.origin or 'error')}: {short(c.error, 50)}",
+                    style=ORIGIN_STYLE.get(str(c.origin), "red"),
                 )
             elif c.result_seq is None:
                 outcome = Text("no result", style="yellow")
@@ -126,7 +127,7 @@ class ToolsScreen(MainScreen):
             table.add_row(
                 str(c.call_seq),
                 clock(c.ts_ns) if c.ts_ns else "?",
-                str(c.tool),
+                Text(one_line(c.tool)),
                 attempt,
                 _ms(c.latency_ms),
                 highlight_markers(outcome),
