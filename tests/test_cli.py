@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 import flightrec
 
-from .conftest import child_env, run_child, run_cli, wait_ready
+from .conftest import REPO, child_env, run_child, run_cli, wait_ready
 
 
 @pytest.fixture
@@ -121,6 +123,40 @@ class TestErrors:
         assert "Traceback" not in result.stderr
         assert result.stderr.startswith("flightrec: error: ")
         assert result.stderr.count("\n") == 1
+
+    @pytest.mark.parametrize(
+        "args", [["show", "DUMP"], ["show", "--json", "DUMP"], ["export", "-f", "chrome", "DUMP"], ["open", "DUMP"]]
+    )
+    def test_closed_standard_output_is_one_line(self, args: list[str], crash_dump: Path) -> None:
+        """Started with standard output closed (`flightrec show x >&-`): one error line, exit 1
+        (9 for export, whose output could not be written)."""
+        argv = [str(crash_dump) if a == "DUMP" else a for a in args]
+        result = subprocess.run(
+            [sys.executable, "-m", "flightrec", *argv],
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            stdin=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            preexec_fn=lambda: os.close(1),
+        )
+        assert result.returncode == (9 if args[0] == "export" else 1), result.stderr
+        assert result.stderr.count("\n") == 1 and result.stderr.startswith("flightrec: error: "), result.stderr
+
+    def test_run_with_closed_standard_output_passes_the_exit_code(self, frdir: Path, tmp_path: Path) -> None:
+        """`flightrec run` with standard output closed runs the program as python would (its
+        prints go nowhere) and passes its exit code through."""
+        script = tmp_path / "prints.py"
+        script.write_text("import sys\nprint('hello')\nsys.exit(3)\n")
+        result = subprocess.run(
+            [sys.executable, "-m", "flightrec", "run", str(script)],
+            env=child_env(frdir, FLIGHTREC_INTEGRATIONS="none"),
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            preexec_fn=lambda: os.close(1),
+        )
+        assert (result.returncode, result.stderr) == (3, "")
 
     @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
     @pytest.mark.parametrize("args", [("show",), ("show", "--json"), ("ls",)])

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import io
 import os
 import sys
 from collections.abc import Sequence
@@ -41,6 +43,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _ClosedOutput(io.RawIOBase):
+    """Standard output of a process started with it closed (``flightrec show x >&-``, where
+    Python makes ``sys.stdout`` None): every write fails as one to a closed descriptor does,
+    so a verb that prints says so in one line (exit 1), as for a full disk."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: object) -> int:
+        raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (also used by ``python -m flightrec``)."""
     parser = build_parser()
@@ -48,9 +62,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "verb", None):
         parser.print_help()
         return 2
+    if sys.stdout is None and args.verb != "run":  # (`run` leaves the program python's None)
+        sys.stdout = io.TextIOWrapper(_ClosedOutput(), encoding="utf-8", write_through=True)  # type: ignore[arg-type]
     try:
         code = args.run(args)
-        sys.stdout.flush()  # a full disk or closed pipe shows here, not in the interpreter's exit
+        if sys.stdout is not None:
+            sys.stdout.flush()  # a full disk or closed pipe shows here, not in the interpreter's exit
     except FlightrecError as exc:
         print(f"flightrec: error: {printable(str(exc))}", file=sys.stderr)
         return exc.exit_code
