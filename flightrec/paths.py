@@ -46,6 +46,18 @@ def ensure_private_dir(path: Path) -> Path:
         os.makedirs(path, mode=0o700, exist_ok=True)
     except FileExistsError:
         pass
+    check_private_dir(path)
+    return path
+
+
+def check_private_dir(path: Path) -> None:
+    """Check that the existing directory ``path`` is safe to use (see :func:`ensure_private_dir`).
+
+    Raises:
+        UnsafeDirectory: it is a symlink or not a directory, belongs to another user, or is
+            writable by others.
+        OSError: it cannot be looked at (it does not exist, a component is not a directory).
+    """
     st = os.lstat(path)
     if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
         raise UnsafeDirectory(f"{path} is not a directory (or is a symlink); refusing to use it")
@@ -53,7 +65,6 @@ def ensure_private_dir(path: Path) -> Path:
         raise UnsafeDirectory(f"{path} is owned by uid {st.st_uid}, not by you; refusing to use it")
     if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         raise UnsafeDirectory(f"{path} is writable by other users; refusing to use it (chmod 700 it)")
-    return path
 
 
 def create_private_file(path: Path) -> int:

@@ -27,7 +27,7 @@ from .encode import EventEncoder
 from .errors import DumpFailed
 from .fastpath import new_lock
 from .format import RingField
-from .paths import create_private_file, default_ring_dir, ensure_private_dir
+from .paths import check_private_dir, create_private_file, default_ring_dir, ensure_private_dir
 from .ring import RingWriter
 
 _T = TypeVar("_T")
@@ -131,6 +131,7 @@ class Recorder:
         # for a viewer's dump request means the same in the viewer's working directory.
         self.dump_dir = Path(os.path.abspath(config.resolved_dump_dir))
         self.ring_path, self.ring = self._create_ring(config)
+        self._check_dump_dir()
         # Hot-path bindings (see record()).
         self._keep_fast = self.sampler.fast_path()
         self._encode = self._encoder.fast_encode
@@ -179,6 +180,20 @@ class Recorder:
                 self.redactor.redact(dict.fromkeys(_OWN_FIELDS))
         except Exception:
             self.errors += 1
+
+    def _check_dump_dir(self) -> None:
+        """Say now, while it can still be fixed, that the dump directory will be refused: its
+        dumps would fail at the crash they are for. (One that does not exist yet is made by
+        the first dump: nothing is created here.)"""
+        try:
+            if os.path.lexists(self.dump_dir):
+                check_private_dir(self.dump_dir)
+        except Exception as exc:
+            print(
+                f"flightrec: dump directory {self.dump_dir} is unusable: {exc}; dumps will fail until it is "
+                "fixed (the ring is then kept for `flightrec recover`)",
+                file=sys.stderr,
+            )
 
     def _create_ring(self, config: Config) -> tuple[Path, RingWriter]:
         """Create the ring in the configured directory, falling back to the default one."""

@@ -164,6 +164,27 @@ class TestUnsafeDirectories:
         assert flightrec.dump() is None and rec.dump_failures == 1
         assert list(shared.iterdir()) == []
 
+    def test_an_unusable_dump_dir_is_named_at_start(
+        self, frdir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A dump directory that exists but will be refused is named on stderr at start(), while
+        it can still be fixed, not first at the crash whose dump it then fails to take."""
+        shared = tmp_path / "shared"
+        shared.mkdir()
+        os.chmod(shared, 0o777)
+        rec = flightrec.start(dir=frdir, dump_dir=shared, triggers=False, resources=0)
+        assert rec is not None
+        assert capsys.readouterr().err == (
+            f"flightrec: dump directory {shared} is unusable: {shared} is writable by other users; refusing to "
+            "use it (chmod 700 it); dumps will fail until it is fixed (the ring is then kept for `flightrec recover`)\n"
+        )
+        flightrec.stop()
+        # One that does not exist yet is made by the first dump: nothing to say, nothing made yet.
+        later = tmp_path / "later"
+        rec = flightrec.start(dir=frdir, dump_dir=later, triggers=False, resources=0)
+        assert rec is not None and capsys.readouterr().err == "" and not later.exists()
+        assert flightrec.dump() is not None and later.is_dir()
+
     def test_a_symlinked_directory_is_refused(self, tmp_path: Path) -> None:
         """A symlink standing where the directory should be is refused, even if it points to a private dir."""
         real = tmp_path / "real"
