@@ -276,7 +276,7 @@ class TestRecoverWhereTheProcessDumped:
         assert not mine.exists()
 
     def test_a_directory_that_is_gone_is_not_made_again(self, tmp_path: Path) -> None:
-        """A path read from a ring file is never created: the dump goes to this user's."""
+        """A path read from a ring file is never created: the dump goes to this user's (stderr says why)."""
         dumps = tmp_path / "agent-dumps"
         dumps.mkdir(mode=0o700)
         ring = self._killed(tmp_path, dumps)
@@ -286,8 +286,10 @@ class TestRecoverWhereTheProcessDumped:
         assert not dumps.exists()
         [dump] = mine.glob("*.frec")
         assert f"-> {dump}" in result.stdout
+        assert result.stderr == f"flightrec: its dump directory {dumps} is gone; the dump goes to {mine} instead\n"
 
     def test_a_directory_others_can_write_to_is_not_used(self, tmp_path: Path) -> None:
+        """The dump goes to this user's dump directory, and stderr says why it is not beside the others."""
         dumps = tmp_path / "agent-dumps"
         dumps.mkdir(mode=0o700)
         ring = self._killed(tmp_path, dumps)
@@ -296,6 +298,10 @@ class TestRecoverWhereTheProcessDumped:
         assert result.returncode == 0, result.stderr
         assert list(dumps.iterdir()) == []
         assert len(list(mine.glob("*.frec"))) == 1
+        assert result.stderr == (
+            f"flightrec: dump directory {dumps} is unusable: {dumps} is writable by other users; refusing to use "
+            f"it (chmod 700 it); the dump goes to {mine} instead\n"
+        )
 
 
 class TestDirArgument:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from ..dump import recorded_dump_dir, recover_ring
 from ..errors import CorruptRecording, DumpFailed, FlightrecError, UnsupportedVersion
+from ..outputs import printable
 from ..reader import Recording, open_recording
 from .discovery import RingInfo, dump_dirs, find_rings, read_ring_info, require_dir
 
@@ -25,9 +27,12 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keep", action="store_true", help="keep the ring files after recovering them")
 
 
-def recover_file(path: Path, out_dir: Path | None, keep: bool = False) -> Path:
-    """Recover one ring file into ``out_dir`` (None: see :func:`recover_into`); remove the
-    ring (and its fatal log) unless ``keep``."""
+def recover_file(
+    path: Path, out_dir: Path | None, keep: bool = False, note: Callable[[str], None] | None = None
+) -> Path:
+    """Recover one ring file into ``out_dir`` (None: see :func:`recover_into`, which tells
+    ``note`` why a dump does not go beside its process's own); remove the ring (and its
+    fatal log) unless ``keep``."""
     rec = open_recording(path)
     try:
         if rec.kind != "ring":
@@ -43,7 +48,7 @@ def recover_file(path: Path, out_dir: Path | None, keep: bool = False) -> Path:
                     rec.meta["fatal_error"] = text
             except OSError:
                 pass
-        out = recover_into(rec, out_dir)
+        out = recover_into(rec, out_dir, note)
     finally:
         rec.close()
     if not keep:
@@ -55,11 +60,12 @@ def recover_file(path: Path, out_dir: Path | None, keep: bool = False) -> Path:
     return out
 
 
-def recover_into(rec: Recording, out_dir: Path | None) -> Path:
+def recover_into(rec: Recording, out_dir: Path | None, note: Callable[[str], None] | None = None) -> Path:
     """Write the dump of the opened ring ``rec`` into ``out_dir``; with None, where its
     process wrote its own dumps (its ring header says: ``flightrec run --dir D`` then
     ``flightrec recover --dir D`` puts the dump in D, beside the others), or, when the header
-    does not say or that directory cannot be used, into this user's dump directory."""
+    does not say or that directory cannot be used, into this user's dump directory: then
+    ``note`` is told why, as the user looks for the dump beside the others."""
     if out_dir is not None:
         return recover_ring(rec, out_dir)
     fallback = default_out_dir()
@@ -67,8 +73,14 @@ def recover_into(rec: Recording, out_dir: Path | None) -> Path:
     if recorded is not None and recorded != fallback:
         try:
             return recover_ring(rec, recorded)
-        except DumpFailed:  # (not ours, writable by others, full): this user's, as without it
-            pass
+        except DumpFailed as exc:  # (not ours, writable by others, full): this user's, as without it
+            if note is not None:
+                note(f"{exc}; the dump goes to {fallback} instead")
+    elif recorded is None and note is not None:
+        config = rec.meta.get("config")
+        said = config.get("dump_dir") if isinstance(config, dict) else None
+        if isinstance(said, str) and os.path.isabs(said) and Path(said) != fallback:
+            note(f"its dump directory {said} is gone; the dump goes to {fallback} instead")
     return recover_ring(rec, fallback)
 
 
@@ -92,13 +104,17 @@ def run(args: argparse.Namespace) -> int:
     code = 0
     for info in targets:
         try:
-            out = _recover_one(info, out_dir, args.keep)
+            out = _recover_one(info, out_dir, args.keep, _say)
         except FlightrecError as exc:
             print(f"flightrec: error: could not recover {info.path}: {exc}", file=sys.stderr)
             code = exc.exit_code
             continue
         print(f"recovered {info.path} -> {out}")
     return code
+
+
+def _say(note: str) -> None:
+    print(f"flightrec: {printable(note)}", file=sys.stderr)
 
 
 def _named_ring(p: Path) -> RingInfo:
@@ -112,14 +128,14 @@ def _named_ring(p: Path) -> RingInfo:
     return info
 
 
-def _recover_one(info: RingInfo, out_dir: Path | None, keep: bool) -> Path:
+def _recover_one(info: RingInfo, out_dir: Path | None, keep: bool, note: Callable[[str], None]) -> Path:
     """:func:`recover_file`; a ring whose header discovery found damaged fails as corrupt.
 
     The reader takes the header's format version at its word (a newer flightrec's ring), but
     with other impossible values beside it the version is garbage too: not "upgrade flightrec".
     """
     try:
-        return recover_file(info.path, out_dir, keep)
+        return recover_file(info.path, out_dir, keep, note)
     except (UnsupportedVersion, CorruptRecording) as exc:
         if not info.damaged or all(p.startswith("format version") for p in info.problems):
             raise
