@@ -211,6 +211,27 @@ class TestLs:
             child.kill()
             child.wait()
 
+    def test_a_kept_ring_says_recover_makes_it_a_dump(self, frdir: Path) -> None:
+        """A ring its process closed and kept (a failed dump, FLIGHTREC_KEEP_RING) is listed with
+        what to do with it, as a dead process's ring is: recover turns either into a dump."""
+        result = run_child(
+            """
+            import flightrec
+            flightrec.start(keep_ring=True)
+            flightrec.record("note", text="kept")
+            """,
+            frdir,
+        )
+        assert result.returncode == 0, result.stderr
+        [ring] = frdir.glob("*.ring")
+        listed = run_cli("ls", "--dir", str(frdir))
+        assert listed.returncode == 0, listed.stderr
+        [line] = [row for row in listed.stdout.splitlines() if row.strip().startswith(ring.name.split("-")[0])]
+        assert "closed: run `flightrec recover`" in line
+        recovered = run_cli("recover", "--dir", str(frdir), "-o", str(frdir))
+        assert recovered.returncode == 0 and not ring.exists(), recovered.stderr
+        assert len(list(frdir.glob("*.frec"))) == 1
+
 
 class TestDemo:
     def test_dir_is_used_as_it_is_and_made_private_only_when_new(self, tmp_path: Path) -> None:

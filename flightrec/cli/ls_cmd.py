@@ -39,6 +39,8 @@ def print_ring(r: RingInfo) -> None:
         print(f"           {r.path}")
         print(f"           damaged header ({r.problem}): `flightrec recover {r.path}` tries to salvage it")
         return
-    state = "live" if r.alive and not r.closed else ("closed" if r.closed else "dead: run `flightrec recover`")
+    # A ring its process closed and kept (a dump failed, FLIGHTREC_KEEP_RING) is recovered as
+    # a dead one is: both say what turns them into a dump.
+    state = "live" if r.alive and not r.closed else ("closed" if r.closed else "dead") + ": run `flightrec recover`"
     print(f"  {r.pid:>7}  {state:<6}  age {human_age(r.age_s):>7}  {human_size(r.size):>9}  {r.command[:80]}")
     print(f"           {r.path}")
