@@ -516,6 +516,20 @@ class TestOtlpEndpoint:
         assert "--endpoint needs --format otlp" in result.stderr
 
     @pytest.mark.parametrize(
+        ("url", "says"),
+        [
+            ("ftp://127.0.0.1:1", "--endpoint ftp://127.0.0.1:1: not an http:// or https:// URL"),
+            ("file:///tmp/x", "--endpoint file:///tmp/x: not an http:// or https:// URL"),
+            ("", "--endpoint '': no host to send to"),
+            ("http://", "--endpoint 'http://': no host to send to"),
+        ],
+    )
+    def test_an_endpoint_that_is_not_an_http_url_is_a_usage_error(self, dump: Path, url: str, says: str) -> None:
+        """Refused before anything is sent (exit 2), not reported as a failed export (exit 9)."""
+        result = run_cli("export", str(dump), "-f", "otlp", "--endpoint", url)
+        assert (result.returncode, result.stderr) == (2, f"flightrec: error: {says}\n")
+
+    @pytest.mark.parametrize(
         ("flag", "value", "says"),
         [
             ("--timeout", "0", "--timeout: must be a number of seconds above 0"),

@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import os
 import sys
+import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
@@ -116,7 +117,8 @@ def check_flags(args: argparse.Namespace) -> None:
     """Refuse flags that conflict or would be ignored.
 
     Raises:
-        UsageError: ``--endpoint`` with another format than otlp or with ``-o``;
+        UsageError: ``--endpoint`` with another format than otlp or with ``-o``, or not an
+            http(s) URL with a host;
             ``--header`` or ``--timeout`` without ``--endpoint``.
     """
     if args.endpoint is not None:
@@ -124,6 +126,13 @@ def check_flags(args: argparse.Namespace) -> None:
             raise UsageError("--endpoint needs --format otlp")
         if args.output is not None:
             raise UsageError("--endpoint sends to a collector and -o writes a file: give one of them")
+        # (A bare host:port is taken as http://.) Anything else would only fail at the first
+        # request, as an export that failed (9) with the HTTP library's words for it.
+        url = urllib.parse.urlsplit(export.otlp_endpoint(args.endpoint))
+        if url.scheme.lower() not in ("http", "https"):
+            raise UsageError(f"--endpoint {args.endpoint}: not an http:// or https:// URL")
+        if not url.hostname:
+            raise UsageError(f"--endpoint {args.endpoint!r}: no host to send to")
         return
     if args.header:
         raise UsageError("--header needs --endpoint (HTTP headers are only sent to a collector)")
