@@ -124,6 +124,18 @@ class TestErrors:
         assert result.stderr.startswith("flightrec: error: ")
         assert result.stderr.count("\n") == 1
 
+    def test_recovering_a_dump_says_it_is_one(self, crash_dump: Path) -> None:
+        """`recover x.frec` (a dump, not a ring) is a wrong argument that says what the file is
+        and what reads it, and leaves the file alone."""
+        before = crash_dump.read_bytes()
+        result = run_cli("recover", str(crash_dump))
+        assert (result.returncode, result.stdout) == (2, "")
+        assert result.stderr == (
+            f"flightrec: error: {crash_dump} is a dump already, not a ring file: nothing to recover "
+            f"(`flightrec show {crash_dump}` reads it)\n"
+        )
+        assert crash_dump.read_bytes() == before
+
     @pytest.mark.parametrize(
         "args", [["show", "DUMP"], ["show", "--json", "DUMP"], ["export", "-f", "chrome", "DUMP"], ["open", "DUMP"]]
     )

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..dump import recorded_dump_dir, recover_ring
-from ..errors import CorruptRecording, DumpFailed, FlightrecError, UnsupportedVersion
+from ..errors import CorruptRecording, DumpFailed, FlightrecError, UnsupportedVersion, UsageError
 from ..outputs import printable
 from ..reader import Recording, open_recording
 from .discovery import RingInfo, dump_dirs, find_rings, read_ring_info, require_dir
@@ -121,7 +121,12 @@ def _named_ring(p: Path) -> RingInfo:
     """The ring file named on the command line, refused if it is not one or its process runs."""
     info = read_ring_info(p) if p.is_file() else None
     if info is None:
-        open_recording(p).close()  # raises the precise error for a missing or foreign file
+        with open_recording(p) as rec:  # raises the precise error for a missing or foreign file
+            kind = rec.kind
+        if kind == "dump":
+            raise UsageError(
+                f"{p} is a dump already, not a ring file: nothing to recover (`flightrec show {p}` reads it)"
+            )
         raise FlightrecError(f"{p} is not a ring file")
     if info.alive and not info.closed and not info.damaged:  # a damaged header's pid means nothing
         raise FlightrecError(f"{p}: pid {info.pid} is still running; use `flightrec dump {info.pid}`")
