@@ -210,6 +210,21 @@ class TestModule:
         assert result.returncode == 0, result.stderr
         assert str(3 * 1024 * 1024) == result.stdout.strip()
 
+    @pytest.mark.parametrize(
+        ("size", "says"),
+        [
+            ("banana", "--size: cannot parse size 'banana' (try e.g. 64MiB, 512KiB, 1048576)"),
+            ("0", "--size must be positive, got '0'"),
+        ],
+    )
+    def test_a_bad_size_option_is_named_as_the_user_wrote_it(
+        self, frdir: Path, tmp_path: Path, size: str, says: str
+    ) -> None:
+        """A --size that is not a size is refused as the flag (exit 7), before the program runs."""
+        script = write(tmp_path / "ran.py", "print('ran')\n")
+        result = run_program(frdir, tmp_path, "--size", size, str(script))
+        assert (result.returncode, result.stdout, result.stderr) == (7, "", f"flightrec: error: {says}\n")
+
 
 class TestZeroCode:
     def test_langgraph_agent_is_recorded_without_a_code_change(self, frdir: Path, tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from types import TracebackType
 
 from .. import api, triggers
+from ..config import parse_size
 from ..errors import RecordingNotFound, UsageError
 from ..recorder import Recorder
 
@@ -174,6 +175,8 @@ def run(args: argparse.Namespace) -> int:
             # Asked for on the command line: not the silent fallback of a FLIGHTREC_DIR the
             # recorder cannot use, which would leave the dump where the user does not look.
             raise UsageError(f"--dir {args.dir}: not a directory")
+        if args.size is not None:
+            parse_size(args.size, "--size")  # refused as the flag the user wrote (start() says "size")
         if module is not None:
             _check_top_level(module)  # on the program's sys.path, before any ring exists
         rec = api.start(size=args.size, dir=args.dir, redact=False if args.no_redact else None)
