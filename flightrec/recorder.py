@@ -31,6 +31,9 @@ from .paths import check_private_dir, create_private_file, default_ring_dir, ens
 from .ring import RingWriter
 
 _T = TypeVar("_T")
+
+_WARNED_DUMP_DIRS: set[Path] = set()
+"""Dump directories start() already said it cannot use (see Recorder._check_dump_dir)."""
 _time_ns = time.time_ns
 _span_get = current_span.get
 _NO_SPAN = (None, None)
@@ -185,10 +188,13 @@ class Recorder:
         """Say now, while it can still be fixed, that the dump directory will be refused: its
         dumps would fail at the crash they are for. (One that does not exist yet is made by
         the first dump: nothing is created here.)"""
+        if self.dump_dir in _WARNED_DUMP_DIRS:
+            return  # (said once: a forked worker inherits this, and its parent said it already)
         try:
             if os.path.lexists(self.dump_dir):
                 check_private_dir(self.dump_dir)
         except Exception as exc:
+            _WARNED_DUMP_DIRS.add(self.dump_dir)
             print(
                 f"flightrec: dump directory {self.dump_dir} is unusable: {exc}; dumps will fail until it is "
                 "fixed (the ring is then kept for `flightrec recover`)",

@@ -26,7 +26,7 @@ from flightrec.errors import DumpFailed, RecordingNotFound, UnsafeDirectory
 from flightrec.paths import create_private_file, ensure_private_dir
 from flightrec.reader import open_recording
 
-from .conftest import child_env, run_cli, spawn_child, wait_ready
+from .conftest import child_env, run_child, run_cli, spawn_child, wait_ready
 from .fuzz.harness import CORPUS
 
 NOBODY = 65534
@@ -184,6 +184,32 @@ class TestUnsafeDirectories:
         rec = flightrec.start(dir=frdir, dump_dir=later, triggers=False, resources=0)
         assert rec is not None and capsys.readouterr().err == "" and not later.exists()
         assert flightrec.dump() is not None and later.is_dir()
+
+    def test_forked_workers_do_not_repeat_it(self, frdir: Path, tmp_path: Path) -> None:
+        """A pool of forked workers, each recording (each with its own recorder), says it once."""
+        shared = tmp_path / "shared"
+        shared.mkdir()
+        os.chmod(shared, 0o777)
+        result = run_child(
+            """
+            import multiprocessing as mp
+            import flightrec
+            flightrec.start(triggers=False)
+
+            def work(i):
+                flightrec.record("note", i=i)
+                return i
+
+            if __name__ == "__main__":
+                with mp.get_context("fork").Pool(3) as pool:
+                    assert pool.map(work, range(6)) == list(range(6))
+                flightrec.stop()
+            """,
+            frdir,
+            FLIGHTREC_DUMP_DIR=str(shared),
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stderr.count("is unusable") == 1, result.stderr
 
     def test_a_symlinked_directory_is_refused(self, tmp_path: Path) -> None:
         """A symlink standing where the directory should be is refused, even if it points to a private dir."""
