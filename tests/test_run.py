@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import flightrec
+from flightrec.outputs import display_path
 
 from .conftest import child_env
 
@@ -92,6 +94,17 @@ class TestScript:
             assert str(script) == rec.meta["argv"][0]
             kinds = [e.kind for e in rec.events()]
         assert kinds == ["step_start", "note", "step_end", "error"]
+
+    def test_a_dump_directory_not_in_utf8_is_printed_as_ls_and_show_print_it(self, tmp_path: Path) -> None:
+        """Bytes of a path that are not UTF-8 are shown as U+FFFD, not as a '\\udcff' escape."""
+        odd = Path(os.fsdecode(bytes(tmp_path) + b"/d\xff"))
+        odd.mkdir(mode=0o700)
+        script = write(tmp_path / "crashy.py", "raise RuntimeError('boom')\n")
+        result = run_program(odd, tmp_path, str(script))
+        assert result.returncode == 1
+        [dump] = odd.glob("*.frec")
+        assert f"flightrec: dump written to {display_path(dump)}" in result.stderr
+        assert "\\udcff" not in result.stderr
 
     def test_killed_by_a_signal_still_says_where_the_dump_went(self, frdir: Path, tmp_path: Path) -> None:
         """SIGTERM's dump is written, and its path printed, before the signal ends the process."""

@@ -23,6 +23,7 @@ from types import TracebackType
 from .. import api, triggers
 from ..config import parse_size
 from ..errors import RecordingNotFound, UsageError
+from ..outputs import display_path
 from ..recorder import Recorder
 
 
@@ -218,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _say_where(path: Path) -> None:
-    print(f"flightrec: dump written to {path}", file=sys.stderr, flush=True)
+    print(f"flightrec: dump written to {display_path(path)}", file=sys.stderr, flush=True)
 
 
 def _run_program(script: str | None, module: str | None) -> int:
