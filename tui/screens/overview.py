@@ -213,7 +213,7 @@ class OverviewScreen(MainScreen):
                 text.append(one_line(getattr(f, "message", "")))
                 seqs = list(getattr(f, "seqs", []) or [])
                 if seqs:
-                    text.append(f"  ({len(seqs)} events)", style="dim")
+                    text.append(f"  ({len(seqs)} event{'' if len(seqs) == 1 else 's'})", style="dim")
                 items.append(Option(highlight_markers(text), id=f"finding-{len(self._targets)}"))
                 self._targets.append(("finding", f))
             if not findings:
