@@ -124,6 +124,14 @@ class TestErrors:
         assert result.stderr.startswith("flightrec: error: ")
         assert result.stderr.count("\n") == 1
 
+    @pytest.mark.parametrize("verb", ["show", "run", "export"])
+    def test_an_unknown_option_shows_the_commands_usage(self, verb: str) -> None:
+        """`flightrec VERB --bogus ...`: the error and the usage are the command's, not the top level's."""
+        result = run_cli(verb, "--bogus", "x")
+        assert result.returncode == 2 and result.stdout == ""
+        assert result.stderr.startswith(f"usage: flightrec {verb} ")
+        assert result.stderr.endswith(f"flightrec {verb}: error: unrecognized arguments: --bogus\n")
+
     def test_recovering_a_dump_says_it_is_one(self, crash_dump: Path) -> None:
         """`recover x.frec` (a dump, not a ring) is a wrong argument that says what the file is
         and what reads it, and leaves the file alone."""

@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(f".{verb}_cmd", __package__)
         p = sub.add_parser(verb, help=help_text, description=help_text)
         module.configure(p)
-        p.set_defaults(run=module.run)
+        p.set_defaults(run=module.run, verb_parser=p)
     return parser
 
 
@@ -58,7 +58,11 @@ class _ClosedOutput(io.RawIOBase):
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (also used by ``python -m flightrec``)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        # (parse_args would report them with the top-level usage; the command's is the useful one)
+        sub = getattr(args, "verb_parser", None)
+        (sub or parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     if not getattr(args, "verb", None):
         parser.print_help()
         return 2
