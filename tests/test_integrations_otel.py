@@ -209,22 +209,40 @@ class TestOtherConventions:
         assert start.data["attrs"]["llm.invocation_parameters"] == '{"temperature": 0}'
         assert not any(k.startswith(("llm.input_messages", "llm.model_name")) for k in start.data["attrs"])
 
-    def test_an_openinference_tool_span_is_a_tool_call(self, recorder: Any, tracer: Any) -> None:
-        with tracer.start_as_current_span(
-            "search",
-            attributes={
-                "openinference.span.kind": "TOOL",
-                "tool.name": "search",
-                "input.value": '{"q": "oslo"}',
-                "input.mime_type": "application/json",
-            },
-        ) as span:
-            span.set_attribute("output.value", '["SK1", "TP55"]')
+    @pytest.mark.parametrize(
+        ("start", "end", "expected"),
+        [
+            pytest.param(
+                {
+                    "openinference.span.kind": "TOOL",
+                    "tool.name": "search",
+                    "input.value": '{"q": "oslo"}',
+                    "input.mime_type": "application/json",
+                },
+                {"output.value": '["SK1", "TP55"]'},
+                ("search", {"q": "oslo"}, ["SK1", "TP55"]),
+                id="openinference",
+            ),
+            pytest.param(
+                {
+                    "traceloop.span.kind": "tool",
+                    "traceloop.entity.name": "get_weather",
+                    "traceloop.entity.input": '{"args": [], "kwargs": {"city": "Oslo"}}',
+                },
+                {"traceloop.entity.output": '{"forecast": "sunny"}'},
+                ("get_weather", {"args": [], "kwargs": {"city": "Oslo"}}, {"forecast": "sunny"}),
+                id="traceloop",
+            ),
+        ],
+    )
+    def test_a_tool_span_is_a_tool_call(
+        self, recorder: Any, tracer: Any, start: dict[str, Any], end: dict[str, Any], expected: tuple[Any, ...]
+    ) -> None:
+        with tracer.start_as_current_span("tool", attributes=start) as span:
+            span.set_attributes(end)  # (the result is set before the span ends)
         with flightrec.load(recorder.ring_path) as rec:
             tools = rec.tools()
-        assert [(t.tool, t.args, t.result, t.error) for t in tools] == [
-            ("search", {"q": "oslo"}, ["SK1", "TP55"], None)
-        ]
+        assert [(t.tool, t.args, t.result, t.error) for t in tools] == [(*expected, None)]
 
     def test_an_openllmetry_chat_span_is_an_llm_call(self, recorder: Any, tracer: Any) -> None:
         with tracer.start_as_current_span(
@@ -246,22 +264,6 @@ class TestOtherConventions:
         assert (llm.data["model"], llm.data["prompt_tokens"], llm.data["completion_tokens"]) == ("gpt-4o", 12, 3)
         assert llm.data["request"] == [{"role": "user", "content": "Hi"}]
         assert llm.data["response"] == [{"role": "assistant", "content": "Hello"}]
-
-    def test_a_traceloop_tool_span_is_a_tool_call(self, recorder: Any, tracer: Any) -> None:
-        with tracer.start_as_current_span(
-            "get_weather.tool",
-            attributes={
-                "traceloop.span.kind": "tool",
-                "traceloop.entity.name": "get_weather",
-                "traceloop.entity.input": '{"args": [], "kwargs": {"city": "Oslo"}}',
-            },
-        ) as span:
-            span.set_attribute("traceloop.entity.output", '{"forecast": "sunny"}')
-        with flightrec.load(recorder.ring_path) as rec:
-            tools = rec.tools()
-        assert [(t.tool, t.args, t.result) for t in tools] == [
-            ("get_weather", {"args": [], "kwargs": {"city": "Oslo"}}, {"forecast": "sunny"})
-        ]
 
     def test_a_chain_span_stays_a_step(self, recorder: Any, tracer: Any) -> None:
         with tracer.start_as_current_span(

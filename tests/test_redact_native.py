@@ -638,6 +638,20 @@ def walk_both(config: redact.RedactConfig, value: Any) -> tuple[Any, Any]:
     return got, want
 
 
+@pytest.fixture
+def scanned(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The texts the redactor's Python scan (Redactor._scan, still run) is called with, in order."""
+    seen: list[str] = []
+    scan = Redactor._scan
+
+    def spy(self: Redactor, text: str) -> Any:
+        seen.append(text)
+        return scan(self, text)
+
+    monkeypatch.setattr(Redactor, "_scan", spy)
+    return seen
+
+
 @needs_c
 class TestDictWalk:
     """The C dict walk gives what the Python walk gives: output, rule counts, degraded count."""
@@ -700,18 +714,10 @@ class TestDictWalk:
         got, want = walk_both(config, value)
         assert got == want
 
-    def test_a_clean_text_needs_no_python_call(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_a_clean_text_needs_no_python_call(self, scanned: list[str]) -> None:
         """A text no rule can match is its own redacted form without the Python scan, and is
         cached as the scan would cache it; one that may match is scanned; an extra pattern
         turns the shortcut off; a full cache generation is left to the Python path."""
-        scanned: list[str] = []
-        scan = Redactor._scan
-
-        def spy(self: Redactor, text: str) -> Any:
-            scanned.append(text)
-            return scan(self, text)
-
-        monkeypatch.setattr(Redactor, "_scan", spy)
         r = Redactor(key=KEY)
         clean, pii, hexid = "the flight leaves at 9 from gate 12", "write to jane@example.com", "9f86d081884c7d65"
         out = r.redact({"note": clean, "to": pii, "id": hexid})
@@ -729,17 +735,9 @@ class TestDictWalk:
         }
         assert scanned[-1] == "two clean text" and full._old == {"one clean text": "one clean text"}
 
-    def test_a_clean_text_needs_no_python_call_with_extra_keys(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_a_clean_text_needs_no_python_call_with_extra_keys(self, scanned: list[str]) -> None:
         """A user's extra key names keep the shortcut: the C tests know them, so a clean text is not
         scanned and one that holds such a name is (as it would with a built-in name)."""
-        scanned: list[str] = []
-        scan = Redactor._scan
-
-        def spy(self: Redactor, text: str) -> Any:
-            scanned.append(text)
-            return scan(self, text)
-
-        monkeypatch.setattr(Redactor, "_scan", spy)
         r = Redactor(redact.RedactConfig(extra_keys=("ssn_last4", "member_pin")), key=KEY)
         clean, secret = "the flight leaves at 9 from gate 12", "member-pin: 4321"
         out = r.redact({"note": clean, "form": secret, "n": {"ssnLast4": "1234"}})

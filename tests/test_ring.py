@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,20 @@ from flightrec.reader import open_recording
 def _filler(rng: random.Random, n: int) -> str:
     """Incompressible text, so blocks fill and the ring wraps quickly."""
     return "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(n))
+
+
+def _notes_then_more(frdir: Path) -> tuple[flightrec.api.Recorder, Callable[[], None]]:
+    """A recorder (256 KiB ring) holding 1000 notes, and what records 3000 more (a few laps)."""
+    rec = flightrec.start(size="256KiB", block_size="8KiB", dir=frdir, triggers=False, resources=0)
+    assert rec is not None
+    rng = random.Random(4)
+
+    def notes(first: int, last: int) -> None:
+        for i in range(first, last):
+            flightrec.record("note", i=i, pad=_filler(rng, 100))
+
+    notes(0, 1000)
+    return rec, lambda: notes(1000, 4000)
 
 
 class TestRoundTrip:
@@ -92,14 +107,9 @@ class TestWrapAround:
     def test_a_live_ring_reads_as_it_was_when_opened(self, frdir: Path) -> None:
         """The writer wrapping past every block after the ring was opened changes nothing
         that is read: each pass over the events gives the same, gap-free run."""
-        rec = flightrec.start(size="256KiB", block_size="8KiB", dir=frdir, triggers=False, resources=0)
-        assert rec is not None
-        rng = random.Random(4)
-        for i in range(1000):
-            flightrec.record("note", i=i, pad=_filler(rng, 100))
+        rec, more = _notes_then_more(frdir)
         with open_recording(rec.ring_path) as r:
-            for i in range(1000, 4000):  # the writer wraps past every block there was
-                flightrec.record("note", i=i, pad=_filler(rng, 100))
+            more()  # the writer wraps past every block there was
             seqs = [e.seq for e in r.events()]
             assert seqs == [e.seq for e in r.events()]
             assert seqs[-1] == 1000 and seqs == list(range(seqs[0], 1001)) and seqs[0] < 800
@@ -115,15 +125,10 @@ class TestWrapAround:
         from flightrec.cli.show_cmd import summary
 
         monkeypatch.setattr(reader, "_COPY_MAX", 0)
-        rec = flightrec.start(size="256KiB", block_size="8KiB", dir=frdir, triggers=False, resources=0)
-        assert rec is not None
-        rng = random.Random(4)
-        for i in range(1000):
-            flightrec.record("note", i=i, pad=_filler(rng, 100))
+        rec, more = _notes_then_more(frdir)
         with open_recording(rec.ring_path) as r:
             found = len(r.blocks)
-            for i in range(1000, 4000):  # the writer wraps past every block the reader found
-                flightrec.record("note", i=i, pad=_filler(rng, 100))
+            more()  # the writer wraps past every block the reader found
             # what is left is the open block, copied when the ring was opened
             assert [e.seq for e in r.events()] == [e.seq for e in r.open_events]
             assert (r.overwritten, r.damaged) == (found, 0)
