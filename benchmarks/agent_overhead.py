@@ -866,7 +866,7 @@ def _figures(r: Result, steps: int) -> dict[str, Any]:
     }
 
 
-def in_processes(n: int, steps: int, reps: int) -> dict[str, dict[str, Any]]:
+def in_processes(n: int, steps: int, reps: int, ablate: bool = False) -> dict[str, dict[str, Any]]:
     """The figures from ``n`` processes run one after another: per recorder, the median of the
     processes' figures, with the range of their overheads (instead of one process's IQR).
 
@@ -875,6 +875,8 @@ def in_processes(n: int, steps: int, reps: int) -> dict[str, dict[str, Any]]:
     of several processes is the figure to read, the range says how far one run may be off.
     """
     cmd = [sys.executable, __file__, "--steps", str(steps), "--reps", str(reps), "--json"]
+    if ablate:
+        cmd.append("--ablate")
     runs: list[dict[str, dict[str, Any]]] = []
     for i in range(n):
         proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -920,6 +922,35 @@ def all_recorders() -> list[Recorder]:
     return [Recorder(), Flightrec(), Otel(), Logging(), Sentry(), Deque()]
 
 
+EVENT_POINTS = ("step", "llm", "tool", "memory")
+
+
+def flightrec_without(*points: str) -> Flightrec:
+    """flightrec with ``points`` left as the bare loop has them: what the others cost."""
+
+    class Without(Flightrec):
+        name = "flightrec without " + ("any point" if len(points) == 5 else ", ".join(points))
+
+        def verify(self, steps: int, conversation: list[dict[str, Any]]) -> str:
+            return "- (points left out)"
+
+    for point in points:
+        setattr(Without, point, getattr(Recorder, point))
+    return Without()
+
+
+def ablation_recorders() -> list[Recorder]:
+    """flightrec whole, without its checkpoint, without its events, and with no point at all
+    (the recorder only running: its background threads), the bare loop first."""
+    return [
+        Recorder(),
+        Flightrec(),
+        flightrec_without("checkpoint"),
+        flightrec_without(*EVENT_POINTS),
+        flightrec_without(*EVENT_POINTS, "checkpoint"),
+    ]
+
+
 def _positive(text: str) -> int:
     """An argparse type: an int of at least 1."""
     try:
@@ -948,6 +979,12 @@ def main() -> None:
         help="run the timed table in this many processes, one after another, and report the median of "
         "their figures with their range (default 1)",
     )
+    p.add_argument(
+        "--ablate",
+        action="store_true",
+        help="time flightrec whole, without its checkpoint, without its events, and with no point at all, "
+        "instead of the recorders",
+    )
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # (one process of --processes)
     args = p.parse_args()
@@ -959,7 +996,7 @@ def main() -> None:
     if args.instructions:
         instructions(args.steps)
         return
-    recorders = all_recorders()
+    recorders = ablation_recorders() if args.ablate else all_recorders()
     if args.breakdown:
         with tempfile.TemporaryDirectory(prefix="flightrec-bench-") as tmp:
             breakdown(recorders, Path(tmp))
@@ -967,7 +1004,7 @@ def main() -> None:
     interleaved = f"each run interleaved with a bare run {CHUNK} steps at a time"
     if args.processes > 1:
         print_table(
-            in_processes(args.processes, args.steps, args.reps),
+            in_processes(args.processes, args.steps, args.reps, args.ablate),
             f"{args.steps} steps/run, {args.processes} processes of {args.reps} repetitions, {interleaved}",
             "median over the processes of each one's median over its repetitions of (run / its bare run) - 1; "
             "the processes' range in brackets",

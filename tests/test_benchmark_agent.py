@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+import flightrec
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
@@ -35,6 +37,33 @@ def test_every_recorder_records_everything(processes: str) -> None:
         verdict = rows[name].rstrip(" |").rsplit("|", 1)[1].strip()
         assert verdict.startswith("ok") and ";" not in verdict, rows[name]
     assert ("processes" in proc.stdout) == (processes == "2") and "none (A/A)" in rows
+
+
+def test_ablation_takes_out_the_points_it_names(tmp_path: Path) -> None:
+    """--ablate: flightrec whole (its recording checked), and variants that really leave
+    their points out (none of theirs reaches the ring)."""
+    proc = run_script("--ablate", "--steps", "4", "--reps", "1")
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split("|")[1].strip() for line in proc.stdout.splitlines() if line.startswith("| ")]
+    assert rows[1:] == [
+        "none",
+        "flightrec",
+        "flightrec without checkpoint",
+        "flightrec without step, llm, tool, memory",
+        "flightrec without any point",
+        "none (A/A)",
+    ]
+    assert "| ok" in proc.stdout
+    without = agent_overhead.flightrec_without("checkpoint", "memory")
+    without.setup(tmp_path)
+    try:
+        agent_overhead.run_agent(without, 3)
+        with flightrec.load(without.rec.ring_path) as recording:
+            kinds = {e.kind for e in recording.events()}
+    finally:
+        without.teardown()
+    assert "checkpoint" not in kinds and "memory" not in kinds
+    assert {"llm", "tool_call", "step_start"} <= kinds
 
 
 def test_overhead_is_paired_per_repetition() -> None:
