@@ -14,6 +14,18 @@
  *     int, float, bool or None (values that cannot change without the dict changing).
  * same_versions(items, tags) -> bool
  *     Whether items[:len(tags) // 8] are dicts with exactly those tags.
+ * dict_tree(d) -> bytes | None
+ *     The signature of a dict and every dict below it: for each, in pre-order (and in
+ *     iteration order), its tag and how many of its values are dicts (8 bytes each); None
+ *     unless every one of them is a plain dict with str keys and values that are immutable
+ *     scalars (bytes too) or such dicts, with no cycle and at most TREE_DEPTH levels and
+ *     TREE_NODES dicts. A list or tuple anywhere below makes it None: a list changes
+ *     without any tag changing, and the walker pages a list with memory of its last paging.
+ * same_tree(d, sig) -> bool
+ *     Whether d is still the dict tree that ``sig`` (from dict_tree) was taken from: its
+ *     tag and those of the dicts below it, found from it in the same order. A dict whose
+ *     tag is the one seen holds the same values (the same objects), so only its dict values
+ *     need looking at, and a dict without any (the usual big map of strings) costs O(1).
  *
  * Python 3.14 dropped the tag: there both say "cannot tell" (None / False) and the walker
  * hashes, as it does in pure Python.
@@ -54,6 +66,131 @@ plain_tag(PyObject *d, uint64_t *tag)
     return 1;
 }
 #endif
+
+#ifdef HAVE_DICT_VERSION
+/* dict_tree's walk: the signature so far (a growable buffer), the dicts above (a cycle is
+ * one of them met again) and how many dicts were seen (a DAG that shares a dict many times
+ * over would otherwise be walked exponentially often). */
+#define TREE_DEPTH 24
+#define TREE_NODES (1 << 22)
+typedef struct {
+    char *buf;
+    Py_ssize_t len, cap, nodes;
+    PyObject *above[TREE_DEPTH];
+} tree_sig;
+
+static int
+immutable_atom(PyObject *v)
+{
+    return immutable_scalar(v) || PyBytes_CheckExact(v);
+}
+
+/* Append d's subtree to s: 1 done, 0 not a plain tree (see dict_tree), -1 error. */
+static int
+tree_walk(tree_sig *s, PyObject *d, int depth)
+{
+    if (!PyDict_CheckExact(d) || ((PyDictObject *)d)->ma_values != NULL || depth >= TREE_DEPTH ||
+        ++s->nodes > TREE_NODES)
+        return 0;
+    for (int i = 0; i < depth; i++) {
+        if (s->above[i] == d)
+            return 0; /* a cycle */
+    }
+    s->above[depth] = d;
+    if (s->len + 16 > s->cap) {
+        Py_ssize_t cap = s->cap * 2 > s->len + 16 ? s->cap * 2 : s->len + 16;
+        char *buf = PyMem_Realloc(s->buf, cap);
+        if (buf == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        s->buf = buf;
+        s->cap = cap;
+    }
+    Py_ssize_t at = s->len; /* (an offset: the buffer may move while the children are added) */
+    uint64_t tag = ((PyDictObject *)d)->ma_version_tag, children = 0;
+    memcpy(s->buf + at, &tag, 8);
+    s->len += 16;
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    /* No Python code runs in here (exact types only), so d cannot change under the iteration. */
+    while (PyDict_Next(d, &pos, &k, &v)) {
+        if (!PyUnicode_CheckExact(k))
+            return 0;
+        if (immutable_atom(v))
+            continue;
+        if (!PyDict_CheckExact(v))
+            return 0;
+        children++;
+        int rc = tree_walk(s, v, depth + 1);
+        if (rc <= 0)
+            return rc;
+    }
+    memcpy(s->buf + at + 8, &children, 8);
+    return 1;
+}
+
+/* Whether d's subtree is the one at sig[*at:], advancing *at past it. */
+static int
+tree_same(const char *sig, Py_ssize_t len, Py_ssize_t *at, PyObject *d)
+{
+    if (*at + 16 > len || !PyDict_CheckExact(d) || ((PyDictObject *)d)->ma_values != NULL)
+        return 0;
+    uint64_t tag, children;
+    memcpy(&tag, sig + *at, 8);
+    memcpy(&children, sig + *at + 8, 8);
+    *at += 16;
+    if (((PyDictObject *)d)->ma_version_tag != tag)
+        return 0;
+    /* The same tag: the same dict, unchanged, so the same values in the same order, and no
+     * cycle (there was none). Only the dicts among them may have changed since. */
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    while (children > 0 && PyDict_Next(d, &pos, &k, &v)) {
+        if (PyDict_CheckExact(v)) {
+            children--;
+            if (!tree_same(sig, len, at, v))
+                return 0;
+        }
+    }
+    return children == 0;
+}
+#endif
+
+static PyObject *
+dict_tree(PyObject *Py_UNUSED(module), PyObject *arg)
+{
+#ifdef HAVE_DICT_VERSION
+    tree_sig s = {NULL, 0, 0, 0, {NULL}};
+    int rc = tree_walk(&s, arg, 0);
+    PyObject *out = rc > 0 ? PyBytes_FromStringAndSize(s.buf, s.len) : rc == 0 ? Py_NewRef(Py_None) : NULL;
+    PyMem_Free(s.buf);
+    return out;
+#else
+    (void)arg;
+    Py_RETURN_NONE;
+#endif
+}
+
+static PyObject *
+same_tree(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "same_tree(d: dict, sig: bytes)");
+        return NULL;
+    }
+#ifdef HAVE_DICT_VERSION
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[1], &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    Py_ssize_t at = 0;
+    int same = tree_same(view.buf, view.len, &at, args[0]) && at == view.len;
+    PyBuffer_Release(&view);
+    return PyBool_FromLong(same);
+#else
+    Py_RETURN_FALSE;
+#endif
+}
 
 static PyObject *
 dict_versions(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
@@ -122,6 +259,10 @@ static PyMethodDef methods[] = {
      "dict_versions(items, start, stop): the version tags of plain dicts items[start:stop], or None."},
     {"same_versions", (PyCFunction)(void (*)(void))same_versions, METH_FASTCALL,
      "same_versions(items, tags): whether items' first dicts still have these version tags."},
+    {"dict_tree", (PyCFunction)dict_tree, METH_O,
+     "dict_tree(d): the version tags of plain dict d and of the dicts below it, or None."},
+    {"same_tree", (PyCFunction)(void (*)(void))same_tree, METH_FASTCALL,
+     "same_tree(d, sig): whether d and the dicts below it still have the tags in sig (from dict_tree)."},
     {NULL, NULL, 0, NULL},
 };
 

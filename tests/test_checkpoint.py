@@ -7,16 +7,16 @@ import dataclasses
 import json
 import random
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import flightrec
-from flightrec.checkpoint import MAX_CHUNK, ChunkIndex, DiffEntry, diff_states, pack_state, store_for
+from flightrec.checkpoint import MAX_CHUNK, ChunkIndex, DiffEntry, diff_states, pack_state, store_for, walk
 from flightrec.checkpoint.pack import _Packer
 from flightrec.errors import CorruptRecording, MissingChunk
 
@@ -611,6 +611,206 @@ class TestShiftedList:
                 # the new message, the first and last pages, the root: not the ~13 pages between
                 assert events[seq].data["new"] <= 6
             assert rec.state_at(last) == conv
+
+
+class SubDict(dict):  # type: ignore[type-arg]
+    """A dict subclass: its content is not vouched for by a version tag."""
+
+
+def big_state(n: int = 2000) -> dict[str, Any]:
+    """A state with big dicts: of strings, of plain dicts, with lists and with a subclass below."""
+    return {
+        "kb": {f"doc{i}": f"text {i}" for i in range(n)},
+        "cache": {f"q{i}": {"answer": f"answer {i}", "score": i / 7, "meta": {"n": i}} for i in range(n // 4)},
+        "tools": {f"call{i}": {"args": [i, "x"], "ok": True} for i in range(n // 20)},
+        "sub": {f"s{i}": SubDict(v=f"sub {i}") if i % 10 == 0 else f"s {i}" for i in range(n // 20)},
+        "turn": 0,
+    }
+
+
+def as_stored(x: Any) -> Any:
+    """``x`` as a checkpoint stores it: an int beyond 64 bits as its repr."""
+    if isinstance(x, dict):
+        return {k: as_stored(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [as_stored(v) for v in x]
+    return str(x) if type(x) is int and not -(1 << 63) <= x < 1 << 64 else x
+
+
+def fresh_root(store: Any, state: Any) -> str:
+    """The root digest a walker with no memory packs ``state`` to (same redactor, same limits)."""
+    walker = walk._Walker(store._walker.redactor, store.max_chunk, store._walker.sanitizer)
+    root, _ = walker.pack(state)
+    return root.hex()
+
+
+class TestBigDict:
+    """A big dict in the state that did not change is taken over whole, not walked or encoded.
+
+    It is recognized by the version tags of it and of the dicts below it (C), else, when it
+    was packed as a unit, by its raw digest; a list or a dict subclass below it means it is
+    walked as before. Every checkpoint must rebuild to the state at that moment, and pack to
+    the very bytes a walker with no memory packs it to (the same redaction, the same chunks).
+    """
+
+    EDITS: ClassVar[list[tuple[str, Callable[[dict[str, Any]], None]]]] = [
+        ("nothing", lambda s: None),
+        ("a string replaced", lambda s: s["kb"].__setitem__("doc5", "changed")),
+        ("an equal string, another object", lambda s: s["kb"].__setitem__("doc7", "".join(["text ", "7"]))),
+        ("changed", lambda s: s["kb"].__setitem__("doc9", "X")),
+        ("and restored", lambda s: s["kb"].__setitem__("doc9", "text 9")),
+        ("a key deleted", lambda s: s["kb"].pop("doc2")),
+        ("and added again (now last)", lambda s: s["kb"].__setitem__("doc2", "text 2")),
+        ("a key added", lambda s: s["kb"].__setitem__("new", "value")),
+        (
+            "an int replaced by an equal float",
+            lambda s: s["cache"]["q3"].__setitem__("score", float(s["cache"]["q3"]["score"])),
+        ),
+        ("a nested dict changed", lambda s: s["cache"]["q4"].__setitem__("answer", "changed")),
+        ("two levels down", lambda s: s["cache"]["q5"]["meta"].__setitem__("n", -1)),
+        ("and restored", lambda s: s["cache"]["q5"]["meta"].__setitem__("n", 5)),
+        (
+            "a nested dict replaced by an equal copy",
+            lambda s: s["cache"].__setitem__("q6", copy.deepcopy(s["cache"]["q6"])),
+        ),
+        ("a nested dict cleared", lambda s: s["cache"]["q7"].clear()),
+        ("a list below appended to", lambda s: s["tools"]["call1"]["args"].append("more")),
+        ("a list below changed in place", lambda s: s["tools"]["call2"]["args"].__setitem__(0, "edited")),
+        ("a dict subclass below changed", lambda s: s["sub"]["s10"].__setitem__("v", "changed")),
+        ("the big dict replaced by an equal copy", lambda s: s.__setitem__("kb", dict(s["kb"]))),
+        ("the big dict cleared", lambda s: s["kb"].clear()),
+        ("and filled again", lambda s: s["kb"].update({f"doc{i}": f"text {i}" for i in range(2000)})),
+        ("the big dict made a dict subclass", lambda s: s.__setitem__("kb", SubDict(s["kb"]))),
+        ("which is changed", lambda s: s["kb"].__setitem__("doc11", "changed")),
+        ("and made a dict again", lambda s: s.__setitem__("kb", dict(s["kb"]))),
+        ("a value that msgpack cannot hold", lambda s: s["kb"].__setitem__("big", 1 << 80)),
+        ("and a nested one", lambda s: s["cache"]["q8"].__setitem__("big", 1 << 70)),
+    ]
+
+    @pytest.mark.parametrize("tags", [True, False], ids=["tags", "digests"])
+    def test_every_change_is_seen(self, roomy: Any, monkeypatch: pytest.MonkeyPatch, tags: bool) -> None:
+        """Each edit (and none), checkpointed twice: every checkpoint rebuilds and packs exactly."""
+        if not tags:  # as without the C extensions: recognized by their digests only
+            monkeypatch.setattr(walk, "_dict_tree", None)
+            monkeypatch.setattr(walk, "_same_tree", None)
+        state = big_state()
+        store = store_for(roomy)
+        expected: dict[int, tuple[Any, str]] = {}
+        for turn, (_, edit) in enumerate(self.EDITS):
+            edit(state)
+            state["turn"] = turn
+            want = (as_stored(state), fresh_root(store, state))
+            for _ in range(2):  # the second time unchanged: taken over whole
+                seq = flightrec.checkpoint(state)
+                assert seq is not None
+                expected[seq] = want
+        assert roomy.errors == 0
+        with dump_and_load() as rec:
+            events = list(rec.events())
+        index = ChunkIndex(events)
+        roots = {e.seq: e.data["root"] for e in events if e.kind == "checkpoint"}
+        assert set(roots) == set(expected)
+        for seq, (want, root) in expected.items():
+            assert root == roots[seq]
+            got = index.rebuild(roots[seq])
+            assert want == got
+            assert [list(d) for d in want.values() if isinstance(d, dict)] == [
+                list(d) for d in got.values() if isinstance(d, dict)
+            ]  # the keys' order too
+
+    def test_an_unchanged_big_dict_is_neither_encoded_nor_passed_chunk_by_chunk(self, roomy: Any) -> None:
+        """The third checkpoint of the same big dict encodes none of it, and hands the store its
+        chunks as one group (registered as such from then on)."""
+        if walk._dict_tree is None:
+            pytest.skip("no dict version tags here (pure Python or Python 3.14+)")
+        kb = {f"doc{i}": f"text {i}" for i in range(5000)}
+        state = {"kb": kb, "turn": 0}
+        store = store_for(roomy)
+        flightrec.checkpoint(state)
+        state["turn"] = 1
+        flightrec.checkpoint(state)
+        encoded = count_encodes(store._walker)
+        state["turn"] = 2
+        seq = flightrec.checkpoint(state)
+        assert not [x for x in encoded if x is kb or (isinstance(x, dict) and len(x) > 1)]
+        assert [len(g.chunks) > 100 for g in store._walker.groups] == [True]
+        assert len(store._walker._packer.chunks) <= 2  # the root (and nothing of kb)
+        assert id(store._walker.groups[0]) in store._groups
+        with dump_and_load() as rec:
+            assert rec.state_at(seq) == state
+
+    def test_an_edit_after_many_unchanged_checkpoints_costs_the_edit(self, roomy: Any) -> None:
+        """A dict of dicts taken over whole for longer than the walker's memory (8 checkpoints),
+        then edited: its other values are still remembered, only the edited one is packed."""
+        if walk._dict_tree is None:
+            pytest.skip("no dict version tags here (pure Python or Python 3.14+)")
+        state: dict[str, Any] = {"cache": {f"q{i}": {"answer": f"answer {i}"} for i in range(500)}, "turn": 0}
+        walker = store_for(roomy)._walker
+        for turn in range(20):
+            state["turn"] = turn
+            flightrec.checkpoint(state)
+        misses = walker.misses
+        state["cache"]["q3"]["answer"] = "edited"
+        seq = flightrec.checkpoint(state)
+        assert walker.misses - misses <= 2  # the edited value (and "turn")
+        with dump_and_load() as rec:
+            assert rec.state_at(seq) == state
+
+    def test_through_wrap_around(self, small: Any) -> None:
+        """An unchanged big dict's chunks (one group in the store) are written again as the ring
+        wraps: every checkpoint in the ring rebuilds, edited now and then or not."""
+        rng = random.Random(5)
+        state: dict[str, Any] = {"kb": {f"doc{i}": f"text {i} " * 3 for i in range(1000)}, "turn": 0}
+        originals: dict[int, Any] = {}
+        for turn in range(120):
+            state["turn"] = turn
+            if turn % 15 == 7:
+                state["kb"][f"doc{rng.randrange(1000)}"] = f"edited {turn}"
+            seq = flightrec.checkpoint(state, label=f"turn {turn}")
+            assert seq is not None
+            originals[seq] = copy.deepcopy(state)
+            for i in range(rng.randint(5, 30)):
+                flightrec.record("filler", i=i, pad=rng.randbytes(rng.randint(50, 400)).hex())
+        store = store_for(small)
+        assert small.errors == 0 and store.reemitted > 0
+        assert any(isinstance(g, walk._Tree) for g in store._groups.values())
+        with dump_and_load() as rec:
+            assert next(rec.events()).seq > 1000
+            infos = rec.checkpoints()
+            assert len(infos) >= 10 and all(c.rebuildable for c in infos)
+            for info in infos:
+                assert originals[info.seq] == rec.state_at(info.seq)
+
+    def test_a_secret_named_big_dict(self, roomy: Any) -> None:
+        """Under a secret-named key a big dict is redacted whole, the same when taken over."""
+        state = {"password": {f"k{i}": f"v{i}" for i in range(100)}, "n": 0}
+        store = store_for(roomy)
+        seqs = []
+        for n in range(3):
+            state["n"] = n
+            seqs.append(flightrec.checkpoint(state))
+        root = fresh_root(store, state)
+        with dump_and_load() as rec:
+            (last,) = [c for c in rec.checkpoints() if c.seq == seqs[-1]]
+            got = rec.state_at(seqs[-1])
+        assert "v1" not in str(got["password"])
+        assert root == last.root
+
+    def test_a_big_dict_in_a_cycle(self, roomy: Any) -> None:
+        """A big dict holding itself is walked (never taken over by tags): the cycle stays a marker."""
+        kb: dict[str, Any] = {f"doc{i}": f"text {i}" for i in range(100)}
+        kb["me"] = kb
+        state = {"kb": kb, "turn": 0}
+        seqs = []
+        for turn in range(3):
+            state["turn"] = turn
+            seqs.append(flightrec.checkpoint(state))
+        kb["doc1"] = "changed"
+        seqs.append(flightrec.checkpoint(state))
+        with dump_and_load() as rec:
+            got = [rec.state_at(s)["kb"] for s in seqs]
+        assert [g["me"] for g in got] == ["<cycle>"] * 4
+        assert [g["doc1"] for g in got] == ["text 1"] * 3 + ["changed"]
 
 
 class TestDedup:

@@ -54,6 +54,33 @@ def workload(seed: int, turns: int, incompressible: bool = False) -> None:
         flightrec.checkpoint(conv, label=f"turn {turn}")
 
 
+def big_dict_workload(seed: int, turns: int) -> None:
+    """Checkpoints of a state with big dicts (of strings, of dicts, with lists below) edited at random."""
+    rng = random.Random(seed)
+    state: dict[str, Any] = {
+        "kb": {f"doc{i}": f"text {i}" for i in range(1500)},
+        "cache": {f"q{i}": {"answer": f"answer {i}", "meta": {"n": i}} for i in range(300)},
+        "tools": {f"call{i}": {"args": [i], "ok": True} for i in range(40)},
+        "conv": [{"role": "system", "content": "be brief"}],
+    }
+    edits: list[Callable[[], Any]] = [
+        lambda: state["kb"].__setitem__(f"doc{rng.randrange(1500)}", f"edited {rng.random()}"),
+        lambda: state["kb"].__setitem__(f"new{rng.randrange(10**6)}", "added"),
+        lambda: state["kb"].pop(rng.choice(list(state["kb"]))),
+        lambda: state["kb"].__setitem__("doc1", "".join(["text ", "1"])),  # equal, another object
+        lambda: state["cache"][f"q{rng.randrange(300)}"]["meta"].__setitem__("n", rng.random()),
+        lambda: state["cache"].__setitem__("q7", copy.deepcopy(state["cache"]["q7"])),
+        lambda: state["tools"][f"call{rng.randrange(40)}"]["args"].append(rng.randrange(9)),
+        lambda: state.__setitem__("kb", dict(state["kb"])),
+    ]
+    for turn in range(turns):
+        if rng.random() < 0.5:
+            rng.choice(edits)()
+        state["conv"].append({"role": "assistant", "content": f"turn {turn} " * rng.choice([2, 40])})
+        flightrec.record("note", text=rng.randbytes(rng.choice([10, 500])).hex())
+        flightrec.checkpoint(state, label=f"turn {turn}")
+
+
 def walker_state(walker: Any) -> dict[str, Any]:
     """What the walker remembers between checkpoints, in comparable form."""
     marker = {walk._ITEM: "item", walk._BLOCKS: "blocks"}
@@ -74,14 +101,24 @@ def walker_state(walker: Any) -> dict[str, Any]:
 
 
 def run(
-    frdir: Path, seed: int, turns: int, native: bool, size: str = "8MiB", work: Callable[[], None] | None = None
+    frdir: Path,
+    seed: int,
+    turns: int,
+    native: bool,
+    size: str = "8MiB",
+    work: Callable[[], None] | None = None,
+    tags: bool = True,
 ) -> tuple[list[Any], dict[str, Any]]:
-    """(every event but its time, the store's bookkeeping) after the workload (or ``work``)."""
+    """(every event but its time, the store's bookkeeping) after the workload (or ``work``);
+    without ``tags``, big dicts are recognized by their digests only (as in pure Python)."""
     saved = store_mod._emit_usual, walk._walk_grown, pack._paged_grown, store_mod._checkpoint_usual
     saved_entry = store_mod._checkpoint_entry
+    saved_trees = walk._dict_tree, walk._same_tree
     if not native:
         store_mod._emit_usual = walk._walk_grown = pack._paged_grown = None
         store_mod._checkpoint_usual = store_mod._checkpoint_entry = None
+    if not tags:
+        walk._dict_tree = walk._same_tree = None
     try:
         rec = flightrec.start(dir=frdir, size=size, block_size="8KiB", triggers=False, resources=0, keep_ring=True)
         assert rec is not None
@@ -110,6 +147,7 @@ def run(
     finally:
         store_mod._emit_usual, walk._walk_grown, pack._paged_grown, store_mod._checkpoint_usual = saved
         store_mod._checkpoint_entry = saved_entry
+        walk._dict_tree, walk._same_tree = saved_trees
 
 
 @needs_c
@@ -120,6 +158,19 @@ class TestSteadyPath:
         """Event for event, and every piece of the store's state."""
         want = run(tmp_path_factory.mktemp("py"), seed, 120, native=False)
         got = run(tmp_path_factory.mktemp("c"), seed, 120, native=True)
+        assert got[1] == want[1]
+        assert got[0] == want[0]
+
+    @settings(max_examples=6, deadline=None)
+    @given(seed=st.integers(0, 2**32))
+    def test_big_dicts_by_tags_same_as_by_digests(self, tmp_path_factory: pytest.TempPathFactory, seed: int) -> None:
+        """Big dicts taken over by their version tags (C) or by their digests (pure Python): the
+        same events, event for event, and the same store (the walker's memory differs)."""
+        want = run(
+            tmp_path_factory.mktemp("py"), seed, 0, native=False, tags=False, work=lambda: big_dict_workload(seed, 60)
+        )
+        got = run(tmp_path_factory.mktemp("c"), seed, 0, native=True, work=lambda: big_dict_workload(seed, 60))
+        del want[1]["walker"], got[1]["walker"]
         assert got[1] == want[1]
         assert got[0] == want[0]
 

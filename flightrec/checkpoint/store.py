@@ -17,7 +17,7 @@ from ..context import current_span
 from ..encode import safe_repr
 from ..fastpath import load_native
 from .pack import _Packer
-from .walk import _ITEM, _dict_versions, _Prefix, _same_versions, _walk_grown, _Walker
+from .walk import _ITEM, _dict_versions, _Prefix, _same_versions, _Tree, _walk_grown, _Walker
 from .wire import MAX_CHUNK
 
 if TYPE_CHECKING:
@@ -105,8 +105,8 @@ class CheckpointStore:
         self._gens: deque[int] = deque()
         self._gen = 0
         self._heap: list[tuple[int, bytes]] = []  # (copy seq, digest), stale entries skipped
-        # id -> a walker's prefix whose chunks are registered as one (see _register)
-        self._groups: dict[int, _Prefix] = {}
+        # id -> a walker's prefix (or big dict) whose chunks are registered as one (see _register)
+        self._groups: dict[int, _Prefix | _Tree] = {}
         self._bytes = 0
         self._cbytes = 0
         redactor = _unbounded(recorder.redactor) if recorder.redactor is not None else _NoRedaction()
@@ -185,8 +185,8 @@ class CheckpointStore:
     def _refuse(
         self,
         err: StateTooLarge,
-        groups: Iterable[_Prefix],
-        retired: Iterable[_Prefix],
+        groups: Iterable[_Prefix | _Tree],
+        retired: Iterable[_Prefix | _Tree],
         label: Any,
         span: int | None,
         parent: int | None,
@@ -237,11 +237,11 @@ class CheckpointStore:
         self,
         root: bytes,
         chunks: dict[bytes, bytes],
-        groups: list[_Prefix],
+        groups: list[_Prefix | _Tree],
         label: Any,
         span: int | None,
         parent: int | None,
-        retired: Iterable[_Prefix] = (),
+        retired: Iterable[_Prefix | _Tree] = (),
     ) -> int | None:
         """Store a packed checkpoint's new chunks and its event, under the recorder's lock."""
         rec = self._rec
@@ -339,7 +339,7 @@ class CheckpointStore:
         return csize
 
     def _register(
-        self, chunks: dict[bytes, bytes], gen: int, groups: Iterable[_Prefix] = ()
+        self, chunks: dict[bytes, bytes], gen: int, groups: Iterable[_Prefix | _Tree] = ()
     ) -> tuple[list[tuple[bytes, bytes]], int]:
         """Mark every chunk of a checkpoint as used by ``gen``; the ones not stored yet
         (digest, data), and the state's size (bytes of all its chunks).
@@ -352,7 +352,7 @@ class CheckpointStore:
         registers about one item's chunks, not the whole list's.
         """
         size = 0
-        covered: list[_Prefix] = []
+        covered: list[_Prefix | _Tree] = []
         for g in groups:
             if self._groups.get(id(g)) is not g:
                 chunks = {**g.chunks, **chunks}  # children (the items) before parents
@@ -397,7 +397,7 @@ class CheckpointStore:
             size += sum(map(len, chunks.values()))
         return missing, size
 
-    def _settle(self, group: _Prefix) -> None:
+    def _settle(self, group: _Prefix | _Tree) -> None:
         """Stop registering ``group`` as one: its chunks' own generations take over its ``used``.
 
         (Called when the walker no longer uses it, so that only current groups stay, one per
@@ -422,7 +422,7 @@ class CheckpointStore:
         s = gen_seq.get(self._gen_of.get(h, -1))
         if s is not None and s >= floor:
             return True
-        for g in self._groups.values():  # a few at most: one per list the walker tracks
+        for g in self._groups.values():  # a few at most: one per list (or big dict) the walker tracks
             if h in g.chunks:
                 s = gen_seq.get(g.used)
                 if s is not None and s >= floor:

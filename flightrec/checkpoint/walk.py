@@ -1,5 +1,6 @@
 """Walking raw agent state with redaction, memoizing the packed form of what did not change
-since the last checkpoint (:class:`_Walker`, and the list prefixes it takes over whole).
+since the last checkpoint (:class:`_Walker`, and the list prefixes and big dicts it takes over
+whole).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ _dict_versions: Callable[[list[Any], int, int], bytes | None] | None = (
 _same_versions: Callable[[list[Any], bytes | bytearray], bool] | None = (
     _statecheck.same_versions if _statecheck is not None else None
 )
+_dict_tree: Callable[[dict[Any, Any]], bytes | None] | None = getattr(_statecheck, "dict_tree", None)
+_same_tree: Callable[[dict[Any, Any], bytes], bool] | None = getattr(_statecheck, "same_tree", None)
 
 _walk_grown: Callable[..., bytes] | None = getattr(_paging, "walk_grown", None)
 
@@ -36,6 +39,7 @@ _ITEM = object()  # memo-context marker of list items (never equal to a dict key
 _BLOCK = 16  # list items recognized together, by index-aligned blocks
 _BLOCKS = object()  # memo-context marker of such blocks
 _PROBE = "x"
+_TREE_GROUP = 16  # a big dict unit of at least this many chunks is registered by the store as one group
 
 
 @dataclass(slots=True, eq=False)
@@ -74,6 +78,37 @@ class _Prefix:
             if h not in held:
                 held[h] = blob
                 self.size += len(blob)
+
+
+@dataclass(slots=True, eq=False)
+class _Tree:
+    """What a big dict (a dict value longer than ``_WHOLE_MAX_LEN``) packed to at a checkpoint.
+
+    Taken over whole at the next checkpoint when the dict is unchanged: recognized by
+    ``sig``, the version tags of it and of the dicts below it (see ``_statecheck.dict_tree``:
+    no encoding, O(1) for a dict without dict values), else, for a unit, by ``raw`` (one
+    encode and hash, as any unit; also in pure Python). A dict with a list anywhere below
+    has no ``sig``: a list changes without any tag changing.
+
+    A unit recognized by ``raw`` with at least ``_TREE_GROUP`` chunks is *grouped*: its
+    chunks go to the store as one group (see :meth:`CheckpointStore._register`), as a list
+    prefix's do, so that an unchanged 100,000-key dict costs neither a walk nor a pass over
+    its chunks. (Whether a tree is grouped never depends on ``sig``: the same checkpoints
+    give the same events with and without the C extensions.)
+    """
+
+    raw: bytes | None  # xxh3-128 of its raw encoding (None: walked, or unencodable)
+    sig: bytes | None  # its dict tree's version tags (None: cannot tell)
+    entry: list[Any]  # [part, chunks, gen, boundary key], as _unit or the walk made it
+    made: int  # the checkpoint that packed it
+    gen: int  # the last checkpoint that used it
+    grouped: bool
+    chunks: dict[bytes, bytes]  # as a group: every chunk of the entry (empty if not grouped)
+    size: int = dataclasses.field(init=False)  # bytes of ``chunks``' data
+    used: int = 0  # the store's: the last checkpoint generation that used it as a group
+
+    def __post_init__(self) -> None:
+        self.size = sum(map(len, self.chunks.values()))
 
 
 def _tag_keys(tags: bytes) -> list[int]:
@@ -138,13 +173,15 @@ class _Walker:
         self._tagged: dict[str, list[Any]] = {}
         # path -> _Prefix of that list at the last checkpoint (see _walk)
         self._prefix: dict[str, _Prefix] = {}
+        # (path, key) -> _Tree of the big dict there at the last checkpoint (see _tree)
+        self._trees: dict[tuple[str, Any], _Tree] = {}
         self._gen = 0
         self._encode = msgspec.msgpack.Encoder(enc_hook=_enc_hook).encode
         self._packer = _Packer(max_chunk, self._encode)
-        self.groups: list[_Prefix] = []
-        """The prefixes the last :meth:`pack` reused as groups: their chunks are not in its result."""
-        self.retired: list[_Prefix] = []
-        """Prefixes dropped or replaced since the store last took this list."""
+        self.groups: list[_Prefix | _Tree] = []
+        """The prefixes and trees the last :meth:`pack` reused as groups: their chunks are not in its result."""
+        self.retired: list[_Prefix | _Tree] = []
+        """Prefixes and grouped trees dropped or replaced since the store last took this list."""
         self.hits = 0
         self.misses = 0
 
@@ -182,10 +219,29 @@ class _Walker:
         """
         old = self._gen - 8
         memo = {}
-        for ctx, entries in self._memo.items():
-            kept = {k: e for k, e in entries.items() if e[2] > old}
-            if kept:
-                memo[ctx] = kept
+        if self._trees:
+            # A walked dict taken over whole (see _tree) does not touch its values' entries: they
+            # stay while it is used (those it was packed with), for when it changes again.
+            held = {
+                f"{p}.{k}" if p else k: t.made for (p, k), t in self._trees.items() if t.gen > old and t.raw is None
+            }
+            for ctx, entries in self._memo.items():
+                floor = min(old, held.get(ctx[0], old) - 1) if held else old
+                kept = {k: e for k, e in entries.items() if e[2] > floor}
+                if kept:
+                    memo[ctx] = kept
+            trees = {}
+            for at, t in self._trees.items():
+                if t.gen > old or (held and t.gen >= held.get(at[0], self._gen + 1)):
+                    trees[at] = t
+                elif t.grouped:
+                    self.retired.append(t)
+            self._trees = trees
+        else:
+            for ctx, entries in self._memo.items():
+                kept = {k: e for k, e in entries.items() if e[2] > old}
+                if kept:
+                    memo[ctx] = kept
         self._memo = memo
         self._paging = {k: e for k, e in self._paging.items() if e and e[-1] > old}
         self._tagged = {k: e for k, e in self._tagged.items() if e[0] > old}
@@ -259,6 +315,12 @@ class _Walker:
         active = self._active
         if type(v) is dict:
             for k, x in v.items():
+                # (str keys only: 1 and True are the same key of the memo, not of the encoding)
+                if type(x) is dict and len(x) > _WHOLE_MAX_LEN and type(k) is str and id(x) not in active:
+                    whole = self._tree(packer, x, path, k, d)
+                    parts.append(whole[0])
+                    keys.append(whole[3])
+                    continue
                 # (A container being walked, met again, is a cycle: a unit, for the redactor.)
                 if type(k) is str and self._walkable(x, d) and id(x) not in active and self._plain_key(path, k):
                     ke = encode(k)
@@ -427,6 +489,83 @@ class _Walker:
         if known is not None and self._prefix.get(path) is not known:
             self.retired.append(known)  # replaced or dropped: the store settles its group
         return self._page(packer, path, parts, keys, group)
+
+    def _tree(self, packer: _Packer, x: dict[Any, Any], path: str, k: str, d: int) -> list[Any]:
+        """Big dict ``x``, the value of key ``k`` at ``path`` (depth ``d``), as a memo entry.
+
+        Taken over from the last checkpoint when it did not change (see :class:`_Tree`), else
+        packed as it would be without this memo: walked, or a unit.
+        """
+        tree = self._trees.get((path, k))
+        if tree is not None and tree.sig is not None and _same_tree is not None and _same_tree(x, tree.sig):
+            return self._take(packer, tree)
+        # Read before the content is (another thread may change it meanwhile: that then shows
+        # next time, as a tag that is not this one).
+        sig = _dict_tree(x) if _dict_tree is not None else None
+        raw: bytes | None = None
+        if tree is not None and tree.raw is not None:
+            # A unit last time: if its content is the same (an equal dict, or a change undone;
+            # also how it is found without the C extensions), it is still one, and its packing
+            # is the same.
+            raw = self._raw(packer, x)
+            if raw == tree.raw:
+                tree.sig = sig
+                return self._take(packer, tree)
+        gen = self._gen
+        outer = packer.trail
+        if self._walkable(x, d) and self._plain_key(path, k):
+            raw = None
+            trail: list[tuple[bytes, bytes]] = []
+            packer.trail = trail
+            try:
+                ke = self._encode(k)
+                part = ke + packer.ref_or_inline(self._walk(packer, x, f"{path}.{k}" if path else k, d))
+            finally:
+                packer.trail = outer
+            if outer is not None:
+                outer.extend(trail)
+            entry: list[Any] = [part, tuple(trail), gen, packer._h64(ke)]
+        else:
+            if tree is None or tree.raw is None:
+                raw = self._raw(packer, x)
+            memo = self._context(path, k)
+            found = memo.get(raw) if raw is not None else None
+            if found is None:
+                entry = self._unit(packer, x, path, k, False, memo if raw is not None else None, raw)
+            else:
+                entry = found
+                entry[2] = gen
+                packer.chunks.update(entry[1])
+                if outer is not None:
+                    outer.extend(entry[1])
+                self.hits += 1
+        if tree is not None and tree.grouped:
+            self.retired.append(tree)  # replaced: the store settles its group
+        held = dict(entry[1]) if raw is not None and len(entry[1]) >= _TREE_GROUP else {}
+        self._trees[(path, k)] = _Tree(raw, sig, entry, gen, gen, bool(held), held)
+        return entry
+
+    def _raw(self, packer: _Packer, x: Any) -> bytes | None:
+        """The digest of ``x``'s raw encoding, or None if it cannot be encoded as it is."""
+        try:
+            return packer._h128(self._encode(x))
+        except Exception:  # e.g. an int beyond 64 bits, a cycle
+            return None
+
+    def _take(self, packer: _Packer, tree: _Tree) -> list[Any]:
+        """``tree``'s entry, unchanged since: its chunks as a group, or (inside a memoized unit,
+        whose trail lists every chunk, or met twice in one state) one by one."""
+        entry = tree.entry
+        first = tree.gen != self._gen
+        entry[2] = tree.gen = self._gen
+        self.hits += 1
+        if tree.grouped and packer.trail is None and first:
+            self.groups.append(tree)
+        else:
+            packer.chunks.update(entry[1])
+            if packer.trail is not None:
+                packer.trail.extend(entry[1])
+        return entry
 
     def _grown(self, packer: _Packer, v: list[Any], path: str, group: _Prefix, tags: bytes) -> bytes:
         """:meth:`_walk` of a list that grew: the usual checkpoint of a conversation.
