@@ -812,6 +812,18 @@ class TestBigDict:
         assert [g["me"] for g in got] == ["<cycle>"] * 4
         assert [g["doc1"] for g in got] == ["text 1"] * 3 + ["changed"]
 
+    def test_equal_keys_of_other_types(self, roomy: Any) -> None:
+        """1, True and 1.0 are the same dict key but not the same stored key: a value memoized
+        under one is not taken over, key and all, under another."""
+        store = store_for(roomy)
+        states = [{1: "x" * 300}, {True: "x" * 300}, {1.0: "y"}, {1: "y"}]
+        seqs = [flightrec.checkpoint(s) for s in states]
+        roots = [fresh_root(store, s) for s in states]
+        with dump_and_load() as rec:
+            got = [c.root for c in rec.checkpoints()]
+            assert [next(iter(rec.state_at(seqs[i]))) for i in (1, 3)] == ["True", "1"]
+        assert roots == got
+
 
 class TestDedup:
     """A checkpoint stores only what is new since the chunks already in the ring."""

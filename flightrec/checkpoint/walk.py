@@ -329,7 +329,8 @@ class _Walker:
                     keys.append(h64(ke))
                     continue
                 entry = None
-                memo = self._context(path, k)
+                # (1, True and 1.0 are one dict key, but encode apart: a value's packing holds its key)
+                memo = self._context(path, k if type(k) is str else (type(k), k))
                 try:
                     raw = h128(encode(x))
                 except Exception:
