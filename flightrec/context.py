@@ -20,9 +20,10 @@ def thread_name() -> str:
     """The current thread's name, cached per thread (``current_thread()`` is slow), redacted
     by the running recorder's pattern rules (``session-jane@example.com`` is a name too).
 
-    A rename (``thread.name = "worker-3"``, from any thread) drops that thread's cached name,
-    through the hook :func:`_watch_renames` puts on ``Thread.name``'s setter: the events after
-    it carry the new name, and no event pays for a check.
+    A rename (``thread.name = "worker-3"``, from any thread, through ``Thread.name`` or a
+    subclass's own ``name`` property) drops that thread's cached name, through the hook
+    :func:`_watch_renames` puts on their setters: the events after it carry the new name, and
+    no event pays for a check.
     """
     try:
         return _tls.name  # type: ignore[no-any-return]
@@ -50,21 +51,51 @@ _renames_watched = False
 
 
 def _watch_renames() -> None:
-    """Wrap ``threading.Thread.name``'s setter so that a rename drops the renamed thread's
-    cached name (once per process; a no-op if the property is not the usual one)."""
+    """Wrap ``threading.Thread.name``'s setter, and that of every ``Thread`` subclass that
+    defines a ``name`` property of its own (those there now, and those made later), so that a
+    rename drops the renamed thread's cached name (once per process).
+
+    At the setter, not at the store into ``thread._name``: hooking every attribute store on a
+    thread (``Thread.__setattr__``) made each thread's creation cost a third more, and a
+    descriptor on ``Thread._name`` slowed every attribute read on every thread. So a
+    ``thread._name = ...`` set directly goes unseen (see the README).
+    """
     global _renames_watched
     _renames_watched = True
-    prop = threading.Thread.__dict__.get("name")
+    _watch_name_property(threading.Thread)
+    pending = threading.Thread.__subclasses__()
+    while pending:
+        cls = pending.pop()
+        _watch_name_property(cls)
+        pending.extend(cls.__subclasses__())
+    own = threading.Thread.__dict__.get("__init_subclass__")
+    if own is not None:  # someone's own: theirs runs, the subclasses it makes go unwatched
+        return
+
+    def init_subclass(cls: type[threading.Thread], **kwargs: Any) -> None:
+        super(threading.Thread, cls).__init_subclass__(**kwargs)
+        _watch_name_property(cls)
+
+    threading.Thread.__init_subclass__ = classmethod(init_subclass)  # type: ignore[assignment,method-assign]
+
+
+def _watch_name_property(cls: type) -> None:
+    """Wrap the setter of ``cls``'s own ``name`` property, if it has one (a no-op otherwise,
+    or if it is wrapped already): after it runs, the thread's cached name is dropped."""
+    prop = cls.__dict__.get("name")
     if not isinstance(prop, property) or prop.fset is None or getattr(prop.fset, "_flightrec", False):
         return
     set_name = prop.fset
 
-    def renamed(thread: threading.Thread, name: str) -> None:
+    def renamed(thread: threading.Thread, name: Any) -> None:
         set_name(thread, name)
         _forget_name(thread)
 
     renamed._flightrec = True  # type: ignore[attr-defined]
-    threading.Thread.name = property(prop.fget, renamed, prop.fdel, prop.__doc__)  # type: ignore[method-assign,assignment]
+    try:
+        cls.name = property(prop.fget, renamed, prop.fdel, prop.__doc__)  # type: ignore[attr-defined]
+    except (AttributeError, TypeError):  # a class that refuses new attributes: its renames go unseen
+        pass
 
 
 def _forget_name(thread: threading.Thread) -> None:

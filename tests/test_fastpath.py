@@ -548,3 +548,59 @@ def test_a_thread_renamed_after_its_first_event_records_its_new_name(frdir: Path
         [4, "42"],
         [5, "main-renamed"],
     ]
+
+
+SUBCLASS_RENAMES = r"""
+import json, threading
+import flightrec
+
+flightrec.start(size="1MiB", triggers=False, resources=0)
+
+
+class Worker(threading.Thread):  # made before the first event
+    @property
+    def name(self):
+        return self._name
+
+    @name.setter
+    def name(self, value):  # its own setter, which stores the name itself
+        self._name = "worker:" + str(value)
+
+
+def work():
+    flightrec.record("note", i=threading.current_thread().name)
+    threading.current_thread().name = "a"
+    flightrec.record("note", i=threading.current_thread().name)
+
+
+t = Worker(target=work, name="first")
+t.start()
+t.join()
+
+
+class Labelled(threading.Thread):  # made after it, and keeping the name elsewhere
+    label = "unnamed"
+    name = property(lambda self: self.label, lambda self, value: setattr(self, "label", value))
+
+
+t = Labelled(target=work)
+t.start()
+t.join()
+with flightrec.load(flightrec.dump()) as r:
+    print(json.dumps([[e.data["i"], e.thread] for e in r.events() if e.kind == "note"]))
+"""
+
+
+@pytest.mark.parametrize("pure", ["0", "1"])
+def test_a_rename_through_a_subclass_name_property_is_seen(frdir: Path, pure: str) -> None:
+    """A Thread subclass with a `name` property of its own, made before or after the first
+    event: a rename through it shows from the next event on (only `Thread.name`'s setter was
+    watched, and the events kept the old name)."""
+    result = run_child(SUBCLASS_RENAMES, frdir, FLIGHTREC_PURE_PYTHON=pure)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [
+        ["first", "first"],
+        ["worker:a", "worker:a"],
+        ["unnamed", "unnamed"],
+        ["a", "a"],
+    ]
