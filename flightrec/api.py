@@ -57,11 +57,14 @@ def start(
         ConfigError: an argument or environment variable is invalid.
     """
     global _recorder
+    _settle_fork()
     with _start_lock:
         if isinstance(_recorder, _Deferred):  # a forked child's, not made yet: the one to return
             made = _materialize_locked(_recorder)
             if made is not None:
                 return made
+        if isinstance(_recorder, _Forking):  # (started from another fork hook, in the parent)
+            return _recorder._rec
         if _recorder is not None and not _recorder.closed:
             return _recorder
         config = resolve_config(size=size, dir=dir, triggers=triggers, redact=redact, sampling=sampling, **options)
@@ -90,8 +93,71 @@ def _install_fork_hook() -> None:
     global _fork_hook_installed
     if _fork_hook_installed or not hasattr(os, "register_at_fork"):
         return
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)
     _fork_hook_installed = True
+
+
+def _before_fork() -> None:
+    """Hand ``_recorder`` to a :class:`_Forking` stand-in until the fork is over.
+
+    The after-fork hooks registered before :func:`start` (``os.register_at_fork``, by the
+    agent or a library) run in the child before ours: an event they record went into the
+    parent's ring, whose memory the child shares. The stand-in sees the pid change at the
+    first use of the recorder in the child and makes the child's switch then. (Before-fork
+    hooks run in reverse order of registration: ours comes before those registered earlier.)
+    """
+    global _recorder
+    rec = _recorder
+    if rec is None or isinstance(rec, (_Deferred, _Forking)) or rec.closed:
+        return  # (a _Deferred checks the pid itself, on its first use)
+    _recorder = cast(Recorder, _Forking(rec))
+    fastpath.defer(_python_record)  # the C record, tools and steps: through the stand-in too
+
+
+def _after_fork_in_parent() -> None:
+    """The fork is over, in the parent: its recorder is ``_recorder`` again (unless stopped meanwhile)."""
+    global _recorder
+    forking = _recorder
+    if isinstance(forking, _Forking):
+        _recorder = forking._rec
+        fastpath.activate(forking._rec, _python_record)
+
+
+class _Forking:
+    """``_recorder`` while the process forks (see :func:`_before_fork`): in the parent, its
+    recorder; in the child, the child's own, switched to (:func:`_after_fork_in_child`) at the
+    first use. Only the recording calls made during the fork pay the pid check."""
+
+    __slots__ = ("_pid", "_rec")
+
+    def __init__(self, rec: Recorder) -> None:
+        object.__setattr__(self, "_rec", rec)
+        object.__setattr__(self, "_pid", os.getpid())
+
+    def _current(self) -> Any:
+        if os.getpid() == self._pid:
+            return self._rec
+        _after_fork_in_child()
+        rec = _recorder
+        return _UNRECORDED if rec is None or rec is self else rec
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._current(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._current(), name, value)
+
+
+def _settle_fork() -> None:
+    """In a forked child whose switch has not run yet (a fork hook calls :func:`start` or
+    :func:`stop`): run it now, so that they act on the child's recorder, not the parent's."""
+    forking = _recorder
+    if isinstance(forking, _Forking) and os.getpid() != forking._pid:
+        _after_fork_in_child()
+
+
+_forked_in: int | None = None
+"""The pid of the process :func:`_after_fork_in_child` last ran in (it runs once per child)."""
 
 
 def _after_fork_in_child() -> None:
@@ -102,10 +168,16 @@ def _after_fork_in_child() -> None:
     the ring made at fork time was left behind on every such fork, for ``flightrec ls`` to
     list as dead. A child that records nothing now makes nothing (no file, no thread).
     """
-    global _recorder, _start_lock, _making
+    global _recorder, _start_lock, _making, _forked_in
+    pid = os.getpid()
+    if _forked_in == pid:  # done already, at the first recording call in this child
+        return
+    _forked_in = pid
     _start_lock = threading.Lock()
     _making = None
     old = _recorder
+    if isinstance(old, _Forking):
+        old = _recorder = old._rec
     if old is None:
         return
     if isinstance(old, _Deferred):  # forked again before recording: the grandchild defers too
@@ -134,12 +206,13 @@ class _Deferred:
     added anywhere. :func:`stop` drops an unused one without making anything.
     """
 
-    __slots__ = ("_config", "_done", "_real")
+    __slots__ = ("_config", "_done", "_pid", "_real")
 
     def __init__(self, config: Config) -> None:
         object.__setattr__(self, "_config", config)
         object.__setattr__(self, "_real", None)
         object.__setattr__(self, "_done", False)  # made, failed, or dropped by stop()
+        object.__setattr__(self, "_pid", os.getpid())  # the child it is for
 
     def __getattr__(self, name: str) -> Any:
         rec = _materialize(self)
@@ -178,6 +251,17 @@ def _materialize(pending: _Deferred) -> Recorder | None:
     """The recorder ``pending`` stands for, made now if it was not yet (None if it cannot be)."""
     if pending._done:
         return pending._real  # type: ignore[no-any-return]
+    if pending._pid != os.getpid():
+        # Forked again before it was made, and a fork hook registered before ours records in
+        # the grandchild: the grandchild's switch first (else its ring, made here, was
+        # abandoned by our hook a moment later, with the events in it).
+        _after_fork_in_child()
+        current = _recorder
+        if not isinstance(current, _Deferred):  # made already in this process, or stopped
+            return current
+        if current is pending:
+            return None
+        pending = current
     if _making == threading.get_ident():
         return None
     with _start_lock:
@@ -248,9 +332,12 @@ def _register_mp_finalizer(_: object) -> None:
 def stop() -> None:
     """Flush and close the recorder; remove its ring file unless configured to keep it."""
     global _recorder
+    _settle_fork()
     with _start_lock:
         rec, _recorder = _recorder, None
         fastpath.activate(None, _python_record)
+    if isinstance(rec, _Forking):  # (stopped from another fork hook, in the parent)
+        rec = rec._rec
     if rec is None:
         return
     if isinstance(rec, _Deferred):  # a forked child that never recorded: nothing made, nothing to close
@@ -322,7 +409,10 @@ def load(path: str | os.PathLike[str]) -> Recording:
 
 def get_recorder() -> Recorder | None:
     """The running recorder, if any (in a forked child that has not recorded yet: made now)."""
+    _settle_fork()
     rec = _recorder
+    if isinstance(rec, _Forking):  # (asked from another fork hook, in the parent)
+        return rec._rec
     if isinstance(rec, _Deferred):
         return _materialize(rec)
     return rec

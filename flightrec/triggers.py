@@ -78,6 +78,8 @@ on_fatal_dump: Callable[[Path], None] | None = None
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
     rec = api._recorder
+    if isinstance(rec, api._Forking):  # forking: the parent's recorder in the parent; in the child, as below
+        rec = rec._rec if rec._pid == os.getpid() else None
     if isinstance(rec, api._Deferred):
         # A forked child that has recorded nothing: no ring to dump, and none made now (a
         # handler may have interrupted its making, under a lock that is not reentrant).

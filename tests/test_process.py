@@ -497,6 +497,73 @@ class TestFork:
         assert child_pid not in rings
         assert [e.data["who"] for e in open_recording(rings[grandchild_pid]).events()] == ["grandchild"]
 
+    @pytest.mark.parametrize("pure", ["0", "1"])
+    def test_fork_hooks_registered_before_start_record_in_their_own_process(self, frdir: Path, pure: str) -> None:
+        """`os.register_at_fork` hooks registered before `start()` run before flightrec's: the
+        child's went into the parent's ring (lost there, under the parent's next event); they
+        now go to the child's ring, and the parent's before and after hooks to the parent's."""
+        result = run_child(
+            """
+            import os, flightrec
+            os.register_at_fork(
+                before=lambda: flightrec.record("note", who="before"),
+                after_in_parent=lambda: flightrec.record("note", who="after-in-parent"),
+                after_in_child=lambda: flightrec.record("note", who="after-in-child"),
+            )
+            flightrec.start(triggers=False, keep_ring=True)
+            pid = os.fork()
+            if pid == 0:
+                flightrec.record("note", who="child")
+                flightrec.stop()
+                os._exit(0)
+            os.waitpid(pid, 0)
+            flightrec.record("note", who="parent")
+            print(os.getpid(), pid)
+            flightrec.stop()
+            """,
+            frdir,
+            FLIGHTREC_PURE_PYTHON=pure,
+        )
+        parent_ring, child_ring = _parent_and_child_rings(result, frdir)
+        parent = [e.data["who"] for e in open_recording(parent_ring).events()]
+        child = [e.data["who"] for e in open_recording(child_ring).events()]
+        assert parent == ["before", "after-in-parent", "parent"]
+        assert child == ["after-in-child", "child"]
+
+    def test_a_fork_hook_in_the_grandchild_of_a_child_that_never_recorded_records_in_its_ring(
+        self, frdir: Path
+    ) -> None:
+        """The same hook in a grandchild forked before the child recorded: one ring, with the
+        hook's event and the grandchild's (the hook's ring was abandoned by flightrec's own hook
+        a moment later, and the grandchild made a second one)."""
+        result = run_child(
+            """
+            import os, flightrec
+            level = 0
+            os.register_at_fork(after_in_child=lambda: level == 1 and flightrec.record("note", who="hook"))
+            flightrec.start(triggers=False, keep_ring=True)
+            pid = os.fork()
+            if pid == 0:
+                level = 1
+                grandchild = os.fork()
+                if grandchild == 0:
+                    flightrec.record("note", who="grandchild")
+                    flightrec.stop()
+                    os._exit(0)
+                os.waitpid(grandchild, 0)
+                print(grandchild, flush=True)
+                os._exit(0)
+            os.waitpid(pid, 0)
+            flightrec.stop()
+            """,
+            frdir,
+        )
+        assert result.returncode == 0, result.stderr
+        grandchild_pid = int(result.stdout)
+        rings = [p for p in frdir.glob("*.ring") if p.name.startswith(f"{grandchild_pid}-")]
+        assert len(rings) == 1, rings
+        assert [e.data["who"] for e in open_recording(rings[0]).events()] == ["hook", "grandchild"]
+
 
 class TestDumpRequest:
     def test_flightrec_dump_pid_asks_a_running_recorder(self, frdir: Path) -> None:
