@@ -45,19 +45,30 @@ class TestLive:
         _, ring = live_child
         app = FlightrecApp(LiveSource.attach(ring), initial="timeline", poll_interval=0.1)
         async with app.run_test(size=SIZE) as pilot:
-            await pilot.pause()
-            assert isinstance(app.screen, TimelineScreen)
-            lst = app.screen.query_one(EventList)
+            await wait_for(pilot, lambda: isinstance(app.screen, TimelineScreen), what="the timeline")
+            screen = app.screen
+            assert isinstance(screen, TimelineScreen)
+            lst = screen.query_one(EventList)
             first = app.source.index.total
-            await wait_for(pilot, lambda: app.source.index.total > first + 100, what="new events")
-            await wait_for(pilot, lambda: lst.cursor == len(lst.view) - 1, what="following the tail")
-            text = screen_text(app)
-            assert "● LIVE" in text and "ev/s" in text and "following" in text
-            # f stops following; new events keep arriving without moving the cursor
+            # (generous deadlines: a loaded machine slows the child and, in pure Python, each poll)
+            await wait_for(pilot, lambda: app.source.index.total > first + 100, timeout=60, what="new events")
+            await wait_for(pilot, lambda: lst.cursor == len(lst.view) - 1, timeout=60, what="following the tail")
+            # (what the screen shows follows the poll that moved the cursor; and a loaded machine
+            # may delay the child's heartbeat enough to show it as not responding for a while)
+            await wait_for(
+                pilot,
+                lambda: all(s in screen_text(app) for s in ("● LIVE", "ev/s", "following")),
+                timeout=60,
+                what="the live status and the following mark",
+            )
+            # f stops following; new events keep arriving without moving the cursor. (pilot.press
+            # can return before the key, forwarded from the app to the focused list, reaches the
+            # screen's binding: a poll in between moved the cursor on, as it was still following.)
             await pilot.press("f")
+            await wait_for(pilot, lambda: not screen.following, what="following stopped")
             cursor = lst.cursor
             total = app.source.index.total
-            await wait_for(pilot, lambda: app.source.index.total > total + 50, what="more events")
+            await wait_for(pilot, lambda: app.source.index.total > total + 50, timeout=60, what="more events")
             assert lst.cursor == cursor
 
     async def test_dump_now(self, live_child: tuple[subprocess.Popen[str], Path], frdir: Path) -> None:
