@@ -97,6 +97,10 @@ def _install_fork_hook() -> None:
     _fork_hook_installed = True
 
 
+_FORK_IMPORT_WAIT = 10.0
+"""Seconds a fork waits at most for the resource thread's import of psutil (once, at start)."""
+
+
 def _before_fork() -> None:
     """Hand ``_recorder`` to a :class:`_Forking` stand-in until the fork is over.
 
@@ -110,6 +114,9 @@ def _before_fork() -> None:
     rec = _recorder
     if rec is None or isinstance(rec, (_Deferred, _Forking)) or rec.closed:
         return  # (a _Deferred checks the pid itself, on its first use)
+    resources = getattr(rec, "_resources", None)
+    if resources is not None:  # a fork right after start(): let its thread's import end first
+        resources.wait_imported(_FORK_IMPORT_WAIT)
     _recorder = cast(Recorder, _Forking(rec))
     fastpath.defer(_python_record)  # the C record, tools and steps: through the stand-in too
 

@@ -42,17 +42,30 @@ class ResourceSampler:
         self.interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="flightrec-resources", daemon=True)
+        self._imported = threading.Event()  # (tried: done or failed)
         self.samples = 0
 
     def start(self) -> None:
         """Start the thread."""
         self._thread.start()
 
+    def wait_imported(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` seconds) for the thread's import of psutil to end.
+
+        Called before a fork: a fork in the middle of it leaves psutil's import lock held in
+        the child, by a thread the child does not have, and the child hangs for good at its
+        own import of psutil (or of any module psutil was importing).
+        """
+        if self._thread.ident is not None:  # started (else nothing to wait for)
+            self._imported.wait(timeout)
+
     def _run(self) -> None:
         rec = self._rec
         try:
-            import psutil
-
+            try:
+                import psutil
+            finally:
+                self._imported.set()
             proc = psutil.Process()
             proc.cpu_percent(None)  # the first reading is meaningless: prime it
         except Exception:

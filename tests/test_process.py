@@ -564,6 +564,47 @@ class TestFork:
         assert len(rings) == 1, rings
         assert [e.data["who"] for e in open_recording(rings[0]).events()] == ["hook", "grandchild"]
 
+    def test_a_fork_while_the_resource_thread_imports_psutil_does_not_hang_the_child(self, frdir: Path) -> None:
+        """The resource sampler imports psutil in its own thread as the recorder starts: a fork
+        in the middle of that import left psutil's import lock held, in the child, by a thread
+        the child does not have, and the child hung for good at its own import of it (or of any
+        module psutil was importing). A fork now waits for that import to end."""
+        result = run_child(
+            """
+            import os, sys, threading, time, flightrec
+            importing = threading.Event()
+
+            class SlowPsutil:  # psutil's import takes a while (a cold disk, a loaded machine)
+                def find_spec(self, name, path=None, target=None):
+                    if name == "psutil":
+                        importing.set()
+                        time.sleep(0.5)
+                    return None
+
+            sys.meta_path.insert(0, SlowPsutil())
+            flightrec.start(triggers=False, resources=1)
+            importing.wait(30)
+            pid = os.fork()  # while the sampler thread holds psutil's import lock
+            if pid == 0:
+                import psutil
+                os._exit(0)
+            deadline = time.monotonic() + 20
+            while os.waitpid(pid, os.WNOHANG) == (0, 0):
+                if time.monotonic() > deadline:
+                    os.kill(pid, 9)
+                    os.waitpid(pid, 0)
+                    print("hung")
+                    break
+                time.sleep(0.05)
+            else:
+                print("exited")
+            flightrec.stop()
+            """,
+            frdir,
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "exited"
+
 
 class TestDumpRequest:
     def test_flightrec_dump_pid_asks_a_running_recorder(self, frdir: Path) -> None:
