@@ -299,7 +299,7 @@ class TestTimeline:
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
             await pilot.press("enter")  # the first event: the note with a redacted email
-            await pilot.pause(0.2)
+            await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen), what="the detail screen")
             assert isinstance(app.screen, DetailScreen)
             tree = app.screen.query_one(Tree)
             labels = [str(node.label) for node in tree.root.children]
@@ -407,7 +407,7 @@ class TestSteps:
             await pilot.pause()
             assert isinstance(app.screen, TimelineScreen)
             await pilot.press("3")
-            await pilot.pause(0.2)
+            await wait_for(pilot, lambda: isinstance(app.screen, StepsScreen), what="the steps screen")
             assert isinstance(app.screen, StepsScreen)
             assert app.screen.query_one(Tree).cursor_node is chosen
 
@@ -488,9 +488,10 @@ class TestMemory:
             await pilot.press("2")
             await pilot.pause()
             await pilot.press("5")
-            await pilot.pause(0.3)
-            assert isinstance(app.screen, MemoryScreen)
-            assert app.screen.query_one("#mm-items", DataTable).row_count == 1
+            await wait_for(pilot, lambda: isinstance(app.screen, MemoryScreen), what="the memory screen")
+            shown = app.screen
+            assert isinstance(shown, MemoryScreen)
+            await wait_for(pilot, lambda: shown.query_one("#mm-items", DataTable).row_count == 1, what="the one item")
 
     async def test_thousands_of_live_items_list_the_newest(self, frdir: Path) -> None:
         """Over MAX_ITEM_ROWS live items: the newest are listed after a line counting the rest,

@@ -93,9 +93,9 @@ class TestLive:
             proc.wait(timeout=10)
             await wait_for(pilot, lambda: app.source.status == "killed", what="killed status")
             kept = app.source.index.total
-            await pilot.pause(0.3)
-            text = screen_text(app)
-            assert "KILLED" in text and "ctrl+r" in text
+            await wait_for(
+                pilot, lambda: all(s in screen_text(app) for s in ("KILLED", "ctrl+r")), what="the killed status shown"
+            )
             assert any("is gone" in n.message for n in app._notifications)
             await pilot.press("ctrl+r")
             await wait_for(pilot, lambda: isinstance(app.source, DumpSource), what="recovered dump")
@@ -150,9 +150,8 @@ class TestLive:
             proc.wait(timeout=10)
             await wait_for(pilot, lambda: app.source.status == "killed", what="killed status")
             kept = app.source.index.total
-            await wait_for(pilot, lambda: app.facts["counts"].total == kept, timeout=10, what="counts of every event")
-            await pilot.pause(0.2)
-            assert f"{kept:,}" in screen_text(app)
+            await wait_for(pilot, lambda: app.facts["counts"].total == kept, timeout=60, what="counts of every event")
+            await wait_for(pilot, lambda: f"{kept:,}" in screen_text(app), what="the counts shown")
 
 
 class TestRingTail:
@@ -171,11 +170,10 @@ class TestRingTail:
             import time, flightrec
             flightrec.start(triggers=False, resources=0, size="1MiB", block_size="16KiB", keep_ring=True)
             print("ready", flush=True)
-            t0 = time.monotonic()
-            i = 0
-            while time.monotonic() - t0 < 2.5:
-                i += 1
+            for i in range(1, 250_001):  # the ring goes round about four times
                 flightrec.record("note", text="tick", n=i, payload="x" * 60)
+                if i % 1000 == 0:
+                    time.sleep(0.005)  # paced: a lap takes at least a quarter of a second
             flightrec.stop()
             """,
             frdir,
@@ -186,8 +184,9 @@ class TestRingTail:
             tail = RingTail(ring)
             seen_wrap = False
             polls = 0
-            deadline = time.monotonic() + 2.0
-            while time.monotonic() < deadline:
+            # Watch until the child is done, not for a fixed time: a loaded machine slows it.
+            deadline = time.monotonic() + 120
+            while proc.poll() is None and time.monotonic() < deadline:
                 polls += 1
                 first = tail.snapshot().blocks[:1]
                 seen_wrap = seen_wrap or bool(first and first[0].header.block_seq > 1)
