@@ -39,6 +39,17 @@ async def _dump_written(pilot: Any, app: FlightrecApp) -> Path:
     return Path(message.split("dump written to ", 1)[1])
 
 
+async def _gone(pilot: Any, app: FlightrecApp) -> str:
+    """The app's "is gone" notice, once the poll that found the process dead is applied.
+
+    (Not ``source.status == "killed"``: the poll sets it in its worker thread, a moment before
+    the app swaps in that poll's index and notifies.)
+    """
+    await wait_for(pilot, lambda: any("is gone" in n.message for n in app._notifications), what="the 'is gone' notice")
+    assert app.source.status == "killed"
+    return next(n.message for n in app._notifications if "is gone" in n.message)
+
+
 class TestLive:
     async def test_new_events_arrive_and_are_followed(self, live_child: tuple[subprocess.Popen[str], Path]) -> None:
         """The timeline grows while the child records, follows the tail, and shows the rate."""
@@ -91,12 +102,11 @@ class TestLive:
             await wait_for(pilot, lambda: app.source.index.total > 50, what="some events")
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
-            await wait_for(pilot, lambda: app.source.status == "killed", what="killed status")
+            await _gone(pilot, app)
             kept = app.source.index.total
             await wait_for(
                 pilot, lambda: all(s in screen_text(app) for s in ("KILLED", "ctrl+r")), what="the killed status shown"
             )
-            assert any("is gone" in n.message for n in app._notifications)
             await pilot.press("ctrl+r")
             await wait_for(pilot, lambda: isinstance(app.source, DumpSource), what="recovered dump")
             assert app.source.index.total >= kept
@@ -125,8 +135,7 @@ class TestLive:
             # WHEN the process dies and ctrl+r recovers its ring
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
-            await wait_for(pilot, lambda: app.source.status == "killed", what="killed status")
-            gone = next(n.message for n in app._notifications if "is gone" in n.message)
+            gone = await _gone(pilot, app)
             assert f"into a dump in {process_dir}." in gone
             await pilot.press("ctrl+r")
             await wait_for(pilot, lambda: isinstance(app.source, DumpSource), what="recovered dump")
@@ -148,7 +157,7 @@ class TestLive:
             await wait_for(pilot, lambda: app.source.index.total > counted + 50, what="events after the counts")
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
-            await wait_for(pilot, lambda: app.source.status == "killed", what="killed status")
+            await _gone(pilot, app)
             kept = app.source.index.total
             await wait_for(pilot, lambda: app.facts["counts"].total == kept, timeout=60, what="counts of every event")
             await wait_for(pilot, lambda: f"{kept:,}" in screen_text(app), what="the counts shown")
