@@ -33,10 +33,22 @@ _orig_call_exception_handler: Any = None
 _fault_file: Any = None
 
 
-def _on_exception(exc: BaseException, origin: str, reason: str, thread: str | None = None) -> None:
+def wanted_by(rec: Any, trigger: str) -> bool:
+    """Whether the running recorder was started with ``trigger`` on.
+
+    A trigger's hook is installed once per process and stays: a recorder started later
+    without it (``triggers="none"``, or another list) must not be dumped by it.
+    """
+    try:
+        return trigger in rec.config.triggers
+    except Exception:
+        return True
+
+
+def _on_exception(exc: BaseException, origin: str, reason: str, trigger: str, thread: str | None = None) -> None:
     """Record the exception as an error event and dump (rate-limited)."""
     rec = api._recorder
-    if rec is None or isinstance(exc, (KeyboardInterrupt, SystemExit)):
+    if rec is None or isinstance(exc, (KeyboardInterrupt, SystemExit)) or not wanted_by(rec, trigger):
         return
     try:
         info = describe_exception(exc, rec.redact_text)
@@ -51,7 +63,7 @@ def _on_exception(exc: BaseException, origin: str, reason: str, thread: str | No
 
 
 def _excepthook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
-    _on_exception(exc, "uncaught", "exception")
+    _on_exception(exc, "uncaught", "exception", "excepthook")
     prev = _prev_excepthook or sys.__excepthook__
     prev(exc_type, exc, tb)
 
@@ -59,7 +71,7 @@ def _excepthook(exc_type: type[BaseException], exc: BaseException, tb: Traceback
 def _threading_hook(args: Any) -> None:
     if args.exc_value is not None:
         name = args.thread.name if args.thread is not None else None
-        _on_exception(args.exc_value, "thread", "thread-exception", thread=name)
+        _on_exception(args.exc_value, "thread", "thread-exception", "threading", thread=name)
     prev = _prev_threading_hook or threading.__excepthook__
     prev(args)
 
@@ -67,7 +79,7 @@ def _threading_hook(args: Any) -> None:
 def _call_exception_handler(self: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
     exc = context.get("exception")
     if isinstance(exc, BaseException):
-        _on_exception(exc, "asyncio", "asyncio-exception")
+        _on_exception(exc, "asyncio", "asyncio-exception", "asyncio")
     _orig_call_exception_handler(self, context)
 
 
@@ -84,6 +96,8 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
         # A forked child that has recorded nothing: no ring to dump, and none made now (a
         # handler may have interrupted its making, under a lock that is not reentrant).
         rec = None
+    if rec is not None and not wanted_by(rec, "signals"):
+        rec = None  # (installed for an earlier recorder: this one dies as it would without us)
     name = signal.Signals(signum).name
     dumped = None
     busy = False
@@ -199,8 +213,9 @@ def install(rec: Recorder, config: Config) -> None:
             _installed.add("signals")
         except (ValueError, OSError):
             pass
-    if "logging" in wanted and "logging" not in _installed:
+    if "logging" in wanted:
         # Through the log record factory, not a root handler: the app's logging stays as it was.
+        # (Again at every start: the dump level is this recorder's.)
         from .integrations.logging import install_trigger
 
         install_trigger(level=logging.WARNING, dump_level=config.log_level)

@@ -190,3 +190,59 @@ class TestTrigger:
         [dump] = frdir.glob("*.frec")
         with flightrec.load(dump) as rec:
             assert rec.meta["trigger"]["reason"] == "log-warning"
+
+
+class TestARecorderStartedLater:
+    """The trigger hooks stay installed once a recorder installed them (each once per
+    process); a recorder started later takes only the triggers it was started with."""
+
+    def test_without_the_logging_trigger_records_no_log_and_never_dumps(self, frdir: Path) -> None:
+        result = run_child(
+            """
+            import logging, flightrec
+            flightrec.start(triggers="all")
+            flightrec.stop()
+            rec = flightrec.start(triggers="none", keep_ring=True)
+            logging.getLogger("agent").error("the tool failed")
+            print(rec.ring_path)
+            flightrec.stop()
+            """,
+            frdir,
+        )
+        assert result.returncode == 0, result.stderr
+        assert list(frdir.glob("*.frec")) == []
+        with flightrec.load(result.stdout.strip()) as rec:
+            assert [e for e in rec.events() if e.kind == "log"] == []
+
+    def test_its_own_dump_level_counts(self, frdir: Path) -> None:
+        result = run_child(
+            """
+            import logging, flightrec
+            flightrec.start()
+            flightrec.stop()
+            flightrec.start(log_level="CRITICAL")
+            logging.getLogger("agent").error("recoverable")
+            print(len(flightrec.api._recorder.dumps))
+            flightrec.stop()
+            """,
+            frdir,
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "0" and list(frdir.glob("*.frec")) == []
+
+    def test_without_the_exception_triggers_an_uncaught_error_does_not_dump(self, frdir: Path) -> None:
+        result = run_child(
+            """
+            import threading, flightrec
+            flightrec.start()
+            flightrec.stop()
+            flightrec.start(triggers="logging")
+            t = threading.Thread(target=lambda: 1 / 0)
+            t.start(); t.join()
+            raise RuntimeError("the agent gave up")
+            """,
+            frdir,
+        )
+        assert result.returncode == 1 and "RuntimeError: the agent gave up" in result.stderr
+        assert "ZeroDivisionError" in result.stderr  # (the hooks before ours still run)
+        assert list(frdir.glob("*.frec")) == []

@@ -19,6 +19,7 @@ import logging
 from typing import Any
 
 from .. import api
+from ..triggers import wanted_by
 
 __all__ = ["FlightrecHandler", "LogRecordHook", "install", "install_trigger"]
 
@@ -104,7 +105,8 @@ class LogRecordHook:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         record = self.inner(*args, **kwargs)
         try:
-            if api._recorder is not None and record.levelno >= self.level:
+            rec = api._recorder
+            if rec is not None and record.levelno >= self.level and wanted_by(rec, "logging"):
                 record_log(record, self.dump_level)
         except Exception:  # a factory of the application's that returns something odd
             pass
