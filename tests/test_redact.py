@@ -282,6 +282,8 @@ NEGATIVE = [
     "@用户 和 @José 说; Привет @друг.как дела; @Größe.groß",
     "@property\ndef größe(self) -> Ä: return ä@b + ü @ v; M = Ä@B.T",
     "Größe@home, tag@größe, user@例子, José@ dominio.es, emoji😀@x.com",
+    # retina image names: "@2x" then a file extension, not an address
+    "<img src=icon@2x.png srcset='logo@3x.webp 3x, hero@1.5x.jpeg, a@2x.svg'>",
     "price $1,234.56 for 1920x1080 at 3.14159",
     "call 911 from room 101",
     "the bearer token is passed in the authorization header",

@@ -55,7 +55,9 @@ _ALNUM = r"[^\W_]"
 # follows an address at once ("john@example.com请回复"), and is not part of it.
 _DOMAIN_REST = (
     rf"(?:(?:{_ALNUM}|-){{0,61}}{_ALNUM})?(?:\.{_ALNUM}(?:(?:{_ALNUM}|-){{0,61}}{_ALNUM})?)*"
-    r"\.(?:[A-Za-z]{2,24}(?![A-Za-z0-9\-])|[^\W\d_A-Za-z]{2,24}(?![^\W_]|-))"
+    # (a file extension is no TLD: "icon@2x.png", "logo@3x.webp", retina image names)
+    r"\.(?!(?:png|jpe?g|gif|svg|webp|avif|ico|bmp)(?![A-Za-z0-9\-]))"
+    r"(?:[A-Za-z]{2,24}(?![A-Za-z0-9\-])|[^\W\d_A-Za-z]{2,24}(?![^\W_]|-))"
 )
 
 
