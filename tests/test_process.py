@@ -300,6 +300,13 @@ def _parent_and_child_rings(result: subprocess.CompletedProcess[str], frdir: Pat
     return rings[parent_pid], rings[child_pid]
 
 
+def _whos(result: subprocess.CompletedProcess[str], frdir: Path) -> tuple[list[object], list[object]]:
+    """The ``who`` of every event in the parent's ring and in the child's (see above)."""
+    parent_ring, child_ring = _parent_and_child_rings(result, frdir)
+    parent = [e.data["who"] for e in open_recording(parent_ring).events()]
+    return parent, [e.data["who"] for e in open_recording(child_ring).events()]
+
+
 class TestFork:
     def test_forked_child_records_into_its_own_ring(self, frdir: Path) -> None:
         """After os.fork() the child records into a new ring; the parent's is untouched."""
@@ -320,9 +327,7 @@ class TestFork:
             """,
             frdir,
         )
-        parent_ring, child_ring = _parent_and_child_rings(result, frdir)
-        parent = [e.data["who"] for e in open_recording(parent_ring).events()]
-        child = [e.data["who"] for e in open_recording(child_ring).events()]
+        parent, child = _whos(result, frdir)
         assert parent == ["parent-before", "parent-after"]
         assert child == ["child"]
 
@@ -524,9 +529,7 @@ class TestFork:
             frdir,
             FLIGHTREC_PURE_PYTHON=pure,
         )
-        parent_ring, child_ring = _parent_and_child_rings(result, frdir)
-        parent = [e.data["who"] for e in open_recording(parent_ring).events()]
-        child = [e.data["who"] for e in open_recording(child_ring).events()]
+        parent, child = _whos(result, frdir)
         assert parent == ["before", "after-in-parent", "parent"]
         assert child == ["after-in-child", "child"]
 
