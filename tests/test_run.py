@@ -161,6 +161,14 @@ class TestScript:
         said = [line for line in result.stderr.splitlines() if line.startswith("flightrec: ")]
         assert sorted(said) == sorted(f"flightrec: dump written to {p}" for p in (parent_dump, child_dump))
 
+    def test_disabled_says_so_once_and_runs_the_program(self, frdir: Path, tmp_path: Path) -> None:
+        """FLIGHTREC_DISABLE=1: the program runs, unrecorded, and run says so (no dump, no ring)."""
+        script = write(tmp_path / "crashy.py", "print('ran')\nraise SystemExit(3)\n")
+        result = run_program(frdir, tmp_path, str(script), FLIGHTREC_DISABLE="1")
+        assert (result.returncode, result.stdout) == (3, "ran\n")
+        assert result.stderr == "flightrec: FLIGHTREC_DISABLE is set: running the program unrecorded\n"
+        assert list(frdir.iterdir()) == []
+
     def test_a_dir_that_is_a_file_is_refused(self, frdir: Path, tmp_path: Path) -> None:
         """--dir naming a file is a usage error, before anything runs (not a silent fallback)."""
         script = write(tmp_path / "ok.py", "print('ran')\n")

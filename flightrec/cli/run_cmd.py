@@ -21,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 
 from .. import api, triggers
-from ..config import parse_size
+from ..config import parse_bool, parse_size
 from ..errors import RecordingNotFound, UsageError
 from ..outputs import display_path
 from ..recorder import Recorder
@@ -186,6 +186,9 @@ def run(args: argparse.Namespace) -> int:
         if saved_path0 is not None and sys.path:
             sys.path[0] = saved_path0
         raise
+    if rec is None and parse_bool(os.environ.get("FLIGHTREC_DISABLE", "0"), "FLIGHTREC_DISABLE"):
+        # (asked for a recorded run: say once that it is not, rather than run silently unrecorded)
+        print("flightrec: FLIGHTREC_DISABLE is set: running the program unrecorded", file=sys.stderr)
     if not args.no_integrations and rec is not None:
         try:
             from ..integrations.auto import enable_all
