@@ -172,8 +172,11 @@ def _parse_float(value: str, name: str) -> float:
 
 def _parse_count(value: str, name: str) -> int:
     """A whole number, 0 or more: ``2.7`` dumps is refused, not cut to 2 (nor ``0.5`` to 0)."""
-    f = _parse_float(value, name)
-    if not f.is_integer():
+    try:
+        f = float(value)
+    except ValueError:
+        raise ConfigError(f"{name}: expected a whole number, 0 or more, got {value!r}") from None
+    if not math.isfinite(f) or f < 0 or not f.is_integer():
         raise ConfigError(f"{name}: expected a whole number, 0 or more, got {value!r}")
     return int(f)
 
