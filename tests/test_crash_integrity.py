@@ -2,8 +2,9 @@
 
 The child records from three threads and an asyncio task at once (notes, steps, tool calls that
 sometimes fail, memory, LLM calls, payloads over ``max_value`` and bytes), while a fourth thread
-mutates a state in place (appends, edits inside messages, deletions, a new object) and
-checkpoints it after every change, into a 1 MiB ring that wraps many times over. After each
+mutates a state in place (appends, edits inside messages and inside a big dict of dicts, deletions,
+a new object) and
+checkpoints it after every change, into a 256 KiB ring, killed once the ring has wrapped. After each
 checkpoint it records a digest of the state as it was. Killed by SIGKILL (then ``flightrec
 recover``) or SIGTERM (its own dump), the recording must read back with every event whole, each
 thread's events there and in order from its oldest on, and every checkpoint the dump can rebuild equal to the state it
@@ -29,7 +30,14 @@ import asyncio, hashlib, json, random, sys, threading
 import flightrec
 
 SEED = {seed}
-flightrec.start(size="1MiB", block_size="8KiB", sampling="")
+rec = flightrec.start(size="256KiB", block_size="8KiB", sampling="")
+
+
+def wrapped():
+    try:  # (the oldest block kept no longer holds seq 1; read while other threads write)
+        return rec.ring.blocks[0][3] > 1000
+    except IndexError:
+        return False
 
 def digest(state):
     return hashlib.sha1(json.dumps(state, sort_keys=True).encode()).hexdigest()
@@ -79,8 +87,9 @@ def worker(t):
 
 def checkpointer():
     rng = random.Random(SEED)
-    state = {{"messages": [], "kv": {{}}}}
+    state = {{"messages": [], "kv": {{f"k{{i}}": i for i in range(40)}}}}
     n = 0
+    told = False
     while True:
         op = rng.random()
         messages = state["messages"]
@@ -88,8 +97,12 @@ def checkpointer():
             messages.append({{"role": "user", "content": f"m{{n}} " + "w" * rng.randint(0, 400)}})
         elif op < 0.75 and messages:
             messages[rng.randrange(len(messages))]["content"] += "!"
-        elif op < 0.85:
-            state["kv"][f"k{{rng.randint(0, 30)}}"] = rng.randint(0, 1000)
+        elif op < 0.8:  # a big dict (over 32 keys: taken over whole while unchanged)
+            state["kv"][f"k{{rng.randint(0, 80)}}"] = rng.choice([n, {{"n": n, "sub": {{"n": n}}}}])
+        elif op < 0.85:  # edited in place, two levels down
+            value = state["kv"].get(f"k{{rng.randint(0, 80)}}")
+            if isinstance(value, dict):
+                value["sub"]["n"] += 1
         elif op < 0.9 and messages:
             del messages[: rng.randint(1, 5)]
         else:
@@ -97,7 +110,8 @@ def checkpointer():
         seq = flightrec.checkpoint(state, label=f"c{{n}}")
         flightrec.record("digest", seq=seq, digest=digest(state))
         n += 1
-        if n == {kill_after}:
+        if n >= {kill_after} and not told and wrapped():
+            told = True
             print("ready", flush=True)
 
 async def steps():
@@ -124,7 +138,7 @@ def _check_recording(path: Path) -> None:
         events = list(recording.events())
         seqs = [e.seq for e in events]
         assert seqs == sorted(set(seqs)), "events in seq order, none twice"
-        assert seqs[0] > 0, "the ring wrapped: the oldest events were overwritten"
+        assert seqs[0] > 1000, "the ring wrapped: the oldest events were overwritten"
         last: dict[int, int] = {}
         for e in events:
             if e.kind == "note":
