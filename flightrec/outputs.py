@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .errors import FlightrecError
 
-__all__ = ["check_output", "display_path", "printable", "same_file", "terminal_safe"]
+__all__ = ["TERMINAL_ESCAPES", "check_output", "display_path", "printable", "same_file", "terminal_safe"]
 
 
 def display_path(path: str | os.PathLike[str]) -> str:
@@ -36,10 +36,10 @@ def printable(text: str) -> str:
         return text.encode("utf-8", "replace").decode("utf-8")
 
 
-_TERMINAL_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0))}
-_TERMINAL_ESCAPES |= {
-    c: f"\\u{c:04x}" for c in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
-}
+TERMINAL_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0))}
+TERMINAL_ESCAPES |= {c: f"\\u{c:04x}" for c in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+"""What must not reach a terminal as it is (for ``str.translate``): C0 and C1 controls
+but tab and line feed, DEL, and the bidirectional controls, each as its escape."""
 
 
 def terminal_safe(text: str) -> str:
@@ -51,7 +51,7 @@ def terminal_safe(text: str) -> str:
     follows it. Those (C0 and C1 controls, DEL, bidi controls) are shown escaped, ``\\x1b``,
     ``\\u202e``; tabs and line breaks are kept, and undecodable bytes become U+FFFD.
     """
-    return printable(text).translate(_TERMINAL_ESCAPES)
+    return printable(text).translate(TERMINAL_ESCAPES)
 
 
 def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:

@@ -14,6 +14,7 @@ from rich.style import Style
 from rich.text import Text
 
 from flightrec.event import Event
+from flightrec.outputs import TERMINAL_ESCAPES
 
 REDACTION = re.compile(r"<[A-Z][A-Z0-9_]*:[0-9a-f]{6}>")
 """A redaction marker such as ``<EMAIL:3f9a2c>`` (kind + 6 hex of a keyed hash)."""
@@ -92,10 +93,7 @@ def duration(seconds: float) -> str:
     return f"{h}h{m:02d}m"
 
 
-_INVISIBLE = {c: f"\\u{c:04x}" for c in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))}
-_INVISIBLE |= {c: f"\\x{c:02x}" for c in (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F)}
-_INVISIBLE |= {c: f"\\x{c:02x}" for c in range(0x80, 0xA0)}  # C1 controls: 0x9b is a one-byte CSI
-_INVISIBLE |= {0x0A: "⏎ ", 0x0D: "␍", 0x09: " "}
+_INVISIBLE = {**TERMINAL_ESCAPES, 0x0A: "⏎ ", 0x0D: "␍", 0x09: " "}
 """Characters shown escaped in one-line renderings: line breaks (which would split the line),
 control characters, and the bidirectional controls that reorder what follows them on screen
 (a payload could make its text read as something else)."""
