@@ -218,18 +218,16 @@ class _Walker:
         on the same turns, at the same point.)
         """
         old = self._gen - 8
+        # A walked dict taken over whole (see _tree) does not touch its values' entries: they
+        # stay while it is used (those it was packed with), for when it changes again.
+        held = {f"{p}.{k}" if p else k: t.made for (p, k), t in self._trees.items() if t.gen > old and t.raw is None}
         memo = {}
+        for ctx, entries in self._memo.items():
+            floor = min(old, held.get(ctx[0], old) - 1) if held else old
+            kept = {k: e for k, e in entries.items() if e[2] > floor}
+            if kept:
+                memo[ctx] = kept
         if self._trees:
-            # A walked dict taken over whole (see _tree) does not touch its values' entries: they
-            # stay while it is used (those it was packed with), for when it changes again.
-            held = {
-                f"{p}.{k}" if p else k: t.made for (p, k), t in self._trees.items() if t.gen > old and t.raw is None
-            }
-            for ctx, entries in self._memo.items():
-                floor = min(old, held.get(ctx[0], old) - 1) if held else old
-                kept = {k: e for k, e in entries.items() if e[2] > floor}
-                if kept:
-                    memo[ctx] = kept
             trees = {}
             for at, t in self._trees.items():
                 if t.gen > old or (held and t.gen >= held.get(at[0], self._gen + 1)):
@@ -237,11 +235,6 @@ class _Walker:
                 elif t.grouped:
                     self.retired.append(t)
             self._trees = trees
-        else:
-            for ctx, entries in self._memo.items():
-                kept = {k: e for k, e in entries.items() if e[2] > old}
-                if kept:
-                    memo[ctx] = kept
         self._memo = memo
         self._paging = {k: e for k, e in self._paging.items() if e and e[-1] > old}
         self._tagged = {k: e for k, e in self._tagged.items() if e[0] > old}
