@@ -43,6 +43,11 @@ figures move by a point or two more (memory layout, hash seeds), which no pairin
 process cancels: ``--processes N`` runs the table in N processes one after another and reports
 the median of their figures with their range. Read the medians and their ranges, not single
 runs.
+
+Under the table, each recorder's wall overhead is split: how much slower the agent's own work
+(``work()``, the same calls in both runs, timed by the latency the loop measures anyway) ran
+than in its bare run. That part is spent outside the recording points, in the agent's code
+running slower after them (the caches they evicted); the rest is the points' own time.
 """
 
 from __future__ import annotations
@@ -178,9 +183,14 @@ class Again(Recorder):
     name = "none (A/A)"
 
 
-def agent_loop(rec: Recorder, steps: int) -> Generator[None, None, list[dict[str, Any]]]:
+def agent_loop(
+    rec: Recorder, steps: int, in_work: list[float] | None = None
+) -> Generator[None, None, list[dict[str, Any]]]:
     """The agent loop: identical for every recorder, deterministic. Yields after each step
-    (outside the step: no recorder's context is open then) and returns the conversation."""
+    (outside the step: no recorder's context is open then) and returns the conversation.
+
+    ``in_work``: its first item is increased by the seconds spent in ``work()`` (the LLM
+    call's latency, which the loop measures anyway: no clock read is added for it)."""
     rng = random.Random(7)
     replies = [make_reply(rng, i) for i in range(8)]
     conversation: list[dict[str, Any]] = [{"role": "user", "content": "Find me a flight from Oslo to Lisbon."}]
@@ -188,7 +198,10 @@ def agent_loop(rec: Recorder, steps: int) -> Generator[None, None, list[dict[str
         with rec.step(f"step {i}"):
             t0 = time.perf_counter()
             reply = work(conversation, replies[i % len(replies)], i)
-            rec.llm(reply, (time.perf_counter() - t0) * 1000)
+            latency = time.perf_counter() - t0
+            if in_work is not None:
+                in_work[0] += latency
+            rec.llm(reply, latency * 1000)
             calls = reply["tool_calls"]
             r1 = rec.tool("search_flights", tool_search_flights, calls[0]["arguments"])
             r2 = rec.tool("get_policy", tool_get_policy, calls[1]["arguments"])
@@ -647,7 +660,8 @@ class _TimedRun:
 
     def __init__(self, rec: Recorder, steps: int) -> None:
         self.rec = rec
-        self.loop = agent_loop(rec, steps)
+        self.in_work = [0.0]  # wall seconds in work(), the agent's own code
+        self.loop = agent_loop(rec, steps, self.in_work)
         self.left = steps
         self.wall = 0.0
         self.cpu = 0.0  # this (the main) thread's CPU time
@@ -684,6 +698,8 @@ def measure(recorders: list[Recorder], steps: int, reps: int, tmp: Path, chunk: 
     cpu: dict[str, list[float]] = {r.name: [] for r in recorders}
     base_wall: dict[str, list[float]] = {r.name: [] for r in peers}
     base_cpu: dict[str, list[float]] = {r.name: [] for r in peers}
+    # the agent's own work (work()) slower than in the bare run, over the bare run's time
+    slower: dict[str, list[float]] = {r.name: [] for r in recorders}
     verdict: dict[str, str] = {}
     for rep in range(reps + 1):  # rep 0 warms up (imports, caches) and is not counted
         k = rep % len(peers)
@@ -704,10 +720,11 @@ def measure(recorders: list[Recorder], steps: int, reps: int, tmp: Path, chunk: 
                 cpu[bare.name].append(base.cpu)
                 base_wall[rec.name].append(base.wall)
                 base_cpu[rec.name].append(base.cpu)
+                slower[rec.name].append((run.in_work[0] - base.in_work[0]) / base.wall)
             if rep == reps:
                 verdict[rec.name] = rec.verify(steps, run.conversation)
             rec.teardown()
-    results = {n: Result(wall[n], cpu[n], base_wall[n], base_cpu[n], verdict.get(n, "-")) for n in base_wall}
+    results = {n: Result(wall[n], cpu[n], base_wall[n], base_cpu[n], verdict.get(n, "-"), slower[n]) for n in base_wall}
     return {bare.name: Result(wall[bare.name], cpu[bare.name], wall[bare.name], cpu[bare.name], "-"), **results}
 
 
@@ -715,9 +732,20 @@ class Result:
     """One recorder's runs, paired with the bare loop's runs of the same repetitions."""
 
     def __init__(
-        self, wall: list[float], cpu: list[float], base_wall: list[float], base_cpu: list[float], verdict: str
+        self,
+        wall: list[float],
+        cpu: list[float],
+        base_wall: list[float],
+        base_cpu: list[float],
+        verdict: str,
+        work_slower: list[float] | None = None,
     ):
         self.wall, self.cpu, self.verdict = wall, cpu, verdict
+        self.work_slower = work_slower or []
+        """Per repetition: how much longer the agent's own work (``work()``, the same calls in
+        both runs) took than in the bare run, over the bare run's time: the part of the
+        overhead spent outside the recording points, in the agent's code running slower
+        after them (caches they evicted)."""
         # Each repetition runs every recorder once, within about a second: the ratio to the
         # bare loop of the same repetition cancels the machine's slow drifts (CPU frequency,
         # neighbours), which a difference of medians over the whole run does not.
@@ -855,7 +883,8 @@ def instructions(steps: int) -> None:
 
 
 def _figures(r: Result, steps: int) -> dict[str, Any]:
-    """One recorder's figures from one process: ms a step, overheads, their IQRs, the verdict."""
+    """One recorder's figures from one process: ms a step, overheads, their IQRs, the verdict,
+    and how much of the wall overhead is the agent's own work running slower."""
     return {
         "ms": statistics.median(r.wall) / steps * 1000,
         "wall": r.overhead(),
@@ -863,6 +892,7 @@ def _figures(r: Result, steps: int) -> dict[str, Any]:
         "cpu": r.overhead(cpu=True),
         "cpu_range": r.spread(cpu=True),
         "verdict": r.verdict,
+        "in_work": statistics.median(r.work_slower) if r.work_slower else 0.0,
     }
 
 
@@ -886,7 +916,7 @@ def in_processes(n: int, steps: int, reps: int, ablate: bool = False) -> dict[st
     out: dict[str, dict[str, Any]] = {}
     for name in runs[0]:
         each = [run[name] for run in runs]
-        fig: dict[str, Any] = {k: statistics.median(f[k] for f in each) for k in ("ms", "wall", "cpu")}
+        fig: dict[str, Any] = {k: statistics.median(f[k] for f in each) for k in ("ms", "wall", "cpu", "in_work")}
         for k in ("wall", "cpu"):
             fig[f"{k}_range"] = (min(f[k] for f in each), max(f[k] for f in each))
         fig["verdict"] = "; ".join(sorted({f["verdict"] for f in each}))
@@ -915,6 +945,13 @@ def print_table(figures: dict[str, dict[str, Any]], runs: str, overhead: str) ->
             cells.append(f"{fig[k] * 100:+.1f}% [{lo * 100:+.1f}, {hi * 100:+.1f}]")
             ratios.append(f"{fig[k] / fr[k]:.1f}" if fr[k] > 0 and name != Again.name else "-")
         print(f"| {name} | {fig['ms']:.3f} | {cells[0]} | {cells[1]} | {ratios[0]} | {ratios[1]} | {fig['verdict']} |")
+    print()
+    print(
+        "where the wall overhead goes: the agent's own work (work(), the same calls in both runs) ran slower "
+        "by (median, % of the bare loop) "
+        + ", ".join(f"{name} {fig['in_work'] * 100:+.1f}" for name, fig in figures.items() if name != "none")
+        + "; the rest is the recording points' own time"
+    )
 
 
 def all_recorders() -> list[Recorder]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,32 @@ def test_the_instruction_count_child_runs_zero_steps() -> None:
     # --instructions subtracts a 0-step run of each recorder (set-up alone) from its counted run
     proc = run_script("--child", "flightrec", "--steps", "0")
     assert proc.returncode == 0, proc.stderr
+
+
+class _SlowLlm(agent_overhead.Recorder):
+    """Sleeps in its LLM point: time outside the agent's own work."""
+
+    name = "slow llm"
+
+    def llm(self, reply: dict[str, object], latency_ms: float) -> None:
+        time.sleep(0.005)
+
+
+def test_the_agents_own_work_is_timed_apart_from_the_points(tmp_path: Path) -> None:
+    """The overhead's split: ``in_work`` sums work() alone (the LLM latency the loop measures),
+    never a recording point's time; measure() keeps, per repetition, how much slower that
+    work ran than in the bare run."""
+    in_work = [0.0]
+    t0 = time.perf_counter()
+    loop = agent_overhead.agent_loop(_SlowLlm(), 4, in_work)
+    for _ in loop:
+        pass
+    wall = time.perf_counter() - t0
+    assert 0 < in_work[0] <= wall - 4 * 0.005  # the sleeps are outside it
+    results = agent_overhead.measure([agent_overhead.Recorder(), _SlowLlm()], 4, 2, tmp_path, chunk=2)
+    assert len(results["slow llm"].work_slower) == 2
+    figures = agent_overhead._figures(results["slow llm"], 4)
+    assert figures["in_work"] < figures["wall"]  # the sleeps are the overhead, not the work
+    proc = run_script("--steps", "4", "--reps", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert "where the wall overhead goes" in proc.stdout and "flightrec " in proc.stdout.split("goes")[1]
