@@ -1,5 +1,5 @@
-"""Dump triggers: uncaught exceptions (main thread, threads, asyncio), SIGTERM, logging,
-fatal errors (faulthandler) and exit.
+"""Dump triggers: uncaught exceptions (main thread, threads, asyncio, an IPython/Jupyter
+cell), SIGTERM, logging, fatal errors (faulthandler) and exit.
 
 Every hook chains to whatever was installed before it and never swallows it. The hooks
 look up the active recorder at call time, so they survive ``stop()``/``start()`` and a
@@ -74,6 +74,31 @@ def _threading_hook(args: Any) -> None:
         _on_exception(args.exc_value, "thread", "thread-exception", "threading", thread=name)
     prev = _prev_threading_hook or threading.__excepthook__
     prev(args)
+
+
+def _post_run_cell(result: Any) -> None:
+    """IPython's ``post_run_cell`` event: a cell that raised as it ran. IPython (a Jupyter
+    kernel, the ``ipython`` shell) shows a cell's exception itself and never calls
+    ``sys.excepthook``: this is the notebook's uncaught exception. (A cell that did not
+    compile, ``error_before_exec``, ran nothing of the agent's and is left alone.)"""
+    exc = getattr(result, "error_in_exec", None)
+    if isinstance(exc, BaseException):
+        _on_exception(exc, "cell", "exception", "excepthook")
+
+
+def _install_ipython_hook() -> None:
+    """Dump on a notebook cell's exception, in a running IPython (never imported here: only
+    when the program runs under it, and at each start, since a kernel may start later)."""
+    if "ipython" in _installed or "IPython" not in sys.modules:
+        return
+    try:
+        shell = sys.modules["IPython"].get_ipython()
+        if shell is None:
+            return
+        shell.events.register("post_run_cell", _post_run_cell)
+        _installed.add("ipython")
+    except Exception:
+        pass  # (an IPython without events, or a stand-in: the other triggers still work)
 
 
 def _call_exception_handler(self: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -197,6 +222,8 @@ def install(rec: Recorder, config: Config) -> None:
         _prev_excepthook = sys.excepthook
         sys.excepthook = _excepthook
         _installed.add("excepthook")
+    if "excepthook" in wanted:
+        _install_ipython_hook()
     if "threading" in wanted and "threading" not in _installed:
         _prev_threading_hook = threading.excepthook
         threading.excepthook = _threading_hook
