@@ -319,6 +319,32 @@ class TestStreaming:
             assert [f.kind for f in rec.findings() if f.severity == "error"] == []
 
 
+class RateLimitedModel(FakeMessagesListChatModel):
+    """A chat model whose provider answers 429, as `openai.RateLimitError` (with its HTTP response)."""
+
+    def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> Any:
+        import httpx
+        import openai
+
+        request = httpx.Request("POST", "https://api.openai.com/v1/chat/completions")
+        response = httpx.Response(429, request=request)
+        raise openai.RateLimitError("Rate limit reached for gpt-test", response=response, body=None)
+
+
+class TestFailedCalls:
+    def test_a_rate_limited_model_call_has_its_status_and_origin(self, recorder: Any, handler: Any) -> None:
+        """A model call failing with HTTP 429: the llm event has the error, its class, the
+        status and the origin (transient), as a failed tool call has."""
+        pytest.importorskip("openai")
+        import openai
+
+        with pytest.raises(openai.RateLimitError):
+            RateLimitedModel(responses=[]).invoke("hi")
+        [llm] = _llm_events(recorder)
+        assert (llm.data["error_type"], llm.data["status"], llm.data["origin"]) == ("RateLimitError", 429, "transient")
+        assert llm.data["request"] == [{"role": "human", "content": "hi"}]
+
+
 class TestInterrupts:
     def test_a_human_in_the_loop_interrupt_is_not_an_error(self, recorder: Any, handler: Any) -> None:
         """A node pausing the graph with interrupt() ends its step marked benign: the recording

@@ -98,6 +98,19 @@ def origin_of(error_type: str | None, exc: BaseException | None = None) -> str |
     return None
 
 
+def status_of(exc: BaseException | None) -> int | None:
+    """The HTTP status code an exception carries (``status_code`` or ``status``, on it or on
+    its ``response``: OpenAI, Anthropic, httpx, requests errors), if any."""
+    if exc is None:
+        return None
+    try:
+        from ..agent import _status
+
+        return _status(exc)
+    except Exception:
+        return None
+
+
 def maybe_json(value: Any, limit: int = MAX_JSON) -> Any:
     """Decode a JSON string (tool arguments and results often travel as one) of at most
     ``limit`` characters; else as is."""
@@ -385,7 +398,10 @@ class SpanBridge:
     ) -> None:
         """The LLM call ``key`` ended: record ``llm`` inside its step, then ``step_end``.
 
-        A call whose start was not seen is recorded in the enclosing step, without a step.
+        A failed call carries ``error`` and ``error_type``, and, as a failed tool call does,
+        the failure's ``origin`` (``transient`` for a 429, a 5xx, a timeout...) and the HTTP
+        ``status`` when the exception has one. A call whose start was not seen is recorded in
+        the enclosing step, without a step.
         """
         rec = api._recorder
         if rec is None:
@@ -409,8 +425,15 @@ class SpanBridge:
             if response is not _MISSING and response is not None:
                 data["response"] = response
             if error is not None:
+                exc = error if isinstance(error, BaseException) else None
                 data["error"] = error_text(error)
-                data["error_type"] = error_type or (type(error).__name__ if isinstance(error, BaseException) else None)
+                data["error_type"] = error_type or (type(exc).__name__ if exc is not None else None)
+                status = status_of(exc)
+                if status is not None:
+                    data["status"] = status
+                origin = origin_of(error_type, exc)
+                if origin is not None:
+                    data["origin"] = origin
             if extra:
                 data.update(extra)
             self._emit(rec, "llm", data, ctx, error is not None)
