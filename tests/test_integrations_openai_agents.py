@@ -260,3 +260,83 @@ class TestSeveralProcessors:
             (e.data["attrs"].get("span_id"), e.data["attrs"].get("trace_id")) for e in events if e.kind == "step_start"
         ]
         assert len(spans) == len(set(spans))
+
+
+class TestToolFailures:
+    def test_a_failing_tool_is_recorded_with_its_exception_and_origin(self, recorder: Any, processor: Any) -> None:
+        """The SDK answers the model with a message and keeps only redacted text on the span; the
+        tool call still carries the exception's message, its class and its origin, as
+        `@flightrec.tool` records them."""
+
+        @function_tool
+        def reserve(city: str) -> str:
+            """Reserve a table."""
+            raise ConnectionError(f"reservation service unreachable for {city}")
+
+        model = ScriptedModel([[_call("reserve", {"city": "Oslo"}, "c1")], [_say("sorry")]])
+        asyncio.run(Runner.run(Agent(name="a", model=model, tools=[reserve]), "go"))
+        [result] = [e for e in _events(recorder) if e.kind == "tool_result"]
+        assert (result.data["error"], result.data["error_type"], result.data["origin"]) == (
+            "reservation service unreachable for Oslo",
+            "ConnectionError",
+            "transient",
+        )
+
+    def test_a_run_inside_an_except_block_does_not_take_that_exception(self, recorder: Any, processor: Any) -> None:
+        """A run started while the app handles an exception: the tool's failure is the tool's
+        own, and the steps that did not fail are not failed with the app's exception."""
+
+        @function_tool
+        def parse(text: str) -> str:
+            """Parse a text."""
+            raise ValueError("not a date")
+
+        model = ScriptedModel([[_call("parse", {"text": "x"}, "c1")], [_say("ok")]])
+        try:
+            raise KeyError("the app's own")
+        except KeyError:
+            asyncio.run(Runner.run(Agent(name="a", model=model, tools=[parse]), "go"))
+        events = _events(recorder)
+        [result] = [e for e in events if e.kind == "tool_result"]
+        assert (result.data["error_type"], result.data["origin"]) == ("ValueError", "invocation")
+        assert [e.data for e in events if e.kind == "step_end" and "error" in e.data] == []
+
+
+def _rate_limited_client() -> Any:
+    """An OpenAI client whose every request is answered 429, by a local transport."""
+    import httpx
+    import openai
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = {"error": {"message": "Rate limit reached for gpt-test", "code": "rate_limit_exceeded"}}
+        return httpx.Response(429, json=body)
+
+    transport = httpx.MockTransport(answer)
+    return openai.AsyncOpenAI(api_key="sk-test", max_retries=0, http_client=httpx.AsyncClient(transport=transport))
+
+
+class TestModelFailures:
+    @pytest.mark.parametrize("api", ["responses", "chat_completions"])
+    def test_a_rate_limited_model_call_is_a_failed_llm_call_and_fails_its_steps(
+        self, recorder: Any, processor: Any, api: str
+    ) -> None:
+        """A model call answered 429 (the SDK's real OpenAI models, a local transport): the llm
+        event has the model, the request, the error, its class, the status and the origin, and
+        every step the exception goes through ends failed with it."""
+        import openai
+        from agents import OpenAIChatCompletionsModel, OpenAIResponsesModel
+
+        cls = OpenAIResponsesModel if api == "responses" else OpenAIChatCompletionsModel
+        model = cls(model="gpt-test", openai_client=_rate_limited_client())
+        with pytest.raises(openai.RateLimitError):
+            asyncio.run(Runner.run(Agent(name="a", model=model, instructions="Be brief."), "hello"))
+        events = _events(recorder)
+        [llm] = [e for e in events if e.kind == "llm"]
+        assert llm.data["model"] == "gpt-test"
+        assert {"role": "user", "content": "hello"} in llm.data["request"]
+        assert (llm.data["error_type"], llm.data["status"], llm.data["origin"]) == ("RateLimitError", 429, "transient")
+        assert "Rate limit reached" in llm.data["error"]
+        starts = {e.span: e.data["name"] for e in events if e.kind == "step_start"}
+        ends = {starts[e.span]: e.data.get("error_type") for e in events if e.kind == "step_end"}
+        assert set(ends.values()) == {"RateLimitError"}
+        assert {"turn 1", "agent a", "Agent workflow"} <= set(ends)
