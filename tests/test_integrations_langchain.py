@@ -588,3 +588,40 @@ class TestRetries:
             (3, calls[1].call_id, True),
         ]
         assert "tool_loop" not in findings
+
+
+class TestUnknownTools:
+    def test_a_call_of_a_tool_the_graph_does_not_have_is_a_failed_call(self, recorder: Any, handler: Any) -> None:
+        """The model asks for a tool the ToolNode does not have: no tool runs (no callback),
+        the node answers with an error ToolMessage, and the recording shows a failed call
+        with the name and arguments the model gave, in the `tools` step."""
+        app = build_agent([_call("cancel_flight", {"flight": "SK123"}, "call_x"), AIMessage(content="I can't.")])
+        out = app.invoke({"messages": [HumanMessage("cancel SK123")]})
+        assert out["messages"][-1].content == "I can't."
+        events = _events(recorder)
+        [call] = [e for e in events if e.kind == "tool_call"]
+        [result] = [e for e in events if e.kind == "tool_result"]
+        assert (call.data["tool"], call.data["args"], call.data["ext_call_id"]) == (
+            "cancel_flight",
+            {"flight": "SK123"},
+            "call_x",
+        )
+        assert (result.data["call_id"], result.data["error_type"], result.data["origin"]) == (
+            call.data["call_id"],
+            "UnknownTool",
+            "invocation",
+        )
+        assert "cancel_flight is not a valid tool" in result.data["error"]
+        tools_steps = {e.span for e in events if e.kind == "step_start" and e.data["name"] == "tools"}
+        assert call.span in tools_steps and result.span == call.span
+        with flightrec.load(recorder.ring_path) as rec:
+            [stats] = [t for t in rec.tools() if t.tool == "cancel_flight"]
+            assert stats.error is not None
+
+    def test_calls_that_ran_are_recorded_once(self, recorder: Any, handler: Any) -> None:
+        """A failing tool that did run (its error ToolMessage comes from the tool's own
+        callbacks) is not recorded a second time as a call that never ran."""
+        app = build_agent([_call("book_flight", {"flight": "SK1"}, "call_b"), AIMessage(content="down")])
+        app.invoke({"messages": [HumanMessage("book SK1")]})
+        calls = [e for e in _events(recorder) if e.kind == "tool_call"]
+        assert [c.data["tool"] for c in calls] == ["book_flight"]

@@ -14,6 +14,10 @@ soon as the application imports ``langchain_core``). Runs map onto the agent voc
   (``stream_closed``);
 * tools -> ``tool_call`` / ``tool_result`` with the failure's origin; a repeated failed call
   with the same arguments in the same step is linked to it (``attempt``, ``retry_of``);
+  a call the model asked for that no tool run was seen for, answered by an error
+  ``ToolMessage`` (a LangGraph ``ToolNode`` asked for a tool it does not have), is a failed
+  call too: the name and arguments the model gave, the message as the error
+  (``UnknownTool``, origin ``invocation``, when it says so; else ``ToolMessageError``);
 * retrievers -> a step holding a ``retrieval`` event with the documents returned;
 * LangGraph state: the state a node starts from, and the graph's final state, are
   recorded as checkpoints (``langgraph:<node>#<step>``, ``langgraph:final``).
@@ -25,12 +29,13 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import BaseMessage, ToolMessage
 from pydantic import BaseModel as PydanticModel
 
 from ._bridge import Owners, SpanBridge, bounded, checkpoint, error_text, maybe_json, tail
@@ -51,6 +56,10 @@ _CHUNK_ROLES = {
 """A streamed message's ``type`` is its chunk class's name: the role of the whole message."""
 MAX_DOCUMENTS = 20
 _MAX_IN_FLIGHT = 10_000
+_MAX_ASKED = 1024
+"""Most tool calls asked for by a model and not yet run that are remembered."""
+_UNKNOWN_TOOL = "is not a valid tool"
+"""What a ToolNode's answer to a call of a tool it does not have says."""
 
 
 def _attr(obj: Any, name: str) -> Any:
@@ -254,6 +263,9 @@ class FlightrecCallbackHandler(BaseCallbackHandler):
         self._models: dict[UUID, str | None] = {}
         self._requests: dict[UUID, Any] = {}
         """Prompts of LLM calls in flight: stored with the result, one event per call."""
+        self._asked: OrderedDict[str, tuple[str, Any]] = OrderedDict()
+        """Tool call id -> (name, arguments) of the calls models asked for that no tool has
+        started yet: one answered by an error ToolMessage never ran (an unknown tool)."""
 
     def _claim(self, run_id: UUID) -> bool:
         """Whether this handler records the run starting now (no other handler did first)."""
@@ -304,6 +316,8 @@ class FlightrecCallbackHandler(BaseCallbackHandler):
         if not self._owns(run_id):
             return
         try:
+            if self._asked:
+                self._refused_calls(outputs, run_id)
             if self.checkpoints and run_id in self._graph_roots:
                 self._graph_roots.discard(run_id)
                 state = _state(outputs)
@@ -324,6 +338,41 @@ class FlightrecCallbackHandler(BaseCallbackHandler):
             self.bridge.step_end(run_id, error=error, benign=type(error).__name__ in _CONTROL_FLOW)
         except Exception:
             self._count_error()
+
+    def _refused_calls(self, outputs: Any, run_id: UUID) -> None:
+        """Record the asked-for calls that ``outputs`` answer with an error ToolMessage although
+        no tool ran for them (a ToolNode refusing a tool it does not have): failed calls."""
+        for group in outputs.values() if isinstance(outputs, dict) else (outputs,):
+            for msg in group if isinstance(group, (list, tuple)) else (group,):
+                if not isinstance(msg, ToolMessage) or msg.status != "error":
+                    continue
+                asked = self._asked.pop(msg.tool_call_id, None)
+                if asked is None:
+                    continue
+                name, args = asked
+                text = error_text(str(msg.content))
+                unknown = _UNKNOWN_TOOL in text
+                key = ("refused", run_id, msg.tool_call_id)
+                self.bridge.tool_start(key, run_id, name, args, {"ext_call_id": msg.tool_call_id})
+                self.bridge.tool_end(
+                    key,
+                    run_id,
+                    result=text,
+                    error=text,
+                    # (any other error answer: a tool run without callbacks, a middleware's refusal)
+                    error_type="UnknownTool" if unknown else "ToolMessageError",
+                    extra={"origin": "invocation"} if unknown else None,
+                )
+
+    def _remember_asked(self, response: Any) -> None:
+        """Note the tool calls a model's reply asks for (id -> name, arguments)."""
+        for gens in getattr(response, "generations", None) or ():
+            for gen in gens:
+                for call in _attr(_attr(gen, "message"), "tool_calls") or ():
+                    if isinstance(call, dict) and call.get("id"):
+                        self._asked[str(call["id"])] = (str(call.get("name")), _plain(call.get("args")))
+                        if len(self._asked) > _MAX_ASKED:
+                            self._asked.popitem(last=False)
 
     def _checkpoint(self, state: dict[str, Any], label: str, run_id: UUID) -> None:
         from ..context import current_span
@@ -396,6 +445,7 @@ class FlightrecCallbackHandler(BaseCallbackHandler):
             return
         try:
             prompt, completion, model = _usage(response)
+            self._remember_asked(response)
             request = self._requests.pop(run_id, None)
             self.bridge.llm_end(
                 run_id,
@@ -456,6 +506,8 @@ class FlightrecCallbackHandler(BaseCallbackHandler):
         try:
             args = _plain(inputs) if inputs is not None else maybe_json(input_str)
             extra = {"ext_call_id": kwargs["tool_call_id"]} if kwargs.get("tool_call_id") else None
+            if extra is not None and self._asked:
+                self._asked.pop(str(extra["ext_call_id"]), None)  # (it runs)
             self.bridge.tool_start(run_id, parent_run_id, _name(serialized, kwargs, "tool"), args, extra)
         except Exception:
             self._count_error()
