@@ -291,6 +291,30 @@ class TestStreaming:
             {"role": "ai", "content": "general kenobi"},
         ]
 
+    def test_a_streamed_call_has_its_chunk_count_and_time_to_first_chunk(self, recorder: Any, handler: Any) -> None:
+        """Tokens are not one event each: the llm event of a stream (sync or async) counts the
+        chunks the caller received and says when the first came; an invoked call has neither."""
+        import asyncio
+
+        model = GenericFakeChatModel(
+            messages=iter([AIMessage("hello there my friend"), AIMessage("general kenobi"), AIMessage("no stream")])
+        )
+        received = [c.content for c in model.stream("hi") if c.content]
+
+        async def consume() -> list[Any]:
+            return [c.content async for c in model.astream("hi") if c.content]
+
+        received_async = asyncio.run(consume())
+        model.invoke("hi")
+        streamed, streamed_async, invoked = _llm_events(recorder)
+        assert (streamed.data["stream_chunks"], streamed_async.data["stream_chunks"]) == (
+            len(received),
+            len(received_async),
+        )
+        assert 0 <= streamed.data["ttft_ms"] <= streamed.data["latency_ms"]
+        assert "stream_chunks" not in invoked.data and "ttft_ms" not in invoked.data
+        assert [e.kind for e in _events(recorder)].count("token") == 0
+
     def test_a_stream_failing_midway_keeps_the_partial_reply(self, recorder: Any, handler: Any) -> None:
         """The connection drops after three tokens: the llm event has the error and the reply
         streamed until then (what the user saw), marked partial."""
@@ -298,10 +322,11 @@ class TestStreaming:
             for _ in FlakyStream(messages=iter([])).stream("book SK123"):
                 pass
         [llm] = _llm_events(recorder)
-        assert (llm.data["error_type"], llm.data["response"], llm.data["partial"]) == (
+        assert (llm.data["error_type"], llm.data["response"], llm.data["partial"], llm.data["stream_chunks"]) == (
             "ConnectionResetError",
             {"role": "ai", "content": "Your flight SK123 is confirmed for "},
             True,
+            3,
         )
 
     def test_a_stream_the_caller_stops_reading_is_not_a_failure(self, recorder: Any, handler: Any) -> None:

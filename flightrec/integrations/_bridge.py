@@ -266,6 +266,11 @@ class SpanBridge:
         entry = self._open.get(key)
         return entry.kind if entry is not None else None
 
+    def started_ns(self, key: Hashable) -> int | None:
+        """When the open span ``key`` started (``time.perf_counter_ns``), if it is open."""
+        entry = self._open.get(key)
+        return entry.t0 if entry is not None else None
+
     def context_of(self, key: Hashable) -> tuple[int, int | None] | None:
         """The ``(step id, parent id)`` that events inside the span ``key`` belong to."""
         entry = self._open.get(key)

@@ -11,7 +11,10 @@ soon as the application imports ``langchain_core``). Runs map onto the agent voc
 * chat models and LLMs -> a step holding one ``llm`` event (model, token usage, the last
   messages of the prompt, the reply, latency, or the error); a stream that fails keeps the
   reply received until then (``partial``), one the caller closes early is not a failure
-  (``stream_closed``);
+  (``stream_closed``). Streamed tokens are not recorded one by one (an event per token
+  would put the recorder on the stream's hot path, and the reply is on the ``llm`` event
+  anyway): a streamed call's ``llm`` event carries ``stream_chunks`` (the chunks received)
+  and ``ttft_ms`` (the time from the call's start to the first one);
 * tools -> ``tool_call`` / ``tool_result`` with the failure's origin; a repeated failed call
   with the same arguments in the same step is linked to it (``attempt``, ``retry_of``);
   a call the model asked for that no tool run was seen for, answered by an error
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -263,6 +267,8 @@ class FlightrecCallbackHandler(BaseCallbackHandler):
         self._models: dict[UUID, str | None] = {}
         self._requests: dict[UUID, Any] = {}
         """Prompts of LLM calls in flight: stored with the result, one event per call."""
+        self._streams: dict[UUID, list[int]] = {}
+        """LLM run id -> [first chunk's perf_counter_ns, chunks] of a stream."""
         self._asked: OrderedDict[str, tuple[str, Any]] = OrderedDict()
         """Tool call id -> (name, arguments) of the calls models asked for that no tool has
         started yet: one answered by an error ToolMessage never ran (an unknown tool)."""
@@ -439,6 +445,41 @@ class FlightrecCallbackHandler(BaseCallbackHandler):
         except Exception:
             self._count_error()
 
+    def on_llm_new_token(
+        self,
+        token: Any,
+        *,
+        chunk: Any = None,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """A streamed chunk arrived: counted, and the first one timed (see the module docstring)."""
+        try:
+            stream = self._streams.get(run_id)
+            if stream is None:
+                if run_id not in self._models:  # (not a call this handler records)
+                    return
+                stream = self._streams[run_id] = [0, 0]
+            if not token and not _attr(_attr(chunk, "message"), "tool_call_chunks"):
+                return  # (the empty chunk that marks a stream's end)
+            if not stream[1]:
+                stream[0] = time.perf_counter_ns()
+            stream[1] += 1
+        except Exception:
+            self._count_error()
+
+    def _stream_summary(self, run_id: UUID) -> dict[str, Any] | None:
+        """``stream_chunks`` and ``ttft_ms`` of a streamed call (None for one not streamed)."""
+        stream = self._streams.pop(run_id, None) if self._streams else None
+        if stream is None or not stream[1]:
+            return None
+        out: dict[str, Any] = {"stream_chunks": stream[1]}
+        started = self.bridge.started_ns(run_id)
+        if started is not None:
+            out["ttft_ms"] = round((stream[0] - started) / 1e6, 3)
+        return out
+
     def on_llm_end(self, response: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> None:
         """An LLM call returned: ``llm`` (tokens, reply) and ``step_end``."""
         if not self._owns(run_id):
@@ -455,6 +496,7 @@ class FlightrecCallbackHandler(BaseCallbackHandler):
                 completion_tokens=completion,
                 request=_plain(tail(request)),
                 response=_reply(response),
+                extra=self._stream_summary(run_id),
             )
         except Exception:
             self._count_error()
@@ -470,11 +512,13 @@ class FlightrecCallbackHandler(BaseCallbackHandler):
             request = _plain(tail(self._requests.pop(run_id, None)))
             model = self._models.pop(run_id, None)
             partial = _partial(kwargs.get("response"))
+            extra = self._stream_summary(run_id) or {}
             if isinstance(error, GeneratorExit):  # the caller stopped reading (break, close())
-                self.bridge.llm_end(
-                    run_id, parent_run_id, model=model, request=request, response=partial, extra={"stream_closed": True}
-                )
+                extra["stream_closed"] = True
+                self.bridge.llm_end(run_id, parent_run_id, model=model, request=request, response=partial, extra=extra)
                 return
+            if partial is not None:
+                extra["partial"] = True
             self.bridge.llm_end(
                 run_id,
                 parent_run_id,
@@ -482,7 +526,7 @@ class FlightrecCallbackHandler(BaseCallbackHandler):
                 request=request,
                 response=partial,
                 error=error,
-                extra={"partial": True} if partial is not None else None,
+                extra=extra or None,
             )
         except Exception:
             self._count_error()
