@@ -322,6 +322,9 @@ def build_spans(rec: Recording, progress: Progress | None = None) -> SpanTree:
     start_ns = int(meta.get("start_ns") or 0)
     spans: dict[SpanKey, SpanNode] = {}
     loose: dict[int | None, list[Event]] = {}
+    in_call: dict[SpanKey, SpanKey] = {}
+    """A step (or tool call) an integration started inside a tool call (``in_call``: a
+    sub-agent run by the tool) -> that call's span, its parent when the call is there."""
     first_ts: int | None = None
     last_ts = 0
     n = 0
@@ -350,6 +353,9 @@ def build_spans(rec: Recording, progress: Progress | None = None) -> SpanTree:
                     ("step", ev.parent) if ev.parent is not None else None,
                     dict(data),
                 )
+                attrs = data.get("attrs")
+                if isinstance(attrs, dict) and isinstance(attrs.get("in_call"), int):
+                    in_call[key] = ("tool", attrs["in_call"])
         elif kind == "step_end" and ev.span is not None:
             key = ("step", ev.span)
             node = spans.get(key)
@@ -373,6 +379,8 @@ def build_spans(rec: Recording, progress: Progress | None = None) -> SpanTree:
             spans[key] = SpanNode(
                 key, "tool", str(data.get("tool", "tool")), ev.ts_ns, None, ev.seq, ev.thread, step_of, dict(data)
             )
+            if isinstance(data.get("in_call"), int):
+                in_call[key] = ("tool", data["in_call"])
         elif kind == "tool_result" and isinstance(data.get("call_id"), int):
             key = ("tool", data["call_id"])
             node = spans.get(key)
@@ -426,6 +434,9 @@ def build_spans(rec: Recording, progress: Progress | None = None) -> SpanTree:
     for sid, evs in loose.items():
         owner = spans.get(("step", sid)) if sid is not None else None
         (owner or root).events.extend(evs)
+    for key, call in in_call.items():
+        if call in spans and not _above(spans, call, key):  # (a crafted file's cycle: not followed)
+            spans[key].parent = call
     for node in spans.values():
         if node.parent is None or node.parent not in spans:
             node.parent = root.key
@@ -446,6 +457,19 @@ def build_spans(rec: Recording, progress: Progress | None = None) -> SpanTree:
         root.start_ns = min(root.start_ns, node.start_ns)
     ordered = sorted(spans.values(), key=lambda s: (s.start_ns, s.seq))
     return SpanTree(root, ordered, pid, start_ns, meta)
+
+
+def _above(spans: dict[SpanKey, SpanNode], start: SpanKey, key: SpanKey) -> bool:
+    """Whether ``key`` is ``start`` or one of its ancestors."""
+    seen: set[SpanKey] = set()
+    cur: SpanKey | None = start
+    while cur is not None and cur not in seen:
+        if cur == key:
+            return True
+        seen.add(cur)
+        node = spans.get(cur)
+        cur = node.parent if node is not None else None
+    return False
 
 
 def _llm_step(node: SpanNode | None) -> SpanNode | None:

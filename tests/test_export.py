@@ -392,6 +392,45 @@ class TestSpanTree:
         assert otlp_chat.parent.span_id == otlp_agent.context.span_id
         assert otlp_agent.parent.span_id == otlp_root.context.span_id
 
+    def test_a_run_inside_a_tool_call_is_nested_under_the_call(self, recorder: Any) -> None:
+        """An integration's span started inside a tool call (a sub-agent run by the tool) is a
+        child of the tool call's span in exports, not a sibling of it."""
+        from flightrec.integrations._bridge import SpanBridge
+
+        bridge = SpanBridge("test")
+        bridge.step_start("turn", None, "turn 1")
+        bridge.tool_start("call", "turn", "delegate", {"q": "hi"})
+        bridge.step_start("inner", "call", "agent inner")
+        bridge.tool_start("inner_call", "inner", "lookup", {})
+        bridge.tool_end("inner_call", result="found")
+        bridge.step_end("inner")
+        bridge.tool_end("call", result="done")
+        bridge.step_end("turn")
+        path = flightrec.dump(reason="test")
+        assert path is not None
+        with flightrec.load(path) as rec:
+            tree = {node.name: node for node in export.build_spans(rec).spans}
+            otlp = {span.name: span for span in export.otlp_spans(rec)}
+        assert tree["agent inner"].parent == tree["delegate"].key
+        assert tree["lookup"].parent == tree["agent inner"].key
+        assert tree["delegate"].parent == tree["turn 1"].key
+        assert otlp["agent inner"].parent.span_id == otlp["execute_tool delegate"].context.span_id
+
+    def test_a_step_claiming_to_run_in_a_call_it_holds_is_not_a_cycle(self, recorder: Any) -> None:
+        """A crafted recording: a step says it runs inside a tool call recorded inside it. The
+        tree stays a tree (the claim is ignored) and exports finish."""
+        with flightrec.step("odd", in_call=999):
+            flightrec.record("tool_call", tool="t", call_id=999, args=None)
+            flightrec.record("tool_result", tool="t", call_id=999, result=1, latency_ms=1.0)
+        path = flightrec.dump(reason="test")
+        assert path is not None
+        with flightrec.load(path) as rec:
+            tree = export.build_spans(rec)
+            doc = export.chrome_trace(rec)
+        by_name = {node.name: node for node in tree.spans}
+        assert (by_name["odd"].parent, by_name["t"].parent) == (tree.root.key, by_name["odd"].key)
+        check_trace_events(doc)
+
     def test_a_task_that_outlives_its_step_keeps_its_own_end(self, recorder: Any) -> None:
         """A step whose task runs on after the step that started it ends: exported with its own
         duration (it was cut at its parent's end), and the chrome trace still pairs."""

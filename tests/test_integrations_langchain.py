@@ -650,3 +650,41 @@ class TestUnknownTools:
         app.invoke({"messages": [HumanMessage("book SK1")]})
         calls = [e for e in _events(recorder) if e.kind == "tool_call"]
         assert [c.data["tool"] for c in calls] == ["book_flight"]
+
+
+class TestSubGraphs:
+    def test_a_graph_run_inside_a_tool_is_nested_under_the_tool_call(self, recorder: Any, handler: Any) -> None:
+        """A tool that invokes another LangGraph agent: the inner graph's step says which call it
+        runs in, and the exported span tree has it under that tool call."""
+        from flightrec.export import build_spans
+
+        inner = build_agent([AIMessage(content="inner answer")])
+
+        @tool
+        def research(topic: str) -> str:
+            """Research a topic with a sub-agent."""
+            return str(inner.invoke({"messages": [HumanMessage(topic)]})["messages"][-1].content)
+
+        model = FakeMessagesListChatModel(responses=[_call("research", {"topic": "x"}, "c1"), AIMessage("done")])
+
+        def agent(state: MessagesState) -> dict[str, Any]:
+            return {"messages": [model.invoke(state["messages"])]}
+
+        graph = StateGraph(MessagesState)
+        graph.add_node("agent", agent)
+        graph.add_node("tools", ToolNode([research]))
+        graph.add_edge(START, "agent")
+        graph.add_conditional_edges("agent", tools_condition)
+        graph.add_edge("tools", "agent")
+        assert graph.compile().invoke({"messages": [HumanMessage("go")]})["messages"][-1].content == "done"
+        events = _events(recorder)
+        [call] = [e for e in events if e.kind == "tool_call"]
+        [nested] = [e for e in events if e.kind == "step_start" and "in_call" in e.data["attrs"]]
+        assert (nested.data["name"], nested.data["attrs"]["in_call"], nested.data["attrs"]["in_tool"]) == (
+            "LangGraph",
+            call.data["call_id"],
+            "research",
+        )
+        with flightrec.load(recorder.ring_path) as rec:
+            tree = {node.key: node for node in build_spans(rec).spans}
+        assert tree[("step", nested.span)].parent == ("tool", call.data["call_id"])

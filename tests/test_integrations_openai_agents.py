@@ -340,3 +340,35 @@ class TestModelFailures:
         ends = {starts[e.span]: e.data.get("error_type") for e in events if e.kind == "step_end"}
         assert set(ends.values()) == {"RateLimitError"}
         assert {"turn 1", "agent a", "Agent workflow"} <= set(ends)
+
+
+class TestSubAgents:
+    def test_an_agent_run_inside_a_tool_is_nested_under_the_tool_call(self, recorder: Any, processor: Any) -> None:
+        """A tool that runs another agent: the inner run's first step says which call it runs in,
+        and the exported span tree has it under that tool call, not beside it."""
+        from flightrec.export import build_spans
+
+        inner = Agent(name="researcher", model=ScriptedModel([[_say("found it")]]))
+
+        @function_tool
+        async def research(topic: str) -> str:
+            """Research a topic with a sub-agent."""
+            return str((await Runner.run(inner, topic)).final_output)
+
+        model = ScriptedModel([[_call("research", {"topic": "fjords"}, "c1")], [_say("done")]])
+        asyncio.run(Runner.run(Agent(name="lead", model=model, tools=[research]), "go"))
+        events = _events(recorder)
+        [call] = [e for e in events if e.kind == "tool_call"]
+        nested = [e for e in events if e.kind == "step_start" and "in_call" in e.data["attrs"]]
+        assert [(e.data["attrs"]["in_call"], e.data["attrs"]["in_tool"]) for e in nested] == [
+            (call.data["call_id"], "research")
+        ]
+        with flightrec.load(recorder.ring_path) as rec:
+            tree = {node.key: node for node in build_spans(rec).spans}
+        agent_step = next(n for n in tree.values() if n.name == "agent researcher")
+        ancestors = []
+        key = agent_step.parent
+        while key in tree:
+            ancestors.append(key)
+            key = tree[key].parent
+        assert ("tool", call.data["call_id"]) in ancestors

@@ -16,6 +16,11 @@ Events are attributed to their step by setting :data:`flightrec.context.current_
 each ``record`` call, so integration steps and ``with flightrec.step(...)`` steps form one
 tree: a span whose parent is unknown to the bridge hangs under the innermost open
 ``flightrec.step`` of the context that started it.
+
+A tool call is not a step: a span started inside one (a sub-agent or a graph run by the
+tool) is a step of the tool call's own step, and says which call it runs in:
+``attrs.in_call`` (the call id) and ``attrs.in_tool`` on its ``step_start`` (``in_call`` on
+the ``tool_call`` of a tool called by a tool). Exports nest it under the tool call's span.
 """
 
 from __future__ import annotations
@@ -197,7 +202,7 @@ class Owners:
 class _Open:
     """One span in flight."""
 
-    __slots__ = ("args_known", "attempt", "call_id", "ctx", "ext", "kind", "name", "rkey", "t0", "tool")
+    __slots__ = ("args_known", "attempt", "call_id", "ctx", "ext", "in_call", "kind", "name", "rkey", "t0", "tool")
 
     def __init__(self, kind: str, ctx: tuple[int, int | None] | None, name: str) -> None:
         self.kind = kind
@@ -213,6 +218,8 @@ class _Open:
         self.rkey: tuple[Any, ...] | None = None
         self.ext: Any = None
         """The framework's own id of the call (the model's tool call id), if any."""
+        self.in_call: tuple[int, str] | None = None
+        """(call id, tool) of the tool call a pass-through span runs in, if any."""
 
 
 class SpanBridge:
@@ -246,6 +253,18 @@ class SpanBridge:
             if parent is not None:
                 return parent.ctx
         return current_span.get()
+
+    def _call_of(self, parent_key: Hashable | None) -> tuple[int, str] | None:
+        """(call id, tool) of the tool call that the parent span is, or runs in (through spans
+        that record nothing), if any."""
+        if parent_key is None:
+            return None
+        parent = self._open.get(parent_key)
+        if parent is None:
+            return None
+        if parent.kind == "tool":
+            return parent.call_id, parent.tool
+        return parent.in_call if parent.kind == "pass" else None
 
     def _track(self, key: Hashable, entry: _Open) -> None:
         with self._lock:
@@ -304,9 +323,12 @@ class SpanBridge:
             sid = next(_span_ids)
             entry = _Open(kind, (sid, outer[0] if outer is not None else None), name)
             self._track(key, entry)
-            step_attrs = {"source": self.source}
+            step_attrs: dict[str, Any] = {"source": self.source}
             if attrs:
                 step_attrs.update(attrs)
+            call = self._call_of(parent_key)
+            if call is not None:
+                step_attrs["in_call"], step_attrs["in_tool"] = call
             self._emit(rec, "step_start", {"name": name, "attrs": step_attrs}, entry.ctx)
         except Exception:
             rec.errors += 1
@@ -369,7 +391,9 @@ class SpanBridge:
         """A span that records nothing itself (a hidden internal run); its children go up."""
         if api._recorder is None:
             return
-        self._track(key, _Open("pass", self._enclosing(parent_key), ""))
+        entry = _Open("pass", self._enclosing(parent_key), "")
+        entry.in_call = self._call_of(parent_key)
+        self._track(key, entry)
 
     def forget(self, key: Hashable) -> None:
         """Drop a span without recording its end."""
@@ -491,6 +515,9 @@ class SpanBridge:
                     data["retry_of"] = prev[0]
             if extra:
                 data.update(extra)
+            outer = self._call_of(parent_key)
+            if outer is not None:
+                data["in_call"] = outer[0]
             self._track(key, entry)
             self._emit(rec, "tool_call", data, ctx)
             entry.t0 = _perf_ns()
