@@ -980,8 +980,7 @@ typedef struct {
 
 static PyObject *walk_dict(DictWalk *w, WalkCfg *cfg, PyObject *red, PyObject *d, PyObject *path,
                            Py_ssize_t depth, PyObject *active);
-static int digits_may(PyObject *text);
-static int light_may(PyObject *text, PyObject *words);
+static int rule_may(PyObject *text, PyObject *words);
 static int words_ok(PyObject *words);
 
 /* redact.redactor._CACHE_MAX_ENTRY, _CACHE_MAX_CHARS and redact.patterns._ID_MAX_LEN (tests check that they agree). */
@@ -1010,7 +1009,7 @@ attr_ssize(PyObject *obj, PyObject *name)
 static int
 clean_text(PyObject *red, const WalkCfg *cfg, PyObject *walk_cache, PyObject *text)
 {
-    if (!cfg->prefilter || digits_may(text) || light_may(text, cfg->words)) {
+    if (!cfg->prefilter || rule_may(text, cfg->words)) {
         return 0;
     }
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
@@ -1484,7 +1483,7 @@ enc_value(DictWalk *w, WalkCfg *cfg, PyObject *red, PyObject *cache, PyObject *v
 {
     if (PyUnicode_CheckExact(v)) {
         Py_ssize_t n = PyUnicode_GET_LENGTH(v);
-        if (n <= SCAN_FIRST_MAX && n <= cfg->max_str && cfg->prefilter && !digits_may(v) && !light_may(v, cfg->words)) {
+        if (n <= SCAN_FIRST_MAX && n <= cfg->max_str && cfg->prefilter && !rule_may(v, cfg->words)) {
             /* Short, and no rule can match it: clean, whatever the cache holds (which could
              * only be the text itself). Both scans cost less than hashing it for a lookup. */
             return mb_str(b, v) < 0 ? ENC_ERROR : ENC_DONE;
@@ -1655,9 +1654,11 @@ is_upper_or_digit(Py_UCS4 c)
  *   space) four characters of [A-Z0-9];
  * - IPv4: three dots, each between two digits;
  * - SSN, phones, cards: at least 9 digits in one run of digits and " -.()" (their
- *   separators) or no-break spaces (U+00A0, U+202F: phones take them too).
+ *   separators).
  *
  * ``\d`` is Unicode-aware in these patterns, so "digit" means any decimal digit here.
+ * The rules read a text in its folded form (no-break spaces as spaces, full-width digits as
+ * ASCII ones): rule_may tests that form, and the Redactor passes it.
  */
 static int
 digits_may(PyObject *text)
@@ -1689,7 +1690,7 @@ digits_may(PyObject *text)
                 }
             }
         }
-        else if (c == ' ' || c == '-' || c == '.' || c == '(' || c == ')' || c == 0xA0 || c == 0x202F) {
+        else if (c == ' ' || c == '-' || c == '.' || c == '(' || c == ')') {
             if (c == '.' && i > 0 && i + 1 < n && is_decimal(PyUnicode_READ(kind, data, i - 1)) &&
                 is_decimal(PyUnicode_READ(kind, data, i + 1)) && ++dots >= 3) {
                 return 1;
@@ -2024,6 +2025,54 @@ light_may(PyObject *text, PyObject *words)
 #undef PRECEDES
 }
 
+/* ---------------------------------------------------------------- folded forms */
+
+/* The ASCII form the rules read a character as (redact.patterns._FOLD): the full-width
+ * forms U+FF01-FF5E as CJK text writes digits, '+', '-' and the rest, and the no-break and
+ * ideographic spaces (U+00A0, U+202F, U+3000) that group digits; any other character as is. */
+static inline Py_UCS4
+fold_char(Py_UCS4 c)
+{
+    if (c >= 0xFF01 && c <= 0xFF5E) {
+        return c - 0xFEE0;
+    }
+    return c == 0xA0 || c == 0x202F || c == 0x3000 ? ' ' : c;
+}
+
+/* Whether any rule may match ``text`` (digits_may or light_may), read as the rules read it:
+ * a text holding characters to fold is tested in its folded form (a copy; only such text
+ * pays for it, an ASCII text is tested as it is). Never fails: without memory for the copy,
+ * the answer is "may" and the Python scan decides. */
+static int
+rule_may(PyObject *text, PyObject *words)
+{
+    if (!PyUnicode_IS_ASCII(text)) {
+        Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+        int kind = PyUnicode_KIND(text);
+        const void *data = PyUnicode_DATA(text);
+        Py_ssize_t first = 0;
+        while (first < n && fold_char(PyUnicode_READ(kind, data, first)) == PyUnicode_READ(kind, data, first)) {
+            first++;
+        }
+        if (first < n) {
+            PyObject *folded = PyUnicode_New(n, PyUnicode_MAX_CHAR_VALUE(text));
+            if (folded == NULL) {
+                PyErr_Clear();
+                return 1;
+            }
+            int fkind = PyUnicode_KIND(folded);
+            void *fdata = PyUnicode_DATA(folded);
+            for (Py_ssize_t i = 0; i < n; i++) {
+                PyUnicode_WRITE(fkind, fdata, i, fold_char(PyUnicode_READ(kind, data, i)));
+            }
+            int may = digits_may(folded) || light_may(folded, words);
+            Py_DECREF(folded);
+            return may;
+        }
+    }
+    return digits_may(text) || light_may(text, words);
+}
+
 /* The (text, words=None) arguments of light_may_match and no_rule_can_match; 0 if bad. */
 static int
 prefilter_args(PyObject *const *args, Py_ssize_t nargs, const char *name, PyObject **words)
@@ -2058,7 +2107,7 @@ no_rule_can_match(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t
     if (!prefilter_args(args, nargs, "no_rule_can_match", &words)) {
         return NULL;
     }
-    return PyBool_FromLong(!digits_may(args[0]) && !light_may(args[0], words));
+    return PyBool_FromLong(!rule_may(args[0], words));
 }
 
 static PyMethodDef module_methods[] = {

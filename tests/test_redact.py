@@ -121,6 +121,29 @@ class TestCorpus:
                 wrong.append((case.category, case.text))
         assert len(wrong) <= 10, wrong[:5]
 
+    @pytest.mark.parametrize(
+        "variant",
+        [
+            pytest.param(str.maketrans({c: chr(ord(c) + 0xFEE0) for c in "0123456789+-().,:"}), id="full-width"),
+            pytest.param(str.maketrans({" ": "\u00a0"}), id="nbsp"),
+            pytest.param(str.maketrans({" ": "\u202f"}), id="narrow-nbsp"),
+            pytest.param(str.maketrans({" ": "\u3000"}), id="ideographic-space"),
+        ],
+    )
+    def test_wide_forms_as_the_ascii_ones(self, variant: dict[int, str]) -> None:
+        """The corpus in full-width digits and punctuation, or with no-break or ideographic spaces:
+        every look-alike still unchanged, every planted number found as in its ASCII form."""
+        r = Redactor(key=KEY)
+        changed, missed = [], []
+        for case in bench.build_corpus(1234):
+            text = case.text.translate(variant)
+            out = r.redact_text(text)
+            if not case.pii and out != text:
+                changed.append((case.category, text, out))
+            elif case.category in ("phone", "card", "ssn", "ipv4", "iban") and case.planted.translate(variant) in out:
+                missed.append((case.category, text))
+        assert (changed[:3], missed[:3]) == ([], [])
+
 
 # ---------------------------------------------------------------------------
 # Hand-written cases
@@ -161,6 +184,22 @@ POSITIVE = [
     ("phone", "US +1\u00a0202\u00a0555\u00a00143", "555\u00a00143"),
     ("phone", "Berlin 0049\u00a030\u00a01234567, London 020\u202f7946\u202f0958", "1234567"),
     ("phone", "Berlin 0049\u00a030\u00a01234567, London 020\u202f7946\u202f0958", "7946\u202f0958"),
+    # full-width forms (U+FF01-FF5E, as CJK text writes digits) and no-break or ideographic
+    # spaces are read as their ASCII forms, so wherever that form is one, they are one
+    ("phone", "call me at ＋４９ ３０ １２３４５６７８ today", "１２３４５６７８"),
+    ("phone", "電話：（０３）１２３４－５６７８まで", "１２３４－５６７８"),
+    ("phone", "携帯 ０９０－１２３４－５６７８", "１２３４－５６７８"),
+    ("phone", "ＵＳ\u3000＋１\u3000２０２\u3000５５５\u3000０１４３", "５５５"),
+    ("phone", "call (415)\u00a0555\u00a02671 now", "555\u00a02671"),
+    ("phone", "call (415)\u202f555\u202f2671 or 415\u00a0555\u00a02672", "555\u202f2671"),
+    ("phone", "call (415)\u202f555\u202f2671 or 415\u00a0555\u00a02672", "555\u00a02672"),
+    ("card", "card ４１１１ １１１１ １１１１ １１１１ ok", "１１１１ １１１１"),
+    ("card", "カード番号：４１１１－１１１１－１１１１－１１１１です", "１１１１－１１１１"),
+    ("card", "番号\u3000４１１１\u3000１１１１\u3000１１１１\u3000１１１１", "１１１１\u3000１１１１"),
+    ("card", "card 4111\u00a01111\u00a01111\u00a01111 ok", "1111\u00a01111"),
+    ("card", "carte 5555\u202f5555\u202f5555\u202f4444.", "5555\u202f4444"),
+    ("ssn", "SSN １２３－４５－６７８９", "６７８９"),
+    ("secret", "password:\u00a0hunter2 now", "hunter2"),
     ("phone", "2024-06-01 202-555-0143", "555-0143"),
     ("phone", "2024-06-01 +4420794609581", "4420794609581"),
     ("phone", "2024-06-01T12:34 202-555-0143", "555-0143"),
@@ -312,6 +351,13 @@ NEGATIVE = [
     "montant : 1\u00a0234\u00a0567,89\u00a0€, solde : +1\u00a0234\u00a0567,89 €, écart +1 234 567,89",
     "gain +12\u202f345\u202f678 €, +12 345 678 EUR, total 12\u00a0345\u00a0678\u00a0901 €",
     "population 67\u00a0390\u00a0000 habitants; lot 05\u00a012\u00a023\u00a034\u00a045\u00a056",
+    # full-width numbers that are no phone or card in their ASCII form either: amounts, dates,
+    # times, a Luhn-failing card, ids glued to letters, versions, flight numbers
+    "合計 ４５，０００円（税込）、２０２６年１１月２７日 １２：３４：５６、￥１，２３４，５６７",
+    "４１１１ １１１１ １１１１ １１１２ と ４１１１－１１１１－１１１１－１１１２",
+    "ＯＲＤ－２０２４－０００１２３、ｖ１．２．３．４、ＮＨ２０５便　１０：３０発、ゲート　１２",
+    "予約番号\u3000１２３４５６７８９０１２３、残高 ＋１ ２３４ ５６７，８９ €、＋１２\u3000３４５\u3000６７８ EUR",
+    "order\u00a01234\u00a05678\u00a09012\u00a03456, 12\u00a0h\u00a030, 1\u202f234\u202f567\u202f890",
     # documentation placeholders of the prefixed tokens: one character repeated
     "glpat-xxxxxxxxxxxxxxxxxxxx glrt-XXXXXXXXXXXXXXXXXXXXXXXX hf_XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
     "npm_" + "x" * 36 + " whsec_" + "x" * 32 + " ya29." + "x" * 40 + " pypi-AgE" + "X" * 60,

@@ -77,6 +77,14 @@ FRAGMENTS = [
     "https://user:pw@host.io/x",
     "2024-06-01 202-555-0143",
     "v1.2.3.4",
+    "＋４９ ３０ １２３４５６７８",
+    "４１１１ １１１１ １１１１ １１１１",
+    "４１１１\u3000１１１１\u3000１１１１\u3000１１１２",
+    "(415)\u00a0555\u00a02671",
+    "4111\u202f1111\u202f1111\u202f1111",
+    "４５，０００円",
+    "２０２６年１１月２７日",
+    "ｊａｎｅ＠ｅｘａｍｐｌｅ．ｃｏｍ",
     "\\n",
     " ",
     "-",
@@ -89,7 +97,7 @@ FRAGMENTS = [
 agent_text = st.one_of(
     st.lists(st.sampled_from(FRAGMENTS), max_size=12).map("".join),
     st.lists(st.sampled_from(FRAGMENTS), max_size=8).map(" ".join),
-    st.text(alphabet="0123456789abcdefABCDEF:. -+()@\\n١éü用户例\u0301", max_size=80),
+    st.text(alphabet="0123456789abcdefABCDEF:. -+()@\\n١éü用户例\u0301０４＋－（）\u00a0\u3000", max_size=80),
 )
 
 
@@ -290,24 +298,27 @@ DIGIT_PIECES = [
 digit_text = st.one_of(
     st.lists(st.sampled_from(FRAGMENTS + DIGIT_PIECES), max_size=10).map("".join),
     st.lists(st.sampled_from(DIGIT_PIECES), max_size=6).map(" ".join),
-    st.text(alphabet="0123456789 .-()ABDEGKSWZ:x١\u00a0\u202f", max_size=60),
+    st.text(alphabet="0123456789 .-()ABDEGKSWZ:x١\u00a0\u202f\u3000０１４９＋－（）．", max_size=60),
 )
 
 
 def assert_scan_equals_full_loop(text: str, config: RedactConfig | None = None) -> None:
-    """Redactor._scan (with its prefilters) gives what the Python loop gives with the full pattern."""
+    """Redactor._scan (with its prefilters) gives what the Python loop gives with the full
+    pattern, on the text's folded form (full-width forms and no-break spaces as ASCII)."""
     r = Redactor(config, key=KEY)
     want_hits: list[str] = []
-    first = r._scanner.search(text)  # type: ignore[union-attr]
+    folded = patterns._folded(text)
+    first = r._scanner.search(folded or text)  # type: ignore[union-attr]
     want = None
     if first is not None:
         want = patterns._python_match_loop(
-            text,
+            folded or text,
             first,
             r._scanner.search,  # type: ignore[union-attr]
             python_handlers(r._handlers),
             pseudonym._python_keyed(KEY),
             want_hits,
+            text,
         )
     out, hits = r._scan(text)
     assert (out, list(hits)) == (text if want is None else want, want_hits)
@@ -466,7 +477,10 @@ EXTRA_KEY_PIECES = ["ssn_last4=1234", "SsnLast4", "SSN-LAST4", "ssn", "last4: ",
 light_text = st.one_of(
     st.lists(st.sampled_from(LIGHT_PIECES + FRAGMENTS), max_size=10).map("".join),
     st.lists(st.sampled_from(LIGHT_PIECES), max_size=6).map(" ".join),
-    st.text(alphabet="-:_@%+(zZAJBbeyksxorhgtpuizIKS/.04af \\n=\"'PWDdnwlGfm29c", max_size=60),
+    st.text(
+        alphabet="-:_@%+(zZAJBbeyksxorhgtpuizIKS/.04af \\n=\"'PWDdnwlGfm29c" + "＋（：＝ｐｗ４\u00a0\u3000",
+        max_size=60,
+    ),
 )
 
 
@@ -735,6 +749,21 @@ class TestDictWalk:
         }
         assert scanned[-1] == "two clean text" and full._old == {"one clean text": "one clean text"}
 
+    def test_folded_forms_are_tested_as_the_rules_read_them(self, scanned: list[str]) -> None:
+        """A text with full-width forms or no-break spaces is tested in its ASCII form: CJK prose
+        full of full-width punctuation and numbers still needs no Python call, and a full-width
+        or no-break-grouped card is scanned and replaced."""
+        r = Redactor(key=KEY)
+        prose = "合計 ４５，０００円（税込）、２０２６年１１月２７日　１２：３４：５６、ＮＨ２０５便"
+        cards = [
+            "番号\u3000４１１１\u3000１１１１\u3000１１１１\u3000１１１１",
+            "card 4111\u202f1111\u202f1111\u202f1111",
+        ]
+        out = r.redact({"prose": prose, "a": cards[0], "b": cards[1]})
+        assert out["prose"] == prose and prose not in scanned and all(c in scanned for c in cards)  # (and keys)
+        assert out["a"].startswith("番号\u3000<CARD:") and out["b"].startswith("card <CARD:")
+        assert r.clean_test()(prose) and not any(r.clean_test()(c) for c in cards)  # type: ignore[misc]
+
     def test_a_clean_text_needs_no_python_call_with_extra_keys(self, scanned: list[str]) -> None:
         """A user's extra key names keep the shortcut: the C tests know them, so a clean text is not
         scanned and one that holds such a name is (as it would with a built-in name)."""
@@ -901,6 +930,15 @@ PARITY_CASES = [
         "020\u202f7946\u202f0958",
     ),
     *("001 00000", "0049 30 12", "0049 30 123", "+49 30 12", "+49 30 123"),
+    # full-width forms and no-break or ideographic spaces, read as their ASCII forms
+    "call me at ＋４９ ３０ １２３４５６７８ today",
+    "card ４１１１ １１１１ １１１１ １１１１ ok",
+    "（０３）１２３４－５６７８",
+    "４１１１\u3000１１１１\u3000１１１１\u3000１１１１",
+    *("call (415)\u00a0555\u00a02671 now", "4111\u00a01111\u00a01111\u00a01111"),
+    *("合計 ４５，０００円（税込）", "２０２６年１１月２７日 １２：３４：５６"),
+    *("＋１ ２３４ ５６７，８９ €", "ｖ１．２．３．４", "ｐａｓｓｗｏｒｄ＝ｈｕｎｔｅｒ２"),
+    *("送信先 ｊａｎｅ＠ｅｘａｍｐｌｅ．ｃｏｍ", "password:\u00a0hunter2 now", "１２３－４５－６７８９"),
 ]
 
 

@@ -387,3 +387,33 @@ class TestNoBreakSpaces:
         blob = _decompressed(got.path) + _decompressed(Path(rec.ring_path))
         for phone in self.PHONES:
             assert phone.encode() not in blob and phone[-8:].encode() not in blob, phone
+
+
+class TestFullWidthAndNoBreakGroups:
+    """Phones and cards in full-width digits (CJK text) or grouped by no-break spaces are replaced
+    in events and LLM calls; full-width amounts, dates and times around them are kept."""
+
+    PHONE = "＋４９ ３０ １２３４５６７８"
+    CARD = "４１１１ １１１１ １１１１ １１１１"
+    US_PHONE = "(415)\u00a0555\u00a02671"
+    NBSP_CARD = "4111\u00a01111\u00a01111\u00a01111"
+    PROSE = "合計 ４５，０００円（税込）、２０２６年１１月２７日 １２：３４：５６"
+
+    def test_never_reach_the_ring_or_the_dump(self, rec: Any, walk: str) -> None:
+        flightrec.record("note", phone=f"call me at {self.PHONE} today", card=f"カード {self.CARD}", prose=self.PROSE)
+        flightrec.llm(
+            model="m",
+            request={"messages": [{"role": "user", "content": f"call {self.US_PHONE} now, card {self.NBSP_CARD} ok"}]},
+            response=f"{self.PROSE}。電話 {self.PHONE}",
+        )
+        got = recorded()
+        [note] = [e for e in got.events() if e.kind == "note"]
+        assert note.data["phone"].startswith("call me at <PHONE:") and note.data["phone"].endswith("> today")
+        assert note.data["card"].startswith("カード <CARD:") and note.data["prose"] == self.PROSE
+        [llm] = [e for e in got.events() if e.kind == "llm"]
+        content = llm.data["request"]["messages"][0]["content"]
+        assert content.startswith("call <PHONE:") and " now, card <CARD:" in content and content.endswith("> ok")
+        assert llm.data["response"].startswith(self.PROSE + "。電話 <PHONE:")
+        blob = _decompressed(got.path) + _decompressed(Path(rec.ring_path))
+        for value in (self.PHONE, self.CARD, self.US_PHONE, self.NBSP_CARD):
+            assert value.encode() not in blob and value[-6:].encode() not in blob, value

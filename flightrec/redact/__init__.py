@@ -68,12 +68,16 @@ not UTF-8 (Latin-1 text, binary framing around a text field) pass the scan as
 lone surrogates (``surrogateescape``) and come back unchanged, so only the
 replaced values differ from the input, still as ``bytes``.
 
+Full-width forms (U+FF01-FF5E: ``＋４９ ３０ １２３４５６７８``, ``４１１１ １１１１ …``) and
+no-break or ideographic spaces (U+00A0, U+202F, U+3000) are read as their ASCII forms,
+character for character: a value written with them is replaced where its ASCII form would
+be, and only there (the C prefilters test that form too).
+
 Known gaps, by design (to keep false positives near zero): phone numbers
-without any separator or ``+`` (indistinguishable from ids and epochs), written in
-full-width digits (``０３－１２３４－５６７８``: no rule is triggered by them), or in the
-North American forms grouped by no-break spaces (the ``+``, ``00``, trunk-0 and French
-forms take U+00A0 and U+202F; a ``+`` and thousands then a decimal comma or a currency,
-``+1 234 567,89 €``, is an amount), SSNs
+without any separator or ``+`` (indistinguishable from ids and epochs), national
+numbers with a one-digit area code after the trunk 0 (``03-1234-5678``, however wide its
+digits), a ``+`` and thousands then a decimal comma or a currency
+(``+1 234 567,89 €``, an amount, not a phone), SSNs
 written with spaces, lower-case IBANs, URL passwords containing a raw ``/``,
 generic high-entropy strings without a known prefix, and names or postal
 addresses (no NER). Numbers glued to a letter or preceded by ``-``/``.``

@@ -77,9 +77,12 @@ def iban_ok(iban: str) -> bool:
 
 
 def _ndigits(span: str) -> int:
-    """Count the digits of a span made of digits and ' .-()' separators (and no-break spaces)."""
-    n = len(span) - span.count(" ") - span.count("-") - span.count(".") - span.count("(") - span.count(")")
-    return n - span.count("\u00a0") - span.count("\u202f") if not span.isascii() else n
+    """Count the digits of a span made of digits and ' .-()' separators.
+
+    (No-break spaces are spaces here: the rules read a text in its folded form, see
+    :data:`flightrec.redact.patterns._FOLD`.)
+    """
+    return len(span) - span.count(" ") - span.count("-") - span.count(".") - span.count("(") - span.count(")")
 
 
 def _chk_card(text: str, a: int, b: int) -> tuple[int, int] | None:
@@ -108,9 +111,10 @@ def _chk_card(text: str, a: int, b: int) -> tuple[int, int] | None:
 
 _DIGIT_RUN = re.compile(r"\d+")
 # A signed amount grouped in thousands, as French and other locales write it: "+1 234 567,89"
-# (the groups are often no-break spaces), or without decimals before a currency: "+12 345 678 €".
-_AMOUNT = re.compile(r"\+\d{1,3}(?:[ \u00a0\u202f]\d{3})+")
-_AMOUNT_END = re.compile(r",\d|[ \u00a0\u202f]?(?:€|EUR|CHF|\$|£|USD|GBP)")
+# (the groups are often no-break spaces, read as spaces), or without decimals before a
+# currency: "+12 345 678 €".
+_AMOUNT = re.compile(r"\+\d{1,3}(?: \d{3})+")
+_AMOUNT_END = re.compile(r",\d| ?(?:€|EUR|CHF|\$|£|USD|GBP)")
 
 
 def _chk_phone_intl(text: str, a: int, b: int) -> tuple[int, int] | None:

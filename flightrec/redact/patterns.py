@@ -46,6 +46,28 @@ _NOT_AFTER_VERSION_WORD = "".join(
 )
 _DIGITS = "0123456789"
 
+# Full-width forms (U+FF01-FF5E: the ASCII characters as CJK text writes them, "＋４９ ３０
+# １２３４５６７８", "４１１１ １１１１ …") and the no-break and ideographic spaces that group
+# digits in typography ("(415)\u00a0555\u00a02671", "06\u202f12\u202f34…"): the rules
+# see a text that holds them as its ASCII form, one character for one, so that they match
+# where that form would, and only there (a card still passes Luhn, an amount is still an
+# amount). The replaced value is read in that form too: the same number gets one pseudonym
+# however it is written. (flightrec/_redact_native.c's prefilters fold the same characters.)
+_FOLD: dict[int, int] = {
+    **{c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)},
+    0x00A0: 0x20,
+    0x202F: 0x20,
+    0x3000: 0x20,
+}
+_FOLDABLE = re.compile("[\uff01-\uff5e\u00a0\u202f\u3000]")
+
+
+def _folded(text: str) -> str | None:
+    """``text`` in the form the rules see (see :data:`_FOLD`), or None when that is ``text`` itself."""
+    if text.isascii() or _FOLDABLE.search(text) is None:
+        return None
+    return text.translate(_FOLD)
+
 
 # A letter or digit of any script: internationalized addresses (RFC 6531) hold them in the
 # local part and the domain ("josé@exämple.de", "用户@例子.广告").
@@ -266,8 +288,7 @@ _FRAGS: tuple[_Frag, ...] = (
     _Frag(
         "phone",
         "+",
-        r"[0-9](?:(?<![A-Za-z0-9_+]\+.)|(?<=\\[nrt]\+.))\d{0,2}(?:[ .\-\u00a0\u202f]?(?:\(\d{1,4}\)|\d{1,4})){1,7}"
-        + _NUM_END,
+        r"[0-9](?:(?<![A-Za-z0-9_+]\+.)|(?<=\\[nrt]\+.))\d{0,2}(?:[ .\-]?(?:\(\d{1,4}\)|\d{1,4})){1,7}" + _NUM_END,
         0,
         check=_chk_phone_intl,
     ),
@@ -324,9 +345,9 @@ _FRAGS: tuple[_Frag, ...] = (
         "phone",
         "0",
         # French national numbers: 0, a digit, then four pairs ("06 12 34 56 78",
-        # "01.23.45.67.89", also with the no-break spaces of French typography); not a longer
-        # run of pairs (a list of small numbers).
-        r"[1-9](?:[ .\u00a0\u202f]\d\d){4}(?![ .\u00a0\u202f]\d)" + _NUM_END,
+        # "01.23.45.67.89", also with the no-break spaces of French typography, which the rules
+        # read as spaces: see _FOLD); not a longer run of pairs (a list of small numbers).
+        r"[1-9](?:[ .]\d\d){4}(?![ .]\d)" + _NUM_END,
         0,
         numeric=True,
     ),
@@ -337,8 +358,8 @@ _FRAGS: tuple[_Frag, ...] = (
         # ("0049 30 1234567"); the separator keeps zero-padded ids ("0012345678") out. No
         # country code has more digits after a 1 (NANP is "001 212 ..."): "0012 3456 7890" is
         # a reference number.
-        r"0(?:1|[2-9]\d{0,2})[ .\-\u00a0\u202f](?:\(\d{1,4}\)|\d{1,4})"
-        r"(?:[ .\-\u00a0\u202f]?(?:\(\d{1,4}\)|\d{1,4})){0,6}" + _NUM_END,
+        r"0(?:1|[2-9]\d{0,2})[ .\-](?:\(\d{1,4}\)|\d{1,4})"
+        r"(?:[ .\-]?(?:\(\d{1,4}\)|\d{1,4})){0,6}" + _NUM_END,
         0,
         check=_chk_phone_intl,
         numeric=True,
@@ -347,8 +368,8 @@ _FRAGS: tuple[_Frag, ...] = (
         "phone",
         "0",
         # Trunk prefix 0, then 9-10 more digits: 10-11 digits in all.
-        r"(?=(?:[ \-\u00a0\u202f]?\d){9,10}(?![ \-\u00a0\u202f]?\d))\d\d(?:\d{0,2})[ \-\u00a0\u202f]\d{3,4}"
-        r"[ \-\u00a0\u202f]?\d{3,4}" + _NUM_END,
+        r"(?=(?:[ \-]?\d){9,10}(?![ \-]?\d))\d\d(?:\d{0,2})[ \-]\d{3,4}"
+        r"[ \-]?\d{3,4}" + _NUM_END,
         0,
         numeric=True,
     ),
@@ -533,12 +554,16 @@ def _python_match_loop(
     handlers: list[_Handler | None],
     pseudonym: Callable[[str], str],
     hits: list[str],
+    source: str | None = None,
 ) -> str | None:
     """Replace every accepted match from ``first`` on; None when nothing was replaced.
 
     The name of each rule that replaced a value is appended to ``hits``.
     (``flightrec/_redact_native.c`` has the same loop in C, used when it is built.)
+    ``source``: the text as written when ``text`` is its folded form (:func:`_folded`, as
+    long, character for character): the output keeps it around the replaced values.
     """
+    src = text if source is None else source
     parts: list[str] = []
     last = 0
     m: re.Match[str] | None = first
@@ -567,7 +592,7 @@ def _python_match_loop(
                     continue
                 a, b = span
             value = text[a:b]
-            parts += (text[last:a], f"<{kind}:{pseudonym(value)}>")
+            parts += (src[last:a], f"<{kind}:{pseudonym(value)}>")
             hits.append(rule)
             # Continue after the replacement (a validator may have trimmed
             # the match; the rest is rescanned).
@@ -575,7 +600,7 @@ def _python_match_loop(
         m = search(text, nxt)
     if not parts:
         return None
-    parts.append(text[last:])
+    parts.append(src[last:])
     return "".join(parts)
 
 

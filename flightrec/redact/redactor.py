@@ -36,12 +36,14 @@ from .patterns import (
     _ID_MAX_LEN,
     _build_scanner,
     _digits_may_match,
+    _folded,
     _Handler,
     _id_like,
     _light_may_match,
     _match_loop,
     _native,
     _no_rule_can_match,
+    _python_match_loop,
 )
 from .pseudonym import _KEY_BYTES, _PSEUDO_BYTES, _python_keyed
 
@@ -400,12 +402,18 @@ class Redactor:
             for name, kind, pattern in self._extra:
                 if pattern.search(text) is not None:
                     text = pattern.sub(self._extra_replacer(kind, name, hits), text)
+        # The rules read full-width forms and no-break spaces as ASCII (inline: the common
+        # ASCII text pays one flag test, no call).
+        source = text
+        folded = None if text.isascii() else _folded(text)
+        if folded is not None:
+            text = folded
         scanner, handlers = self._scanner, self._handlers
         n = len(text)
         light = self._light
         if light is not None and scanner is not None and n >= _MIN_LEN and not _digits_may_match(text):  # type: ignore[misc]
             if _light_may_match is not None and not _light_may_match(text, self._extra_words):
-                return (text, tuple(hits)) if hits else (text, ())  # no rule can match: no search
+                return (source, tuple(hits)) if hits else (source, ())  # no rule can match: no search
             scanner, handlers = light
         if (
             scanner is None
@@ -414,10 +422,14 @@ class Redactor:
             or (self._extra and n <= _ID_MAX_LEN and text[0] in _ID_FIRST and _id_like(text))
             or (first := scanner.search(text)) is None
         ):
-            return (text, tuple(hits)) if hits else (text, ())
-        out = _match_loop(text, first, scanner.search, handlers, self._keyed, hits)
+            return (source, tuple(hits)) if hits else (source, ())
+        if folded is None:
+            out = _match_loop(text, first, scanner.search, handlers, self._keyed, hits)
+        else:
+            # (The C loop writes its output from the text it scans; such texts are rare.)
+            out = _python_match_loop(text, first, scanner.search, handlers, self._keyed, hits, source)
         if out is None:
-            return (text, tuple(hits)) if hits else (text, ())
+            return (source, tuple(hits)) if hits else (source, ())
         return out, tuple(hits)
 
     def _extra_replacer(self, kind: str, name: str, hits: list[str]) -> Callable[[re.Match[str]], str]:
