@@ -295,6 +295,14 @@ POSITIVE = [
     ("secret", "token: `abc123`, password=`p4ss word`", "abc123"),
     ("secret", "token: `abc123`, password=`p4ss word`", "p4ss word"),
     ("secret", "password=%sabc", "%sabc"),
+    # a '$' then a name that is neither upper-case (an environment variable) nor a secret's
+    # (a variable such as $token) is a value that starts with a '$'
+    ("secret", 'password: "$ecret" and token=$ecretTok', "$ecret"),
+    ("secret", 'password: "$ecret" and token=$ecretTok', "$ecretTok"),
+    ("secret", "password=$unshine ./run.sh; api_key='$Ecret99'", "$unshine"),
+    ("secret", "password=$unshine ./run.sh; api_key='$Ecret99'", "$Ecret99"),
+    ("auth_header", "Authorization: Bearer $ecret", "$ecret"),
+    ("auth_header", "authorization: $ecretecret", "$ecretecret"),
 ]
 
 NEGATIVE = [
@@ -388,6 +396,9 @@ NEGATIVE = [
     '{"Authorization": "Bearer {{access_token}}", "x-api-key": "{{apiKey}}", "password": "{db_password}"}',
     "'Authorization': 'Bearer %s' % token; password=%s; token=%(token)s; Authorization: {token}",
     "`Bearer ${token}` and Bearer {{token}} and Bearer <token> and Authorization: ${AUTH_HEADER}",
+    # variables: an upper-case name, or one that names a secret
+    'token=$token; "password": "$password"; api_key=$apiKey; PASSWORD=$DB_PASSWORD; pin="$Pin"',
+    "Authorization: Bearer $accessToken; Authorization: $AUTH; secret: '$client_secret'; token: $_TOKEN",
 ]
 
 

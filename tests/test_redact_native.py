@@ -939,6 +939,9 @@ PARITY_CASES = [
     *("合計 ４５，０００円（税込）", "２０２６年１１月２７日 １２：３４：５６"),
     *("＋１ ２３４ ５６７，８９ €", "ｖ１．２．３．４", "ｐａｓｓｗｏｒｄ＝ｈｕｎｔｅｒ２"),
     *("送信先 ｊａｎｅ＠ｅｘａｍｐｌｅ．ｃｏｍ", "password:\u00a0hunter2 now", "１２３－４５－６７８９"),
+    # '$' variables (an upper-case name or a secret's) and values that start with a '$'
+    *('password: "$ecret"', "token=$ecretTok", "api_key='$Ecret99'", "Authorization: Bearer $ecret"),
+    *("token=$token", "api_key=$apiKey", "PASSWORD=$DB_PASSWORD", "Authorization: Bearer $accessToken"),
 ]
 
 

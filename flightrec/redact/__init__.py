@@ -35,7 +35,8 @@ Rules (rule name -> KIND label, upper-cased):
   unless what follows is prose or code, not a value (``Password: must be...``,
   ``token = get_token()``, ``auth=auth``, ``password: str``, ``"********"``) or a
   template's stand-in (``Bearer ${token}``, ``{{token}}``, ``<token>``, ``%s``, also
-  after ``Authorization:``);
+  after ``Authorization:``; a ``$`` variable is one when its name is upper-case,
+  ``$API_KEY``, or a secret's, ``$token``/``$apiKey``: ``$ecret`` or ``$ecret99`` is a value);
 * user ``extra_patterns`` and ``extra_keys`` (in dicts and, as the built-in
   names, in text; ``allow_keys`` keeps dict values only, never relaxes text).
 

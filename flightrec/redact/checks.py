@@ -162,19 +162,29 @@ def _chk_not_placeholder(text: str, a: int, b: int) -> tuple[int, int] | None:
 
 
 # A template's stand-in for a value, not a value: "${TOKEN}" (JavaScript template literal,
-# shell), "$TOKEN", "$(gh auth token)", "{{ token }}" (Jinja, Mustache, Postman), "{token}"
-# (str.format), "<token>" / "<your API key>", "%s" / "%(token)s".
+# shell), "$TOKEN" (a variable with an upper-case name, the environment's convention),
+# "$(gh auth token)", "{{ token }}" (Jinja, Mustache, Postman), "{token}" (str.format),
+# "<token>" / "<your API key>", "%s" / "%(token)s".
 _TEMPLATE = re.compile(
-    r"\$\{[^{}\s]+\}|\$\([^()\r\n]*\)|\$(?:[A-Z_][A-Z0-9_]*|[a-z_]+)(?![A-Za-z0-9_])|\{\{[^{}\r\n]*\}\}"
+    r"\$\{[^{}\s]+\}|\$\([^()\r\n]*\)|\$[A-Z_][A-Z0-9_]*(?![A-Za-z0-9_])|\{\{[^{}\r\n]*\}\}"
     r"|\{[A-Za-z_][A-Za-z0-9_.]*\}|<[A-Za-z_][^<>\r\n]{0,62}>|%s|%\([A-Za-z_][A-Za-z0-9_]*\)s"
 )
+# A '$' and a name of letters that is not all upper-case: a variable only when the name is a
+# secret's ("$token", "$apiKey", "$db_password", judged as a key name is); any other such
+# word is a value that starts with a '$' ("$ecret", "$ecretTok"; "$ecret99" has a digit, which
+# no variable name of this kind has).
+_NAMED_VARIABLE = re.compile(r"\$([A-Za-z_]+)(?![A-Za-z0-9_])")
 
 
-def _is_template(text: str, a: int, b: int) -> bool:
+def _is_template(text: str, a: int, b: int, extra: tuple[str, ...] = ()) -> bool:
     """Whether ``text[a:b]`` is all a template's stand-in (one may run past ``b``: "{{ token }}"
-    where the value stopped at a blank)."""
+    where the value stopped at a blank). ``extra``: the user's key names, as secret names."""
     m = _TEMPLATE.match(text, a)
-    return m is not None and m.end() >= b
+    if m is None:
+        m = _NAMED_VARIABLE.match(text, a)
+        if m is None or not _text_key_kind(m.group(1), extra):
+            return False
+    return m.end() >= b
 
 
 def _chk_not_template(text: str, a: int, b: int) -> tuple[int, int] | None:
@@ -295,7 +305,6 @@ _NOT_VALUES = frozenset(
         *("enabled", "disabled", "required", "optional", "missing", "redacted", "hidden", "masked"),
     }
 )
-_SHELL_VAR = re.compile(r"\$(?:[A-Z_][A-Z0-9_]*|[a-z_]+)")
 # What a masked or elided value is made of ("********", "•••"), and what follows a quote that
 # closed a string rather than opened one ('input("PIN: ")) ...', 'read -p "Password: " PW').
 _MASK_CHARS = "*•●·.…-_"
@@ -316,8 +325,8 @@ def _not_a_value(text: str, a: int, b: int, extra: tuple[str, ...]) -> bool:
     after = text[b : b + 1]
     if value in _NOT_VALUES or (text[a - 1] == ":" and value[0] in "?-+"):
         return True  # ("${API_KEY:?missing}", "${TOKEN:-}": a shell default, not a value)
-    if (value == "$" and after in ("(", "{")) or _SHELL_VAR.fullmatch(value) is not None:
-        return True  # "$(gh auth token)", "${API_KEY}", "$TOKEN" (but "$ecret9" is a value)
+    if value == "$" and after in ("(", "{"):
+        return True  # "$(gh auth token)", "${API_KEY}" (a "$TOKEN" is a template: _is_template)
     if value.replace("-", "").replace("'", "").isalpha():
         if after and after in "\"'" and len(value) <= 2:
             return True  # f"...", b'...': a string literal's prefix
@@ -352,17 +361,17 @@ def _chk_secret_value(text: str, a: int, b: int, extra: tuple[str, ...] = ()) ->
     while text[sep] in " \t":
         sep -= 1
     kind = _text_key_kind(_text_key_before(text, sep), extra)
-    if not kind or text[a:b] in _LITERALS or _is_template(text, a, b):
+    if not kind or text[a:b] in _LITERALS or _is_template(text, a, b, extra):
         return None
     if text[a:b] in _AUTH_SCHEMES and text[b : b + 1] in (" ", "\t"):
         # "Authorization: Bearer x": the credential is the secret, the scheme stays readable.
         m = _CREDENTIAL.match(text, b)
-        return None if m is None or _is_template(text, *m.span(1)) else m.span(1)
+        return None if m is None or _is_template(text, *m.span(1), extra) else m.span(1)
     quoted = text[a - 1] in "\"'`"
     if quoted:
         value = text[a:b]
         scheme, blank, credential = value.partition(" ")
-        if blank and scheme in _AUTH_SCHEMES and _is_template(credential, 0, len(credential)):
+        if blank and scheme in _AUTH_SCHEMES and _is_template(credential, 0, len(credential), extra):
             return None  # "Authorization": "Bearer {{token}}"
         # Nothing to hide: a quote that closed a string ('read -p "Password: " PW',
         # 'input("PIN: "))'), a mask ("********"), a template ("<your-token-here>"), a shell
