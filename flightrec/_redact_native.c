@@ -1743,6 +1743,8 @@ follows(int kind, const void *data, Py_ssize_t n, Py_ssize_t i, const char *lit)
  * - ':', '=': a secret key name (built-in or one of ``words``) ends right before, or
  *   before one quote, blank or escaped quote (secret-named key in text: password=...,
  *   "api_key": "...");
+ * - '"', '\'': a blank, and a secret key name right before it (a quoted value after the
+ *   name and a blank: --password 'x');
  * - 'J': "ey" precedes (JWT); 'A': "KIA", "SIA" or "Iza" follows (AWS, Google);
  * - '_': "sk", "rk" or "pk" precedes (Stripe), "gh" one before that, or "github" (GitHub),
  *   "hf" (Hugging Face), "npm" (npm), "whsec" (Stripe webhook); 'G': "S" precedes and '.'
@@ -2001,6 +2003,13 @@ light_may(PyObject *text, PyObject *words)
         case '@':
             if (i >= 1 && i + 1 < n && is_alnum_any(AT(i + 1)) &&
                 (is_local(AT(i - 1)) || is_alnum_any(AT(i - 1)) || (AT(i - 1) >= 0x300 && AT(i - 1) < 0x370))) {
+                return 1;
+            }
+            break;
+        case '"':
+        case '\'':
+            /* a quoted value after a secret key name and a blank ("--password 'x'") */
+            if (i >= 2 && (AT(i - 1) == ' ' || AT(i - 1) == '\t') && secret_word_ends_at(kind, data, i - 1, words)) {
                 return 1;
             }
             break;

@@ -303,6 +303,12 @@ POSITIVE = [
     ("secret", "password=$unshine ./run.sh; api_key='$Ecret99'", "$Ecret99"),
     ("auth_header", "Authorization: Bearer $ecret", "$ecret"),
     ("auth_header", "authorization: $ecretecret", "$ecretecret"),
+    # a quoted value after a secret name and a blank: a flag's argument, SQL, a sentence
+    ("secret", "password '$ecret99' and token \"$ecretTok\"", "$ecret99"),
+    ("secret", "password '$ecret99' and token \"$ecretTok\"", "$ecretTok"),
+    ("secret", "mysql -u root --password 'S3cret99' -e 'SELECT 1'", "S3cret99"),
+    ("secret", "ALTER USER app WITH PASSWORD 'S3cr3t!!';", "S3cr3t!!"),
+    ("secret", 'the user typed password "hunter2" in the chat', "hunter2"),
 ]
 
 NEGATIVE = [
@@ -399,6 +405,12 @@ NEGATIVE = [
     # variables: an upper-case name, or one that names a secret
     'token=$token; "password": "$password"; api_key=$apiKey; PASSWORD=$DB_PASSWORD; pin="$Pin"',
     "Authorization: Bearer $accessToken; Authorization: $AUTH; secret: '$client_secret'; token: $_TOKEN",
+    # quoted words after a secret name and a blank that are no value: words, sentences,
+    # paths and globs, templates, masks
+    'Set the password "policy" to strong; the API returns a token "object"; the auth "v2" flow',
+    "raise ValueError(\"password 'must not be empty'\"); echo \"no password 'set'\"; the secret 'sauce'",
+    'grep -rn token "./src"; rg password "src/app"; grep token "*.py"; mysql --password "$MYSQL_PASSWORD"',
+    '--token "<your-token>" --password \'********\' --api-key "${API_KEY}" token "$(cat f)"',
 ]
 
 

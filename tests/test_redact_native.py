@@ -379,6 +379,11 @@ class TestDigitPrefilter:
 
 
 LIGHT_PIECES = [
+    "password ",
+    "--token ",
+    "'S3cret99'",
+    '"$ecretTok"',
+    '"policy"',
     "josé@exämple.de",
     "用户@例子.广告",
     "ä@b",
@@ -576,7 +581,10 @@ class TestLightPrefilter:
                 "my" + camel[0].upper() + camel[1:],
                 camel,
             }:
-                for form in ("{}=s3cr3t", "{}: s3cr3t", '"{}": "s3cr3t"', "'{}': 's3cr3t'", '\\"{}\\": \\"s3cr3t\\"'):
+                for form in (
+                    *("{}=s3cr3t", "{}: s3cr3t", '"{}": "s3cr3t"', "'{}': 's3cr3t'", '\\"{}\\": \\"s3cr3t\\"'),
+                    *("--{} 's3cr3t'", '{} "s3cr3t"'),
+                ):
                     text = "x " + form.format(spelling) + " y"
                     assert native.light_may_match(text), text
                     assert "s3cr3t" not in r.redact_text(text), text
@@ -942,6 +950,9 @@ PARITY_CASES = [
     # '$' variables (an upper-case name or a secret's) and values that start with a '$'
     *('password: "$ecret"', "token=$ecretTok", "api_key='$Ecret99'", "Authorization: Bearer $ecret"),
     *("token=$token", "api_key=$apiKey", "PASSWORD=$DB_PASSWORD", "Authorization: Bearer $accessToken"),
+    # a quoted value after a secret name and a blank, and quoted words that are none
+    *("password '$ecret99'", 'token "$ecretTok"', "mysql --password 'S3cret99'", "WITH PASSWORD 'S3cr3t!!'"),
+    *('the token "object"', 'grep -r token "./src"', "password 'must not be empty'", 'pin "12"'),
 ]
 
 

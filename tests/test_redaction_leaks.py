@@ -417,3 +417,24 @@ class TestFullWidthAndNoBreakGroups:
         blob = _decompressed(got.path) + _decompressed(Path(rec.ring_path))
         for value in (self.PHONE, self.CARD, self.US_PHONE, self.NBSP_CARD):
             assert value.encode() not in blob and value[-6:].encode() not in blob, value
+
+
+class TestDollarAndBlankSeparatedValues:
+    """A secret that starts with '$', or is quoted after a secret name and a blank with no ':' or
+    '=', never reaches the ring or a dump; variables and quoted words stay readable."""
+
+    SECRETS = ("$ecret99", "$ecretTok", "$unshine")
+    KEPT = 'token=$token; api_key=$apiKey; PASSWORD=$DB_PASSWORD; grep -rn token "./src"; the token "object"'
+
+    def test_never_reach_the_ring_or_the_dump(self, rec: Any, walk: str) -> None:
+        flightrec.record(
+            "tool_call", cmd="mysql --password '$ecret99' -e 'SELECT 1'", note='token "$ecretTok"', kept=self.KEPT
+        )
+        flightrec.llm(model="m", request={"prompt": 'my password: "$unshine"'}, response="ok")
+        got = recorded()
+        [call] = [e for e in got.events() if e.kind == "tool_call"]
+        assert call.data["cmd"].startswith("mysql --password '<SECRET:") and call.data["kept"] == self.KEPT
+        assert call.data["note"].startswith('token "<SECRET:')
+        blob = _decompressed(got.path) + _decompressed(Path(rec.ring_path))
+        for secret in self.SECRETS:
+            assert secret.encode() not in blob, secret

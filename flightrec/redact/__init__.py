@@ -32,6 +32,8 @@ Rules (rule name -> KIND label, upper-cased):
   last segment is a short one (``pin``, ``otp``, ``auth``, ``cvv``: ``card_pin``
   but not ``spinner``); the same names in text, before a ``:`` or ``=``
   (``password=...``, ``"api_key": "..."``, ``X-Api-Key: ...``, a ``Cookie:`` line),
+  or before a quoted word after a blank (``--password 'S3cret99'``: a word that is
+  not all letters, not a path or a glob),
   unless what follows is prose or code, not a value (``Password: must be...``,
   ``token = get_token()``, ``auth=auth``, ``password: str``, ``"********"``) or a
   template's stand-in (``Bearer ${token}``, ``{{token}}``, ``<token>``, ``%s``, also

@@ -360,6 +360,21 @@ def _chk_secret_value(text: str, a: int, b: int, extra: tuple[str, ...] = ()) ->
             sep -= 1
     while text[sep] in " \t":
         sep -= 1
+    if text[sep] not in ":=":
+        # A quoted value after the key and a blank ("--password 'x'"), no separator: a
+        # sentence quotes words after such a name too ('the token "object"', 'Your password
+        # "must be 12 characters"'), and a search its pattern or path ('grep -r token
+        # "./src"'), so only one word of 3 characters or more, not all letters, not a path or
+        # a glob, is a value here ("hunter2", "$ecretTok", "S3cr3t!!").
+        value = text[a:b]
+        if (
+            len(value) < 3
+            or value.replace("-", "").replace("'", "").isalpha()
+            or value[0] in ".~"
+            or any(c.isspace() or c in "/*" for c in value)
+        ):
+            return None
+        sep += 1
     kind = _text_key_kind(_text_key_before(text, sep), extra)
     if not kind or text[a:b] in _LITERALS or _is_template(text, a, b, extra):
         return None

@@ -83,7 +83,7 @@ _DOMAIN_REST = (
 )
 
 
-def _secret_key_gate(extra: tuple[str, ...] = ()) -> str:
+def _secret_key_gate(extra: tuple[str, ...] = (), blank: bool = False) -> str:
     """Look-behinds that a ``:``/``=`` just matched follows the end of a secret key name.
 
     The last three characters of the key (either case; ``_``/``-`` where a name has
@@ -95,6 +95,8 @@ def _secret_key_gate(extra: tuple[str, ...] = ()) -> str:
     Args:
         extra: The user's extra key-name endings (normalized), tested as the built-in
             ones; one shorter than three characters gets look-behinds of its own length.
+        blank: For a quote that follows the key name and one blank (``password 'x'``,
+            ``--token "x"``): only that context.
     """
     tails: list[str] = []
     for name in (*_SECRET_KEY_ENDINGS, *_SECRET_KEY_NAMES, *extra):
@@ -108,7 +110,10 @@ def _secret_key_gate(extra: tuple[str, ...] = ()) -> str:
         classes = "".join(
             "[" + re.escape("".join(sorted({c for t in mine for c in (t[i], t[i].upper())}))) + "]" for i in range(size)
         )
-        gates += [rf"(?<={classes}.)", rf"(?<={classes}[\"' \t].)", rf"(?<={classes}\\\".)"]
+        if blank:
+            gates.append(rf"(?<={classes}[ \t].)")
+        else:
+            gates += [rf"(?<={classes}.)", rf"(?<={classes}[\"' \t].)", rf"(?<={classes}\\\".)"]
     return "(?:" + "|".join(gates) + ")"
 
 
@@ -122,6 +127,10 @@ _SECRET_VALUE = (
     r"((?<=\\\")[^\"\\\r\n]+|(?<=\")(?:[^\"\\\r\n]|\\.)+|(?<=')(?:[^'\\\r\n]|\\.)+|(?<=`)(?:[^`\\\r\n]|\\.)+"
     r"|(?<![\"'`])[^\s\"'`&,;<>()\[\]{}\\][^\s\"'&,;<>()\[\]{}]*)"
 )
+# A quoted value after a secret key name and a blank, with no ':' or '=' (a flag and its
+# argument, "--password 'x'"; SQL, "WITH PASSWORD 'x'"; a value named in a sentence,
+# "the token \"x\""): the content of the quotes, which must close on the same line.
+_SECRET_QUOTED = r"((?<=\")(?:[^\"\\\r\n]|\\.){1,256}(?=\")|(?<=')(?:[^'\\\r\n]|\\.){1,256}(?='))"
 
 
 _AUTH_SCHEMES = r"(?:[Bb]earer|[Bb]asic|[Dd]igest|[Tt]oken|Bot|ApiKey|Negotiate|NTLM|AWS4-HMAC-SHA256)"
@@ -211,6 +220,7 @@ _FRAGS: tuple[_Frag, ...] = (
     # A secret-named key in text: password=..., "api_key": "...", X-Api-Key: ...
     # (A redactor with extra key names builds its own, see _secret_frag.)
     _Frag("secret", ":=", _secret_key_gate() + _SECRET_VALUE, 0, inner=True, check=_chk_secret_value),
+    _Frag("secret", "\"'", _secret_key_gate(blank=True) + _SECRET_QUOTED, 0, inner=True, check=_chk_secret_value),
     _Frag(
         "jwt",
         "J",
@@ -481,12 +491,14 @@ def _digit_triggered(frag: _Frag) -> bool:
 _DIGITS_SET = frozenset(_DIGITS)
 
 
-def _secret_frag(extra: tuple[str, ...]) -> _Frag:
-    """The ``secret`` fragment for a redactor whose user added key names (``extra_keys``):
-    its gate and its key check know them too, so ``ssn_last4=1234`` in text is a secret as
-    the dict key ``ssn_last4`` is."""
+def _secret_frag(frag: _Frag, extra: tuple[str, ...]) -> _Frag:
+    """The ``secret`` fragment ``frag`` (after ``:``/``=``, or the quote after a blank) for a
+    redactor whose user added key names (``extra_keys``): its gate and its key check know
+    them too, so ``ssn_last4=1234`` in text is a secret as the dict key ``ssn_last4`` is."""
     check = functools.partial(_chk_secret_value, extra=extra)
-    return _Frag("secret", ":=", _secret_key_gate(extra) + _SECRET_VALUE, 0, inner=True, check=check)
+    if frag.anchors == ":=":
+        return frag._replace(pattern=_secret_key_gate(extra) + _SECRET_VALUE, check=check)
+    return frag._replace(pattern=_secret_key_gate(extra, blank=True) + _SECRET_QUOTED, check=check)
 
 
 def _build_scanner(
@@ -513,7 +525,7 @@ def _build_scanner(
     """
     frags = [f for f in _FRAGS if f.rule in enabled and (digit_triggered or not _digit_triggered(f))]
     if extra_keys:
-        frags = [_secret_frag(extra_keys) if f.rule == "secret" else f for f in frags]
+        frags = [_secret_frag(f, extra_keys) if f.rule == "secret" else f for f in frags]
     anchors: list[str] = []
     for f in frags:
         for c in f.anchors:
