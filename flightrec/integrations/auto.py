@@ -14,6 +14,7 @@ integration         activates on import of     does
 ``otel``            ``opentelemetry.sdk.trace``  adds a SpanProcessor to every SDK provider
 ``langchain``       ``langchain_core``         installs a global callback handler
 ``openai_agents``   ``agents`` (openai-agents)  ``add_trace_processor``
+``openai``          ``openai``                 wraps the client's ``create`` methods
 ==================  =========================  =============================================
 
 Set ``FLIGHTREC_INTEGRATIONS`` to a comma-separated subset (or ``none``) to choose.
@@ -55,6 +56,12 @@ def _enable_openai_agents(module: ModuleType) -> bool:
     return True
 
 
+def _enable_openai(module: ModuleType) -> bool:
+    from . import openai_client
+
+    return bool(openai_client.enable())
+
+
 Enable = Callable[[ModuleType], bool]
 
 INTEGRATIONS: dict[str, tuple[str, str, Enable]] = {
@@ -62,6 +69,7 @@ INTEGRATIONS: dict[str, tuple[str, str, Enable]] = {
     "otel": ("opentelemetry", "opentelemetry.sdk.trace", _enable_otel),
     "langchain": ("langchain_core", "langchain_core", _enable_langchain),
     "openai_agents": ("agents", "agents", _enable_openai_agents),
+    "openai": ("openai", "openai", _enable_openai),
 }
 
 _lock = threading.RLock()
