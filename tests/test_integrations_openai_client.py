@@ -264,11 +264,29 @@ class TestChat:
         assert seen == [MESSAGES]
         assert "request" not in one_llm()
 
+    def test_parse_is_recorded_like_create(self, rec: Any) -> None:
+        """chat.completions.parse (structured outputs) posts without create: it is wrapped too."""
+        client = sync_client(reply(completion('{"city": "Paris"}')))
+        parsed = client.chat.completions.parse(model="gpt-4o", messages=MESSAGES)
+        assert parsed.choices[0].message.content == '{"city": "Paris"}'
+        d = one_llm()
+        assert (d["response"]["content"], d["prompt_tokens"]) == ('{"city": "Paris"}', 21)
+
+    def test_a_raw_response_is_returned_unchanged_and_recorded_without_its_body(self, rec: Any) -> None:
+        """with_raw_response: the caller gets the library's raw response, its body unread by flightrec."""
+        client = sync_client(reply(completion()))
+        raw = client.chat.completions.with_raw_response.create(model="gpt-4o", messages=MESSAGES)
+        assert type(raw).__name__ == "LegacyAPIResponse"
+        assert raw.parse().choices[0].message.content == "It is sunny."
+        d = one_llm()
+        assert (d["raw_response"], d["request"], "response" in d) == (True, MESSAGES, False)
+
     def test_uninstrument_stops_recording_and_instrument_is_idempotent(self, rec: Any) -> None:
         """instrument() twice still records once a call; after uninstrument() nothing is recorded."""
         openai_client.instrument()
         client = sync_client(reply(completion()))
         client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+        assert "Completions.create" in openai_client.instrumented()
         openai_client.uninstrument()
         client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
         assert openai_client.instrumented() == []

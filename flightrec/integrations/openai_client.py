@@ -1,8 +1,9 @@
 """The plain ``openai`` client: one ``llm`` event per ``create`` call.
 
 :func:`instrument` wraps ``Completions.create`` and ``AsyncCompletions.create`` (chat), and
-``Responses.create`` / ``AsyncResponses.create`` when the installed ``openai`` has them, on
-their classes: every client, made before or after, is recorded. ``import flightrec.auto``
+``Responses.create`` / ``AsyncResponses.create`` when the installed ``openai`` has them (and
+their ``parse``, for structured outputs; the ``stream()`` helpers call ``create``), on their
+classes: every client, made before or after, is recorded. ``import flightrec.auto``
 calls it when the application imports ``openai``. Each call records one ``llm`` event in
 the ``flightrec.step`` it was made in:
 
@@ -57,6 +58,10 @@ _TARGETS = (
     ("openai.resources.responses", "Responses", "responses"),
     ("openai.resources.responses", "AsyncResponses", "responses"),
 )
+
+_METHODS = ("create", "parse")
+"""What is wrapped on each class: ``parse`` (structured outputs) posts the request itself,
+without going through ``create``; ``stream()`` goes through ``create(stream=True)``."""
 
 _lock = threading.Lock()
 _patched: dict[tuple[type, str], Any] = {}
@@ -213,7 +218,7 @@ class _Call:
                 self.record(self._chat_reply(result))
             elif self.api == "responses" and hasattr(result, "output"):
                 self.record(self._responses_reply(result))
-            else:  # a raw response (with_raw_response / with_streaming_response): not parsed here
+            else:  # with_raw_response / with_streaming_response: the body is the caller's to read
                 self.record(raw_response=True)
         except Exception:
             self.rec.errors += 1
@@ -597,7 +602,8 @@ def instrument() -> list[str]:
     """Record the ``openai`` client's calls (idempotent). Imports ``openai``.
 
     Returns:
-        The methods wrapped, as ``"Class.create"`` (those of this version of ``openai``).
+        The methods wrapped, as ``"Class.create"`` and ``"Class.parse"`` (those of this
+        version of ``openai``).
     """
     import importlib
 
@@ -607,15 +613,14 @@ def instrument() -> list[str]:
                 cls = getattr(importlib.import_module(module_name), class_name)
             except (ImportError, AttributeError):
                 continue  # an older openai without the Responses API
-            key = (cls, "create")
-            if key in _patched:
-                continue
-            original = cls.__dict__.get("create")
-            if original is None:
-                continue
             wrap = _wrap_async if class_name.startswith("Async") else _wrap_sync
-            cls.create = wrap(original, api_name)
-            _patched[key] = original
+            for attr in _METHODS:
+                key = (cls, attr)
+                original = cls.__dict__.get(attr)
+                if key in _patched or original is None:
+                    continue
+                setattr(cls, attr, wrap(original, api_name))
+                _patched[key] = original
         return instrumented()
 
 
