@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -264,6 +265,34 @@ class TestChat:
         assert seen == [MESSAGES]
         assert "request" not in one_llm()
 
+    def test_the_prompt_is_redacted_before_it_is_stored(self, rec: Any) -> None:
+        """Messages go through the recorder's redaction: an e-mail address in a prompt is not stored."""
+        client = sync_client(reply(completion()))
+        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "mail bob@example.com"}])
+        d = one_llm()
+        assert "bob@example.com" not in json.dumps(d)
+        assert d["request"][0]["content"].startswith("mail ")
+
+    def test_calls_from_threads_land_in_their_own_steps(self, rec: Any) -> None:
+        """Four threads, each in its own step, sharing one client: every call is in its thread's step."""
+        client = sync_client(reply(completion()))
+        steps: dict[str, int | None] = {}
+
+        def work(name: str) -> None:
+            with flightrec.step(name) as st:
+                for _ in range(5):
+                    client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+            steps[name] = st.id
+
+        threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        events = llm_events()
+        assert sorted(steps.values()) == sorted({e.span for e in events})  # type: ignore[type-var]
+        assert all(sum(e.span == sid for e in events) == 5 for sid in steps.values())
+
     def test_parse_is_recorded_like_create(self, rec: Any) -> None:
         """chat.completions.parse (structured outputs) posts without create: it is wrapped too."""
         client = sync_client(reply(completion('{"city": "Paris"}')))
@@ -369,6 +398,14 @@ class TestChatStream:
         d = one_llm()
         assert "overloaded" in d["error"]
         assert d["response"]["content"] == "It "
+
+    def test_a_stream_read_after_the_recorder_stopped_still_reads_whole(self, frdir: Path) -> None:
+        """The recorder stops while the stream is open: the reader gets every chunk, nothing raises."""
+        flightrec.start(size="1MiB", triggers=False, resources=0, dir=frdir)
+        client = sync_client(reply(text_stream(["It ", "is ", "sunny."])))
+        stream = client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
+        flightrec.stop()
+        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "It is sunny."
 
     def test_streamed_text_is_kept_only_up_to_max_value(self, small: Any) -> None:
         """10,000 characters streamed, max_value 200: the reply is cut as the recorder cuts, with its length."""
