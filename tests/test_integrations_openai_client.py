@@ -555,6 +555,27 @@ class TestNoDoubleRecording:
         assert "source" not in events[0].data  # the SDK integration's event
 
     @pytest.mark.usefixtures("instrumented")
+    def test_an_agents_sdk_responses_model_is_recorded_once(self, rec: Any) -> None:
+        """The SDK's default model kind, OpenAIResponsesModel, calls responses.create in its response
+        span: recorded once, by the SDK integration."""
+        agents = pytest.importorskip("agents")
+        from agents.tracing import set_trace_processors
+
+        from flightrec.integrations.openai_agents import FlightrecTracingProcessor
+
+        set_trace_processors([FlightrecTracingProcessor()])
+        try:
+            client = async_client(reply(responses_body("Sunny.")))
+            model = agents.OpenAIResponsesModel(model="gpt-4.1", openai_client=client)
+            agent = agents.Agent(name="weather", instructions="be brief", model=model)
+            result = asyncio.run(agents.Runner.run(agent, "weather in Paris?"))
+        finally:
+            set_trace_processors([])
+        assert result.final_output == "Sunny."
+        events = llm_events()
+        assert [e.data.get("source") for e in events] == [None]
+
+    @pytest.mark.usefixtures("instrumented")
     def test_with_the_sdk_tracing_disabled_the_client_records_the_call(self, rec: Any) -> None:
         """No SDK span is recorded (tracing disabled): the client-level event is the one there is."""
         agents = pytest.importorskip("agents")
