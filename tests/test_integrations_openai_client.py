@@ -451,6 +451,26 @@ class TestAsync:
         d = one_llm()
         assert (d["status"], d["origin"]) == (429, "transient")
 
+    def test_a_call_cancelled_while_waiting_is_recorded_as_cancelled_not_failed(self, rec: Any) -> None:
+        """asyncio.wait_for gives up on a slow call: the caller gets its TimeoutError; the call is
+        recorded as cancelled, not as a failed LLM call."""
+        answered = asyncio.Event()
+
+        async def slow(request: Any) -> Any:
+            await answered.wait()  # never set: the call waits until it is cancelled
+            return httpx.Response(200, json=completion())
+
+        client = async_client(slow)
+
+        async def main() -> None:
+            await asyncio.wait_for(client.chat.completions.create(model="gpt-4o", messages=MESSAGES), 0.05)
+
+        with pytest.raises(asyncio.TimeoutError):
+            asyncio.run(main())
+        [ev] = llm_events()
+        assert (ev.data["cancelled"], "error" in ev.data) == ("CancelledError", False)
+        assert ev.data["request"] == MESSAGES
+
     def test_an_async_stream_read_to_the_end(self, rec: Any) -> None:
         """An AsyncStream comes back, and is recorded when it ends."""
         client = async_client(reply(text_stream(["It ", "is ", "sunny."])))

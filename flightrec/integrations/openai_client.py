@@ -224,9 +224,17 @@ class _Call:
             self.rec.errors += 1
         return result
 
-    def failed(self, exc: BaseException) -> None:
-        """The call raised ``exc`` (re-raised by the caller)."""
-        self.record(error=exc)
+    def failed(self, exc: BaseException, response: Any = None) -> None:
+        """The call (or its stream) raised ``exc``, which the caller re-raises.
+
+        A task cancelled while it waited (``asyncio.wait_for``, a ``TaskGroup`` failing),
+        a ``KeyboardInterrupt``: the call did not fail, it was stopped; recorded as
+        ``cancelled`` with the exception's name, not as a failed call.
+        """
+        if isinstance(exc, Exception):
+            self.record(response, exc)
+        else:
+            self.record(response, cancelled=type(exc).__name__)
 
     # ------------------------------------------------------------------ whole replies
     def _usage(self, usage: Any) -> None:
@@ -336,7 +344,7 @@ class _Call:
             self.record(self._streamed(), stream_closed=True)
             raise
         except BaseException as exc:
-            self.record(self._streamed(), exc)
+            self.failed(exc, self._streamed())
             raise
         self.record(self._streamed())
 
@@ -349,7 +357,7 @@ class _Call:
             self.record(self._streamed(), stream_closed=True)
             raise
         except BaseException as exc:
-            self.record(self._streamed(), exc)
+            self.failed(exc, self._streamed())
             raise
         self.record(self._streamed())
 
