@@ -178,7 +178,7 @@ class TestChat:
         [ev] = llm_events()
         assert st.id == ev.span
         d = ev.data
-        assert d["model"] == "gpt-4o-2024-08-06"
+        assert (d["model"], d["response_model"]) == ("gpt-4o", "gpt-4o-2024-08-06")
         assert d["request"] == MESSAGES
         assert d["response"] == {"role": "assistant", "content": "It is sunny."}
         assert (d["prompt_tokens"], d["completion_tokens"]) == (21, 5)
@@ -510,7 +510,8 @@ class TestResponses:
         result = client.responses.create(model="gpt-4.1", input="weather in Paris?", instructions="be brief")
         assert result.output_text == "Checking."
         d = one_llm()
-        assert (d["model"], d["api"], d["request"]) == ("gpt-4.1-2025-04-14", "responses", "weather in Paris?")
+        assert (d["model"], d["response_model"]) == ("gpt-4.1", "gpt-4.1-2025-04-14")
+        assert (d["api"], d["request"]) == ("responses", "weather in Paris?")
         assert d["response"] == {
             "role": "assistant",
             "content": "Checking.",

@@ -7,8 +7,9 @@ classes: every client, made before or after, is recorded. ``import flightrec.aut
 calls it when the application imports ``openai``. Each call records one ``llm`` event in
 the ``flightrec.step`` it was made in:
 
-* ``model``, ``prompt_tokens``, ``completion_tokens``, ``latency_ms``; ``request`` (the last
-  messages, or the Responses ``input``), ``response`` (``{"role": "assistant", "content":
+* ``model`` (as requested; ``response_model``: the version that answered), ``prompt_tokens``,
+  ``completion_tokens``, ``latency_ms``; ``request`` (the last messages, or the Responses
+  ``input``), ``response`` (``{"role": "assistant", "content":
   text, "tool_calls": [{"name", "args", "id"}]}``), ``finish_reason``, ``source: "openai"``,
   ``api`` (``chat.completions`` or ``responses``), the reply's ``response_id`` and the
   server's ``request_id``;
@@ -160,7 +161,7 @@ class _Call:
         rec = self.rec
         try:
             data: dict[str, Any] = {
-                "model": self.resp_model or self.model,
+                "model": self.model or self.resp_model,
                 "prompt_tokens": self.prompt,
                 "completion_tokens": self.completion,
                 "latency_ms": round((_perf_ns() - self.t0) / 1e6, 3),
@@ -171,6 +172,8 @@ class _Call:
                 data["request"] = self.request
             if response is not None:
                 data["response"] = response
+            if self.resp_model is not None and self.resp_model != self.model:
+                data["response_model"] = self.resp_model  # the dated version that answered
             if self.finish is not None:
                 data["finish_reason"] = self.finish
             if self.response_id is not None:
