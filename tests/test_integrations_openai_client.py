@@ -310,6 +310,31 @@ class TestChat:
         d = one_llm()
         assert (d["raw_response"], d["request"], "response" in d) == (True, MESSAGES, False)
 
+    def test_uninstrument_under_another_library_s_wrapper_stops_recording(self, rec: Any) -> None:
+        """Another library wrapped create after flightrec did: uninstrument() leaves its wrapper in
+        place (the call still goes through it) and flightrec's, inside it, stops recording."""
+        from openai.resources.chat.completions import Completions
+
+        ours = Completions.__dict__["create"]
+        calls: list[str] = []
+
+        def theirs(self: Any, *args: Any, **kwargs: Any) -> Any:
+            calls.append("theirs")
+            return ours(self, *args, **kwargs)
+
+        Completions.create = theirs  # type: ignore[method-assign]
+        try:
+            openai_client.uninstrument()
+            assert Completions.__dict__["create"] is theirs
+            client = sync_client(reply(completion()))
+            assert client.chat.completions.create(model="gpt-4o", messages=MESSAGES).choices[0].message.content == (
+                "It is sunny."
+            )
+            assert calls == ["theirs"]
+            assert llm_events() == []
+        finally:
+            Completions.create = ours.__flightrec_original__  # type: ignore[method-assign]
+
     def test_uninstrument_stops_recording_and_instrument_is_idempotent(self, rec: Any) -> None:
         """instrument() twice still records once a call; after uninstrument() nothing is recorded."""
         openai_client.instrument()

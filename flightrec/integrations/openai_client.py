@@ -65,8 +65,9 @@ _METHODS = ("create", "parse")
 without going through ``create``; ``stream()`` goes through ``create(stream=True)``."""
 
 _lock = threading.Lock()
-_patched: dict[tuple[type, str], Any] = {}
-"""(class, attribute) -> the original function, for every method :func:`instrument` wrapped."""
+_patched: dict[tuple[type, str], tuple[Any, Any, list[bool]]] = {}
+"""(class, attribute) -> (the original function, its wrapper, the wrapper's on switch), for
+every method :func:`instrument` wrapped."""
 
 
 # ============================================================================ reading requests and replies
@@ -575,10 +576,10 @@ def _begin(api_name: str, kwargs: dict[str, Any]) -> _Call | None:
         return None
 
 
-def _wrap_sync(original: Callable[..., Any], api_name: str) -> Callable[..., Any]:
+def _wrap_sync(original: Callable[..., Any], api_name: str, on: list[bool]) -> Callable[..., Any]:
     @functools.wraps(original)
     def create(self: Any, *args: Any, **kwargs: Any) -> Any:
-        call = _begin(api_name, kwargs)
+        call = _begin(api_name, kwargs) if on[0] else None
         if call is None:
             return original(self, *args, **kwargs)
         try:
@@ -592,10 +593,10 @@ def _wrap_sync(original: Callable[..., Any], api_name: str) -> Callable[..., Any
     return create
 
 
-def _wrap_async(original: Callable[..., Any], api_name: str) -> Callable[..., Any]:
+def _wrap_async(original: Callable[..., Any], api_name: str, on: list[bool]) -> Callable[..., Any]:
     @functools.wraps(original)
     async def create(self: Any, *args: Any, **kwargs: Any) -> Any:
-        call = _begin(api_name, kwargs)
+        call = _begin(api_name, kwargs) if on[0] else None
         if call is None:
             return await original(self, *args, **kwargs)
         try:
@@ -630,16 +631,25 @@ def instrument() -> list[str]:
                 original = cls.__dict__.get(attr)
                 if key in _patched or original is None:
                     continue
-                setattr(cls, attr, wrap(original, api_name))
-                _patched[key] = original
+                on = [True]
+                wrapper = wrap(original, api_name, on)
+                setattr(cls, attr, wrapper)
+                _patched[key] = (original, wrapper, on)
         return instrumented()
 
 
 def uninstrument() -> None:
-    """Put back the ``openai`` methods :func:`instrument` wrapped (idempotent)."""
+    """Put back the ``openai`` methods :func:`instrument` wrapped (idempotent).
+
+    A method another library wrapped in turn (Sentry's, Logfire's OpenAI integrations patch
+    the same classes) is left as that library made it: flightrec's wrapper inside it only
+    stops recording.
+    """
     with _lock:
-        for (cls, attr), original in list(_patched.items()):
-            setattr(cls, attr, original)
+        for (cls, attr), (original, wrapper, on) in list(_patched.items()):
+            on[0] = False
+            if cls.__dict__.get(attr) is wrapper:
+                setattr(cls, attr, original)
             del _patched[(cls, attr)]
 
 
