@@ -9,19 +9,21 @@ the ``flightrec.step`` it was made in:
 
 * ``model`` (as requested; ``response_model``: the version that answered), ``prompt_tokens``,
   ``completion_tokens``, ``latency_ms``; ``request`` (the last messages, or the Responses
-  ``input``), ``response`` (``{"role": "assistant", "content":
-  text, "tool_calls": [{"name", "args", "id"}]}``), ``finish_reason``, ``source: "openai"``,
-  ``api`` (``chat.completions`` or ``responses``), the reply's ``response_id`` and the
-  server's ``request_id``;
+  ``input``), ``response`` (``{"role": "assistant", "content": text, "tool_calls": [{"name",
+  "args", "id"}]}``), ``finish_reason``, ``source: "openai"``, ``api`` (``chat.completions``
+  or ``responses``), the reply's ``response_id`` and the server's ``request_id``;
 * a failure (``APIStatusError`` such as a 429 or a 500, a timeout, a connection error):
   ``error``, ``error_type``, ``status`` and ``origin`` (:func:`flightrec.agent.classify_error`),
-  and the exception is re-raised unchanged;
+  and the exception is re-raised unchanged; a call cancelled while it waits (a task
+  cancelled, ``KeyboardInterrupt``) is marked ``cancelled``, not failed;
 * ``stream=True``: the returned stream is the library's own object, watched as it is read;
   the event is recorded when it ends (with ``stream: true`` and ``ttft_ms``, the time to the
   first text or tool-call delta), also when the reader stops early (``stream_closed``: a
-  ``break`` then ``close()`` or the end of its ``with`` block, or the stream being dropped)
-  or the stream fails. Text is kept only up to the recorder's ``max_value``
-  (``response_len`` then holds the full length).
+  ``break`` then ``close()`` or the end of its ``with`` block, or the stream being dropped
+  and collected) or the stream fails. Text is kept only up to the recorder's ``max_value``
+  (``response_len`` then holds the full length);
+* ``with_raw_response`` / ``with_streaming_response``: the body is the caller's to read, so
+  the event has no reply (``raw_response: true``).
 
 A call made while a higher-level integration records it (the OpenAI Agents SDK's models,
 LangChain's ``ChatOpenAI``, an OpenTelemetry instrumentor's ``chat`` span) is left to that
