@@ -27,8 +27,16 @@
  *     tag is the one seen holds the same values (the same objects), so only its dict values
  *     need looking at, and a dict without any (the usual big map of strings) costs O(1).
  *
- * Python 3.14 dropped the tag: there both say "cannot tell" (None / False) and the walker
- * hashes, as it does in pure Python.
+ * dict_hits(x, entries, chunks, trail) -> (parts, keys, missed, found)
+ *     A big dict's items that its keyed memo vouches for (checkpoint.walk._dict_hits_py, the
+ *     same loop in Python, says how; no dict version tag needed): a part and a boundary key
+ *     per item of x (b"" and 0 where missed), (index, key, value) of each item missed, and
+ *     how many of x's keys ``entries`` holds; each part taken over has its chunks added to
+ *     ``chunks`` (and appended to ``trail`` unless it is None). No Python code runs in the
+ *     loop (exact str keys, exact str, bytes and int compared), so x cannot change under it.
+ *
+ * Python 3.14 dropped the tag: there the first four say "cannot tell" (None / False) and
+ * the walker hashes, as it does in pure Python.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -254,6 +262,89 @@ same_versions(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
 #endif
 }
 
+static PyObject *
+dict_hits(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4 || !PyDict_CheckExact(args[0]) || !PyDict_CheckExact(args[1]) || !PyDict_CheckExact(args[2]) ||
+        (args[3] != Py_None && !PyList_CheckExact(args[3]))) {
+        PyErr_SetString(PyExc_TypeError, "dict_hits(x: dict, entries: dict, chunks: dict, trail: list | None)");
+        return NULL;
+    }
+    PyObject *x = args[0], *entries = args[1], *chunks = args[2], *trail = args[3];
+    Py_ssize_t n = PyDict_GET_SIZE(x), i = 0, found = 0, pos = 0;
+    PyObject *parts = PyList_New(n), *keys = PyList_New(n), *missed = PyList_New(0);
+    PyObject *empty = PyBytes_FromStringAndSize(NULL, 0), *zero = PyLong_FromLong(0);
+    PyObject *k, *v;
+    if (parts == NULL || keys == NULL || missed == NULL || empty == NULL || zero == NULL) {
+        goto error;
+    }
+    while (i < n && PyDict_Next(x, &pos, &k, &v)) {
+        PyObject *e = PyUnicode_CheckExact(k) ? PyDict_GetItemWithError(entries, k) : NULL; /* borrowed */
+        if (e == NULL && PyErr_Occurred()) {
+            goto error;
+        }
+        if (e != NULL) {
+            if (!PyTuple_CheckExact(e) || PyTuple_GET_SIZE(e) != 4 || !PyTuple_CheckExact(PyTuple_GET_ITEM(e, 3))) {
+                PyErr_SetString(PyExc_TypeError, "a keyed memo entry is a tuple (value, part, key, chunks)");
+                goto error;
+            }
+            found++;
+            PyObject *old = PyTuple_GET_ITEM(e, 0);
+            int same = old == v;
+            if (!same && Py_TYPE(old) == Py_TYPE(v) &&
+                (PyUnicode_CheckExact(v) || PyBytes_CheckExact(v) || PyLong_CheckExact(v))) {
+                same = PyObject_RichCompareBool(old, v, Py_EQ);
+                if (same < 0) {
+                    goto error;
+                }
+            }
+            if (same) {
+                PyObject *held = PyTuple_GET_ITEM(e, 3);
+                PyList_SET_ITEM(parts, i, Py_NewRef(PyTuple_GET_ITEM(e, 1)));
+                PyList_SET_ITEM(keys, i, Py_NewRef(PyTuple_GET_ITEM(e, 2)));
+                i++;
+                if (PyTuple_GET_SIZE(held) > 0) {
+                    if (PyDict_MergeFromSeq2(chunks, held, 1) < 0) {
+                        goto error;
+                    }
+                    for (Py_ssize_t j = 0; trail != Py_None && j < PyTuple_GET_SIZE(held); j++) {
+                        if (PyList_Append(trail, PyTuple_GET_ITEM(held, j)) < 0) {
+                            goto error;
+                        }
+                    }
+                }
+                continue;
+            }
+        }
+        PyObject *at = PyLong_FromSsize_t(i);
+        PyObject *miss = at != NULL ? PyTuple_Pack(3, at, k, v) : NULL;
+        Py_XDECREF(at);
+        if (miss == NULL || PyList_Append(missed, miss) < 0) {
+            Py_XDECREF(miss);
+            goto error;
+        }
+        Py_DECREF(miss);
+        PyList_SET_ITEM(parts, i, Py_NewRef(empty));
+        PyList_SET_ITEM(keys, i, Py_NewRef(zero));
+        i++;
+    }
+    if (i != n) {
+        PyErr_SetString(PyExc_RuntimeError, "dictionary changed size during iteration");
+        goto error;
+    }
+    Py_DECREF(empty);
+    Py_DECREF(zero);
+    return Py_BuildValue("(NNNn)", parts, keys, missed, found);
+error:
+    /* (a list's unset items are NULL: freed as such) */
+    Py_XDECREF(parts);
+    Py_XDECREF(keys);
+    Py_XDECREF(missed);
+    Py_XDECREF(empty);
+    Py_XDECREF(zero);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"dict_versions", (PyCFunction)(void (*)(void))dict_versions, METH_FASTCALL,
      "dict_versions(items, start, stop): the version tags of plain dicts items[start:stop], or None."},
@@ -263,6 +354,8 @@ static PyMethodDef methods[] = {
      "dict_tree(d): the version tags of plain dict d and of the dicts below it, or None."},
     {"same_tree", (PyCFunction)(void (*)(void))same_tree, METH_FASTCALL,
      "same_tree(d, sig): whether d and the dicts below it still have the tags in sig (from dict_tree)."},
+    {"dict_hits", (PyCFunction)(void (*)(void))dict_hits, METH_FASTCALL,
+     "dict_hits(x, entries, chunks, trail): a big dict's parts its keyed memo vouches for, and the items missed."},
     {NULL, NULL, 0, NULL},
 };
 

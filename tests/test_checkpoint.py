@@ -825,6 +825,193 @@ class TestBigDict:
         assert roots == got
 
 
+def _shape(name: str, kb: dict[str, Any]) -> tuple[Any, Callable[[], dict[str, Any]]]:
+    """A state holding the big dict ``kb`` in the place ``name`` says, and how to find it there."""
+    if name == "value":  # a dict value, packed as a unit (its values are scalars)
+        state: Any = {"kb": kb, "msgs": []}
+        return state, lambda: state["kb"]
+    if name == "top":  # the state itself (walked)
+        return kb, lambda: kb
+    if name == "item":  # a list item (a unit)
+        items: Any = [{"turn": 0}, kb]
+        return items, lambda: items[1]
+    walked: Any = {"kb": kb, "turn": 0}  # "walked": a dict value with dicts below it
+    return walked, lambda: walked["kb"]
+
+
+class TestChangedBigDict:
+    """A big dict that changed a little is packed by what changed: the values it had at the
+    last checkpoint are taken over from its keyed memo (see walk._Keyed), the others redacted
+    and packed, in its place. Every checkpoint rebuilds to the state at that moment and packs
+    to the very bytes a walker with no memory packs it to, in each place a big dict can be."""
+
+    EDITS: ClassVar[list[tuple[str, Callable[[dict[str, Any]], None]]]] = [
+        ("a key added", lambda kb: kb.__setitem__("new0", "added")),
+        ("another", lambda kb: kb.__setitem__("new1", "added too")),
+        ("a value edited", lambda kb: kb.__setitem__("k3", "edited")),
+        ("an equal value, another object", lambda kb: kb.__setitem__("k4", "".join(["value ", "4"]))),
+        ("two values far apart", lambda kb: kb.update(k10="x" * 300, k900="y")),
+        ("a key deleted", lambda kb: kb.pop("k20")),
+        ("and added again (now last)", lambda kb: kb.__setitem__("k20", "value 20")),
+        ("the first key deleted", lambda kb: kb.pop("k0")),
+        ("the last key deleted", lambda kb: kb.pop("k20")),
+        ("a str made an int", lambda kb: kb.__setitem__("k5", 5)),
+        ("an int made a bool", lambda kb: kb.__setitem__("k5", True)),
+        ("0.0 made -0.0", lambda kb: (kb.__setitem__("k6", 0.0), kb.__setitem__("k7", -0.0))),
+        ("and back", lambda kb: (kb.__setitem__("k6", -0.0), kb.__setitem__("k7", 0.0))),
+        ("a value made bytes", lambda kb: kb.__setitem__("k8", b"value 8")),
+        ("a big value", lambda kb: kb.__setitem__("k9", "long text " * 3000)),
+        ("an e-mail address (redacted)", lambda kb: kb.__setitem__("k11", "write to jane.doe@example.com")),
+        ("a secret-named key", lambda kb: kb.__setitem__("api_token", "tok-123")),
+        ("a value that msgpack cannot hold", lambda kb: kb.__setitem__("k12", 1 << 80)),
+        ("and an ordinary one again", lambda kb: kb.__setitem__("k12", "value 12")),
+        ("a str key deleted, an equal int key added", lambda kb: (kb.pop("k13"), kb.__setitem__(13, "int key"))),
+        ("and the other way round", lambda kb: (kb.pop(13), kb.__setitem__("k13", "value 13"))),
+        ("a dict value", lambda kb: kb.__setitem__("k14", {"a": 1, "b": ["x"]})),
+        ("edited two levels down", lambda kb: kb["k14"]["b"].append("y")),
+        ("a scalar again", lambda kb: kb.__setitem__("k14", "value 14")),
+        ("many values edited", lambda kb: kb.update({f"k{i}": f"edited {i}" for i in range(100, 700, 3)})),
+        ("nothing", lambda kb: None),
+        ("cleared and filled again", lambda kb: (kb.clear(), kb.update({f"k{i}": f"v {i}" for i in range(1000)}))),
+    ]
+
+    @pytest.mark.parametrize("place", ["value", "top", "item", "walked"])
+    @pytest.mark.parametrize("hits", ["c", "python"])
+    def test_every_change_rebuilds_exactly(
+        self, roomy: Any, monkeypatch: pytest.MonkeyPatch, place: str, hits: str
+    ) -> None:
+        """Each edit, checkpointed: every checkpoint rebuilds to the state then (redacted where
+        a rule applies) and packs to the bytes a walker with no memory packs it to."""
+        if hits == "python":  # the keyed memo's pass in Python (as without the C extensions)
+            monkeypatch.setattr(walk, "_dict_hits", walk._dict_hits_py)
+        elif walk._dict_hits_c is None:
+            pytest.skip("the C extensions are not built here")
+        kb: dict[Any, Any] = {f"k{i}": f"value {i}" for i in range(1000)}
+        if place == "walked":
+            kb["sub"] = {"n": 1}  # (a dict below: walked, not a unit)
+        state, find = _shape(place, kb)
+        store = store_for(roomy)
+        expected: dict[int, tuple[Any, str]] = {}
+        seq = flightrec.checkpoint(state)
+        for turn, (_, edit) in enumerate(self.EDITS):
+            edit(find())
+            if place == "walked":
+                find().setdefault("sub", {})["n"] = turn  # (two levels down, every time)
+            seq = flightrec.checkpoint(state)
+            assert seq is not None
+            expected[seq] = (copy.deepcopy(as_stored(state)), fresh_root(store, state))
+        assert roomy.errors == 0
+        with dump_and_load() as rec:
+            events = list(rec.events())
+        index = ChunkIndex(events)
+        roots = {e.seq: e.data["root"] for e in events if e.kind == "checkpoint"}
+        for seq, (want, root) in expected.items():
+            assert root == roots[seq]
+            got = index.rebuild(roots[seq])
+            got_kb = got if place == "top" else got[1] if place == "item" else got["kb"]
+            want_kb = want if place == "top" else want[1] if place == "item" else want["kb"]
+            assert [k if type(k) is str else str(k) for k in want_kb] == list(got_kb)  # the keys' order too
+            for k, v in want_kb.items():
+                if k == "api_token":
+                    assert got_kb[k].startswith("<SECRET:")
+                elif k == "k11" and "@" in v:
+                    assert got_kb[k].startswith("write to <EMAIL:")
+                else:
+                    assert v == got_kb[k if type(k) is str else str(k)]
+
+    @pytest.mark.parametrize("place", ["value", "top", "item", "walked"])
+    def test_a_change_costs_what_changed(self, roomy: Any, place: str) -> None:
+        """A big dict checkpointed again with one key added, then one value edited: the values
+        that did not change are neither encoded nor redacted again."""
+        kb: dict[str, Any] = {f"k{i}": f"value {i}" for i in range(3000)}
+        if place == "walked":
+            kb["sub"] = {"n": 1}
+        state, _ = _shape(place, kb)
+        store = store_for(roomy)
+        flightrec.checkpoint(state)
+        flightrec.checkpoint(state)
+        encoded = count_encodes(store._walker)
+        for edit in (lambda: kb.__setitem__("new", "added"), lambda: kb.__setitem__("k1500", "edited")):
+            edit()
+            encoded.clear()
+            seq = flightrec.checkpoint(state)
+            # (the big dict as a whole at most once, to recognize it; a few small values)
+            assert len([x for x in encoded if not isinstance(x, dict | list)]) <= 10
+            assert len([x for x in encoded if x is kb]) <= 1
+        with dump_and_load() as rec:
+            assert rec.state_at(seq) == state
+
+    def test_through_wrap_around(self, small: Any) -> None:
+        """A big dict edited at every checkpoint in a ring that wraps (its chunks re-emitted,
+        old checkpoints given up): every checkpoint in the ring rebuilds exactly."""
+        rng = random.Random(7)
+        kb: dict[str, Any] = {f"doc{i}": f"text {i} " * 3 for i in range(1500)}
+        state: dict[str, Any] = {"kb": kb, "items": [kb], "turn": 0}
+        originals: dict[int, Any] = {}
+        for turn in range(80):
+            state["turn"] = turn
+            op = rng.random()
+            if op < 0.4:
+                kb[f"doc{rng.randrange(1500)}"] = f"edited {turn} " * rng.choice([1, 40])
+            elif op < 0.6:
+                kb[f"new{turn}"] = f"added {turn}"
+            elif op < 0.8 and len(kb) > 100:
+                kb.pop(rng.choice(list(kb)))
+            seq = flightrec.checkpoint(state, label=f"turn {turn}")
+            assert seq is not None
+            originals[seq] = copy.deepcopy(state)
+            for i in range(rng.randint(5, 20)):
+                flightrec.record("filler", i=i, pad=rng.randbytes(rng.randint(50, 400)).hex())
+        store = store_for(small)
+        assert small.errors == 0 and store.reemitted > 0
+        with dump_and_load() as rec:
+            assert next(rec.events()).seq > 1000
+            infos = rec.checkpoints()
+            assert len(infos) >= 5 and infos[-1].rebuildable
+            for info in infos:
+                if info.rebuildable:
+                    assert originals[info.seq] == rec.state_at(info.seq)
+
+
+class TestRepaging:
+    """``_Packer.paged`` without an inline last page, given its last paging, makes the pages
+    a paging from scratch makes (it only finds most of them faster)."""
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(
+        seed=st.integers(0, 2**32),
+        n=st.integers(40, 3000),
+        edits=st.lists(st.tuples(st.sampled_from("idrn"), st.floats(0, 1)), max_size=6),
+        wide=st.booleans(),
+    )
+    def test_same_pages_as_from_scratch(self, seed: int, n: int, edits: list[tuple[str, float]], wide: bool) -> None:
+        """Parts inserted, deleted, replaced or not at all, twice over: the same root and chunks."""
+        rng = random.Random(seed)
+
+        def part() -> bytes:
+            return rng.randbytes(rng.choice([3, 20]) if not wide else rng.choice([3, 200, 900]))
+
+        parts = [part() for _ in range(n)]
+        packer = _Packer(4096)
+        prev: list[Any] = []
+        for _ in range(2):
+            for op, at in edits:
+                i = int(at * (len(parts) - 1))
+                if op == "i":
+                    parts.insert(i, part())
+                elif op == "d" and len(parts) > 1:
+                    del parts[i]
+                elif op == "r":
+                    parts[i] = part()
+            keys = [int.from_bytes(p[-2:], "little") for p in parts]
+            packer.reset()
+            got = packer.paged("d", list(parts), keys, prev, tail=False)
+            fresh = _Packer(4096)
+            want = fresh.paged("d", list(parts), keys)
+            assert want == got
+            assert set(fresh.chunks.items()) <= set(packer.chunks.items())
+
+
 class TestDedup:
     """A checkpoint stores only what is new since the chunks already in the ring."""
 

@@ -72,6 +72,8 @@ def big_dict_workload(seed: int, turns: int) -> None:
         lambda: state["cache"].__setitem__("q7", copy.deepcopy(state["cache"]["q7"])),
         lambda: state["tools"][f"call{rng.randrange(40)}"]["args"].append(rng.randrange(9)),
         lambda: state.__setitem__("kb", dict(state["kb"])),
+        lambda: state["kb"].__setitem__(f"doc{rng.randrange(1500)}", rng.choice([7, 7.5, b"b", None, True])),
+        lambda: state["kb"].__setitem__("doc2", "long text " * rng.randrange(1, 3000)),
     ]
     for turn in range(turns):
         if rng.random() < 0.5:
@@ -114,9 +116,11 @@ def run(
     saved = store_mod._emit_usual, walk._walk_grown, pack._paged_grown, store_mod._checkpoint_usual
     saved_entry = store_mod._checkpoint_entry
     saved_trees = walk._dict_tree, walk._same_tree
+    saved_hits = walk._dict_hits
     if not native:
         store_mod._emit_usual = walk._walk_grown = pack._paged_grown = None
         store_mod._checkpoint_usual = store_mod._checkpoint_entry = None
+        walk._dict_hits = walk._dict_hits_py
     if not tags:
         walk._dict_tree = walk._same_tree = None
     try:
@@ -148,6 +152,59 @@ def run(
         store_mod._emit_usual, walk._walk_grown, pack._paged_grown, store_mod._checkpoint_usual = saved
         store_mod._checkpoint_entry = saved_entry
         walk._dict_tree, walk._same_tree = saved_trees
+        walk._dict_hits = saved_hits
+
+
+@pytest.mark.skipif(walk._dict_hits_c is None, reason="the C extensions are not built here")
+class TestDictHits:
+    """``_statecheck.dict_hits`` against its Python twin ``walk._dict_hits_py``."""
+
+    @settings(max_examples=200, deadline=None)
+    @given(
+        old=st.dictionaries(
+            st.one_of(st.text(max_size=3), st.integers(0, 3)),
+            st.one_of(
+                st.text(max_size=3), st.integers(-2, 2), st.booleans(), st.floats(), st.none(), st.binary(max_size=2)
+            ),
+            max_size=30,
+        ),
+        edits=st.lists(
+            st.tuples(st.text(max_size=3), st.one_of(st.text(max_size=3), st.integers(-2, 2), st.floats())),
+            max_size=8,
+        ),
+        trail=st.booleans(),
+    )
+    def test_same_as_python(self, old: dict[Any, Any], edits: list[tuple[str, Any]], trail: bool) -> None:
+        """The same parts, keys, items missed and count, and the same chunks added."""
+        entries = {
+            k: (v, f"part {k}".encode(), len(k), ((bytes([len(k)]) * 16, b"blob"),) if len(k) % 2 else ())
+            for k, v in old.items()
+            if type(k) is str
+        }
+        new = dict(old)
+        for k, v in edits:
+            new[k] = v
+        for k in list(new)[:2]:
+            if len(k if type(k) is str else "") == 1:
+                del new[k]
+        got_chunks: dict[bytes, bytes] = {}
+        want_chunks: dict[bytes, bytes] = {}
+        got_trail: list[Any] | None = [] if trail else None
+        want_trail: list[Any] | None = [] if trail else None
+        got = walk._dict_hits_c(new, entries, got_chunks, got_trail)  # type: ignore[misc]
+        want = walk._dict_hits_py(new, entries, want_chunks, want_trail)
+        assert want == got
+        assert want_chunks == got_chunks
+        assert want_trail == got_trail
+
+    def test_bad_arguments(self) -> None:
+        """Wrong types are a TypeError, not a crash."""
+        with pytest.raises(TypeError):
+            walk._dict_hits_c([], {}, {}, None)  # type: ignore[misc]
+        with pytest.raises(TypeError):
+            walk._dict_hits_c({"a": 1}, {"a": (1, b"", 0)}, {}, None)  # type: ignore[misc]
+        with pytest.raises(TypeError):
+            walk._dict_hits_c({}, {}, {}, ())  # type: ignore[misc]
 
 
 @needs_c

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable
-from itertools import compress, count
+from itertools import chain, compress, count
 from operator import not_
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +37,37 @@ if TYPE_CHECKING:
     from .walk import _Prefix
 
 _UNLIMITED = 1 << 62
+
+_SAME_RUN = 1024  # parts compared at once when looking for the first (or last) that changed
+
+
+def _same_prefix(a: list[bytes], b: list[bytes]) -> int:
+    """How many first parts ``a`` and ``b`` have in common (compared in C, mostly by identity)."""
+    n = min(len(a), len(b))
+    i = 0
+    while i < n:
+        j = min(i + _SAME_RUN, n)
+        if a[i:j] != b[i:j]:
+            while a[i] == b[i]:
+                i += 1
+            return i
+        i = j
+    return n
+
+
+def _same_suffix(a: list[bytes], b: list[bytes], most: int) -> int:
+    """How many last parts (at most ``most``) ``a`` and ``b`` have in common."""
+    m, n = len(a), len(b)
+    i = 0
+    while i < most:
+        j = min(i + _SAME_RUN, most)
+        if a[m - j : m - i] != b[n - j : n - i]:
+            while a[m - 1 - i] == b[n - 1 - i]:
+                i += 1
+            return i
+        i = j
+    return most
+
 
 _paging = load_native("_paging")
 _paged_grown: Callable[..., bytes | None] | None = _paging.paged_grown if _paging is not None else None
@@ -206,7 +237,13 @@ class _Packer:
         return self._h64(part)
 
     def paged(
-        self, tag: str, parts: list[bytes], keys: list[int], prev: list[Any] | None = None, group: _Prefix | None = None
+        self,
+        tag: str,
+        parts: list[bytes],
+        keys: list[int],
+        prev: list[Any] | None = None,
+        group: _Prefix | None = None,
+        tail: bool = True,
     ) -> bytes:
         """A list (tag "l") or dict ("d") from its parts: one container if it fits, else pages.
 
@@ -222,7 +259,9 @@ class _Packer:
         the root when small (no chunk of its own, stored anew each time). With ``group``
         (the walker's prefix of this list, taken over as a group), every other page is
         handed to the group, which the store registers as one: a page reused then needs no
-        registration of its own.
+        registration of its own. Without ``tail`` the last page is a chunk as the others are:
+        the pages are then exactly those of a paging without ``prev`` (a big dict's, see
+        ``_Walker._walk_big``), only found faster.
         """
         head = _array_head if tag == "l" else _map_head
         n = len(parts)
@@ -238,6 +277,8 @@ class _Packer:
         # Then no page can outgrow a chunk. A list's parts are inline encodings shorter than
         # MIN_CHUNK or refs (see item()), so its bound needs no pass over them.
         fits = (tag == "l" and limit >= MIN_CHUNK * PAGE_MAX) or max(map(len, parts)) * PAGE_MAX <= limit
+        if prev and not tail and prev[0] == tag and prev[4] == fits:
+            return self._repaged(tag, parts, keys, prev, fits)
         ref, join, chunks, trail = self._ref, b"".join, self.chunks, self.trail
         pages: list[bytes] = []
         ends: list[int] = []  # where each page ends
@@ -293,7 +334,7 @@ class _Packer:
                     pages.append(_REF_HEAD + h)
                 else:
                     page = head(e - a) + join(parts[a:e])
-                    inline_tail = e == n and prev is not None and len(page) <= _INLINE_TAIL_MAX
+                    inline_tail = tail and e == n and prev is not None and len(page) <= _INLINE_TAIL_MAX
                     pages.append(page if inline_tail else ref(page))
                 ends.append(e)
                 a = e
@@ -307,6 +348,64 @@ class _Packer:
                 stable = min(len(page_chunks), len(pages) - 1)
                 group.hold(page_chunks[given:stable])
             prev[:] = [tag, parts, pages, ends, fits, page_chunks, (group, stable)]
+        return self._cat(tag, pages)
+
+    def _repaged(self, tag: str, parts: list[bytes], keys: list[int], prev: list[Any], fits: bool) -> bytes:
+        """:meth:`paged` without an inline last page, ``prev`` its last paging: the same pages,
+        those before the first part that changed and after the last one taken over.
+
+        The cuts are content-defined: a page depends only on the parts from where it starts
+        to the one after it ends (and on ``fits``). So every page of ``prev`` that ends before
+        the first changed part is a page now, and once a new page ends where one of ``prev``'s
+        did, past the last changed part, the rest are ``prev``'s. A big dict with a key added,
+        edited or deleted costs the pages around it, not a pass over every page.
+        """
+        head = _array_head if tag == "l" else _map_head
+        old_parts, old_pages, old_ends, old_chunks = prev[1], prev[2], prev[3], prev[5]
+        n, m = len(parts), len(old_parts)
+        first = _same_prefix(old_parts, parts)
+        common = _same_suffix(old_parts, parts, min(m, n) - first)
+        # Those that end before the first part that changed (a page cut by the chunk size
+        # depends on the part after it too), never the old last page (the list's end cut it).
+        kept = bisect_left(old_ends, first, 0, max(len(old_ends) - 1, 0))
+        pages, ends, page_chunks = old_pages[:kept], old_ends[:kept], old_chunks[:kept]
+        chunks, trail, ref, join = self.chunks, self.trail, self._ref, b"".join
+        a = ends[-1] if ends else 0
+        shift, synced = n - m, n - common
+        limit = self.max_chunk - 8
+        tail: list[tuple[bytes, bytes]] = []
+        while a < n:
+            e = min(a + PAGE_MAX, n)
+            for k in range(a, e):  # (a few dozen at most, for the pages around the change)
+                if not keys[k] & _BOUNDARY_MASK:
+                    e = k + 1
+                    break
+            if not fits:
+                size = len(parts[a])
+                k = a + 1
+                while k < e and size + len(parts[k]) <= limit:
+                    size += len(parts[k])
+                    k += 1
+                e = k
+            page = ref(head(e - a) + join(parts[a:e]))
+            pages.append(page)
+            ends.append(e)
+            page_chunks.append((page[2:], chunks[page[2:]]))
+            a = e
+            if synced <= a < n:
+                j = bisect_left(old_ends, a - shift)
+                if j < len(old_ends) and old_ends[j] == a - shift:
+                    pages.extend(old_pages[j + 1 :])
+                    ends.extend(e + shift for e in old_ends[j + 1 :])
+                    tail = old_chunks[j + 1 :]
+                    page_chunks.extend(tail)
+                    break
+        for h, blob in chain(old_chunks[:kept], tail):
+            if h not in chunks:
+                chunks[h] = blob
+            if trail is not None:
+                trail.append((h, blob))
+        prev[:] = [tag, parts, pages, ends, fits, page_chunks, (None, 0)]
         return self._cat(tag, pages)
 
     def _cat(self, tag: str, parts: list[bytes]) -> bytes:

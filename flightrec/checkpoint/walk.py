@@ -28,6 +28,9 @@ _same_versions: Callable[[list[Any], bytes | bytearray], bool] | None = (
     _statecheck.same_versions if _statecheck is not None else None
 )
 _dict_tree: Callable[[dict[Any, Any]], bytes | None] | None = getattr(_statecheck, "dict_tree", None)
+_dict_hits_c: Callable[..., tuple[list[Any], list[Any], list[Any], int]] | None = getattr(
+    _statecheck, "dict_hits", None
+)
 _same_tree: Callable[[dict[Any, Any], bytes], bool] | None = getattr(_statecheck, "same_tree", None)
 
 _walk_grown: Callable[..., bytes] | None = getattr(_paging, "walk_grown", None)
@@ -40,6 +43,73 @@ _BLOCK = 16  # list items recognized together, by index-aligned blocks
 _BLOCKS = object()  # memo-context marker of such blocks
 _PROBE = "x"
 _TREE_GROUP = 16  # a big dict unit of at least this many chunks is registered by the store as one group
+# Values whose packing depends on nothing but themselves (and their key and place), which a
+# big dict's keyed memo (see _Keyed) takes over when the same object, or an equal one of one
+# of the _EQUAL types, is there again. (An equal float may be another: -0.0 == 0.0.)
+_ATOMS = frozenset({str, bytes, int, float, bool, type(None)})
+_EQUAL = frozenset({str, bytes, int})
+_WALKED = object()  # keyed-memo marker of a walked big dict (see _Walker._walk_big)
+_UNFIT_RETRY = 16  # checkpoints before a keyed memo found of no use (see _Keyed.unfit) is tried again
+
+
+_KeyedEntry = tuple[Any, bytes, int, tuple[tuple[bytes, bytes], ...]]  # (value, part, boundary key, chunks)
+
+
+def _dict_hits_py(
+    x: dict[Any, Any], entries: dict[str, _KeyedEntry], chunks: Any, trail: Any
+) -> tuple[list[Any], list[Any], list[tuple[int, Any, Any]], int]:
+    """The parts of big dict ``x`` that ``entries`` (see :class:`_Keyed`) vouch for, and the others.
+
+    Returns ``(parts, keys, missed, found)``: a part and boundary key per item of ``x``, in
+    order (``b""`` and 0 where missed), ``(index, key, value)`` of each item not vouched for,
+    and how many of ``x``'s keys ``entries`` holds. A part taken over has its chunks added
+    to ``chunks`` (and ``trail``, if not None). (In C: ``_statecheck.dict_hits``.)
+    """
+    parts: list[Any] = []
+    keys: list[Any] = []
+    missed: list[tuple[int, Any, Any]] = []
+    found = 0
+    get = entries.get
+    for k, v in x.items():
+        e = get(k) if type(k) is str else None
+        if e is not None:
+            found += 1
+            old = e[0]
+            if old is v or (type(old) is type(v) and type(v) in _EQUAL and old == v):
+                parts.append(e[1])
+                keys.append(e[2])
+                if e[3]:
+                    chunks.update(e[3])
+                    if trail is not None:
+                        trail.extend(e[3])
+                continue
+        missed.append((len(parts), k, v))
+        parts.append(b"")
+        keys.append(0)
+    return parts, keys, missed, found
+
+
+_dict_hits = _dict_hits_c if _dict_hits_c is not None else _dict_hits_py
+
+
+@dataclass(slots=True, eq=False)
+class _Keyed:
+    """What each item of a big dict packed to at the last checkpoint that packed it: its
+    *keyed memo*, so that a big dict that changed costs what changed (see ``_Walker._walk_big``
+    and ``_Walker._unit_dict``).
+
+    ``entries`` maps each str key whose value was an immutable scalar (str, bytes, int,
+    float, bool, None) to ``(value, part, boundary key, chunks)``: the same value object there
+    again (or an equal str, bytes or int) packs to the same part, found in one C pass over
+    the dict (``_statecheck.dict_hits``; in pure Python, the same loop). It holds those values
+    (immutable, most of them the agent's own objects), never a container of the agent's.
+    """
+
+    entries: dict[str, _KeyedEntry]
+    paging: list[Any]  # the dict's last paging (see _Packer.paged)
+    gen: int  # the last checkpoint that used it
+    head: bytes | None = None  # a big dict value's unit: its key, encoded as redacted
+    unfit: int = -_UNFIT_RETRY  # the last checkpoint that found it of no use (see _unit_dict, _walk_big)
 
 
 @dataclass(slots=True, eq=False)
@@ -106,6 +176,7 @@ class _Tree:
     chunks: dict[bytes, bytes]  # as a group: every chunk of the entry (empty if not grouped)
     size: int = dataclasses.field(init=False)  # bytes of ``chunks``' data
     used: int = 0  # the store's: the last checkpoint generation that used it as a group
+    keyed: _Keyed | None = None  # its keyed memo, kept while the tree is taken over
 
     def __post_init__(self) -> None:
         self.size = sum(map(len, self.chunks.values()))
@@ -175,6 +246,10 @@ class _Walker:
         self._prefix: dict[str, _Prefix] = {}
         # (path, key) -> _Tree of the big dict there at the last checkpoint (see _tree)
         self._trees: dict[tuple[str, Any], _Tree] = {}
+        # (path, slot, kind) -> _Keyed of the big dict there: a walked one (path its own, slot
+        # None, kind _WALKED) or a unit (a dict value, slot its key, kind False; a list item,
+        # slot its index, kind True), see _walk_big and _unit_dict
+        self._keyed: dict[tuple[str, Any, Any], _Keyed] = {}
         self._gen = 0
         self._encode = msgspec.msgpack.Encoder(enc_hook=_enc_hook).encode
         self._packer = _Packer(max_chunk, self._encode)
@@ -236,6 +311,15 @@ class _Walker:
                     self.retired.append(t)
             self._trees = trees
         self._memo = memo
+        if self._keyed:
+            # (A list item's stays while its list's prefix is used: a big dict in a list that
+            # the list's tags or digest take over whole is not packed, so it does not use it.)
+            prefix = self._prefix
+            self._keyed = {
+                at: e
+                for at, e in self._keyed.items()
+                if e.gen > old or (at[2] is True and at[0] in prefix and prefix[at[0]].gen > old)
+            }
         self._paging = {k: e for k, e in self._paging.items() if e and e[-1] > old}
         self._tagged = {k: e for k, e in self._tagged.items() if e[0] > old}
         self.retired.extend(e for e in self._prefix.values() if e.gen <= old)
@@ -307,39 +391,9 @@ class _Walker:
         chunks = packer.chunks
         active = self._active
         if type(v) is dict:
-            for k, x in v.items():
-                # (str keys only: 1 and True are the same key of the memo, not of the encoding)
-                if type(x) is dict and len(x) > _WHOLE_MAX_LEN and type(k) is str and id(x) not in active:
-                    whole = self._tree(packer, x, path, k, d)
-                    parts.append(whole[0])
-                    keys.append(whole[3])
-                    continue
-                # (A container being walked, met again, is a cycle: a unit, for the redactor.)
-                if type(k) is str and self._walkable(x, d) and id(x) not in active and self._plain_key(path, k):
-                    ke = encode(k)
-                    child = f"{path}.{k}" if path else k
-                    parts.append(ke + packer.ref_or_inline(self._walk(packer, x, child, d)))
-                    keys.append(h64(ke))
-                    continue
-                entry = None
-                # (1, True and 1.0 are one dict key, but encode apart: a value's packing holds its key)
-                memo = self._context(path, k if type(k) is str else (type(k), k))
-                try:
-                    raw = h128(encode(x))
-                except Exception:
-                    raw = None
-                if raw is not None:
-                    entry = memo.get(raw)
-                if entry is None:
-                    entry = self._unit(packer, x, path, k, False, memo, raw)
-                else:
-                    entry[2] = gen
-                    chunks.update(entry[1])
-                    if packer.trail is not None:
-                        packer.trail.extend(entry[1])
-                    self.hits += 1
-                parts.append(entry[0])
-                keys.append(entry[3])
+            if len(v) > _WHOLE_MAX_LEN:
+                return self._walk_big(packer, v, path, d)
+            self._dict_items(packer, v, path, d, parts, keys)
             return packer.paged("d", parts, keys)
         # The hot loop. Most of a growing list is unchanged since the last checkpoint: the
         # items it had then are recognized, and their packing taken over whole, by their
@@ -484,6 +538,193 @@ class _Walker:
             self.retired.append(known)  # replaced or dropped: the store settles its group
         return self._page(packer, path, parts, keys, group)
 
+    def _dict_items(
+        self, packer: _Packer, v: dict[Any, Any], path: str, d: int, parts: list[bytes], keys: list[int]
+    ) -> None:
+        """:meth:`_dict_item` of every item of ``v``, its parts and keys appended to ``parts``
+        and ``keys`` (its usual case inlined: a value found in the memo)."""
+        h128, encode, gen, chunks = packer._h128, self._encode, self._gen, packer.chunks
+        for k, x in v.items():
+            t = type(x)
+            if type(k) is not str or t is list or t is tuple or (t is dict and (len(x) > _WHOLE_MAX_LEN or d < 2)):
+                part, key, _ = self._dict_item(packer, path, k, x, d)  # (maybe walked)
+                parts.append(part)
+                keys.append(key)
+                continue
+            # (not walkable: what _dict_item does then)
+            memo = self._memo.get((path, k)) or self._context(path, k)
+            try:
+                raw = h128(encode(x))
+            except Exception:
+                raw = None
+            entry = memo.get(raw) if raw is not None else None
+            if entry is None:
+                entry = self._unit(packer, x, path, k, False, memo, raw)
+            else:
+                entry[2] = gen
+                chunks.update(entry[1])
+                if packer.trail is not None:
+                    packer.trail.extend(entry[1])
+                self.hits += 1
+            parts.append(entry[0])
+            keys.append(entry[3])
+
+    def _dict_item(
+        self, packer: _Packer, path: str, k: Any, x: Any, d: int
+    ) -> tuple[bytes, int, tuple[tuple[bytes, bytes], ...] | None]:
+        """Item ``k: x`` of the walked dict at ``path`` (depth ``d``): its part, its boundary
+        key, and, when it is a memo entry's (a unit), that entry's chunks (else None)."""
+        # (str keys only: 1 and True are the same key of the memo, not of the encoding)
+        active = self._active
+        if type(x) is dict and len(x) > _WHOLE_MAX_LEN and type(k) is str and id(x) not in active:
+            whole = self._tree(packer, x, path, k, d)
+            return whole[0], whole[3], None
+        # (A container being walked, met again, is a cycle: a unit, for the redactor.)
+        if type(k) is str and self._walkable(x, d) and id(x) not in active and self._plain_key(path, k):
+            ke = self._encode(k)
+            child = f"{path}.{k}" if path else k
+            return ke + packer.ref_or_inline(self._walk(packer, x, child, d)), packer._h64(ke), None
+        entry = None
+        # (1, True and 1.0 are one dict key, but encode apart: a value's packing holds its key)
+        memo = self._context(path, k if type(k) is str else (type(k), k))
+        try:
+            raw = packer._h128(self._encode(x))
+        except Exception:
+            raw = None
+        if raw is not None:
+            entry = memo.get(raw)
+        if entry is None:
+            entry = self._unit(packer, x, path, k, False, memo, raw)
+        else:
+            entry[2] = self._gen
+            packer.chunks.update(entry[1])
+            if packer.trail is not None:
+                packer.trail.extend(entry[1])
+            self.hits += 1
+        return entry[0], entry[3], entry[1]
+
+    def _walk_big(self, packer: _Packer, v: dict[Any, Any], path: str, d: int) -> bytes:
+        """:meth:`_walk` of a big dict: its items that did not change since the last checkpoint
+        taken over from its keyed memo (see :class:`_Keyed`), the others packed as usual.
+
+        The same parts and pages as a walk item by item (only found faster), so the same
+        chunks: a checkpoint packs to the same bytes whatever came before it.
+        """
+        at = (path, None, _WALKED)
+        gen = self._gen
+        keyed = self._keyed.get(at)
+        if keyed is None:
+            keyed = self._keyed[at] = _Keyed({}, [], gen)
+        keyed.gen = gen
+        if not keyed.entries and gen - keyed.unfit < _UNFIT_RETRY:
+            # No scalar values last time (a dict of dicts): each item would miss, item by item.
+            parts: list[bytes] = []
+            keys: list[int] = []
+            self._dict_items(packer, v, path, d, parts, keys)
+            return packer.paged("d", parts, keys, keyed.paging, tail=False)
+        entries = keyed.entries
+        known = len(entries)
+        parts, keys, missed, found = _dict_hits(v, entries, packer.chunks, packer.trail)
+        self.hits += len(parts) - len(missed)
+        for i, k, x in missed:
+            part, key, held = self._dict_item(packer, path, k, x, d)
+            parts[i] = part
+            keys[i] = key
+            if type(k) is str:
+                if held is not None and type(x) in _ATOMS:
+                    entries[k] = (x, part, key, held)
+                elif entries.pop(k, None) is not None:  # (no longer a scalar)
+                    found -= 1
+                    known -= 1
+        if found < known:  # keys deleted since
+            for k in entries.keys() - v.keys():
+                del entries[k]
+        if not entries:
+            keyed.unfit = gen  # (tried again _UNFIT_RETRY checkpoints later)
+        return packer.paged("d", parts, keys, keyed.paging, tail=False)
+
+    def _unit_dict(self, packer: _Packer, x: dict[Any, Any], path: str, slot: Any, is_item: bool) -> list[Any] | None:
+        """:meth:`_unit` of a big dict, by its keyed memo (see :class:`_Keyed`): the items that
+        did not change since the last checkpoint taken over, the others redacted together in
+        the dict's place (as the whole dict is: the same context for each) and packed.
+
+        The same memo entry as ``_unit``'s whole redaction (the same parts, pages and chunks),
+        or None when this dict cannot be packed so (a key that is not a str, or that a rule
+        changes; a value that is not a scalar; a secret-named key above it): ``_unit`` then
+        redacts it whole, and this is tried again only ``_UNFIT_RETRY`` checkpoints later.
+        """
+        gen = self._gen
+        at = (path, slot if is_item or type(slot) is str else (type(slot), slot), is_item)
+        keyed = self._keyed.get(at)
+        if keyed is None:
+            if not is_item and (type(slot) is not str or not self._plain_key(path, slot)):
+                return None
+            keyed = self._keyed[at] = _Keyed({}, [], gen)
+        elif gen - keyed.unfit < _UNFIT_RETRY:
+            keyed.gen = gen
+            return None
+        keyed.gen = gen
+        entries = keyed.entries
+        known = len(entries)
+        outer = packer.trail
+        trail: list[tuple[bytes, bytes]] = []
+        packer.trail = trail
+        try:
+            parts, keys, missed, found = _dict_hits(x, entries, packer.chunks, trail)
+            head = keyed.head
+            if missed:
+                sub = {}
+                for _, k, v in missed:
+                    if type(k) is not str or type(v) not in _ATOMS:
+                        self._unfit(keyed)
+                        return None
+                    sub[k] = v
+                if is_item:
+                    out = self.redactor.redact(sub, f"{path}[{slot}]")
+                else:
+                    whole = self.redactor.redact({slot: sub}, path)
+                    if type(whole) is not dict or len(whole) != 1:
+                        self._unfit(keyed)
+                        return None
+                    k2, out = next(iter(whole.items()))
+                    head = self._encode(k2)
+                if type(out) is not dict or len(out) != len(sub) or list(out) != list(sub):
+                    self._unfit(keyed)  # (a key a rule changes: they might collide)
+                    return None
+                encode, h64, item = self._encode, packer._h64, packer.item
+                for (i, k, v), v2 in zip(missed, out.values(), strict=True):
+                    ke = encode(k)
+                    mark = len(trail)
+                    part = ke + item(v2, 1)  # (as _Packer._dict packs a dict's value)
+                    key = h64(ke)
+                    parts[i] = part
+                    keys[i] = key
+                    entries[k] = (v, part, key, tuple(trail[mark:]) if len(trail) > mark else ())
+                keyed.head = head
+            if head is None and not is_item:
+                self._unfit(keyed)
+                return None
+            if found < known:  # keys deleted since
+                for k in entries.keys() - x.keys():
+                    del entries[k]
+            inline = packer.ref_or_inline(packer.paged("d", parts, keys, keyed.paging, tail=False))
+        finally:
+            packer.trail = outer
+        if outer is not None:
+            outer.extend(trail)
+        if is_item:
+            boundary = inline[-1] if len(inline) == _REF_LEN and inline[:2] == _REF_HEAD else packer._h64(inline)
+            return [inline, tuple(trail), gen, boundary]
+        assert head is not None
+        return [head + inline, tuple(trail), gen, packer._h64(head)]
+
+    def _unfit(self, keyed: _Keyed) -> None:
+        """``keyed``'s dict cannot be packed by it (see :meth:`_unit_dict`): forget it for now."""
+        keyed.unfit = self._gen
+        keyed.entries = {}
+        keyed.paging = []
+        keyed.head = None
+
     def _tree(self, packer: _Packer, x: dict[Any, Any], path: str, k: str, d: int) -> list[Any]:
         """Big dict ``x``, the value of key ``k`` at ``path`` (depth ``d``), as a memo entry.
 
@@ -536,7 +777,8 @@ class _Walker:
         if tree is not None and tree.grouped:
             self.retired.append(tree)  # replaced: the store settles its group
         held = dict(entry[1]) if raw is not None and len(entry[1]) >= _TREE_GROUP else {}
-        self._trees[(path, k)] = _Tree(raw, sig, entry, gen, gen, bool(held), held)
+        keyed = self._keyed.get((f"{path}.{k}" if path else k, None, _WALKED) if raw is None else (path, k, False))
+        self._trees[(path, k)] = _Tree(raw, sig, entry, gen, gen, bool(held), held, keyed=keyed)
         return entry
 
     def _raw(self, packer: _Packer, x: Any) -> bytes | None:
@@ -552,6 +794,8 @@ class _Walker:
         entry = tree.entry
         first = tree.gen != self._gen
         entry[2] = tree.gen = self._gen
+        if tree.keyed is not None:
+            tree.keyed.gen = self._gen
         self.hits += 1
         if tree.grouped and packer.trail is None and first:
             self.groups.append(tree)
@@ -680,6 +924,12 @@ class _Walker:
             ``[part, chunks, gen, boundary key]``, remembered in ``memo`` under ``raw``.
         """
         self.misses += 1
+        if type(x) is dict and len(x) > _WHOLE_MAX_LEN and raw is not None:
+            made = self._unit_dict(packer, x, path, slot, is_item)
+            if made is not None:
+                if memo is not None:
+                    memo[raw] = made
+                return made
         if (type(x) is str or type(x) is bytes) and len(x) > packer.left:
             packer._over(x)  # a big text, judged before it is redacted
         trail: list[tuple[bytes, bytes]] = []
