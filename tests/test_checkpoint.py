@@ -941,6 +941,31 @@ class TestChangedBigDict:
         with dump_and_load() as rec:
             assert rec.state_at(seq) == state
 
+    def test_an_edit_in_the_middle_makes_the_chunks_around_it(
+        self, roomy: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A value edited in the middle of a big dict: the page holding it and the groups above
+        it are made again; the pages and groups after it are taken over, not joined and hashed."""
+        kb: dict[str, Any] = {f"k{i}": f"value {i}" for i in range(20000)}
+        state = {"kb": kb, "turn": 0}
+        flightrec.checkpoint(state)
+        made: list[bytes] = []
+        chunk = _Packer.chunk
+
+        def counting(packer: _Packer, data: bytes) -> bytes:
+            made.append(data)
+            return chunk(packer, data)
+
+        monkeypatch.setattr(_Packer, "chunk", counting)
+        for i in (10000, 15000, 3):
+            kb[f"k{i}"] = "edited"
+            made.clear()
+            seq = flightrec.checkpoint(state)
+            # a page, a group per level of the tree above the pages (two here), the root
+            assert len(made) <= 6, len(made)
+        with dump_and_load() as rec:
+            assert rec.state_at(seq) == state
+
     def test_through_wrap_around(self, small: Any) -> None:
         """A big dict edited at every checkpoint in a ring that wraps (its chunks re-emitted,
         old checkpoints given up): every checkpoint in the ring rebuilds exactly."""

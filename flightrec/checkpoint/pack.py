@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
-from itertools import chain, compress, count
+from itertools import compress, count
 from operator import not_
 from typing import TYPE_CHECKING, Any
 
@@ -396,15 +396,14 @@ class _Packer:
                 j = bisect_left(old_ends, a - shift)
                 if j < len(old_ends) and old_ends[j] == a - shift:
                     pages.extend(old_pages[j + 1 :])
-                    ends.extend(e + shift for e in old_ends[j + 1 :])
+                    ends.extend([e + shift for e in old_ends[j + 1 :]] if shift else old_ends[j + 1 :])
                     tail = old_chunks[j + 1 :]
                     page_chunks.extend(tail)
                     break
-        for h, blob in chain(old_chunks[:kept], tail):
-            if h not in chunks:
-                chunks[h] = blob
+        for taken in (old_chunks[:kept], tail):  # (in C: a dict keeps a key's first place)
+            chunks.update(taken)
             if trail is not None:
-                trail.append((h, blob))
+                trail.extend(taken)
         prev[:] = [tag, parts, pages, ends, fits, page_chunks, (None, 0)]
         return self._cat(tag, pages)
 
@@ -429,7 +428,8 @@ class _Packer:
         to its end. The groups of this level's last grouping whose parts (and the part after
         them, which may have ended them) are still first in ``parts`` are taken over, not
         built and hashed again: a checkpoint costs the groups at its end, not a pass over
-        every page of the conversation.
+        every page of the conversation. So are its groups after the last part that changed,
+        once a group ends where one of them did (a big dict edited in the middle).
         """
         memo = self._cat_memo
         while len(memo) <= level:
@@ -438,32 +438,24 @@ class _Packer:
         ends: list[int] = []  # where each group ends in parts
         made: list[tuple[bytes, bytes]] = []  # each group's digest and data
         a = 0
+        n = len(parts)
+        synced = n + 1  # from where a group that ends where an old one did is followed by the old ones
+        shift = 0
         last = memo[level]
+        old_ends: list[int] = []
+        old_made: list[tuple[bytes, bytes]] = []
         if last is not None and last[0] == tag:
             old_parts, old_ends, old_made = last[1], last[2], last[3]
             # the most groups (never the last: the end of the list may have ended it) whose
             # parts, and the one after them, are the same: old_ends[j - 1] + 1 parts
-            lo, hi = 0, min(len(old_ends) - 1, bisect_right(old_ends, len(parts) - 1))
-            while lo < hi:  # (the same for j groups: the same for fewer)
-                j = (lo + hi + 1) // 2
-                e = old_ends[j - 1] + 1
-                if parts[:e] == old_parts[:e]:
-                    lo = j
-                else:
-                    hi = j - 1
-            if lo:
-                chunks, trail = self.chunks, self.trail
-                for h, blob in old_made[:lo]:  # (what chunk() does, without hashing again)
-                    if h not in chunks:
-                        chunks[h] = blob
-                        self.left -= len(blob)
-                        if self.left < 0:
-                            self._over(None)
-                    if trail is not None:
-                        trail.append((h, blob))
-                    groups.append(_REF_HEAD + h)
+            first = _same_prefix(old_parts, parts)
+            lo = min(len(old_ends) - 1, bisect_right(old_ends, n - 1), bisect_left(old_ends, first))
+            if lo > 0:
+                groups.extend(self._taken(old_made[:lo]))
                 made, ends = old_made[:lo], old_ends[:lo]
                 a = ends[-1]
+            shift = n - len(old_parts)
+            synced = n - _same_suffix(old_parts, parts, min(len(old_parts), n) - first)
         cur: list[bytes] = []
         size = 0
         limit = self.max_chunk - 32
@@ -475,18 +467,35 @@ class _Packer:
             made.append((h, blob))
             ends.append(end)
 
-        for i in range(a, len(parts)):
+        def rest(end: int) -> bool:
+            """Past the last part that changed, ``end`` where an old group ended: the old ones
+            after it taken over (their parts are the same, and so is where they end)."""
+            j = bisect_left(old_ends, end - shift)
+            if j == len(old_ends) or old_ends[j] != end - shift:
+                return False
+            groups.extend(self._taken(old_made[j + 1 :]))
+            made.extend(old_made[j + 1 :])
+            ends.extend([e + shift for e in old_ends[j + 1 :]] if shift else old_ends[j + 1 :])
+            return True
+
+        i = a
+        while i < n:
             part = parts[i]
             if cur and size + len(part) > limit:
                 close(i)
                 cur, size = [], 0
+                if synced <= i and rest(i):
+                    break
             cur.append(part)
             size += len(part)
+            i += 1
             if self._part_key(part) & _BOUNDARY_MASK == 0 or len(cur) >= PAGE_MAX:
-                close(i + 1)
+                close(i)
                 cur, size = [], 0
+                if synced <= i < n and rest(i):
+                    break
         if cur:
-            close(len(parts))
+            close(n)
         if len(groups) >= len(parts):  # no progress (astronomically unlikely): group by count
             memo[level] = None
             return [
@@ -495,6 +504,19 @@ class _Packer:
             ]
         memo[level] = (tag, list(parts), ends, made)  # (a copy: the caller's list may change)
         return groups
+
+    def _taken(self, made: list[tuple[bytes, bytes]]) -> list[bytes]:
+        """Refs to the groups ``made`` earlier, registered as chunk() does, without hashing again."""
+        chunks, trail = self.chunks, self.trail
+        for h, blob in made:
+            if h not in chunks:
+                chunks[h] = blob
+                self.left -= len(blob)
+                if self.left < 0:
+                    self._over(None)
+        if trail is not None:
+            trail.extend(made)
+        return [_REF_HEAD + h for h, _ in made]
 
     def _str(self, value: str) -> bytes:
         step = self.max_chunk - 16 if value.isascii() else (self.max_chunk - 16) // 4
