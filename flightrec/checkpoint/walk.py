@@ -18,7 +18,7 @@ import msgspec
 from ..encode import safe_repr
 from ..fastpath import load_native
 from .pack import _Packer, _paging
-from .wire import _REF_HEAD, _REF_LEN, _WHOLE_MAX_LEN, _enc_hook, _to_builtin
+from .wire import _REF_HEAD, _REF_LEN, _WHOLE_MAX_LEN, MIN_CHUNK, _enc_hook, _to_builtin
 
 _statecheck = load_native("_statecheck")
 _dict_versions: Callable[[list[Any], int, int], bytes | None] | None = (
@@ -694,12 +694,21 @@ class _Walker:
                 encode, h64, item = self._encode, packer._h64, packer.item
                 for (i, k, v), v2 in zip(missed, out.values(), strict=True):
                     ke = encode(k)
-                    mark = len(trail)
-                    part = ke + item(v2, 1)  # (as _Packer._dict packs a dict's value)
+                    try:
+                        enc: bytes | None = encode(v2)
+                    except Exception:  # (an int beyond 64 bits, with redaction off)
+                        enc = None
+                    if enc is not None and len(enc) < MIN_CHUNK:  # (item() makes it that: no chunk)
+                        part = ke + enc
+                        held: tuple[tuple[bytes, bytes], ...] = ()
+                    else:
+                        mark = len(trail)
+                        part = ke + item(v2, 1)  # (as _Packer._dict packs a dict's value)
+                        held = tuple(trail[mark:])
                     key = h64(ke)
                     parts[i] = part
                     keys[i] = key
-                    entries[k] = (v, part, key, tuple(trail[mark:]) if len(trail) > mark else ())
+                    entries[k] = (v, part, key, held)
                 keyed.head = head
             if head is None and not is_item:
                 self._unfit(keyed)
