@@ -8,6 +8,7 @@ and cached on the recording (open a new one to see a live ring's newer events).
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections import deque
 from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -672,13 +673,40 @@ def _evicted_then_needed(memory: list[Event], tools: list[ToolCall]) -> list[Fin
     timeline.sort(key=lambda x: x[0])
     producer: dict[Hashable, tuple[str, bytes, ToolCall]] = {}  # live item -> the call that produced it
     evicted: dict[Hashable, tuple[Event, tuple[str, bytes, ToolCall] | None]] = {}
+    # Evicted items by the (tool, arguments) of the call that produced them, so that a call
+    # looks only at the items it could have produced: scanning every evicted item at every
+    # call made an agent that evicts as it goes (thousands of items, thousands of calls)
+    # take minutes. ``order`` keeps the findings of one call in eviction order.
+    waiting: dict[tuple[str, bytes], set[Hashable]] = {}
+    order: dict[Hashable, int] = {}
+    ticket = itertools.count()
     out: list[Finding] = []
+
+    def put(item: Hashable, ev: Event, prod: tuple[str, bytes, ToolCall] | None) -> None:
+        old = evicted.get(item)
+        if old is None:
+            order[item] = next(ticket)
+        elif old[1] is not None:
+            waiting[(old[1][0], old[1][1])].discard(item)
+        evicted[item] = (ev, prod)
+        if prod is not None:
+            waiting.setdefault((prod[0], prod[1]), set()).add(item)
+
+    def take(item: Hashable) -> tuple[Event, tuple[str, bytes, ToolCall] | None] | None:
+        gone = evicted.pop(item, None)
+        if gone is not None:
+            del order[item]
+            if gone[1] is not None:
+                waiting[(gone[1][0], gone[1][1])].discard(item)
+        return gone
+
     for seq, what, obj in timeline:
         if what == "call":
             t: ToolCall = obj
             key = (t.tool, _canonical(t.args))
-            for item, (ev, prod) in list(evicted.items()):
-                if prod is not None and (prod[0], prod[1]) == key and prod[2].call_id != t.call_id:
+            for item in sorted(waiting.get(key, ()), key=order.__getitem__):
+                ev, prod = evicted[item]
+                if prod is not None and prod[2].call_id != t.call_id:
                     out.append(
                         Finding(
                             "evicted_then_needed",
@@ -688,7 +716,7 @@ def _evicted_then_needed(memory: list[Event], tools: list[ToolCall]) -> list[Fin
                             [prod[2].call_seq, ev.seq, seq],
                         )
                     )
-                    del evicted[item]
+                    take(item)
             continue
         ev = obj
         d = ev.data
@@ -697,7 +725,7 @@ def _evicted_then_needed(memory: list[Event], tools: list[ToolCall]) -> list[Fin
             item = _hkey(d.get("item_id"))
             if "carried" in d:
                 continue
-            gone = evicted.pop(item, None)
+            gone = take(item)
             if gone is not None:
                 out.append(
                     Finding(
@@ -716,10 +744,10 @@ def _evicted_then_needed(memory: list[Event], tools: list[ToolCall]) -> list[Fin
                 producer.pop(item, None)
         elif op == "evict":
             item = _hkey(d.get("item_id"))
-            evicted[item] = (ev, producer.pop(item, None))
+            put(item, ev, producer.pop(item, None))
         elif op == "summarize":
             ids = d.get("item_ids")
             for i in ids if isinstance(ids, list) else ():
                 item = _hkey(i)
-                evicted[item] = (ev, producer.pop(item, None))
+                put(item, ev, producer.pop(item, None))
     return out
