@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from flightrec.tui.app import FlightrecApp
+from flightrec.tui.screens.detail import DetailScreen
 from flightrec.tui.sources import open_source
-from textual.widgets import OptionList
+from textual.widgets import OptionList, Tree
 
 from . import builder
 from .util import wait_for
@@ -43,3 +44,27 @@ class TestBusyAgent:
             findings = app.screen.query_one("#ov-findings", OptionList)
             prompt = str(findings.get_option_at_index(0).prompt)
             assert "item 'doc:0' was evicted at seq 4 (context full) and retained again at seq 80001" in prompt
+
+
+class TestHostileData:
+    async def test_detail_of_a_huge_list_map_and_string_shows_their_start(self, tmp_path: Path) -> None:
+        """Detail of an event holding 300,000 items, a 200,000-key map and a 20 MB string (which
+        the recorder would have cut) shows the first 1,000 of each and says what is left out:
+        it made a tree node per item (seconds of a frozen UI, more for bigger values)."""
+        s = builder.Script()
+        s.add("note", text="x" * 20_000_000, items=list(range(300_000)), table={f"k{i}": i for i in range(200_000)})
+        dump = builder.write_events(tmp_path, s.events)
+        app = make_app(dump, initial="timeline")
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen), what="detail")
+            root = app.screen.query_one(Tree).root
+            by_key = {str(node.label).split()[0]: node for node in root.children}
+            text, items, table = by_key["text"], by_key["items"], by_key["table"]
+            assert "str, 20,000,000 chars" in str(text.label)
+            assert len(text.children) == 1001
+            assert str(text.children[-1].label) == "… the rest of the 20,000,000 characters is not shown"
+            assert len(items.children) == 1001 and str(items.children[-1].label) == "… 299,000 more items not shown"
+            assert str(items.children[999].label) == "[999]: 999"
+            assert len(table.children) == 1001 and str(table.children[-1].label) == "… 199,000 more entries not shown"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import textwrap
 from typing import Any, ClassVar
 
@@ -15,10 +16,16 @@ from textual.widgets.tree import TreeNode
 
 from flightrec.event import Event
 
-from ..render import full_time, highlight_markers, is_error, kind_style, one_line, summary
+from ..render import full_time, highlight_markers, is_error, kind_style, one_line, short, summary
 
 WRAP = 100
 """Characters per line of a wrapped long string."""
+MAX_CHILDREN = 1000
+"""Items of one list or map shown; a line says how many more there are."""
+MAX_LINES = 1000
+"""Wrapped lines of one string shown; a line says how many characters are left."""
+MAX_DEPTH = 64
+"""Levels of nesting shown; a deeper container is shown on one line."""
 
 _highlighter = ReprHighlighter()
 
@@ -53,36 +60,58 @@ def key_text(key: Any) -> str:
 def add_value(node: TreeNode[Any], key: str, value: Any, depth: int = 0) -> None:
     """Add ``key: value`` under ``node``; containers and long strings become branches.
 
-    ``key`` is shown as it is: a map's key goes through :func:`key_text` first.
+    ``key`` is shown as it is: a map's key goes through :func:`key_text` first. A recording
+    made by hand or by another program may hold what the recorder would have cut (a list
+    of a million items, a string of 50 MB, data nested a thousand levels deep): the tree
+    shows the first :data:`MAX_CHILDREN` items, :data:`MAX_LINES` lines and
+    :data:`MAX_DEPTH` levels, and says what it left out, so the screen opens at once.
     """
     label = Text()
     label.append(key, style="bold")
-    if isinstance(value, dict):
+    if isinstance(value, (dict, list, tuple)) and depth >= MAX_DEPTH:
+        label.append(f"  {short(value, 80)}", style="dim")
+        label.append("  (nested too deep to show)", style="italic dim")
+        node.add_leaf(label)
+    elif isinstance(value, dict):
         label.append(f"  {{{len(value)}}}", style="dim")
         child = node.add(label, expand=depth < 3)
-        for k, v in value.items():
+        for k, v in itertools.islice(value.items(), MAX_CHILDREN):
             add_value(child, key_text(k), v, depth + 1)
+        _more(child, len(value) - MAX_CHILDREN, "entries")
         if not value:
             child.allow_expand = False
     elif isinstance(value, (list, tuple)):
         label.append(f"  [{len(value)}]", style="dim")
         child = node.add(label, expand=depth < 3 and len(value) <= 50)
-        for i, v in enumerate(value):
+        for i, v in enumerate(value[:MAX_CHILDREN]):
             add_value(child, f"[{i}]", v, depth + 1)
+        _more(child, len(value) - MAX_CHILDREN, "items")
         if not value:
             child.allow_expand = False
     elif isinstance(value, str) and (len(value) > WRAP or "\n" in value):
+        # A wrapped line takes at most WRAP characters (a line break at least one): the
+        # first MAX_LINES lines come from this head of the string.
+        head = value[: WRAP * MAX_LINES]
         lines: list[str] = []
-        for para in value.split("\n"):
+        for para in head.split("\n"):
             lines.extend(textwrap.wrap(para, WRAP, drop_whitespace=False, replace_whitespace=False) or [""])
-        label.append(f"  str, {len(value):,} chars, {len(lines)} lines", style="dim")
+        whole = len(head) == len(value) and len(lines) <= MAX_LINES
+        label.append(f"  str, {len(value):,} chars" + (f", {len(lines)} lines" if whole else ""), style="dim")
         child = node.add(label, expand=len(lines) <= 40)
-        for line in lines:
+        for line in lines[:MAX_LINES]:
             child.add_leaf(highlight_markers(Text(one_line(line), style="green")))
+        if not whole:
+            child.add_leaf(Text(f"… the rest of the {len(value):,} characters is not shown", style="italic dim"))
     else:
         label.append(": ")
         label.append_text(scalar_text(value))
         node.add_leaf(label)
+
+
+def _more(node: TreeNode[Any], left: int, what: str) -> None:
+    """Say how much of a value the tree leaves out."""
+    if left > 0:
+        node.add_leaf(Text(f"… {left:,} more {what} not shown", style="italic dim"))
 
 
 class DetailScreen(Screen[None]):
