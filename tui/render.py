@@ -6,6 +6,7 @@ the tests share them.
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from typing import Any
@@ -100,20 +101,36 @@ control characters, and the bidirectional controls that reorder what follows the
 _INVISIBLE_BUT_LINES = {c: v for c, v in _INVISIBLE.items() if c != 0x0A}
 
 
-def short(value: Any, limit: int = 60) -> str:
+SHORT_DEPTH = 3
+"""Containers nested deeper than this are shown as ``{…}`` / ``[…]`` in one-line renderings."""
+
+
+def short(value: Any, limit: int = 60, _depth: int = 0) -> str:
     """A compact one-line rendering of a value."""
+    # Only the first ``limit`` characters can show, so neither a long string nor a deep
+    # container is walked further: a hand-made recording may hold a 20 MB string or data
+    # nested a thousand levels deep, which recursion here would turn into a crash.
     if isinstance(value, str):
-        text = value
+        text = value[:limit]
     elif isinstance(value, dict):
-        text = "{" + ", ".join(f"{short(k, 24)}: {short(v, 24)}" for k, v in list(value.items())[:6])
-        text += ", …}" if len(value) > 6 else "}"
+        if _depth >= SHORT_DEPTH:
+            text = "{…}" if value else "{}"
+        else:
+            items = list(itertools.islice(value.items(), 6))
+            text = "{" + ", ".join(f"{short(k, 24, _depth + 1)}: {short(v, 24, _depth + 1)}" for k, v in items)
+            text += ", …}" if len(value) > 6 else "}"
     elif isinstance(value, (list, tuple)):
-        text = "[" + ", ".join(short(v, 16) for v in value[:6]) + (", …]" if len(value) > 6 else "]")
+        if _depth >= SHORT_DEPTH:
+            text = "[…]" if value else "[]"
+        else:
+            text = "[" + ", ".join(short(v, 16, _depth + 1) for v in value[:6]) + (", …]" if len(value) > 6 else "]")
     elif isinstance(value, bytes):
         text = f"<{len(value)} bytes>"
     else:
         text = repr(value)
     text = text.translate(_INVISIBLE)
+    if isinstance(value, str) and len(value) > limit:
+        text += "…"  # cut above: the ellipsis must show even when the cut text is short
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -234,7 +251,28 @@ def step_label(path: str, width: int) -> str:
 
 def searchable(ev: Event) -> str:
     """The lower-cased text free-text search looks at."""
-    return f"{ev.kind} {ev.thread} {summary(ev)} {ev.data!r}".lower()
+    try:
+        data = repr(ev.data)
+    except RecursionError:  # data nested deeper than repr goes (a hand-made recording)
+        data = flat_text(ev.data)
+    return f"{ev.kind} {ev.thread} {summary(ev)} {data}".lower()
+
+
+def flat_text(value: Any) -> str:
+    """Every key and scalar in ``value`` as text, however deep it is nested (no recursion)."""
+    out: list[str] = []
+    todo: list[Any] = [value]
+    while todo:
+        v = todo.pop()
+        if isinstance(v, dict):
+            for k, item in reversed(list(v.items())):
+                todo.append(item)
+                todo.append(k)
+        elif isinstance(v, (list, tuple)):
+            todo.extend(reversed(v))
+        else:
+            out.append(repr(v))
+    return " ".join(out)
 
 
 def total(value: Any) -> int:

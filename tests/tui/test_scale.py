@@ -7,10 +7,11 @@ from pathlib import Path
 from flightrec.tui.app import FlightrecApp
 from flightrec.tui.screens.detail import DetailScreen
 from flightrec.tui.sources import open_source
+from flightrec.tui.widgets.event_list import EventList
 from textual.widgets import OptionList, Tree
 
 from . import builder
-from .util import wait_for
+from .util import screen_text, wait_for
 
 SIZE = (140, 40)
 
@@ -46,7 +47,44 @@ class TestBusyAgent:
             assert "item 'doc:0' was evicted at seq 4 (context full) and retained again at seq 80001" in prompt
 
 
+def deep(levels: int) -> object:
+    """``{"k": {"k": ... "bottom"}}``, ``levels`` maps deep (about as deep as the reader decodes)."""
+    value: object = "bottom"
+    for _ in range(levels):
+        value = {"k": value}
+    return value
+
+
 class TestHostileData:
+    async def test_data_nested_900_levels_deep_is_shown_and_searched(self, tmp_path: Path) -> None:
+        """An event nested 900 levels deep (a hand-made dump: the recorder cuts far earlier)
+        gets its timeline line, is found by search and opens in Detail; the one-line summary
+        and the search text recursed into it and crashed the app with RecursionError."""
+        s = builder.Script()
+        s.add("note", text="before")
+        s.add("note", text="deep", nested=deep(900))
+        s.add("note", text="after")
+        dump = builder.write_events(tmp_path, s.events)
+        app = make_app(dump, initial="timeline")
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            assert "nested={k: {k: {k: {…}}}}" in screen_text(app)
+            await pilot.press("slash", *"bottom", "enter")
+            lst = app.screen.query_one(EventList)
+            await wait_for(pilot, lambda: lst.cursor == 1, what="the search to find the deep event")
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen), what="detail")
+            node = app.screen.query_one(Tree).root
+            levels = 0
+            while node.children:
+                node = node.children[-1]
+                levels += 1
+            assert levels == 65  # "nested" (depth 0), then "k" at depths 1..64, the last one a leaf
+            assert str(node.label) == "k  {k: {k: {k: {…}}}}  (nested too deep to show)"
+            await pilot.press("plus")
+            await pilot.pause()
+            assert app.is_running
+
     async def test_detail_of_a_huge_list_map_and_string_shows_their_start(self, tmp_path: Path) -> None:
         """Detail of an event holding 300,000 items, a 200,000-key map and a 20 MB string (which
         the recorder would have cut) shows the first 1,000 of each and says what is left out:
