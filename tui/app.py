@@ -318,7 +318,7 @@ class FlightrecApp(App[int]):
                 value: Any = None
                 if offload:
                     try:
-                        value = self._analysis.compute(str(src.path), name, stop)
+                        value = self._analysis.compute(str(src.path), name, stop, keep=not src.live_capable)
                     except Cancelled:
                         return
                     except FlightrecError:

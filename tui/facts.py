@@ -137,14 +137,35 @@ def compute_file(path: str, name: str) -> Any:
 
 
 def _serve(conn: Any) -> None:
-    """The analysis process: compute each (path, name) received, send back (ok, value)."""
+    """The analysis process: compute each (path, name, keep) received, send back (ok, value).
+
+    With ``keep`` (a file that does not change: a dump) the recording stays open for the next
+    request, so the facts after the first share its one analysis pass (a pass over a full
+    64 MiB ring is seconds; each fact opening the file again repeated it for every screen).
+    """
+    import gc
+
+    # The analysis keeps every decoded event (acyclic values, freed by reference counting):
+    # the cyclic collector only walks that growing heap again and again (3x the pass's time).
+    gc.disable()
+    kept: tuple[str, Recording] | None = None
     while True:
         try:
-            path, name = conn.recv()
+            path, name, keep = conn.recv()
         except (EOFError, OSError):
             return
         try:
-            reply: tuple[bool, Any] = (True, compute_file(path, name))
+            if kept is not None and (kept[0] != path or not keep):
+                kept[1].close()
+                kept = None
+            if keep:
+                if kept is None:
+                    from flightrec.reader import open_recording
+
+                    kept = (path, open_recording(path))
+                reply: tuple[bool, Any] = (True, compute(name, kept[1]))
+            else:
+                reply = (True, compute_file(path, name))
         except Exception as exc:
             reply = (False, exc)
         try:
@@ -185,8 +206,11 @@ class AnalysisProcess:
         child.close()
         self._proc, self._conn = proc, parent
 
-    def compute(self, path: str, name: str, stop: Callable[[], bool]) -> Any:
+    def compute(self, path: str, name: str, stop: Callable[[], bool], keep: bool = False) -> Any:
         """Compute fact ``name`` of the file at ``path`` in the process (blocks this thread).
+
+        ``keep``: the file does not change (a dump); the process keeps it open, and its
+        analysis, for the next fact.
 
         Raises:
             Cancelled: ``stop()`` became true while waiting.
@@ -196,7 +220,7 @@ class AnalysisProcess:
             if self._proc is None or not self._proc.is_alive():
                 self._start()
             conn = self._conn
-            conn.send((path, name))
+            conn.send((path, name, keep))
             while not conn.poll(0.05):
                 if stop():
                     self.terminate()

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import pytest
 from flightrec.tui.app import FlightrecApp
 from flightrec.tui.screens.detail import DetailScreen
 from flightrec.tui.sources import open_source
 from flightrec.tui.widgets.event_list import EventList
 from textual.widgets import OptionList, Tree
+
+from flightrec.event import Event
 
 from . import builder
 from .util import screen_text, wait_for
@@ -106,3 +110,28 @@ class TestHostileData:
             assert len(items.children) == 1001 and str(items.children[-1].label) == "… 299,000 more items not shown"
             assert str(items.children[999].label) == "[999]: 999"
             assert len(table.children) == 1001 and str(table.children[-1].label) == "… 199,000 more entries not shown"
+
+
+class TestAnalysisProcess:
+    async def test_facts_of_a_dump_come_from_one_reading_of_it(
+        self, rich_dump: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A big dump's facts are computed in the analysis process from one opening of the file,
+        as the screens' events come from one mapping: each fact opened the file again and
+        repeated the whole analysis pass (on a full 64 MiB ring ~10 s per screen), and a file
+        replaced meanwhile gave the Tools screen another recording than the timeline's."""
+        from flightrec.tui import app as app_module
+
+        monkeypatch.setattr(app_module, "OFFLOAD_EVENTS", 0)  # every dump is "big"
+        other = builder.write_events(tmp_path / "other", [_note()])
+        app = make_app(rich_dump)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: "findings" in app.facts, timeout=60, what="findings")
+            os.replace(other, rich_dump)  # the same path, another recording
+            await pilot.press("4")
+            await wait_for(pilot, lambda: "tool_stats" in app.facts, timeout=60, what="tool stats")
+            assert set(app.facts["tool_stats"]) == {"lookup_order", "search_kb"}
+
+
+def _note() -> Event:
+    return Event(1, builder.T0, "note", "MainThread", None, None, {"text": "another recording"})
