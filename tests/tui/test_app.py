@@ -65,6 +65,25 @@ class TestNavigation:
             await pilot.pause()
             assert isinstance(app.screen, ResourcesScreen)
 
+    async def test_number_keys_work_over_the_help_and_detail(self, rich_dump: Path) -> None:
+        """1..7 work everywhere, as the keys table says: over the help (which held them back,
+        so a reader of the table pressing 3 there got nothing) and over Detail."""
+        app = make_app(rich_dump, initial="timeline")
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("home", "enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen), what="detail")
+            await pilot.press("question_mark")
+            await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="help")
+            await pilot.press("3")
+            await pilot.pause()
+            assert isinstance(app.screen, StepsScreen)
+            assert not any(isinstance(s, (HelpScreen, DetailScreen)) for s in app.screen_stack)
+            await pilot.press("question_mark")
+            await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="help")
+            await pilot.press("6")
+            await pilot.pause()
+            assert isinstance(app.screen, CheckpointsScreen)
+
     async def test_command_palette_lists_every_screen(self, real_dump: Path) -> None:
         """The command palette offers a 'Go to' command for each screen."""
         app = make_app(real_dump)
