@@ -135,3 +135,30 @@ class TestAnalysisProcess:
 
 def _note() -> Event:
     return Event(1, builder.T0, "note", "MainThread", None, None, {"text": "another recording"})
+
+
+class TestFirstShow:
+    async def test_a_screen_whose_fact_is_ready_is_built_once(
+        self, rich_dump: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A screen first shown after its analysis is done builds its widgets once: its mount
+        showed the fact, then its resume delivered the same fact again and it was rebuilt (on a
+        full 64 MiB ring: two 20,000-node step trees, 4 s of frozen UI instead of 2)."""
+        clears: list[str | None] = []
+        real_clear = Tree.clear
+
+        def counting_clear(tree: Tree[object]) -> Tree[object]:
+            clears.append(tree.id)
+            return real_clear(tree)
+
+        monkeypatch.setattr(Tree, "clear", counting_clear)  # Textual's, counted (and done)
+        app = make_app(rich_dump)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: "findings" in app.facts, what="findings")
+            app.request_fact("steps")
+            await wait_for(pilot, lambda: "steps" in app.facts, what="steps")
+            await pilot.press("3")
+            await pilot.pause(0.2)
+            tree = app.screen.query_one("#st-tree", Tree)
+            assert len(tree.root.children) == 8  # the eight turns
+            assert clears.count("st-tree") == 1

@@ -50,6 +50,10 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         self.fapp.source_changed.subscribe(self, self._source_changed)
         self.fapp.fact_ready.subscribe(self, self._fact_ready)
+        # Every screen's on_mount shows the facts computed so far: they are shown. Unmarked,
+        # the on_screen_resume that follows the mount delivered them again and the screen was
+        # built twice (two 20,000-node step trees, 4,000-row tables: seconds of frozen UI).
+        self._shown_facts = {name: value for name in (*self.FACTS, "counts") if (value := self.fact(name)) is not None}
 
     def on_screen_resume(self) -> None:
         live = self.fapp.source is not None and self.fapp.source.is_live
@@ -57,6 +61,9 @@ class MainScreen(Screen[None]):
             value = self.fapp.request_fact(name, refresh=True)
             if value is not None:
                 self._deliver(name)
+
+    _shown_facts: dict[str, Any]
+    """Fact name -> the value the screen shows (a value delivered again is not re-shown)."""
 
     def fact(self, name: str) -> Any:
         """A computed fact, None while pending, UNAVAILABLE when it cannot be computed."""
@@ -71,9 +78,8 @@ class MainScreen(Screen[None]):
         # it from the same fact (seconds on a big recording, and the cursor would be lost).
         value = self.fact(name)
         shown: dict[str, Any] | None = getattr(self, "_shown_facts", None)
-        if shown is None:
-            shown = {}
-            self._shown_facts = shown
+        if shown is None:  # (before the mount)
+            shown = self._shown_facts = {}
         if name in shown and shown[name] is value:
             return
         shown[name] = value
