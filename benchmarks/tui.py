@@ -4,6 +4,7 @@ Run: ``.venv/bin/python benchmarks/tui.py`` (``--events N``, ``--skip-live``, ``
 
 Prints:
 - time from start (opening the dump included) to the first screen, and to the timeline;
+- each main screen: time from its key until its analysis is shown, and the UI's longest stall;
 - the cost of a page-down in the timeline at its beginning, middle and end (median and
   worst), measured through Pilot as ``press("pagedown") + pause()`` minus the same for a
   key bound to nothing, in the same run (Pilot's own per-press cost cancels out);
@@ -129,6 +130,9 @@ async def bench_dump(path: Path, repeats: int) -> None:
         while "counts" not in app.facts and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         print(f"  background count of all events   {(time.perf_counter() - t0) * 1000:8.1f} ms (after start)")
+        await bench_screens(app, pilot)
+        await pilot.press("2")
+        await pilot.pause()
         lst = app.screen.query_one(EventList)
         total = len(lst.view)
         for where, pos in (("beginning", 0), ("middle", total // 2), ("end", max(0, total - 3000))):
@@ -156,6 +160,33 @@ async def bench_dump(path: Path, repeats: int) -> None:
                 f"baseline ({b * 1000:.1f} ms/press); CPU: median {cpu_med:5.2f} ms, worst {cpu_worst:5.2f} ms "
                 "(goal < 15 ms)"
             )
+
+
+async def bench_screens(app: object, pilot: object) -> None:
+    """Each main screen: time from its key until its analysis is shown, and the longest the UI
+    stalled meanwhile (a 20 ms timer's worst lateness: heavy work must stay off the UI thread)."""
+    stall = [0.0, time.monotonic()]
+
+    def tick() -> None:
+        now = time.monotonic()
+        stall[0] = max(stall[0], now - stall[1] - 0.02)
+        stall[1] = now
+
+    app.set_interval(0.02, tick)  # type: ignore[attr-defined]
+    for key in "345671":
+        stall[0], stall[1] = 0.0, time.monotonic()
+        t = time.perf_counter()
+        await pilot.press(key)  # type: ignore[attr-defined]
+        await pilot.pause()  # type: ignore[attr-defined]
+        screen = app.screen  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 300
+        while not all(f in app.facts for f in screen.FACTS) and time.monotonic() < deadline:  # type: ignore[attr-defined]
+            await pilot.pause(0.02)  # type: ignore[attr-defined]
+        await pilot.pause()  # type: ignore[attr-defined]
+        print(
+            f"  {type(screen).__name__:<18} ready in {(time.perf_counter() - t) * 1000:8.1f} ms, "
+            f"UI stalled at most {stall[0] * 1000:6.1f} ms (goal < 1000 ms, stall < 100 ms)"
+        )
 
 
 async def bench_reference(repeats: int) -> None:
