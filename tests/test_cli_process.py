@@ -173,6 +173,7 @@ class TestDamagedRing:
         shutil.copy(dead_ring, frdir / "good.ring")
         bad = _scramble(dead_ring, frdir / "x.ring")
         out = tmp_path / "out"
+        out.mkdir(mode=0o700)
         result = run_cli("recover", "--dir", str(frdir), "-o", str(out))
         assert result.returncode == 4, result.stderr
         assert "Traceback" not in result.stderr
@@ -302,6 +303,41 @@ class TestRecoverWhereTheProcessDumped:
             f"flightrec: dump directory {dumps} is unusable: {dumps} is writable by other users; refusing to use "
             f"it (chmod 700 it); the dump goes to {mine} instead\n"
         )
+
+
+class TestRecoverOutDir:
+    """``recover -o DIR``: a missing DIR is made (0700) and stderr says so, as ``run --dir``
+    and ``demo --dir`` make theirs; a file or an empty path is a usage error, before any
+    ring is read."""
+
+    def test_a_missing_directory_is_made_and_said(self, tmp_path: Path, dead_ring: Path) -> None:
+        out = tmp_path / "new" / "dumps"
+        result = run_cli("recover", str(dead_ring), "-o", str(out))
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == f"flightrec: made the directory {out}\n"
+        [dump] = out.glob("*.frec")
+        assert result.stdout == f"recovered {dead_ring} -> {dump}\n"
+        assert out.stat().st_mode & 0o777 == 0o700
+        assert [e.data["i"] for e in flightrec.load(dump).events()] == list(range(50))
+
+    def test_an_existing_directory_is_not_mentioned(self, tmp_path: Path, dead_ring: Path) -> None:
+        out = tmp_path / "dumps"
+        out.mkdir(mode=0o700)
+        result = run_cli("recover", str(dead_ring), "-o", str(out))
+        assert result.returncode == 0 and result.stderr == "", result.stderr
+
+    def test_a_file_is_a_usage_error_and_the_ring_is_kept(self, tmp_path: Path, dead_ring: Path) -> None:
+        out = tmp_path / "afile"
+        out.write_text("x")
+        line = _one_error_line(run_cli("recover", str(dead_ring), "-o", str(out)), 2)
+        assert line == f"flightrec: error: -o {out}: not a directory"
+        assert dead_ring.exists() and out.read_text() == "x"
+
+    def test_an_empty_path_is_a_usage_error_not_the_default(self, tmp_path: Path, dead_ring: Path) -> None:
+        env = {**os.environ, "PYTHONPATH": str(REPO), "FLIGHTREC_DUMP_DIR": str(tmp_path / "default")}
+        line = _one_error_line(run_cli("recover", str(dead_ring), "-o", "", env=env), 2)
+        assert line == "flightrec: error: -o: empty path"
+        assert dead_ring.exists() and not (tmp_path / "default").exists()
 
 
 class TestDirArgument:

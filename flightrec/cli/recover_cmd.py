@@ -93,7 +93,8 @@ def default_out_dir() -> Path:
 def run(args: argparse.Namespace) -> int:
     """Recover the named rings, or every ring whose process is gone."""
     require_dir(args.dir)
-    out_dir = Path(args.out).expanduser() if args.out else None
+    out_dir = _out_dir(args.out)
+    made = out_dir is not None and not os.path.lexists(out_dir)
     if args.rings:
         targets = [_named_ring(Path(r)) for r in args.rings]
     else:
@@ -104,13 +105,39 @@ def run(args: argparse.Namespace) -> int:
     code = 0
     for info in targets:
         try:
-            out = _recover_one(info, out_dir, args.keep, _say)
+            out: Path | None = _recover_one(info, out_dir, args.keep, _say)
         except FlightrecError as exc:
+            out = None
             print(f"flightrec: error: could not recover {info.path}: {exc}", file=sys.stderr)
             code = exc.exit_code
-            continue
-        print(f"recovered {info.path} -> {out}")
+        if made and out_dir is not None and out_dir.is_dir():
+            # (made, 0700, as the first dump was written into it: as `run --dir` and `demo --dir` make theirs)
+            _say(f"made the directory {printable(str(out_dir))}")
+            made = False
+        if out is not None:
+            print(f"recovered {info.path} -> {out}")
     return code
+
+
+def _out_dir(out: str | None) -> Path | None:
+    """The ``-o`` directory, checked before any ring is read: a missing one is made (0700) as
+    the first dump is written into it; an empty path or a file is a usage error.
+
+    Raises:
+        UsageError: ``out`` is empty, or names something that is not a directory.
+    """
+    if out is None:
+        return None
+    if not out:
+        raise UsageError("-o: empty path")
+    path = Path(out).expanduser()
+    try:
+        is_file = path.exists() and not path.is_dir()
+    except OSError as exc:  # e.g. a name too long
+        raise UsageError(f"-o {out}: cannot use it ({exc.strerror})") from None
+    if is_file:
+        raise UsageError(f"-o {out}: not a directory")
+    return path
 
 
 def _say(note: str) -> None:
