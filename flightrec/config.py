@@ -11,50 +11,64 @@ import math
 import os
 import re
 from dataclasses import dataclass, fields
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
 
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
-_UNITS = {
-    "": 1,
-    "b": 1,
-    "k": 1000,
-    "kb": 1000,
-    "kib": 1024,
-    "ki": 1024,
-    "m": 1000**2,
-    "mb": 1000**2,
-    "mib": 1024**2,
-    "mi": 1024**2,
-    "g": 1000**3,
-    "gb": 1000**3,
-    "gib": 1024**3,
-    "gi": 1024**3,
-}
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?i?b?)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1}
+for _i, _prefix in enumerate("kmgtp", start=1):
+    # K, KB: powers of 1000; KiB, Ki: powers of 1024 (any case: 64mb, 64M, 1tib)
+    _UNITS[_prefix] = _UNITS[f"{_prefix}b"] = 1000**_i
+    _UNITS[f"{_prefix}i"] = _UNITS[f"{_prefix}ib"] = 1024**_i
+del _i, _prefix
+_SIZE_UNITS_HELP = "units B, KiB, MiB, GiB, TiB, PiB (powers of 1024) or KB, MB, GB, TB, PB (powers of 1000)"
 
 ALL_TRIGGERS = ("excepthook", "threading", "asyncio", "signals", "logging", "faulthandler", "atexit")
 
 
-_SIZE_MAX = 1 << 50  # (a bigger number overflows the OS's sizes before it means anything)
+_SIZE_MAX = 1 << 50  # 1PiB (a bigger number overflows the OS's sizes before it means anything)
 
 
 def parse_size(value: str | int, name: str = "size") -> int:
-    """Parse ``"64MiB"``, ``"512k"``, ``"1048576"`` or an int into bytes."""
+    """Parse ``"64MiB"``, ``"1.5GiB"``, ``"512k"``, ``"1048576"`` or an int into bytes.
+
+    A unit is B, or K, M, G, T, P: alone or with B (``64M``, ``64MB``: powers of 1000) or
+    with i (``64Mi``, ``64MiB``: powers of 1024), in any case; a fraction of a byte is dropped.
+
+    Raises:
+        ConfigError: not a size, not positive, or over 1PiB.
+    """
     if isinstance(value, int):
         n = value
     else:
         m = _SIZE_RE.match(str(value))
         unit = (m.group(2) or "").lower() if m else ""
         if not m or unit not in _UNITS:
-            raise ConfigError(f"{name}: cannot parse size {value!r} (try e.g. 64MiB, 512KiB, 1048576)")
-        n = int(float(m.group(1)) * _UNITS[unit])
+            raise ConfigError(
+                f"{name}: cannot parse size {value!r} (a number of bytes, or with {_SIZE_UNITS_HELP}; "
+                "e.g. 64MiB, 512KiB, 1048576)"
+            )
+        whole, _, frac = m.group(1).lstrip("0").partition(".")
+        if len(whole) > 20:  # (far over the limit; exact arithmetic below stays small)
+            raise ConfigError(f"{name}: {_shown(value)} is too large (at most 1PiB)")
+        # Exact: a float would turn 20 digits into a neighbour and 400 into infinity.
+        n = int(Fraction(f"{whole or 0}.{frac[:30] or 0}") * _UNITS[unit])
     if n <= 0:
-        raise ConfigError(f"{name} must be positive, got {value!r}")
+        raise ConfigError(f"{name} must be positive, got {_shown(value)}")
     if n > _SIZE_MAX:
-        raise ConfigError(f"{name}: {value!r} is too large (at most 1PiB)")
+        raise ConfigError(f"{name}: {_shown(value)} is too large (at most 1PiB)")
     return n
+
+
+def _shown(value: object) -> str:
+    """``repr(value)`` for an error message, its middle cut if long (a pasted 5,000 digits)."""
+    if isinstance(value, int) and value.bit_length() > 200:  # (repr refuses past 4,300 digits)
+        return f"an int of {value.bit_length()} bits"
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:28]}...{text[-28:]} ({len(text) - 2} characters)"
 
 
 def parse_bool(value: str | bool, name: str) -> bool:

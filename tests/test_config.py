@@ -27,6 +27,55 @@ class TestSizes:
         with pytest.raises(ConfigError):
             parse_size(bad)
 
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            ("1TiB", 2**40),
+            ("2tib", 2**41),
+            ("3Ti", 3 * 2**40),
+            ("1PiB", 2**50),
+            ("1T", 10**12),
+            ("1TB", 10**12),
+            ("1P", 10**15),
+            ("64mb", 64 * 10**6),
+            ("64M", 64 * 10**6),
+            ("64Mi", 64 * 2**20),
+            ("0.5TiB", 2**39),
+            ("1125899906842624", 2**50),
+        ],
+    )
+    def test_every_unit_up_to_the_limit_parses(self, text: str, expected: int) -> None:
+        """The limit is 1PiB, so TiB and PiB (and T, TB, P, PB) parse, as K to G do, in any case."""
+        assert parse_size(text) == expected
+
+    @pytest.mark.parametrize(
+        "big",
+        ["2PiB", "1025TiB", "1125899906842625", "9" * 400, "9" * 5000, 10**5000],
+        ids=["2PiB", "1025TiB", "2**50+1", "400 nines", "5000 nines", "int 10**5000"],
+    )
+    def test_a_size_over_the_limit_says_so(self, big: str | int) -> None:
+        """Over 1PiB is 'too large', exactly (no float rounding 2**50 + 1 down), however many
+        digits (400 nines made a float infinity: OverflowError), and the message stays short."""
+        with pytest.raises(ConfigError, match=r"^size: .* is too large \(at most 1PiB\)$") as info:
+            parse_size(big)
+        assert len(str(info.value)) < 120
+
+    def test_the_error_lists_the_units(self) -> None:
+        """An unknown unit's message names every unit that parses."""
+        with pytest.raises(ConfigError) as info:
+            parse_size("1XiB", "FLIGHTREC_SIZE")
+        assert str(info.value) == (
+            "FLIGHTREC_SIZE: cannot parse size '1XiB' (a number of bytes, or with units B, KiB, MiB, GiB, TiB, "
+            "PiB (powers of 1024) or KB, MB, GB, TB, PB (powers of 1000); e.g. 64MiB, 512KiB, 1048576)"
+        )
+
+    def test_a_huge_size_variable_does_not_crash_the_agent(self, tmp_path: Path) -> None:
+        """`import flightrec.auto` with FLIGHTREC_SIZE of 400 digits prints one line and runs unrecorded."""
+        result = run_child("import flightrec.auto\nprint('ran')\n", tmp_path, FLIGHTREC_SIZE="9" * 400)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == "ran\n"
+        assert "Traceback" not in result.stderr and "is too large (at most 1PiB)" in result.stderr
+
 
 class TestEnvironment:
     def test_arguments_win_over_environment(self) -> None:

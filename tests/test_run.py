@@ -236,9 +236,15 @@ class TestModule:
     @pytest.mark.parametrize(
         ("size", "says"),
         [
-            ("banana", "--size: cannot parse size 'banana' (try e.g. 64MiB, 512KiB, 1048576)"),
+            (
+                "banana",
+                "--size: cannot parse size 'banana' (a number of bytes, or with units B, KiB, MiB, GiB, TiB, PiB "
+                "(powers of 1024) or KB, MB, GB, TB, PB (powers of 1000); e.g. 64MiB, 512KiB, 1048576)",
+            ),
+            ("9" * 400, f"--size: '{'9' * 27}...{'9' * 27}' (400 characters) is too large (at most 1PiB)"),
             ("0", "--size must be positive, got '0'"),
         ],
+        ids=["banana", "400 nines", "0"],
     )
     def test_a_bad_size_option_is_named_as_the_user_wrote_it(
         self, frdir: Path, tmp_path: Path, size: str, says: str
