@@ -561,12 +561,20 @@ class TestOtlpEndpoint:
             ("file:///tmp/x", "--endpoint file:///tmp/x: not an http:// or https:// URL"),
             ("", "--endpoint '': no host to send to"),
             ("http://", "--endpoint 'http://': no host to send to"),
+            ("http://[::1", "--endpoint 'http://[::1': not a valid URL (Invalid IPv6 URL)"),
+            (
+                "http://127.0.0.1:99999",
+                "--endpoint 'http://127.0.0.1:99999': not a valid URL (Port out of range 0-65535)",
+            ),
+            ("localhost:4318x", "--endpoint 'localhost:4318x': not a valid URL (Port could not be cast to integer"),
         ],
+        ids=["ftp", "file", "empty", "no host", "unclosed IPv6", "port over 65535", "port not a number"],
     )
     def test_an_endpoint_that_is_not_an_http_url_is_a_usage_error(self, dump: Path, url: str, says: str) -> None:
         """Refused before anything is sent (exit 2), not reported as a failed export (exit 9)."""
         result = run_cli("export", str(dump), "-f", "otlp", "--endpoint", url)
-        assert (result.returncode, result.stderr) == (2, f"flightrec: error: {says}\n")
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.startswith(f"flightrec: error: {says}") and result.stderr.count("\n") == 1
 
     @pytest.mark.parametrize(
         ("flag", "value", "says"),
@@ -575,6 +583,7 @@ class TestOtlpEndpoint:
             ("--timeout", "-3", "--timeout: must be a number of seconds above 0"),
             ("--timeout", "nan", "--timeout: must be a number of seconds above 0"),
             ("--header", "no-equals-sign", "--header 'no-equals-sign': expected KEY=VALUE"),
+            ("--header", "X-Key=a\nb", "--header 'X-Key=a\\nb': a header cannot hold a line break or NUL"),
         ],
     )
     def test_a_bad_timeout_or_header_is_a_usage_error(self, dump: Path, flag: str, value: str, says: str) -> None:

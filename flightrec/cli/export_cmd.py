@@ -109,6 +109,8 @@ def _headers(items: list[str]) -> dict[str, str]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise UsageError(f"--header {item!r}: expected KEY=VALUE")
+        if any(c in item for c in "\r\n\0"):  # (the HTTP library refuses it only at the first request)
+            raise UsageError(f"--header {item!r}: a header cannot hold a line break or NUL")
         out[key.strip()] = value.strip()
     return out
 
@@ -118,7 +120,7 @@ def check_flags(args: argparse.Namespace) -> None:
 
     Raises:
         UsageError: ``--endpoint`` with another format than otlp or with ``-o``, or not an
-            http(s) URL with a host;
+            http(s) URL with a host (and a port from 0 to 65535, if any); a ``--header`` with a line break;
             ``--header`` or ``--timeout`` without ``--endpoint``.
     """
     if args.endpoint is not None:
@@ -128,7 +130,11 @@ def check_flags(args: argparse.Namespace) -> None:
             raise UsageError("--endpoint sends to a collector and -o writes a file: give one of them")
         # (A bare host:port is taken as http://.) Anything else would only fail at the first
         # request, as an export that failed (9) with the HTTP library's words for it.
-        url = urllib.parse.urlsplit(export.otlp_endpoint(args.endpoint))
+        try:
+            url = urllib.parse.urlsplit(export.otlp_endpoint(args.endpoint))
+            url.port  # noqa: B018 -- raises for a port that is not a number from 0 to 65535
+        except ValueError as exc:  # (`http://[::1`, `host:99999`, `host:abc`)
+            raise UsageError(f"--endpoint {args.endpoint!r}: not a valid URL ({exc})") from None
         if url.scheme.lower() not in ("http", "https"):
             raise UsageError(f"--endpoint {args.endpoint}: not an http:// or https:// URL")
         if not url.hostname:
