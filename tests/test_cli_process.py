@@ -45,6 +45,18 @@ def _one_error_line(result: subprocess.CompletedProcess[str], code: int) -> str:
     return lines[0]
 
 
+def _without_root_powers() -> list[str]:
+    """A command prefix under which file permissions apply: root reads a 0000 directory, so
+    root's run drops the capabilities that let it (setpriv, util-linux)."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv: permissions cannot be denied")
+    caps = "-dac_override,-dac_read_search"
+    return [setpriv, f"--inh-caps={caps}", f"--bounding-set={caps}"]
+
+
 def _header(ring: Path, field: int) -> int:
     with open(ring, "rb") as f:
         f.seek(field)
@@ -359,6 +371,28 @@ class TestDirArgument:
     def test_a_file_as_dir_is_a_usage_error(self, verb: list[str], tmp_path: Path, dead_ring: Path) -> None:
         line = _one_error_line(run_cli(*verb, "--dir", str(dead_ring)), 2)
         assert line == f"flightrec: error: --dir {dead_ring}: not a directory"
+
+    @pytest.mark.parametrize(
+        "verb",
+        [["ls"], ["recover"], ["dump", "5"], ["attach"], ["tui"]],
+        ids=["ls", "recover", "dump", "attach", "tui"],
+    )
+    def test_a_dir_that_cannot_be_read_is_a_usage_error(self, verb: list[str], tmp_path: Path) -> None:
+        """A --dir the user may not list is said to be so, not listed as empty ("(none)", "nothing to recover")."""
+        closed = tmp_path / "closed"
+        closed.mkdir(mode=0o000)
+        try:
+            result = subprocess.run(
+                [*_without_root_powers(), sys.executable, "-m", "flightrec", *verb, "--dir", str(closed)],
+                env={**os.environ, "PYTHONPATH": str(REPO)},
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        finally:
+            closed.chmod(0o700)
+        line = _one_error_line(result, 2)
+        assert line == f"flightrec: error: --dir {closed}: cannot read it (Permission denied)"
 
     def test_a_dangling_link_does_not_hide_the_other_dumps(
         self, frdir: Path, live_child: subprocess.Popen[str]

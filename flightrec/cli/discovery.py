@@ -109,7 +109,8 @@ def require_dir(explicit: str | None) -> None:
 
     Raises:
         RecordingNotFound: nothing exists at that path.
-        UsageError: the path is a file (or anything else that is not a directory).
+        UsageError: the path is a file (or anything else that is not a directory), or a
+            directory that cannot be listed (permission denied).
     """
     if explicit is None:
         return
@@ -125,6 +126,11 @@ def require_dir(explicit: str | None) -> None:
         raise RecordingNotFound(f"--dir {explicit}: no such directory")
     if not is_dir:
         raise UsageError(f"--dir {explicit}: not a directory")
+    try:
+        with os.scandir(path):  # (one we may not list would read as empty: "(none)", "nothing to recover")
+            pass
+    except OSError as exc:
+        raise UsageError(f"--dir {explicit}: cannot read it ({exc.strerror})") from None
 
 
 def ring_header_problems(buf: Any) -> tuple[str, ...]:
