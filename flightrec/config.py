@@ -63,6 +63,15 @@ def parse_size(value: str | int, name: str = "size") -> int:
     return n
 
 
+def _binary(n: int) -> str:
+    """``270336`` -> ``"264KiB"``: a size as it may be written back (rounded up to a KiB)."""
+    kib = -(-n // 1024)
+    for unit, factor in (("GiB", 1024**2), ("MiB", 1024)):
+        if kib % factor == 0:
+            return f"{kib // factor}{unit}"
+    return f"{kib}KiB"
+
+
 def _shown(value: object) -> str:
     """``repr(value)`` for an error message, its middle cut if long (a pasted 5,000 digits)."""
     if isinstance(value, int) and value.bit_length() > 200:  # (repr refuses past 4,300 digits)
@@ -381,9 +390,20 @@ def _validate(cfg: Config, source: dict[str, str] | None = None) -> None:
     """
     source = source or {}
     if cfg.block_size < 4096:
-        raise ConfigError(f"block_size must be at least 4KiB, got {cfg.block_size}")
-    if cfg.size < 4 * cfg.block_size + 8192:
-        raise ConfigError(f"size {cfg.size} is too small for block_size {cfg.block_size}: need at least 4 blocks")
+        name = source.get("block_size", "block_size")
+        raise ConfigError(f"{name}: a block must be at least 4KiB (4096 bytes), got {cfg.block_size}")
+    least = 4 * cfg.block_size + 8192
+    if cfg.size < least:
+        # Named as the user set it, with the size that would do: a bare "too small" leaves them guessing.
+        if "block_size" in source and "size" not in source:
+            raise ConfigError(
+                f"{source['block_size']}: a ring of {cfg.size} bytes (size) holds fewer than 4 blocks of "
+                f"{cfg.block_size} bytes; give a block_size of at most {(cfg.size - 8192) // 4} bytes"
+            )
+        raise ConfigError(
+            f"{source.get('size', 'size')}: {cfg.size} bytes is too small for 4 blocks of {cfg.block_size} "
+            f"bytes (block_size) and the header: the ring needs at least {least} bytes ({_binary(least)})"
+        )
     pin_max = max(4096, cfg.size // 8 // 4096 * 4096)
     if cfg.pin_size > pin_max:
         if "pin_size" in source:

@@ -69,6 +69,28 @@ class TestSizes:
             "PiB (powers of 1024) or KB, MB, GB, TB, PB (powers of 1000); e.g. 64MiB, 512KiB, 1048576)"
         )
 
+    def test_a_ring_too_small_for_its_blocks_names_the_setting_and_the_least_size(self) -> None:
+        """The error names what the user set (variable or argument) and the size that would do,
+        not a bare 'size 1000 is too small ... need at least 4 blocks'."""
+        with pytest.raises(ConfigError) as info:
+            resolve_config(env={"FLIGHTREC_SIZE": "100k"})
+        assert str(info.value) == (
+            "FLIGHTREC_SIZE: 100000 bytes is too small for 4 blocks of 65536 bytes (block_size) and the header: "
+            "the ring needs at least 270336 bytes (264KiB)"
+        )
+        assert resolve_config(env={"FLIGHTREC_SIZE": "264KiB"}).size == 270336  # (the size said does do)
+        with pytest.raises(ConfigError, match=r"^size: 1048576 bytes .* at least 4202496 bytes \(4104KiB\)$"):
+            resolve_config(env={}, size="1MiB", block_size="1MiB")
+        with pytest.raises(ConfigError) as info:
+            resolve_config(env={"FLIGHTREC_BLOCK_SIZE": "1GiB"})
+        assert str(info.value) == (
+            "FLIGHTREC_BLOCK_SIZE: a ring of 67108864 bytes (size) holds fewer than 4 blocks of 1073741824 bytes; "
+            "give a block_size of at most 16775168 bytes"
+        )
+        assert resolve_config(env={"FLIGHTREC_BLOCK_SIZE": "16775168"}).block_size == 16775168
+        with pytest.raises(ConfigError, match=r"^FLIGHTREC_BLOCK_SIZE: a block must be at least 4KiB"):
+            resolve_config(env={"FLIGHTREC_BLOCK_SIZE": "1k"})
+
     def test_a_huge_size_variable_does_not_crash_the_agent(self, tmp_path: Path) -> None:
         """`import flightrec.auto` with FLIGHTREC_SIZE of 400 digits prints one line and runs unrecorded."""
         result = run_child("import flightrec.auto\nprint('ran')\n", tmp_path, FLIGHTREC_SIZE="9" * 400)

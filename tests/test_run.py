@@ -243,8 +243,13 @@ class TestModule:
             ),
             ("9" * 400, f"--size: '{'9' * 27}...{'9' * 27}' (400 characters) is too large (at most 1PiB)"),
             ("0", "--size must be positive, got '0'"),
+            (
+                "100k",
+                "--size: 100000 bytes is too small for 4 blocks of 65536 bytes (block_size) and the header: "
+                "the ring needs at least 270336 bytes (264KiB)",
+            ),
         ],
-        ids=["banana", "400 nines", "0"],
+        ids=["banana", "400 nines", "0", "too small"],
     )
     def test_a_bad_size_option_is_named_as_the_user_wrote_it(
         self, frdir: Path, tmp_path: Path, size: str, says: str

@@ -22,7 +22,7 @@ from types import TracebackType
 
 from .. import api, triggers
 from ..config import parse_bool, parse_size
-from ..errors import RecordingNotFound, UsageError
+from ..errors import ConfigError, RecordingNotFound, UsageError
 from ..outputs import display_path
 from ..recorder import Recorder
 
@@ -180,7 +180,12 @@ def run(args: argparse.Namespace) -> int:
             parse_size(args.size, "--size")  # refused as the flag the user wrote (start() says "size")
         if module is not None:
             _check_top_level(module)  # on the program's sys.path, before any ring exists
-        rec = api.start(size=args.size, dir=args.dir, redact=False if args.no_redact else None)
+        try:
+            rec = api.start(size=args.size, dir=args.dir, redact=False if args.no_redact else None)
+        except ConfigError as exc:
+            if args.size is not None and str(exc).startswith("size: "):  # (the flag the user wrote)
+                raise ConfigError(f"--size: {str(exc).removeprefix('size: ')}") from None
+            raise
     except BaseException:
         sys.argv = saved_argv
         if saved_path0 is not None and sys.path:
