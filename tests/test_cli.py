@@ -252,6 +252,27 @@ class TestLs:
         assert recovered.returncode == 0 and not ring.exists(), recovered.stderr
         assert len(list(frdir.glob("*.frec"))) == 1
 
+    def test_a_command_line_or_file_name_cannot_drive_the_terminal(self, frdir: Path) -> None:
+        """A recorded argv (read from the ring header) and a dump's file name are shown with
+        their escape sequences escaped, as `show` shows them: not sent to the terminal."""
+        result = run_child(
+            """
+            import sys, flightrec
+            sys.argv = ["agent.py", "\x1b]0;retitled\x07\x1b[2J"]
+            flightrec.start(keep_ring=True)
+            flightrec.record("note", text="kept")
+            """,
+            frdir,
+        )
+        assert result.returncode == 0, result.stderr
+        (frdir / "d\x1b[2Jx.frec").write_bytes(b"")
+        listed = run_cli("ls", "--dir", str(frdir))
+        assert listed.returncode == 0, listed.stderr
+        out = listed.stdout
+        assert [c for c in out if (ord(c) < 32 and c != "\n") or 0x7F <= ord(c) < 0xA0] == []
+        assert "agent.py \\x1b]0;retitled\\x07\\x1b[2J" in out
+        assert f"{frdir}/d\\x1b[2Jx.frec" in out
+
 
 class TestDemo:
     def test_dir_is_used_as_it_is_and_made_private_only_when_new(self, tmp_path: Path) -> None:
