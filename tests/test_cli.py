@@ -132,6 +132,14 @@ class TestErrors:
         assert result.stderr.startswith(f"usage: flightrec {verb} ")
         assert result.stderr.endswith(f"flightrec {verb}: error: unrecognized arguments: --bogus\n")
 
+    def test_an_error_line_cannot_drive_the_terminal(self, tmp_path: Path) -> None:
+        """A file name quoted in an error is shown with its control characters escaped."""
+        result = run_cli("show", str(tmp_path / "x\x1b[2J\r.frec"))
+        assert (result.returncode, result.stderr) == (
+            5,
+            f"flightrec: error: {tmp_path}/x\\x1b[2J\\x0d.frec: no such file\n",
+        )
+
     def test_recovering_a_dump_says_it_is_one(self, crash_dump: Path) -> None:
         """`recover x.frec` (a dump, not a ring) is a wrong argument that says what the file is
         and what reads it, and leaves the file alone."""

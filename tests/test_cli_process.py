@@ -301,6 +301,18 @@ class TestRecoverWhereTheProcessDumped:
         assert f"-> {dump}" in result.stdout
         assert result.stderr == f"flightrec: its dump directory {dumps} is gone; the dump goes to {mine} instead\n"
 
+    def test_a_path_read_from_the_ring_cannot_drive_the_terminal(self, tmp_path: Path) -> None:
+        """The note quotes the dump directory the ring header names: its escape sequences are
+        shown escaped, as `show` shows the header's text."""
+        dumps = tmp_path / "agent\x1b]0;retitled\x07dumps"
+        dumps.mkdir(mode=0o700)
+        ring = self._killed(tmp_path, dumps)
+        dumps.rmdir()
+        result, mine = self._recover(tmp_path, ring)
+        assert result.returncode == 0, result.stderr
+        shown = str(dumps).replace("\x1b", "\\x1b").replace("\x07", "\\x07")
+        assert result.stderr == f"flightrec: its dump directory {shown} is gone; the dump goes to {mine} instead\n"
+
     def test_a_directory_others_can_write_to_is_not_used(self, tmp_path: Path) -> None:
         """The dump goes to this user's dump directory, and stderr says why it is not beside the others."""
         dumps = tmp_path / "agent-dumps"

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import FlightrecError
-from ..outputs import printable
+from ..outputs import terminal_safe
 
 VERBS: dict[str, str] = {
     "ls": "List live recorders (with pid, command, age, size) and dumps",
@@ -73,7 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if sys.stdout is not None:
             sys.stdout.flush()  # a full disk or closed pipe shows here, not in the interpreter's exit
     except FlightrecError as exc:
-        print(f"flightrec: error: {printable(str(exc))}", file=sys.stderr)
+        # (terminal_safe: a message may quote a file name, or a path read from a file)
+        print(f"flightrec: error: {terminal_safe(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
@@ -87,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         # Writing the output failed (`flightrec show x > /dev/full`): one line, not a traceback.
         _discard_stdout()
-        what = printable(str(exc.filename)) if exc.filename else "cannot write to standard output"
+        what = terminal_safe(str(exc.filename)) if exc.filename else "cannot write to standard output"
         print(f"flightrec: error: {what}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     return int(code or 0)

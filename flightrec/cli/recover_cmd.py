@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..dump import recorded_dump_dir, recover_ring
 from ..errors import CorruptRecording, DumpFailed, FlightrecError, UnsupportedVersion, UsageError
-from ..outputs import printable
+from ..outputs import terminal_safe
 from ..reader import Recording, open_recording
 from .discovery import RingInfo, dump_dirs, find_rings, read_ring_info, require_dir
 
@@ -108,11 +108,11 @@ def run(args: argparse.Namespace) -> int:
             out: Path | None = _recover_one(info, out_dir, args.keep, _say)
         except FlightrecError as exc:
             out = None
-            print(f"flightrec: error: could not recover {info.path}: {exc}", file=sys.stderr)
+            print(f"flightrec: error: {terminal_safe(f'could not recover {info.path}: {exc}')}", file=sys.stderr)
             code = exc.exit_code
         if made and out_dir is not None and out_dir.is_dir():
             # (made, 0700, as the first dump was written into it: as `run --dir` and `demo --dir` make theirs)
-            _say(f"made the directory {printable(str(out_dir))}")
+            _say(f"made the directory {out_dir}")
             made = False
         if out is not None:
             print(f"recovered {info.path} -> {out}")
@@ -141,7 +141,7 @@ def _out_dir(out: str | None) -> Path | None:
 
 
 def _say(note: str) -> None:
-    print(f"flightrec: {printable(note)}", file=sys.stderr)
+    print(f"flightrec: {terminal_safe(note)}", file=sys.stderr)  # (it may quote a path read from the ring)
 
 
 def _named_ring(p: Path) -> RingInfo:
