@@ -351,8 +351,8 @@ def _open_dump(path: Path, buf: Any) -> Recording:
         data_start += header_len
     refs = _read_index(buf, data_start)
     if refs is None:
-        rec.warnings.append("index footer missing or damaged: blocks found by scanning")
         refs = _scan_blocks(buf, data_start, size, aligned=False)
+        rec.warnings.append(_missing_footer(refs, size, data_start))
     elif any(header is _BAD for _, header in refs):
         # The index points at damaged headers: the blocks may have moved (bytes inserted or
         # cut out), so look for them; what is still missing then is counted as damaged.
@@ -365,6 +365,19 @@ def _open_dump(path: Path, buf: Any) -> Recording:
         why = f"corrupt header (format version field {version})" if bad_version else "damaged beyond salvage"
         raise CorruptRecording(f"{display_path(path)}: {why}: no readable header or block")
     return rec
+
+
+def _missing_footer(refs: list[tuple[int, BlockHeader]], size: int, data_start: int) -> str:
+    """Why a dump's index footer could not be read: cut off (the file ends before there is room
+    for an entry per block found and the trailer: a truncated file, which `show` must say),
+    or damaged."""
+    if any(header is _TORN for _, header in refs):  # (the cut block says the file was truncated)
+        return "index footer missing: blocks found by scanning"
+    found = [(offset, header) for offset, header in refs if header is not _BAD]
+    end = max((offset + header.total_len for offset, header in found), default=data_start)
+    if size - end < len(found) * fmt.INDEX_ENTRY.size + fmt.DUMP_TRAILER.size:
+        return "file truncated: the index footer is cut off by the end of the file; blocks found by scanning"
+    return "index footer missing or damaged: blocks found by scanning"
 
 
 def _read_index(buf: Any, data_start: int) -> list[tuple[int, BlockHeader]] | None:

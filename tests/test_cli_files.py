@@ -439,13 +439,40 @@ class TestTruncatedDump:
             assert "damage    1 damaged block(s) skipped" in shown.stdout and "file truncated" in shown.stdout
 
     def test_a_dump_cut_at_a_block_boundary_has_no_torn_block(self, dump: Path, tmp_path: Path) -> None:
-        """Nothing was cut off inside a block: nothing counted as damaged."""
+        """Nothing was cut off inside a block: nothing counted as damaged (but the file is
+        truncated all the same, and says so: see below)."""
         with open_recording(dump) as rec:
             victim = rec.blocks[3]
         cut_dump = tmp_path / "cut.frec"
         cut_dump.write_bytes(dump.read_bytes()[: victim.offset])
         with open_recording(cut_dump) as rec:
-            assert rec.damaged == 0 and not any("truncated" in w for w in rec.warnings)
+            assert rec.damaged == 0 and not any("the block at byte" in w for w in rec.warnings)
+
+    def test_a_dump_cut_between_blocks_or_in_its_index_says_it_is_truncated(self, dump: Path, tmp_path: Path) -> None:
+        """Cut at a block boundary, after the last block, or in the index or trailer: `show`
+        says the file is truncated (it said only 'index footer missing or damaged', which a
+        damaged footer says too), and every whole block is read."""
+        data = dump.read_bytes()
+        with open_recording(dump) as rec:
+            blocks = list(rec.blocks)
+            total = rec.event_count
+        last_end = blocks[-1].offset + blocks[-1].header.total_len
+        cut_dump = tmp_path / "cut.frec"
+        truncated = "file truncated: the index footer is cut off by the end of the file; blocks found by scanning"
+        for cut in (blocks[3].offset, last_end, last_end + 56, len(data) - 32, len(data) - 1):
+            cut_dump.write_bytes(data[:cut])
+            with open_recording(cut_dump) as rec:
+                assert rec.warnings == [truncated], cut
+                assert rec.damaged == 0
+                assert rec.event_count == (sum(b.count for b in blocks[:3]) if cut == blocks[3].offset else total)
+            shown = run_cli("show", str(cut_dump))
+            assert shown.returncode == 0, shown.stderr
+            assert truncated in shown.stdout
+        flipped = bytearray(data)
+        flipped[-3] ^= 0xFF  # the trailer's magic: damaged, not cut
+        cut_dump.write_bytes(bytes(flipped))
+        with open_recording(cut_dump) as rec:
+            assert rec.warnings == ["index footer missing or damaged: blocks found by scanning"]
 
 
 def _scrub_to_stdout(dump: Path, cwd: Path, stdout: int) -> subprocess.CompletedProcess[str]:
