@@ -44,7 +44,8 @@ def damage_line(rec: Recording) -> str | None:
     """What was found damaged, or None if nothing was."""
     if not (rec.damaged or rec.warnings):
         return None
-    return "; ".join([f"{rec.damaged} damaged block(s) skipped", *rec.warnings])
+    skipped = [f"{rec.damaged} damaged block(s) skipped"] if rec.damaged else []  # (not "0 ... skipped")
+    return "; ".join([*skipped, *rec.warnings])
 
 
 def overwritten_line(rec: Recording) -> str | None:
