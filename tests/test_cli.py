@@ -124,6 +124,40 @@ class TestErrors:
         assert result.stderr.startswith("flightrec: error: ")
         assert result.stderr.count("\n") == 1
 
+    @pytest.mark.parametrize(
+        ("args", "says"),
+        [
+            (["show", ""], "the path is empty: give a dump or ring file"),
+            (["export", ""], "the path is empty: give a dump or ring file"),
+            (["scrub", ""], "the path is empty: give a dump or ring file"),
+            (["open", ""], "the path is empty: give a dump or ring file (`flightrec ls` lists the dumps)"),
+            (["recover", ""], "the path is empty: give a ring file"),
+            (["attach", ""], "the path is empty: give a pid or a ring file"),
+        ],
+        ids=["show", "export", "scrub", "open", "recover", "attach"],
+    )
+    def test_an_empty_path_is_not_found_as_show_says(self, args: list[str], says: str) -> None:
+        """`VERB ''`: the line `show` gives (exit 5), not a traceback (scrub), not '.: is a
+        directory' (recover, attach: Path('') is '.'), not exit 1 (open)."""
+        result = run_cli(*args)
+        assert (result.returncode, result.stderr) == (5, f"flightrec: error: {says}\n")
+
+    @pytest.mark.parametrize("where", ["/", ".", ".."])
+    def test_scrub_of_a_directory_without_a_name_is_one_line(self, where: str, tmp_path: Path) -> None:
+        """`scrub /` (no file name to derive FILE.scrubbed.frec from) says it is a directory."""
+        result = subprocess.run(
+            [sys.executable, "-m", "flightrec", "scrub", where],
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert (result.returncode, result.stderr) == (
+            2,
+            f"flightrec: error: {where}: is a directory, not a flightrec recording\n",
+        )
+
     @pytest.mark.parametrize("verb", ["show", "run", "export"])
     def test_an_unknown_option_shows_the_commands_usage(self, verb: str) -> None:
         """`flightrec VERB --bogus ...`: the error and the usage are the command's, not the top level's."""

@@ -34,6 +34,8 @@ def resolve_ring(target: str | None, directory: str | None) -> Path | None:
         if not live:
             raise RecordingNotFound("no running flightrec recorder found (see `flightrec ls`)")
         return live[0].path if len(live) == 1 else None
+    if not target:  # (Path("") is ".": "is a directory" would be a puzzle)
+        raise RecordingNotFound("the path is empty: give a pid or a ring file")
     if target.isdigit():
         info = find_ring_for_pid(int(target), directory)
         if info is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from ..errors import FlightrecError
+from ..errors import RecordingNotFound
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -35,6 +35,6 @@ def open_in_tui(path: str | os.PathLike[str], screen: str = "overview") -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Open the file."""
-    if not args.file:
-        raise FlightrecError("flightrec open needs a file (see `flightrec ls` for dumps)")
+    if not args.file:  # (not found, exit 5, as `show ''` says it)
+        raise RecordingNotFound("the path is empty: give a dump or ring file (`flightrec ls` lists the dumps)")
     return open_in_tui(args.file, args.screen)

@@ -9,7 +9,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..dump import recorded_dump_dir, recover_ring
-from ..errors import CorruptRecording, DumpFailed, FlightrecError, UnsupportedVersion, UsageError
+from ..errors import (
+    CorruptRecording,
+    DumpFailed,
+    FlightrecError,
+    RecordingNotFound,
+    UnsupportedVersion,
+    UsageError,
+)
 from ..outputs import terminal_safe
 from ..reader import Recording, open_recording
 from .discovery import RingInfo, dump_dirs, find_rings, read_ring_info, require_dir
@@ -96,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     out_dir = _out_dir(args.out)
     made = out_dir is not None and not os.path.lexists(out_dir)
     if args.rings:
-        targets = [_named_ring(Path(r)) for r in args.rings]
+        targets = [_named_ring(r) for r in args.rings]
     else:
         targets = [r for r in find_rings(args.dir) if not r.alive or r.closed]
     if not targets:
@@ -144,8 +151,11 @@ def _say(note: str) -> None:
     print(f"flightrec: {terminal_safe(note)}", file=sys.stderr)  # (it may quote a path read from the ring)
 
 
-def _named_ring(p: Path) -> RingInfo:
+def _named_ring(name: str) -> RingInfo:
     """The ring file named on the command line, refused if it is not one or its process runs."""
+    if not name:  # (Path("") is ".": "is a directory" would be a puzzle)
+        raise RecordingNotFound("the path is empty: give a ring file")
+    p = Path(name)
     info = read_ring_info(p) if p.is_file() else None
     if info is None:
         with open_recording(p) as rec:  # raises the precise error for a missing or foreign file

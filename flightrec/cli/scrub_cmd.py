@@ -9,6 +9,7 @@ from pathlib import Path
 from ..dump import build_dump
 from ..errors import DumpFailed, UsageError
 from ..outputs import display_path
+from ..reader import open_recording
 from ..redact import RedactConfig
 from ..scrub import check_rules, scrub, scrubbed
 
@@ -52,6 +53,9 @@ def _to_stdout(args: argparse.Namespace, config: RedactConfig) -> dict[str, int]
 def run(args: argparse.Namespace) -> int:
     """Scrub and print what was done."""
     src = Path(args.file)
+    if src.name in ("", ".."):  # ('', '.', '/', '..': no file name to derive FILE.scrubbed.frec from)
+        open_recording(args.file).close()  # raises what is wrong: an empty path, a directory
+        raise UsageError(f"{args.file}: not a file")
     rules = frozenset(r.strip() for r in args.rules.split(",") if r.strip()) if args.rules else None
     config = RedactConfig(rules=rules, extra_keys=tuple(args.key))
     check_rules(config)
