@@ -332,6 +332,11 @@ class TestDemo:
         assert result.returncode == 0, result.stderr
         assert stat.S_IMODE(fresh.stat().st_mode) == 0o700
 
+    def test_an_empty_dir_is_refused_not_a_temporary_one(self, tmp_path: Path) -> None:
+        """demo --dir '' is a usage error, as for ls and recover: not the no-`--dir` default."""
+        result = run_cli("demo", "--dir", "", "--no-tui")
+        assert (result.returncode, result.stdout, result.stderr) == (2, "", "flightrec: error: --dir: empty path\n")
+
     def test_dir_that_is_a_file_or_unsafe_is_one_line(self, tmp_path: Path) -> None:
         """`demo --dir` naming a file is a usage error (2); one writable by others is refused (8)."""
         env = {**child_env(tmp_path), "FLIGHTREC_INTEGRATIONS": "none"}

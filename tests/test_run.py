@@ -183,6 +183,20 @@ class TestScript:
         assert result.returncode == 2 and "ran" not in result.stdout
         assert result.stderr.strip() == f"flightrec: error: --dir {tmp_path / 'afile'}: not a directory"
 
+    def test_an_empty_dir_is_refused_not_the_default(self, frdir: Path, tmp_path: Path) -> None:
+        """--dir '' is a usage error, as for ls and recover: not a run recorded in the default
+        directory (FLIGHTREC_DIR here), unsaid."""
+        script = write(tmp_path / "ok.py", "print('ran')\n")
+        result = subprocess.run(
+            [sys.executable, "-m", "flightrec", "run", "--dir", "", str(script)],
+            env=child_env(frdir, FLIGHTREC_INTEGRATIONS="none", FLIGHTREC_DUMP_ON_EXIT="1"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert (result.returncode, result.stdout, result.stderr) == (2, "", "flightrec: error: --dir: empty path\n")
+        assert list(frdir.iterdir()) == []
+
     def test_missing_script_is_one_line_and_exit_5(self, frdir: Path, tmp_path: Path) -> None:
         """A script that does not exist is an error line, like python's own, and exit 5 (not found)."""
         result = run_program(frdir, tmp_path, "nope.py")

@@ -38,10 +38,12 @@ def demo_dir(explicit: str | None) -> Path:
     0700.
 
     Raises:
-        UsageError: ``explicit`` names something that is not a directory.
+        UsageError: ``explicit`` is empty or names something that is not a directory.
         UnsafeDirectory: the directory is a symlink, not the user's, or writable by others.
     """
-    if not explicit:
+    if explicit == "":  # (not "no --dir": a new temporary directory would not be what was asked)
+        raise UsageError("--dir: empty path")
+    if explicit is None:
         return Path(tempfile.mkdtemp(prefix="flightrec-demo-"))  # (0700)
     path = Path(explicit).expanduser()
     if path.exists() and not path.is_dir():

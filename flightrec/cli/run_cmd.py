@@ -172,6 +172,8 @@ def run(args: argparse.Namespace) -> int:
     if sys.path:
         sys.path[0] = os.path.dirname(os.path.abspath(script)) if script is not None else os.getcwd()
     try:
+        if args.dir == "":  # (start(dir="") would record into the default directory, unsaid)
+            raise UsageError("--dir: empty path")
         if args.dir is not None and os.path.exists(args.dir) and not os.path.isdir(args.dir):
             # Asked for on the command line: not the silent fallback of a FLIGHTREC_DIR the
             # recorder cannot use, which would leave the dump where the user does not look.
