@@ -186,11 +186,12 @@ _ENV: dict[str, tuple[str, Any]] = {
 
 
 def _parse_float(value: str, name: str) -> float:
+    """A number of seconds, 0 or more; an error quotes the value as written (``'-1'``, not ``-1.0``)."""
     try:
         f = float(value)
     except ValueError:
-        raise ConfigError(f"{name}: expected a number, got {value!r}") from None
-    return _finite(f, name)
+        raise ConfigError(f"{name}: expected a number of seconds, 0 or more, got {value!r}") from None
+    return _finite(f, name, value)
 
 
 def _parse_count(value: str, name: str) -> int:
@@ -204,9 +205,10 @@ def _parse_count(value: str, name: str) -> int:
     return int(f)
 
 
-def _finite(f: float, name: str) -> float:
+def _finite(f: float, name: str, written: str | None = None) -> float:
     if not math.isfinite(f) or f < 0:
-        raise ConfigError(f"{name}: expected a finite number, 0 or more, got {f!r}")
+        shown = repr(written) if written is not None else repr(f)
+        raise ConfigError(f"{name}: expected a finite number of seconds, 0 or more, got {shown}")
     return f
 
 
@@ -216,12 +218,13 @@ _RESOURCES_MIN = 0.01  # seconds between samples: less would keep a core busy sa
 def _parse_resources(value: str, name: str) -> float:
     if value.strip().lower() in ("off", "no", "false", "0", ""):
         return 0.0
-    return _sampling_interval(_parse_float(value, name), name)
+    return _sampling_interval(_parse_float(value, name), name, value)
 
 
-def _sampling_interval(f: float, name: str) -> float:
+def _sampling_interval(f: float, name: str, written: str | None = None) -> float:
     if 0 < f < _RESOURCES_MIN:
-        raise ConfigError(f"{name}: at least {_RESOURCES_MIN} seconds between resource samples (or off), got {f!r}")
+        shown = repr(written) if written is not None else repr(f)
+        raise ConfigError(f"{name}: at least {_RESOURCES_MIN} seconds between resource samples (or off), got {shown}")
     return f
 
 
