@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import http.server
 import importlib.util
 import json
+import os
 import shutil
 import stat
+import struct
 import subprocess
+import sys
+import termios
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +24,7 @@ import pytest
 import flightrec
 from flightrec import export
 
-from .conftest import run_cli
+from .conftest import REPO, run_cli
 
 
 def _has(module: str) -> bool:
@@ -125,6 +130,35 @@ class TestJsonl:
             "data": first.data,
         } == rows[0]
         assert result.stderr == "", "no progress bar when not on a terminal"
+
+    def test_on_a_terminal_every_line_is_still_one_json_object(self, dump: Path) -> None:
+        """Exported to a terminal (standard output and error both one): no progress bar, whose
+        live display took over standard output and re-wrapped each line at the terminal's width
+        (line breaks added, the blank at each break lost), so the text was no longer JSON."""
+        primary, secondary = os.openpty()
+        fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))  # an 80-column terminal
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "flightrec", "export", str(dump)],
+            stdout=secondary,
+            stderr=secondary,
+            env={**os.environ, "PYTHONPATH": str(REPO), "TERM": "xterm"},
+        )
+        os.close(secondary)
+        out = bytearray()
+        while True:  # (read as it comes: a full terminal buffer would stop the exporter)
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:  # EIO: the exporter has closed its end
+                break
+            if not chunk:
+                break
+            out += chunk
+        os.close(primary)
+        assert proc.wait(timeout=60) == 0
+        lines = out.decode().replace("\r\n", "\n").splitlines()
+        with flightrec.load(dump) as rec:
+            seqs = [e.seq for e in rec.events()]
+        assert [json.loads(line)["seq"] for line in lines] == seqs
 
     def test_nan_and_infinities_make_strict_json(self, recorder: Any, tmp_path: Path) -> None:
         """Every line is strict JSON (jq reads it): NaN and the infinities go out as the strings

@@ -11,7 +11,8 @@ file); it may be a device or FIFO, never the input itself; ``-o -`` is standard 
 Flags that would be ignored are refused: ``--endpoint`` with ``-o`` or another format,
 ``--header``/``--timeout`` without ``--endpoint``.
 
-A progress bar is shown on stderr when it is a terminal, never when piped.
+A progress bar is shown on stderr when it is a terminal, never when piped, nor when the export
+itself goes to the terminal.
 """
 
 from __future__ import annotations
@@ -54,9 +55,12 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 @contextlib.contextmanager
-def _progress(total: int, label: str) -> Iterator[Callable[[int], None] | None]:
-    """A rich progress bar on a terminal; nothing when stderr is piped or rich is missing."""
-    if not sys.stderr.isatty():
+def _progress(total: int, label: str, to_stdout: bool = False) -> Iterator[Callable[[int], None] | None]:
+    """A rich progress bar on a terminal; nothing when stderr is piped or rich is missing, nor
+    when the export itself goes to the terminal (``to_stdout``, standard output a terminal):
+    the bar's live display would take over standard output and re-wrap every JSON line at the
+    terminal's width, line breaks added and blanks lost, so what is copied from it is not JSON."""
+    if not sys.stderr.isatty() or (to_stdout and _stdout_is_a_terminal()):
         yield None
         return
     try:
@@ -76,6 +80,13 @@ def _progress(total: int, label: str) -> Iterator[Callable[[int], None] | None]:
     with bar:
         task = bar.add_task(label, total=total or None)
         yield lambda n: bar.advance(task, n)
+
+
+def _stdout_is_a_terminal() -> bool:
+    try:
+        return sys.stdout is not None and sys.stdout.isatty()
+    except (OSError, ValueError):  # (closed)
+        return False
 
 
 @contextlib.contextmanager
@@ -169,10 +180,10 @@ def _export(rec: Recording, args: argparse.Namespace, target: Path | None, heade
     total = rec.event_count
     fmt = args.format
     if fmt == "jsonl":
-        with _progress(total, "events") as advance, _output(target) as out:
+        with _progress(total, "events", to_stdout=target is None) as advance, _output(target) as out:
             return f"{export.write_jsonl(rec, out, advance)} events"
     if fmt == "chrome":
-        with _progress(total, "events") as advance, _output(target) as out:
+        with _progress(total, "events", to_stdout=target is None) as advance, _output(target) as out:
             return f"{export.write_chrome(rec, out, advance)} trace events"
     if args.endpoint:
         with _progress(total, "events") as advance:
