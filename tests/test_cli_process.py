@@ -203,6 +203,14 @@ class TestDamagedRing:
         line = _one_error_line(run_cli("recover", str(bad), "-o", str(tmp_path / "out")), 4)
         assert "damaged ring header" in line
 
+    def test_a_ring_with_nothing_to_salvage_is_named_once(self, tmp_path: Path, dead_ring: Path) -> None:
+        """A ring cut after its header page: 'could not recover X: damaged, ...', not 'X: X: damaged'."""
+        cut = tmp_path / "cut.ring"
+        cut.write_bytes(dead_ring.read_bytes()[:5000])
+        line = _one_error_line(run_cli("recover", str(cut), "-o", str(tmp_path / "out")), 4)
+        assert line == f"flightrec: error: could not recover {cut}: damaged, and nothing could be salvaged"
+        assert cut.exists()
+
     def test_recover_salvages_a_ring_whose_pid_and_start_time_are_garbage(
         self, frdir: Path, tmp_path: Path, dead_ring: Path
     ) -> None:

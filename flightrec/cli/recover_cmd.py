@@ -17,7 +17,7 @@ from ..errors import (
     UnsupportedVersion,
     UsageError,
 )
-from ..outputs import terminal_safe
+from ..outputs import display_path, terminal_safe
 from ..reader import Recording, open_recording
 from .discovery import RingInfo, dump_dirs, find_rings, read_ring_info, require_dir
 
@@ -115,7 +115,9 @@ def run(args: argparse.Namespace) -> int:
             out: Path | None = _recover_one(info, out_dir, args.keep, _say)
         except FlightrecError as exc:
             out = None
-            print(f"flightrec: error: {terminal_safe(f'could not recover {info.path}: {exc}')}", file=sys.stderr)
+            # (the reader's errors begin with the path too: "could not recover X: X: damaged" otherwise)
+            why = str(exc).removeprefix(f"{display_path(info.path)}: ")
+            print(f"flightrec: error: {terminal_safe(f'could not recover {info.path}: {why}')}", file=sys.stderr)
             code = exc.exit_code
         if made and out_dir is not None and out_dir.is_dir():
             # (made, 0700, as the first dump was written into it: as `run --dir` and `demo --dir` make theirs)
