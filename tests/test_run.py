@@ -183,6 +183,32 @@ class TestScript:
         assert result.returncode == 2 and "ran" not in result.stdout
         assert result.stderr.strip() == f"flightrec: error: --dir {tmp_path / 'afile'}: not a directory"
 
+    @pytest.mark.parametrize("unsafe", ["writable by others", "a symlink"])
+    def test_a_dir_the_recorder_would_refuse_is_refused_before_the_program_runs(
+        self, frdir: Path, tmp_path: Path, unsafe: str
+    ) -> None:
+        """--dir naming a directory writable by others (or a symlink to one) is refused (exit 8),
+        as `demo --dir` refuses it: the program ran recorded elsewhere and its dumps failed."""
+        script = write(tmp_path / "ok.py", "print('ran')\n")
+        target = tmp_path / "shared"
+        target.mkdir()
+        target.chmod(0o777)
+        if unsafe == "a symlink":
+            target.chmod(0o700)
+            (tmp_path / "link").symlink_to(target)
+            target = tmp_path / "link"
+        result = subprocess.run(
+            [sys.executable, "-m", "flightrec", "run", "--dir", str(target), str(script)],
+            env=child_env(frdir, FLIGHTREC_INTEGRATIONS="none"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert (result.returncode, result.stdout) == (8, ""), result.stderr
+        [line] = result.stderr.splitlines()
+        assert line.startswith(f"flightrec: error: {target} is ") and "refusing to use it" in line
+        assert list(frdir.iterdir()) == [] and list(target.iterdir()) == []
+
     def test_an_empty_dir_is_refused_not_the_default(self, frdir: Path, tmp_path: Path) -> None:
         """--dir '' is a usage error, as for ls and recover: not a run recorded in the default
         directory (FLIGHTREC_DIR here), unsaid."""

@@ -24,6 +24,7 @@ from .. import api, triggers
 from ..config import parse_bool, parse_size
 from ..errors import ConfigError, RecordingNotFound, UsageError
 from ..outputs import display_path
+from ..paths import check_private_dir
 from ..recorder import Recorder
 
 
@@ -178,6 +179,10 @@ def run(args: argparse.Namespace) -> int:
             # Asked for on the command line: not the silent fallback of a FLIGHTREC_DIR the
             # recorder cannot use, which would leave the dump where the user does not look.
             raise UsageError(f"--dir {args.dir}: not a directory")
+        if args.dir is not None and os.path.isdir(os.path.expanduser(args.dir)):
+            # Nor one it would refuse (writable by others, not ours, a symlink): the program
+            # would run recorded elsewhere and its dumps fail; refused as `demo --dir` does (8).
+            check_private_dir(Path(args.dir).expanduser())
         if args.size is not None:
             parse_size(args.size, "--size")  # refused as the flag the user wrote (start() says "size")
         if module is not None:
