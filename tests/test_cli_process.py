@@ -365,6 +365,17 @@ class TestRecoverOutDir:
         assert line == f"flightrec: error: -o {out}: not a directory"
         assert dead_ring.exists() and out.read_text() == "x"
 
+    def test_a_directory_others_can_write_to_is_refused_once_before_reading(
+        self, tmp_path: Path, dead_ring: Path
+    ) -> None:
+        """One line, exit 8 (as run --dir and demo --dir), not a failed dump (exit 6) per ring."""
+        out = tmp_path / "shared"
+        out.mkdir()
+        out.chmod(0o777)
+        line = _one_error_line(run_cli("recover", str(dead_ring), "-o", str(out)), 8)
+        assert line == f"flightrec: error: {out} is writable by other users; refusing to use it (chmod 700 it)"
+        assert dead_ring.exists() and list(out.iterdir()) == []
+
     def test_an_empty_path_is_a_usage_error_not_the_default(self, tmp_path: Path, dead_ring: Path) -> None:
         env = {**os.environ, "PYTHONPATH": str(REPO), "FLIGHTREC_DUMP_DIR": str(tmp_path / "default")}
         line = _one_error_line(run_cli("recover", str(dead_ring), "-o", "", env=env), 2)

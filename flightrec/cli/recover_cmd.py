@@ -18,6 +18,7 @@ from ..errors import (
     UsageError,
 )
 from ..outputs import display_path, terminal_safe
+from ..paths import check_private_dir
 from ..reader import Recording, open_recording
 from .discovery import RingInfo, dump_dirs, find_rings, read_ring_info, require_dir
 
@@ -134,6 +135,7 @@ def _out_dir(out: str | None) -> Path | None:
 
     Raises:
         UsageError: ``out`` is empty, or names something that is not a directory.
+        UnsafeDirectory: the directory is writable by others, not the user's, or a symlink.
     """
     if out is None:
         return None
@@ -146,6 +148,8 @@ def _out_dir(out: str | None) -> Path | None:
         raise UsageError(f"-o {out}: cannot use it ({exc.strerror})") from None
     if is_file:
         raise UsageError(f"-o {out}: not a directory")
+    if path.is_dir():
+        check_private_dir(path)  # (writable by others, not ours, a symlink: once, as run --dir and demo --dir say it)
     return path
 
 
