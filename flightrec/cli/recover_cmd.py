@@ -30,7 +30,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "-o",
         "--out",
-        help="directory for the dumps (default: where each ring's process wrote its dumps, else the dump directory)",
+        help="directory for the dumps, made (0700) if missing (default: where each ring's process wrote its dumps, "
+        "else the dump directory)",
     )
     p.add_argument("--keep", action="store_true", help="keep the ring files after recovering them")
 
