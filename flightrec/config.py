@@ -158,6 +158,17 @@ def _split(value: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in value.split(",") if p.strip())
 
 
+def env_dir(var: str, environ: Any = None) -> Path | None:
+    """The directory ``FLIGHTREC_DIR`` or ``FLIGHTREC_DUMP_DIR`` names, as ``start()`` reads it
+    (None when unset), read alone: where to look for rings and dumps does not depend on
+    whether the other ``FLIGHTREC_*`` variables parse."""
+    value = (os.environ if environ is None else environ).get(var)
+    return None if value is None else _ENV[_DIR_FIELDS[var]][1](value, var)
+
+
+_DIR_FIELDS = {"FLIGHTREC_DIR": "dir", "FLIGHTREC_DUMP_DIR": "dump_dir"}
+
+
 _ENV: dict[str, tuple[str, Any]] = {
     # field name -> (env var, parser(value, name))
     "size": ("FLIGHTREC_SIZE", parse_size),

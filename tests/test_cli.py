@@ -273,6 +273,13 @@ class TestLs:
             child.kill()
             child.wait()
 
+    def test_an_unrelated_bad_variable_does_not_hide_flightrec_dir(self, frdir: Path, crash_dump: Path) -> None:
+        """FLIGHTREC_DIR is read alone: with a typo in FLIGHTREC_SAMPLING (or any other variable)
+        ls still looks there (it fell back to the default directories, without a word)."""
+        result = run_cli("ls", env=child_env(frdir, FLIGHTREC_SAMPLING="token=bogus"))
+        assert result.returncode == 0, result.stderr
+        assert str(crash_dump) in result.stdout
+
     def test_a_kept_ring_says_recover_makes_it_a_dump(self, frdir: Path) -> None:
         """A ring its process closed and kept (a failed dump, FLIGHTREC_KEEP_RING) is listed with
         what to do with it, as a dead process's ring is: recover turns either into a dump."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from flightrec.config import parse_size, resolve_config
+from flightrec.config import env_dir, parse_size, resolve_config
 from flightrec.errors import ConfigError
 
 from .conftest import run_child
@@ -100,6 +100,13 @@ class TestSizes:
 
 
 class TestEnvironment:
+    def test_env_dir_reads_the_directory_as_start_does(self, tmp_path: Path) -> None:
+        """env_dir: FLIGHTREC_DIR / FLIGHTREC_DUMP_DIR as resolve_config reads them, unset -> None."""
+        env = {"FLIGHTREC_DIR": "~/x", "FLIGHTREC_DUMP_DIR": str(tmp_path), "FLIGHTREC_SIZE": "bad"}
+        assert env_dir("FLIGHTREC_DIR", env) == Path("~/x").expanduser()
+        assert env_dir("FLIGHTREC_DUMP_DIR", env) == tmp_path
+        assert env_dir("FLIGHTREC_DIR", {}) is None
+
     def test_arguments_win_over_environment(self) -> None:
         """An explicit argument beats the variable; the variable beats the default."""
         env = {"FLIGHTREC_SIZE": "8MiB", "FLIGHTREC_REDACT": "0", "FLIGHTREC_TRIGGERS": "excepthook,signals"}

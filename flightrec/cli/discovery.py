@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import resolve_config
+from ..config import env_dir
 from ..errors import RecordingNotFound, UsageError
 from ..format import (
     DUMP_SUFFIX,
@@ -76,13 +76,8 @@ def ring_dirs(explicit: str | None = None) -> list[Path]:
     """Where to look for ring files: ``--dir``, ``FLIGHTREC_DIR``, then the default."""
     if explicit:
         return [Path(explicit).expanduser()]
-    dirs: list[Path] = []
-    try:
-        cfg = resolve_config()
-        if cfg.dir is not None:
-            dirs.append(cfg.dir)
-    except Exception:
-        pass
+    # (the variable alone: a typo in FLIGHTREC_SAMPLING must not make FLIGHTREC_DIR go unread)
+    dirs = [d for d in (env_dir("FLIGHTREC_DIR"),) if d is not None]
     dirs.append(default_ring_dir())
     return list(dict.fromkeys(dirs))
 
@@ -91,15 +86,7 @@ def dump_dirs(explicit: str | None = None) -> list[Path]:
     """Where to look for dumps: ``--dir``, ``FLIGHTREC_DUMP_DIR``/``FLIGHTREC_DIR``, then the default."""
     if explicit:
         return [Path(explicit).expanduser()]
-    dirs: list[Path] = []
-    try:
-        cfg = resolve_config()
-        if cfg.dump_dir is not None:
-            dirs.append(cfg.dump_dir)
-        if cfg.dir is not None:
-            dirs.append(cfg.dir)
-    except Exception:
-        pass
+    dirs = [d for d in (env_dir("FLIGHTREC_DUMP_DIR"), env_dir("FLIGHTREC_DIR")) if d is not None]
     dirs.append(default_dump_dir())
     return list(dict.fromkeys(dirs))
 
