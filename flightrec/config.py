@@ -158,6 +158,12 @@ def _split(value: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in value.split(",") if p.strip())
 
 
+def _parse_dir(value: str | os.PathLike[str]) -> Path | None:
+    """A directory variable's (or argument's) path; empty means unset, as for the XDG
+    variables: ``FLIGHTREC_DIR=`` is the default directory, not the current one (``Path("")``)."""
+    return Path(value).expanduser() if os.fspath(value) else None
+
+
 def env_dir(var: str, environ: Any = None) -> Path | None:
     """The directory ``FLIGHTREC_DIR`` or ``FLIGHTREC_DUMP_DIR`` names, as ``start()`` reads it
     (None when unset), read alone: where to look for rings and dumps does not depend on
@@ -174,8 +180,8 @@ _ENV: dict[str, tuple[str, Any]] = {
     "size": ("FLIGHTREC_SIZE", parse_size),
     "block_size": ("FLIGHTREC_BLOCK_SIZE", parse_size),
     "pin_size": ("FLIGHTREC_PIN_SIZE", parse_size),
-    "dir": ("FLIGHTREC_DIR", lambda v, n: Path(v).expanduser()),
-    "dump_dir": ("FLIGHTREC_DUMP_DIR", lambda v, n: Path(v).expanduser()),
+    "dir": ("FLIGHTREC_DIR", lambda v, n: _parse_dir(v)),
+    "dump_dir": ("FLIGHTREC_DUMP_DIR", lambda v, n: _parse_dir(v)),
     "disabled": ("FLIGHTREC_DISABLE", parse_bool),
     "keep_ring": ("FLIGHTREC_KEEP_RING", parse_bool),
     "redact": ("FLIGHTREC_REDACT", parse_bool),
@@ -300,7 +306,7 @@ def resolve_config(env: dict[str, str] | None = None, **kwargs: Any) -> Config:
     values: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     for key, value in kwargs.items():
-        if value is None:
+        if value is None or (key in ("dir", "dump_dir") and value == ""):  # ("": unset, as for the variable)
             continue
         if key not in _FIELD_NAMES:
             extra[key] = value
@@ -355,7 +361,7 @@ def _argument(key: str, value: Any) -> Any:
     """
     if key in ("dir", "dump_dir"):
         if isinstance(value, (str, os.PathLike)):
-            return Path(value).expanduser()
+            return _parse_dir(value)
         raise ConfigError(f"{key}: expected a path, got {value!r}")
     if key == "triggers":
         if value is True or value is False:

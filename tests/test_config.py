@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,7 +11,7 @@ import pytest
 from flightrec.config import env_dir, parse_size, resolve_config
 from flightrec.errors import ConfigError
 
-from .conftest import run_child
+from .conftest import child_env, run_child
 
 
 class TestSizes:
@@ -100,6 +102,29 @@ class TestSizes:
 
 
 class TestEnvironment:
+    def test_an_empty_directory_variable_or_argument_is_unset_not_the_current_directory(self, tmp_path: Path) -> None:
+        """FLIGHTREC_DIR= (empty) is the default, as an empty XDG variable is, not Path("") ("."):
+        the ring and dumps went into whatever directory the agent ran in. dir="" likewise
+        leaves the variable to decide."""
+        cfg = resolve_config(env={"FLIGHTREC_DIR": "", "FLIGHTREC_DUMP_DIR": ""})
+        assert (cfg.dir, cfg.dump_dir) == (None, None)
+        assert env_dir("FLIGHTREC_DIR", {"FLIGHTREC_DIR": ""}) is None
+        assert resolve_config(env={"FLIGHTREC_DIR": str(tmp_path)}, dir="").dir == tmp_path
+        assert resolve_config(env={}, dump_dir="").dump_dir is None
+        cwd = tmp_path / "cwd"
+        cwd.mkdir()
+        dumps = tmp_path / "dumps"
+        result = subprocess.run(
+            [sys.executable, "-c", "import flightrec\nflightrec.start()\nflightrec.dump()\n"],
+            cwd=cwd,
+            env=child_env(tmp_path, FLIGHTREC_DIR="", FLIGHTREC_DUMP_DIR=str(dumps)),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        assert list(cwd.iterdir()) == [] and len(list(dumps.glob("*.frec"))) == 1
+
     def test_env_dir_reads_the_directory_as_start_does(self, tmp_path: Path) -> None:
         """env_dir: FLIGHTREC_DIR / FLIGHTREC_DUMP_DIR as resolve_config reads them, unset -> None."""
         env = {"FLIGHTREC_DIR": "~/x", "FLIGHTREC_DUMP_DIR": str(tmp_path), "FLIGHTREC_SIZE": "bad"}
