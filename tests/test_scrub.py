@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 import flightrec
 
 from .conftest import run_cli
@@ -41,6 +43,23 @@ class TestScrub:
         assert src is not None
         result = run_cli("scrub", str(src), "-o", str(src))
         assert result.returncode != 0 and "different" in result.stderr and "Traceback" not in result.stderr
+
+    @pytest.mark.parametrize("rules", ["", ",", " ", " , "])
+    def test_rules_that_name_no_rule_are_refused(self, frdir: Path, rules: str) -> None:
+        """`--rules ' '` ran no rule at all (the e-mail kept) while `--rules ''` ran every rule:
+        a --rules naming no rule is a usage error, and nothing is written."""
+        flightrec.start(dir=frdir, triggers=False, resources=0, redact=False)
+        flightrec.record("note", to="alice@example.com")
+        src = flightrec.dump()
+        flightrec.stop()
+        assert src is not None
+        out = frdir / "clean.frec"
+        result = run_cli("scrub", str(src), "--rules", rules, "-o", str(out))
+        assert (result.returncode, result.stdout) == (2, "")
+        assert result.stderr == (
+            f"flightrec: error: --rules {rules!r}: names no rule (leave --rules out to run every rule)\n"
+        )
+        assert not out.exists()
 
 
 def _raw_events(path: Path) -> bytes:

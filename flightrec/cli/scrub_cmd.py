@@ -56,7 +56,11 @@ def run(args: argparse.Namespace) -> int:
     if src.name in ("", ".."):  # ('', '.', '/', '..': no file name to derive FILE.scrubbed.frec from)
         open_recording(args.file).close()  # raises what is wrong: an empty path, a directory
         raise UsageError(f"{args.file}: not a file")
-    rules = frozenset(r.strip() for r in args.rules.split(",") if r.strip()) if args.rules else None
+    rules = frozenset(r.strip() for r in args.rules.split(",") if r.strip()) if args.rules is not None else None
+    if rules is not None and not rules:
+        # (`--rules ' '` ran no rule at all, `--rules ''` every rule: a scrub that redacts
+        # nothing must not come from an empty $RULES)
+        raise UsageError(f"--rules {args.rules!r}: names no rule (leave --rules out to run every rule)")
     config = RedactConfig(rules=rules, extra_keys=tuple(args.key))
     check_rules(config)
     if args.out == "-":
