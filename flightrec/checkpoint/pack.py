@@ -73,6 +73,17 @@ _paging = load_native("_paging")
 _paged_grown: Callable[..., bytes | None] | None = _paging.paged_grown if _paging is not None else None
 
 
+def _fitting(parts: list[bytes], a: int, e: int, limit: int) -> int:
+    """Where a page of ``parts`` from ``a`` (ending by ``e`` at most) must end to stay within
+    ``limit`` bytes: after its first part at least, whatever that part's size."""
+    size = len(parts[a])
+    k = a + 1
+    while k < e and size + len(parts[k]) <= limit:
+        size += len(parts[k])
+        k += 1
+    return k
+
+
 class _Packer:
     """Turns one state into chunks. Not thread-safe: one per checkpoint call."""
 
@@ -318,12 +329,7 @@ class _Packer:
             while a < b:
                 e = min(b, a + PAGE_MAX)
                 if not fits:
-                    size = len(parts[a])
-                    k = a + 1
-                    while k < e and size + len(parts[k]) <= limit:
-                        size += len(parts[k])
-                        k += 1
-                    e = k
+                    e = _fitting(parts, a, e, limit)
                 seen = moved.get(id(parts[a])) if moved else None
                 if seen is not None and old_parts[seen[0] : seen[1]] == parts[a:e]:
                     h, blob = old_chunks[seen[2]]
@@ -381,12 +387,7 @@ class _Packer:
                     e = k + 1
                     break
             if not fits:
-                size = len(parts[a])
-                k = a + 1
-                while k < e and size + len(parts[k]) <= limit:
-                    size += len(parts[k])
-                    k += 1
-                e = k
+                e = _fitting(parts, a, e, limit)
             page = ref(head(e - a) + join(parts[a:e]))
             pages.append(page)
             ends.append(e)
