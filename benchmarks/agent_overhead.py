@@ -611,6 +611,25 @@ class Deque(Recorder):
         return _check(counts, steps, json.loads(last["state"]) == conversation)
 
 
+class DequeNewest(Deque):
+    """The deque with a checkpoint of what this loop changes only: the newest message's JSON.
+
+    Not a general recorder (it knows the state only ever gains a message at its end, and it
+    keeps no state it could rebuild from a dump): a bar for what recording these points can
+    cost at the least in Python, shown with ``--ablate``.
+    """
+
+    name = "deque, newest message only"
+
+    def checkpoint(self, conversation: list[dict[str, Any]], label: str) -> None:
+        self.add(("checkpoint", time.time_ns(), {"label": label, "newest": json.dumps(conversation[-1])}))
+
+    def verify(self, steps: int, conversation: list[dict[str, Any]]) -> str:
+        counts = _count(kind for kind, _, _ in self.events)
+        newest = [json.loads(data["newest"]) for kind, _, data in self.events if kind == "checkpoint"]
+        return _check(counts, steps, newest == conversation[1:])
+
+
 class _DequeStep:
     def __init__(self, add: Callable[[tuple[str, int, dict[str, Any]]], None], name: str) -> None:
         self.add = add
@@ -978,13 +997,15 @@ def flightrec_without(*points: str) -> Flightrec:
 
 def ablation_recorders() -> list[Recorder]:
     """flightrec whole, without its checkpoint, without its events, and with no point at all
-    (the recorder only running: its background threads), the bare loop first."""
+    (the recorder only running: its background threads), and the least a recorder of these
+    points costs (:class:`DequeNewest`), the bare loop first."""
     return [
         Recorder(),
         Flightrec(),
         flightrec_without("checkpoint"),
         flightrec_without(*EVENT_POINTS),
         flightrec_without(*EVENT_POINTS, "checkpoint"),
+        DequeNewest(),
     ]
 
 
@@ -1020,7 +1041,7 @@ def main() -> None:
         "--ablate",
         action="store_true",
         help="time flightrec whole, without its checkpoint, without its events, and with no point at all, "
-        "instead of the recorders",
+        "and a deque whose checkpoint is the newest message only, instead of the recorders",
     )
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # (one process of --processes)

@@ -52,9 +52,10 @@ def test_ablation_takes_out_the_points_it_names(tmp_path: Path) -> None:
         "flightrec without checkpoint",
         "flightrec without step, llm, tool, memory",
         "flightrec without any point",
+        "deque, newest message only",
         "none (A/A)",
     ]
-    assert "| ok" in proc.stdout
+    assert proc.stdout.count("| ok") == 2  # flightrec, and the newest-message deque's checkpoints
     without = agent_overhead.flightrec_without("checkpoint", "memory")
     without.setup(tmp_path)
     try:
